@@ -1,0 +1,173 @@
+from django.contrib.auth import authenticate
+from django.db.models import OuterRef, Subquery
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, generics, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from accounts_app import selectors, services
+from accounts_app.models import Membership, Role
+from accounts_app.serializers import (
+    AuditEventSerializer,
+    MembershipSerializer,
+    MeSerializer,
+    NewTokenSerializer,
+    RoleSerializer,
+    TeamSerializer,
+    TokenRequestSerializer,
+    TokenSerializer,
+)
+
+
+class TokenCreateApi(APIView):
+    """Exchange a username and password for an API token (shown once)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(request=TokenRequestSerializer, responses={201: NewTokenSerializer})
+    def post(self, request):
+        data = TokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(
+            request, username=data.validated_data["username"], password=data.validated_data["password"]
+        )
+        if user is None:
+            raise exceptions.AuthenticationFailed("Invalid username or password.")
+        token, raw = services.issue_token(
+            user=user,
+            name=data.validated_data["name"],
+            expires_in_days=data.validated_data.get("expires_in_days"),
+        )
+        return Response(NewTokenSerializer(token, context={"raw_token": raw}).data, status=status.HTTP_201_CREATED)
+
+    def get_authenticate_header(self, request):
+        return "Bearer"
+
+
+class TokenListApi(generics.ListAPIView):
+    """Your API tokens (prefix only)."""
+
+    serializer_class = TokenSerializer
+
+    def get_queryset(self):
+        return selectors.tokens_of_user(user=self.request.user)
+
+
+class TokenRevokeApi(generics.DestroyAPIView):
+    """Revoke one of your tokens."""
+
+    serializer_class = TokenSerializer
+
+    def get_queryset(self):
+        return selectors.tokens_of_user(user=self.request.user)
+
+    def perform_destroy(self, instance):
+        services.revoke_token(actor=self.request.user, token=instance)
+
+
+class MeApi(APIView):
+    @extend_schema(responses=MeSerializer)
+    def get(self, request):
+        user = request.user
+        payload = {
+            "username": user.username,
+            "email": user.email,
+            "is_staff": user.is_staff,
+            "teams": selectors.memberships_of_user(user=user),
+        }
+        return Response(MeSerializer(payload).data)
+
+
+class TeamListCreateApi(generics.ListCreateAPIView):
+    """Teams you belong to; creating one makes you its admin."""
+
+    serializer_class = TeamSerializer
+
+    def get_queryset(self):
+        role = Membership.objects.filter(team=OuterRef("pk"), user=self.request.user).values("role")[:1]
+        return selectors.teams_for_user(self.request.user).annotate(my_role=Subquery(role))
+
+    def create(self, request, *args, **kwargs):
+        data = TeamSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        team = services.create_team(actor=request.user, **data.validated_data)
+        team.my_role = Role.ADMIN
+        return Response(TeamSerializer(team).data, status=status.HTTP_201_CREATED)
+
+
+class TeamDetailApi(generics.RetrieveAPIView):
+    serializer_class = TeamSerializer
+    lookup_field = "slug"
+
+    def get_object(self):
+        team = selectors.team_for_user(user=self.request.user, slug=self.kwargs["slug"])
+        team.my_role = selectors.role_of(user=self.request.user, team=team)
+        return team
+
+
+class MemberListCreateApi(generics.ListCreateAPIView):
+    """Members of a team. Adding one needs the admin role."""
+
+    serializer_class = MembershipSerializer
+
+    def get_queryset(self):
+        team = selectors.team_for_user(user=self.request.user, slug=self.kwargs["slug"])
+        return selectors.memberships_of_team(team=team)
+
+    def create(self, request, *args, **kwargs):
+        team = selectors.team_for_user(user=request.user, slug=self.kwargs["slug"])
+        selectors.ensure_role(user=request.user, team=team, minimum=Role.ADMIN)
+        data = MembershipSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.add_member(
+            actor=request.user,
+            team=team,
+            username=data.validated_data["user"]["username"],
+            role=data.validated_data["role"],
+        )
+        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+class MemberDetailApi(generics.RetrieveUpdateDestroyAPIView):
+    """One member: change the role (PATCH) or remove them (DELETE); both need the admin role."""
+
+    serializer_class = MembershipSerializer
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+
+    def get_object(self):
+        team = selectors.team_for_user(user=self.request.user, slug=self.kwargs["slug"])
+        return get_object_or_404(selectors.memberships_of_team(team=team), user__username=self.kwargs["username"])
+
+    @extend_schema(request=RoleSerializer, responses=MembershipSerializer)
+    def patch(self, request, *args, **kwargs):
+        membership = self.get_object()
+        selectors.ensure_role(user=request.user, team=membership.team, minimum=Role.ADMIN)
+        data = RoleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.change_member_role(
+            actor=request.user, membership=membership, role=data.validated_data["role"]
+        )
+        return Response(MembershipSerializer(membership).data)
+
+    def perform_destroy(self, instance):
+        selectors.ensure_role(user=self.request.user, team=instance.team, minimum=Role.ADMIN)
+        services.remove_member(actor=self.request.user, membership=instance)
+
+
+class AuditEventListApi(generics.ListAPIView):
+    """Audit trail of the teams you maintain or administer. Filter with ?team=&action=."""
+
+    serializer_class = AuditEventSerializer
+    filterset_fields = {"action": ["exact", "startswith"]}
+
+    def get_queryset(self):
+        qs = selectors.audit_events_for_user(user=self.request.user)
+        if team := self.request.query_params.get("team"):
+            qs = qs.filter(team__slug=team)
+        return qs

@@ -1,0 +1,35 @@
+from rest_framework import authentication, exceptions
+
+from accounts_app.models import ApiToken
+from accounts_app.services import hash_token, touch_token
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer eco_...` against the hashed ApiToken table."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
+        try:
+            raw = header[1].decode()
+        except UnicodeError as exc:
+            raise exceptions.AuthenticationFailed("Token contains invalid characters.") from exc
+        token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first()
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        if token.revoked_at is not None:
+            raise exceptions.AuthenticationFailed("Token has been revoked.")
+        if not token.is_active:
+            raise exceptions.AuthenticationFailed("Token has expired.")
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("User is inactive.")
+        touch_token(token)
+        return token.user, token
+
+    def authenticate_header(self, request):
+        return self.keyword

@@ -1,0 +1,64 @@
+"""Reads for accounts_app, and the role checks every app's views use."""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import Http404
+
+from accounts_app.models import ROLE_RANK, ApiToken, AuditEvent, Membership, Role, Team, User
+
+
+def teams_for_user(user: User) -> QuerySet[Team]:
+    return Team.objects.filter(memberships__user=user).distinct()
+
+
+def team_ids_for_user(user: User) -> QuerySet:
+    return Membership.objects.filter(user=user).values("team_id")
+
+
+def team_for_user(*, user: User, slug: str) -> Team:
+    """The team with this slug, if the user belongs to it; otherwise 404 (never reveal it exists)."""
+    team = Team.objects.filter(slug=slug, memberships__user=user).first()
+    if team is None:
+        raise Http404(f"No team '{slug}'.")
+    return team
+
+
+def team_for_write(*, user: User, slug: str, field: str = "team", minimum: str = Role.MEMBER) -> Team:
+    """The team named in a request body: 400 naming the field when it is not one of the caller's teams,
+    403 when the caller's role there is below `minimum`."""
+    team = Team.objects.filter(slug=slug, memberships__user=user).first()
+    if team is None:
+        raise ValidationError({field: [f"No team '{slug}' among your teams."]})
+    ensure_role(user=user, team=team, minimum=minimum)
+    return team
+
+
+def role_of(*, user: User, team: Team) -> str | None:
+    return Membership.objects.filter(user=user, team=team).values_list("role", flat=True).first()
+
+
+def ensure_role(*, user: User, team: Team, minimum: str) -> None:
+    """Raise 404 when the user is not in the team, 403 when their role is below `minimum`."""
+    role = role_of(user=user, team=team)
+    if role is None:
+        raise Http404("Not found.")
+    if ROLE_RANK[Role(role)] < ROLE_RANK[Role(minimum)]:
+        raise PermissionDenied(f"This needs the '{minimum}' role in team '{team.slug}'; you are '{role}'.")
+
+
+def memberships_of_team(*, team: Team) -> QuerySet[Membership]:
+    return Membership.objects.filter(team=team).select_related("user").order_by("user__username")
+
+
+def memberships_of_user(*, user: User) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).select_related("team").order_by("team__slug")
+
+
+def tokens_of_user(*, user: User) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user=user)
+
+
+def audit_events_for_user(*, user: User) -> QuerySet[AuditEvent]:
+    """Audit events of the teams where the user is an admin or maintainer."""
+    teams = Membership.objects.filter(user=user, role__in=[Role.ADMIN, Role.MAINTAINER]).values("team_id")
+    return AuditEvent.objects.filter(team_id__in=teams).select_related("actor", "team")

@@ -1,0 +1,75 @@
+from rest_framework import serializers
+
+from accounts_app.models import ApiToken, AuditEvent, Membership, Role, Team, slug_validator
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
+    expires_in_days = serializers.IntegerField(required=False, min_value=0, max_value=3650)
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "expires_at", "revoked_at", "last_used_at"]
+
+
+class NewTokenSerializer(TokenSerializer):
+    token = serializers.SerializerMethodField(help_text="The full token. Shown once; store it now.")
+
+    class Meta(TokenSerializer.Meta):
+        fields = ["token", *TokenSerializer.Meta.fields]
+
+    def get_token(self, obj) -> str:
+        return self.context["raw_token"]
+
+
+class MyTeamSerializer(serializers.Serializer):
+    slug = serializers.CharField(source="team.slug")
+    name = serializers.CharField(source="team.name")
+    role = serializers.CharField()
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    email = serializers.EmailField()
+    is_staff = serializers.BooleanField()
+    teams = MyTeamSerializer(many=True)
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    slug = serializers.CharField(max_length=50, validators=[slug_validator])
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Team
+        fields = ["slug", "name", "created_at", "role"]
+        read_only_fields = ["created_at", "role"]
+
+    def get_role(self, obj) -> str | None:
+        return getattr(obj, "my_role", None)
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+    role = serializers.ChoiceField(choices=Role.choices)
+
+    class Meta:
+        model = Membership
+        fields = ["username", "role", "created_at"]
+        read_only_fields = ["created_at"]
+
+
+class RoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", default=None)
+    team = serializers.CharField(source="team.slug", default=None)
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "created_at", "actor", "team", "action", "target_type", "target_id", "data"]

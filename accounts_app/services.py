@@ -1,0 +1,136 @@
+"""Every write of accounts_app: teams, memberships, API tokens and audit events."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts_app.models import ApiToken, AuditEvent, Membership, Role, Team, User
+from config.errors import Conflict
+
+TOKEN_PREFIX = "eco_"
+
+
+def record_audit(
+    *, actor: User | None, action: str, team: Team | None = None, target=None, data: dict | None = None
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        team=team,
+        action=action,
+        target_type=type(target).__name__.lower() if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        data=data or {},
+    )
+
+
+@transaction.atomic
+def create_team(*, actor: User, slug: str, name: str) -> Team:
+    if Team.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": [f"A team with slug '{slug}' already exists."]})
+    team = Team(slug=slug, name=name)
+    team.full_clean()
+    try:
+        with transaction.atomic():
+            team.save()
+    except IntegrityError as exc:
+        raise ValidationError({"slug": [f"A team with slug '{slug}' already exists."]}) from exc
+    Membership.objects.create(team=team, user=actor, role=Role.ADMIN)
+    record_audit(actor=actor, action="team.create", team=team, target=team, data={"slug": slug})
+    return team
+
+
+def _admin_count(team: Team) -> int:
+    return Membership.objects.filter(team=team, role=Role.ADMIN).count()
+
+
+@transaction.atomic
+def add_member(*, actor: User, team: Team, username: str, role: str) -> Membership:
+    user = User.objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise ValidationError({"username": [f"No active user '{username}'."]})
+    if Membership.objects.filter(team=team, user=user).exists():
+        raise ValidationError({"username": [f"'{username}' is already a member of '{team.slug}'."]})
+    membership = Membership.objects.create(team=team, user=user, role=role)
+    record_audit(
+        actor=actor, action="membership.add", team=team, target=membership, data={"user": username, "role": role}
+    )
+    return membership
+
+
+@transaction.atomic
+def change_member_role(*, actor: User, membership: Membership, role: str) -> Membership:
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    Team.objects.select_for_update().get(pk=membership.team_id)  # serialize last-admin checks
+    old = membership.role
+    if old == role:
+        return membership
+    if old == Role.ADMIN and _admin_count(membership.team) <= 1:
+        raise Conflict(f"'{membership.user.username}' is the last admin of '{membership.team.slug}'.")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    record_audit(
+        actor=actor,
+        action="membership.role",
+        team=membership.team,
+        target=membership,
+        data={"user": membership.user.username, "from": old, "to": role},
+    )
+    return membership
+
+
+@transaction.atomic
+def remove_member(*, actor: User, membership: Membership) -> None:
+    Team.objects.select_for_update().get(pk=membership.team_id)
+    if membership.role == Role.ADMIN and _admin_count(membership.team) <= 1:
+        raise Conflict(f"'{membership.user.username}' is the last admin of '{membership.team.slug}'.")
+    record_audit(
+        actor=actor,
+        action="membership.remove",
+        team=membership.team,
+        target=membership,
+        data={"user": membership.user.username, "role": membership.role},
+    )
+    membership.delete()
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@transaction.atomic
+def issue_token(*, user: User, name: str = "", expires_in_days: int | None = None) -> tuple[ApiToken, str]:
+    """Create a token; returns the row and the full token, which is never stored or shown again."""
+    days = settings.ECO_TOKEN_DEFAULT_DAYS if expires_in_days is None else expires_in_days
+    if days < 0 or days > 3650:
+        raise ValidationError({"expires_in_days": ["Use 0 (never expires) to 3650 days."]})
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user,
+        name=name,
+        prefix=raw[:12],
+        key_hash=hash_token(raw),
+        expires_at=timezone.now() + timedelta(days=days) if days else None,
+    )
+    record_audit(actor=user, action="token.create", target=token, data={"prefix": token.prefix, "name": name})
+    return token, raw
+
+
+@transaction.atomic
+def revoke_token(*, actor: User, token: ApiToken) -> ApiToken:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        record_audit(actor=actor, action="token.revoke", target=token, data={"prefix": token.prefix})
+    return token
+
+
+def touch_token(token: ApiToken) -> None:
+    """Note when a token was last used, at most once a minute (no write on every request)."""
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

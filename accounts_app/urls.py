@@ -1,0 +1,15 @@
+from django.urls import path
+
+from accounts_app import api
+
+urlpatterns = [
+    path("auth/token/", api.TokenCreateApi.as_view(), name="auth-token"),
+    path("auth/tokens/", api.TokenListApi.as_view(), name="auth-tokens"),
+    path("auth/tokens/<int:pk>/", api.TokenRevokeApi.as_view(), name="auth-token-revoke"),
+    path("me/", api.MeApi.as_view(), name="me"),
+    path("teams/", api.TeamListCreateApi.as_view(), name="teams"),
+    path("teams/<slug:slug>/", api.TeamDetailApi.as_view(), name="team-detail"),
+    path("teams/<slug:slug>/members/", api.MemberListCreateApi.as_view(), name="team-members"),
+    path("teams/<slug:slug>/members/<str:username>/", api.MemberDetailApi.as_view(), name="team-member"),
+    path("audit-events/", api.AuditEventListApi.as_view(), name="audit-events"),
+]

@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import TemplateView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config.health import HealthApi
+
+api_v1 = [
+    path("health/", HealthApi.as_view(), name="health"),
+    path("", include("accounts_app.urls")),
+    path("", include("datasets_app.urls")),
+    path("", include("models_app.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api-auth/", include("rest_framework.urls")),
+    path("", TemplateView.as_view(template_name="index.html"), name="home"),
+]
+
+admin.site.site_header = "Eco administration"
+admin.site.site_title = "Eco admin"

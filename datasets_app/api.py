@@ -1,0 +1,164 @@
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts_app.models import Role
+from accounts_app.selectors import ensure_role, team_for_write
+from datasets_app import blobs, selectors, services
+from datasets_app.serializers import (
+    DatasetSerializer,
+    DatasetUpdateSerializer,
+    DatasetVersionCreateSerializer,
+    DatasetVersionSerializer,
+    LineageNodeSerializer,
+)
+from datasets_app.uploads import ensure_upload_completed, ensure_upload_fits
+
+PREVIEW_DEFAULT, PREVIEW_MAX = 20, 1000
+
+
+class DatasetListCreateApi(generics.ListCreateAPIView):
+    """Datasets of your teams. Filter with ?team=&task=&sensitivity=&search=."""
+
+    serializer_class = DatasetSerializer
+    filterset_fields = {"task": ["exact"], "sensitivity": ["exact"]}
+
+    def get_queryset(self):
+        qs = selectors.datasets_for_user(user=self.request.user)
+        params = self.request.query_params
+        if team := params.get("team"):
+            qs = qs.filter(team__slug=team)
+        if search := params.get("search"):
+            qs = qs.filter(name__icontains=search)
+        return qs
+
+    def create(self, request, *args, **kwargs):
+        data = DatasetSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        team = team_for_write(user=request.user, slug=values.pop("team")["slug"])
+        dataset = services.create_dataset(actor=request.user, team=team, **values)
+        dataset = selectors.dataset_for_user(user=request.user, pk=dataset.pk)
+        return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+
+class DatasetDetailApi(generics.RetrieveUpdateDestroyAPIView):
+    """One dataset. Editing needs the member role, deleting the maintainer role."""
+
+    serializer_class = DatasetSerializer
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+
+    def get_object(self):
+        return selectors.dataset_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+    @extend_schema(request=DatasetUpdateSerializer, responses=DatasetSerializer)
+    def patch(self, request, *args, **kwargs):
+        dataset = self.get_object()
+        ensure_role(user=request.user, team=dataset.team, minimum=Role.MEMBER)
+        data = DatasetUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.update_dataset(actor=request.user, dataset=dataset, **data.validated_data)
+        return Response(DatasetSerializer(self.get_object()).data)
+
+    def perform_destroy(self, instance):
+        ensure_role(user=self.request.user, team=instance.team, minimum=Role.MAINTAINER)
+        services.delete_dataset(actor=self.request.user, dataset=instance)
+
+
+class DatasetVersionListCreateApi(generics.ListCreateAPIView):
+    """Versions of a dataset, newest first. POST a multipart `file` + `target`, or JSON {"builtin": "iris"}."""
+
+    serializer_class = DatasetVersionSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def get_queryset(self):
+        dataset = selectors.dataset_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        return selectors.versions_for_user(user=self.request.user).filter(dataset=dataset).order_by("-version")
+
+    @extend_schema(request=DatasetVersionCreateSerializer, responses={201: DatasetVersionSerializer})
+    def post(self, request, *args, **kwargs):
+        dataset = selectors.dataset_for_user(user=request.user, pk=self.kwargs["pk"])
+        ensure_role(user=request.user, team=dataset.team, minimum=Role.MEMBER)
+        ensure_upload_fits(request)
+        payload = request.data
+        ensure_upload_completed(request)
+        data = DatasetVersionCreateSerializer(data=payload)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        if "builtin" in values:
+            version = services.create_version_from_builtin(
+                actor=request.user, dataset=dataset, name=values["builtin"], description=values["description"]
+            )
+        else:
+            version = services.create_version_from_upload(
+                actor=request.user, dataset=dataset, file=values["file"], target=values["target"],
+                fmt=values.get("format"), description=values["description"],
+            )
+        version = selectors.version_for_user(user=request.user, pk=version.pk)
+        return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class DatasetVersionDetailApi(generics.RetrieveAPIView):
+    serializer_class = DatasetVersionSerializer
+
+    def get_object(self):
+        return selectors.version_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+
+class PreviewQuery(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=PREVIEW_MAX, default=PREVIEW_DEFAULT)
+
+
+class DatasetVersionPreviewApi(APIView):
+    """The first rows of a version: {columns, rows}."""
+
+    @extend_schema(parameters=[OpenApiParameter("limit", int, description=f"1 to {PREVIEW_MAX}")])
+    def get(self, request, pk):
+        version = selectors.version_for_user(user=request.user, pk=pk)
+        query = PreviewQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        body = selectors.preview(version=version, limit=query.validated_data["limit"])
+        return Response({"id": str(version.pk), "num_rows": version.num_rows, **body})
+
+
+class DatasetVersionDownloadApi(APIView):
+    """The version's file, streamed."""
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request, pk):
+        version = selectors.version_for_user(user=request.user, pk=pk)
+        response = FileResponse(
+            blobs.open_blob(version.blob),
+            as_attachment=True,
+            filename=f"{version.dataset.name}-v{version.version}.{version.format}",
+        )
+        response.block_size = 1024 * 1024
+        response["Content-Length"] = str(version.blob.size_bytes)
+        response["ETag"] = f'"{version.blob_id}"'
+        return response
+
+
+class DatasetVersionLineageApi(APIView):
+    """Where a version came from (ancestors, by generation), what was derived from it, and models trained on it."""
+
+    def get(self, request, pk):
+        version = selectors.version_for_user(user=request.user, pk=pk)
+        graph = selectors.lineage(user=request.user, version=version)
+        node = LineageNodeSerializer
+        models = [
+            {"id": str(link.model_version_id), "model": str(link.model_version.model_id),
+             "model_name": link.model_version.model.name, "version": link.model_version.version}
+            for link in version.model_links.select_related("model_version__model")
+        ] if hasattr(version, "model_links") else []
+        return Response(
+            {
+                "version": node(version).data,
+                "parents": [node(v).data for depth, v in graph["ancestors"] if depth == 1],
+                "ancestors": [{**node(v).data, "depth": depth} for depth, v in graph["ancestors"]],
+                "children": [node(v).data for v in graph["children"]],
+                "models": models,
+            }
+        )

@@ -1,0 +1,87 @@
+from rest_framework import serializers
+
+from accounts_app.models import slug_validator
+from datasets_app import bundled, formats
+from datasets_app.models import Dataset, DatasetVersion, Sensitivity, Task
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    team = serializers.CharField(source="team.slug", validators=[slug_validator])
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    num_versions = serializers.IntegerField(read_only=True, default=0)
+    latest_version = serializers.IntegerField(read_only=True, default=None)
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "id", "team", "name", "description", "task", "sensitivity", "license", "created_by", "created_at",
+            "updated_at", "num_versions", "latest_version",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class DatasetUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    task = serializers.ChoiceField(choices=Task.choices, required=False)
+    sensitivity = serializers.ChoiceField(choices=Sensitivity.choices, required=False)
+    license = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+    def validate(self, attrs):
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError({f: ["This field cannot be changed."] for f in sorted(unknown)})
+        return attrs
+
+
+class DatasetVersionSerializer(serializers.ModelSerializer):
+    dataset = serializers.UUIDField(source="dataset_id", read_only=True)
+    dataset_name = serializers.CharField(source="dataset.name", read_only=True)
+    team = serializers.CharField(source="dataset.team.slug", read_only=True)
+    sha256 = serializers.CharField(source="blob_id", read_only=True)
+    size_bytes = serializers.IntegerField(source="blob.size_bytes", read_only=True)
+    parents = serializers.SerializerMethodField()
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = DatasetVersion
+        fields = [
+            "id", "dataset", "dataset_name", "team", "version", "sha256", "size_bytes", "num_rows", "schema",
+            "status", "source", "source_detail", "parents", "format", "filename", "target", "description",
+            "created_by", "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_parents(self, obj) -> list[str]:
+        return [str(link.parent_id) for link in obj.parent_links.all()]
+
+
+class DatasetVersionCreateSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False, help_text="CSV, JSONL or NPZ (multipart).")
+    target = serializers.CharField(
+        required=False, max_length=200, help_text="The label column (CSV, JSONL) or array (NPZ)."
+    )
+    format = serializers.ChoiceField(
+        choices=formats.FORMATS, required=False, help_text="Overrides the format told by the file's extension."
+    )
+    builtin = serializers.ChoiceField(choices=sorted(bundled.BUILTINS), required=False,
+                                      help_text="One of scikit-learn's bundled data sets instead of a file.")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        if "file" in attrs and "builtin" in attrs:
+            raise serializers.ValidationError({"builtin": ["Send either a file or a builtin, not both."]})
+        if "file" not in attrs and "builtin" not in attrs:
+            raise serializers.ValidationError({"file": ["Send a file (multipart) or a builtin data set name."]})
+        if "file" in attrs and not attrs.get("target"):
+            raise serializers.ValidationError({"target": ["Name the label column of the file."]})
+        return attrs
+
+
+class LineageNodeSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="pk")
+    dataset = serializers.UUIDField(source="dataset_id")
+    dataset_name = serializers.CharField(source="dataset.name")
+    version = serializers.IntegerField()
+    source = serializers.CharField()
+    sha256 = serializers.CharField(source="blob_id")

@@ -1,0 +1,178 @@
+"""Every write of datasets_app: datasets and their immutable, numbered versions."""
+
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from django.db.models import Max, ProtectedError
+from django.utils import timezone
+
+from accounts_app.models import Team, User
+from accounts_app.services import record_audit
+from config.errors import Conflict
+from datasets_app import blobs, bundled, formats
+from datasets_app.models import Dataset, DatasetLineage, DatasetVersion, Source, Task
+
+EDITABLE_FIELDS = {"name", "description", "sensitivity", "license", "task"}
+
+
+@transaction.atomic
+def create_dataset(
+    *, actor: User, team: Team, name: str, task: str, description: str = "", sensitivity: str = "internal",
+    license: str = "",
+) -> Dataset:
+    if Dataset.objects.filter(team=team, name=name).exists():
+        raise ValidationError({"name": [f"Team '{team.slug}' already has a dataset named '{name}'."]})
+    dataset = Dataset(
+        team=team, name=name, task=task, description=description, sensitivity=sensitivity, license=license,
+        created_by=actor,
+    )
+    dataset.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            dataset.save()
+    except IntegrityError as exc:
+        raise ValidationError({"name": [f"Team '{team.slug}' already has a dataset named '{name}'."]}) from exc
+    record_audit(actor=actor, action="dataset.create", team=team, target=dataset, data={"name": name})
+    return dataset
+
+
+@transaction.atomic
+def update_dataset(*, actor: User, dataset: Dataset, **changes) -> Dataset:
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise ValidationError({field: ["This field cannot be changed."] for field in unknown})
+    dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+    if "task" in changes and changes["task"] != dataset.task and dataset.versions.exists():
+        raise ValidationError({"task": ["The task cannot change once the dataset has versions."]})
+    if "name" in changes and Dataset.objects.filter(team_id=dataset.team_id, name=changes["name"]).exclude(
+        pk=dataset.pk
+    ).exists():
+        raise ValidationError({"name": [f"The team already has a dataset named '{changes['name']}'."]})
+    for field, value in changes.items():
+        setattr(dataset, field, value)
+    dataset.updated_at = timezone.now()
+    dataset.full_clean(validate_constraints=False)
+    dataset.save()
+    return dataset
+
+
+@transaction.atomic
+def delete_dataset(*, actor: User, dataset: Dataset) -> None:
+    shas = set(dataset.versions.values_list("blob_id", flat=True))
+    try:
+        with transaction.atomic():
+            dataset.delete()
+    except ProtectedError as exc:
+        uses = sorted({str(obj) for obj in exc.protected_objects})
+        raise Conflict(
+            f"Dataset '{dataset.name}' is still in use and was not deleted: {'; '.join(uses[:10])}",
+            checks=uses,
+        ) from None
+    record_audit(actor=actor, action="dataset.delete", team=dataset.team, data={"name": dataset.name,
+                                                                               "id": str(dataset.pk)})
+    blobs.collect_garbage(shas)
+
+
+def _check_fits_task(dataset: Dataset, inspection: formats.Inspection) -> None:
+    target = inspection.schema.get("target")
+    if dataset.task == Task.REGRESSION and target is not None:
+        column = next(c for c in inspection.schema["columns"] if c["name"] == target)
+        if not formats.is_numeric(column["dtype"]):
+            raise ValidationError(
+                {"target": [f"A regression target must be numeric; '{target}' is {column['dtype']}."]}
+            )
+
+
+def register_version(
+    *,
+    actor: User | None,
+    dataset: Dataset,
+    path: str | Path,
+    content: File,
+    sha256: str,
+    size: int,
+    fmt: str,
+    target: str,
+    source: str,
+    filename: str = "",
+    source_detail: dict | None = None,
+    parents: Iterable[DatasetVersion] = (),
+    description: str = "",
+) -> DatasetVersion:
+    """Validate a file and record it as the dataset's next version. Nothing is stored if anything fails."""
+    try:
+        inspection = formats.inspect(path, fmt, target)
+    except formats.FormatError as exc:
+        raise ValidationError({"file": [str(exc)]}) from None
+    _check_fits_task(dataset, inspection)
+    parents = list(parents)
+    for parent in parents:
+        if parent.dataset.team_id != dataset.team_id:
+            raise ValidationError({"parents": [f"Dataset version {parent.pk} does not exist."]})
+
+    with blobs.stored(content, sha256=sha256, size=size) as blob:
+        locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        number = (locked.versions.aggregate(n=Max("version"))["n"] or 0) + 1
+        version = DatasetVersion.objects.create(
+            dataset=locked,
+            version=number,
+            blob=blob,
+            format=fmt,
+            filename=filename[:255],
+            target=target,
+            schema=inspection.schema,
+            num_rows=inspection.num_rows,
+            source=source,
+            source_detail=source_detail or {},
+            description=description,
+            created_by=actor,
+        )
+        DatasetLineage.objects.bulk_create([DatasetLineage(child=version, parent=p) for p in parents])
+        Dataset.objects.filter(pk=locked.pk).update(updated_at=timezone.now())
+    return version
+
+
+def create_version_from_upload(
+    *, actor: User, dataset: Dataset, file, target: str, fmt: str | None = None, description: str = ""
+) -> DatasetVersion:
+    """A version from an uploaded file that HashingUploadHandler has already hashed to a temporary file."""
+    try:
+        fmt = formats.detect_format(file.name, fmt)
+    except formats.FormatError as exc:
+        raise ValidationError({"format": [str(exc)]}) from None
+    path = file.temporary_file_path()
+    sha256 = getattr(file, "sha256", None)
+    if sha256 is None:
+        sha256, _ = blobs.hash_path(path)
+    return register_version(
+        actor=actor, dataset=dataset, path=path, content=file, sha256=sha256, size=file.size, fmt=fmt,
+        target=target, source=Source.UPLOAD, filename=file.name, source_detail={"filename": file.name},
+        description=description,
+    )
+
+
+def create_version_from_builtin(*, actor: User, dataset: Dataset, name: str, description: str = "") -> DatasetVersion:
+    """A version holding one of scikit-learn's bundled data sets, written as CSV."""
+    spec = bundled.BUILTINS.get(name)
+    if spec is None:
+        raise ValidationError({"builtin": [f"Unknown built-in '{name}'; use one of {', '.join(bundled.BUILTINS)}."]})
+    if dataset.task not in spec["tasks"]:
+        allowed = " or ".join(sorted(spec["tasks"]))
+        raise ValidationError(
+            {"builtin": [f"'{name}' is a {allowed} data set; this dataset's task is {dataset.task}."]}
+        )
+    with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
+        path = Path(tmp) / f"{name}.csv"
+        detail = bundled.write_csv(name, path)
+        sha256, size = blobs.hash_path(path)
+        with open(path, "rb") as fh:
+            return register_version(
+                actor=actor, dataset=dataset, path=path, content=File(fh, name=path.name), sha256=sha256,
+                size=size, fmt="csv", target=bundled.TARGET, source=Source.BUILTIN, filename=path.name,
+                source_detail=detail, description=description,
+            )

@@ -1,0 +1,1 @@
+"""Eco's Django-free machine-learning engine. Nothing here imports Django or any app."""

@@ -1,0 +1,56 @@
+from django.contrib import admin
+
+from models_app.models import ModelAlias, ModelVersion, ModelVersionDataset, RegisteredModel
+
+
+class AliasInline(admin.TabularInline):
+    model = ModelAlias
+    extra = 0
+    fields = ["alias", "version", "updated_by", "updated_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False  # aliases move through the API, where they are checked and audited
+
+
+@admin.register(RegisteredModel)
+class RegisteredModelAdmin(admin.ModelAdmin):
+    list_display = ["name", "team", "task", "created_by", "updated_at"]
+    list_filter = ["task", "team"]
+    search_fields = ["name", "description", "team__slug"]
+    list_select_related = ["team", "created_by"]
+    autocomplete_fields = ["team"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+    inlines = [AliasInline]
+
+
+class DatasetLinkInline(admin.TabularInline):
+    model = ModelVersionDataset
+    extra = 0
+    raw_id_fields = ["dataset_version"]
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ["model", "version", "status", "format", "num_parameters", "job", "created_by", "created_at"]
+    list_filter = ["status", "format", "model__team"]
+    search_fields = ["model__name", "blob__sha256"]
+    list_select_related = ["model", "created_by", "job"]
+    readonly_fields = [f.name for f in ModelVersion._meta.fields if f.name != "status"]
+    inlines = [DatasetLinkInline]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(ModelAlias)
+class ModelAliasAdmin(admin.ModelAdmin):
+    list_display = ["model", "alias", "version", "updated_by", "updated_at"]
+    list_filter = ["alias", "model__team"]
+    search_fields = ["model__name", "alias"]
+    list_select_related = ["model", "version", "updated_by"]
+    readonly_fields = ["model", "alias", "version", "updated_by", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False

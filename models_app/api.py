@@ -1,0 +1,161 @@
+from django.core.exceptions import ValidationError
+from django.http import FileResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from accounts_app.models import Role
+from accounts_app.selectors import ensure_role, team_for_write
+from datasets_app import blobs
+from datasets_app import selectors as dataset_selectors
+from datasets_app.uploads import ensure_upload_completed, ensure_upload_fits
+from models_app import selectors, services
+from models_app.serializers import (
+    AliasSerializer,
+    ModelVersionCreateSerializer,
+    ModelVersionSerializer,
+    RegisteredModelSerializer,
+    RegisteredModelUpdateSerializer,
+)
+
+
+class ModelListCreateApi(generics.ListCreateAPIView):
+    """Registered models of your teams. Filter with ?team=&task=&search=."""
+
+    serializer_class = RegisteredModelSerializer
+    filterset_fields = {"task": ["exact"]}
+
+    def get_queryset(self):
+        qs = selectors.models_for_user(user=self.request.user)
+        params = self.request.query_params
+        if team := params.get("team"):
+            qs = qs.filter(team__slug=team)
+        if search := params.get("search"):
+            qs = qs.filter(name__icontains=search)
+        return qs
+
+    def create(self, request, *args, **kwargs):
+        data = RegisteredModelSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        team = team_for_write(user=request.user, slug=values.pop("team")["slug"])
+        model = services.create_model(actor=request.user, team=team, **values)
+        model = selectors.model_for_user(user=request.user, pk=model.pk)
+        return Response(RegisteredModelSerializer(model).data, status=status.HTTP_201_CREATED)
+
+
+class ModelDetailApi(generics.RetrieveUpdateDestroyAPIView):
+    """One model, with its aliases. Editing (name, description, card) needs member; deleting, maintainer."""
+
+    serializer_class = RegisteredModelSerializer
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+
+    def get_object(self):
+        return selectors.model_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+    @extend_schema(request=RegisteredModelUpdateSerializer, responses=RegisteredModelSerializer)
+    def patch(self, request, *args, **kwargs):
+        model = self.get_object()
+        ensure_role(user=request.user, team=model.team, minimum=Role.MEMBER)
+        data = RegisteredModelUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.update_model(actor=request.user, model=model, **data.validated_data)
+        return Response(RegisteredModelSerializer(self.get_object()).data)
+
+    def perform_destroy(self, instance):
+        ensure_role(user=self.request.user, team=instance.team, minimum=Role.MAINTAINER)
+        services.delete_model(actor=self.request.user, model=instance)
+
+
+class ModelVersionListCreateApi(generics.ListCreateAPIView):
+    """Versions of a model, newest first. POST multipart `weights` (safetensors) + `spec` (JSON) to register one."""
+
+    serializer_class = ModelVersionSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def get_queryset(self):
+        model = selectors.model_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        return selectors.versions_for_user(user=self.request.user).filter(model=model).order_by("-version")
+
+    @extend_schema(request=ModelVersionCreateSerializer, responses={201: ModelVersionSerializer})
+    def post(self, request, *args, **kwargs):
+        model = selectors.model_for_user(user=request.user, pk=self.kwargs["pk"])
+        ensure_role(user=request.user, team=model.team, minimum=Role.MEMBER)
+        ensure_upload_fits(request)
+        payload = request.data
+        ensure_upload_completed(request)
+        data = ModelVersionCreateSerializer(data=payload)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        visible = dataset_selectors.versions_for_user(user=request.user).filter(dataset__team=model.team)
+        found = {dv.pk: dv for dv in visible.filter(pk__in=values["dataset_versions"])}
+        missing = [str(pk) for pk in values["dataset_versions"] if pk not in found]
+        if missing:
+            raise ValidationError({"dataset_versions": [f"Dataset version {', '.join(missing)} does not exist."]})
+        version = services.create_version_from_upload(
+            actor=request.user, model=model, weights=values["weights"], spec=values["spec"],
+            metrics=values["metrics"], params=values["params"], dataset_versions=list(found.values()),
+            description=values["description"],
+        )
+        version = selectors.version_for_user(user=request.user, pk=version.pk)
+        return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class ModelVersionDetailApi(generics.RetrieveAPIView):
+    serializer_class = ModelVersionSerializer
+
+    def get_object(self):
+        return selectors.version_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+
+class ModelVersionDownloadApi(generics.GenericAPIView):
+    """The version's weights file (safetensors), streamed."""
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request, pk):
+        version = selectors.version_for_user(user=request.user, pk=pk)
+        response = FileResponse(
+            blobs.open_blob(version.blob), as_attachment=True,
+            filename=f"{version.model.name}-v{version.version}.{version.format}",
+        )
+        response.block_size = 1024 * 1024
+        response["Content-Length"] = str(version.blob.size_bytes)
+        response["ETag"] = f'"{version.blob_id}"'
+        return response
+
+
+class AliasListSetApi(generics.ListCreateAPIView):
+    """A model's aliases. POST {alias, version} points an alias at a version (member role); audited."""
+
+    serializer_class = AliasSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        model = selectors.model_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        return model.aliases.select_related("version", "updated_by").order_by("alias")
+
+    def create(self, request, *args, **kwargs):
+        model = selectors.model_for_user(user=request.user, pk=self.kwargs["pk"])
+        ensure_role(user=request.user, team=model.team, minimum=Role.MEMBER)
+        data = AliasSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = selectors.versions_for_user(user=request.user).filter(
+            pk=data.validated_data["version_id"], model=model
+        ).first()
+        if version is None:
+            missing = data.validated_data["version_id"]
+            raise ValidationError({"version": [f"Model '{model.name}' has no version {missing}."]})
+        alias = services.set_alias(actor=request.user, model=model, alias=data.validated_data["alias"], version=version)
+        return Response(AliasSerializer(alias).data, status=status.HTTP_200_OK)
+
+
+class AliasDetailApi(generics.RetrieveDestroyAPIView):
+    serializer_class = AliasSerializer
+
+    def get_object(self):
+        return selectors.alias_for_user(user=self.request.user, model_pk=self.kwargs["pk"], alias=self.kwargs["alias"])
+
+    def perform_destroy(self, instance):
+        ensure_role(user=self.request.user, team=instance.model.team, minimum=Role.MEMBER)
+        services.delete_alias(actor=self.request.user, alias=instance)

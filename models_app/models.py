@@ -1,0 +1,116 @@
+import uuid
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from datasets_app.models import Task
+
+alias_validator = RegexValidator(
+    r"^[a-z][a-z0-9_-]{0,49}$", "Use 1-50 lowercase letters, digits, '-' or '_', starting with a letter."
+)
+
+
+class RegisteredModel(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey("accounts_app.Team", on_delete=models.PROTECT, related_name="models")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    task = models.CharField(max_length=32, choices=Task.choices)
+    card = models.TextField(blank=True, help_text="Model card (Markdown): intended use, data, limits, ethics.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="model_unique_team_name"),
+            models.CheckConstraint(condition=Q(task__in=Task.values), name="model_task_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VersionStatus(models.TextChoices):
+    READY = "ready"
+    ARCHIVED = "archived"
+
+
+class WeightsFormat(models.TextChoices):
+    SAFETENSORS = "safetensors"
+    ONNX = "onnx"
+    TORCHSCRIPT = "torchscript"
+
+
+class ModelVersion(models.Model):
+    """An immutable, numbered set of weights with its architecture spec, metrics, params and lineage."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=VersionStatus.choices, default=VersionStatus.READY)
+    format = models.CharField(max_length=16, choices=WeightsFormat.choices, default=WeightsFormat.SAFETENSORS)
+    blob = models.ForeignKey("datasets_app.Blob", on_delete=models.PROTECT, related_name="model_versions")
+    spec = models.JSONField(default=dict, help_text="Architecture spec (JSON) that rebuilds the network.")
+    tensors = models.JSONField(default=dict, blank=True, help_text="Tensor names, dtypes and shapes.")
+    num_parameters = models.BigIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    description = models.TextField(blank=True)
+    dataset_versions = models.ManyToManyField(
+        "datasets_app.DatasetVersion", through="ModelVersionDataset", related_name="model_versions", blank=True
+    )
+    job = models.ForeignKey("jobs_app.Job", null=True, blank=True, on_delete=models.SET_NULL,
+                            related_name="model_versions")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="derived")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["model", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "version"], name="model_version_unique_number"),
+            models.UniqueConstraint(fields=["job"], condition=Q(job__isnull=False), name="model_version_one_per_job"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="model_version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} v{self.version}"
+
+
+class ModelVersionDataset(models.Model):
+    """The dataset versions a model version was trained on. A dataset version in use cannot be deleted."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="dataset_links")
+    dataset_version = models.ForeignKey(
+        "datasets_app.DatasetVersion", on_delete=models.PROTECT, related_name="model_links"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model_version", "dataset_version"], name="mv_dataset_unique_pair")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} was trained on {self.dataset_version}"
+
+
+class ModelAlias(models.Model):
+    """A movable name ("production", "staging") that points at one version of a model."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="aliases")
+    alias = models.CharField(max_length=50, validators=[alias_validator])
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="aliases")
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["model", "alias"]
+        constraints = [models.UniqueConstraint(fields=["model", "alias"], name="model_alias_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.model.name}@{self.alias}"

@@ -1,0 +1,138 @@
+import json
+import math
+
+from rest_framework import serializers
+
+from accounts_app.models import slug_validator
+from models_app.models import ModelAlias, ModelVersion, RegisteredModel, alias_validator
+
+MAX_SPEC_BYTES = 1024 * 1024
+
+
+class RegisteredModelSerializer(serializers.ModelSerializer):
+    team = serializers.CharField(source="team.slug", validators=[slug_validator])
+    aliases = serializers.SerializerMethodField()
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    num_versions = serializers.IntegerField(read_only=True, default=0)
+    latest_version = serializers.IntegerField(read_only=True, default=None)
+
+    class Meta:
+        model = RegisteredModel
+        fields = [
+            "id", "team", "name", "description", "task", "card", "aliases", "num_versions", "latest_version",
+            "created_by", "created_at", "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def get_aliases(self, obj) -> dict[str, str]:
+        return {a.alias: str(a.version_id) for a in obj.aliases.all()}
+
+
+class RegisteredModelUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    card = serializers.CharField(required=False, allow_blank=True)
+
+    def validate(self, attrs):
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError({f: ["This field cannot be changed."] for f in sorted(unknown)})
+        return attrs
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    model = serializers.UUIDField(source="model_id", read_only=True)
+    model_name = serializers.CharField(source="model.name", read_only=True)
+    team = serializers.CharField(source="model.team.slug", read_only=True)
+    sha256 = serializers.CharField(source="blob_id", read_only=True)
+    size_bytes = serializers.IntegerField(source="blob.size_bytes", read_only=True)
+    dataset_versions = serializers.SerializerMethodField()
+    aliases = serializers.SerializerMethodField()
+    job = serializers.UUIDField(source="job_id", read_only=True, allow_null=True)
+    parent = serializers.UUIDField(source="parent_id", read_only=True, allow_null=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id", "model", "model_name", "team", "version", "status", "format", "metrics", "params",
+            "dataset_versions", "job", "parent", "sha256", "size_bytes", "spec", "num_parameters", "tensors",
+            "aliases", "description", "created_by", "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_dataset_versions(self, obj) -> list[str]:
+        return [str(link.dataset_version_id) for link in obj.dataset_links.all()]
+
+    def get_aliases(self, obj) -> list[str]:
+        return [a.alias for a in obj.aliases.all()]
+
+
+class SpecField(serializers.Field):
+    """The architecture spec: a JSON object, a JSON string, or an uploaded .json file."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "read"):
+            if data.size > MAX_SPEC_BYTES:
+                raise serializers.ValidationError(f"The spec file is larger than {MAX_SPEC_BYTES} bytes.")
+            data = data.read()
+        if isinstance(data, (str, bytes)):
+            try:
+                data = json.loads(data)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise serializers.ValidationError(f"Not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("The spec must be a JSON object.")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+def _finite_numbers(value, name: str) -> dict:
+    if not isinstance(value, dict):
+        raise serializers.ValidationError(f"{name} must be a JSON object.")
+    for key, number in value.items():
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+            raise serializers.ValidationError(f"{name}['{key}'] must be a finite number, got {number!r}.")
+    return value
+
+
+class ModelVersionCreateSerializer(serializers.Serializer):
+    weights = serializers.FileField(help_text="safetensors weights. Pickle files (.pt, .pkl) are refused.")
+    spec = SpecField(help_text='Architecture spec (JSON object), e.g. {"architecture": "mlp", ...}.')
+    metrics = serializers.JSONField(required=False, default=dict)
+    params = serializers.JSONField(required=False, default=dict)
+    dataset_versions = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate_metrics(self, value):
+        return _finite_numbers(value, "metrics")
+
+    def validate_params(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("params must be a JSON object.")
+        _no_nan(value)
+        return value
+
+
+def _no_nan(value) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        raise serializers.ValidationError("params must not contain NaN or infinity.") from None
+    return True
+
+
+class AliasSerializer(serializers.ModelSerializer):
+    alias = serializers.CharField(max_length=50, validators=[alias_validator])
+    version = serializers.UUIDField(source="version_id")
+    model = serializers.UUIDField(source="model_id", read_only=True)
+    version_number = serializers.IntegerField(source="version.version", read_only=True)
+    updated_by = serializers.CharField(source="updated_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = ModelAlias
+        fields = ["alias", "version", "version_number", "model", "updated_by", "updated_at"]
+        read_only_fields = ["model", "version_number", "updated_by", "updated_at"]
+

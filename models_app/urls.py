@@ -1,0 +1,13 @@
+from django.urls import path
+
+from models_app import api
+
+urlpatterns = [
+    path("models/", api.ModelListCreateApi.as_view(), name="models"),
+    path("models/<uuid:pk>/", api.ModelDetailApi.as_view(), name="model-detail"),
+    path("models/<uuid:pk>/versions/", api.ModelVersionListCreateApi.as_view(), name="model-versions"),
+    path("models/<uuid:pk>/aliases/", api.AliasListSetApi.as_view(), name="model-aliases"),
+    path("models/<uuid:pk>/aliases/<str:alias>/", api.AliasDetailApi.as_view(), name="model-alias"),
+    path("model-versions/<uuid:pk>/", api.ModelVersionDetailApi.as_view(), name="model-version-detail"),
+    path("model-versions/<uuid:pk>/download/", api.ModelVersionDownloadApi.as_view(), name="model-version-download"),
+]
