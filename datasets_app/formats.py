@@ -71,7 +71,12 @@ _CONVERSION_ERROR = re.compile(r"In CSV column #(\d+): CSV conversion error to (
 _WIDER = {"null": pa.float64(), "int64": pa.float64(), "bool": pa.string(), "float64": pa.string()}
 
 
+_ARROW_NAMES = {"double": "float64", "float": "float32", "halffloat": "float16"}
+
+
 def _dtype_name(t: pa.DataType) -> str:
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return "binary"
     if pa.types.is_null(t):
         return "empty"
     if pa.types.is_timestamp(t):
@@ -80,7 +85,7 @@ def _dtype_name(t: pa.DataType) -> str:
         return "date"
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return "string"
-    return str(t)
+    return _ARROW_NAMES.get(str(t), str(t))
 
 
 def _inspect_csv(path: Path) -> tuple[int, list[dict]]:
@@ -102,8 +107,13 @@ def _inspect_csv(path: Path) -> tuple[int, list[dict]]:
 
 
 def _csv_header(path: Path) -> list[str]:
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        return next(csv.reader(fh), [])
+    with open(path, "rb") as fh:
+        first = fh.readline()
+    try:
+        line = first.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise FormatError("line 1: the file is not valid UTF-8 text") from None
+    return next(csv.reader([line]), [])
 
 
 def _scan_csv(path: Path, overrides: dict) -> tuple[int, list[dict]]:
@@ -131,6 +141,8 @@ def _scan_csv(path: Path, overrides: dict) -> tuple[int, list[dict]]:
     columns = [
         {"name": f.name, "dtype": _dtype_name(f.type), "missing": nulls[i]} for i, f in enumerate(reader.schema)
     ]
+    if any(c["dtype"] == "binary" for c in columns):  # arrow falls back to binary for bytes that are not UTF-8
+        raise FormatError(f"line {_line_of_bad_utf8(path)}: the file is not valid UTF-8 text")
     return rows, columns
 
 

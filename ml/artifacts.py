@@ -31,15 +31,15 @@ def inspect_safetensors(path: str | Path) -> dict:
     size = path.stat().st_size
     with open(path, "rb") as fh:
         head = fh.read(8)
-        if head[:4] == _ZIP_MAGIC or (head and head[0] == _PICKLE_PROTOCOL_BYTE):
-            raise ArtifactError(
-                "this looks like a pickled PyTorch file (.pt/.pth/.pkl); Eco never loads pickles. "
-                "Save the weights with safetensors (safetensors.torch.save_file) instead"
-            )
         if len(head) < 8:
             raise ArtifactError("not a safetensors file: shorter than its 8-byte header length")
         (header_len,) = struct.unpack("<Q", head)
         if header_len == 0 or header_len > MAX_HEADER_BYTES or 8 + header_len > size:
+            if head[:4] == _ZIP_MAGIC or (head[0] == _PICKLE_PROTOCOL_BYTE and 2 <= head[1] <= 5):
+                raise ArtifactError(
+                    "this looks like a pickled PyTorch file (.pt/.pth/.pkl); Eco never loads pickles. "
+                    "Save the weights with safetensors (safetensors.torch.save_file) instead"
+                )
             raise ArtifactError("not a safetensors file: the header length does not fit the file")
         try:
             header = json.loads(fh.read(header_len))
