@@ -106,7 +106,7 @@ class DatasetLineage(models.Model):
     """child was derived from parent. A parent cannot be deleted while a child refers to it."""
 
     child = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="parent_links")
-    parent = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="child_links")
+    parent = models.ForeignKey(DatasetVersion, on_delete=models.RESTRICT, related_name="child_links")
 
     class Meta:
         constraints = [

@@ -14,6 +14,7 @@ def datasets_for_user(*, user: User) -> QuerySet[Dataset]:
         Dataset.objects.filter(team__in=team_ids_for_user(user))
         .select_related("team", "created_by")
         .annotate(num_versions=Count("versions"), latest_version=Max("versions__version"))
+        .order_by("-created_at", "id")
     )
 
 

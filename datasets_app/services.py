@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
-from django.db.models import Max, ProtectedError
+from django.db.models import Max, ProtectedError, RestrictedError
 from django.utils import timezone
 
 from accounts_app.models import Team, User
@@ -67,8 +67,9 @@ def delete_dataset(*, actor: User, dataset: Dataset) -> None:
     try:
         with transaction.atomic():
             dataset.delete()
-    except ProtectedError as exc:
-        uses = sorted({str(obj) for obj in exc.protected_objects})
+    except (ProtectedError, RestrictedError) as exc:
+        blocking = getattr(exc, "protected_objects", None) or getattr(exc, "restricted_objects", ())
+        uses = sorted({str(obj) for obj in blocking})
         raise Conflict(
             f"Dataset '{dataset.name}' is still in use and was not deleted: {'; '.join(uses[:10])}",
             checks=uses,

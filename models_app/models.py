@@ -66,7 +66,7 @@ class ModelVersion(models.Model):
     )
     job = models.ForeignKey("jobs_app.Job", null=True, blank=True, on_delete=models.SET_NULL,
                             related_name="model_versions")
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="derived")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.RESTRICT, related_name="derived")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -87,7 +87,7 @@ class ModelVersionDataset(models.Model):
 
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="dataset_links")
     dataset_version = models.ForeignKey(
-        "datasets_app.DatasetVersion", on_delete=models.PROTECT, related_name="model_links"
+        "datasets_app.DatasetVersion", on_delete=models.RESTRICT, related_name="model_links"
     )
 
     class Meta:
@@ -104,7 +104,7 @@ class ModelAlias(models.Model):
 
     model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="aliases")
     alias = models.CharField(max_length=50, validators=[alias_validator])
-    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="aliases")
+    version = models.ForeignKey(ModelVersion, on_delete=models.RESTRICT, related_name="aliases")
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -13,6 +13,7 @@ def models_for_user(*, user: User) -> QuerySet[RegisteredModel]:
         RegisteredModel.objects.filter(team__in=team_ids_for_user(user))
         .select_related("team", "created_by")
         .annotate(num_versions=Count("versions", distinct=True), latest_version=Max("versions__version"))
+        .order_by("-created_at", "id")
         .prefetch_related(Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias")))
     )
 

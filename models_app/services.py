@@ -6,7 +6,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
-from django.db.models import Max, ProtectedError
+from django.db.models import Max, ProtectedError, RestrictedError
 from django.utils import timezone
 
 from accounts_app.models import Team, User
@@ -65,8 +65,9 @@ def delete_model(*, actor: User, model: RegisteredModel) -> None:
     try:
         with transaction.atomic():
             model.delete()
-    except ProtectedError as exc:
-        uses = sorted({str(obj) for obj in exc.protected_objects})
+    except (ProtectedError, RestrictedError) as exc:
+        blocking = getattr(exc, "protected_objects", None) or getattr(exc, "restricted_objects", ())
+        uses = sorted({str(obj) for obj in blocking})
         raise Conflict(f"Model '{model.name}' is still in use: {'; '.join(uses[:10])}", checks=uses) from None
     record_audit(actor=actor, action="model.delete", team=model.team, data={"name": model.name, "id": str(model.pk)})
     blobs.collect_garbage(shas)

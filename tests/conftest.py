@@ -92,7 +92,8 @@ def npz_file(name: str = "data.npz", **arrays) -> io.BytesIO:
 def safetensors_file(tensors: dict | None = None, name: str = "model.safetensors") -> io.BytesIO:
     from safetensors.numpy import save
 
-    tensors = tensors or {"0.weight": np.ones((3, 4), dtype=np.float32), "0.bias": np.zeros(3, dtype=np.float32)}
+    if tensors is None:
+        tensors = {"0.weight": np.ones((3, 4), dtype=np.float32), "0.bias": np.zeros(3, dtype=np.float32)}
     fh = io.BytesIO(save(tensors))
     fh.name = name
     return fh
