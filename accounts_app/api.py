@@ -34,9 +34,7 @@ class TokenCreateApi(APIView):
     def post(self, request):
         data = TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(
-            request, username=data.validated_data["username"], password=data.validated_data["password"]
-        )
+        user = authenticate(request, username=data.validated_data["username"], password=data.validated_data["password"])
         if user is None:
             raise exceptions.AuthenticationFailed("Invalid username or password.")
         token, raw = services.issue_token(

@@ -94,8 +94,12 @@ class DatasetVersionListCreateApi(generics.ListCreateAPIView):
             )
         else:
             version = services.create_version_from_upload(
-                actor=request.user, dataset=dataset, file=values["file"], target=values["target"],
-                fmt=values.get("format"), description=values["description"],
+                actor=request.user,
+                dataset=dataset,
+                file=values["file"],
+                target=values["target"],
+                fmt=values.get("format"),
+                description=values["description"],
             )
         version = selectors.version_for_user(user=request.user, pk=version.pk)
         return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
@@ -148,11 +152,19 @@ class DatasetVersionLineageApi(APIView):
         version = selectors.version_for_user(user=request.user, pk=pk)
         graph = selectors.lineage(user=request.user, version=version)
         node = LineageNodeSerializer
-        models = [
-            {"id": str(link.model_version_id), "model": str(link.model_version.model_id),
-             "model_name": link.model_version.model.name, "version": link.model_version.version}
-            for link in version.model_links.select_related("model_version__model")
-        ] if hasattr(version, "model_links") else []
+        models = (
+            [
+                {
+                    "id": str(link.model_version_id),
+                    "model": str(link.model_version.model_id),
+                    "model_name": link.model_version.model.name,
+                    "version": link.model_version.version,
+                }
+                for link in version.model_links.select_related("model_version__model")
+            ]
+            if hasattr(version, "model_links")
+            else []
+        )
         return Response(
             {
                 "version": node(version).data,

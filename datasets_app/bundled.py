@@ -12,12 +12,21 @@ import numpy as np
 from datasets_app.models import Task
 
 BUILTINS = {
-    "digits": {"loader": "load_digits", "task": Task.CLASSIFICATION, "labels": "index",
-               "tasks": {Task.CLASSIFICATION, Task.IMAGE_CLASSIFICATION}, "image_shape": [8, 8]},
+    "digits": {
+        "loader": "load_digits",
+        "task": Task.CLASSIFICATION,
+        "labels": "index",
+        "tasks": {Task.CLASSIFICATION, Task.IMAGE_CLASSIFICATION},
+        "image_shape": [8, 8],
+    },
     "iris": {"loader": "load_iris", "task": Task.CLASSIFICATION, "labels": "names", "tasks": {Task.CLASSIFICATION}},
     "wine": {"loader": "load_wine", "task": Task.CLASSIFICATION, "labels": "names", "tasks": {Task.CLASSIFICATION}},
-    "breast_cancer": {"loader": "load_breast_cancer", "task": Task.CLASSIFICATION, "labels": "names",
-                      "tasks": {Task.CLASSIFICATION}},
+    "breast_cancer": {
+        "loader": "load_breast_cancer",
+        "task": Task.CLASSIFICATION,
+        "labels": "names",
+        "tasks": {Task.CLASSIFICATION},
+    },
     "diabetes": {"loader": "load_diabetes", "task": Task.REGRESSION, "labels": None, "tasks": {Task.REGRESSION}},
 }
 TARGET = "target"

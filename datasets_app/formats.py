@@ -21,8 +21,20 @@ import pyarrow.csv as pacsv
 
 FORMATS = ("csv", "jsonl", "npz")
 _EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".npz": "npz"}
-NUMERIC_DTYPES = {"int64", "float64", "bool", "int8", "int16", "int32", "uint8", "uint16", "uint32", "uint64",
-                  "float16", "float32"}
+NUMERIC_DTYPES = {
+    "int64",
+    "float64",
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+}
 
 
 class FormatError(ValueError):
@@ -44,8 +56,7 @@ def detect_format(filename: str, explicit: str | None = None) -> str:
     fmt = _EXTENSIONS.get(Path(filename or "").suffix.lower())
     if fmt is None:
         raise FormatError(
-            f"cannot tell the format of '{filename}' from its extension; use .csv, .jsonl or .npz, "
-            "or pass 'format'"
+            f"cannot tell the format of '{filename}' from its extension; use .csv, .jsonl or .npz, or pass 'format'"
         )
     return fmt
 
@@ -138,9 +149,7 @@ def _scan_csv(path: Path, overrides: dict) -> tuple[int, list[dict]]:
         rows += batch.num_rows
         for i, col in enumerate(batch.columns):
             nulls[i] += col.null_count
-    columns = [
-        {"name": f.name, "dtype": _dtype_name(f.type), "missing": nulls[i]} for i, f in enumerate(reader.schema)
-    ]
+    columns = [{"name": f.name, "dtype": _dtype_name(f.type), "missing": nulls[i]} for i, f in enumerate(reader.schema)]
     if any(c["dtype"] == "binary" for c in columns):  # arrow falls back to binary for bytes that are not UTF-8
         raise FormatError(f"line {_line_of_bad_utf8(path)}: the file is not valid UTF-8 text")
     return rows, columns
@@ -173,6 +182,7 @@ def _line_of_bad_utf8(path: Path) -> int:
 
 
 # --- JSONL ----------------------------------------------------------------------------------------
+
 
 def _json_dtype(value) -> str | None:
     if value is None:
@@ -224,13 +234,12 @@ def _inspect_jsonl(path: Path) -> tuple[int, list[dict]]:
                 dtypes[key] = _merge_dtype(dtypes[key], _json_dtype(value))
                 if value is not None:
                     present[key] += 1
-    columns = [
-        {"name": k, "dtype": dtypes[k] or "empty", "missing": rows - present[k]} for k in dtypes
-    ]
+    columns = [{"name": k, "dtype": dtypes[k] or "empty", "missing": rows - present[k]} for k in dtypes]
     return rows, columns
 
 
 # --- NPZ ------------------------------------------------------------------------------------------
+
 
 def _inspect_npz(path: Path) -> tuple[int, list[dict]]:
     try:
@@ -271,6 +280,7 @@ def _inspect_npz(path: Path) -> tuple[int, list[dict]]:
 
 
 # --- preview --------------------------------------------------------------------------------------
+
 
 def _cast(value: str, dtype: str):
     if value == "":

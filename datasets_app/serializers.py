@@ -14,8 +14,18 @@ class DatasetSerializer(serializers.ModelSerializer):
     class Meta:
         model = Dataset
         fields = [
-            "id", "team", "name", "description", "task", "sensitivity", "license", "created_by", "created_at",
-            "updated_at", "num_versions", "latest_version",
+            "id",
+            "team",
+            "name",
+            "description",
+            "task",
+            "sensitivity",
+            "license",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "num_versions",
+            "latest_version",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
 
@@ -46,9 +56,25 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = DatasetVersion
         fields = [
-            "id", "dataset", "dataset_name", "team", "version", "sha256", "size_bytes", "num_rows", "schema",
-            "status", "source", "source_detail", "parents", "format", "filename", "target", "description",
-            "created_by", "created_at",
+            "id",
+            "dataset",
+            "dataset_name",
+            "team",
+            "version",
+            "sha256",
+            "size_bytes",
+            "num_rows",
+            "schema",
+            "status",
+            "source",
+            "source_detail",
+            "parents",
+            "format",
+            "filename",
+            "target",
+            "description",
+            "created_by",
+            "created_at",
         ]
         read_only_fields = fields
 
@@ -64,8 +90,11 @@ class DatasetVersionCreateSerializer(serializers.Serializer):
     format = serializers.ChoiceField(
         choices=formats.FORMATS, required=False, help_text="Overrides the format told by the file's extension."
     )
-    builtin = serializers.ChoiceField(choices=sorted(bundled.BUILTINS), required=False,
-                                      help_text="One of scikit-learn's bundled data sets instead of a file.")
+    builtin = serializers.ChoiceField(
+        choices=sorted(bundled.BUILTINS),
+        required=False,
+        help_text="One of scikit-learn's bundled data sets instead of a file.",
+    )
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
     def validate(self, attrs):

@@ -22,13 +22,24 @@ EDITABLE_FIELDS = {"name", "description", "sensitivity", "license", "task"}
 
 @transaction.atomic
 def create_dataset(
-    *, actor: User, team: Team, name: str, task: str, description: str = "", sensitivity: str = "internal",
+    *,
+    actor: User,
+    team: Team,
+    name: str,
+    task: str,
+    description: str = "",
+    sensitivity: str = "internal",
     license: str = "",
 ) -> Dataset:
     if Dataset.objects.filter(team=team, name=name).exists():
         raise ValidationError({"name": [f"Team '{team.slug}' already has a dataset named '{name}'."]})
     dataset = Dataset(
-        team=team, name=name, task=task, description=description, sensitivity=sensitivity, license=license,
+        team=team,
+        name=name,
+        task=task,
+        description=description,
+        sensitivity=sensitivity,
+        license=license,
         created_by=actor,
     )
     dataset.full_clean(validate_constraints=False)
@@ -49,9 +60,10 @@ def update_dataset(*, actor: User, dataset: Dataset, **changes) -> Dataset:
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
     if "task" in changes and changes["task"] != dataset.task and dataset.versions.exists():
         raise ValidationError({"task": ["The task cannot change once the dataset has versions."]})
-    if "name" in changes and Dataset.objects.filter(team_id=dataset.team_id, name=changes["name"]).exclude(
-        pk=dataset.pk
-    ).exists():
+    if (
+        "name" in changes
+        and Dataset.objects.filter(team_id=dataset.team_id, name=changes["name"]).exclude(pk=dataset.pk).exists()
+    ):
         raise ValidationError({"name": [f"The team already has a dataset named '{changes['name']}'."]})
     for field, value in changes.items():
         setattr(dataset, field, value)
@@ -74,8 +86,9 @@ def delete_dataset(*, actor: User, dataset: Dataset) -> None:
             f"Dataset '{dataset.name}' is still in use and was not deleted: {'; '.join(uses[:10])}",
             checks=uses,
         ) from None
-    record_audit(actor=actor, action="dataset.delete", team=dataset.team, data={"name": dataset.name,
-                                                                               "id": str(dataset.pk)})
+    record_audit(
+        actor=actor, action="dataset.delete", team=dataset.team, data={"name": dataset.name, "id": str(dataset.pk)}
+    )
     blobs.collect_garbage(shas)
 
 
@@ -151,8 +164,17 @@ def create_version_from_upload(
     if sha256 is None:
         sha256, _ = blobs.hash_path(path)
     return register_version(
-        actor=actor, dataset=dataset, path=path, content=file, sha256=sha256, size=file.size, fmt=fmt,
-        target=target, source=Source.UPLOAD, filename=file.name, source_detail={"filename": file.name},
+        actor=actor,
+        dataset=dataset,
+        path=path,
+        content=file,
+        sha256=sha256,
+        size=file.size,
+        fmt=fmt,
+        target=target,
+        source=Source.UPLOAD,
+        filename=file.name,
+        source_detail={"filename": file.name},
         description=description,
     )
 
@@ -173,7 +195,16 @@ def create_version_from_builtin(*, actor: User, dataset: Dataset, name: str, des
         sha256, size = blobs.hash_path(path)
         with open(path, "rb") as fh:
             return register_version(
-                actor=actor, dataset=dataset, path=path, content=File(fh, name=path.name), sha256=sha256,
-                size=size, fmt="csv", target=bundled.TARGET, source=Source.BUILTIN, filename=path.name,
-                source_detail=detail, description=description,
+                actor=actor,
+                dataset=dataset,
+                path=path,
+                content=File(fh, name=path.name),
+                sha256=sha256,
+                size=size,
+                fmt="csv",
+                target=bundled.TARGET,
+                source=Source.BUILTIN,
+                filename=path.name,
+                source_detail=detail,
+                description=description,
             )

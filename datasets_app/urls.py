@@ -9,11 +9,13 @@ urlpatterns = [
     path("dataset-versions/<uuid:pk>/", api.DatasetVersionDetailApi.as_view(), name="dataset-version-detail"),
     path("dataset-versions/<uuid:pk>/preview/", api.DatasetVersionPreviewApi.as_view(), name="dataset-version-preview"),
     path(
-        "dataset-versions/<uuid:pk>/download/", api.DatasetVersionDownloadApi.as_view(),
+        "dataset-versions/<uuid:pk>/download/",
+        api.DatasetVersionDownloadApi.as_view(),
         name="dataset-version-download",
     ),
     path(
-        "dataset-versions/<uuid:pk>/lineage/", api.DatasetVersionLineageApi.as_view(),
+        "dataset-versions/<uuid:pk>/lineage/",
+        api.DatasetVersionLineageApi.as_view(),
         name="dataset-version-lineage",
     ),
 ]

@@ -94,8 +94,13 @@ class ModelVersionListCreateApi(generics.ListCreateAPIView):
         if missing:
             raise ValidationError({"dataset_versions": [f"Dataset version {', '.join(missing)} does not exist."]})
         version = services.create_version_from_upload(
-            actor=request.user, model=model, weights=values["weights"], spec=values["spec"],
-            metrics=values["metrics"], params=values["params"], dataset_versions=list(found.values()),
+            actor=request.user,
+            model=model,
+            weights=values["weights"],
+            spec=values["spec"],
+            metrics=values["metrics"],
+            params=values["params"],
+            dataset_versions=list(found.values()),
             description=values["description"],
         )
         version = selectors.version_for_user(user=request.user, pk=version.pk)
@@ -116,7 +121,8 @@ class ModelVersionDownloadApi(generics.GenericAPIView):
     def get(self, request, pk):
         version = selectors.version_for_user(user=request.user, pk=pk)
         response = FileResponse(
-            blobs.open_blob(version.blob), as_attachment=True,
+            blobs.open_blob(version.blob),
+            as_attachment=True,
             filename=f"{version.model.name}-v{version.version}.{version.format}",
         )
         response.block_size = 1024 * 1024
@@ -140,9 +146,11 @@ class AliasListSetApi(generics.ListCreateAPIView):
         ensure_role(user=request.user, team=model.team, minimum=Role.MEMBER)
         data = AliasSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        version = selectors.versions_for_user(user=request.user).filter(
-            pk=data.validated_data["version_id"], model=model
-        ).first()
+        version = (
+            selectors.versions_for_user(user=request.user)
+            .filter(pk=data.validated_data["version_id"], model=model)
+            .first()
+        )
         if version is None:
             missing = data.validated_data["version_id"]
             raise ValidationError({"version": [f"Model '{model.name}' has no version {missing}."]})

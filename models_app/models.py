@@ -64,8 +64,9 @@ class ModelVersion(models.Model):
     dataset_versions = models.ManyToManyField(
         "datasets_app.DatasetVersion", through="ModelVersionDataset", related_name="model_versions", blank=True
     )
-    job = models.ForeignKey("jobs_app.Job", null=True, blank=True, on_delete=models.SET_NULL,
-                            related_name="model_versions")
+    job = models.ForeignKey(
+        "jobs_app.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="model_versions"
+    )
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.RESTRICT, related_name="derived")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)

@@ -37,5 +37,6 @@ def version_for_user(*, user: User, pk) -> ModelVersion:
 def alias_for_user(*, user: User, model_pk, alias: str) -> ModelAlias:
     return get_object_or_404(
         ModelAlias.objects.filter(model__team__in=team_ids_for_user(user)).select_related("model__team"),
-        model_id=model_pk, alias=alias,
+        model_id=model_pk,
+        alias=alias,
     )

@@ -19,8 +19,18 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
     class Meta:
         model = RegisteredModel
         fields = [
-            "id", "team", "name", "description", "task", "card", "aliases", "num_versions", "latest_version",
-            "created_by", "created_at", "updated_at",
+            "id",
+            "team",
+            "name",
+            "description",
+            "task",
+            "card",
+            "aliases",
+            "num_versions",
+            "latest_version",
+            "created_by",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
 
@@ -55,9 +65,27 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = [
-            "id", "model", "model_name", "team", "version", "status", "format", "metrics", "params",
-            "dataset_versions", "job", "parent", "sha256", "size_bytes", "spec", "num_parameters", "tensors",
-            "aliases", "description", "created_by", "created_at",
+            "id",
+            "model",
+            "model_name",
+            "team",
+            "version",
+            "status",
+            "format",
+            "metrics",
+            "params",
+            "dataset_versions",
+            "job",
+            "parent",
+            "sha256",
+            "size_bytes",
+            "spec",
+            "num_parameters",
+            "tensors",
+            "aliases",
+            "description",
+            "created_by",
+            "created_at",
         ]
         read_only_fields = fields
 
@@ -135,4 +163,3 @@ class AliasSerializer(serializers.ModelSerializer):
         model = ModelAlias
         fields = ["alias", "version", "version_number", "model", "updated_by", "updated_at"]
         read_only_fields = ["model", "version_number", "updated_by", "updated_at"]
-

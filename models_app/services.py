@@ -47,9 +47,10 @@ def update_model(*, actor: User, model: RegisteredModel, **changes) -> Registere
     if unknown:
         raise ValidationError({field: ["This field cannot be changed."] for field in unknown})
     model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
-    if "name" in changes and RegisteredModel.objects.filter(team_id=model.team_id, name=changes["name"]).exclude(
-        pk=model.pk
-    ).exists():
+    if (
+        "name" in changes
+        and RegisteredModel.objects.filter(team_id=model.team_id, name=changes["name"]).exclude(pk=model.pk).exists()
+    ):
         raise _duplicate_name(model.team, changes["name"])
     for field, value in changes.items():
         setattr(model, field, value)
@@ -109,9 +110,18 @@ def register_version(
         locked = RegisteredModel.objects.select_for_update().get(pk=model.pk)
         number = (locked.versions.aggregate(n=Max("version"))["n"] or 0) + 1
         version = ModelVersion.objects.create(
-            model=locked, version=number, blob=blob, spec=spec, tensors=facts["tensors"],
-            num_parameters=facts["num_parameters"], metrics=metrics or {}, params=params or {},
-            description=description, job=job, parent=parent, created_by=actor,
+            model=locked,
+            version=number,
+            blob=blob,
+            spec=spec,
+            tensors=facts["tensors"],
+            num_parameters=facts["num_parameters"],
+            metrics=metrics or {},
+            params=params or {},
+            description=description,
+            job=job,
+            parent=parent,
+            created_by=actor,
         )
         ModelVersionDataset.objects.bulk_create(
             [ModelVersionDataset(model_version=version, dataset_version=dv) for dv in dataset_versions]
@@ -121,12 +131,26 @@ def register_version(
 
 
 def create_version_from_upload(
-    *, actor: User, model: RegisteredModel, weights, spec, metrics=None, params=None, dataset_versions=(),
+    *,
+    actor: User,
+    model: RegisteredModel,
+    weights,
+    spec,
+    metrics=None,
+    params=None,
+    dataset_versions=(),
     description: str = "",
 ) -> ModelVersion:
     return register_version(
-        actor=actor, model=model, weights_path=weights.temporary_file_path(), weights=weights, spec=spec,
-        sha256=getattr(weights, "sha256", None), metrics=metrics, params=params, dataset_versions=dataset_versions,
+        actor=actor,
+        model=model,
+        weights_path=weights.temporary_file_path(),
+        weights=weights,
+        spec=spec,
+        sha256=getattr(weights, "sha256", None),
+        metrics=metrics,
+        params=params,
+        dataset_versions=dataset_versions,
         description=description,
     )
 
@@ -146,9 +170,16 @@ def set_alias(*, actor: User, model: RegisteredModel, alias: str, version: Model
     current.full_clean(validate_constraints=False)
     current.save()
     record_audit(
-        actor=actor, action="alias.set", team=model.team, target=current,
-        data={"model": str(model.pk), "alias": alias, "version": str(version.pk),
-              "previous": str(previous) if previous else None},
+        actor=actor,
+        action="alias.set",
+        team=model.team,
+        target=current,
+        data={
+            "model": str(model.pk),
+            "alias": alias,
+            "version": str(version.pk),
+            "previous": str(previous) if previous else None,
+        },
     )
     return current
 
@@ -156,7 +187,10 @@ def set_alias(*, actor: User, model: RegisteredModel, alias: str, version: Model
 @transaction.atomic
 def delete_alias(*, actor: User, alias: ModelAlias) -> None:
     record_audit(
-        actor=actor, action="alias.delete", team=alias.model.team, target=alias,
+        actor=actor,
+        action="alias.delete",
+        team=alias.model.team,
+        target=alias,
         data={"model": str(alias.model_id), "alias": alias.alias, "version": str(alias.version_id)},
     )
     alias.delete()

@@ -129,8 +129,12 @@ def model_version(world, model, iris_version):
     client = world.client("member")
     response = client.post(
         f"/api/v1/models/{model.pk}/versions/",
-        {"weights": safetensors_file(), "spec": MLP_SPEC, "dataset_versions": [str(iris_version.pk)],
-         "metrics": json.dumps({"accuracy": 0.9})},
+        {
+            "weights": safetensors_file(),
+            "spec": MLP_SPEC,
+            "dataset_versions": [str(iris_version.pk)],
+            "metrics": json.dumps({"accuracy": 0.9}),
+        },
         format="multipart",
     )
     assert response.status_code == 201, response.json()

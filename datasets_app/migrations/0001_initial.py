@@ -8,114 +8,205 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts_app', '0001_initial'),
+        ("accounts_app", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DatasetLineage',
+            name="DatasetLineage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
             ],
         ),
         migrations.CreateModel(
-            name='Blob',
+            name="Blob",
             fields=[
-                ('sha256', models.CharField(max_length=64, primary_key=True, serialize=False)),
-                ('size_bytes', models.BigIntegerField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("sha256", models.CharField(max_length=64, primary_key=True, serialize=False)),
+                ("size_bytes", models.BigIntegerField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('size_bytes__gte', 0)), name='blob_size_non_negative')],
+                "constraints": [
+                    models.CheckConstraint(condition=models.Q(("size_bytes__gte", 0)), name="blob_size_non_negative")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Dataset',
+            name="Dataset",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('task', models.CharField(choices=[('classification', 'Classification'), ('regression', 'Regression'), ('text-classification', 'Text Classification'), ('image-classification', 'Image Classification')], max_length=32)),
-                ('sensitivity', models.CharField(choices=[('public', 'Public'), ('internal', 'Internal'), ('restricted', 'Restricted')], default='internal', max_length=16)),
-                ('license', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='datasets', to='accounts_app.team')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("name", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "task",
+                    models.CharField(
+                        choices=[
+                            ("classification", "Classification"),
+                            ("regression", "Regression"),
+                            ("text-classification", "Text Classification"),
+                            ("image-classification", "Image Classification"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "sensitivity",
+                    models.CharField(
+                        choices=[("public", "Public"), ("internal", "Internal"), ("restricted", "Restricted")],
+                        default="internal",
+                        max_length=16,
+                    ),
+                ),
+                ("license", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="datasets", to="accounts_app.team"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', 'id'],
+                "ordering": ["-created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='DatasetVersion',
+            name="DatasetVersion",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('version', models.PositiveIntegerField()),
-                ('format', models.CharField(max_length=8)),
-                ('filename', models.CharField(blank=True, max_length=255)),
-                ('target', models.CharField(max_length=200)),
-                ('schema', models.JSONField(default=dict)),
-                ('num_rows', models.BigIntegerField()),
-                ('status', models.CharField(choices=[('ready', 'Ready')], default='ready', max_length=16)),
-                ('source', models.CharField(choices=[('upload', 'Upload'), ('builtin', 'Builtin'), ('process', 'Process'), ('feedback', 'Feedback')], max_length=16)),
-                ('source_detail', models.JSONField(blank=True, default=dict)),
-                ('description', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('blob', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='dataset_versions', to='datasets_app.blob')),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='datasets_app.dataset')),
-                ('parents', models.ManyToManyField(blank=True, related_name='children', through='datasets_app.DatasetLineage', to='datasets_app.datasetversion')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("version", models.PositiveIntegerField()),
+                ("format", models.CharField(max_length=8)),
+                ("filename", models.CharField(blank=True, max_length=255)),
+                ("target", models.CharField(max_length=200)),
+                ("schema", models.JSONField(default=dict)),
+                ("num_rows", models.BigIntegerField()),
+                ("status", models.CharField(choices=[("ready", "Ready")], default="ready", max_length=16)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("upload", "Upload"),
+                            ("builtin", "Builtin"),
+                            ("process", "Process"),
+                            ("feedback", "Feedback"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("source_detail", models.JSONField(blank=True, default=dict)),
+                ("description", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "blob",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="dataset_versions",
+                        to="datasets_app.blob",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="versions", to="datasets_app.dataset"
+                    ),
+                ),
+                (
+                    "parents",
+                    models.ManyToManyField(
+                        blank=True,
+                        related_name="children",
+                        through="datasets_app.DatasetLineage",
+                        to="datasets_app.datasetversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['dataset', '-version'],
+                "ordering": ["dataset", "-version"],
             },
         ),
         migrations.AddField(
-            model_name='datasetlineage',
-            name='child',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='parent_links', to='datasets_app.datasetversion'),
+            model_name="datasetlineage",
+            name="child",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="parent_links",
+                to="datasets_app.datasetversion",
+            ),
         ),
         migrations.AddField(
-            model_name='datasetlineage',
-            name='parent',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='child_links', to='datasets_app.datasetversion'),
+            model_name="datasetlineage",
+            name="parent",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.RESTRICT,
+                related_name="child_links",
+                to="datasets_app.datasetversion",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dataset',
-            constraint=models.UniqueConstraint(fields=('team', 'name'), name='dataset_unique_team_name'),
+            model_name="dataset",
+            constraint=models.UniqueConstraint(fields=("team", "name"), name="dataset_unique_team_name"),
         ),
         migrations.AddConstraint(
-            model_name='dataset',
-            constraint=models.CheckConstraint(condition=models.Q(('task__in', ['classification', 'regression', 'text-classification', 'image-classification'])), name='dataset_task_valid'),
+            model_name="dataset",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("task__in", ["classification", "regression", "text-classification", "image-classification"])
+                ),
+                name="dataset_task_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dataset',
-            constraint=models.CheckConstraint(condition=models.Q(('sensitivity__in', ['public', 'internal', 'restricted'])), name='dataset_sensitivity_valid'),
+            model_name="dataset",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("sensitivity__in", ["public", "internal", "restricted"])),
+                name="dataset_sensitivity_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='datasetversion',
-            constraint=models.UniqueConstraint(fields=('dataset', 'version'), name='dataset_version_unique_number'),
+            model_name="datasetversion",
+            constraint=models.UniqueConstraint(fields=("dataset", "version"), name="dataset_version_unique_number"),
         ),
         migrations.AddConstraint(
-            model_name='datasetversion',
-            constraint=models.CheckConstraint(condition=models.Q(('version__gte', 1)), name='dataset_version_positive'),
+            model_name="datasetversion",
+            constraint=models.CheckConstraint(condition=models.Q(("version__gte", 1)), name="dataset_version_positive"),
         ),
         migrations.AddConstraint(
-            model_name='datasetversion',
-            constraint=models.CheckConstraint(condition=models.Q(('num_rows__gte', 0)), name='dataset_version_rows_non_negative'),
+            model_name="datasetversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("num_rows__gte", 0)), name="dataset_version_rows_non_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='datasetlineage',
-            constraint=models.UniqueConstraint(fields=('child', 'parent'), name='lineage_unique_pair'),
+            model_name="datasetlineage",
+            constraint=models.UniqueConstraint(fields=("child", "parent"), name="lineage_unique_pair"),
         ),
         migrations.AddConstraint(
-            model_name='datasetlineage',
-            constraint=models.CheckConstraint(condition=models.Q(('child', models.F('parent')), _negated=True), name='lineage_not_self'),
+            model_name="datasetlineage",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("child", models.F("parent")), _negated=True), name="lineage_not_self"
+            ),
         ),
     ]

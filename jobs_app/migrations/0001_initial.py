@@ -8,40 +8,89 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts_app', '0001_initial'),
+        ("accounts_app", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('kind', models.CharField(choices=[('train', 'Train'), ('evaluate', 'Evaluate'), ('process', 'Process'), ('export', 'Export'), ('quantize', 'Quantize')], max_length=16)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='queued', max_length=16)),
-                ('spec', models.JSONField(default=dict)),
-                ('priority', models.SmallIntegerField(default=0)),
-                ('resources', models.JSONField(blank=True, default=dict)),
-                ('max_retries', models.PositiveSmallIntegerField(default=0)),
-                ('timeout_s', models.PositiveIntegerField(blank=True, null=True)),
-                ('progress', models.FloatField(default=0.0)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('error', models.TextField(blank=True)),
-                ('worker', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='jobs', to='accounts_app.team')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("train", "Train"),
+                            ("evaluate", "Evaluate"),
+                            ("process", "Process"),
+                            ("export", "Export"),
+                            ("quantize", "Quantize"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("spec", models.JSONField(default=dict)),
+                ("priority", models.SmallIntegerField(default=0)),
+                ("resources", models.JSONField(blank=True, default=dict)),
+                ("max_retries", models.PositiveSmallIntegerField(default=0)),
+                ("timeout_s", models.PositiveIntegerField(blank=True, null=True)),
+                ("progress", models.FloatField(default=0.0)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("error", models.TextField(blank=True)),
+                ("worker", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="jobs", to="accounts_app.team"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['team', 'status'], name='job_team_status')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('kind__in', ['train', 'evaluate', 'process', 'export', 'quantize'])), name='job_kind_valid'), models.CheckConstraint(condition=models.Q(('status__in', ['queued', 'running', 'succeeded', 'failed', 'cancelled'])), name='job_status_valid'), models.CheckConstraint(condition=models.Q(('progress__gte', 0), ('progress__lte', 1)), name='job_progress_0_1')],
+                "ordering": ["-created_at"],
+                "indexes": [models.Index(fields=["team", "status"], name="job_team_status")],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("kind__in", ["train", "evaluate", "process", "export", "quantize"])),
+                        name="job_kind_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("status__in", ["queued", "running", "succeeded", "failed", "cancelled"])),
+                        name="job_status_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("progress__gte", 0), ("progress__lte", 1)), name="job_progress_0_1"
+                    ),
+                ],
             },
         ),
     ]

@@ -9,115 +9,254 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts_app', '0001_initial'),
-        ('datasets_app', '0001_initial'),
-        ('jobs_app', '0001_initial'),
+        ("accounts_app", "0001_initial"),
+        ("datasets_app", "0001_initial"),
+        ("jobs_app", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ModelVersion',
+            name="ModelVersion",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('version', models.PositiveIntegerField()),
-                ('status', models.CharField(choices=[('ready', 'Ready'), ('archived', 'Archived')], default='ready', max_length=16)),
-                ('format', models.CharField(choices=[('safetensors', 'Safetensors'), ('onnx', 'Onnx'), ('torchscript', 'Torchscript')], default='safetensors', max_length=16)),
-                ('spec', models.JSONField(default=dict, help_text='Architecture spec (JSON) that rebuilds the network.')),
-                ('tensors', models.JSONField(blank=True, default=dict, help_text='Tensor names, dtypes and shapes.')),
-                ('num_parameters', models.BigIntegerField(default=0)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('params', models.JSONField(blank=True, default=dict)),
-                ('description', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('blob', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='model_versions', to='datasets_app.blob')),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='model_versions', to='jobs_app.job')),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.RESTRICT, related_name='derived', to='models_app.modelversion')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("version", models.PositiveIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("ready", "Ready"), ("archived", "Archived")], default="ready", max_length=16
+                    ),
+                ),
+                (
+                    "format",
+                    models.CharField(
+                        choices=[("safetensors", "Safetensors"), ("onnx", "Onnx"), ("torchscript", "Torchscript")],
+                        default="safetensors",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "spec",
+                    models.JSONField(default=dict, help_text="Architecture spec (JSON) that rebuilds the network."),
+                ),
+                ("tensors", models.JSONField(blank=True, default=dict, help_text="Tensor names, dtypes and shapes.")),
+                ("num_parameters", models.BigIntegerField(default=0)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                ("params", models.JSONField(blank=True, default=dict)),
+                ("description", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "blob",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="model_versions",
+                        to="datasets_app.blob",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="model_versions",
+                        to="jobs_app.job",
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.RESTRICT,
+                        related_name="derived",
+                        to="models_app.modelversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['model', '-version'],
+                "ordering": ["model", "-version"],
             },
         ),
         migrations.CreateModel(
-            name='ModelVersionDataset',
+            name="ModelVersionDataset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('dataset_version', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='model_links', to='datasets_app.datasetversion')),
-                ('model_version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='dataset_links', to='models_app.modelversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "dataset_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.RESTRICT,
+                        related_name="model_links",
+                        to="datasets_app.datasetversion",
+                    ),
+                ),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="dataset_links",
+                        to="models_app.modelversion",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='modelversion',
-            name='dataset_versions',
-            field=models.ManyToManyField(blank=True, related_name='model_versions', through='models_app.ModelVersionDataset', to='datasets_app.datasetversion'),
+            model_name="modelversion",
+            name="dataset_versions",
+            field=models.ManyToManyField(
+                blank=True,
+                related_name="model_versions",
+                through="models_app.ModelVersionDataset",
+                to="datasets_app.datasetversion",
+            ),
         ),
         migrations.CreateModel(
-            name='RegisteredModel',
+            name="RegisteredModel",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('task', models.CharField(choices=[('classification', 'Classification'), ('regression', 'Regression'), ('text-classification', 'Text Classification'), ('image-classification', 'Image Classification')], max_length=32)),
-                ('card', models.TextField(blank=True, help_text='Model card (Markdown): intended use, data, limits, ethics.')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='models', to='accounts_app.team')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("name", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "task",
+                    models.CharField(
+                        choices=[
+                            ("classification", "Classification"),
+                            ("regression", "Regression"),
+                            ("text-classification", "Text Classification"),
+                            ("image-classification", "Image Classification"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "card",
+                    models.TextField(
+                        blank=True, help_text="Model card (Markdown): intended use, data, limits, ethics."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="models", to="accounts_app.team"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', 'id'],
+                "ordering": ["-created_at", "id"],
             },
         ),
         migrations.AddField(
-            model_name='modelversion',
-            name='model',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='models_app.registeredmodel'),
+            model_name="modelversion",
+            name="model",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="versions", to="models_app.registeredmodel"
+            ),
         ),
         migrations.CreateModel(
-            name='ModelAlias',
+            name="ModelAlias",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('alias', models.CharField(max_length=50, validators=[django.core.validators.RegexValidator('^[a-z][a-z0-9_-]{0,49}$', "Use 1-50 lowercase letters, digits, '-' or '_', starting with a letter.")])),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='aliases', to='models_app.modelversion')),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='aliases', to='models_app.registeredmodel')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "alias",
+                    models.CharField(
+                        max_length=50,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z][a-z0-9_-]{0,49}$",
+                                "Use 1-50 lowercase letters, digits, '-' or '_', starting with a letter.",
+                            )
+                        ],
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.RESTRICT,
+                        related_name="aliases",
+                        to="models_app.modelversion",
+                    ),
+                ),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="aliases",
+                        to="models_app.registeredmodel",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['model', 'alias'],
+                "ordering": ["model", "alias"],
             },
         ),
         migrations.AddConstraint(
-            model_name='modelversiondataset',
-            constraint=models.UniqueConstraint(fields=('model_version', 'dataset_version'), name='mv_dataset_unique_pair'),
+            model_name="modelversiondataset",
+            constraint=models.UniqueConstraint(
+                fields=("model_version", "dataset_version"), name="mv_dataset_unique_pair"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='registeredmodel',
-            constraint=models.UniqueConstraint(fields=('team', 'name'), name='model_unique_team_name'),
+            model_name="registeredmodel",
+            constraint=models.UniqueConstraint(fields=("team", "name"), name="model_unique_team_name"),
         ),
         migrations.AddConstraint(
-            model_name='registeredmodel',
-            constraint=models.CheckConstraint(condition=models.Q(('task__in', ['classification', 'regression', 'text-classification', 'image-classification'])), name='model_task_valid'),
+            model_name="registeredmodel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("task__in", ["classification", "regression", "text-classification", "image-classification"])
+                ),
+                name="model_task_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(fields=('model', 'version'), name='model_version_unique_number'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(fields=("model", "version"), name="model_version_unique_number"),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('job__isnull', False)), fields=('job',), name='model_version_one_per_job'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("job__isnull", False)), fields=("job",), name="model_version_one_per_job"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.CheckConstraint(condition=models.Q(('version__gte', 1)), name='model_version_positive'),
+            model_name="modelversion",
+            constraint=models.CheckConstraint(condition=models.Q(("version__gte", 1)), name="model_version_positive"),
         ),
         migrations.AddConstraint(
-            model_name='modelalias',
-            constraint=models.UniqueConstraint(fields=('model', 'alias'), name='model_alias_unique'),
+            model_name="modelalias",
+            constraint=models.UniqueConstraint(fields=("model", "alias"), name="model_alias_unique"),
         ),
     ]

@@ -36,8 +36,11 @@ def test_admin_manages_members_and_every_change_is_audited(world):
     changed = admin.patch("/api/v1/teams/alpha/members/newcomer/", {"role": "maintainer"})
     assert changed.status_code == 200 and changed.json()["role"] == "maintainer"
     assert admin.delete("/api/v1/teams/alpha/members/newcomer/").status_code == 204
-    actions = list(AuditEvent.objects.filter(team=world.alpha, action__startswith="membership.")
-                   .order_by("id").values_list("action", "data"))
+    actions = list(
+        AuditEvent.objects.filter(team=world.alpha, action__startswith="membership.")
+        .order_by("id")
+        .values_list("action", "data")
+    )
     assert actions == [
         ("membership.add", {"user": "newcomer", "role": "viewer"}),
         ("membership.role", {"user": "newcomer", "from": "viewer", "to": "maintainer"}),

@@ -3,8 +3,14 @@ import pytest
 from accounts_app.models import AuditEvent
 from datasets_app.models import Blob, Dataset, DatasetVersion
 
-NEW = {"team": "alpha", "name": "reviews", "description": "Film reviews", "task": "text-classification",
-       "sensitivity": "public", "license": "CC-BY-4.0"}
+NEW = {
+    "team": "alpha",
+    "name": "reviews",
+    "description": "Film reviews",
+    "task": "text-classification",
+    "sensitivity": "public",
+    "license": "CC-BY-4.0",
+}
 
 
 def test_create_list_filter_and_read(world):
@@ -47,8 +53,9 @@ def test_names_are_unique_per_team(world, dataset):
 
 def test_patch_edits_metadata_but_not_the_task_once_versions_exist(world, dataset, iris_version):
     client = world.client("member")
-    ok = client.patch(f"/api/v1/datasets/{dataset.pk}/", {"description": "Fisher's iris", "license": "BSD"},
-                      format="json")
+    ok = client.patch(
+        f"/api/v1/datasets/{dataset.pk}/", {"description": "Fisher's iris", "license": "BSD"}, format="json"
+    )
     assert ok.status_code == 200 and ok.json()["description"] == "Fisher's iris"
     task = client.patch(f"/api/v1/datasets/{dataset.pk}/", {"task": "regression"}, format="json")
     assert task.status_code == 400 and "cannot change once the dataset has versions" in task.json()["detail"]
@@ -77,8 +84,9 @@ def test_delete_keeps_a_blob_another_dataset_still_uses(world, dataset, iris_ver
     create_version_from_builtin(actor=world.users["member"], dataset=other, name="iris")
     assert world.client("maintainer").delete(f"/api/v1/datasets/{dataset.pk}/").status_code == 204
     assert Blob.objects.filter(sha256=iris_version.blob_id).exists()
-    assert world.client("member").get(
-        f"/api/v1/dataset-versions/{other.versions.get().pk}/download/").status_code == 200
+    assert (
+        world.client("member").get(f"/api/v1/dataset-versions/{other.versions.get().pk}/download/").status_code == 200
+    )
 
 
 def test_delete_is_refused_while_a_model_version_uses_the_data(world, dataset, model_version):

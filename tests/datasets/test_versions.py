@@ -278,15 +278,29 @@ def test_lineage_shows_parents_ancestors_children_and_models(world, dataset, iri
     path = blobs.local_path(iris_version.blob)
     with open(path, "rb") as fh:
         child = register_version(
-            actor=world.users["member"], dataset=dataset, path=path, content=File(fh, name="x.csv"),
-            sha256=iris_version.blob_id, size=os.path.getsize(path), fmt="csv", target="target",
-            source=Source.PROCESS, parents=[iris_version],
+            actor=world.users["member"],
+            dataset=dataset,
+            path=path,
+            content=File(fh, name="x.csv"),
+            sha256=iris_version.blob_id,
+            size=os.path.getsize(path),
+            fmt="csv",
+            target="target",
+            source=Source.PROCESS,
+            parents=[iris_version],
         )
     with open(path, "rb") as fh:
         grandchild = register_version(
-            actor=world.users["member"], dataset=dataset, path=path, content=File(fh, name="x.csv"),
-            sha256=iris_version.blob_id, size=os.path.getsize(path), fmt="csv", target="target",
-            source=Source.PROCESS, parents=[child],
+            actor=world.users["member"],
+            dataset=dataset,
+            path=path,
+            content=File(fh, name="x.csv"),
+            sha256=iris_version.blob_id,
+            size=os.path.getsize(path),
+            fmt="csv",
+            target="target",
+            source=Source.PROCESS,
+            parents=[child],
         )
     client = world.client("viewer")
     body = client.get(f"/api/v1/dataset-versions/{grandchild.pk}/lineage/").json()
@@ -295,7 +309,8 @@ def test_lineage_shows_parents_ancestors_children_and_models(world, dataset, iri
     assert body["children"] == []
     root = client.get(f"/api/v1/dataset-versions/{iris_version.pk}/lineage/").json()
     assert [c["id"] for c in root["children"]] == [str(child.pk)]
-    assert root["models"] == [{"id": str(model_version.pk), "model": str(model_version.model_id),
-                               "model_name": "flower-clf", "version": 1}]
+    assert root["models"] == [
+        {"id": str(model_version.pk), "model": str(model_version.model_id), "model_name": "flower-clf", "version": 1}
+    ]
     detail = client.get(f"/api/v1/dataset-versions/{child.pk}/").json()
     assert detail["parents"] == [str(iris_version.pk)]

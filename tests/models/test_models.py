@@ -19,8 +19,11 @@ def register(client, model, **fields):
 
 def test_create_model_and_read_it(world):
     client = world.client("member")
-    response = client.post("/api/v1/models/", {"team": "alpha", "name": "churn", "task": "classification",
-                                                "card": "## Intended use\nInternal."}, format="json")
+    response = client.post(
+        "/api/v1/models/",
+        {"team": "alpha", "name": "churn", "task": "classification", "card": "## Intended use\nInternal."},
+        format="json",
+    )
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["aliases"] == {} and body["num_versions"] == 0 and body["card"].startswith("## Intended")
@@ -34,8 +37,12 @@ def test_register_a_version_with_weights_spec_metrics_and_lineage(world, model, 
     weights = safetensors_file()
     expected_sha = hashlib.sha256(weights.getvalue()).hexdigest()
     response = register(
-        world.client("member"), model, weights=weights, metrics=json.dumps({"accuracy": 0.93, "loss": 0.2}),
-        params=json.dumps({"lr": 0.001, "epochs": 5}), dataset_versions=[str(iris_version.pk)],
+        world.client("member"),
+        model,
+        weights=weights,
+        metrics=json.dumps({"accuracy": 0.93, "loss": 0.2}),
+        params=json.dumps({"lr": 0.001, "epochs": 5}),
+        dataset_versions=[str(iris_version.pk)],
         description="trained on a laptop",
     )
     assert response.status_code == 201, response.json()
@@ -132,7 +139,9 @@ def test_another_teams_dataset_version_cannot_be_linked(world, model):
 def test_aliases_move_are_unique_and_audited(world, model, model_version):
     client = world.client("member")
     v2 = register(client, model).json()
-    first = client.post(f"/api/v1/models/{model.pk}/aliases/", {"alias": "production", "version": str(model_version.pk)})
+    first = client.post(
+        f"/api/v1/models/{model.pk}/aliases/", {"alias": "production", "version": str(model_version.pk)}
+    )
     assert first.status_code == 200, first.json()
     moved = client.post(f"/api/v1/models/{model.pk}/aliases/", {"alias": "production", "version": v2["id"]})
     assert moved.status_code == 200 and moved.json()["version_number"] == 2
@@ -158,9 +167,13 @@ def test_alias_errors(world, model, model_version):
 
     other = create_model(actor=world.users["member"], team=world.alpha, name="other", task="classification")
     client = world.client("member")
-    wrong_model = client.post(f"/api/v1/models/{other.pk}/aliases/", {"alias": "prod", "version": str(model_version.pk)})
+    wrong_model = client.post(
+        f"/api/v1/models/{other.pk}/aliases/", {"alias": "prod", "version": str(model_version.pk)}
+    )
     assert wrong_model.status_code == 400 and "has no version" in wrong_model.json()["errors"]["version"][0]
-    bad_name = client.post(f"/api/v1/models/{model.pk}/aliases/", {"alias": "Prod uction", "version": str(model_version.pk)})
+    bad_name = client.post(
+        f"/api/v1/models/{model.pk}/aliases/", {"alias": "Prod uction", "version": str(model_version.pk)}
+    )
     assert bad_name.status_code == 400 and "alias" in bad_name.json()["errors"]
     assert ModelAlias.objects.count() == 0
 
@@ -180,8 +193,11 @@ def test_inspect_safetensors_reads_only_the_header(tmp_path):
     from ml.artifacts import inspect_safetensors
 
     path = tmp_path / "w.safetensors"
-    save_file({"a": np.zeros((2, 3), dtype=np.float16), "b": np.zeros(4, dtype=np.int64)}, str(path),
-              metadata={"framework": "test"})
+    save_file(
+        {"a": np.zeros((2, 3), dtype=np.float16), "b": np.zeros(4, dtype=np.int64)},
+        str(path),
+        metadata={"framework": "test"},
+    )
     facts = inspect_safetensors(path)
     assert facts["tensors"] == {"a": {"dtype": "F16", "shape": [2, 3]}, "b": {"dtype": "I64", "shape": [4]}}
     assert facts["metadata"] == {"framework": "test"} and facts["num_parameters"] == 10

@@ -21,15 +21,16 @@ class Command(BaseCommand):
     def handle(self, *args, username, password, team, **options):
         user = User.objects.filter(username=username).first()
         if user is None:
-            user = User.objects.create_superuser(username=username, email=f"{username}@example.com",
-                                                 password=password)
+            user = User.objects.create_superuser(username=username, email=f"{username}@example.com", password=password)
             self.stdout.write(f"Created superuser '{username}'.")
         demo = Team.objects.filter(slug=team).first()
         if demo is None:
             demo = create_team(actor=user, slug=team, name="Demo team")
             self.stdout.write(f"Created team '{team}'.")
         Membership.objects.get_or_create(team=demo, user=user, defaults={"role": Role.ADMIN})
-        self.stdout.write(self.style.SUCCESS(
-            f"\n  Eco is at http://127.0.0.1:8000/  (admin: /admin/, API docs: /api/docs/)\n"
-            f"  Log in as '{username}' with password '{password}' (team '{team}').\n"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\n  Eco is at http://127.0.0.1:8000/  (admin: /admin/, API docs: /api/docs/)\n"
+                f"  Log in as '{username}' with password '{password}' (team '{team}').\n"
+            )
+        )
