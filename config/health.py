@@ -14,9 +14,11 @@ def _database() -> str:
 
 
 def _broker() -> str:
+    from django.conf import settings
+
     from config.celery import app
 
-    with app.connection_for_write() as conn:
+    with app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
     return "ok"
 

@@ -114,3 +114,29 @@ class LineageNodeSerializer(serializers.Serializer):
     version = serializers.IntegerField()
     source = serializers.CharField()
     sha256 = serializers.CharField(source="blob_id")
+
+
+class LineageModelSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    model = serializers.UUIDField()
+    model_name = serializers.CharField()
+    version = serializers.IntegerField()
+
+
+class AncestorSerializer(LineageNodeSerializer):
+    depth = serializers.IntegerField()
+
+
+class LineageSerializer(serializers.Serializer):
+    version = LineageNodeSerializer()
+    parents = LineageNodeSerializer(many=True)
+    ancestors = AncestorSerializer(many=True)
+    children = LineageNodeSerializer(many=True)
+    models = LineageModelSerializer(many=True)
+
+
+class PreviewSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    num_rows = serializers.IntegerField()
+    columns = serializers.ListField(child=serializers.CharField())
+    rows = serializers.ListField(child=serializers.ListField(child=serializers.JSONField()))

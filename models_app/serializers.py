@@ -1,6 +1,8 @@
 import json
 import math
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts_app.models import slug_validator
@@ -96,6 +98,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         return [a.alias for a in obj.aliases.all()]
 
 
+@extend_schema_field(OpenApiTypes.OBJECT)
 class SpecField(serializers.Field):
     """The architecture spec: a JSON object, a JSON string, or an uploaded .json file."""
 
