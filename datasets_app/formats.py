@@ -6,6 +6,7 @@ message names the problem (and, for CSV and JSONL, the line).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -48,6 +49,10 @@ class Inspection:
     schema: dict
 
 
+def format_of(filename: str) -> str | None:
+    return _EXTENSIONS.get(Path(filename or "").suffix.lower())
+
+
 def detect_format(filename: str, explicit: str | None = None) -> str:
     if explicit:
         if explicit not in FORMATS:
@@ -61,12 +66,15 @@ def detect_format(filename: str, explicit: str | None = None) -> str:
     return fmt
 
 
-def inspect(path: str | Path, fmt: str, target: str | None) -> Inspection:
+def inspect(path: str | Path, fmt: str, target: str | None, early: CsvStreamInspector | None = None) -> Inspection:
+    """Validate a complete file. `early` is a CSV parse that already ran while the file arrived, if any."""
     path = Path(path)
     if path.stat().st_size == 0:
         raise FormatError("the file is empty")
-    reader = {"csv": _inspect_csv, "jsonl": _inspect_jsonl, "npz": _inspect_npz}[fmt]
-    num_rows, columns = reader(path)
+    if fmt == "csv":
+        num_rows, columns = _inspect_csv(path, early)
+    else:
+        num_rows, columns = {"jsonl": _inspect_jsonl, "npz": _inspect_npz}[fmt](path)
     names = [c["name"] for c in columns]
     if target is not None and target not in names:
         raise FormatError(f"target column '{target}' not found; the columns are: {', '.join(names[:50])}")
@@ -99,11 +107,22 @@ def _dtype_name(t: pa.DataType) -> str:
     return _ARROW_NAMES.get(str(t), str(t))
 
 
-def _inspect_csv(path: Path) -> tuple[int, list[dict]]:
+def _inspect_csv(path: Path, early: CsvStreamInspector | None = None) -> tuple[int, list[dict]]:
+    _check_csv_header(path)
+    if early is not None:
+        try:
+            rows, columns = early.result()
+        except Exception:  # noqa: BLE001 - whatever went wrong, the complete file is read again below
+            pass  # that pass widens types where a later block disagreed, and finds the bad line
+        else:
+            if not early.ascii:  # the streaming pass skipped UTF-8 checks; do them now, only if needed
+                _ensure_utf8(path)
+            return _checked_columns(path, rows, columns)
     overrides: dict[str, pa.DataType] = {}
     for _ in range(64):
         try:
-            return _scan_csv(path, overrides)
+            with open(path, "rb") as fh:
+                return _checked_columns(path, *_read_csv(fh, overrides))
         except pa.ArrowInvalid as exc:
             message = str(exc)
             match = _CONVERSION_ERROR.search(message)
@@ -127,7 +146,7 @@ def _csv_header(path: Path) -> list[str]:
     return next(csv.reader([line]), [])
 
 
-def _scan_csv(path: Path, overrides: dict) -> tuple[int, list[dict]]:
+def _check_csv_header(path: Path) -> None:
     header = _csv_header(path)
     if not header or all(not h.strip() for h in header):
         raise FormatError("line 1: the header row is empty")
@@ -138,10 +157,67 @@ def _scan_csv(path: Path, overrides: dict) -> tuple[int, list[dict]]:
         if name in seen:
             raise FormatError(f"line 1: column name '{name}' appears twice")
         seen.add(name)
+
+
+# Values read as missing. A short list: every value is compared with each entry.
+NULL_VALUES = ["", "NA", "N/A", "NULL", "null", "NaN", "nan"]
+# Small blocks keep memory flat: the streaming reader holds a few blocks in flight.
+_BLOCK_BYTES = 1 << 20
+
+
+def _sample_types(head: bytes, complete: bool) -> dict[str, pa.DataType]:
+    """Column types inferred from the first block (empty or undecidable columns are left to pyarrow)."""
+    sample = head if complete else head[: head.rfind(b"\n") + 1]
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(sample),
+            convert_options=pacsv.ConvertOptions(null_values=NULL_VALUES, strings_can_be_null=True),
+        )
+    except pa.ArrowInvalid:
+        return {}  # the full pass meets the same problem and reports it properly
+    return {f.name: f.type for f in table.schema if not (pa.types.is_null(f.type) or pa.types.is_binary(f.type))}
+
+
+class _Replay:
+    """A read-only stream: `head`, then the rest of `source`."""
+
+    def __init__(self, head: bytes, source):
+        self._head = memoryview(head)
+        self._source = source
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            data = bytes(self._head) + self._source.read()
+            self._head = self._head[len(self._head) :]
+            return data
+        part = bytes(self._head[:size])
+        self._head = self._head[len(part) :]
+        if len(part) < size:
+            part += self._source.read(size - len(part))
+        return part
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _read_csv(source, overrides: dict | None = None, check_utf8: bool = True) -> tuple[int, list[dict]]:
+    """One streaming pass with pyarrow over a binary stream. Types come from the first block, then every
+    value of every row is converted with them (a later value that does not fit raises ArrowInvalid)."""
+    head = source.read(_BLOCK_BYTES)
+    types = {**_sample_types(head, complete=len(head) < _BLOCK_BYTES), **(overrides or {})}
     reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=8 << 20),
-        convert_options=pacsv.ConvertOptions(column_types=overrides, strings_can_be_null=True),
+        _Replay(head, source),
+        read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types, null_values=NULL_VALUES, strings_can_be_null=True, check_utf8=check_utf8
+        ),
     )
     rows = 0
     nulls = [0] * len(reader.schema)
@@ -150,9 +226,89 @@ def _scan_csv(path: Path, overrides: dict) -> tuple[int, list[dict]]:
         for i, col in enumerate(batch.columns):
             nulls[i] += col.null_count
     columns = [{"name": f.name, "dtype": _dtype_name(f.type), "missing": nulls[i]} for i, f in enumerate(reader.schema)]
+    return rows, columns
+
+
+def _ensure_utf8(path: Path) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_BLOCK_BYTES):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError:
+                raise FormatError(f"line {_line_of_bad_utf8(path)}: the file is not valid UTF-8 text") from None
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise FormatError(f"line {_line_of_bad_utf8(path)}: the file is not valid UTF-8 text") from None
+
+
+def _checked_columns(path: Path, rows: int, columns: list[dict]) -> tuple[int, list[dict]]:
     if any(c["dtype"] == "binary" for c in columns):  # arrow falls back to binary for bytes that are not UTF-8
         raise FormatError(f"line {_line_of_bad_utf8(path)}: the file is not valid UTF-8 text")
     return rows, columns
+
+
+class CsvStreamInspector:
+    """Parses a CSV on a background thread while it is still arriving, fed chunk by chunk through a pipe.
+
+    The upload handler feeds it, so parsing overlaps with receiving, hashing and writing the file. pyarrow
+    parses outside the GIL. `result()` gives (rows, columns) or raises what the parse raised; a failed or
+    abandoned stream is simply read again from the finished file by `inspect`.
+    """
+
+    def __init__(self):
+        import fcntl
+        import os
+        import threading
+
+        read_fd, self._write_fd = os.pipe()
+        try:
+            fcntl.fcntl(self._write_fd, 1031, _BLOCK_BYTES)  # F_SETPIPE_SZ: fewer wake-ups
+        except OSError:
+            pass
+        # Buffered: read(n) returns n bytes unless at end of stream, as pyarrow expects of a file.
+        self._reader = os.fdopen(read_fd, "rb", buffering=_BLOCK_BYTES)
+        self._outcome: tuple | BaseException | None = None
+        self._open = True
+        self.ascii = True  # while True, the streamed bytes need no UTF-8 check
+        self._thread = threading.Thread(target=self._run, name="csv-inspector", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._outcome = _read_csv(self._reader, check_utf8=False)
+        except BaseException as exc:  # handed to the caller of result()
+            self._outcome = exc
+        finally:
+            self._reader.close()  # a writer still feeding now gets BrokenPipeError and stops
+
+    def feed(self, data: bytes) -> None:
+        import os
+
+        if not self._open:
+            return
+        self.ascii = self.ascii and data.isascii()
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._write_fd, view) :]
+        except OSError:  # the parser stopped early (bad input); the finished file is parsed again
+            self.close()
+
+    def close(self) -> None:
+        import os
+
+        if self._open:
+            self._open = False
+            os.close(self._write_fd)
+
+    def result(self) -> tuple[int, list[dict]]:
+        self.close()
+        self._thread.join()
+        if isinstance(self._outcome, BaseException):
+            raise self._outcome
+        return self._outcome
 
 
 def _csv_problem(path: Path, arrow_message: str) -> str:

@@ -117,10 +117,11 @@ def register_version(
     source_detail: dict | None = None,
     parents: Iterable[DatasetVersion] = (),
     description: str = "",
+    early_inspection: formats.CsvStreamInspector | None = None,
 ) -> DatasetVersion:
     """Validate a file and record it as the dataset's next version. Nothing is stored if anything fails."""
     try:
-        inspection = formats.inspect(path, fmt, target)
+        inspection = formats.inspect(path, fmt, target, early=early_inspection if fmt == "csv" else None)
     except formats.FormatError as exc:
         raise ValidationError({"file": [str(exc)]}) from None
     _check_fits_task(dataset, inspection)
@@ -176,6 +177,7 @@ def create_version_from_upload(
         filename=file.name,
         source_detail={"filename": file.name},
         description=description,
+        early_inspection=getattr(file, "early_inspection", None),
     )
 
 

@@ -1,45 +1,94 @@
-"""An upload handler that hashes while it streams to a temporary file, and stops oversize uploads."""
+"""An upload handler that hashes (and, for CSV, parses) while it streams to a temporary file.
+
+Three things happen to each chunk at once, on both cores: the request thread writes it to disk, a thread
+hashes it (hashlib releases the GIL), and for CSV a thread parses it (pyarrow releases the GIL). Memory
+stays flat: a few chunks are in flight at any time. Past ECO_MAX_UPLOAD_BYTES the handler stops reading
+and marks the request so the view answers 413 (see `ensure_upload_completed`).
+"""
 
 import hashlib
+import queue
+import threading
 
 from django.conf import settings
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 
 from config.errors import PayloadTooLarge
+from datasets_app.formats import CsvStreamInspector, format_of
 
 TOO_LARGE_FLAG = "_eco_upload_too_large"
 
 
-class HashingUploadHandler(TemporaryFileUploadHandler):
-    """Writes each uploaded file to FILE_UPLOAD_TEMP_DIR, computing its SHA-256 on the way (constant memory).
+class BackgroundHasher:
+    """SHA-256 on a thread of its own, fed through a short queue."""
 
-    The finished file carries `.sha256` and `.size`. Past ECO_MAX_UPLOAD_BYTES it stops reading and marks
-    the request, so the view answers 413 (see `ensure_upload_fits`).
-    """
+    def __init__(self):
+        self._digest = hashlib.sha256()
+        self._queue: queue.Queue = queue.Queue(maxsize=16)
+        self._thread = threading.Thread(target=self._run, name="upload-hasher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._digest.update(chunk)
+
+    def feed(self, data: bytes) -> None:
+        self._queue.put(data)
+
+    def hexdigest(self) -> str:
+        self._queue.put(None)
+        self._thread.join()
+        return self._digest.hexdigest()
+
+
+class HashingUploadHandler(TemporaryFileUploadHandler):
+    """Streams each uploaded file to FILE_UPLOAD_TEMP_DIR. The finished file carries `.sha256` and, for a
+    `.csv`, `.early_inspection` (a CsvStreamInspector that parsed it on the way in)."""
 
     def __init__(self, request=None):
         super().__init__(request)
         self.chunk_size = settings.ECO_UPLOAD_CHUNK_BYTES
+        self._hasher = None
+        self._inspector = None
 
-    def new_file(self, *args, **kwargs):
-        super().new_file(*args, **kwargs)
-        self._digest = hashlib.sha256()
+    def new_file(self, field_name, file_name, *args, **kwargs):
+        super().new_file(field_name, file_name, *args, **kwargs)
         self._size = 0
+        self._hasher = BackgroundHasher()
+        self._inspector = CsvStreamInspector() if format_of(file_name) == "csv" else None
 
     def receive_data_chunk(self, raw_data, start):
         self._size += len(raw_data)
         if self._size > settings.ECO_MAX_UPLOAD_BYTES:
             if self.request is not None:
                 setattr(self.request, TOO_LARGE_FLAG, True)
+            self._stop_helpers()
             self.file.close()
             raise StopUpload(connection_reset=False)
-        self._digest.update(raw_data)
+        self._hasher.feed(raw_data)
+        if self._inspector is not None:
+            self._inspector.feed(raw_data)
         self.file.write(raw_data)
 
     def file_complete(self, file_size):
         file = super().file_complete(file_size)
-        file.sha256 = self._digest.hexdigest()
+        file.sha256 = self._hasher.hexdigest()
+        file.early_inspection = self._inspector
+        if self._inspector is not None:
+            self._inspector.close()  # end of stream: the parser finishes on its own
+        self._hasher = self._inspector = None
         return file
+
+    def upload_interrupted(self):
+        self._stop_helpers()
+        super().upload_interrupted()
+
+    def _stop_helpers(self) -> None:
+        if self._hasher is not None:
+            self._hasher.hexdigest()
+        if self._inspector is not None:
+            self._inspector.close()
+        self._hasher = self._inspector = None
 
 
 def ensure_upload_fits(request) -> None:
@@ -53,8 +102,9 @@ def ensure_upload_fits(request) -> None:
 
 
 def ensure_upload_completed(request) -> None:
-    """413 when the handler stopped a body that grew past the limit (e.g. chunked, no Content-Length)."""
-    if getattr(request, TOO_LARGE_FLAG, False) or getattr(getattr(request, "_request", None), TOO_LARGE_FLAG, False):
+    """413 when the handler stopped a file that grew past the limit while streaming."""
+    django_request = getattr(request, "_request", request)
+    if getattr(django_request, TOO_LARGE_FLAG, False):
         raise PayloadTooLarge(_too_large_message())
 
 

@@ -1,0 +1,169 @@
+"""Upload a generated 1 GiB CSV through the REST API under gunicorn; print MB/s and the server's peak RSS.
+
+Goal (issue 2): at least 200 MB/s, with the worker's peak RSS growing by less than 100 MB.
+Run: .venv/bin/python benchmarks/upload.py [--mib 1024]
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _env import ROOT, bench_environment, cleanup, django_shell  # noqa: E402
+
+SETUP = """
+from accounts_app.models import User
+from accounts_app.services import create_team, issue_token
+from datasets_app.services import create_dataset
+u = User.objects.create_user(username="bench", password="bench-password-1")
+t = create_team(actor=u, slug="bench", name="Bench")
+d = create_dataset(actor=u, team=t, name="big", task="classification")
+_, raw = issue_token(user=u)
+print("RESULT", raw, d.pk)
+"""
+
+
+def write_csv(path: Path, mib: int) -> int:
+    """A CSV of `mib` MiB: an int id, four floats and a label, different on every row."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    target = mib * 1024 * 1024
+    written = 0
+    row = 0
+    with open(path, "wb") as fh:
+        header = b"id,f1,f2,f3,f4,label\n"
+        fh.write(header)
+        written += len(header)
+        while written < target:
+            n = 100_000
+            values = rng.random((n, 4))
+            ids = np.arange(row, row + n)
+            labels = rng.integers(0, 10, n)
+            lines = "".join(
+                f"{i},{a:.6f},{b:.6f},{c:.6f},{d:.6f},c{lab}\n"
+                for i, (a, b, c, d), lab in zip(ids, values, labels, strict=True)
+            ).encode()
+            lines = lines[: max(0, target - written)]
+            lines = lines[: lines.rfind(b"\n") + 1]
+            if not lines:
+                break
+            fh.write(lines)
+            written += len(lines)
+            row += n
+    return written
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def status_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def worker_pid(master: int) -> int:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return int(children[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mib", type=int, default=1024)
+    args = parser.parse_args()
+    env = bench_environment("upload")
+    try:
+        token, dataset = django_shell(env, SETUP).splitlines()[-1].split()[1:]
+        data = Path(env["ECO_VAR_DIR"]) / "big.csv"
+        t0 = time.perf_counter()
+        size = write_csv(data, args.mib)
+        gen_s = time.perf_counter() - t0
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "config.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--timeout",
+                "900",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}/api/v1/datasets/{dataset}/versions/"
+            for _ in range(100):
+                try:
+                    httpx.get(f"http://127.0.0.1:{port}/api/v1/health/", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            worker = worker_pid(server.pid)
+            small = Path(env["ECO_VAR_DIR"]) / "small.csv"
+            small.write_text("id,f1,label\n1,0.5,a\n2,0.7,b\n")
+            curl = [
+                "curl",
+                "-sS",
+                "-o",
+                "/dev/stderr",
+                "-w",
+                "%{http_code} %{time_total}",
+                "-H",
+                f"Authorization: Bearer {token}",
+                "-F",
+                "target=label",
+            ]
+            warm = subprocess.run([*curl, "-F", f"file=@{small}", url], capture_output=True, text=True)
+            assert warm.stdout.startswith("201"), warm
+            rss_before = status_kb(worker, "VmRSS")
+            hwm_before = status_kb(worker, "VmHWM")
+            result = subprocess.run([*curl, "-F", f"file=@{data}", url], capture_output=True, text=True)
+            code, seconds = result.stdout.split()
+            body = json.loads(result.stderr)
+            assert code == "201", result.stderr[:500]
+            hwm_after = status_kb(worker, "VmHWM")
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+        seconds = float(seconds)
+        figures = {
+            "benchmark": "upload_csv",
+            "size_bytes": size,
+            "rows": body["num_rows"],
+            "seconds": round(seconds, 3),
+            "mb_per_s": round(size / 1e6 / seconds, 1),
+            "mib_per_s": round(size / 2**20 / seconds, 1),
+            "worker_rss_before_mb": round(rss_before / 1024, 1),
+            "worker_peak_rss_before_mb": round(hwm_before / 1024, 1),
+            "worker_peak_rss_after_mb": round(hwm_after / 1024, 1),
+            "peak_rss_growth_mb": round((hwm_after - max(rss_before, 0)) / 1024, 1),
+            "goal": {"mb_per_s": ">= 200", "peak_rss_growth_mb": "< 100"},
+            "generate_s": round(gen_s, 1),
+            "database": env.get("DATABASE_URL", "sqlite").split("://")[0],
+        }
+        print(json.dumps(figures))
+    finally:
+        cleanup(env)
+        os.environ.get("KEEP")  # nothing else to tidy
+
+
+if __name__ == "__main__":
+    main()
