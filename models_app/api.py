@@ -140,7 +140,6 @@ class AliasListSetApi(generics.ListCreateAPIView):
     """A model's aliases. POST {alias, version} points an alias at a version (member role); audited."""
 
     serializer_class = AliasSerializer
-    pagination_class = None
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation

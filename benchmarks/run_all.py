@@ -1,0 +1,29 @@
+"""`make bench`: run every benchmark; each prints one JSON object on its own line.
+
+With DATABASE_URL pointing at PostgreSQL, each benchmark uses its own throw-away database on that server;
+otherwise SQLite in a throw-away folder. ECO_BENCH_UPLOAD_MIB sets the upload size (default 1024).
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+BENCHMARKS = [
+    ["list_queries.py"],
+    ["upload.py", "--mib", os.environ.get("ECO_BENCH_UPLOAD_MIB", "1024")],
+]
+
+
+def main() -> int:
+    failed = 0
+    for script, *args in BENCHMARKS:
+        result = subprocess.run([sys.executable, str(HERE / script), *args])
+        failed += result.returncode != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
