@@ -21,7 +21,7 @@ migrate: $(STAMP)
 
 run: migrate
 	$(BIN)/python manage.py bootstrap_demo
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho -f platform/Procfile -d . start
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho -f platform/Procfile -d . start --port $${PORT:-8000}
 
 test: $(STAMP)
 	$(BIN)/ruff check .
