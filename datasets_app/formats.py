@@ -214,7 +214,8 @@ def _read_csv(source, overrides: dict | None = None, check_utf8: bool = True) ->
     types = {**_sample_types(head, complete=len(head) < _BLOCK_BYTES), **(overrides or {})}
     reader = pacsv.open_csv(
         _Replay(head, source),
-        read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES),
+        # One thread: the upload handler already runs this beside the hashing and the request thread.
+        read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES, use_threads=False),
         convert_options=pacsv.ConvertOptions(
             column_types=types, null_values=NULL_VALUES, strings_can_be_null=True, check_utf8=check_utf8
         ),
