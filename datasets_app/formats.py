@@ -85,7 +85,7 @@ def inspect(path: str | Path, fmt: str, target: str | None, early: CsvStreamInsp
 
 # --- CSV ------------------------------------------------------------------------------------------
 
-_CONVERSION_ERROR = re.compile(r"In CSV column #(\d+): CSV conversion error to (\w+)")
+_CONVERSION_ERROR = re.compile(r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (\w+)")
 # When a later block disagrees with the type inferred from the first one, widen and read again.
 _WIDER = {"null": pa.float64(), "int64": pa.float64(), "bool": pa.string(), "float64": pa.string()}
 
