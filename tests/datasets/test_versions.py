@@ -314,3 +314,11 @@ def test_lineage_shows_parents_ancestors_children_and_models(world, dataset, iri
     ]
     detail = client.get(f"/api/v1/dataset-versions/{child.pk}/").json()
     assert detail["parents"] == [str(iris_version.pk)]
+
+
+def test_non_ascii_utf8_is_fine(world, dataset):
+    text = "word,label\nnaïve,café\n東京,über\n"
+    response = upload(world.client("member"), dataset, csv_file(text.encode()), target="label")
+    assert response.status_code == 201, response.json()
+    preview = world.client("viewer").get(f"/api/v1/dataset-versions/{response.json()['id']}/preview/").json()
+    assert preview["rows"] == [["naïve", "café"], ["東京", "über"]]
