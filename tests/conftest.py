@@ -19,6 +19,14 @@ def _fast_password_hashing():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters live in the cache; each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _isolated_files(tmp_path):
     """Each test gets its own blob store and upload folder, never var/."""
     (tmp_path / "media").mkdir()

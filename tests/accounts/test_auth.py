@@ -97,3 +97,14 @@ def test_me_lists_teams_and_roles(world):
     body = world.client("maintainer").get("/api/v1/me/").json()
     assert body["username"] == "alpha-maintainer"
     assert body["teams"] == [{"slug": "alpha", "name": "Alpha", "role": "maintainer"}]
+
+
+def test_token_requests_are_throttled(db, anon):
+    from rest_framework.settings import api_settings
+
+    limit = int(api_settings.DEFAULT_THROTTLE_RATES["login"].split("/")[0])
+    for _ in range(limit):
+        assert anon.post("/api/v1/auth/token/", {"username": "x", "password": "y"}).status_code == 401
+    response = anon.post("/api/v1/auth/token/", {"username": "x", "password": "y"})
+    assert response.status_code == 429
+    assert response.json()["code"] == "throttled" and response.json()["retry_after_s"] > 0
