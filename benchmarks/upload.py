@@ -32,33 +32,30 @@ print("RESULT", raw, d.pk)
 
 
 def write_csv(path: Path, mib: int) -> int:
-    """A CSV of `mib` MiB: an int id, four floats and a label, different on every row."""
+    """A CSV of `mib` MiB: an int id, four floats and a label. One 16 MiB block of random rows is written
+    again and again (throughput does not depend on rows being unique)."""
     import numpy as np
 
     rng = np.random.default_rng(0)
+    n = 350_000  # about 16 MiB of rows
+    values = rng.random((n, 4))
+    labels = rng.integers(0, 10, n)
+    block = "".join(
+        f"{i},{a:.6f},{b:.6f},{c:.6f},{d:.6f},c{lab}\n"
+        for i, ((a, b, c, d), lab) in enumerate(zip(values, labels, strict=True))
+    ).encode()
     target = mib * 1024 * 1024
-    written = 0
-    row = 0
+    header = b"id,f1,f2,f3,f4,label\n"
+    written = len(header)
     with open(path, "wb") as fh:
-        header = b"id,f1,f2,f3,f4,label\n"
         fh.write(header)
-        written += len(header)
         while written < target:
-            n = 100_000
-            values = rng.random((n, 4))
-            ids = np.arange(row, row + n)
-            labels = rng.integers(0, 10, n)
-            lines = "".join(
-                f"{i},{a:.6f},{b:.6f},{c:.6f},{d:.6f},c{lab}\n"
-                for i, (a, b, c, d), lab in zip(ids, values, labels, strict=True)
-            ).encode()
-            lines = lines[: max(0, target - written)]
-            lines = lines[: lines.rfind(b"\n") + 1]
-            if not lines:
+            part = block[: target - written]
+            part = part[: part.rfind(b"\n") + 1]
+            if not part:
                 break
-            fh.write(lines)
-            written += len(lines)
-            row += n
+            fh.write(part)
+            written += len(part)
     return written
 
 
