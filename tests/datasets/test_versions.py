@@ -276,32 +276,24 @@ def test_lineage_shows_parents_ancestors_children_and_models(world, dataset, iri
     from datasets_app.services import register_version
 
     path = blobs.local_path(iris_version.blob)
-    with open(path, "rb") as fh:
-        child = register_version(
-            actor=world.users["member"],
-            dataset=dataset,
-            path=path,
-            content=File(fh, name="x.csv"),
-            sha256=iris_version.blob_id,
-            size=os.path.getsize(path),
-            fmt="csv",
-            target="target",
-            source=Source.PROCESS,
-            parents=[iris_version],
-        )
-    with open(path, "rb") as fh:
-        grandchild = register_version(
-            actor=world.users["member"],
-            dataset=dataset,
-            path=path,
-            content=File(fh, name="x.csv"),
-            sha256=iris_version.blob_id,
-            size=os.path.getsize(path),
-            fmt="csv",
-            target="target",
-            source=Source.PROCESS,
-            parents=[child],
-        )
+
+    def derive(parent):
+        with open(path, "rb") as fh:
+            return register_version(
+                actor=world.users["member"],
+                dataset=dataset,
+                path=path,
+                content=File(fh, name="x.csv"),
+                sha256=iris_version.blob_id,
+                size=os.path.getsize(path),
+                fmt="csv",
+                target="target",
+                source=Source.PROCESS,
+                parents=[parent],
+            )
+
+    child = derive(iris_version)
+    grandchild = derive(child)
     client = world.client("viewer")
     body = client.get(f"/api/v1/dataset-versions/{grandchild.pk}/lineage/").json()
     assert [p["id"] for p in body["parents"]] == [str(child.pk)]
