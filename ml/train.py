@@ -1,0 +1,199 @@
+"""The train loop. It reports through a small `Reporter` protocol (metrics, progress, checkpoints,
+should-stop) so the same code runs in a Celery worker (jobs_app implements the protocol against the
+registry) and in a test. Deterministic for a seed on the CPU; checkpoints hold tensors and JSON only,
+so resuming never unpickles anything."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from ml.architectures import build_model
+from ml.data import Arrays
+from ml.evaluate import evaluate
+
+DEFAULTS = {"epochs": 10, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.0, "seed": 0, "log_every": 10}
+LIMITS = {
+    "epochs": (1, 10_000),
+    "batch_size": (1, 65_536),
+    "lr": (1e-8, 10.0),
+    "weight_decay": (0.0, 1.0),
+    "seed": (0, 2**31 - 1),
+    "log_every": (1, 1_000_000),
+}
+INTEGER = {"epochs", "batch_size", "seed", "log_every"}
+
+
+class HyperparameterError(ValueError):
+    """A hyperparameter is unknown or out of range; the message names it."""
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a NaN loss, say); the message is one clear line."""
+
+
+class Stopped(Exception):
+    """The reporter asked to stop (the job was cancelled or timed out)."""
+
+
+class Reporter(Protocol):
+    def log_metrics(self, step: int, metrics: dict[str, float]) -> None: ...
+    def set_progress(self, fraction: float) -> None: ...
+    def log(self, message: str) -> None: ...
+    def save_checkpoint(self, tensors: dict[str, torch.Tensor], meta: dict) -> None: ...
+    def load_checkpoint(self) -> tuple[dict[str, torch.Tensor], dict] | None: ...
+    def should_stop(self) -> bool: ...
+
+
+def hyperparameters(given: dict | None) -> dict:
+    """Defaults filled in, every value checked (raises HyperparameterError naming the key)."""
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(DEFAULTS))
+    if unknown:
+        raise HyperparameterError(f"unknown hyperparameter(s): {', '.join(unknown)}; known: {', '.join(DEFAULTS)}")
+    merged = {**DEFAULTS, **given}
+    for key, value in merged.items():
+        low, high = LIMITS[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (key in INTEGER and value != int(value)):
+            raise HyperparameterError(
+                f"'{key}' must be {'an integer' if key in INTEGER else 'a number'}, got {value!r}"
+            )
+        if not (low <= value <= high) or (isinstance(value, float) and not math.isfinite(value)):
+            raise HyperparameterError(f"'{key}' must be between {low} and {high}, got {value!r}")
+        merged[key] = int(value) if key in INTEGER else float(value)
+    return merged
+
+
+def pick_device(requested: str | None = None) -> str:
+    if requested in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("CUDA was requested but no GPU is available")
+    return requested
+
+
+@dataclass
+class FitResult:
+    model: nn.Module
+    metrics: dict = field(default_factory=dict)
+    epochs_run: int = 0
+    resumed_from_epoch: int | None = None
+    train_seconds: float = 0.0
+
+
+def _loss_fn(task: str):
+    return nn.MSELoss() if task == "regression" else nn.CrossEntropyLoss()
+
+
+def _checkpoint(model, optimizer, epoch: int, step: int) -> tuple[dict[str, torch.Tensor], dict]:
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    state = optimizer.state_dict()
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            tensor = value if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"optim.{index}.{key}"] = tensor.detach().cpu().contiguous()
+    tensors["rng.torch"] = torch.get_rng_state()
+    meta = {"epoch": epoch, "step": step, "optim_groups": state["param_groups"]}
+    return tensors, meta
+
+
+def _restore(model, optimizer, tensors: dict[str, torch.Tensor], meta: dict, device: str) -> None:
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state: dict = {}
+    for name, value in tensors.items():
+        if name.startswith("optim."):
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = value.to(device) if key != "step" else value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["optim_groups"]})
+    torch.set_rng_state(tensors["rng.torch"])
+
+
+def fit(
+    spec: dict,
+    task: str,
+    train: Arrays,
+    validation: Arrays | None,
+    hyper: dict,
+    reporter: Reporter,
+    *,
+    device: str | None = None,
+) -> FitResult:
+    """Train `spec` on `train`, resuming from the reporter's checkpoint when there is one."""
+    hyper = hyperparameters(hyper)
+    device = pick_device(device)
+    torch.manual_seed(hyper["seed"])
+    model = build_model(spec).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=hyper["lr"], weight_decay=hyper["weight_decay"])
+    loss_fn = _loss_fn(task)
+    start_epoch, step, resumed = 0, 0, None
+    checkpoint = reporter.load_checkpoint()
+    if checkpoint is not None:
+        tensors, meta = checkpoint
+        _restore(model, optimizer, tensors, meta, device)
+        start_epoch, step, resumed = meta["epoch"] + 1, meta["step"], meta["epoch"]
+        reporter.log(f"resumed from the checkpoint of epoch {meta['epoch'] + 1}")
+
+    inputs = torch.from_numpy(train.inputs)
+    targets = torch.from_numpy(train.targets)
+    if task == "regression":
+        targets = targets.float().unsqueeze(1)
+    n, batch_size, epochs = len(train), hyper["batch_size"], hyper["epochs"]
+    steps_per_epoch = max(1, math.ceil(n / batch_size))
+    amp = device == "cuda"
+    train_seconds = 0.0
+    for epoch in range(start_epoch, epochs):
+        model.train()
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(hyper["seed"] * 100_003 + epoch))
+        started, seen, epoch_loss = time.perf_counter(), 0, 0.0
+        for batch_start in range(0, n, batch_size):
+            if reporter.should_stop():
+                raise Stopped(f"stopped at epoch {epoch + 1}, step {step}")
+            index = order[batch_start : batch_start + batch_size]
+            x, y = inputs[index].to(device, non_blocking=True), targets[index].to(device, non_blocking=True)
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
+                loss = loss_fn(model(x).float(), y)
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                    "lower the learning rate or check the data for extreme values"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            seen += len(index)
+            epoch_loss += loss.item() * len(index)
+            if step % hyper["log_every"] == 0:
+                elapsed = max(time.perf_counter() - started, 1e-9)
+                reporter.log_metrics(
+                    step, {"loss": loss.item(), "lr": optimizer.param_groups[0]["lr"], "samples_per_s": seen / elapsed}
+                )
+            reporter.set_progress(
+                min(1.0, (epoch * steps_per_epoch + batch_start // batch_size + 1) / (epochs * steps_per_epoch))
+            )
+        train_seconds += time.perf_counter() - started
+        summary = {"epoch": epoch + 1, "train_loss": epoch_loss / max(seen, 1)}
+        if validation is not None and len(validation):
+            scores = evaluate(model, validation, task, device=device)
+            summary.update({f"val_{k}": v for k, v in scores.items() if isinstance(v, float)})
+        reporter.log_metrics(step, summary)
+        reporter.log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
+        reporter.save_checkpoint(*_checkpoint(model, optimizer, epoch, step))
+    reporter.set_progress(1.0)
+    return FitResult(
+        model=model.cpu().eval(),
+        epochs_run=epochs - start_epoch,
+        resumed_from_epoch=resumed,
+        train_seconds=train_seconds,
+    )
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
