@@ -11,7 +11,6 @@ import math
 import struct
 from pathlib import Path
 
-ARCHITECTURES = ("mlp", "cnn", "textcnn", "transformer")
 _DTYPE_BYTES = {
     "BOOL": 1,
     "U8": 1,
@@ -93,7 +92,9 @@ def inspect_safetensors(path: str | Path) -> dict:
 
 
 def validate_spec(spec) -> dict:
-    """An architecture spec is a JSON object naming one of the known architectures."""
+    """An architecture spec is a JSON object that builds one of the known networks."""
+    from ml.architectures import SpecError, build_model
+
     if isinstance(spec, (str, bytes)):
         try:
             spec = json.loads(spec)
@@ -101,7 +102,45 @@ def validate_spec(spec) -> dict:
             raise ArtifactError(f"the spec is not valid JSON: {exc}") from None
     if not isinstance(spec, dict):
         raise ArtifactError("the spec must be a JSON object")
-    architecture = spec.get("architecture")
-    if architecture not in ARCHITECTURES:
-        raise ArtifactError(f"'architecture' must be one of {', '.join(ARCHITECTURES)}; got {architecture!r}")
+    try:
+        build_model(spec)
+    except SpecError as exc:
+        raise ArtifactError(str(exc)) from None
     return spec
+
+
+def check_weights_fit_spec(spec: dict, tensors: dict) -> None:
+    """The weights (names and shapes from `inspect_safetensors`) are exactly what the spec's network holds."""
+    from ml.architectures import build_model
+
+    expected = {name: list(t.shape) for name, t in build_model(spec).state_dict().items()}
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    wrong = sorted(n for n in set(expected) & set(tensors) if tensors[n]["shape"] != expected[n])
+    problems = []
+    if missing:
+        problems.append(f"missing tensors {', '.join(missing[:5])}")
+    if extra:
+        problems.append(f"unexpected tensors {', '.join(extra[:5])}")
+    for name in wrong[:5]:
+        problems.append(f"'{name}' has shape {tensors[name]['shape']}, the spec needs {expected[name]}")
+    if problems:
+        raise ArtifactError(f"the weights do not fit the {spec['architecture']} spec: " + "; ".join(problems))
+
+
+def save_weights(model, path: str | Path, metadata: dict | None = None) -> None:
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata={k: str(v) for k, v in (metadata or {}).items()})
+
+
+def load_model(spec: dict, path: str | Path):
+    """Rebuild the network from its spec and load safetensors weights into it (strict, no pickle)."""
+    from safetensors.torch import load_file
+
+    from ml.architectures import build_model
+
+    model = build_model(spec)
+    model.load_state_dict(load_file(str(path)), strict=True)
+    return model.eval()

@@ -14,7 +14,7 @@ from accounts_app.services import record_audit
 from config.errors import Conflict
 from datasets_app import blobs
 from datasets_app.models import DatasetVersion
-from ml.artifacts import ArtifactError, inspect_safetensors, validate_spec
+from ml.artifacts import ArtifactError, check_weights_fit_spec, inspect_safetensors, validate_spec
 from models_app.models import ModelAlias, ModelVersion, ModelVersionDataset, RegisteredModel
 
 EDITABLE_FIELDS = {"name", "description", "card"}
@@ -98,6 +98,10 @@ def register_version(
         spec = validate_spec(spec)
     except ArtifactError as exc:
         raise ValidationError({"spec": [str(exc)]}) from None
+    try:
+        check_weights_fit_spec(spec, facts["tensors"])
+    except ArtifactError as exc:
+        raise ValidationError({"weights": [str(exc)]}) from None
     dataset_versions = list(dataset_versions)
     for dv in dataset_versions:
         if dv.dataset.team_id != model.team_id:

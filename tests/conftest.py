@@ -101,13 +101,14 @@ def safetensors_file(tensors: dict | None = None, name: str = "model.safetensors
     from safetensors.numpy import save
 
     if tensors is None:
-        tensors = {"0.weight": np.ones((3, 4), dtype=np.float32), "0.bias": np.zeros(3, dtype=np.float32)}
+        tensors = {"net.0.weight": np.ones((3, 4), dtype=np.float32), "net.0.bias": np.zeros(3, dtype=np.float32)}
     fh = io.BytesIO(save(tensors))
     fh.name = name
     return fh
 
 
-MLP_SPEC = json.dumps({"architecture": "mlp", "in_features": 4, "hidden": [], "num_classes": 3})
+# A linear classifier: 4 features, 3 classes; its weights are net.0.weight (3, 4) and net.0.bias (3).
+MLP_SPEC = json.dumps({"architecture": "mlp", "in_features": 4, "hidden": [], "num_outputs": 3})
 
 
 @pytest.fixture

@@ -212,3 +212,20 @@ def test_splits_are_fixed_by_seed_and_stratified():
     assert not np.array_equal(a[2], c[2])
     assert sorted(np.concatenate(a).tolist()) == list(range(100))
     assert (targets[a[2]] == 0).sum() == (targets[a[2]] == 1).sum() == 10
+
+
+def test_weights_round_trip_through_safetensors_and_must_fit_the_spec(tmp_path):
+    from ml.artifacts import ArtifactError, check_weights_fit_spec, inspect_safetensors, load_model, save_weights
+
+    spec = {"architecture": "textcnn", "vocab_size": 40, "num_outputs": 3, "embed_dim": 8, "num_filters": 4}
+    torch.manual_seed(0)
+    model = build_model(spec).eval()
+    path = tmp_path / "w.safetensors"
+    save_weights(model, path, metadata={"framework": "eco"})
+    facts = inspect_safetensors(path)
+    check_weights_fit_spec(spec, facts["tensors"])
+    tokens = torch.randint(0, 40, (5, 12))
+    with torch.no_grad():
+        assert torch.equal(model(tokens), load_model(spec, path)(tokens))
+    with pytest.raises(ArtifactError, match="'embedding.weight' has shape"):
+        check_weights_fit_spec({**spec, "vocab_size": 41}, facts["tensors"])

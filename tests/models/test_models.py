@@ -53,7 +53,7 @@ def test_register_a_version_with_weights_spec_metrics_and_lineage(world, model, 
     assert body["dataset_versions"] == [str(iris_version.pk)]
     assert body["job"] is None and body["parent"] is None
     assert body["spec"]["architecture"] == "mlp" and body["num_parameters"] == 15
-    assert body["tensors"]["0.weight"] == {"dtype": "F32", "shape": [3, 4]}
+    assert body["tensors"]["net.0.weight"] == {"dtype": "F32", "shape": [3, 4]}
     second = register(world.client("member"), model).json()
     assert second["version"] == 2 and second["sha256"] == expected_sha
     assert Blob.objects.filter(sha256=expected_sha).count() == 1
@@ -112,6 +112,17 @@ def test_anything_but_safetensors_is_refused(world, model, media_root, weights, 
         ({"spec": "{not json"}, "spec", "Not valid JSON"),
         ({"spec": json.dumps({"architecture": "resnet"})}, "spec", "must be one of"),
         ({"spec": json.dumps([1, 2])}, "spec", "JSON object"),
+        ({"spec": json.dumps({"architecture": "mlp", "num_outputs": 3})}, "spec", "'in_features'"),
+        (
+            {"spec": json.dumps({"architecture": "mlp", "in_features": 5, "hidden": [], "num_outputs": 3})},
+            "weights",
+            "'net.0.weight' has shape [3, 4], the spec needs [3, 5]",
+        ),
+        (
+            {"spec": json.dumps({"architecture": "mlp", "in_features": 4, "hidden": [8], "num_outputs": 3})},
+            "weights",
+            "missing tensors net.3.bias",
+        ),
         ({"metrics": '{"accuracy": NaN}'}, "metrics", "valid JSON"),
         ({"metrics": '{"accuracy": "high"}'}, "metrics", "finite number"),
         ({"params": '{"lr": Infinity}'}, "params", "valid JSON"),
