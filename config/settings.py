@@ -111,6 +111,8 @@ FILE_UPLOAD_HANDLERS = ["datasets_app.uploads.HashingUploadHandler"]
 FILE_UPLOAD_PERMISSIONS = 0o644
 # Largest accepted upload (bytes); larger requests get 413.
 ECO_MAX_UPLOAD_BYTES = env.int("ECO_MAX_UPLOAD_BYTES", default=2 * 1024**3)
+# Largest JSON or form body (bytes); these are read whole into memory.
+ECO_MAX_JSON_BYTES = env.int("ECO_MAX_JSON_BYTES", default=10 * 1024 * 1024)
 # Chunk size the upload handler asks the multipart parser for.
 ECO_UPLOAD_CHUNK_BYTES = env.int("ECO_UPLOAD_CHUNK_BYTES", default=1024 * 1024)
 
@@ -145,6 +147,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.JSONParser",
+        "config.parsers.FormParser",
+        "config.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -1,12 +1,12 @@
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts_app.models import Role
 from accounts_app.selectors import ensure_role, team_for_write
+from config.parsers import FormParser, JSONParser, MultiPartParser
 from datasets_app import blobs, selectors, services
 from datasets_app.models import Dataset, DatasetVersion
 from datasets_app.serializers import (
@@ -77,7 +77,7 @@ class DatasetVersionListCreateApi(generics.ListCreateAPIView):
     """Versions of a dataset, newest first. POST a multipart `file` + `target`, or JSON {"builtin": "iris"}."""
 
     serializer_class = DatasetVersionSerializer
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, JSONParser]  # multipart first: uploads
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation

@@ -46,25 +46,37 @@ def _write(content: File, sha256: str) -> bool:
     return True
 
 
+def _locked_row(sha256: str, size: int) -> Blob:
+    """The blob's row, locked until the surrounding transaction ends (created if missing). Holding this lock
+    is what makes checking, writing and deleting the file safe against a concurrent upload or collection."""
+    for _ in range(5):
+        blob = Blob.objects.select_for_update().filter(sha256=sha256).first()
+        if blob is not None:
+            return blob
+        try:
+            with transaction.atomic():
+                return Blob.objects.create(sha256=sha256, size_bytes=size)
+        except IntegrityError:
+            continue  # created concurrently: lock that one
+    raise RuntimeError(f"could not lock blob {sha256}")  # pragma: no cover - needs five lost races in a row
+
+
 @contextmanager
 def stored(content: File, *, sha256: str, size: int) -> Iterator[Blob]:
-    """Store (or reuse) a blob and its row for the block; a file this call wrote goes again if the block fails.
+    """Store (or reuse) a blob for the block, which records what refers to it, in one transaction.
 
-    Use it around the transaction that records what refers to the blob, so nothing half-written remains.
+    The blob's row stays locked until that transaction ends, so a collection cannot remove the file in
+    between. A file this call wrote goes again if the block fails, so nothing half-written remains.
     """
-    wrote = _write(content, sha256)
-    try:
-        with transaction.atomic():
-            try:
-                with transaction.atomic():
-                    blob, _ = Blob.objects.get_or_create(sha256=sha256, defaults={"size_bytes": size})
-            except IntegrityError:
-                blob = Blob.objects.get(sha256=sha256)
+    with transaction.atomic():
+        blob = _locked_row(sha256, size)
+        wrote = _write(content, sha256)
+        try:
             yield blob
-    except BaseException:
-        if wrote:
-            default_storage.delete(blob_path(sha256))
-        raise
+        except BaseException:
+            if wrote:
+                default_storage.delete(blob_path(sha256))
+            raise
 
 
 def open_blob(blob: Blob):
@@ -80,14 +92,22 @@ def local_path(blob: Blob) -> str | None:
 
 
 def collect_garbage(sha256s: set[str]) -> list[str]:
-    """Delete the given blobs that nothing refers to any more (rows PROTECT their blobs). Returns deleted."""
+    """Delete the given blobs that nothing refers to any more (rows PROTECT their blobs). Returns deleted.
+
+    Run it after the transaction that dropped the references has committed (transaction.on_commit). Each
+    blob is locked, checked and its file deleted before its row's deletion commits.
+    """
     deleted = []
     for sha in sha256s:
-        try:
-            with transaction.atomic():
-                Blob.objects.filter(sha256=sha).delete()
-        except ProtectedError:
-            continue
+        with transaction.atomic():
+            blob = Blob.objects.select_for_update().filter(sha256=sha).first()
+            if blob is None:
+                continue
+            try:
+                with transaction.atomic():
+                    blob.delete()
+            except ProtectedError:
+                continue
+            default_storage.delete(blob_path(sha))
         deleted.append(sha)
-        transaction.on_commit(lambda s=sha: default_storage.delete(blob_path(s)))
     return deleted

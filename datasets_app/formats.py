@@ -12,6 +12,7 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -22,20 +23,6 @@ import pyarrow.csv as pacsv
 
 FORMATS = ("csv", "jsonl", "npz")
 _EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".npz": "npz"}
-NUMERIC_DTYPES = {
-    "int64",
-    "float64",
-    "bool",
-    "int8",
-    "int16",
-    "int32",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "float16",
-    "float32",
-}
 
 
 class FormatError(ValueError):
@@ -381,6 +368,8 @@ def _inspect_jsonl(path: Path) -> tuple[int, list[dict]]:
                 raise FormatError(f"line {number}: the file is not valid UTF-8 text") from None
             except json.JSONDecodeError as exc:
                 raise FormatError(f"line {number}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+            except (ValueError, RecursionError) as exc:  # numbers too long to convert, nesting too deep
+                raise FormatError(f"line {number}: unreadable JSON ({exc.__class__.__name__})") from None
             if not isinstance(record, dict):
                 raise FormatError(f"line {number}: each line must be a JSON object, found {type(record).__name__}")
             rows += 1
@@ -398,35 +387,58 @@ def _inspect_jsonl(path: Path) -> tuple[int, list[dict]]:
 # --- NPZ ------------------------------------------------------------------------------------------
 
 
+# Refuse archives whose arrays would unpack to more than this many times their stored size (zip bombs).
+MAX_NPZ_EXPANSION = 200
+_NPZ_ERRORS = (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError, OSError)
+
+
+def _npy_header(fh) -> tuple[tuple, bool, np.dtype]:
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(fh)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(fh)
+    raise ValueError(f"unsupported .npy format version {version}")
+
+
 def _inspect_npz(path: Path) -> tuple[int, list[dict]]:
     try:
         archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
+    except _NPZ_ERRORS:
         raise FormatError("not an NPZ file (it is not a zip archive of .npy arrays)") from None
     with archive:
-        bad = archive.testzip()
+        members = archive.infolist()
+        unpacked = sum(m.file_size for m in members)
+        if unpacked > MAX_NPZ_EXPANSION * max(path.stat().st_size, 1) and unpacked > 256 * 1024 * 1024:
+            raise FormatError(f"the archive would unpack to {unpacked} bytes, over {MAX_NPZ_EXPANSION}x its size")
+        try:
+            bad = archive.testzip()
+        except _NPZ_ERRORS as exc:
+            raise FormatError(f"the archive cannot be read: {exc}") from None
         if bad is not None:
             raise FormatError(f"the archive is corrupt: member '{bad}' fails its CRC check")
         columns = []
         for member in archive.namelist():
             if not member.endswith(".npy"):
                 raise FormatError(f"member '{member}' is not a .npy array")
-            with archive.open(member) as fh:
-                try:
-                    version = np.lib.format.read_magic(fh)
-                    if version == (1, 0):
-                        shape, _fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-                    elif version == (2, 0):
-                        shape, _fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-                    else:
-                        raise ValueError(f"unsupported .npy format version {version}")
-                except ValueError as exc:
-                    raise FormatError(f"array '{member[:-4]}': {exc}") from None
+            try:
+                with archive.open(member) as fh:
+                    shape, _fortran, dtype = _npy_header(fh)
+            except ValueError as exc:
+                raise FormatError(f"array '{member[:-4]}': {exc}") from None
+            except _NPZ_ERRORS as exc:
+                raise FormatError(f"array '{member[:-4]}' cannot be read: {exc}") from None
             if dtype.hasobject:
                 raise FormatError(f"array '{member[:-4]}' holds Python objects, which are never loaded (no pickle)")
             if not shape:
                 raise FormatError(f"array '{member[:-4]}' is a scalar; every array needs a first (row) axis")
-            columns.append({"name": member[:-4], "dtype": str(dtype), "shape": list(shape)})
+            columns.append(
+                {
+                    "name": member[:-4],
+                    "dtype": dtype.str if dtype.byteorder == ">" else str(dtype),
+                    "shape": list(shape),
+                }
+            )
     if not columns:
         raise FormatError("the NPZ archive holds no arrays")
     lengths = {c["shape"][0] for c in columns}
@@ -436,22 +448,48 @@ def _inspect_npz(path: Path) -> tuple[int, list[dict]]:
     return lengths.pop(), columns
 
 
+def _npz_head(archive: zipfile.ZipFile, name: str, limit: int) -> np.ndarray | None:
+    """The first `limit` rows of one array, reading only those bytes (None for Fortran-ordered arrays)."""
+    with archive.open(name + ".npy") as fh:
+        shape, fortran, dtype = _npy_header(fh)
+        if fortran and len(shape) > 1:
+            return None
+        count = min(limit, shape[0])
+        row_items = int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
+        data = fh.read(count * row_items * dtype.itemsize)
+    return np.frombuffer(data, dtype=dtype).reshape((count, *shape[1:]))
+
+
 # --- preview --------------------------------------------------------------------------------------
 
 
 def _cast(value: str, dtype: str):
-    if value == "":
+    if value in NULL_VALUES:
         return None
     try:
-        if dtype == "int64":
+        if dtype in ("int64", "uint64"):
             return int(value)
-        if dtype == "float64":
-            number = float(value)
-            return number if np.isfinite(number) else str(number)
+        if dtype in ("float64", "float32"):
+            return _jsonable(float(value))
         if dtype == "bool":
             return value.strip().lower() in ("true", "1")
     except ValueError:
         return value
+    return value
+
+
+def _jsonable(value):
+    """Make a preview value safe for JSON: NaN/inf become None, complex and bytes become text."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, complex):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
     return value
 
 
@@ -474,14 +512,17 @@ def preview(fh: BinaryIO, fmt: str, schema: dict, limit: int) -> dict:
                 break
             if raw.strip():
                 record = json.loads(raw)
-                rows.append([record.get(n) for n in names])
+                rows.append([_jsonable(record.get(n)) for n in names])
     else:
-        with np.load(fh, allow_pickle=False) as npz:
-            arrays = [npz[n][:limit] for n in names]
-        count = min(len(a) for a in arrays)
-        rows = [[a[i].tolist() for a in arrays] for i in range(count)]
+        with zipfile.ZipFile(fh) as archive:
+            arrays = [_npz_head(archive, n, limit) for n in names]
+        count = min((len(a) for a in arrays if a is not None), default=0)
+        rows = [[_jsonable(a[i].tolist()) if a is not None else None for a in arrays] for i in range(count)]
     return {"columns": names, "rows": rows}
 
 
 def is_numeric(dtype: str) -> bool:
-    return dtype in NUMERIC_DTYPES
+    try:
+        return np.dtype(dtype).kind in "biuf"
+    except TypeError:  # "string", "date", "timestamp", "empty"…
+        return False

@@ -9,11 +9,13 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import Max, ProtectedError, RestrictedError
+from django.http import Http404
 from django.utils import timezone
 
 from accounts_app.models import Team, User
 from accounts_app.services import record_audit
 from config.errors import Conflict
+from config.jsonsafe import unsafe_text
 from datasets_app import blobs, bundled, formats
 from datasets_app.models import Dataset, DatasetLineage, DatasetVersion, Source, Task
 
@@ -89,7 +91,7 @@ def delete_dataset(*, actor: User, dataset: Dataset) -> None:
     record_audit(
         actor=actor, action="dataset.delete", team=dataset.team, data={"name": dataset.name, "id": str(dataset.pk)}
     )
-    blobs.collect_garbage(shas)
+    transaction.on_commit(lambda: blobs.collect_garbage(shas))
 
 
 def _check_fits_task(dataset: Dataset, inspection: formats.Inspection) -> None:
@@ -124,6 +126,8 @@ def register_version(
         inspection = formats.inspect(path, fmt, target, early=early_inspection if fmt == "csv" else None)
     except formats.FormatError as exc:
         raise ValidationError({"file": [str(exc)]}) from None
+    if problem := unsafe_text(inspection.schema["columns"], "column"):
+        raise ValidationError({"file": [f"a {problem}; rename it"]})
     _check_fits_task(dataset, inspection)
     parents = list(parents)
     for parent in parents:
@@ -131,7 +135,9 @@ def register_version(
             raise ValidationError({"parents": [f"Dataset version {parent.pk} does not exist."]})
 
     with blobs.stored(content, sha256=sha256, size=size) as blob:
-        locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        locked = Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+        if locked is None:  # deleted while the file was being checked
+            raise Http404("The dataset no longer exists.")
         number = (locked.versions.aggregate(n=Max("version"))["n"] or 0) + 1
         version = DatasetVersion.objects.create(
             dataset=locked,

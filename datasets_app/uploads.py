@@ -9,6 +9,7 @@ and marks the request so the view answers 413 (see `ensure_upload_completed`).
 import hashlib
 import queue
 import threading
+import weakref
 
 from django.conf import settings
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
@@ -36,9 +37,13 @@ class BackgroundHasher:
         self._queue.put(data)
 
     def hexdigest(self) -> str:
-        self._queue.put(None)
-        self._thread.join()
+        self.close()
         return self._digest.hexdigest()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
 
 
 class HashingUploadHandler(TemporaryFileUploadHandler):
@@ -50,12 +55,17 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
         self.chunk_size = settings.ECO_UPLOAD_CHUNK_BYTES
         self._hasher = None
         self._inspector = None
+        # Django tells a handler about few of the ways an upload can die (a broken multipart body, a client
+        # that hangs up, a full disk); whatever happens, the helper threads end with the handler.
+        self._helpers: list = []
+        weakref.finalize(self, _stop_all, self._helpers)
 
     def new_file(self, field_name, file_name, *args, **kwargs):
         super().new_file(field_name, file_name, *args, **kwargs)
         self._size = 0
         self._hasher = BackgroundHasher()
         self._inspector = CsvStreamInspector() if format_of(file_name) == "csv" else None
+        self._helpers.extend(h for h in (self._hasher, self._inspector) if h is not None)
 
     def receive_data_chunk(self, raw_data, start):
         self._size += len(raw_data)
@@ -65,10 +75,14 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
             self._stop_helpers()
             self.file.close()
             raise StopUpload(connection_reset=False)
-        self._hasher.feed(raw_data)
-        if self._inspector is not None:
-            self._inspector.feed(raw_data)
-        self.file.write(raw_data)
+        try:
+            self._hasher.feed(raw_data)
+            if self._inspector is not None:
+                self._inspector.feed(raw_data)
+            self.file.write(raw_data)
+        except BaseException:
+            self._stop_helpers()
+            raise
 
     def file_complete(self, file_size):
         file = super().file_complete(file_size)
@@ -84,11 +98,13 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
         super().upload_interrupted()
 
     def _stop_helpers(self) -> None:
-        if self._hasher is not None:
-            self._hasher.hexdigest()
-        if self._inspector is not None:
-            self._inspector.close()
+        _stop_all([h for h in (self._hasher, self._inspector) if h is not None])
         self._hasher = self._inspector = None
+
+
+def _stop_all(helpers: list) -> None:
+    for helper in helpers:
+        helper.close()
 
 
 def ensure_upload_fits(request) -> None:

@@ -25,17 +25,42 @@ class SpecError(ValueError):
     """The spec cannot build a network; the message names the field."""
 
 
+# Upper bounds keep an untrusted spec from asking for an absurd network (and the memory to build it).
+MAXIMUM = {
+    "in_features": 1_000_000,
+    "num_outputs": 100_000,
+    "hidden": 65_536,
+    "in_channels": 64,
+    "channels": 4096,
+    "vocab_size": 2_000_000,
+    "embed_dim": 8192,
+    "kernel_sizes": 63,
+    "num_filters": 4096,
+    "num_heads": 128,
+    "num_layers": 48,
+    "max_len": 16_384,
+}
+MAX_LAYERS_IN_A_LIST = 32
+MAX_PARAMETERS = 500_000_000
+
+
 def _positive_int(spec: dict, key: str, default=None) -> int:
     value = spec.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SpecError(f"'{key}' must be a positive integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAXIMUM[key]:
+        raise SpecError(f"'{key}' must be an integer from 1 to {MAXIMUM[key]}, got {value!r}")
     return value
 
 
 def _int_list(spec: dict, key: str, default: list[int]) -> list[int]:
     value = spec.get(key, default)
-    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
-        raise SpecError(f"'{key}' must be a list of positive integers, got {value!r}")
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_LAYERS_IN_A_LIST
+        or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAXIMUM[key] for v in value)
+    ):
+        raise SpecError(
+            f"'{key}' must be a list of at most {MAX_LAYERS_IN_A_LIST} integers from 1 to {MAXIMUM[key]}, got {value!r}"
+        )
     return value
 
 
@@ -121,8 +146,25 @@ class TransformerClassifier(nn.Module):
         return self.head(self.norm(pooled))
 
 
+def tensor_shapes(spec: dict) -> dict[str, list[int]]:
+    """Names and shapes of the tensors the spec's network holds, worked out without allocating them
+    (the network is built on the meta device). Raises SpecError for a bad or oversized spec."""
+    with torch.device("meta"):
+        model = _build(spec)
+    shapes = {name: list(t.shape) for name, t in model.state_dict().items()}
+    parameters = sum(p.numel() for p in model.parameters())
+    if parameters > MAX_PARAMETERS:
+        raise SpecError(f"the spec asks for {parameters:,} parameters; the limit is {MAX_PARAMETERS:,}")
+    return shapes
+
+
 def build_model(spec: dict) -> nn.Module:
-    """Build the network a spec describes (raises SpecError naming a bad field)."""
+    """Build the network a spec describes (raises SpecError naming a bad or oversized field)."""
+    tensor_shapes(spec)
+    return _build(spec)
+
+
+def _build(spec: dict) -> nn.Module:
     if not isinstance(spec, dict):
         raise SpecError("the spec must be a JSON object")
     architecture = spec.get("architecture")

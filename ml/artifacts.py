@@ -55,11 +55,15 @@ def inspect_safetensors(path: str | Path) -> dict:
             raise ArtifactError("not a safetensors file: the header length does not fit the file")
         try:
             header = json.loads(fh.read(header_len))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise ArtifactError("not a safetensors file: the header is not JSON") from None
     if not isinstance(header, dict):
         raise ArtifactError("not a safetensors file: the header is not a JSON object")
     metadata = header.pop("__metadata__", {}) or {}
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise ArtifactError("not a safetensors file: __metadata__ must map strings to strings")
     data_len = size - 8 - header_len
     tensors, ranges, params = {}, [], 0
     for name, entry in header.items():
@@ -67,12 +71,14 @@ def inspect_safetensors(path: str | Path) -> dict:
             dtype, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
         except (TypeError, KeyError, ValueError):
             raise ArtifactError(f"tensor '{name}': needs dtype, shape and data_offsets") from None
-        if dtype not in _DTYPE_BYTES:
+        if not isinstance(dtype, str) or dtype not in _DTYPE_BYTES:
             raise ArtifactError(f"tensor '{name}': unknown dtype {dtype!r}")
-        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        if not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+        ):
             raise ArtifactError(f"tensor '{name}': shape must be a list of non-negative integers")
         count = math.prod(shape)
-        if not (isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end <= data_len):
+        if not (type(begin) is int and type(end) is int and 0 <= begin <= end <= data_len):
             raise ArtifactError(f"tensor '{name}': data_offsets fall outside the file")
         if end - begin != count * _DTYPE_BYTES[dtype]:
             raise ArtifactError(f"tensor '{name}': {end - begin} bytes do not hold a {dtype} tensor of shape {shape}")
@@ -92,18 +98,18 @@ def inspect_safetensors(path: str | Path) -> dict:
 
 
 def validate_spec(spec) -> dict:
-    """An architecture spec is a JSON object that builds one of the known networks."""
-    from ml.architectures import SpecError, build_model
+    """An architecture spec is a JSON object that describes one of the known networks, within bounds."""
+    from ml.architectures import SpecError, tensor_shapes
 
     if isinstance(spec, (str, bytes)):
         try:
             spec = json.loads(spec)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise ArtifactError(f"the spec is not valid JSON: {exc}") from None
     if not isinstance(spec, dict):
         raise ArtifactError("the spec must be a JSON object")
     try:
-        build_model(spec)
+        tensor_shapes(spec)
     except SpecError as exc:
         raise ArtifactError(str(exc)) from None
     return spec
@@ -111,9 +117,9 @@ def validate_spec(spec) -> dict:
 
 def check_weights_fit_spec(spec: dict, tensors: dict) -> None:
     """The weights (names and shapes from `inspect_safetensors`) are exactly what the spec's network holds."""
-    from ml.architectures import build_model
+    from ml.architectures import tensor_shapes
 
-    expected = {name: list(t.shape) for name, t in build_model(spec).state_dict().items()}
+    expected = tensor_shapes(spec)
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
     wrong = sorted(n for n in set(expected) & set(tensors) if tensors[n]["shape"] != expected[n])

@@ -2,11 +2,11 @@ from django.core.exceptions import ValidationError
 from django.http import FileResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from accounts_app.models import Role
 from accounts_app.selectors import ensure_role, team_for_write
+from config.parsers import FormParser, JSONParser, MultiPartParser
 from datasets_app import blobs
 from datasets_app import selectors as dataset_selectors
 from datasets_app.uploads import ensure_upload_completed, ensure_upload_fits
@@ -75,7 +75,7 @@ class ModelVersionListCreateApi(generics.ListCreateAPIView):
     """Versions of a model, newest first. POST multipart `weights` (safetensors) + `spec` (JSON) to register one."""
 
     serializer_class = ModelVersionSerializer
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, JSONParser]  # multipart first: uploads
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation

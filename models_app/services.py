@@ -7,11 +7,13 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import Max, ProtectedError, RestrictedError
+from django.http import Http404
 from django.utils import timezone
 
 from accounts_app.models import Team, User
 from accounts_app.services import record_audit
 from config.errors import Conflict
+from config.jsonsafe import unsafe_text
 from datasets_app import blobs
 from datasets_app.models import DatasetVersion
 from ml.artifacts import ArtifactError, check_weights_fit_spec, inspect_safetensors, validate_spec
@@ -71,7 +73,7 @@ def delete_model(*, actor: User, model: RegisteredModel) -> None:
         uses = sorted({str(obj) for obj in blocking})
         raise Conflict(f"Model '{model.name}' is still in use: {'; '.join(uses[:10])}", checks=uses) from None
     record_audit(actor=actor, action="model.delete", team=model.team, data={"name": model.name, "id": str(model.pk)})
-    blobs.collect_garbage(shas)
+    transaction.on_commit(lambda: blobs.collect_garbage(shas))
 
 
 def register_version(
@@ -98,6 +100,9 @@ def register_version(
         spec = validate_spec(spec)
     except ArtifactError as exc:
         raise ValidationError({"spec": [str(exc)]}) from None
+    for field, value in (("weights", facts), ("spec", spec), ("metrics", metrics), ("params", params)):
+        if problem := unsafe_text(value, field):
+            raise ValidationError({field: [f"{problem}."]})
     try:
         check_weights_fit_spec(spec, facts["tensors"])
     except ArtifactError as exc:
@@ -111,7 +116,9 @@ def register_version(
     size = Path(weights_path).stat().st_size
 
     with blobs.stored(weights, sha256=sha256, size=size) as blob:
-        locked = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+        locked = RegisteredModel.objects.select_for_update().filter(pk=model.pk).first()
+        if locked is None:  # deleted while the weights were being checked
+            raise Http404("The model no longer exists.")
         number = (locked.versions.aggregate(n=Max("version"))["n"] or 0) + 1
         version = ModelVersion.objects.create(
             model=locked,
