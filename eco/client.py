@@ -1,0 +1,153 @@
+"""A small Python client for the Eco REST API (httpx).
+
+from eco import Client
+eco = Client("http://127.0.0.1:8000", token="eco_...")      # or Client.login(url, username, password)
+ds = eco.create_dataset(team="demo", name="iris", task="classification")
+v = eco.upload_version(ds["id"], "iris.csv", target="species")
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+
+class EcoError(Exception):
+    """The API answered with an error; `status` and `body` hold its answer."""
+
+    def __init__(self, status: int, body):
+        self.status = status
+        self.body = body
+        detail = body.get("detail") if isinstance(body, dict) else str(body)
+        super().__init__(f"{status}: {detail}")
+
+
+class Client:
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 600.0):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(base_url=f"{self.url}/api/v1/", headers=headers, timeout=timeout)
+
+    @classmethod
+    def login(cls, url: str, username: str, password: str, *, name: str = "eco-cli") -> tuple[Client, dict]:
+        """A client with a fresh token; returns it and the token record (the token is shown only once)."""
+        anonymous = cls(url)
+        record = anonymous._call("POST", "auth/token/", json={"username": username, "password": password, "name": name})
+        return cls(url, record["token"]), record
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _call(self, method: str, path: str, **kwargs):
+        response = self.http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {"detail": response.text[:500]}
+            raise EcoError(response.status_code, body)
+        return response.json() if response.content else None
+
+    def _pages(self, path: str, params: dict | None = None) -> Iterator[dict]:
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        page = self._call("GET", path, params={**params, "page_size": 100})
+        while True:
+            yield from page["results"]
+            if not page["next"]:
+                return
+            response = self.http.get(page["next"])
+            if response.status_code >= 400:
+                raise EcoError(response.status_code, response.json())
+            page = response.json()
+
+    # --- accounts ---
+    def me(self) -> dict:
+        return self._call("GET", "me/")
+
+    def teams(self) -> list[dict]:
+        return list(self._pages("teams/"))
+
+    def create_team(self, slug: str, name: str) -> dict:
+        return self._call("POST", "teams/", json={"slug": slug, "name": name})
+
+    def add_member(self, team: str, username: str, role: str) -> dict:
+        return self._call("POST", f"teams/{team}/members/", json={"username": username, "role": role})
+
+    # --- datasets ---
+    def datasets(self, team: str | None = None, search: str | None = None) -> list[dict]:
+        return list(self._pages("datasets/", {"team": team, "search": search}))
+
+    def create_dataset(self, *, team: str, name: str, task: str, **fields) -> dict:
+        return self._call("POST", "datasets/", json={"team": team, "name": name, "task": task, **fields})
+
+    def versions(self, dataset: str) -> list[dict]:
+        return list(self._pages(f"datasets/{dataset}/versions/"))
+
+    def upload_version(
+        self, dataset: str, path: str | Path, *, target: str, format: str | None = None, description: str = ""
+    ) -> dict:
+        """Stream a CSV, JSONL or NPZ file up as the dataset's next version."""
+        path = Path(path)
+        data = {"target": target, "description": description, **({"format": format} if format else {})}
+        with open(path, "rb") as fh:
+            return self._call("POST", f"datasets/{dataset}/versions/", data=data, files={"file": (path.name, fh)})
+
+    def builtin_version(self, dataset: str, builtin: str) -> dict:
+        return self._call("POST", f"datasets/{dataset}/versions/", json={"builtin": builtin})
+
+    def dataset_version(self, version: str) -> dict:
+        return self._call("GET", f"dataset-versions/{version}/")
+
+    def preview(self, version: str, limit: int = 20) -> dict:
+        return self._call("GET", f"dataset-versions/{version}/preview/", params={"limit": limit})
+
+    def download(self, version: str, destination: str | Path) -> Path:
+        destination = Path(destination)
+        with self.http.stream("GET", f"dataset-versions/{version}/download/") as response:
+            if response.status_code >= 400:
+                response.read()
+                raise EcoError(response.status_code, response.json())
+            with open(destination, "wb") as fh:
+                for chunk in response.iter_bytes(1024 * 1024):
+                    fh.write(chunk)
+        return destination
+
+    def lineage(self, version: str) -> dict:
+        return self._call("GET", f"dataset-versions/{version}/lineage/")
+
+    # --- models ---
+    def models(self, team: str | None = None) -> list[dict]:
+        return list(self._pages("models/", {"team": team}))
+
+    def create_model(self, *, team: str, name: str, task: str, **fields) -> dict:
+        return self._call("POST", "models/", json={"team": team, "name": name, "task": task, **fields})
+
+    def register_version(
+        self,
+        model: str,
+        weights: str | Path,
+        spec: dict,
+        *,
+        metrics: dict | None = None,
+        params: dict | None = None,
+        dataset_versions: list[str] | None = None,
+    ) -> dict:
+        """Register externally trained safetensors weights with their architecture spec."""
+        weights = Path(weights)
+        data = {
+            "spec": json.dumps(spec),
+            "metrics": json.dumps(metrics or {}),
+            "params": json.dumps(params or {}),
+            "dataset_versions": dataset_versions or [],
+        }
+        with open(weights, "rb") as fh:
+            return self._call("POST", f"models/{model}/versions/", data=data, files={"weights": (weights.name, fh)})
+
+    def model_version(self, version: str) -> dict:
+        return self._call("GET", f"model-versions/{version}/")
+
+    def set_alias(self, model: str, alias: str, version: str) -> dict:
+        return self._call("POST", f"models/{model}/aliases/", json={"alias": alias, "version": version})

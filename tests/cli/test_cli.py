@@ -1,0 +1,81 @@
+"""The `eco` command line against a real HTTP server (pytest-django's live_server), as a user runs it."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.factories import MembershipFactory, TeamFactory, UserFactory
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def eco(live_server, tmp_path, transactional_db):
+    team = TeamFactory(slug="alpha")
+    MembershipFactory(team=team, user=UserFactory(username="ada"), role="member")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ECO_")}
+    env.update(ECO_CONFIG=str(tmp_path / "config.json"), ECO_URL=live_server.url)
+
+    def run(*args, ok=True):
+        result = subprocess.run(
+            [sys.executable, "-m", "eco.cli", *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        if ok:
+            assert result.returncode == 0, result.stderr
+            return json.loads(result.stdout)
+        return result
+
+    run.dir = tmp_path
+    return run
+
+
+def test_a_user_session_from_login_to_alias(eco):
+    assert "not logged in" in eco("me", ok=False).stderr
+    login = eco("login", "--username", "ada", "--password", PASSWORD)
+    config = Path(login["saved_to"])
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600 and json.loads(config.read_text())["token"].startswith("eco_")
+    assert eco("me")["teams"] == [{"slug": "alpha", "name": "Alpha", "role": "member"}]
+
+    dataset = eco("datasets", "create", "alpha", "flowers", "--task", "classification")
+    (eco.dir / "f.csv").write_text("a,b,label\n1,2.5,x\n3,4.5,y\n5,6.5,x\n")
+    version = eco("datasets", "upload", dataset["id"], "f.csv", "--target", "label")
+    assert version["version"] == 1 and version["num_rows"] == 3
+    assert eco("versions", "preview", version["id"], "--limit", "2")["rows"] == [[1, 2.5, "x"], [3, 4.5, "y"]]
+    eco("versions", "download", version["id"], "copy.csv")
+    assert (eco.dir / "copy.csv").read_bytes() == (eco.dir / "f.csv").read_bytes()
+    builtin = eco("datasets", "builtin", dataset["id"], "iris")
+    assert builtin["version"] == 2 and builtin["num_rows"] == 150
+    assert [d["name"] for d in eco("datasets", "list", "--team", "alpha")] == ["flowers"]
+
+    (eco.dir / "bad.csv").write_text("a,b,label\n1,2,x\n3\n")
+    failed = eco("datasets", "upload", dataset["id"], "bad.csv", "--target", "label", ok=False)
+    assert failed.returncode == 1 and "line 3: expected 3 fields, found 1" in failed.stderr
+
+    model = eco("models", "create", "alpha", "clf", "--task", "classification")
+    spec = {"architecture": "mlp", "in_features": 2, "hidden": [], "num_outputs": 2}
+    from ml.architectures import build_model
+    from ml.artifacts import save_weights
+
+    save_weights(build_model(spec), eco.dir / "w.safetensors")
+    (eco.dir / "spec.json").write_text(json.dumps(spec))
+    registered = eco(
+        "models",
+        "register",
+        model["id"],
+        "w.safetensors",
+        "--spec",
+        "spec.json",
+        "--metrics",
+        '{"accuracy": 0.75}',
+        "--dataset-version",
+        version["id"],
+    )
+    assert registered["metrics"] == {"accuracy": 0.75} and registered["dataset_versions"] == [version["id"]]
+    alias = eco("alias", "set", model["id"], "production", registered["id"])
+    assert alias["version"] == registered["id"]
+    assert eco("models", "list")[0]["aliases"] == {"production": registered["id"]}
