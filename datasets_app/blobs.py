@@ -99,15 +99,19 @@ def collect_garbage(sha256s: set[str]) -> list[str]:
     """
     deleted = []
     for sha in sha256s:
-        with transaction.atomic():
-            blob = Blob.objects.select_for_update().filter(sha256=sha).first()
-            if blob is None:
-                continue
-            try:
-                with transaction.atomic():
-                    blob.delete()
-            except ProtectedError:
-                continue
-            default_storage.delete(blob_path(sha))
+        try:
+            with transaction.atomic():
+                blob = Blob.objects.select_for_update().filter(sha256=sha).first()
+                if blob is None:
+                    continue
+                try:
+                    with transaction.atomic():
+                        blob.delete()
+                except ProtectedError:
+                    continue
+                default_storage.delete(blob_path(sha))
+        except Exception:  # storage unreachable, say: keep the blob, try the others, never fail the caller
+            log.exception("could not collect blob %s; it stays", sha)
+            continue
         deleted.append(sha)
     return deleted

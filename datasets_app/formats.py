@@ -21,7 +21,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from config.jsonsafe import too_deep
+
 FORMATS = ("csv", "jsonl", "npz")
+csv.field_size_limit(1 << 30)  # pyarrow accepts long fields; Python's csv module must read them back too
+PREVIEW_TEXT_CHARS = 10_000  # longer text cells are cut in previews
 _EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".npz": "npz"}
 
 
@@ -372,6 +376,8 @@ def _inspect_jsonl(path: Path) -> tuple[int, list[dict]]:
                 raise FormatError(f"line {number}: unreadable JSON ({exc.__class__.__name__})") from None
             if not isinstance(record, dict):
                 raise FormatError(f"line {number}: each line must be a JSON object, found {type(record).__name__}")
+            if problem := too_deep(record):
+                raise FormatError(f"line {number}: {problem}")
             rows += 1
             for key, value in record.items():
                 if key not in dtypes:
@@ -424,12 +430,27 @@ def _inspect_npz(path: Path) -> tuple[int, list[dict]]:
             try:
                 with archive.open(member) as fh:
                     shape, _fortran, dtype = _npy_header(fh)
+                    header_bytes = fh.tell()
             except ValueError as exc:
                 raise FormatError(f"array '{member[:-4]}': {exc}") from None
             except _NPZ_ERRORS as exc:
                 raise FormatError(f"array '{member[:-4]}' cannot be read: {exc}") from None
             if dtype.hasobject:
                 raise FormatError(f"array '{member[:-4]}' holds Python objects, which are never loaded (no pickle)")
+            unsupported = (
+                dtype.fields is not None
+                or dtype.kind in "VO"
+                or (dtype.kind in "fc" and dtype.itemsize > (8 if dtype.kind == "f" else 16))
+            )
+            if unsupported:
+                raise FormatError(
+                    f"array '{member[:-4]}' has dtype {dtype}, which Eco does not read; use plain "
+                    "integers, floats, booleans or strings"
+                )
+            expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            stored = archive.getinfo(member).file_size - header_bytes
+            if stored != expected:
+                raise FormatError(f"array '{member[:-4]}' holds {stored} bytes of data; its header promises {expected}")
             if not shape:
                 raise FormatError(f"array '{member[:-4]}' is a scalar; every array needs a first (row) axis")
             columns.append(
@@ -478,18 +499,25 @@ def _cast(value: str, dtype: str):
     return value
 
 
-def _jsonable(value):
-    """Make a preview value safe for JSON: NaN/inf become None, complex and bytes become text."""
+def _jsonable(value, depth: int = 0):
+    """Make a preview value safe for JSON: NaN/inf become None, complex and bytes become text, long text is
+    cut, numpy scalars become Python numbers, nesting is bounded."""
+    if depth > 32:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item() if not isinstance(value, np.floating) else float(value)
     if isinstance(value, float):
         return value if np.isfinite(value) else None
     if isinstance(value, complex):
         return str(value)
     if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
+        value = value.decode("utf-8", errors="replace")
+    if isinstance(value, str):
+        return value if len(value) <= PREVIEW_TEXT_CHARS else value[:PREVIEW_TEXT_CHARS] + "…"
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
     return value
 
 
@@ -505,7 +533,7 @@ def preview(fh: BinaryIO, fmt: str, schema: dict, limit: int) -> dict:
         for row in reader:
             if len(rows) >= limit:
                 break
-            rows.append([_cast(v, t) for v, t in zip(row, dtypes, strict=False)])
+            rows.append([_jsonable(_cast(v, t)) for v, t in zip(row, dtypes, strict=False)])
     elif fmt == "jsonl":
         for raw in fh:
             if len(rows) >= limit:

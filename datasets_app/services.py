@@ -91,7 +91,7 @@ def delete_dataset(*, actor: User, dataset: Dataset) -> None:
     record_audit(
         actor=actor, action="dataset.delete", team=dataset.team, data={"name": dataset.name, "id": str(dataset.pk)}
     )
-    transaction.on_commit(lambda: blobs.collect_garbage(shas))
+    transaction.on_commit(lambda: blobs.collect_garbage(shas), robust=True)
 
 
 def _check_fits_task(dataset: Dataset, inspection: formats.Inspection) -> None:

@@ -22,6 +22,8 @@ import os
 import sys
 from pathlib import Path
 
+import httpx
+
 from eco.client import Client, EcoError
 
 CONFIG = Path(os.environ.get("ECO_CONFIG", Path.home() / ".config" / "eco" / "config.json"))
@@ -48,8 +50,10 @@ def _login(args) -> dict:
     client, record = Client.login(args.url, args.username, password)
     client.close()
     CONFIG.parent.mkdir(parents=True, exist_ok=True)
-    CONFIG.write_text(json.dumps({"url": args.url, "token": record["token"]}))
-    CONFIG.chmod(0o600)
+    fd = os.open(CONFIG, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable by others, not even briefly
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps({"url": args.url, "token": record["token"]}))
     return {
         "logged_in_as": args.username,
         "url": args.url,
@@ -60,8 +64,8 @@ def _login(args) -> dict:
 
 
 def _spec(value: str) -> dict:
-    path = Path(value)
-    return json.loads(path.read_text() if path.exists() else value)
+    """JSON text (starting with '{') or the path of a JSON file."""
+    return json.loads(value if value.lstrip().startswith("{") else Path(value).read_text())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     except EcoError as exc:
         print(json.dumps(exc.body, indent=2), file=sys.stderr)
         return 1
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, httpx.HTTPError) as exc:
         print(f"eco: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2))

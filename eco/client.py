@@ -35,14 +35,22 @@ class Client:
     def login(cls, url: str, username: str, password: str, *, name: str = "eco-cli") -> tuple[Client, dict]:
         """A client with a fresh token; returns it and the token record (the token is shown only once)."""
         anonymous = cls(url)
-        record = anonymous._call("POST", "auth/token/", json={"username": username, "password": password, "name": name})
+        try:
+            record = anonymous._call(
+                "POST", "auth/token/", json={"username": username, "password": password, "name": name}
+            )
+        finally:
+            anonymous.close()
         return cls(url, record["token"]), record
 
     def close(self) -> None:
         self.http.close()
 
     def _call(self, method: str, path: str, **kwargs):
-        response = self.http.request(method, path, **kwargs)
+        return self._answer(self.http.request(method, path, **kwargs))
+
+    @staticmethod
+    def _answer(response: httpx.Response):
         if response.status_code >= 400:
             try:
                 body = response.json()
@@ -58,10 +66,7 @@ class Client:
             yield from page["results"]
             if not page["next"]:
                 return
-            response = self.http.get(page["next"])
-            if response.status_code >= 400:
-                raise EcoError(response.status_code, response.json())
-            page = response.json()
+            page = self._answer(self.http.get(page["next"]))
 
     # --- accounts ---
     def me(self) -> dict:
@@ -106,13 +111,19 @@ class Client:
 
     def download(self, version: str, destination: str | Path) -> Path:
         destination = Path(destination)
+        partial = destination.with_name(destination.name + ".part")
         with self.http.stream("GET", f"dataset-versions/{version}/download/") as response:
             if response.status_code >= 400:
                 response.read()
-                raise EcoError(response.status_code, response.json())
-            with open(destination, "wb") as fh:
-                for chunk in response.iter_bytes(1024 * 1024):
-                    fh.write(chunk)
+                self._answer(response)
+            try:
+                with open(partial, "wb") as fh:
+                    for chunk in response.iter_bytes(1024 * 1024):
+                        fh.write(chunk)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+        partial.replace(destination)  # only a complete download takes the name
         return destination
 
     def lineage(self, version: str) -> dict:

@@ -46,13 +46,21 @@ def read_columns(path: str | Path, fmt: str) -> dict[str, np.ndarray]:
         table = pacsv.read_csv(path)
         return {name: _column(table.column(name)) for name in table.column_names}
     if fmt == "jsonl":
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        # split on "\n" only: str.splitlines() would also split on U+2028 inside JSON strings
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
         names = list(dict.fromkeys(k for row in rows for k in row))
-        return {n: np.array([row.get(n) for row in rows], dtype=object) for n in names}
+        return {n: _json_column([row.get(n) for row in rows]) for n in names}
     if fmt == "npz":
         with np.load(path, allow_pickle=False) as npz:
             return {name: npz[name] for name in npz.files}
     raise DataError(f"unknown format {fmt!r}")
+
+
+def _json_column(values: list) -> np.ndarray:
+    """float64 when every value is a number (None as NaN), otherwise an object array."""
+    if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    return np.array(values, dtype=object)
 
 
 def _column(column) -> np.ndarray:
@@ -222,6 +230,7 @@ def split_indices(
     if not (0 <= validation < 1 and 0 < test < 1 and validation + test < 1):
         raise DataError("validation and test fractions must be in [0, 1) and sum to less than 1")
     rng = np.random.default_rng(seed)
+    stratify = stratify and np.issubdtype(targets.dtype, np.integer)  # class indices; never regression values
     groups = [np.flatnonzero(targets == c) for c in np.unique(targets)] if stratify else [np.arange(len(targets))]
     train, val, tst = [], [], []
     for group in groups:

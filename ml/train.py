@@ -60,22 +60,58 @@ def hyperparameters(given: dict | None) -> dict:
     merged = {**DEFAULTS, **given}
     for key, value in merged.items():
         low, high = LIMITS[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (key in INTEGER and value != int(value)):
-            raise HyperparameterError(
-                f"'{key}' must be {'an integer' if key in INTEGER else 'a number'}, got {value!r}"
-            )
-        if not (low <= value <= high) or (isinstance(value, float) and not math.isfinite(value)):
+        kind = "an integer" if key in INTEGER else "a number"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise HyperparameterError(f"'{key}' must be {kind}, got {value!r}")
+        if not (low <= value <= high):  # False for NaN too; big ints compare without overflow
             raise HyperparameterError(f"'{key}' must be between {low} and {high}, got {value!r}")
+        if key in INTEGER and value != int(value):
+            raise HyperparameterError(f"'{key}' must be {kind}, got {value!r}")
         merged[key] = int(value) if key in INTEGER else float(value)
     return merged
 
 
 def pick_device(requested: str | None = None) -> str:
+    """ "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N"."""
     if requested in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise TrainingError("CUDA was requested but no GPU is available")
+    if requested == "cpu":
+        return requested
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, TypeError):
+        raise TrainingError(f"unknown device {requested!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type != "cuda":
+        raise TrainingError(f"unsupported device {requested!r}; use auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count():
+        raise TrainingError(f"{requested} was requested but this machine has no such GPU")
     return requested
+
+
+def check_fits_data(spec: dict, task: str, train: Arrays) -> None:
+    """The network the spec describes can take these inputs and produce these targets (checked up front:
+    on a GPU a mismatch would otherwise be a device-side assert that poisons the worker)."""
+    outputs = spec.get("num_outputs")
+    if task == "regression":
+        if outputs != 1:
+            raise TrainingError(f"regression needs num_outputs = 1, the spec has {outputs}")
+    else:
+        classes = len(train.preprocessing.get("classes") or []) or int(train.targets.max()) + 1
+        if outputs != classes:
+            raise TrainingError(f"the data has {classes} classes, the spec's num_outputs is {outputs}")
+    architecture, shape = spec.get("architecture"), train.inputs.shape
+    if architecture == "mlp" and (len(shape) != 2 or shape[1] != spec.get("in_features")):
+        raise TrainingError(
+            f"the data has {shape[1:]} features per row, the spec's in_features is {spec.get('in_features')}"
+        )
+    if architecture == "cnn" and (len(shape) != 4 or shape[1] != spec.get("in_channels", 1)):
+        raise TrainingError(f"the cnn needs images shaped (N, {spec.get('in_channels', 1)}, H, W); the data is {shape}")
+    if architecture in ("textcnn", "transformer"):
+        top = int(train.inputs.max(initial=0))
+        if len(shape) != 2 or top >= spec.get("vocab_size", 0):
+            raise TrainingError(f"token ids reach {top}, the spec's vocab_size is {spec.get('vocab_size')}")
+        if architecture == "transformer" and shape[1] > spec.get("max_len", 128):
+            raise TrainingError(f"sequences are {shape[1]} tokens, the spec's max_len is {spec.get('max_len', 128)}")
 
 
 @dataclass
@@ -99,6 +135,9 @@ def _checkpoint(model, optimizer, epoch: int, step: int) -> tuple[dict[str, torc
             tensor = value if torch.is_tensor(value) else torch.tensor(value)
             tensors[f"optim.{index}.{key}"] = tensor.detach().cpu().contiguous()
     tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        for index, rng in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{index}"] = rng
     meta = {"epoch": epoch, "step": step, "optim_groups": state["param_groups"]}
     return tensors, meta
 
@@ -112,6 +151,9 @@ def _restore(model, optimizer, tensors: dict[str, torch.Tensor], meta: dict, dev
             state.setdefault(int(index), {})[key] = value.to(device) if key != "step" else value
     optimizer.load_state_dict({"state": state, "param_groups": meta["optim_groups"]})
     torch.set_rng_state(tensors["rng.torch"])
+    cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+    if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda_states)
 
 
 def fit(
@@ -127,6 +169,7 @@ def fit(
     """Train `spec` on `train`, resuming from the reporter's checkpoint when there is one."""
     hyper = hyperparameters(hyper)
     device = pick_device(device)
+    check_fits_data(spec, task, train)
     torch.manual_seed(hyper["seed"])
     model = build_model(spec).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=hyper["lr"], weight_decay=hyper["weight_decay"])
@@ -145,7 +188,7 @@ def fit(
         targets = targets.float().unsqueeze(1)
     n, batch_size, epochs = len(train), hyper["batch_size"], hyper["epochs"]
     steps_per_epoch = max(1, math.ceil(n / batch_size))
-    amp = device == "cuda"
+    amp = torch.device(device).type == "cuda"
     train_seconds = 0.0
     for epoch in range(start_epoch, epochs):
         model.train()
@@ -182,6 +225,8 @@ def fit(
         if validation is not None and len(validation):
             scores = evaluate(model, validation, task, device=device)
             summary.update({f"val_{k}": v for k, v in scores.items() if isinstance(v, float)})
+            if not all(math.isfinite(v) for k, v in summary.items() if k.startswith("val_")):
+                raise TrainingError(f"validation metrics are not finite after epoch {epoch + 1}: the network diverged")
         reporter.log_metrics(step, summary)
         reporter.log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
         reporter.save_checkpoint(*_checkpoint(model, optimizer, epoch, step))

@@ -1,4 +1,3 @@
-import json
 import math
 
 from drf_spectacular.types import OpenApiTypes
@@ -6,6 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts_app.models import slug_validator
+from config.jsonsafe import parse_json, unsafe_text
 from models_app.models import ModelAlias, ModelVersion, RegisteredModel, alias_validator
 
 MAX_SPEC_BYTES = 1024 * 1024
@@ -98,6 +98,20 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         return [a.alias for a in obj.aliases.all()]
 
 
+class StrictJSONField(serializers.JSONField):
+    """JSON that a jsonb column can hold: strict parsing of multipart strings, bounded depth, finite numbers."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, (str, bytes)) and (getattr(data, "is_json_string", False) or self.binary):
+            try:
+                data = parse_json(data)
+            except ValueError as exc:
+                raise serializers.ValidationError(str(exc)) from None
+        if problem := unsafe_text(data):
+            raise serializers.ValidationError(problem)
+        return data
+
+
 @extend_schema_field(OpenApiTypes.OBJECT)
 class SpecField(serializers.Field):
     """The architecture spec: a JSON object, a JSON string, or an uploaded .json file."""
@@ -109,11 +123,13 @@ class SpecField(serializers.Field):
             data = data.read()
         if isinstance(data, (str, bytes)):
             try:
-                data = json.loads(data)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise serializers.ValidationError(f"Not valid JSON: {exc}") from None
+                data = parse_json(data)
+            except ValueError as exc:
+                raise serializers.ValidationError(str(exc)) from None
         if not isinstance(data, dict):
             raise serializers.ValidationError("The spec must be a JSON object.")
+        if problem := unsafe_text(data, "spec"):
+            raise serializers.ValidationError(problem)
         return data
 
     def to_representation(self, value):
@@ -132,8 +148,8 @@ def _finite_numbers(value, name: str) -> dict:
 class ModelVersionCreateSerializer(serializers.Serializer):
     weights = serializers.FileField(help_text="safetensors weights. Pickle files (.pt, .pkl) are refused.")
     spec = SpecField(help_text='Architecture spec (JSON object), e.g. {"architecture": "mlp", ...}.')
-    metrics = serializers.JSONField(required=False, default=dict)
-    params = serializers.JSONField(required=False, default=dict)
+    metrics = StrictJSONField(required=False, default=dict)
+    params = StrictJSONField(required=False, default=dict)
     dataset_versions = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
@@ -143,16 +159,7 @@ class ModelVersionCreateSerializer(serializers.Serializer):
     def validate_params(self, value):
         if not isinstance(value, dict):
             raise serializers.ValidationError("params must be a JSON object.")
-        _no_nan(value)
         return value
-
-
-def _no_nan(value) -> bool:
-    try:
-        json.dumps(value, allow_nan=False)
-    except ValueError:
-        raise serializers.ValidationError("params must not contain NaN or infinity.") from None
-    return True
 
 
 class AliasSerializer(serializers.ModelSerializer):

@@ -73,7 +73,7 @@ def delete_model(*, actor: User, model: RegisteredModel) -> None:
         uses = sorted({str(obj) for obj in blocking})
         raise Conflict(f"Model '{model.name}' is still in use: {'; '.join(uses[:10])}", checks=uses) from None
     record_audit(actor=actor, action="model.delete", team=model.team, data={"name": model.name, "id": str(model.pk)})
-    transaction.on_commit(lambda: blobs.collect_garbage(shas))
+    transaction.on_commit(lambda: blobs.collect_garbage(shas), robust=True)
 
 
 def register_version(

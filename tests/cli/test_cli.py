@@ -36,6 +36,13 @@ def eco(live_server, tmp_path, transactional_db):
 
 def test_a_user_session_from_login_to_alias(eco):
     assert "not logged in" in eco("me", ok=False).stderr
+    down = subprocess.run(
+        [sys.executable, "-m", "eco.cli", "login", "--url", "http://127.0.0.1:9", "--username", "x", "--password", "y"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert down.returncode == 2 and down.stderr.startswith("eco: ") and "Traceback" not in down.stderr
     login = eco("login", "--username", "ada", "--password", PASSWORD)
     config = Path(login["saved_to"])
     assert stat.S_IMODE(config.stat().st_mode) == 0o600 and json.loads(config.read_text())["token"].startswith("eco_")

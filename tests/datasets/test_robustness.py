@@ -264,3 +264,98 @@ def test_collection_waits_for_an_upload_that_is_reusing_the_blob(world, dataset)
     assert outcome["deleted"] == []
     assert default_storage.exists(blobs.blob_path(sha))
     assert DatasetVersion.objects.get(dataset=other).blob_id == sha
+
+
+def deep(n: int) -> str:
+    return '{"a": ' * n + "1" + "}" * n
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "needle"),
+    [
+        (
+            {"spec": '{"architecture": "mlp", "in_features": 4, "hidden": [], "num_outputs": 3, "x": NaN}'},
+            "spec",
+            "NaN is not allowed",
+        ),
+        (
+            {"spec": '{"architecture": "mlp", "in_features": 4, "hidden": [], "num_outputs": 3, "x": 1e400}'},
+            "spec",
+            "out of range",
+        ),
+        ({"spec": "[" * 100_000}, "spec", "nested too deeply"),
+        ({"spec": '{"architecture": "mlp", "x": ' + "9" * 5000 + "}"}, "spec", "Not valid JSON"),
+        ({"params": deep(100_000)}, "params", "nested too deeply"),
+        ({"params": deep(900)}, "params", "nested deeper than 32"),
+        ({"metrics": '{"a": 1e400}'}, "metrics", "out of range"),
+    ],
+    ids=[
+        "spec-nan",
+        "spec-overflow",
+        "spec-deep",
+        "spec-huge-int",
+        "params-very-deep",
+        "params-deep",
+        "metrics-overflow",
+    ],
+)
+def test_hostile_json_fields_are_400(world, model, fields, field, needle):
+    payload = {"weights": safetensors_file(), "spec": MLP_SPEC, **fields}
+    response = world.client("member").post(f"/api/v1/models/{model.pk}/versions/", payload, format="multipart")
+    assert response.status_code == 400, response.content[:300]
+    assert needle in " ".join(response.json()["errors"][field])
+
+
+def truncated_npz() -> io.BytesIO:
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        for name, array in (("x", np.arange(1000, dtype=np.int64)), ("y", np.arange(1000, dtype=np.int64))):
+            member = io.BytesIO()
+            np.save(member, array)
+            archive.writestr(f"{name}.npy", member.getvalue()[:-7000] if name == "x" else member.getvalue())
+    return named(buf.getvalue(), "cut.npz")
+
+
+def structured_npz() -> io.BytesIO:
+    return npz_file(x=np.zeros(3, dtype=[("a", "f8"), ("b", "i4")]), y=np.arange(3))
+
+
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        (truncated_npz, "its header promises 8000"),
+        (structured_npz, "which Eco does not read"),
+        (lambda: npz_file(x=np.zeros(3, dtype=np.longdouble), y=np.arange(3)), "which Eco does not read"),
+        (lambda: named(('{"y": 1, "v": ' + deep(900) + "}\n").encode(), "d.jsonl"), "nested deeper than 32"),
+    ],
+    ids=["npz-truncated", "npz-structured", "npz-longdouble", "jsonl-deep-value"],
+)
+def test_unreadable_arrays_and_deep_values_are_400(world, dataset, make, needle):
+    response = upload(world, dataset, make())
+    assert response.status_code == 400, response.content[:300]
+    assert needle in response.json()["detail"]
+
+
+def test_long_csv_fields_preview_cut(world, dataset):
+    text = "a,y\n" + "x" * 200_000 + ",1\n"
+    response = upload(world, dataset, csv_file(text))
+    assert response.status_code == 201, response.content[:300]
+    rows = world.client("viewer").get(f"/api/v1/dataset-versions/{response.json()['id']}/preview/").json()["rows"]
+    assert len(rows[0][0]) == 10_001 and rows[0][0].endswith("…") and rows[0][1] == 1
+
+
+def test_a_storage_failure_during_collection_does_not_fail_the_delete(
+    world, dataset, iris_version, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.core.files.storage import default_storage
+
+    def broken(name):
+        raise OSError("storage is down")
+
+    monkeypatch.setattr(default_storage, "delete", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = world.client("maintainer").delete(f"/api/v1/datasets/{dataset.pk}/")
+    assert response.status_code == 204
+    assert Blob.objects.filter(sha256=iris_version.blob_id).exists()  # kept, to be collected another time

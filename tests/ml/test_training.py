@@ -229,3 +229,38 @@ def test_weights_round_trip_through_safetensors_and_must_fit_the_spec(tmp_path):
         assert torch.equal(model(tokens), load_model(spec, path)(tokens))
     with pytest.raises(ArtifactError, match="'embedding.weight' has shape"):
         check_weights_fit_spec({**spec, "vocab_size": 41}, facts["tensors"])
+
+
+def test_jsonl_columns_read_back_numeric_and_with_line_separators(tmp_path):
+    from ml.data import read_columns
+
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"x": 1, "t": "a\u2028b", "y": "p"}\n{"x": 2.5, "t": "c", "y": "q"}\n', encoding="utf-8")
+    columns = read_columns(path, "jsonl")
+    assert columns["x"].dtype == np.float64 and columns["x"].tolist() == [1.0, 2.5]
+    assert columns["t"].tolist() == ["a\u2028b", "c"]
+
+
+def test_regression_targets_split_without_stratifying():
+    train, val, test = split_indices(np.random.default_rng(0).normal(size=100).astype(np.float32), seed=0)
+    assert len(train) + len(val) + len(test) == 100 and len(test) == 20
+
+
+@pytest.mark.parametrize("value", [1e400, float("nan"), 10**400])
+def test_out_of_range_epochs_are_a_hyperparameter_error(value):
+    with pytest.raises(HyperparameterError, match="'epochs'"):
+        hyperparameters({"epochs": value})
+
+
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [
+        ({"architecture": "mlp", "in_features": 64, "num_outputs": 5}, "10 classes"),
+        ({"architecture": "mlp", "in_features": 63, "num_outputs": 10}, "in_features is 63"),
+        ({"architecture": "cnn", "in_channels": 3, "num_outputs": 10}, "(N, 3, H, W)"),
+    ],
+)
+def test_a_spec_that_does_not_fit_the_data_fails_before_training(spec, needle):
+    data, train, _, _ = digits_split("mlp" if spec["architecture"] == "mlp" else "cnn")
+    with pytest.raises(TrainingError, match=needle):
+        fit(spec, "classification", train, None, {"epochs": 1}, MemoryReporter())
