@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -237,8 +236,3 @@ def fit(
         resumed_from_epoch=resumed,
         train_seconds=train_seconds,
     )
-
-
-def seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
