@@ -1,4 +1,3 @@
-from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
@@ -18,7 +17,7 @@ from datasets_app.serializers import (
     LineageSerializer,
     PreviewSerializer,
 )
-from datasets_app.uploads import ensure_upload_completed, ensure_upload_fits
+from datasets_app.uploads import read_upload
 
 PREVIEW_DEFAULT, PREVIEW_MAX = 20, 1000
 
@@ -89,10 +88,7 @@ class DatasetVersionListCreateApi(generics.ListCreateAPIView):
     def post(self, request, *args, **kwargs):
         dataset = selectors.dataset_for_user(user=request.user, pk=self.kwargs["pk"])
         ensure_role(user=request.user, team=dataset.team, minimum=Role.MEMBER)
-        ensure_upload_fits(request)
-        payload = request.data
-        ensure_upload_completed(request)
-        data = DatasetVersionCreateSerializer(data=payload)
+        data = DatasetVersionCreateSerializer(data=read_upload(request))
         data.is_valid(raise_exception=True)
         values = data.validated_data
         if "builtin" in values:
@@ -143,15 +139,7 @@ class DatasetVersionDownloadApi(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request, pk):
         version = selectors.version_for_user(user=request.user, pk=pk)
-        response = FileResponse(
-            blobs.open_blob(version.blob),
-            as_attachment=True,
-            filename=f"{version.dataset.name}-v{version.version}.{version.format}",
-        )
-        response.block_size = 1024 * 1024
-        response["Content-Length"] = str(version.blob.size_bytes)
-        response["ETag"] = f'"{version.blob_id}"'
-        return response
+        return blobs.download_response(version.blob, f"{version.dataset.name}-v{version.version}.{version.format}")
 
 
 class DatasetVersionLineageApi(APIView):
@@ -162,25 +150,12 @@ class DatasetVersionLineageApi(APIView):
         version = selectors.version_for_user(user=request.user, pk=pk)
         graph = selectors.lineage(user=request.user, version=version)
         node = LineageNodeSerializer
-        models = (
-            [
-                {
-                    "id": str(link.model_version_id),
-                    "model": str(link.model_version.model_id),
-                    "model_name": link.model_version.model.name,
-                    "version": link.model_version.version,
-                }
-                for link in version.model_links.select_related("model_version__model")
-            ]
-            if hasattr(version, "model_links")
-            else []
-        )
         return Response(
             {
                 "version": node(version).data,
                 "parents": [node(v).data for depth, v in graph["ancestors"] if depth == 1],
                 "ancestors": [{**node(v).data, "depth": depth} for depth, v in graph["ancestors"]],
                 "children": [node(v).data for v in graph["children"]],
-                "models": models,
+                "models": graph["models"],
             }
         )

@@ -14,6 +14,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
+from django.http import FileResponse
 
 from datasets_app.models import Blob
 
@@ -81,6 +82,15 @@ def stored(content: File, *, sha256: str, size: int) -> Iterator[Blob]:
 
 def open_blob(blob: Blob):
     return default_storage.open(blob_path(blob.sha256), "rb")
+
+
+def download_response(blob: Blob, filename: str):
+    """The blob as a streamed attachment, with its length and its hash as ETag."""
+    response = FileResponse(open_blob(blob), as_attachment=True, filename=filename)
+    response.block_size = CHUNK
+    response["Content-Length"] = str(blob.size_bytes)
+    response["ETag"] = f'"{blob.sha256}"'
+    return response
 
 
 def local_path(blob: Blob) -> str | None:

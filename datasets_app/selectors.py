@@ -40,7 +40,8 @@ def preview(*, version: DatasetVersion, limit: int) -> dict:
 
 
 def lineage(*, user: User, version: DatasetVersion, max_depth: int = 50) -> dict:
-    """Ancestors (breadth first, up to max_depth generations) and direct children, within the caller's teams."""
+    """Ancestors (breadth first, up to max_depth generations), direct children and the model versions trained
+    on it, within the caller's teams."""
     visible = versions_for_user(user=user)
     ancestors, frontier, seen = [], [version.pk], {version.pk}
     for depth in range(1, max_depth + 1):
@@ -53,4 +54,14 @@ def lineage(*, user: User, version: DatasetVersion, max_depth: int = 50) -> dict
             ancestors.append((depth, parent))
         frontier = [p.pk for p in parents]
     children = list(visible.filter(parent_links__parent_id=version.pk).distinct())
-    return {"version": version, "ancestors": ancestors, "children": children}
+    # model versions trained on it (models_app's link table, reached by its reverse name: no import)
+    models = [
+        {
+            "id": str(link.model_version_id),
+            "model": str(link.model_version.model_id),
+            "model_name": link.model_version.model.name,
+            "version": link.model_version.version,
+        }
+        for link in version.model_links.select_related("model_version__model").order_by("model_version__created_at")
+    ]
+    return {"version": version, "ancestors": ancestors, "children": children, "models": models}

@@ -107,6 +107,15 @@ def _stop_all(helpers: list) -> None:
         helper.close()
 
 
+def read_upload(request):
+    """The request's parsed body, streamed through HashingUploadHandler; 413 when it is over the limit,
+    whether declared up front (Content-Length) or found while streaming."""
+    ensure_upload_fits(request)
+    payload = request.data
+    ensure_upload_completed(request)
+    return payload
+
+
 def ensure_upload_fits(request) -> None:
     """413 before reading a body whose declared length is over the limit."""
     try:

@@ -1,5 +1,4 @@
 from django.core.exceptions import ValidationError
-from django.http import FileResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
@@ -9,7 +8,7 @@ from accounts_app.selectors import ensure_role, team_for_write
 from config.parsers import FormParser, JSONParser, MultiPartParser
 from datasets_app import blobs
 from datasets_app import selectors as dataset_selectors
-from datasets_app.uploads import ensure_upload_completed, ensure_upload_fits
+from datasets_app.uploads import read_upload
 from models_app import selectors, services
 from models_app.models import ModelAlias, ModelVersion, RegisteredModel
 from models_app.serializers import (
@@ -87,10 +86,7 @@ class ModelVersionListCreateApi(generics.ListCreateAPIView):
     def post(self, request, *args, **kwargs):
         model = selectors.model_for_user(user=request.user, pk=self.kwargs["pk"])
         ensure_role(user=request.user, team=model.team, minimum=Role.MEMBER)
-        ensure_upload_fits(request)
-        payload = request.data
-        ensure_upload_completed(request)
-        data = ModelVersionCreateSerializer(data=payload)
+        data = ModelVersionCreateSerializer(data=read_upload(request))
         data.is_valid(raise_exception=True)
         values = data.validated_data
         visible = dataset_selectors.versions_for_user(user=request.user).filter(dataset__team=model.team)
@@ -125,15 +121,7 @@ class ModelVersionDownloadApi(generics.GenericAPIView):
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request, pk):
         version = selectors.version_for_user(user=request.user, pk=pk)
-        response = FileResponse(
-            blobs.open_blob(version.blob),
-            as_attachment=True,
-            filename=f"{version.model.name}-v{version.version}.{version.format}",
-        )
-        response.block_size = 1024 * 1024
-        response["Content-Length"] = str(version.blob.size_bytes)
-        response["ETag"] = f'"{version.blob_id}"'
-        return response
+        return blobs.download_response(version.blob, f"{version.model.name}-v{version.version}.{version.format}")
 
 
 class AliasListSetApi(generics.ListCreateAPIView):
