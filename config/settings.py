@@ -75,6 +75,8 @@ TEMPLATES = [
 # --- database -------------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'eco.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # a file, not memory, so a worker process started by the tests sees the test database
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
@@ -193,7 +195,22 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- jobs -----------------------------------------------------------------------------------------
+# Resource pools; each is a Celery queue of the same name that workers of that pool consume.
+ECO_POOLS = env.list("ECO_POOLS", default=["cpu", "gpu"])
+# A running job writes a heartbeat (and picks up cancel requests) this often.
+ECO_HEARTBEAT_INTERVAL_S = env.float("ECO_HEARTBEAT_INTERVAL_S", default=2.0)
+# A running job whose heartbeat is older than this is taken for dead and re-queued by the reaper.
+ECO_HEARTBEAT_TIMEOUT_S = env.float("ECO_HEARTBEAT_TIMEOUT_S", default=60.0)
+# How often the reaper (`manage.py reap_jobs --every N`, or the `jobs.reap` beat task) looks.
+ECO_REAPER_INTERVAL_S = env.float("ECO_REAPER_INTERVAL_S", default=30.0)
+# A transient failure is retried after this many seconds times the attempt number.
+ECO_RETRY_BACKOFF_S = env.float("ECO_RETRY_BACKOFF_S", default=5.0)
+CELERY_BEAT_SCHEDULE: dict = {
+    "reap-stale-jobs": {"task": "jobs.reap", "schedule": ECO_REAPER_INTERVAL_S, "options": {"expires": 60}},
+}
 
 # --- security (production) ------------------------------------------------------------------------
 if not DEBUG:

@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("accounts_app.urls")),
     path("", include("datasets_app.urls")),
     path("", include("models_app.urls")),
+    path("", include("jobs_app.urls")),
 ]
 
 urlpatterns = [

@@ -101,6 +101,26 @@ def local_path(blob: Blob) -> str | None:
         return None
 
 
+@contextmanager
+def local_copy(blob: Blob) -> Iterator[str]:
+    """A path on local disk holding the blob's bytes: the stored file itself, or a temporary download of
+    a remote (S3) blob that is removed afterwards."""
+    path = local_path(blob)
+    if path is not None:
+        yield path
+        return
+    import shutil
+    import tempfile
+
+    from django.conf import settings
+
+    with tempfile.NamedTemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR, suffix=".blob") as tmp:
+        with default_storage.open(blob_path(blob.sha256), "rb") as src:
+            shutil.copyfileobj(src, tmp, CHUNK)
+        tmp.flush()
+        yield tmp.name
+
+
 def collect_garbage(sha256s: set[str]) -> list[str]:
     """Delete the given blobs that nothing refers to any more (rows PROTECT their blobs). Returns deleted.
 

@@ -25,8 +25,8 @@ class JobStatus(models.TextChoices):
 class Job(models.Model):
     """A unit of work run by a Celery worker. Its state lives here, not in a Celery result backend.
 
-    The runners, tasks and API arrive with the jobs capability; the registry already links model versions
-    to the job that produced them.
+    `task_id` names the one Celery delivery that may work on the job now: a re-queued job gets a new one, so
+    a stale redelivery of an older message finds a different id and does nothing.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -42,6 +42,12 @@ class Job(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True)
+    pool = models.CharField(max_length=64, default="cpu")
+    task_id = models.CharField(max_length=64, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    checkpoint = models.CharField(max_length=300, blank=True, help_text="Storage name of the latest checkpoint.")
+    outputs = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -49,7 +55,10 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["team", "status"], name="job_team_status")]
+        indexes = [
+            models.Index(fields=["team", "status"], name="job_team_status"),
+            models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=JobKind.values), name="job_kind_valid"),
             models.CheckConstraint(condition=Q(status__in=JobStatus.values), name="job_status_valid"),
@@ -58,3 +67,41 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+
+FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class JobLog(models.Model):
+    """One line of a job's log. `id` is the cursor for `GET /jobs/{id}/logs/?after=N`."""
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="log_lines")
+    time = models.DateTimeField(default=timezone.now)
+    line = models.TextField()
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "id"], name="joblog_job_id")]
+
+    def __str__(self) -> str:
+        return self.line[:80]
+
+
+class MetricPoint(models.Model):
+    """One value of one metric at one step. The primary key (job, key, step) is the index every read uses
+    (a range scan of one series in step order) and what makes ingest idempotent."""
+
+    pk = models.CompositePrimaryKey("job_id", "key", "step")
+    # no index of its own: the primary key starts with job_id
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="metric_points", db_index=False)
+    key = models.CharField(max_length=100)
+    step = models.BigIntegerField()
+    value = models.FloatField()
+    time = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.key}@{self.step}={self.value}"

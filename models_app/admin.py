@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from models_app.models import ModelAlias, ModelVersion, ModelVersionDataset, RegisteredModel
+from models_app.models import Evaluation, ModelAlias, ModelVersion, ModelVersionDataset, RegisteredModel
 
 
 class AliasInline(admin.TabularInline):
@@ -54,3 +54,15 @@ class ModelAliasAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(Evaluation)
+class EvaluationAdmin(admin.ModelAdmin):
+    list_display = ["model_version", "dataset_version", "split", "metric", "score", "job", "created_at"]
+    list_filter = ["split", "metric", "model_version__model__team"]
+    search_fields = ["model_version__model__name", "dataset_version__dataset__name"]
+    list_select_related = ["model_version__model", "dataset_version__dataset", "job"]
+    readonly_fields = [f.name for f in Evaluation._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # evaluations come from evaluate jobs

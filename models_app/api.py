@@ -10,9 +10,10 @@ from datasets_app import blobs
 from datasets_app import selectors as dataset_selectors
 from datasets_app.uploads import read_upload
 from models_app import selectors, services
-from models_app.models import ModelAlias, ModelVersion, RegisteredModel
+from models_app.models import Evaluation, ModelAlias, ModelVersion, RegisteredModel
 from models_app.serializers import (
     AliasSerializer,
+    EvaluationSerializer,
     ModelVersionCreateSerializer,
     ModelVersionSerializer,
     RegisteredModelSerializer,
@@ -161,3 +162,35 @@ class AliasDetailApi(generics.RetrieveDestroyAPIView):
     def perform_destroy(self, instance):
         ensure_role(user=self.request.user, team=instance.model.team, minimum=Role.MEMBER)
         services.delete_alias(actor=self.request.user, alias=instance)
+
+
+class EvaluationListApi(generics.ListAPIView):
+    """Evaluations of your teams' model versions. Filter with ?model_version=&dataset_version=&split=&team=;
+    with ?dataset_version= the list is a leaderboard: best headline score (accuracy, or R²) first."""
+
+    serializer_class = EvaluationSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Evaluation.objects.none()
+        qs = selectors.evaluations_for_user(user=self.request.user)
+        params = self.request.query_params
+        for name in ("model_version", "dataset_version"):
+            if value := params.get(name):
+                qs = qs.filter(**{f"{name}_id": _uuid_param(name, value)})
+        if split := params.get("split"):
+            qs = qs.filter(split=split)
+        if team := params.get("team"):
+            qs = qs.filter(model_version__model__team__slug=team)
+        if params.get("dataset_version"):
+            return selectors.leaderboard(qs)
+        return qs.order_by("-created_at")
+
+
+def _uuid_param(name: str, value: str):
+    import uuid
+
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ValidationError({name: [f"'{value}' is not a valid id."]}) from None

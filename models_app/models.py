@@ -115,3 +115,42 @@ class ModelAlias(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model.name}@{self.alias}"
+
+
+class Split(models.TextChoices):
+    TRAIN = "train"
+    VALIDATION = "validation"
+    TEST = "test"
+    ALL = "all"
+
+
+class Evaluation(models.Model):
+    """Metrics of one model version on one split of one dataset version, written by an evaluate job.
+    `score` is the task's headline metric (accuracy, or R² for regression) so a leaderboard is one ORDER BY."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="evaluations")
+    dataset_version = models.ForeignKey(
+        "datasets_app.DatasetVersion", on_delete=models.RESTRICT, related_name="evaluations"
+    )
+    split = models.CharField(max_length=16, choices=Split.choices, default=Split.TEST)
+    metric = models.CharField(max_length=32, help_text="Name of the headline metric held in `score`.")
+    score = models.FloatField(null=True)
+    metrics = models.JSONField(default=dict)
+    num_rows = models.BigIntegerField(default=0)
+    job = models.ForeignKey(
+        "jobs_app.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="evaluations"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["dataset_version", "split", "score"], name="evaluation_leaderboard")]
+        constraints = [
+            models.UniqueConstraint(fields=["job"], condition=Q(job__isnull=False), name="evaluation_one_per_job"),
+            models.CheckConstraint(condition=Q(split__in=Split.values), name="evaluation_split_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} on {self.dataset_version} ({self.split}): {self.metric}={self.score}"

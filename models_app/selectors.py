@@ -1,11 +1,11 @@
 """Reads of models_app, always scoped to the caller's teams."""
 
-from django.db.models import Count, Max, Prefetch, QuerySet
+from django.db.models import Count, F, Max, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
 from accounts_app.models import User
 from accounts_app.selectors import team_ids_for_user
-from models_app.models import ModelAlias, ModelVersion, RegisteredModel
+from models_app.models import Evaluation, ModelAlias, ModelVersion, RegisteredModel
 
 
 def models_for_user(*, user: User) -> QuerySet[RegisteredModel]:
@@ -40,3 +40,15 @@ def alias_for_user(*, user: User, model_pk, alias: str) -> ModelAlias:
         model_id=model_pk,
         alias=alias,
     )
+
+
+def evaluations_for_user(*, user: User) -> QuerySet[Evaluation]:
+    """Evaluations of your teams' model versions, newest first."""
+    return Evaluation.objects.filter(model_version__model__team__in=team_ids_for_user(user)).select_related(
+        "model_version__model__team", "dataset_version__dataset", "created_by"
+    )
+
+
+def leaderboard(queryset: QuerySet[Evaluation]) -> QuerySet[Evaluation]:
+    """Best first by the headline score (accuracy, or R²), ties broken by the older evaluation."""
+    return queryset.order_by(F("score").desc(nulls_last=True), "created_at")

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from accounts_app.models import slug_validator
 from config.jsonsafe import parse_json, unsafe_text
-from models_app.models import ModelAlias, ModelVersion, RegisteredModel, alias_validator
+from models_app.models import Evaluation, ModelAlias, ModelVersion, RegisteredModel, alias_validator
 
 MAX_SPEC_BYTES = 1024 * 1024
 
@@ -173,3 +173,35 @@ class AliasSerializer(serializers.ModelSerializer):
         model = ModelAlias
         fields = ["alias", "version", "version_number", "model", "updated_by", "updated_at"]
         read_only_fields = ["model", "version_number", "updated_by", "updated_at"]
+
+
+class EvaluationSerializer(serializers.ModelSerializer):
+    model = serializers.UUIDField(source="model_version.model_id", read_only=True)
+    model_name = serializers.CharField(source="model_version.model.name", read_only=True)
+    version = serializers.IntegerField(source="model_version.version", read_only=True)
+    team = serializers.CharField(source="model_version.model.team.slug", read_only=True)
+    dataset = serializers.CharField(source="dataset_version.dataset.name", read_only=True)
+    job = serializers.UUIDField(source="job_id", read_only=True, allow_null=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = Evaluation
+        fields = [
+            "id",
+            "model_version",
+            "model",
+            "model_name",
+            "version",
+            "team",
+            "dataset_version",
+            "dataset",
+            "split",
+            "metric",
+            "score",
+            "metrics",
+            "num_rows",
+            "job",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = fields

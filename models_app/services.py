@@ -17,7 +17,7 @@ from config.jsonsafe import unsafe_text
 from datasets_app import blobs
 from datasets_app.models import DatasetVersion
 from ml.artifacts import ArtifactError, check_weights_fit_spec, inspect_safetensors, validate_spec
-from models_app.models import ModelAlias, ModelVersion, ModelVersionDataset, RegisteredModel
+from models_app.models import Evaluation, ModelAlias, ModelVersion, ModelVersionDataset, RegisteredModel
 
 EDITABLE_FIELDS = {"name", "description", "card"}
 
@@ -205,3 +205,33 @@ def delete_alias(*, actor: User, alias: ModelAlias) -> None:
         data={"model": str(alias.model_id), "alias": alias.alias, "version": str(alias.version_id)},
     )
     alias.delete()
+
+
+HEADLINE_METRICS = ("accuracy", "r2")
+
+
+def record_evaluation(
+    *,
+    actor: User | None,
+    model_version: ModelVersion,
+    dataset_version: DatasetVersion,
+    split: str,
+    metrics: dict,
+    num_rows: int,
+    job=None,
+) -> Evaluation:
+    """Store an evaluation's metrics; its score is the headline metric (accuracy, or R² for regression)."""
+    metric = next((m for m in HEADLINE_METRICS if m in metrics), "")
+    if problem := unsafe_text(metrics, "metrics"):
+        raise ValidationError({"metrics": [f"{problem}."]})
+    return Evaluation.objects.create(
+        model_version=model_version,
+        dataset_version=dataset_version,
+        split=split,
+        metric=metric,
+        score=metrics.get(metric),
+        metrics=metrics,
+        num_rows=num_rows,
+        job=job,
+        created_by=actor,
+    )

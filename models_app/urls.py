@@ -10,4 +10,5 @@ urlpatterns = [
     path("models/<uuid:pk>/aliases/<str:alias>/", api.AliasDetailApi.as_view(), name="model-alias"),
     path("model-versions/<uuid:pk>/", api.ModelVersionDetailApi.as_view(), name="model-version-detail"),
     path("model-versions/<uuid:pk>/download/", api.ModelVersionDownloadApi.as_view(), name="model-version-download"),
+    path("evaluations/", api.EvaluationListApi.as_view(), name="evaluations"),
 ]

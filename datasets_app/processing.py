@@ -1,0 +1,339 @@
+"""Processing steps that turn one dataset version's table into a new one (the `process` job).
+
+Steps: dropna, dedupe, standardize, filter, map_labels, sample. `check_steps` validates a list of steps
+against a version's schema before anything runs (a StepError names the step and field); `apply_steps`
+runs them over a pyarrow Table. CSV and JSONL versions can be processed; the output keeps the input format.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from datasets_app.formats import NULL_VALUES, is_numeric
+
+OPS = ("dropna", "dedupe", "standardize", "filter", "map_labels", "sample")
+COMPARISONS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "is_null", "not_null")
+PROCESSABLE_FORMATS = ("csv", "jsonl")
+MAX_STEPS = 50
+_ALLOWED = {
+    "dropna": {"columns"},
+    "dedupe": {"columns"},
+    "standardize": {"columns"},
+    "filter": {"column", "operator", "value"},
+    "map_labels": {"column", "mapping"},
+    "sample": {"n", "fraction", "seed"},
+}
+
+
+class StepError(ValueError):
+    """A step does not fit the data; `field` names it (steps[2].column)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def check_steps(steps, *, columns: list[dict], target: str) -> list[dict]:
+    """The steps, checked one by one against the columns as the earlier steps leave them."""
+    if not isinstance(steps, list) or not steps:
+        raise StepError("steps", "give a non-empty list of steps")
+    if len(steps) > MAX_STEPS:
+        raise StepError("steps", f"at most {MAX_STEPS} steps, got {len(steps)}")
+    dtypes = {c["name"]: c["dtype"] for c in columns}
+    checked = []
+    for i, step in enumerate(steps):
+        where = f"steps[{i}]"
+        if not isinstance(step, dict) or not isinstance(step.get("op"), str):
+            raise StepError(f"{where}.op", f"each step is an object with an 'op': one of {', '.join(OPS)}")
+        op = step["op"]
+        if op not in OPS:
+            raise StepError(f"{where}.op", f"unknown op '{op}'; use one of {', '.join(OPS)}")
+        unknown = sorted(set(step) - _ALLOWED[op] - {"op"})
+        if unknown:
+            raise StepError(f"{where}.{unknown[0]}", f"'{op}' takes {', '.join(sorted(_ALLOWED[op])) or 'no options'}")
+        checked.append(_CHECKS[op](dict(step), dtypes, target, where))
+    return checked
+
+
+def _column_list(step: dict, dtypes: dict, where: str, *, numeric: bool = False) -> list[str] | None:
+    names = step.get("columns")
+    if names is None:
+        return None
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise StepError(f"{where}.columns", "give a non-empty list of column names")
+    for name in names:
+        _known(name, dtypes, f"{where}.columns")
+        if numeric and not is_numeric(dtypes[name]):
+            raise StepError(f"{where}.columns", f"column '{name}' is {dtypes[name]}, not numeric")
+    return names
+
+
+def _known(name, dtypes: dict, field: str) -> str:
+    if not isinstance(name, str) or name not in dtypes:
+        raise StepError(field, f"no column named {name!r}; columns: {', '.join(list(dtypes)[:20])}")
+    return name
+
+
+def _check_dropna(step, dtypes, target, where):
+    step["columns"] = _column_list(step, dtypes, where)
+    return step
+
+
+def _check_standardize(step, dtypes, target, where):
+    names = _column_list(step, dtypes, where, numeric=True)
+    if names and target in names:
+        raise StepError(f"{where}.columns", f"'{target}' is the target; standardize features only")
+    if names is None:
+        names = [n for n, t in dtypes.items() if n != target and is_numeric(t)]
+        if not names:
+            raise StepError(f"{where}.columns", "there are no numeric feature columns to standardize")
+    for name in names:
+        dtypes[name] = "float64"
+    step["columns"] = names
+    return step
+
+
+def _check_filter(step, dtypes, target, where):
+    name = _known(step.get("column"), dtypes, f"{where}.column")
+    operator = step.get("operator")
+    if operator not in COMPARISONS:
+        raise StepError(f"{where}.operator", f"'operator' must be one of {', '.join(COMPARISONS)}; got {operator!r}")
+    value = step.get("value")
+    numeric = is_numeric(dtypes[name])
+    if operator in ("is_null", "not_null"):
+        if "value" in step:
+            raise StepError(f"{where}.value", f"'{operator}' takes no value")
+    elif operator in ("in", "not_in"):
+        if not isinstance(value, list) or not value:
+            raise StepError(f"{where}.value", f"'{operator}' needs a non-empty list of values")
+        step["value"] = [_filter_value(v, numeric, name, f"{where}.value") for v in value]
+    else:
+        if operator not in ("==", "!=") and not numeric:
+            raise StepError(f"{where}.operator", f"'{operator}' compares numbers; column '{name}' is {dtypes[name]}")
+        step["value"] = _filter_value(value, numeric, name, f"{where}.value")
+    step["column"] = name
+    return step
+
+
+def _filter_value(value, numeric: bool, name: str, field: str):
+    if numeric:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise StepError(field, f"column '{name}' is numeric; compare it with a finite number, not {value!r}")
+        return value
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise StepError(field, f"compare column '{name}' with a string, not {value!r}")
+    return str(value)
+
+
+def _check_map_labels(step, dtypes, target, where):
+    name = _known(step.get("column", target), dtypes, f"{where}.column")
+    mapping = step.get("mapping")
+    if not isinstance(mapping, dict) or not mapping:
+        raise StepError(f"{where}.mapping", "give a non-empty object of old label -> new label")
+    for old, new in mapping.items():
+        if not isinstance(new, (str, int)) or isinstance(new, bool) or (isinstance(new, str) and not new):
+            raise StepError(f"{where}.mapping", f"the new label for {old!r} must be a non-empty string or an integer")
+    step["column"] = name
+    step["mapping"] = {str(k): str(v) for k, v in mapping.items()}
+    dtypes[name] = "string"
+    return step
+
+
+def _check_sample(step, dtypes, target, where):
+    n, fraction = step.get("n"), step.get("fraction")
+    if (n is None) == (fraction is None):
+        raise StepError(f"{where}.n", "give exactly one of 'n' (rows) or 'fraction' (0 < fraction <= 1)")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise StepError(f"{where}.n", f"'n' must be a positive integer, got {n!r}")
+    if fraction is not None and (
+        isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1
+    ):
+        raise StepError(f"{where}.fraction", f"'fraction' must be in (0, 1], got {fraction!r}")
+    seed = step.setdefault("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise StepError(f"{where}.seed", f"'seed' must be an integer from 0 to 2**32 - 1, got {seed!r}")
+    return step
+
+
+def _check_dedupe(step, dtypes, target, where):
+    step["columns"] = _column_list(step, dtypes, where)
+    return step
+
+
+_CHECKS = {
+    "dropna": _check_dropna,
+    "dedupe": _check_dedupe,
+    "standardize": _check_standardize,
+    "filter": _check_filter,
+    "map_labels": _check_map_labels,
+    "sample": _check_sample,
+}
+
+
+# --- running -------------------------------------------------------------------------------------
+
+
+def read_table(path: str | Path, fmt: str, columns: list[dict]) -> pa.Table:
+    """The whole file as a table, read with the types the version's schema recorded."""
+    if fmt == "csv":
+        import pyarrow.csv as pacsv
+
+        types = {c["name"]: _arrow_type(c["dtype"]) for c in columns}
+        return pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types={k: v for k, v in types.items() if v is not None},
+                null_values=NULL_VALUES,
+                strings_can_be_null=True,
+            ),
+        )
+    if fmt == "jsonl":
+        names = [c["name"] for c in columns]
+        with open(path, encoding="utf-8") as fh:
+            rows = [json.loads(line) for line in fh.read().split("\n") if line.strip()]
+        return pa.table({n: pa.array([row.get(n) for row in rows], from_pandas=True) for n in names})
+    raise StepError("dataset_version", f"{fmt} versions cannot be processed; use {' or '.join(PROCESSABLE_FORMATS)}")
+
+
+def _arrow_type(dtype: str):
+    return {
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+        "float32": pa.float32(),
+        "bool": pa.bool_(),
+        "string": pa.string(),
+    }.get(dtype)
+
+
+def write_table(table: pa.Table, path: str | Path, fmt: str) -> None:
+    if fmt == "csv":
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
+        return
+    with open(path, "w", encoding="utf-8") as fh:
+        for batch in table.to_batches(max_chunksize=10_000):
+            for row in batch.to_pylist():
+                fh.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def apply_steps(table: pa.Table, steps: list[dict], *, should_stop=lambda: False) -> tuple[pa.Table, list[dict]]:
+    """Run checked steps in order; returns the new table and, per step, what it did (rows before/after and
+    any statistics such as the means and deviations standardize used)."""
+    report = []
+    for step in steps:
+        if should_stop():
+            break
+        before = table.num_rows
+        table, facts = _RUN[step["op"]](table, step)
+        report.append({"op": step["op"], "rows_before": before, "rows_after": table.num_rows, **facts})
+    return table, report
+
+
+def _missing(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    missing = pc.is_null(column)
+    if pa.types.is_floating(column.type):
+        missing = pc.or_(missing, pc.is_nan(column))
+    return missing
+
+
+def _run_dropna(table, step):
+    names = step.get("columns") or table.column_names
+    keep = None
+    for name in names:
+        valid = pc.invert(_missing(table.column(name)))
+        keep = valid if keep is None else pc.and_(keep, valid)
+    return table.filter(keep), {}
+
+
+def _run_dedupe(table, step):
+    names = step.get("columns") or table.column_names
+    indexed = table.select(names).append_column("__row__", pa.array(np.arange(table.num_rows)))
+    first = indexed.group_by(names, use_threads=False).aggregate([("__row__", "min")])
+    rows = np.sort(first.column("__row___min").to_numpy())
+    return table.take(pa.array(rows)), {}
+
+
+def _run_standardize(table, step):
+    stats = {}
+    for name in step["columns"]:
+        values = table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+        finite = values[np.isfinite(values)]
+        mean = float(finite.mean()) if len(finite) else 0.0
+        std = float(finite.std()) if len(finite) else 0.0
+        scaled = (values - mean) / (std if std > 0 else 1.0)
+        mask = pc.is_null(table.column(name)).to_numpy(zero_copy_only=False)
+        column = pa.array(scaled, mask=mask, type=pa.float64())
+        table = table.set_column(table.column_names.index(name), name, column)
+        stats[name] = {"mean": mean, "std": std}
+    return table, {"statistics": stats}
+
+
+def _run_filter(table, step):
+    column, operator, value = table.column(step["column"]), step["operator"], step.get("value")
+    if operator == "is_null":
+        return table.filter(_missing(column)), {}
+    if operator == "not_null":
+        return table.filter(pc.invert(_missing(column))), {}
+    if not is_numeric_type(column.type):
+        column = pc.cast(column, pa.string())
+    if operator in ("in", "not_in"):
+        member = pc.is_in(column, value_set=pa.array(value, type=column.type))
+        keep = member if operator == "in" else pc.invert(member)
+    else:
+        scalar = pa.scalar(value).cast(column.type) if not is_numeric_type(column.type) else value
+        keep = {
+            "==": pc.equal,
+            "!=": pc.not_equal,
+            "<": pc.less,
+            "<=": pc.less_equal,
+            ">": pc.greater,
+            ">=": pc.greater_equal,
+        }[operator](column, scalar)
+    return table.filter(pc.fill_null(keep, False)), {}
+
+
+def is_numeric_type(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t)
+
+
+def _label_text(value) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _run_map_labels(table, step):
+    name, mapping = step["column"], step["mapping"]
+    values = [_label_text(v) for v in table.column(name).to_pylist()]
+    mapped = [None if v is None else mapping.get(v, v) for v in values]
+    changed = sum(1 for a, b in zip(values, mapped, strict=True) if a != b)
+    column = pa.array(mapped, type=pa.string())
+    return table.set_column(table.column_names.index(name), name, column), {"rows_changed": changed}
+
+
+def _run_sample(table, step):
+    n = table.num_rows
+    size = step["n"] if step.get("n") is not None else int(round(n * step["fraction"]))
+    size = min(size, n)
+    rows = np.sort(np.random.default_rng(step["seed"]).choice(n, size=size, replace=False))
+    return table.take(pa.array(rows)), {}
+
+
+_RUN = {
+    "dropna": _run_dropna,
+    "dedupe": _run_dedupe,
+    "standardize": _run_standardize,
+    "filter": _run_filter,
+    "map_labels": _run_map_labels,
+    "sample": _run_sample,
+}

@@ -1,0 +1,103 @@
+"""Runners: the adapters from a job's spec to `ml/` and back into the registry.
+
+`execute` is what a Celery delivery does: take the job (or drop a stale delivery), run the runner for its
+kind with a RegistryReporter, and record the end: succeeded (outputs registered in the same transaction),
+cancelled, failed with a one-line error (the traceback goes to the job's log), or re-queued after a
+transient error while retries remain.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, InterfaceError, OperationalError
+
+from datasets_app.formats import FormatError
+from datasets_app.processing import StepError
+from jobs_app import services
+from jobs_app.models import JobKind
+from jobs_app.runners.reporter import RegistryReporter
+from ml.architectures import SpecError
+from ml.artifacts import ArtifactError
+from ml.data import DataError
+from ml.train import HyperparameterError, Stopped, TrainingError
+
+log = logging.getLogger(__name__)
+
+# The job's own fault: retrying cannot help, the message says what to change.
+USER_ERRORS = (TrainingError, DataError, HyperparameterError, SpecError, ArtifactError, StepError, FormatError)
+# The world's fault: a database, broker or storage that was briefly away.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+
+
+def _runner(kind: str):
+    from jobs_app.runners import evaluate, process, train
+
+    return {JobKind.TRAIN: train.run, JobKind.EVALUATE: evaluate.run, JobKind.PROCESS: process.run}[kind]
+
+
+def execute(*, job_id: str, task_id: str, worker: str) -> str:
+    """Run one delivery of a job; returns the status it left the job in (or "skipped")."""
+    job = services.begin_attempt(job_id=job_id, task_id=task_id, worker=worker)
+    if job is None:
+        log.info("delivery %s of job %s is stale or the job is over; skipped", task_id, job_id)
+        return "skipped"
+    reporter = RegistryReporter(job, task_id).start()
+    try:
+        _runner(job.kind)(job, reporter)
+        return "succeeded"
+    except Stopped:
+        return _stopped(job_id, task_id, reporter, job.timeout_s)
+    except services.Lost:
+        reporter.stop_reason = "lost"
+        return _stopped(job_id, task_id, reporter, job.timeout_s)
+    except ValidationError as exc:
+        return _fail(job_id, task_id, reporter, "; ".join(_messages(exc)))
+    except USER_ERRORS as exc:
+        return _fail(job_id, task_id, reporter, str(exc))
+    except TRANSIENT_ERRORS as exc:
+        reporter.log(traceback.format_exc())
+        reporter.close()
+        return _guarded(services.retry_or_fail, job_id, task_id, error=f"{type(exc).__name__}: {exc}")
+    except DatabaseError as exc:  # e.g. a constraint: a bug, not worth retrying
+        return _fail(job_id, task_id, reporter, f"{type(exc).__name__}: {exc}", with_traceback=True)
+    except Exception as exc:
+        return _fail(job_id, task_id, reporter, f"{type(exc).__name__}: {exc}", with_traceback=True)
+    finally:
+        reporter.close()
+
+
+def _stopped(job_id, task_id, reporter: RegistryReporter, timeout_s) -> str:
+    reason = reporter.stop_reason
+    reporter.close()
+    if reason == "cancel":
+        return _guarded(services.mark_cancelled, job_id, task_id)
+    if reason == "timeout":
+        return _guarded(
+            services.fail, job_id, task_id, error=f"timed out: the job ran longer than its timeout_s ({timeout_s} s)"
+        )
+    log.warning("job %s was taken over by another delivery; this one (%s) stops", job_id, task_id)
+    return "lost"
+
+
+def _fail(job_id, task_id, reporter: RegistryReporter, error: str, *, with_traceback: bool = False) -> str:
+    if with_traceback:
+        reporter.log(traceback.format_exc())
+        log.exception("job %s failed", job_id)
+    reporter.close()
+    return _guarded(services.fail, job_id, task_id, error=error)
+
+
+def _guarded(action, job_id, task_id, **kwargs) -> str:
+    try:
+        return action(job_id=job_id, task_id=task_id, **kwargs).status
+    except services.Lost:
+        return "lost"
+
+
+def _messages(exc: ValidationError) -> list[str]:
+    if hasattr(exc, "message_dict"):
+        return [f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()]
+    return list(exc.messages)

@@ -1,0 +1,139 @@
+"""`RegistryReporter`: ml's Reporter protocol written against the registry.
+
+The training thread only appends to in-memory buffers (metrics, log lines, progress), so reporting costs it
+next to nothing. A background thread wakes every ECO_HEARTBEAT_INTERVAL_S: it flushes the buffers (metrics
+through the bulk COPY path), writes the heartbeat and progress, and picks up a cancel request, a timeout or
+the loss of the job to another delivery, which it turns into `should_stop()`.
+Checkpoints go to storage as safetensors (tensors + JSON metadata), never pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import struct
+import threading
+import time
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from jobs_app import metrics, services
+from jobs_app.models import Job
+
+log = logging.getLogger(__name__)
+
+
+class RegistryReporter:
+    def __init__(self, job: Job, task_id: str):
+        self.job_id = job.pk
+        self.task_id = task_id
+        self.timeout_s = job.timeout_s
+        self.checkpoint_name = job.checkpoint
+        self.progress = 0.0 if job.attempts <= 1 else job.progress
+        self.stop_reason: str | None = None
+        self._started = time.monotonic()
+        self._points: list[tuple[str, int, float]] = []
+        self._lines: list[tuple] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job.pk}", daemon=True)
+
+    # --- the Reporter protocol (called from the training thread) ---------------------------------------
+    def log_metrics(self, step: int, values: dict[str, float]) -> None:
+        points = [(k, int(step), float(v)) for k, v in values.items() if _finite(v)]
+        with self._lock:
+            self._points.extend(points)
+
+    def set_progress(self, fraction: float) -> None:
+        self.progress = fraction
+
+    def log(self, message: str) -> None:
+        log.info("job %s: %s", self.job_id, message)
+        with self._lock:
+            self._lines.append((timezone.now(), str(message)))
+
+    def should_stop(self) -> bool:
+        return self._stop.is_set()
+
+    def save_checkpoint(self, tensors, meta: dict) -> None:
+        from safetensors.torch import save
+
+        data = save(tensors, metadata={"meta": json.dumps(meta)})
+        name = f"checkpoints/{self.job_id}/epoch-{int(meta.get('epoch', 0)):06d}-{self.task_id[:8]}.safetensors"
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        saved = default_storage.save(name, ContentFile(data))
+        try:
+            previous = services.record_checkpoint(job_id=self.job_id, task_id=self.task_id, name=saved)
+        except services.Lost:
+            default_storage.delete(saved)
+            self._halt("lost")
+            return
+        self.checkpoint_name = saved
+        if previous and previous != saved:
+            default_storage.delete(previous)
+
+    def load_checkpoint(self):
+        if not self.checkpoint_name or not default_storage.exists(self.checkpoint_name):
+            return None
+        from safetensors.torch import load
+
+        with default_storage.open(self.checkpoint_name, "rb") as fh:
+            data = fh.read()
+        (header_len,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8 : 8 + header_len])
+        meta = json.loads(header.get("__metadata__", {}).get("meta", "{}"))
+        return load(data), meta
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+    def start(self) -> RegistryReporter:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the heartbeat thread and write what is still buffered (from the calling thread)."""
+        self._closed.set()
+        self._thread.join(timeout=30)
+        self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            points, self._points = self._points, []
+            lines, self._lines = self._lines, []
+        if points:
+            metrics.ingest(self.job_id, points)
+        if lines:
+            services.append_log(job_id=self.job_id, lines=lines)
+
+    def _halt(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self._stop.set()
+
+    def _beat(self) -> None:
+        interval = settings.ECO_HEARTBEAT_INTERVAL_S
+        try:
+            while not self._closed.wait(interval):
+                try:
+                    self.flush()
+                    state = services.heartbeat(job_id=self.job_id, task_id=self.task_id, progress=self.progress)
+                except Exception:  # the database may be briefly away; the next beat tries again
+                    log.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
+                    close_old_connections()
+                    continue
+                if state:
+                    self._halt(state)
+                if self.timeout_s and time.monotonic() - self._started > self.timeout_s:
+                    self._halt("timeout")
+        finally:
+            connection.close()
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

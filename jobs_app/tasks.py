@@ -1,0 +1,19 @@
+"""Celery tasks: they take ids and call a service, nothing else. Heavy imports (torch) happen inside the
+runner, not at worker start. acks_late + reject_on_worker_lost come from settings; job state lives in the
+database, so there is no result backend."""
+
+from celery import shared_task
+
+from jobs_app import services
+
+
+@shared_task(name="jobs.run", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def run_job(self, job_id: str) -> str:
+    from jobs_app.runners import execute
+
+    return execute(job_id=job_id, task_id=self.request.id, worker=self.request.hostname or "worker")
+
+
+@shared_task(name="jobs.reap", ignore_result=True)
+def reap_jobs() -> list[str]:
+    return services.reap_stale_jobs()

@@ -1,0 +1,200 @@
+"""A data file's columns to a trained model and its metrics, and a trained model back over data.
+
+`train` encodes the targets of every row first (so every class is known and the split can stratify),
+splits with a seeded `split_indices`, and only then learns the input preprocessing (feature mean / std,
+image mean / std, vocabulary) from the train rows, applying it unchanged to the validation and test rows:
+nothing about the held-out rows leaks into the model. The same data and split seed give the same split
+and preprocessing, so a redelivered job resumes from its checkpoint with identical inputs.
+
+The model's spec carries everything needed to encode raw inputs again at serving time:
+    {**architecture spec, "task": ..., "target": ..., "preprocessing": {...}}
+`build_model` ignores the extra keys, and the whole spec is plain JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from torch import nn
+
+from ml import evaluate as metrics_of
+from ml.architectures import INPUT_KIND, TEXT, SpecError
+from ml.data import Arrays, DataError, encode_targets, prepare, split_indices
+from ml.recipes import build_spec, check_options, default_hyperparameters, fits_task, text_max_len
+from ml.train import FitResult, Reporter, fit
+from ml.train import hyperparameters as checked_hyperparameters
+
+SPLIT_DEFAULTS = {"seed": 0, "validation": 0.1, "test": 0.2, "stratify": True}
+SPLITS = ("train", "validation", "test", "all")
+
+
+@dataclass
+class TrainOutcome:
+    model: nn.Module  # on the CPU, in eval mode
+    spec: dict  # architecture spec + task, target, preprocessing (JSON)
+    hyperparameters: dict  # effective: recipe defaults, then the user's values
+    split: dict  # effective split config + train_rows, validation_rows, test_rows
+    metrics: dict  # test metrics, and val_* metrics when there is a validation split (JSON)
+    fit: FitResult
+
+
+def split_config(given: dict | None) -> dict:
+    """The split settings with defaults filled in and every value checked (DataError names the key)."""
+    given = dict(given or {})
+    if not isinstance(given, dict):
+        raise DataError("the split must be a JSON object")
+    unknown = sorted(set(given) - set(SPLIT_DEFAULTS))
+    if unknown:
+        raise DataError(f"unknown split setting(s): {', '.join(unknown)}; known: {', '.join(SPLIT_DEFAULTS)}")
+    config = {**SPLIT_DEFAULTS, **given}
+    seed = config["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**31 - 1:
+        raise DataError(f"split 'seed' must be an integer from 0 to {2**31 - 1}, got {seed!r}")
+    for key, low_open in (("validation", False), ("test", True)):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise DataError(f"split '{key}' must be a fraction, got {value!r}")
+        if not (0 < value < 1 if low_open else 0 <= value < 1):
+            raise DataError(f"split '{key}' must be in {'(0, 1)' if low_open else '[0, 1)'}, got {value!r}")
+        config[key] = float(value)
+    if config["validation"] + config["test"] >= 1:
+        raise DataError("split 'validation' + 'test' must be below 1, leaving rows to train on")
+    if not isinstance(config["stratify"], bool):
+        raise DataError(f"split 'stratify' must be true or false, got {config['stratify']!r}")
+    return config
+
+
+_split_config = split_config  # `evaluate` takes a parameter of the same name
+
+
+def _checked_columns(columns: dict, target: str) -> dict[str, np.ndarray]:
+    """Columns as arrays of one common length, the target among them."""
+    if target not in columns:
+        raise DataError(f"target column '{target}' not found")
+    arrays = {name: np.asarray(values) for name, values in columns.items()}
+    lengths = {len(a) for a in arrays.values()}
+    if len(lengths) != 1:
+        raise DataError(f"the columns have different lengths: {sorted(lengths)}")
+    if not lengths.pop():
+        raise DataError("the data has no rows")
+    return arrays
+
+
+def _rows(columns: dict[str, np.ndarray], index: np.ndarray) -> dict[str, np.ndarray]:
+    return {name: values[index] for name, values in columns.items()}
+
+
+def _shorten_texts(arrays: Arrays) -> Arrays:
+    """Token ids cut to the recipe's length for these texts (most of them fit; padding is not kept)."""
+    lengths = (arrays.inputs != 0).sum(axis=1)
+    length = text_max_len(lengths, int(arrays.inputs.shape[1]))
+    preprocessing = {**arrays.preprocessing, "max_len": length}
+    return Arrays(np.ascontiguousarray(arrays.inputs[:, :length]), arrays.targets, preprocessing)
+
+
+def train(
+    columns: dict,
+    *,
+    task: str,
+    target: str,
+    architecture: str,
+    hyperparameters: dict | None = None,
+    options: dict | None = None,
+    split: dict | None = None,
+    reporter: Reporter,
+    device: str | None = None,
+    image_shape: list[int] | None = None,
+    text_column: str | None = None,
+) -> TrainOutcome:
+    """Train `architecture` on a file's columns with the recommended recipe and the user's overrides."""
+    problem = fits_task(architecture, task)
+    if problem:
+        raise SpecError(problem)
+    check_options(architecture, options)
+    config = split_config(split)
+    columns = _checked_columns(columns, target)
+    targets, label_info = encode_targets(columns[target], task)
+    train_index, val_index, test_index = split_indices(targets, **config)
+
+    def encode(index: np.ndarray, preprocessing: dict) -> Arrays:
+        return prepare(
+            _rows(columns, index),
+            target=target,
+            task=task,
+            architecture=architecture,
+            image_shape=image_shape,
+            text_column=text_column,
+            preprocessing=preprocessing,
+        )
+
+    train_arrays = encode(train_index, label_info)  # learns the input preprocessing from train rows only
+    if INPUT_KIND[architecture] == TEXT:
+        train_arrays = _shorten_texts(train_arrays)
+    preprocessing = train_arrays.preprocessing
+    val_arrays = encode(val_index, preprocessing) if len(val_index) else None
+    test_arrays = encode(test_index, preprocessing)
+
+    spec = build_spec(architecture, train_arrays, task, options)
+    hyper = checked_hyperparameters(
+        {**default_hyperparameters(architecture, len(train_index), task), **(hyperparameters or {})}
+    )
+    reporter.log(
+        f"{architecture} on {len(train_index)} train / {len(val_index)} validation / {len(test_index)} test rows; "
+        + " ".join(f"{k}={v}" for k, v in hyper.items())
+    )
+    result = fit(spec, task, train_arrays, val_arrays, hyper, reporter, device=device)
+    metrics = metrics_of.evaluate(result.model, test_arrays, task)
+    if val_arrays is not None:
+        metrics.update({f"val_{k}": v for k, v in metrics_of.evaluate(result.model, val_arrays, task).items()})
+    return TrainOutcome(
+        model=result.model,
+        spec={**spec, "task": task, "target": target, "preprocessing": preprocessing},
+        hyperparameters=hyper,
+        split={
+            **config,
+            "train_rows": len(train_index),
+            "validation_rows": len(val_index),
+            "test_rows": len(test_index),
+        },
+        metrics=metrics,
+        fit=result,
+    )
+
+
+def evaluate(
+    model: nn.Module,
+    spec: dict,
+    columns: dict,
+    *,
+    split: str = "test",
+    split_config: dict | None = None,
+    device: str = "cpu",
+) -> dict:
+    """Metrics of `model` on one split of `columns` (encoded with the spec's preprocessing), plus
+    `num_rows`. The split is drawn exactly as in training, so "test" on the training data set is its
+    held-out test rows."""
+    if split not in SPLITS:
+        raise DataError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
+    for key in ("architecture", "task", "target", "preprocessing"):
+        if key not in spec:
+            raise DataError(f"the model's spec has no '{key}'; it was not trained by this pipeline")
+    task, target, preprocessing = spec["task"], spec["target"], spec["preprocessing"]
+    columns = _checked_columns(columns, target)
+    targets, _ = encode_targets(columns[target], task, preprocessing.get("classes"))
+    if split == "all":
+        index = np.arange(len(targets))
+    else:
+        train_index, val_index, test_index = split_indices(targets, **_split_config(split_config))
+        index = {"train": train_index, "validation": val_index, "test": test_index}[split]
+        if not len(index):
+            raise DataError(f"the {split} split of this data is empty")
+    arrays = prepare(
+        _rows(columns, index),
+        target=target,
+        task=task,
+        architecture=spec["architecture"],
+        preprocessing=preprocessing,
+    )
+    return {**metrics_of.evaluate(model, arrays, task, device=device), "num_rows": len(index)}

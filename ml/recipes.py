@@ -1,0 +1,165 @@
+"""The recommended recipe: which architecture fits a task, how big to make it for the data, and which
+hyperparameters a user gets when they give none.
+
+Recipes depend on the architecture, the task and the size of the data only, never on a data set's name,
+so the same defaults serve an uploaded table exactly as they serve a built-in one. `BUILTIN_RECIPES` only
+says which architecture to start from for each built-in data set (digits is 8x8 images, so a cnn).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ml.architectures import ARCHITECTURES, INPUT_KIND, TEXT, SpecError, tensor_shapes
+from ml.data import Arrays
+
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+TEXT_CLASSIFICATION = "text-classification"
+IMAGE_CLASSIFICATION = "image-classification"
+TASKS = (CLASSIFICATION, REGRESSION, TEXT_CLASSIFICATION, IMAGE_CLASSIFICATION)
+
+BUILTIN_RECIPES = {"digits": "cnn", "iris": "mlp", "wine": "mlp", "breast_cancer": "mlp", "diabetes": "mlp"}
+
+# The tasks each architecture can serve, and how to say so when it cannot.
+SERVES = {
+    "mlp": (CLASSIFICATION, REGRESSION),
+    "cnn": (CLASSIFICATION, IMAGE_CLASSIFICATION),
+    "textcnn": (TEXT_CLASSIFICATION,),
+    "transformer": (TEXT_CLASSIFICATION,),
+}
+_SERVES_IN_WORDS = {
+    "mlp": "tabular classification and regression",
+    "cnn": "classification of images (square pixel columns or NPZ arrays) and image-classification",
+    "textcnn": "text-classification only",
+    "transformer": "text-classification only",
+}
+
+# Architecture fields a user may set (everything else in a spec is derived from the data), with the
+# recipe's value for each.
+ARCHITECTURE_DEFAULTS: dict[str, dict] = {
+    "mlp": {"hidden": [128, 64], "dropout": 0.1},
+    "cnn": {"channels": [32, 64], "dropout": 0.1},
+    "textcnn": {"embed_dim": 64, "kernel_sizes": [3, 4, 5], "num_filters": 64, "dropout": 0.1},
+    "transformer": {"embed_dim": 64, "num_heads": 4, "num_layers": 2, "dropout": 0.1},
+}
+DATA_FIELDS = {
+    "mlp": ("in_features", "num_outputs"),
+    "cnn": ("in_channels", "image_size", "num_outputs"),
+    "textcnn": ("vocab_size", "max_len", "num_outputs"),
+    "transformer": ("vocab_size", "max_len", "num_outputs"),
+}
+
+
+def recommended_architecture(task: str, num_features: int | None = None, image_shape=None) -> str:
+    """The architecture a data set of `task` starts from: a cnn for images, a textcnn for text, an mlp
+    for tables. `num_features` and `image_shape` are accepted for callers that know them; a table is an
+    mlp whatever its width (ask for a cnn explicitly to treat square pixel columns as images)."""
+    if task == IMAGE_CLASSIFICATION:
+        return "cnn"
+    if task == TEXT_CLASSIFICATION:
+        return "textcnn"
+    return "mlp"
+
+
+def fits_task(architecture: str, task: str) -> str | None:
+    """None when `architecture` can serve `task`, otherwise one line saying why not."""
+    if architecture not in ARCHITECTURES:
+        return f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}"
+    if task not in TASKS:
+        return f"unknown task {task!r}; known: {', '.join(TASKS)}"
+    if task not in SERVES[architecture]:
+        return f"{architecture} cannot serve {task}: it serves {_SERVES_IN_WORDS[architecture]}"
+    return None
+
+
+def num_outputs(train: Arrays, task: str) -> int:
+    """Classes known to the preprocessing (all of them, even any missing from the train rows), or 1."""
+    if task == REGRESSION:
+        return 1
+    classes = train.preprocessing.get("classes")
+    return len(classes) if classes else int(train.targets.max(initial=0)) + 1
+
+
+def data_fields(architecture: str, train: Arrays, task: str) -> dict:
+    """The spec fields that follow from the data: input width / image shape / vocabulary, and outputs."""
+    fields: dict = {"num_outputs": num_outputs(train, task)}
+    shape = train.inputs.shape
+    if architecture == "mlp":
+        fields["in_features"] = int(shape[1]) if len(shape) == 2 else int(math.prod(shape[1:]))
+    elif architecture == "cnn":
+        if len(shape) != 4:
+            raise SpecError(f"the cnn needs images shaped (N, C, H, W); the data is {tuple(shape)}")
+        fields["in_channels"] = int(shape[1])
+        fields["image_size"] = [int(shape[2]), int(shape[3])]
+    else:
+        fields["vocab_size"] = len(train.preprocessing.get("vocab") or []) + 2  # + padding and unknown
+        fields["max_len"] = int(train.preprocessing.get("max_len", shape[1]))
+    return fields
+
+
+def check_options(architecture: str, options: dict | None) -> dict:
+    """The user's architecture options, checked for names only (values are checked on the built spec)."""
+    if architecture not in ARCHITECTURES:
+        raise SpecError(f"'architecture' must be one of {', '.join(ARCHITECTURES)}; got {architecture!r}")
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise SpecError("architecture options must be a JSON object")
+    allowed = ARCHITECTURE_DEFAULTS[architecture]
+    for key in options:
+        if key in DATA_FIELDS[architecture] or key == "architecture":
+            raise SpecError(f"'{key}' is set from the data and cannot be given for {architecture}")
+        if key not in allowed:
+            raise SpecError(f"unknown option '{key}' for {architecture}; allowed: {', '.join(allowed)}")
+    return dict(options)
+
+
+def build_spec(architecture: str, train: Arrays, task: str, options: dict | None = None) -> dict:
+    """The architecture spec for `train`: recipe defaults, then the user's options, then the fields the
+    data fixes. Checked the way build_model checks it (SpecError names a bad field)."""
+    given = check_options(architecture, options)
+    problem = fits_task(architecture, task)
+    if problem:
+        raise SpecError(problem)
+    spec = {
+        "architecture": architecture,
+        **ARCHITECTURE_DEFAULTS[architecture],
+        **given,
+        **data_fields(architecture, train, task),
+    }
+    tensor_shapes(spec)
+    return spec
+
+
+def default_hyperparameters(architecture: str, num_train_rows: int, task: str | None = None) -> dict:
+    """The hyperparameters a user gets when they give none (their own values override these key by key).
+
+    Small tables get small batches and more epochs, so the optimizer takes a few hundred steps at least
+    (ten epochs of 120 rows in batches of 64 is 20 steps: far too few). Larger data keeps batches of 64
+    and a bounded number of epochs."""
+    if architecture not in ARCHITECTURES:
+        raise SpecError(f"'architecture' must be one of {', '.join(ARCHITECTURES)}; got {architecture!r}")
+    rows = max(1, int(num_train_rows))
+    if INPUT_KIND[architecture] == TEXT:
+        batch_size, lr, min_steps, max_epochs = 32, 2e-3, 300, 20
+    elif architecture == "cnn":
+        batch_size, lr, min_steps, max_epochs = 32, 2e-3, 1000, 30
+    else:
+        batch_size, lr, min_steps, max_epochs = (16 if rows < 1000 else 64), 1e-3, 1500, 200
+    if task == REGRESSION:
+        lr = max(lr, 1e-2)  # raw-scale targets: the output layer has far to travel
+    steps_per_epoch = math.ceil(rows / batch_size)
+    epochs = max(10, min(max_epochs, math.ceil(min_steps / steps_per_epoch)))
+    return {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": 0.0}
+
+
+def text_max_len(token_counts, encoded_len: int) -> int:
+    """Sequence length for texts with these token counts: enough for 95% of them, at least 8, and never
+    more than they were encoded with (the transformer's cost grows with the square of it)."""
+    counts = [int(c) for c in token_counts]
+    if not counts:
+        return encoded_len
+    counts.sort()
+    p95 = counts[min(len(counts) - 1, math.ceil(0.95 * len(counts)) - 1)]
+    return max(1, min(encoded_len, max(8, p95)))

@@ -1,0 +1,224 @@
+"""Jobs end to end: submitted through the API, run by a real Celery worker process over Redis and
+PostgreSQL, results read back through the API."""
+
+import time
+
+import pytest
+
+from datasets_app.models import DatasetVersion
+from jobs_app.models import Job
+from models_app.models import ModelVersion
+from tests.worker.helpers import builtin_version, submit, wait_finished, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_train_digits_cnn_registers_a_version_with_metrics_and_lineage(world, worker):
+    member = world.client("member")
+    version_id = builtin_version(member, name="digits", builtin="digits")
+    job = submit(
+        member,
+        "train",
+        {
+            "dataset_version": version_id,
+            "model": "digits-cnn",
+            "architecture": "cnn",
+            "hyperparameters": {"epochs": 4, "batch_size": 32, "lr": 0.003},
+        },
+    )
+    assert job["status"] == "queued" and job["progress"] == 0.0
+    finished = wait_finished(job["id"])
+    assert finished.status == "succeeded", finished.error
+
+    detail = member.get(f"/api/v1/jobs/{job['id']}/").json()
+    assert detail["progress"] == 1.0 and detail["attempts"] == 1 and detail["worker"].startswith("test")
+    assert detail["started_at"] and detail["finished_at"]
+    model_version = member.get(f"/api/v1/model-versions/{detail['outputs']['model_version']}/").json()
+    assert model_version["metrics"]["accuracy"] >= 0.9
+    assert set(model_version["metrics"]) >= {"precision_macro", "recall_macro", "f1_macro", "log_loss"}
+    assert len(model_version["metrics"]["confusion_matrix"]) == 10
+    assert model_version["job"] == job["id"]
+    assert model_version["dataset_versions"] == [version_id]
+    assert model_version["params"]["hyperparameters"]["epochs"] == 4
+    assert model_version["spec"]["preprocessing"]["image_shape"] == [8, 8]
+    assert ModelVersion.objects.filter(job_id=job["id"]).count() == 1
+
+    keys = {k["key"]: k for k in member.get(f"/api/v1/jobs/{job['id']}/metrics/").json()["keys"]}
+    assert {"loss", "lr", "samples_per_s", "val_accuracy"} <= set(keys)
+    loss = member.get(f"/api/v1/jobs/{job['id']}/metrics/?key=loss&max_points=0").json()
+    assert loss["count"] == keys["loss"]["count"] and len(loss["points"]) == loss["count"]
+    assert [p[0] for p in loss["points"]] == sorted(p[0] for p in loss["points"])
+
+    logs = member.get(f"/api/v1/jobs/{job['id']}/logs/").json()
+    lines = [line["line"] for line in logs["results"]]
+    assert any("epoch=4" in line for line in lines) and lines[-1].startswith("succeeded")
+    later = member.get(f"/api/v1/jobs/{job['id']}/logs/?after={logs['results'][2]['id']}").json()
+    assert [r["line"] for r in later["results"]] == lines[3:]
+
+    # lineage: the dataset version now names the model version trained on it
+    lineage = member.get(f"/api/v1/dataset-versions/{version_id}/lineage/").json()
+    assert detail["outputs"]["model_version"] in str(lineage)
+
+
+def test_evaluate_jobs_build_a_leaderboard(world, worker):
+    member = world.client("member")
+    version_id = builtin_version(member, name="iris", builtin="iris")
+    trained = []
+    for epochs in (1, 60):
+        job = submit(
+            member,
+            "train",
+            {"dataset_version": version_id, "model": "iris-mlp", "hyperparameters": {"epochs": epochs, "lr": 0.01}},
+        )
+        done = wait_finished(job["id"])
+        assert done.status == "succeeded", done.error
+        trained.append(done.outputs["model_version"])
+    evaluations = []
+    for model_version in trained:
+        job = submit(member, "evaluate", {"model_version": model_version, "dataset_version": version_id})
+        done = wait_finished(job["id"])
+        assert done.status == "succeeded", done.error
+        evaluations.append(done.outputs["evaluation"])
+
+    board = member.get(f"/api/v1/evaluations/?dataset_version={version_id}").json()
+    assert board["count"] == 2
+    scores = [row["score"] for row in board["results"]]
+    assert scores == sorted(scores, reverse=True)
+    assert {row["model_version"] for row in board["results"]} == set(trained)
+    best = board["results"][0]
+    assert best["metric"] == "accuracy" and best["split"] == "test" and best["num_rows"] == 30
+    # evaluating on the test split reproduces the metrics training recorded for the held-out rows
+    trained_metrics = ModelVersion.objects.get(pk=best["model_version"]).metrics
+    assert best["metrics"]["accuracy"] == pytest.approx(trained_metrics["accuracy"])
+    by_version = member.get(f"/api/v1/evaluations/?model_version={trained[0]}").json()
+    assert by_version["count"] == 1
+    assert world.client("outsider").get(f"/api/v1/evaluations/?dataset_version={version_id}").json()["count"] == 0
+
+
+def test_process_job_writes_a_child_version(world, worker):
+    member = world.client("member")
+    version_id = builtin_version(member, name="wine", builtin="wine")
+    steps = [
+        {"op": "dropna"},
+        {"op": "dedupe"},
+        {"op": "filter", "column": "target", "operator": "!=", "value": "class_2"},
+        {"op": "map_labels", "mapping": {"class_0": "first", "class_1": "second"}},
+        {"op": "standardize"},
+        {"op": "sample", "n": 100, "seed": 3},
+    ]
+    job = submit(member, "process", {"dataset_version": version_id, "steps": steps})
+    done = wait_finished(job["id"])
+    assert done.status == "succeeded", done.error
+    child = member.get(f"/api/v1/dataset-versions/{done.outputs['dataset_version']}/").json()
+    assert child["source"] == "process" and child["parents"] == [version_id] and child["num_rows"] == 100
+    assert child["version"] == 2
+    preview = member.get(f"/api/v1/dataset-versions/{child['id']}/preview/?limit=100").json()
+    labels = {row[preview["columns"].index("target")] for row in preview["rows"]}
+    assert labels == {"first", "second"}
+    assert DatasetVersion.objects.get(pk=child["id"]).job_id == done.pk
+
+
+def _long_training(member, version_id, **extra):
+    spec = {
+        "dataset_version": version_id,
+        "model": "slow",
+        "architecture": "cnn",
+        "hyperparameters": {"epochs": 2000, "batch_size": 16},
+    }
+    return submit(member, "train", spec, **extra)
+
+
+def test_cancel_stops_a_running_job_within_seconds(world, worker):
+    member = world.client("member")
+    version_id = builtin_version(member, name="digits", builtin="digits")
+    job = _long_training(member, version_id)
+    wait_for(job["id"], lambda j: j.status == "running" and j.progress > 0, what="training to make progress")
+    asked = time.monotonic()
+    response = member.post(f"/api/v1/jobs/{job['id']}/cancel/")
+    assert response.status_code == 200 and response.json()["cancel_requested"] is True
+    done = wait_finished(job["id"], timeout=30)
+    took = time.monotonic() - asked
+    assert done.status == "cancelled"
+    assert took < 5, f"cancel took {took:.1f} s"
+    assert not ModelVersion.objects.filter(job=done).exists()
+    assert member.post(f"/api/v1/jobs/{job['id']}/cancel/").status_code == 409
+
+
+def test_timeout_fails_the_job_with_a_clear_error(world, worker):
+    member = world.client("member")
+    version_id = builtin_version(member, name="digits", builtin="digits")
+    job = _long_training(member, version_id, timeout_s=2)
+    done = wait_finished(job["id"], timeout=40)
+    assert done.status == "failed"
+    assert done.error == "timed out: the job ran longer than its timeout_s (2 s)"
+    assert not ModelVersion.objects.filter(job=done).exists()
+
+
+def test_nan_loss_fails_the_job_with_a_clear_error(world, worker, tmp_path):
+    member = world.client("member")
+    dataset = member.post(
+        "/api/v1/datasets/", {"team": "alpha", "name": "huge", "task": "regression"}, format="json"
+    ).json()
+    rows = "\n".join(f"{i % 7},{(i % 5) * 1e37}" for i in range(200))
+    path = tmp_path / "huge.csv"
+    path.write_text("x,y\n" + rows + "\n")
+    with open(path, "rb") as fh:
+        version = member.post(f"/api/v1/datasets/{dataset['id']}/versions/", {"file": fh, "target": "y"})
+    assert version.status_code == 201, version.json()
+    job = submit(
+        member,
+        "train",
+        {"dataset_version": version.json()["id"], "model": "explodes", "hyperparameters": {"lr": 10.0, "epochs": 5}},
+    )
+    done = wait_finished(job["id"])
+    assert done.status == "failed"
+    assert "the loss became" in done.error and "lower the learning rate" in done.error
+    assert not ModelVersion.objects.filter(job=done).exists()
+
+
+def test_a_sigkilled_worker_is_replaced_and_the_job_resumes_from_its_checkpoint(world, stack):
+    """Kill the worker (and its pool children) with SIGKILL in the middle of training. The reaper sees the
+    heartbeat stop and re-queues the job; a new worker resumes from the last checkpoint."""
+    from tests.worker.conftest import ISOLATED_POOL
+
+    member = world.client("member")
+    version_id = builtin_version(member, name="digits", builtin="digits")
+    first = stack.worker(ISOLATED_POOL)
+    reaper = None
+    second = None
+    try:
+        job = submit(
+            member,
+            "train",
+            {
+                "dataset_version": version_id,
+                "model": "survivor",
+                "architecture": "cnn",
+                "hyperparameters": {"epochs": 8, "batch_size": 16},
+            },
+            resources={"pool": ISOLATED_POOL},
+        )
+        running = wait_for(
+            job["id"], lambda j: j.status == "running" and "epoch-000001" in j.checkpoint, what="epoch 2's checkpoint"
+        )
+        assert running.attempts == 1
+        first.kill()
+        killed_at = Job.objects.get(pk=job["id"])
+        assert killed_at.status == "running"  # nobody knows yet
+
+        reaper = stack.reaper(every=0.5)
+        second = stack.worker(ISOLATED_POOL)
+        done = wait_finished(job["id"], timeout=120)
+        assert done.status == "succeeded", done.error + "\n" + reaper.log()
+        assert done.attempts == 2
+        assert ModelVersion.objects.filter(job=done).count() == 1
+        lines = list(done.log_lines.order_by("id").values_list("line", flat=True))
+        assert any("stopped responding" in line and "re-queued" in line for line in lines)
+        assert any(line.startswith("resumed from the checkpoint of epoch") for line in lines)
+        version = ModelVersion.objects.get(job=done)
+        assert version.params["resumed_from_epoch"] >= 1
+        assert version.params["epochs_run"] < 8
+    finally:
+        for process in (first, second, reaper):
+            if process is not None:
+                process.stop()
