@@ -111,9 +111,7 @@ def run(name: str, seed: int) -> dict:
     columns = builtin_columns(name)
     split = {"seed": seed, "validation": 0.0, "test": 0.2, "stratify": True}
     started = time.perf_counter()
-    outcome = train(
-        columns, task=task, target=TARGET, architecture=architecture, split=split, reporter=QuietReporter()
-    )
+    outcome = train(columns, task=task, target=TARGET, architecture=architecture, split=split, reporter=QuietReporter())
     wall = time.perf_counter() - started
     metric = "r2" if task == "regression" else "accuracy"
     score = outcome.metrics[metric]

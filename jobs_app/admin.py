@@ -44,9 +44,12 @@ class JobAdmin(admin.ModelAdmin):
     @admin.display(description="metrics")
     def metric_keys(self, obj):
         rows = metrics.keys(obj.pk) if obj.pk else []
-        return format_html_join(
-            "\n", "<div>{}: {} points, last {}</div>", ((r["key"], r["count"], r["last_value"]) for r in rows)
-        ) or "-"
+        return (
+            format_html_join(
+                "\n", "<div>{}: {} points, last {}</div>", ((r["key"], r["count"], r["last_value"]) for r in rows)
+            )
+            or "-"
+        )
 
 
 @admin.register(JobLog)

@@ -136,5 +136,3 @@ class JobLogsApi(generics.GenericAPIView):
                 "next_after": lines[-1].id if lines else after,
             }
         )
-
-

@@ -44,13 +44,20 @@ def check_points(points) -> list[tuple[str, int, float]]:
             raise PointError(f"points[{i}].key", f"must be a printable string of 1 to {KEY_MAX} characters")
         if type(step) is not int or not 0 <= step <= STEP_MAX:  # noqa: E721 (bool is not a step)
             raise PointError(f"points[{i}].step", f"must be an integer from 0 to {STEP_MAX}")
-        if type(value) not in (int, float) or not math.isfinite(value):  # noqa: E721
+        if type(value) not in (int, float) or not _finite(value):  # noqa: E721
             raise PointError(f"points[{i}].value", "must be a finite number")
         if len(point) > 3:
             extra = sorted(set(point) - {"key", "step", "value"})
             raise PointError(f"points[{i}].{extra[0]}", "unknown field; a point is {key, step, value}")
         merged[(key, step)] = float(value)
     return [(k, s, v) for (k, s), v in merged.items()]
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer beyond any float
+        return False
 
 
 def ingest(job_id, points: list[tuple[str, int, float]], *, at: datetime | None = None) -> int:
@@ -72,6 +79,7 @@ def ingest(job_id, points: list[tuple[str, int, float]], *, at: datetime | None 
             "CREATE TEMP TABLE IF NOT EXISTS eco_metric_in (key varchar(100), step bigint, value double precision) "
             "ON COMMIT DELETE ROWS"
         )
+        cursor.execute("TRUNCATE eco_metric_in")  # inside an outer transaction the commit has not emptied it
         with cursor.copy("COPY eco_metric_in (key, step, value) FROM STDIN") as copy:
             for point in points:
                 copy.write_row(point)
@@ -147,7 +155,7 @@ WITH bounds AS (
     SELECT min(step) AS lo, max(step) AS hi FROM jobs_app_metricpoint WHERE job_id = %(job)s AND key = %(key)s
 ), bucketed AS (
     SELECT p.step, p.value,
-           least(((p.step - b.lo)::numeric * %(n)s / (b.hi - b.lo + 1))::bigint, %(n)s - 1) AS bucket
+           least(floor((p.step - b.lo)::numeric * %(n)s / (b.hi - b.lo + 1))::bigint, %(n)s - 1) AS bucket
     FROM jobs_app_metricpoint p, bounds b
     WHERE p.job_id = %(job)s AND p.key = %(key)s
 ), picked AS (

@@ -15,7 +15,7 @@ from datasets_app import selectors as dataset_selectors
 from datasets_app.models import DatasetVersion, Task
 from jobs_app.models import JobKind
 from ml import recipes
-from ml.architectures import ARCHITECTURES, INPUT_KIND, SpecError
+from ml.architectures import ARCHITECTURES, INPUT_KIND, SpecError, tensor_shapes
 from ml.data import DataError
 from ml.pipeline import split_config
 from ml.train import HyperparameterError, hyperparameters
@@ -26,6 +26,12 @@ MAX_PRIORITY = 10
 MAX_RETRIES = 10
 MAX_TIMEOUT_S = 7 * 24 * 3600
 MODEL_NAME_MAX = 200
+_SMALLEST_DATA = {
+    "mlp": {"in_features": 1, "num_outputs": 2},
+    "cnn": {"in_channels": 1, "num_outputs": 2},
+    "textcnn": {"vocab_size": 16, "num_outputs": 2},
+    "transformer": {"vocab_size": 16, "num_outputs": 2},
+}
 TRAIN_KEYS = {
     "dataset_version",
     "model",
@@ -148,6 +154,15 @@ def _train(user: User, team: Team, spec: dict) -> dict:
         raise _error("spec.options", 'must be an object of architecture settings such as {"hidden": [128]}.')
     try:
         recipes.check_options(architecture, options)
+        # values too: build the network's shapes with the smallest data it could meet
+        tensor_shapes(
+            {
+                "architecture": architecture,
+                **recipes.ARCHITECTURE_DEFAULTS[architecture],
+                **options,
+                **_SMALLEST_DATA[architecture],
+            }
+        )
     except SpecError as exc:
         raise _error("spec.options", str(exc)) from None
     out["options"] = options
@@ -223,7 +238,15 @@ def _check_columns_fit(version: DatasetVersion, architecture: str, spec: dict) -
             f"{architecture} needs numeric feature columns; not numeric: {', '.join(bad[:10])} "
             "(process the data set first, or pick a text architecture).",
         )
-    if kind == "image" and spec.get("image_shape") is None:
+    shape = spec.get("image_shape")
+    if kind == "image" and isinstance(shape, list) and len(shape) == 2 and all(isinstance(v, int) for v in shape):
+        if shape[0] * shape[1] != len(features):
+            raise _error(
+                "spec.image_shape",
+                f"{shape[0]}x{shape[1]} images need {shape[0] * shape[1]} pixel columns; "
+                f"the data set has {len(features)}.",
+            )
+    if kind == "image" and shape is None:
         side = math.isqrt(len(features))
         if side * side != len(features):
             raise _error(

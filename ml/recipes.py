@@ -36,13 +36,15 @@ _SERVES_IN_WORDS = {
 }
 
 # Architecture fields a user may set (everything else in a spec is derived from the data), with the
-# recipe's value for each.
+# recipe's value for each. Small tables get a narrower, more regularised mlp: see `architecture_defaults`.
 ARCHITECTURE_DEFAULTS: dict[str, dict] = {
     "mlp": {"hidden": [128, 64], "dropout": 0.1},
     "cnn": {"channels": [32, 64], "dropout": 0.1},
     "textcnn": {"embed_dim": 64, "kernel_sizes": [3, 4, 5], "num_filters": 64, "dropout": 0.1},
     "transformer": {"embed_dim": 64, "num_heads": 4, "num_layers": 2, "dropout": 0.1},
 }
+SMALL_TABLE_ROWS = 5000  # below this many train rows, a table gets SMALL_TABLE_MLP
+SMALL_TABLE_MLP = {"hidden": [64], "dropout": 0.3}
 DATA_FIELDS = {
     "mlp": ("in_features", "num_outputs"),
     "cnn": ("in_channels", "image_size", "num_outputs"),
@@ -98,6 +100,15 @@ def data_fields(architecture: str, train: Arrays, task: str) -> dict:
     return fields
 
 
+def architecture_defaults(architecture: str, num_train_rows: int) -> dict:
+    """The recipe's values for the options a user may set. A table of a few hundred rows overfits a
+    two-layer mlp; one hidden layer of 64 with dropout 0.3 generalises better on small tables."""
+    defaults = dict(ARCHITECTURE_DEFAULTS[architecture])
+    if architecture == "mlp" and num_train_rows < SMALL_TABLE_ROWS:
+        defaults.update(SMALL_TABLE_MLP)
+    return defaults
+
+
 def check_options(architecture: str, options: dict | None) -> dict:
     """The user's architecture options, checked for names only (values are checked on the built spec)."""
     if architecture not in ARCHITECTURES:
@@ -124,7 +135,7 @@ def build_spec(architecture: str, train: Arrays, task: str, options: dict | None
         raise SpecError(problem)
     spec = {
         "architecture": architecture,
-        **ARCHITECTURE_DEFAULTS[architecture],
+        **architecture_defaults(architecture, len(train)),
         **given,
         **data_fields(architecture, train, task),
     }

@@ -8,74 +8,88 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts_app', '0001_initial'),
-        ('jobs_app', '0001_initial'),
+        ("accounts_app", "0001_initial"),
+        ("jobs_app", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='JobLog',
+            name="JobLog",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('time', models.DateTimeField(default=django.utils.timezone.now)),
-                ('line', models.TextField()),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("time", models.DateTimeField(default=django.utils.timezone.now)),
+                ("line", models.TextField()),
             ],
         ),
         migrations.CreateModel(
-            name='MetricPoint',
+            name="MetricPoint",
             fields=[
-                ('pk', models.CompositePrimaryKey('job_id', 'key', 'step', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('job', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='metric_points', to='jobs_app.job')),
-                ('key', models.CharField(max_length=100)),
-                ('step', models.BigIntegerField()),
-                ('value', models.FloatField()),
-                ('time', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "job_id", "key", "step", blank=True, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="metric_points",
+                        to="jobs_app.job",
+                    ),
+                ),
+                ("key", models.CharField(max_length=100)),
+                ("step", models.BigIntegerField()),
+                ("value", models.FloatField()),
+                ("time", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
         migrations.AddField(
-            model_name='job',
-            name='cancel_requested_at',
+            model_name="job",
+            name="cancel_requested_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='job',
-            name='checkpoint',
-            field=models.CharField(blank=True, help_text='Storage name of the latest checkpoint.', max_length=300),
+            model_name="job",
+            name="checkpoint",
+            field=models.CharField(blank=True, help_text="Storage name of the latest checkpoint.", max_length=300),
         ),
         migrations.AddField(
-            model_name='job',
-            name='heartbeat_at',
+            model_name="job",
+            name="heartbeat_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='job',
-            name='outputs',
+            model_name="job",
+            name="outputs",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AddField(
-            model_name='job',
-            name='pool',
-            field=models.CharField(default='cpu', max_length=64),
+            model_name="job",
+            name="pool",
+            field=models.CharField(default="cpu", max_length=64),
         ),
         migrations.AddField(
-            model_name='job',
-            name='task_id',
+            model_name="job",
+            name="task_id",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['status', 'heartbeat_at'], name='job_status_heartbeat'),
+            model_name="job",
+            index=models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat"),
         ),
         migrations.AddField(
-            model_name='joblog',
-            name='job',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='log_lines', to='jobs_app.job'),
+            model_name="joblog",
+            name="job",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="log_lines", to="jobs_app.job"
+            ),
         ),
         migrations.AddIndex(
-            model_name='joblog',
-            index=models.Index(fields=['job', 'id'], name='joblog_job_id'),
+            model_name="joblog",
+            index=models.Index(fields=["job", "id"], name="joblog_job_id"),
         ),
     ]

@@ -1,7 +1,7 @@
 """The reaper as its own small process: re-queue running jobs whose worker stopped heartbeating.
 
-    python manage.py reap_jobs            # once (for cron)
-    python manage.py reap_jobs --every 30 # forever, every 30 seconds (the Procfile runs this)
+python manage.py reap_jobs            # once (for cron)
+python manage.py reap_jobs --every 30 # forever, every 30 seconds (the Procfile runs this)
 """
 
 import time

@@ -1,0 +1,109 @@
+"""The metrics store through the API: idempotent batch ingest, clear 400s, downsampling that keeps spikes."""
+
+import pytest
+
+from jobs_app import metrics
+from jobs_app.models import Job, MetricPoint
+
+
+@pytest.fixture
+def job(world):
+    return Job.objects.create(team=world.alpha, kind="train", spec={}, created_by=world.users["member"])
+
+
+def _post(client, job, points):
+    return client.post(f"/api/v1/jobs/{job.pk}/metrics/", {"points": points}, format="json")
+
+
+def test_ingest_is_idempotent_and_the_last_value_wins(world, job):
+    client = world.client("member")
+    points = [{"key": "loss", "step": s, "value": 1.0 / (s + 1)} for s in range(100)]
+    points += [{"key": "accuracy", "step": s, "value": s / 100} for s in range(0, 100, 10)]
+    first = _post(client, job, points)
+    assert first.status_code == 200 and first.json()["written"] == 110
+    again = _post(client, job, points)
+    assert again.status_code == 200
+    assert MetricPoint.objects.filter(job=job).count() == 110
+    changed = _post(client, job, [{"key": "loss", "step": 5, "value": 9.0}, {"key": "loss", "step": 5, "value": 7.0}])
+    assert changed.json()["written"] == 1  # duplicates inside a batch: the last one counts
+    assert MetricPoint.objects.get(job=job, key="loss", step=5).value == 7.0
+
+    keys = client.get(f"/api/v1/jobs/{job.pk}/metrics/").json()["keys"]
+    assert keys == [
+        {"key": "accuracy", "count": 10, "first_step": 0, "last_step": 90, "last_value": 0.9},
+        {"key": "loss", "count": 100, "first_step": 0, "last_step": 99, "last_value": 0.01},
+    ]
+    series = client.get(f"/api/v1/jobs/{job.pk}/metrics/?key=loss").json()
+    assert series["count"] == 100 and series["downsampled"] is False
+    assert series["points"][5] == [5, 7.0] and series["points"][99] == [99, 0.01]
+
+
+@pytest.mark.parametrize(
+    "points, field",
+    [
+        ("loss", "points"),
+        ([{"key": "loss", "step": 1}], "points[0].value"),
+        ([{"key": "", "step": 1, "value": 1}], "points[0].key"),
+        ([{"key": "x" * 101, "step": 1, "value": 1}], "points[0].key"),
+        ([{"key": "loss", "step": -1, "value": 1}], "points[0].step"),
+        ([{"key": "loss", "step": 1.5, "value": 1}], "points[0].step"),
+        ([{"key": "loss", "step": True, "value": 1}], "points[0].step"),
+        ([{"key": "loss", "step": 1, "value": "1"}], "points[0].value"),
+        ([{"key": "loss", "step": 1, "value": 10**400}], "points[0].value"),
+        ([{"key": "ok", "step": 1, "value": 1}, {"key": "loss", "step": 1, "value": 1, "unit": "s"}], "points[1].unit"),
+        ([7], "points[0]"),
+    ],
+)
+def test_malformed_points_are_400_naming_the_point_and_nothing_is_written(world, job, points, field):
+    response = _post(world.client("member"), job, points)
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["errors"], response.json()
+    assert not MetricPoint.objects.filter(job=job).exists()
+
+
+def test_nan_in_the_body_is_400(world, job):
+    client = world.client("member")
+    body = '{"points": [{"key": "loss", "step": 1, "value": NaN}]}'
+    response = client.post(f"/api/v1/jobs/{job.pk}/metrics/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert not MetricPoint.objects.exists()
+
+
+def test_missing_points_and_roles(world, job):
+    assert world.client("member").post(f"/api/v1/jobs/{job.pk}/metrics/", {}, format="json").status_code == 400
+    assert _post(world.client("viewer"), job, [{"key": "a", "step": 1, "value": 1}]).status_code == 403
+    assert world.client("viewer").get(f"/api/v1/jobs/{job.pk}/metrics/").status_code == 200
+
+
+def test_downsampling_keeps_spikes_and_the_step_order(world, job):
+    values = [float(s % 10) for s in range(10_000)]
+    values[4321] = 1000.0  # a spike
+    values[8765] = -1000.0  # and a dip
+    metrics.ingest(job.pk, [("loss", s, v) for s, v in enumerate(values)])
+    client = world.client("viewer")
+    body = client.get(f"/api/v1/jobs/{job.pk}/metrics/?key=loss&max_points=200").json()
+    assert body["count"] == 10_000 and body["downsampled"] is True
+    points = body["points"]
+    assert len(points) <= 200
+    steps = [p[0] for p in points]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)
+    assert [4321, 1000.0] in points and [8765, -1000.0] in points
+    assert max(p[1] for p in points) == 1000.0 and min(p[1] for p in points) == -1000.0
+    raw = client.get(f"/api/v1/jobs/{job.pk}/metrics/?key=loss&max_points=0").json()
+    assert len(raw["points"]) == 10_000 and raw["downsampled"] is False
+    for bad in ("1", "-5", "lots", "100001"):
+        response = client.get(f"/api/v1/jobs/{job.pk}/metrics/?key=loss&max_points={bad}")
+        assert response.status_code == 400 and "max_points" in response.json()["errors"]
+    empty = client.get(f"/api/v1/jobs/{job.pk}/metrics/?key=nothing").json()
+    assert empty["count"] == 0 and empty["points"] == []
+
+
+def test_python_downsampling_matches_the_sql_one(job):
+    """SQLite deployments bucket in Python; both paths must pick the same points."""
+    import random
+
+    rng = random.Random(4)
+    points = [("m", s * 3, rng.uniform(-5, 5)) for s in range(5000)]
+    metrics.ingest(job.pk, points)
+    raw = metrics._raw(job.pk, "m")
+    assert metrics._minmax_python(raw, 50) == metrics._minmax_sql(job.pk, "m", 50)
