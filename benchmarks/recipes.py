@@ -115,7 +115,7 @@ def run(name: str, seed: int) -> dict:
     wall = time.perf_counter() - started
     metric = "r2" if task == "regression" else "accuracy"
     score = outcome.metrics[metric]
-    baseline_name, baseline_score = baseline(columns, task, {k: v for k, v in split.items()})
+    baseline_name, baseline_score = baseline(columns, task, split)
     return {
         "architecture": architecture,
         "metric": metric,
@@ -124,6 +124,7 @@ def run(name: str, seed: int) -> dict:
         "met": score >= GOALS[name],
         "baseline": baseline_name,
         "baseline_score": round(baseline_score, 4),
+        "baseline_met": baseline_score >= GOALS[name],
         "hyperparameters": {k: v for k, v in outcome.hyperparameters.items() if k not in ("seed", "log_every")},
         "train_rows": outcome.split["train_rows"],
         "test_rows": outcome.split["test_rows"],

@@ -7,17 +7,13 @@ Run: .venv/bin/python benchmarks/upload.py [--mib 1024]
 import argparse
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import ROOT, bench_environment, cleanup, django_shell  # noqa: E402
+from _env import ROOT, bench_environment, cleanup, django_shell, gunicorn  # noqa: E402
 
 SETUP = """
 from accounts_app.models import User
@@ -81,12 +77,6 @@ def stage_speeds(path: Path) -> dict:
     return {"sha256": round(size / 1e6 / sha_s, 1), "csv_parse": round(size / 1e6 / parse_s, 1)}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def status_kb(pid: int, key: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(key + ":"):
@@ -110,32 +100,9 @@ def main() -> None:
         t0 = time.perf_counter()
         size = write_csv(data, args.mib)
         gen_s = time.perf_counter() - t0
-        port = free_port()
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "config.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "1",
-                "--timeout",
-                "900",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}/api/v1/datasets/{dataset}/versions/"
-            for _ in range(100):
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/api/v1/health/", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            worker = worker_pid(server.pid)
+        with gunicorn(env) as (base, master):
+            url = f"{base}/api/v1/datasets/{dataset}/versions/"
+            worker = worker_pid(master)
             small = Path(env["ECO_VAR_DIR"]) / "small.csv"
             small.write_text("id,f1,label\n1,0.5,a\n2,0.7,b\n")
             curl = [
@@ -159,9 +126,6 @@ def main() -> None:
             body = json.loads(result.stderr)
             assert code == "201", result.stderr[:500]
             hwm_after = status_kb(worker, "VmHWM")
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
         seconds = float(seconds)
         stages = stage_speeds(data)
         figures = {

@@ -3,6 +3,8 @@
 Error body: {"status": 400, "code": "invalid", "detail": "<field>: <problem>", "errors": {"<field>": ["..."]}}
 """
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -66,6 +68,8 @@ def exception_handler(exc, context):
         return _body(409, "conflict", exc.message, checks=exc.checks)
     if isinstance(exc, PayloadTooLarge):
         return _body(413, "too_large", exc.message)
+    if isinstance(exc, RequestDataTooBig):
+        return _body(413, "too_large", f"The request body is larger than {settings.ECO_MAX_JSON_BYTES} bytes.")
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
 

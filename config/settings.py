@@ -115,6 +115,8 @@ FILE_UPLOAD_PERMISSIONS = 0o644
 ECO_MAX_UPLOAD_BYTES = env.int("ECO_MAX_UPLOAD_BYTES", default=2 * 1024**3)
 # Largest JSON or form body (bytes); these are read whole into memory.
 ECO_MAX_JSON_BYTES = env.int("ECO_MAX_JSON_BYTES", default=10 * 1024 * 1024)
+# Django's own cap on a body read into memory; the same figure, so one setting rules (413 beyond it).
+DATA_UPLOAD_MAX_MEMORY_SIZE = ECO_MAX_JSON_BYTES
 # Chunk size the upload handler asks the multipart parser for.
 ECO_UPLOAD_CHUNK_BYTES = env.int("ECO_UPLOAD_CHUNK_BYTES", default=1024 * 1024)
 

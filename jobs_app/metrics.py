@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
+import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -129,69 +130,55 @@ def series(job_id, key: str, *, max_points: int | None = DEFAULT_MAX_POINTS) -> 
     """The series [[step, value], ...] in step order. When it holds more than `max_points` points it is cut
     into max_points // 2 equal step ranges and each keeps its lowest and its highest point (in step order),
     so a spike is never averaged away. `max_points=None` returns every point."""
-    points = MetricPoint.objects.filter(job_id=job_id, key=key)
-    total = points.count()
-    if max_points is None or total <= max_points:
-        return {"key": key, "count": total, "downsampled": False, "points": _raw(job_id, key)}
-    buckets = max(1, max_points // 2)
-    if connection.vendor == "postgresql":
-        rows = _minmax_sql(job_id, key, buckets)
-    else:
-        rows = _minmax_python(_raw(job_id, key), buckets)
-    return {"key": key, "count": total, "downsampled": True, "points": rows}
+    steps, values = fetch(job_id, key)
+    total = len(steps)
+    if max_points is not None and total > max_points:
+        steps, values = downsample(steps, values, max(1, max_points // 2))
+    points = [list(pair) for pair in zip(steps.tolist(), values.tolist(), strict=True)]
+    return {"key": key, "count": total, "downsampled": len(points) < total, "points": points}
 
 
-def _raw(job_id, key: str) -> list[list]:
+# array_send's binary form of a one-dimensional array without NULLs: a 20-byte header, then per element
+# its length (int32) and its bytes, all big-endian
+_ARRAY_HEADER = 20
+_STEP_ITEMS = np.dtype([("len", ">i4"), ("item", ">i8")])
+_VALUE_ITEMS = np.dtype([("len", ">i4"), ("item", ">f8")])
+
+
+def fetch(job_id, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """One series as (steps int64, values float64) in step order. On PostgreSQL the series comes back as two
+    binary arrays in one row, decoded straight into numpy: no Python object per point."""
+    if connection.vendor != "postgresql":
+        rows = list(MetricPoint.objects.filter(job_id=job_id, key=key).order_by("step").values_list("step", "value"))
+        return np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.float64)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT step, value FROM jobs_app_metricpoint WHERE job_id = %s AND key = %s ORDER BY step",
+            # one ordered scan feeds both aggregates (a sorted subquery keeps its order through array_agg)
+            "SELECT array_send(array_agg(step)), array_send(array_agg(value)) FROM ("
+            "SELECT step, value FROM jobs_app_metricpoint WHERE job_id = %s AND key = %s ORDER BY step) ordered",
             [job_id, key],
         )
-        return [[step, value] for step, value in cursor.fetchall()]
+        steps, values = cursor.fetchone()
+    if steps is None:
+        return np.zeros(0, np.int64), np.zeros(0, np.float64)
+    steps = np.frombuffer(bytes(steps), dtype=_STEP_ITEMS, offset=_ARRAY_HEADER)["item"]
+    values = np.frombuffer(bytes(values), dtype=_VALUE_ITEMS, offset=_ARRAY_HEADER)["item"]
+    return steps.astype(np.int64), values.astype(np.float64)
 
 
-_MINMAX = """
-WITH bounds AS (
-    SELECT min(step) AS lo, max(step) AS hi FROM jobs_app_metricpoint WHERE job_id = %(job)s AND key = %(key)s
-), bucketed AS (
-    SELECT p.step, p.value,
-           least(floor((p.step - b.lo)::numeric * %(n)s / (b.hi - b.lo + 1))::bigint, %(n)s - 1) AS bucket
-    FROM jobs_app_metricpoint p, bounds b
-    WHERE p.job_id = %(job)s AND p.key = %(key)s
-), picked AS (
-    SELECT bucket,
-           (array_agg(step ORDER BY value, step))[1] AS low_step, min(value) AS low,
-           (array_agg(step ORDER BY value DESC, step))[1] AS high_step, max(value) AS high
-    FROM bucketed GROUP BY bucket
-)
-SELECT low_step, low, high_step, high FROM picked ORDER BY bucket
-"""
-
-
-def _minmax_sql(job_id, key: str, buckets: int) -> list[list]:
-    with connection.cursor() as cursor:
-        cursor.execute(_MINMAX, {"job": job_id, "key": key, "n": buckets})
-        rows = cursor.fetchall()
-    return _flatten(rows)
-
-
-def _flatten(rows) -> list[list]:
-    out = []
-    for low_step, low, high_step, high in rows:
-        pair = sorted({(low_step, low), (high_step, high)})
-        out.extend([step, value] for step, value in pair)
-    return out
-
-
-def _minmax_python(points: list[list], buckets: int) -> list[list]:
-    lo, hi = points[0][0], points[-1][0]
-    width = hi - lo + 1
-    picked: dict[int, list] = {}
-    for step, value in points:
-        bucket = min((step - lo) * buckets // width, buckets - 1)
-        low, high = picked.setdefault(bucket, [(step, value), (step, value)])
-        if value < low[1]:
-            picked[bucket][0] = (step, value)
-        if value > high[1]:
-            picked[bucket][1] = (step, value)
-    return _flatten([(lo_p[0], lo_p[1], hi_p[0], hi_p[1]) for _, (lo_p, hi_p) in sorted(picked.items())])
+def downsample(steps: np.ndarray, values: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """Min/max buckets: `buckets` equal step ranges, each keeping its lowest and highest point (the earlier
+    step on ties), returned in step order."""
+    if len(steps) == 0:
+        return steps, values
+    lo, width = int(steps[0]), int(steps[-1]) - int(steps[0]) + 1
+    bucket = np.minimum(((steps - lo).astype(np.float64) * buckets / width).astype(np.int64), buckets - 1)
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    ends = np.r_[starts[1:], len(steps)]
+    keep = []
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        segment = values[start:end]
+        low, high = start + int(segment.argmin()), start + int(segment.argmax())
+        keep.extend((low, high) if low <= high else (high, low))
+    keep = np.unique(np.array(keep, dtype=np.int64))
+    return steps[keep], values[keep]

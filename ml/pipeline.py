@@ -23,7 +23,7 @@ from ml import evaluate as metrics_of
 from ml.architectures import INPUT_KIND, TEXT, SpecError
 from ml.data import Arrays, DataError, encode_targets, prepare, split_indices
 from ml.recipes import build_spec, check_options, default_hyperparameters, fits_task, text_max_len
-from ml.train import FitResult, Reporter, fit
+from ml.train import FitResult, HyperparameterError, Reporter, fit
 from ml.train import hyperparameters as checked_hyperparameters
 
 SPLIT_DEFAULTS = {"seed": 0, "validation": 0.1, "test": 0.2, "stratify": True}
@@ -42,9 +42,9 @@ class TrainOutcome:
 
 def split_config(given: dict | None) -> dict:
     """The split settings with defaults filled in and every value checked (DataError names the key)."""
-    given = dict(given or {})
-    if not isinstance(given, dict):
+    if given is not None and not isinstance(given, dict):
         raise DataError("the split must be a JSON object")
+    given = dict(given or {})
     unknown = sorted(set(given) - set(SPLIT_DEFAULTS))
     if unknown:
         raise DataError(f"unknown split setting(s): {', '.join(unknown)}; known: {', '.join(SPLIT_DEFAULTS)}")
@@ -70,10 +70,12 @@ _split_config = split_config  # `evaluate` takes a parameter of the same name
 
 
 def _checked_columns(columns: dict, target: str) -> dict[str, np.ndarray]:
-    """Columns as arrays of one common length, the target among them."""
+    """Columns as arrays of one common length, the target among them (strings as object arrays, the
+    way read_columns gives them)."""
     if target not in columns:
         raise DataError(f"target column '{target}' not found")
     arrays = {name: np.asarray(values) for name, values in columns.items()}
+    arrays = {name: a.astype(object) if a.dtype.kind in "US" else a for name, a in arrays.items()}
     lengths = {len(a) for a in arrays.values()}
     if len(lengths) != 1:
         raise DataError(f"the columns have different lengths: {sorted(lengths)}")
@@ -113,6 +115,8 @@ def train(
     if problem:
         raise SpecError(problem)
     check_options(architecture, options)
+    if hyperparameters is not None and not isinstance(hyperparameters, dict):
+        raise HyperparameterError("hyperparameters must be a JSON object")
     config = split_config(split)
     columns = _checked_columns(columns, target)
     targets, label_info = encode_targets(columns[target], task)

@@ -146,9 +146,10 @@ def build_spec(architecture: str, train: Arrays, task: str, options: dict | None
 def default_hyperparameters(architecture: str, num_train_rows: int, task: str | None = None) -> dict:
     """The hyperparameters a user gets when they give none (their own values override these key by key).
 
-    Small tables get small batches and more epochs, so the optimizer takes a few hundred steps at least
-    (ten epochs of 120 rows in batches of 64 is 20 steps: far too few). Larger data keeps batches of 64
-    and a bounded number of epochs."""
+    Small tables get small batches and more epochs, so the optimizer takes ~1500 steps (ten epochs of
+    120 rows in batches of 64 is 20 steps: far too few); larger data keeps batches of 64 and at least ten
+    epochs. Images and texts get bounded epoch counts (30 and 20). A regression (`task`) starts at
+    lr 1e-2: targets are fitted on their raw scale, so the output layer has far to travel."""
     if architecture not in ARCHITECTURES:
         raise SpecError(f"'architecture' must be one of {', '.join(ARCHITECTURES)}; got {architecture!r}")
     rows = max(1, int(num_train_rows))
@@ -159,7 +160,7 @@ def default_hyperparameters(architecture: str, num_train_rows: int, task: str | 
     else:
         batch_size, lr, min_steps, max_epochs = (16 if rows < 1000 else 64), 1e-3, 1500, 200
     if task == REGRESSION:
-        lr = max(lr, 1e-2)  # raw-scale targets: the output layer has far to travel
+        lr = max(lr, 1e-2)
     steps_per_epoch = math.ceil(rows / batch_size)
     epochs = max(10, min(max_epochs, math.ceil(min_steps / steps_per_epoch)))
     return {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": 0.0}

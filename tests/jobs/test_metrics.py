@@ -98,12 +98,38 @@ def test_downsampling_keeps_spikes_and_the_step_order(world, job):
     assert empty["count"] == 0 and empty["points"] == []
 
 
-def test_python_downsampling_matches_the_sql_one(job):
-    """SQLite deployments bucket in Python; both paths must pick the same points."""
+def test_the_binary_read_matches_the_orm(job):
+    """The PostgreSQL read decodes COPY's binary rows itself; it must agree with a plain ORM read."""
     import random
 
     rng = random.Random(4)
-    points = [("m", s * 3, rng.uniform(-5, 5)) for s in range(5000)]
+    points = [("m", s * 3, rng.uniform(-1e300, 1e300)) for s in range(3000)] + [("m", 2**62, -0.0)]
     metrics.ingest(job.pk, points)
-    raw = metrics._raw(job.pk, "m")
-    assert metrics._minmax_python(raw, 50) == metrics._minmax_sql(job.pk, "m", 50)
+    steps, values = metrics.fetch(job.pk, "m")
+    expected = list(MetricPoint.objects.filter(job=job, key="m").order_by("step").values_list("step", "value"))
+    assert list(zip(steps.tolist(), values.tolist(), strict=True)) == expected
+    assert metrics.fetch(job.pk, "nothing")[0].tolist() == []
+
+
+def test_downsampling_keeps_each_buckets_extremes():
+    import numpy as np
+
+    steps = np.arange(0, 1000, dtype=np.int64)
+    values = np.sin(steps / 10.0)
+    values[500] = 5.0
+    kept_steps, kept_values = metrics.downsample(steps, values, 10)
+    assert len(kept_steps) <= 20 and list(kept_steps) == sorted(kept_steps)
+    assert 500 in kept_steps.tolist()
+    for bucket in range(10):
+        part = values[bucket * 100 : (bucket + 1) * 100]
+        inside = kept_values[(kept_steps >= bucket * 100) & (kept_steps < (bucket + 1) * 100)]
+        assert sorted(inside.tolist()) == sorted({part.min(), part.max()})
+
+
+def test_a_body_over_the_limit_is_413_json(world, job, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    settings.ECO_MAX_JSON_BYTES = 1000
+    points = [{"key": "loss", "step": s, "value": 0.5} for s in range(100)]
+    response = _post(world.client("member"), job, points)
+    assert response.status_code == 413 and response.json()["code"] == "too_large"
+    assert not MetricPoint.objects.exists()

@@ -1,0 +1,119 @@
+"""The metrics store through the REST API under gunicorn (PostgreSQL when DATABASE_URL points at it).
+
+1. Ingest 1,000,000 points with POST /jobs/{id}/metrics/ in batches (two client threads, two gunicorn
+   workers: the machine's two cores). Goal: at least 100,000 points/s.
+2. Read a 100,000-point series with GET /jobs/{id}/metrics/?key=...: raw (max_points=0), goal at most 0.5 s;
+   downsampled to 1,000 points, goal at most 50 ms. Medians of several reads, over HTTP, after a warm-up.
+Run: .venv/bin/python benchmarks/metrics_store.py [--points 1000000] [--batch 50000]
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _env import bench_environment, cleanup, django_shell, gunicorn  # noqa: E402
+
+SETUP = """
+from accounts_app.models import User
+from accounts_app.services import create_team, issue_token
+from jobs_app.models import Job
+u = User.objects.create_user(username="bench", password="bench-password-1")
+t = create_team(actor=u, slug="bench", name="Bench")
+ingest = Job.objects.create(team=t, kind="train", spec={}, created_by=u)
+read = Job.objects.create(team=t, kind="train", spec={}, created_by=u)
+_, raw = issue_token(user=u)
+print("RESULT", raw, ingest.pk, read.pk)
+"""
+
+
+def bodies(total: int, batch: int, keys=("loss", "accuracy", "lr", "samples_per_s")) -> list[bytes]:
+    """JSON request bodies, prepared before the clock starts: `total` points over four keys."""
+    per_key = total // len(keys)
+    points = [{"key": k, "step": s, "value": 1.0 / (s + 1)} for k in keys for s in range(per_key)]
+    return [json.dumps({"points": points[i : i + batch]}).encode() for i in range(0, len(points), batch)]
+
+
+def timed_get(client: httpx.Client, url: str, repeat: int) -> tuple[float, dict]:
+    client.get(url).raise_for_status()  # warm-up
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        response = client.get(url)
+        times.append(time.perf_counter() - started)
+        response.raise_for_status()
+    return statistics.median(times), response.json()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=50_000)
+    parser.add_argument("--series", type=int, default=100_000)
+    args = parser.parse_args()
+    env = bench_environment("metrics")
+    try:
+        token, ingest_job, read_job = django_shell(env, SETUP).splitlines()[-1].split()[1:]
+        payloads = bodies(args.points, args.batch)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        with gunicorn(env, workers=2) as (base, _):
+            url = f"{base}/api/v1/jobs/{ingest_job}/metrics/"
+            with httpx.Client(headers=headers, timeout=300) as client:
+                client.post(url, content=payloads[0]).raise_for_status()  # warm-up (same points again later)
+
+                def send(body: bytes) -> int:
+                    response = client.post(url, content=body)
+                    response.raise_for_status()
+                    return response.json()["written"]
+
+                started = time.perf_counter()
+                with ThreadPoolExecutor(max_workers=2) as pool:
+                    written = sum(pool.map(send, payloads))
+                ingest_s = time.perf_counter() - started
+                keys = client.get(url).json()["keys"]
+                stored = sum(k["count"] for k in keys)
+
+                # a 100,000-point series for the reads
+                series = [{"key": "loss", "step": s, "value": (s % 97) / 97.0} for s in range(args.series)]
+                series[54_321]["value"] = 50.0  # a spike the downsampled read must keep
+                read_url = f"{base}/api/v1/jobs/{read_job}/metrics/"
+                for i in range(0, len(series), args.batch):
+                    client.post(read_url, content=json.dumps({"points": series[i : i + args.batch]})).raise_for_status()
+                raw_s, raw = timed_get(client, f"{read_url}?key=loss&max_points=0", 5)
+                down_s, down = timed_get(client, f"{read_url}?key=loss&max_points=1000", 20)
+        figures = {
+            "benchmark": "metrics_store",
+            "database": env.get("DATABASE_URL", "sqlite").split("://")[0],
+            "ingest": {
+                "points": args.points,
+                "batch": args.batch,
+                "requests": len(payloads),
+                "seconds": round(ingest_s, 3),
+                "points_per_s": round(args.points / ingest_s),
+                "written": written,
+                "stored": stored,
+                "goal_points_per_s": ">= 100000",
+            },
+            "read": {
+                "series_points": raw["count"],
+                "raw_points_returned": len(raw["points"]),
+                "raw_median_s": round(raw_s, 4),
+                "downsampled_points_returned": len(down["points"]),
+                "downsampled_median_ms": round(down_s * 1000, 2),
+                "spike_kept": [54_321, 50.0] in down["points"],
+                "goal": {"raw_s": "<= 0.5", "downsampled_ms": "<= 50"},
+            },
+        }
+        print(json.dumps(figures))
+    finally:
+        cleanup(env)
+
+
+if __name__ == "__main__":
+    main()
