@@ -15,7 +15,7 @@ import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
 
-from jobs_app.models import MetricPoint
+from jobs_app.models import ROLLUP_STEPS, MetricPoint
 
 KEY_MAX = 100
 STEP_MAX = 2**63 - 1
@@ -90,7 +90,32 @@ def ingest(job_id, points: list[tuple[str, int, float]], *, at: datetime | None 
             "ON CONFLICT (job_id, key, step) DO UPDATE SET value = EXCLUDED.value, time = EXCLUDED.time",
             [job_id, at],
         )
-        return cursor.rowcount
+        written = cursor.rowcount
+        cursor.execute(_REFRESH_ROLLUPS, {"job": job_id, "width": ROLLUP_STEPS})
+        return written
+
+
+# Recompute, from the points themselves, every rollup block the batch touched (so a replaced value can never
+# leave a stale extreme behind): per key one range scan of the primary key over the batch's steps.
+_REFRESH_ROLLUPS = """
+WITH span AS (
+    SELECT key, min(step) / %(width)s AS lo, max(step) / %(width)s AS hi FROM eco_metric_in GROUP BY key
+), touched AS (
+    SELECT DISTINCT key, step / %(width)s AS block FROM eco_metric_in
+)
+INSERT INTO jobs_app_metricrollup (job_id, key, block, count, min_step, min_value, max_step, max_value)
+SELECT %(job)s, p.key, p.step / %(width)s, count(*),
+       (array_agg(p.step ORDER BY p.value, p.step))[1], min(p.value),
+       (array_agg(p.step ORDER BY p.value DESC, p.step))[1], max(p.value)
+FROM span s
+JOIN jobs_app_metricpoint p
+  ON p.job_id = %(job)s AND p.key = s.key AND p.step >= s.lo * %(width)s AND p.step < (s.hi + 1) * %(width)s
+WHERE (p.key, p.step / %(width)s) IN (SELECT key, block FROM touched)
+GROUP BY p.key, p.step / %(width)s
+ON CONFLICT (job_id, key, block) DO UPDATE SET
+    count = EXCLUDED.count, min_step = EXCLUDED.min_step, min_value = EXCLUDED.min_value,
+    max_step = EXCLUDED.max_step, max_value = EXCLUDED.max_value
+"""
 
 
 def keys(job_id) -> list[dict]:
@@ -130,10 +155,17 @@ def series(job_id, key: str, *, max_points: int | None = DEFAULT_MAX_POINTS) -> 
     """The series [[step, value], ...] in step order. When it holds more than `max_points` points it is cut
     into max_points // 2 equal step ranges and each keeps its lowest and its highest point (in step order),
     so a spike is never averaged away. `max_points=None` returns every point."""
-    steps, values = fetch(job_id, key)
-    total = len(steps)
-    if max_points is not None and total > max_points:
-        steps, values = downsample(steps, values, max(1, max_points // 2))
+    buckets = max(1, (max_points or 0) // 2)
+    rollup = _rollup(job_id, key) if max_points is not None else None
+    if rollup is not None and rollup[0] > max_points and len(rollup[1]) >= buckets:
+        # the rollup is finer than the answer: its extremes are the only candidates a min/max bucket can keep
+        total, steps, values = rollup[0], rollup[1], rollup[2]
+        steps, values = downsample(steps, values, buckets)
+    else:
+        steps, values = fetch(job_id, key)
+        total = len(steps)
+        if max_points is not None and total > max_points:
+            steps, values = downsample(steps, values, buckets)
     points = [list(pair) for pair in zip(steps.tolist(), values.tolist(), strict=True)]
     return {"key": key, "count": total, "downsampled": len(points) < total, "points": points}
 
@@ -164,6 +196,28 @@ def fetch(job_id, key: str) -> tuple[np.ndarray, np.ndarray]:
     steps = np.frombuffer(bytes(steps), dtype=_STEP_ITEMS, offset=_ARRAY_HEADER)["item"]
     values = np.frombuffer(bytes(values), dtype=_VALUE_ITEMS, offset=_ARRAY_HEADER)["item"]
     return steps.astype(np.int64), values.astype(np.float64)
+
+
+def _rollup(job_id, key: str) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """(points in the series, candidate steps, candidate values) from the rollup blocks: each block's lowest
+    and highest point. None where there are no rollups (SQLite)."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count, min_step, min_value, max_step, max_value FROM jobs_app_metricrollup "
+            "WHERE job_id = %s AND key = %s ORDER BY block",
+            [job_id, key],
+        )
+        rows = cursor.fetchall()
+    if not rows:
+        return 0, np.zeros(0, np.int64), np.zeros(0, np.float64)
+    table = np.array(rows, dtype=np.float64)
+    counts = table[:, 0]
+    steps = np.array([(r[1], r[3]) for r in rows], dtype=np.int64).ravel()
+    values = table[:, [2, 4]].ravel()
+    steps, first = np.unique(steps, return_index=True)  # sorted; a one-point block names its point twice
+    return int(counts.sum()), steps, values[first]
 
 
 def downsample(steps: np.ndarray, values: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:

@@ -105,3 +105,24 @@ class MetricPoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}@{self.step}={self.value}"
+
+
+class MetricRollup(models.Model):
+    """Each series' lowest and highest point per block of ROLLUP_STEPS steps, kept up to date by ingest.
+    A downsampled read of a long series reads these (a 64th of the rows) instead of every point."""
+
+    pk = models.CompositePrimaryKey("job_id", "key", "block")
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="metric_rollups", db_index=False)
+    key = models.CharField(max_length=100)
+    block = models.BigIntegerField(help_text="step // ROLLUP_STEPS")
+    count = models.IntegerField()
+    min_step = models.BigIntegerField()
+    min_value = models.FloatField()
+    max_step = models.BigIntegerField()
+    max_value = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"{self.key}[{self.block}]"
+
+
+ROLLUP_STEPS = 64

@@ -26,6 +26,9 @@ def run(job: Job, reporter: RegistryReporter) -> None:
     with blobs.local_copy(version.blob) as path:
         columns = read_columns(path, version.format)
     device = "cuda" if job.resources.get("gpus") else "cpu"
+    import torch
+
+    reporter.log(f"device {device}, {torch.get_num_threads()} CPU thread(s)")
     outcome = pipeline.train(
         columns,
         task=version.dataset.task,
