@@ -8,6 +8,11 @@
     eco models list | eco models create demo clf --task classification
     eco models register <model id> w.safetensors --spec spec.json [--metrics '{"accuracy": 0.9}']
     eco alias set <model id> production <version id>
+    eco train demo <dataset version id> digits-cnn --architecture cnn --hyperparameters '{"epochs": 5}' --wait
+    eco jobs submit demo process --spec '{"dataset_version": "...", "steps": [{"op": "dropna"}]}'
+    eco jobs list [--team demo --status running --kind train] | eco jobs show|cancel|wait <job id>
+    eco jobs logs <job id> [--follow] | eco jobs metrics <job id> [--key loss --max-points 200]
+    eco evaluations [--dataset-version <id>]    (a leaderboard when filtered by dataset version)
 
 Settings: ECO_URL and ECO_TOKEN, or the file written by `eco login` (~/.config/eco/config.json, mode 600).
 Output is JSON, so it pipes into jq.
@@ -20,6 +25,7 @@ import getpass
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -165,7 +171,115 @@ def build_parser() -> argparse.ArgumentParser:
     a_set.add_argument("alias")
     a_set.add_argument("version")
     a_set.set_defaults(run=lambda a: _client().set_alias(a.model, a.alias, a.version))
+
+    train = sub.add_parser("train", help="submit a train job (and optionally wait for it)")
+    train.add_argument("team")
+    train.add_argument("dataset_version")
+    train.add_argument("model", help="a model id, or a name (a new model is created on success)")
+    train.add_argument("--architecture", choices=["mlp", "cnn", "textcnn", "transformer"])
+    train.add_argument("--hyperparameters", default="{}", help='JSON, e.g. {"epochs": 5, "lr": 0.001}')
+    train.add_argument("--options", default="{}", help='architecture options, e.g. {"hidden": [128]}')
+    train.add_argument("--wait", action="store_true", help="print the log while it runs; return the finished job")
+    train.set_defaults(run=_train)
+
+    jobs = sub.add_parser("jobs").add_subparsers(dest="action", required=True)
+    j_submit = jobs.add_parser("submit", help="submit any job kind with a JSON spec")
+    j_submit.add_argument("team")
+    j_submit.add_argument("kind", choices=["train", "evaluate", "process"])
+    j_submit.add_argument("--spec", required=True, help="JSON text or a .json file")
+    j_submit.add_argument("--pool")
+    j_submit.add_argument("--gpus", type=int, default=0)
+    j_submit.add_argument("--priority", type=int, default=0)
+    j_submit.add_argument("--max-retries", type=int, default=0)
+    j_submit.add_argument("--timeout", type=int, help="seconds")
+    j_submit.add_argument("--wait", action="store_true")
+    j_submit.set_defaults(run=_submit)
+    j_list = jobs.add_parser("list")
+    j_list.add_argument("--team")
+    j_list.add_argument("--status")
+    j_list.add_argument("--kind")
+    j_list.set_defaults(run=lambda a: _client().jobs(team=a.team, status=a.status, kind=a.kind))
+    for name, method in (("show", "job"), ("cancel", "cancel_job")):
+        p = jobs.add_parser(name)
+        p.add_argument("job")
+        p.set_defaults(run=lambda a, m=method: getattr(_client(), m)(a.job))
+    j_wait = jobs.add_parser("wait", help="print the log until the job ends; exit 1 unless it succeeded")
+    j_wait.add_argument("job")
+    j_wait.set_defaults(run=lambda a: _follow(_client(), a.job))
+    j_logs = jobs.add_parser("logs")
+    j_logs.add_argument("job")
+    j_logs.add_argument("--after", type=int, default=0)
+    j_logs.add_argument("--follow", action="store_true", help="keep printing lines until the job ends")
+    j_logs.set_defaults(run=_logs)
+    j_metrics = jobs.add_parser("metrics", help="the job's metric keys, or one series with --key")
+    j_metrics.add_argument("job")
+    j_metrics.add_argument("--key")
+    j_metrics.add_argument("--max-points", type=int, default=1000)
+    j_metrics.set_defaults(
+        run=lambda a: _client().metric(a.job, a.key, max_points=a.max_points) if a.key else _client().metric_keys(a.job)
+    )
+
+    evaluations = sub.add_parser("evaluations", help="evaluations; a leaderboard with --dataset-version")
+    evaluations.add_argument("--dataset-version")
+    evaluations.add_argument("--model-version")
+    evaluations.set_defaults(
+        run=lambda a: _client().evaluations(model_version=a.model_version, dataset_version=a.dataset_version)
+    )
     return parser
+
+
+class JobFailed(Exception):
+    def __init__(self, job: dict):
+        super().__init__(job.get("error") or job["status"])
+        self.job = job
+
+
+def _follow(client: Client, job_id: str, poll: float = 1.0) -> dict:
+    """Print the job's log lines (to stderr, so stdout stays JSON) until it ends; return the job."""
+    after = 0
+    while True:
+        page = client.logs(job_id, after=after)
+        for line in page["results"]:
+            print(line["line"], file=sys.stderr)
+        after = page["next_after"]
+        if page["status"] in ("succeeded", "failed", "cancelled") and not page["results"]:
+            job = client.job(job_id)
+            if job["status"] != "succeeded":
+                raise JobFailed(job)
+            return job
+        if not page["results"]:
+            time.sleep(poll)
+
+
+def _logs(args) -> dict:
+    client = _client()
+    if args.follow:
+        return _follow(client, args.job)
+    return client.logs(args.job, after=args.after)
+
+
+def _train(args) -> dict:
+    client = _client()
+    spec = {"hyperparameters": json.loads(args.hyperparameters), "options": json.loads(args.options)}
+    job = client.train(
+        team=args.team, dataset_version=args.dataset_version, model=args.model, architecture=args.architecture, **spec
+    )
+    return _follow(client, job["id"]) if args.wait else job
+
+
+def _submit(args) -> dict:
+    client = _client()
+    resources = {"gpus": args.gpus, **({"pool": args.pool} if args.pool else {})}
+    job = client.submit_job(
+        team=args.team,
+        kind=args.kind,
+        spec=_spec(args.spec),
+        priority=args.priority,
+        resources=resources,
+        max_retries=args.max_retries,
+        timeout_s=args.timeout,
+    )
+    return _follow(client, job["id"]) if args.wait else job
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,6 +288,10 @@ def main(argv: list[str] | None = None) -> int:
         result = args.run(args)
     except EcoError as exc:
         print(json.dumps(exc.body, indent=2), file=sys.stderr)
+        return 1
+    except JobFailed as exc:
+        print(json.dumps(exc.job, indent=2))
+        print(f"eco: job {exc.job['id']} {exc.job['status']}: {exc.job.get('error', '')}", file=sys.stderr)
         return 1
     except (OSError, ValueError, httpx.HTTPError) as exc:
         print(f"eco: {exc}", file=sys.stderr)

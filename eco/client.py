@@ -9,6 +9,7 @@ v = eco.upload_version(ds["id"], "iris.csv", target="species")
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,3 +163,70 @@ class Client:
 
     def set_alias(self, model: str, alias: str, version: str) -> dict:
         return self._call("POST", f"models/{model}/aliases/", json={"alias": alias, "version": version})
+
+    # --- jobs ---
+    def submit_job(
+        self,
+        *,
+        team: str,
+        kind: str,
+        spec: dict,
+        priority: int = 0,
+        resources: dict | None = None,
+        max_retries: int = 0,
+        timeout_s: int | None = None,
+    ) -> dict:
+        body = {
+            "team": team,
+            "kind": kind,
+            "spec": spec,
+            "priority": priority,
+            "resources": resources or {},
+            "max_retries": max_retries,
+            "timeout_s": timeout_s,
+        }
+        return self._call("POST", "jobs/", json=body)
+
+    def train(self, *, team: str, dataset_version: str, model: str, architecture: str | None = None, **spec) -> dict:
+        """Submit a train job: `model` is a model id or the name of a (new) model."""
+        spec = {"dataset_version": dataset_version, "model": model, **spec}
+        if architecture:
+            spec["architecture"] = architecture
+        return self.submit_job(team=team, kind="train", spec=spec)
+
+    def jobs(self, *, team: str | None = None, status: str | None = None, kind: str | None = None) -> list[dict]:
+        return list(self._pages("jobs/", {"team": team, "status": status, "kind": kind}))
+
+    def job(self, job: str) -> dict:
+        return self._call("GET", f"jobs/{job}/")
+
+    def cancel_job(self, job: str) -> dict:
+        return self._call("POST", f"jobs/{job}/cancel/")
+
+    def wait(self, job: str, *, timeout: float = 3600, poll: float = 1.0) -> dict:
+        """Block until the job succeeds, fails or is cancelled; returns it (raises TimeoutError)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.job(job)
+            if record["status"] in ("succeeded", "failed", "cancelled"):
+                return record
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job} is still {record['status']} after {timeout:g} s")
+            time.sleep(poll)
+
+    def logs(self, job: str, *, after: int = 0) -> dict:
+        return self._call("GET", f"jobs/{job}/logs/", params={"after": after})
+
+    def metric_keys(self, job: str) -> list[dict]:
+        return self._call("GET", f"jobs/{job}/metrics/")["keys"]
+
+    def metric(self, job: str, key: str, *, max_points: int = 1000) -> dict:
+        return self._call("GET", f"jobs/{job}/metrics/", params={"key": key, "max_points": max_points})
+
+    def log_metrics(self, job: str, points: list[dict]) -> dict:
+        """Batch ingest [{key, step, value}, ...] (for runs outside Eco's workers); idempotent."""
+        return self._call("POST", f"jobs/{job}/metrics/", json={"points": points})
+
+    def evaluations(self, *, model_version: str | None = None, dataset_version: str | None = None) -> list[dict]:
+        params = {"model_version": model_version, "dataset_version": dataset_version}
+        return list(self._pages("evaluations/", params))

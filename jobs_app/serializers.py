@@ -49,7 +49,7 @@ class JobSubmitSerializer(serializers.Serializer):
     priority = serializers.JSONField(required=False, default=0)
     resources = serializers.JSONField(required=False, default=dict)
     max_retries = serializers.JSONField(required=False, default=0)
-    timeout_s = serializers.JSONField(required=False, default=None)
+    timeout_s = serializers.JSONField(required=False, default=None, allow_null=True)
 
 
 class JobLogSerializer(serializers.ModelSerializer):

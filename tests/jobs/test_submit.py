@@ -60,6 +60,11 @@ def test_a_valid_train_job_is_queued_and_sent_on_commit(world, iris_version, dja
     assert job.task_id and job.pool == "cpu"
 
 
+def test_no_timeout_is_null(world, iris_version):
+    response = _post(world.client("member"), spec=_train(iris_version), timeout_s=None)
+    assert response.status_code == 201 and response.json()["timeout_s"] is None
+
+
 def test_gpu_jobs_go_to_the_gpu_pool(world, iris_version):
     response = _post(
         world.client("member"),
