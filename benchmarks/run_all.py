@@ -13,6 +13,9 @@ HERE = Path(__file__).resolve().parent
 
 BENCHMARKS = [
     ["list_queries.py"],
+    ["metrics_store.py"],
+    ["jobs.py"],
+    ["recipes.py"],
     ["upload.py", "--mib", os.environ.get("ECO_BENCH_UPLOAD_MIB", "1024")],
 ]
 

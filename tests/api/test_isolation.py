@@ -7,14 +7,27 @@ import pytest
 
 from accounts_app.models import Membership
 from datasets_app.models import Dataset, DatasetVersion
+from jobs_app.models import Job, MetricPoint
 from models_app.models import ModelAlias, ModelVersion, RegisteredModel
 from tests.conftest import MLP_SPEC, safetensors_file
 
 
 @pytest.fixture
 def objects(world, dataset, iris_version, model, model_version):
+    from jobs_app import metrics
+    from jobs_app.services import submit_job
+    from models_app.models import Evaluation
+
     ModelAlias.objects.create(model=model, alias="production", version=model_version)
-    return {"ds": dataset.pk, "dv": iris_version.pk, "m": model.pk, "mv": model_version.pk}
+    job = submit_job(
+        actor=world.users["member"],
+        team=world.alpha,
+        kind="train",
+        spec={"dataset_version": str(iris_version.pk), "model": "m"},
+    )
+    metrics.ingest(job.pk, [("loss", 1, 0.5)])
+    Evaluation.objects.create(model_version=model_version, dataset_version=iris_version, metric="accuracy", score=1)
+    return {"ds": dataset.pk, "dv": iris_version.pk, "m": model.pk, "mv": model_version.pk, "job": job.pk}
 
 
 READS = [
@@ -33,6 +46,10 @@ READS = [
     "/api/v1/models/{m}/aliases/production/",
     "/api/v1/model-versions/{mv}/",
     "/api/v1/model-versions/{mv}/download/",
+    "/api/v1/jobs/{job}/",
+    "/api/v1/jobs/{job}/logs/",
+    "/api/v1/jobs/{job}/metrics/",
+    "/api/v1/jobs/{job}/metrics/?key=loss",
 ]
 
 
@@ -52,6 +69,8 @@ WRITES = [
     ("post", "/api/v1/models/{m}/versions/", _weights_payload, "multipart"),
     ("post", "/api/v1/models/{m}/aliases/", lambda o: {"alias": "staging", "version": str(o["mv"])}, "json"),
     ("delete", "/api/v1/models/{m}/aliases/production/", None, None),
+    ("post", "/api/v1/jobs/{job}/cancel/", None, None),
+    ("post", "/api/v1/jobs/{job}/metrics/", lambda o: {"points": [{"key": "loss", "step": 1, "value": 9}]}, "json"),
 ]
 
 
@@ -63,6 +82,8 @@ def state():
         list(RegisteredModel.objects.values_list("id", "card")),
         ModelVersion.objects.count(),
         list(ModelAlias.objects.values_list("alias", "version_id")),
+        list(Job.objects.values_list("id", "status", "cancel_requested_at")),
+        list(MetricPoint.objects.values_list("key", "step", "value")),
     )
 
 
@@ -108,7 +129,17 @@ def test_creating_in_a_team_needs_membership_and_a_writing_role(world, url, payl
     assert world.client("member").post(url, payload, format="json").status_code == 201
 
 
-@pytest.mark.parametrize("url", ["/api/v1/teams/", "/api/v1/datasets/", "/api/v1/models/", "/api/v1/audit-events/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/teams/",
+        "/api/v1/datasets/",
+        "/api/v1/models/",
+        "/api/v1/audit-events/",
+        "/api/v1/jobs/",
+        "/api/v1/evaluations/",
+    ],
+)
 def test_lists_show_only_the_callers_teams(world, objects, url):
     outsider = world.client("outsider").get(url).json()
     text = json.dumps(outsider)
@@ -124,6 +155,7 @@ def test_unknown_ids_are_404(world):
         f"/api/v1/dataset-versions/{missing}/",
         f"/api/v1/models/{missing}/",
         f"/api/v1/model-versions/{missing}/",
+        f"/api/v1/jobs/{missing}/",
         "/api/v1/datasets/not-a-uuid/",
         "/api/v1/teams/nope/",
     ]:
