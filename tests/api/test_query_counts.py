@@ -8,7 +8,8 @@ from accounts_app.models import AuditEvent, Membership
 from accounts_app.services import issue_token
 from datasets_app.models import DatasetLineage, DatasetVersion
 from datasets_app.services import create_dataset
-from models_app.models import ModelAlias, ModelVersion, ModelVersionDataset, RegisteredModel
+from jobs_app.models import Job, JobLog
+from models_app.models import Evaluation, ModelAlias, ModelVersion, ModelVersionDataset, RegisteredModel
 from tests.factories import TeamFactory, UserFactory
 
 
@@ -41,6 +42,9 @@ def grow(world, iris_version, model_version, n):
         ModelVersionDataset.objects.create(model_version=mv, dataset_version=dv)
         ModelAlias.objects.create(model=model_version.model, alias=f"a{i}", version=mv)
         ModelAlias.objects.create(model=other, alias="production", version=mv)
+        job = Job.objects.create(team=world.alpha, kind="train", spec={}, created_by=admin)
+        JobLog.objects.create(job=job, line="hello")
+        Evaluation.objects.create(model_version=mv, dataset_version=iris_version, metric="accuracy", score=0.5, job=job)
 
 
 LISTS = [
@@ -53,6 +57,9 @@ LISTS = [
     "/api/v1/models/",
     "/api/v1/models/{m}/versions/",
     "/api/v1/models/{m}/aliases/",
+    "/api/v1/jobs/",
+    "/api/v1/evaluations/",
+    "/api/v1/evaluations/?dataset_version={dv}",
 ]
 
 
@@ -65,7 +72,7 @@ def count(client, url):
 
 @pytest.mark.parametrize("url", LISTS)
 def test_list_queries_do_not_grow_with_rows(world, iris_version, model_version, url):
-    url = url.format(ds=iris_version.dataset_id, m=model_version.model_id)
+    url = url.format(ds=iris_version.dataset_id, m=model_version.model_id, dv=iris_version.pk)
     client = world.client("admin")
     client.get("/api/v1/me/")  # first use of the token writes last_used_at
     grow(world, iris_version, model_version, 2)
