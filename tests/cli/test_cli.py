@@ -1,7 +1,6 @@
 """The `eco` command line against a real HTTP server (pytest-django's live_server), as a user runs it."""
 
 import json
-import os
 import stat
 import subprocess
 import sys
@@ -9,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.runner import eco_runner
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
 PASSWORD = "correct horse battery staple"
@@ -18,20 +18,7 @@ PASSWORD = "correct horse battery staple"
 def eco(live_server, tmp_path, transactional_db):
     team = TeamFactory(slug="alpha")
     MembershipFactory(team=team, user=UserFactory(username="ada"), role="member")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ECO_")}
-    env.update(ECO_CONFIG=str(tmp_path / "config.json"), ECO_URL=live_server.url)
-
-    def run(*args, ok=True):
-        result = subprocess.run(
-            [sys.executable, "-m", "eco.cli", *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
-        )
-        if ok:
-            assert result.returncode == 0, result.stderr
-            return json.loads(result.stdout)
-        return result
-
-    run.dir = tmp_path
-    return run
+    return eco_runner(live_server.url, tmp_path)
 
 
 def test_a_user_session_from_login_to_alias(eco):

@@ -1,0 +1,32 @@
+"""Run the `eco` command in a subprocess against a live server, as a user would."""
+
+import json
+import os
+import subprocess
+import sys
+
+
+def eco_runner(url: str, workdir, timeout: float = 60):
+    """`run(*args)` returns the JSON the command printed (and asserts it exited 0); `run(*args, ok=False)`
+    returns the CompletedProcess. `run.stderr` holds the last command's stderr, `run.dir` its folder."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ECO_")}
+    env.update(ECO_CONFIG=str(workdir / "config.json"), ECO_URL=url)
+
+    def run(*args, ok=True):
+        result = subprocess.run(
+            [sys.executable, "-m", "eco.cli", *args],
+            env=env,
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        run.stderr = result.stderr
+        if ok:
+            assert result.returncode == 0, result.stderr
+            return json.loads(result.stdout)
+        return result
+
+    run.dir = workdir
+    run.stderr = ""
+    return run
