@@ -13,6 +13,7 @@ from datetime import datetime
 
 import numpy as np
 from django.db import connection, transaction
+from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from jobs_app.models import ROLLUP_STEPS, MetricPoint
@@ -120,35 +121,17 @@ ON CONFLICT (job_id, key, block) DO UPDATE SET
 
 def keys(job_id) -> list[dict]:
     """Every metric key of a job with its point count, step range and last value."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT key, count(*), min(step), max(step) FROM jobs_app_metricpoint WHERE job_id = %s "
-            "GROUP BY key ORDER BY key",
-            [job_id],
-        )
-        rows = cursor.fetchall()
-    last = (
-        {
-            key: value
-            for key, value in MetricPoint.objects.filter(job_id=job_id)
-            .order_by("key", "-step")
-            .distinct("key")
-            .values_list("key", "value")
-        }
-        if connection.vendor == "postgresql"
-        else _last_values(job_id)
+    points = MetricPoint.objects.filter(job_id=job_id)
+    rows = (
+        points.values("key")
+        .annotate(count=Count("step"), first_step=Min("step"), last_step=Max("step"))
+        .order_by("key")
     )
-    return [
-        {"key": key, "count": count, "first_step": first, "last_step": last_step, "last_value": last.get(key)}
-        for key, count, first, last_step in rows
-    ]
-
-
-def _last_values(job_id) -> dict[str, float]:
-    values = {}
-    for key, value in MetricPoint.objects.filter(job_id=job_id).order_by("key", "step").values_list("key", "value"):
-        values[key] = value
-    return values
+    if connection.vendor == "postgresql":
+        last = dict(points.order_by("key", "-step").distinct("key").values_list("key", "value"))
+    else:
+        last = dict(points.order_by("key", "step").values_list("key", "value"))  # the last of each key wins
+    return [{**row, "last_value": last.get(row["key"])} for row in rows]
 
 
 def series(job_id, key: str, *, max_points: int | None = DEFAULT_MAX_POINTS) -> dict:
