@@ -72,12 +72,20 @@ def _enqueue(job: Job, *, countdown: float | None = None) -> None:
     """Give the job a fresh delivery id and send it to its pool's queue after commit."""
     job.task_id = uuid.uuid4().hex
     Job.objects.filter(pk=job.pk).update(task_id=job.task_id)
-    job_id, task_id, queue = str(job.pk), job.task_id, job.pool
+    job_id, task_id, queue, priority = str(job.pk), job.task_id, job.pool, broker_priority(job.priority)
 
     def send():
-        current_app.send_task(RUN_TASK, args=[job_id], task_id=task_id, queue=queue, countdown=countdown)
+        current_app.send_task(
+            RUN_TASK, args=[job_id], task_id=task_id, queue=queue, countdown=countdown, priority=priority
+        )
 
     transaction.on_commit(send)
+
+
+def broker_priority(priority: int) -> int:
+    """A job's priority (-10 .. 10, higher runs first) as the broker's (Redis: 0 .. 9, 0 runs first). Jobs
+    waiting in the same pool's queue start in priority order; a running job is never pre-empted."""
+    return round((specs.MAX_PRIORITY - priority) * 9 / (2 * specs.MAX_PRIORITY))
 
 
 @transaction.atomic

@@ -151,3 +151,7 @@ def test_a_cancel_requested_before_the_delivery_starts_wins(job, world):
     assert services.begin_attempt(job_id=job.pk, task_id=job.task_id, worker="w") is None
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELLED
+
+
+def test_job_priorities_map_onto_the_brokers_scale():
+    assert [services.broker_priority(p) for p in (10, 5, 0, -5, -10)] == [0, 2, 4, 7, 9]

@@ -222,3 +222,24 @@ def test_a_sigkilled_worker_is_replaced_and_the_job_resumes_from_its_checkpoint(
         for process in (first, second, reaper):
             if process is not None:
                 process.stop()
+
+
+def test_waiting_jobs_start_in_priority_order(world, worker):
+    """While the worker is busy, a high-priority job submitted last starts before low-priority ones."""
+    from django.conf import settings
+
+    if not settings.CELERY_BROKER_URL.startswith("redis"):
+        pytest.skip("message priorities need Redis; the filesystem broker of a bare clone is first-in first-out")
+    member = world.client("member")
+    version_id = builtin_version(member, name="iris", builtin="iris")
+    busy = _long_training(member, builtin_version(member, name="digits", builtin="digits"))
+    wait_for(busy["id"], lambda j: j.status == "running", what="the worker to be busy")
+    steps = {"dataset_version": version_id, "steps": [{"op": "dedupe"}]}
+    low = [submit(member, "process", steps, priority=-5) for _ in range(2)]
+    high = submit(member, "process", steps, priority=9)
+    time.sleep(0.5)  # all three wait in the broker
+    member.post(f"/api/v1/jobs/{busy['id']}/cancel/")
+    finished = {j["id"]: wait_finished(j["id"]) for j in (*low, high)}
+    assert all(j.status == "succeeded" for j in finished.values())
+    started = sorted(finished.values(), key=lambda j: j.started_at)
+    assert started[0].pk == Job.objects.get(pk=high["id"]).pk, [(j.priority, j.started_at) for j in started]
