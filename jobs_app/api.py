@@ -5,7 +5,7 @@ from rest_framework import generics
 from rest_framework.response import Response
 
 from accounts_app.models import Role
-from accounts_app.selectors import ensure_role, team_for_write
+from accounts_app.selectors import ensure_role, team_for_user, team_for_write
 from jobs_app import metrics, selectors, services
 from jobs_app.models import Job, JobKind, JobStatus
 from jobs_app.serializers import JobLogSerializer, JobSerializer, JobSubmitSerializer, MetricPointsSerializer
@@ -136,3 +136,13 @@ class JobLogsApi(generics.GenericAPIView):
                 "next_after": lines[-1].id if lines else after,
             }
         )
+
+
+class TeamUsageApi(generics.GenericAPIView):
+    """What a team uses: running jobs, jobs by status, CPU and GPU seconds, storage bytes, and its quota
+    (none yet: quotas arrive with resource governance). Any member may read it."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, slug):
+        team = team_for_user(user=request.user, slug=slug)
+        return Response(selectors.team_usage(team=team))

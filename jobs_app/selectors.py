@@ -1,11 +1,12 @@
 """Reads of jobs_app, always scoped to the caller's teams."""
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from accounts_app.models import User
+from accounts_app.models import Team, User
 from accounts_app.selectors import team_ids_for_user
-from jobs_app.models import Job, JobLog
+from jobs_app.models import Job, JobLog, JobStatus, MetricPoint
 
 
 def jobs_for_user(*, user: User) -> QuerySet[Job]:
@@ -18,3 +19,41 @@ def job_for_user(*, user: User, pk) -> Job:
 
 def log_lines(*, job: Job, after: int = 0, limit: int = 1000) -> list[JobLog]:
     return list(JobLog.objects.filter(job=job, id__gt=after).order_by("id")[:limit])
+
+
+def team_usage(*, team: Team) -> dict:
+    """What a team uses now: jobs by status, CPU and GPU seconds of the jobs that ran (running ones up to
+    now; GPU seconds count each GPU), bytes of the distinct blobs its datasets and models hold."""
+    from datasets_app.models import Blob, DatasetVersion
+    from models_app.models import ModelVersion
+
+    jobs = Job.objects.filter(team=team)
+    by_status = {status: 0 for status in JobStatus.values}
+    by_status.update(dict(jobs.values_list("status").annotate(n=Count("id")).values_list("status", "n")))
+    now = timezone.now()
+    cpu_seconds = gpu_seconds = 0.0
+    for started, finished, resources in jobs.filter(started_at__isnull=False).values_list(
+        "started_at", "finished_at", "resources"
+    ):
+        seconds = max(0.0, ((finished or now) - started).total_seconds())
+        gpus = (resources or {}).get("gpus") or 0
+        if gpus:
+            gpu_seconds += seconds * gpus
+        else:
+            cpu_seconds += seconds
+    blobs = Blob.objects.filter(
+        Q(pk__in=DatasetVersion.objects.filter(dataset__team=team).values("blob_id"))
+        | Q(pk__in=ModelVersion.objects.filter(model__team=team).values("blob_id"))
+    )
+    storage = blobs.aggregate(total=Sum("size_bytes"), count=Count("pk"))
+    return {
+        "team": team.slug,
+        "running_jobs": by_status[JobStatus.RUNNING],
+        "jobs": by_status,
+        "cpu_seconds": round(cpu_seconds, 3),
+        "gpu_seconds": round(gpu_seconds, 3),
+        "storage_bytes": storage["total"] or 0,
+        "blobs": storage["count"],
+        "metric_points": MetricPoint.objects.filter(job__team=team).count(),
+        "quota": None,  # quotas and admission arrive with resource governance
+    }

@@ -5,24 +5,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs_app', '0002_logs_metrics_heartbeat'),
+        ("jobs_app", "0002_logs_metrics_heartbeat"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='MetricRollup',
+            name="MetricRollup",
             fields=[
-                ('pk', models.CompositePrimaryKey('job_id', 'key', 'block', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('key', models.CharField(max_length=100)),
-                ('block', models.BigIntegerField(help_text='step // ROLLUP_STEPS')),
-                ('count', models.IntegerField()),
-                ('min_step', models.BigIntegerField()),
-                ('min_value', models.FloatField()),
-                ('max_step', models.BigIntegerField()),
-                ('max_value', models.FloatField()),
-                ('job', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='metric_rollups', to='jobs_app.job')),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "job_id", "key", "block", blank=True, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("key", models.CharField(max_length=100)),
+                ("block", models.BigIntegerField(help_text="step // ROLLUP_STEPS")),
+                ("count", models.IntegerField()),
+                ("min_step", models.BigIntegerField()),
+                ("min_value", models.FloatField()),
+                ("max_step", models.BigIntegerField()),
+                ("max_value", models.FloatField()),
+                (
+                    "job",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="metric_rollups",
+                        to="jobs_app.job",
+                    ),
+                ),
             ],
         ),
     ]
