@@ -34,6 +34,7 @@ READS = [
     "/api/v1/teams/alpha/",
     "/api/v1/teams/alpha/members/",
     "/api/v1/teams/alpha/members/alpha-member/",
+    "/api/v1/teams/alpha/usage/",
     "/api/v1/datasets/{ds}/",
     "/api/v1/datasets/{ds}/versions/",
     "/api/v1/dataset-versions/{dv}/",
