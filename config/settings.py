@@ -14,7 +14,7 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
 
 VAR_DIR = Path(env("ECO_VAR_DIR", default=str(BASE_DIR / "var")))
-for sub in ("media", "broker/out", "broker/processed", "tmp", "static"):
+for sub in ("media", "broker/out", "broker/processed", "broker/control", "tmp", "static"):
     (VAR_DIR / sub).mkdir(parents=True, exist_ok=True)
 
 DEBUG = env.bool("DEBUG", default=True)
@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.RejectNulInQueryMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -183,10 +184,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": str(VAR_DIR / "broker/out"),
         "data_folder_out": str(VAR_DIR / "broker/out"),
         "processed_folder": str(VAR_DIR / "broker/processed"),
+        "control_folder": str(VAR_DIR / "broker/control"),
         "store_processed": False,
     }
     if CELERY_BROKER_URL.startswith("filesystem")
-    else {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+    # Longer than the longest job (timeout_s is at most 7 days): Redis must never hand a running job's
+    # message to a second worker. A dead worker's job comes back through the heartbeat reaper instead.
+    else {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=8 * 24 * 3600)}
 )
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

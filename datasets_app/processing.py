@@ -31,6 +31,14 @@ _ALLOWED = {
 }
 
 
+def _numeric(dtype: str) -> bool:
+    """Numbers to compare and scale; booleans are not (they compare with true / false only)."""
+    return is_numeric(dtype) and dtype != "bool"
+
+
+INT64_MAX = 2**63 - 1
+
+
 class StepError(ValueError):
     """A step does not fit the data; `field` names it (steps[2].column)."""
 
@@ -70,7 +78,7 @@ def _column_list(step: dict, dtypes: dict, where: str, *, numeric: bool = False)
         raise StepError(f"{where}.columns", "give a non-empty list of column names")
     for name in names:
         _known(name, dtypes, f"{where}.columns")
-        if numeric and not is_numeric(dtypes[name]):
+        if numeric and not _numeric(dtypes[name]):
             raise StepError(f"{where}.columns", f"column '{name}' is {dtypes[name]}, not numeric")
     return names
 
@@ -91,7 +99,7 @@ def _check_standardize(step, dtypes, target, where):
     if names and target in names:
         raise StepError(f"{where}.columns", f"'{target}' is the target; standardize features only")
     if names is None:
-        names = [n for n, t in dtypes.items() if n != target and is_numeric(t)]
+        names = [n for n, t in dtypes.items() if n != target and _numeric(t)]
         if not names:
             raise StepError(f"{where}.columns", "there are no numeric feature columns to standardize")
     for name in names:
@@ -105,28 +113,39 @@ def _check_filter(step, dtypes, target, where):
     operator = step.get("operator")
     if operator not in COMPARISONS:
         raise StepError(f"{where}.operator", f"'operator' must be one of {', '.join(COMPARISONS)}; got {operator!r}")
-    value = step.get("value")
-    numeric = is_numeric(dtypes[name])
+    value, dtype = step.get("value"), dtypes[name]
     if operator in ("is_null", "not_null"):
         if "value" in step:
             raise StepError(f"{where}.value", f"'{operator}' takes no value")
     elif operator in ("in", "not_in"):
         if not isinstance(value, list) or not value:
             raise StepError(f"{where}.value", f"'{operator}' needs a non-empty list of values")
-        step["value"] = [_filter_value(v, numeric, name, f"{where}.value") for v in value]
+        step["value"] = [_filter_value(v, dtype, name, f"{where}.value") for v in value]
     else:
-        if operator not in ("==", "!=") and not numeric:
-            raise StepError(f"{where}.operator", f"'{operator}' compares numbers; column '{name}' is {dtypes[name]}")
-        step["value"] = _filter_value(value, numeric, name, f"{where}.value")
+        if operator not in ("==", "!=") and not _numeric(dtype):
+            raise StepError(f"{where}.operator", f"'{operator}' compares numbers; column '{name}' is {dtype}")
+        step["value"] = _filter_value(value, dtype, name, f"{where}.value")
     step["column"] = name
     return step
 
 
-def _filter_value(value, numeric: bool, name: str, field: str):
-    if numeric:
+def _filter_value(value, dtype: str, name: str, field: str):
+    """The value in the column's own type: an integer for an integer column, a float for a float column,
+    true / false for a boolean one, a string otherwise."""
+    if dtype == "bool":
+        if not isinstance(value, bool):
+            raise StepError(field, f"column '{name}' holds true / false; compare it with a boolean, not {value!r}")
+        return value
+    if _numeric(dtype):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise StepError(field, f"column '{name}' is numeric; compare it with a finite number, not {value!r}")
-        return value
+        if dtype.startswith(("int", "uint")):
+            if isinstance(value, float) and not value.is_integer():
+                raise StepError(field, f"column '{name}' holds integers; {value!r} is not one")
+            if abs(value) > INT64_MAX:
+                raise StepError(field, f"{value!r} is beyond the range of column '{name}'")
+            return int(value)
+        return float(value)
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):
         raise StepError(field, f"compare column '{name}' with a string, not {value!r}")
     return str(value)
@@ -195,11 +214,25 @@ def read_table(path: str | Path, fmt: str, columns: list[dict]) -> pa.Table:
             ),
         )
     if fmt == "jsonl":
-        names = [c["name"] for c in columns]
         with open(path, encoding="utf-8") as fh:
             rows = [json.loads(line) for line in fh.read().split("\n") if line.strip()]
-        return pa.table({n: pa.array([row.get(n) for row in rows], from_pandas=True) for n in names})
+        return pa.table({c["name"]: _json_column([row.get(c["name"]) for row in rows], c["dtype"]) for c in columns})
     raise StepError("dataset_version", f"{fmt} versions cannot be processed; use {' or '.join(PROCESSABLE_FORMATS)}")
+
+
+def _json_column(values: list, dtype: str) -> pa.Array:
+    """A JSONL column in the type its schema recorded; lists, objects, mixed values and integers beyond
+    int64 are kept as their JSON text, so every step can handle them and the output round-trips."""
+    kind = _arrow_type(dtype)
+    if kind is not None:
+        try:
+            return pa.array(values, type=kind, from_pandas=True)
+        except (pa.ArrowException, OverflowError, TypeError, ValueError):
+            pass
+    return pa.array(
+        [None if v is None else v if isinstance(v, str) else json.dumps(v, allow_nan=True) for v in values],
+        type=pa.string(),
+    )
 
 
 def _arrow_type(dtype: str):
@@ -221,7 +254,8 @@ def write_table(table: pa.Table, path: str | Path, fmt: str) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         for batch in table.to_batches(max_chunksize=10_000):
             for row in batch.to_pylist():
-                fh.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+                # NaN / Infinity stay as the input had them (Eco's JSONL reader accepts them)
+                fh.write(json.dumps(row, ensure_ascii=False, allow_nan=True) + "\n")
 
 
 def apply_steps(table: pa.Table, steps: list[dict], *, should_stop=lambda: False) -> tuple[pa.Table, list[dict]]:
@@ -255,9 +289,12 @@ def _run_dropna(table, step):
 
 def _run_dedupe(table, step):
     names = step.get("columns") or table.column_names
-    indexed = table.select(names).append_column("__row__", pa.array(np.arange(table.num_rows)))
-    first = indexed.group_by(names, use_threads=False).aggregate([("__row__", "min")])
-    rows = np.sort(first.column("__row___min").to_numpy())
+    row = "__row__"
+    while row in table.column_names:
+        row += "_"
+    indexed = table.select(names).append_column(row, pa.array(np.arange(table.num_rows)))
+    first = indexed.group_by(names, use_threads=False).aggregate([(row, "min")])
+    rows = np.sort(first.column(f"{row}_min").to_numpy())
     return table.take(pa.array(rows)), {}
 
 
@@ -282,13 +319,13 @@ def _run_filter(table, step):
         return table.filter(_missing(column)), {}
     if operator == "not_null":
         return table.filter(pc.invert(_missing(column))), {}
-    if not is_numeric_type(column.type):
+    if not is_numeric_type(column.type) and not pa.types.is_boolean(column.type):
         column = pc.cast(column, pa.string())
     if operator in ("in", "not_in"):
         member = pc.is_in(column, value_set=pa.array(value, type=column.type))
         keep = member if operator == "in" else pc.invert(member)
     else:
-        scalar = pa.scalar(value).cast(column.type) if not is_numeric_type(column.type) else value
+        scalar = pa.scalar(value, type=column.type)
         keep = {
             "==": pc.equal,
             "!=": pc.not_equal,

@@ -23,23 +23,30 @@ class JobAdmin(admin.ModelAdmin):
     list_filter = ["status", "kind", "pool", "team"]
     search_fields = ["id", "worker", "error"]
     list_select_related = ["team"]
-    readonly_fields = [
-        "created_at",
-        "started_at",
-        "finished_at",
-        "heartbeat_at",
-        "attempts",
-        "worker",
-        "progress",
-        "task_id",
-        "checkpoint",
-        "outputs",
-        "metric_keys",
-    ]
+    # the state machine belongs to the services: nothing here is edited by hand; cancel is an action
+    readonly_fields = [f.name for f in Job._meta.fields] + ["metric_keys"]
     inlines = [JobLogInline]
+    actions = ["cancel_jobs"]
 
     def has_add_permission(self, request):
         return False  # jobs are submitted through the API, where their spec is checked
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a job is part of its outputs' lineage
+
+    @admin.action(description="Cancel the selected jobs")
+    def cancel_jobs(self, request, queryset):
+        from config.errors import Conflict
+        from jobs_app.services import cancel_job
+
+        done = 0
+        for job in queryset:
+            try:
+                cancel_job(actor=request.user, job=job)
+                done += 1
+            except Conflict:
+                pass
+        self.message_user(request, f"Cancelled or asked to stop {done} job(s).")
 
     @admin.display(description="metrics")
     def metric_keys(self, obj):

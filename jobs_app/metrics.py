@@ -77,6 +77,9 @@ def ingest(job_id, points: list[tuple[str, int, float]], *, at: datetime | None 
         )
         return len(points)
     with transaction.atomic(), connection.cursor() as cursor:
+        # one writer per job at a time: two batches refreshing the same rollup block concurrently would each
+        # see only their own points, and the later write would drop the other's extremes
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"eco-metrics-{job_id}"])
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS eco_metric_in (key varchar(100), step bigint, value double precision) "
             "ON COMMIT DELETE ROWS"
@@ -110,7 +113,8 @@ SELECT %(job)s, p.key, p.step / %(width)s, count(*),
        (array_agg(p.step ORDER BY p.value DESC, p.step))[1], max(p.value)
 FROM span s
 JOIN jobs_app_metricpoint p
-  ON p.job_id = %(job)s AND p.key = s.key AND p.step >= s.lo * %(width)s AND p.step < (s.hi + 1) * %(width)s
+  ON p.job_id = %(job)s AND p.key = s.key
+ AND p.step >= s.lo * %(width)s AND p.step <= s.hi * %(width)s + (%(width)s - 1)
 WHERE (p.key, p.step / %(width)s) IN (SELECT key, block FROM touched)
 GROUP BY p.key, p.step / %(width)s
 ON CONFLICT (job_id, key, block) DO UPDATE SET
@@ -137,7 +141,11 @@ def keys(job_id) -> list[dict]:
 def series(job_id, key: str, *, max_points: int | None = DEFAULT_MAX_POINTS) -> dict:
     """The series [[step, value], ...] in step order. When it holds more than `max_points` points it is cut
     into max_points // 2 equal step ranges and each keeps its lowest and its highest point (in step order),
-    so a spike is never averaged away. `max_points=None` returns every point."""
+    so a spike is never averaged away. `max_points=None` returns every point.
+
+    A long series is read from its rollups (each 64-step block's lowest and highest point): every block's
+    extremes, hence every spike, survive exactly; where a range boundary cuts through a block, that range
+    may keep a block extreme instead of its own, so the picture is the exact one to within a block."""
     buckets = max(1, (max_points or 0) // 2)
     rollup = _rollup(job_id, key) if max_points is not None else None
     if rollup is not None and rollup[0] > max_points and len(rollup[1]) >= buckets:
@@ -168,9 +176,8 @@ def fetch(job_id, key: str) -> tuple[np.ndarray, np.ndarray]:
         return np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.float64)
     with connection.cursor() as cursor:
         cursor.execute(
-            # one ordered scan feeds both aggregates (a sorted subquery keeps its order through array_agg)
-            "SELECT array_send(array_agg(step)), array_send(array_agg(value)) FROM ("
-            "SELECT step, value FROM jobs_app_metricpoint WHERE job_id = %s AND key = %s ORDER BY step) ordered",
+            "SELECT array_send(array_agg(step ORDER BY step)), array_send(array_agg(value ORDER BY step)) "
+            "FROM jobs_app_metricpoint WHERE job_id = %s AND key = %s",
             [job_id, key],
         )
         steps, values = cursor.fetchone()

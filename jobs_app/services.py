@@ -69,17 +69,25 @@ def submit_job(
 
 
 def _enqueue(job: Job, *, countdown: float | None = None) -> None:
-    """Give the job a fresh delivery id and send it to its pool's queue after commit."""
+    """Give the job a fresh delivery id and send it to its pool's queue after commit. If the broker is away
+    the job stays queued with `sent_at` empty, and the reaper sends it again later."""
     job.task_id = uuid.uuid4().hex
-    Job.objects.filter(pk=job.pk).update(task_id=job.task_id)
-    job_id, task_id, queue, priority = str(job.pk), job.task_id, job.pool, broker_priority(job.priority)
+    job.enqueued_at, job.sent_at = timezone.now(), None
+    Job.objects.filter(pk=job.pk).update(task_id=job.task_id, enqueued_at=job.enqueued_at, sent_at=None)
+    job_id, task_id, queue, priority = job.pk, job.task_id, job.pool, broker_priority(job.priority)
+    transaction.on_commit(lambda: _send(job_id, task_id, queue, priority, countdown), robust=True)
 
-    def send():
+
+def _send(job_id, task_id: str, queue: str, priority: int, countdown: float | None = None) -> bool:
+    try:
         current_app.send_task(
-            RUN_TASK, args=[job_id], task_id=task_id, queue=queue, countdown=countdown, priority=priority
+            RUN_TASK, args=[str(job_id)], task_id=task_id, queue=queue, countdown=countdown, priority=priority
         )
-
-    transaction.on_commit(send)
+    except Exception:  # the broker is away: the reaper sends it again
+        log.warning("could not send job %s to the %s queue; the reaper will retry", job_id, queue, exc_info=True)
+        return False
+    Job.objects.filter(pk=job_id, task_id=task_id).update(sent_at=timezone.now())
+    return True
 
 
 def broker_priority(priority: int) -> int:
@@ -99,6 +107,7 @@ def cancel_job(*, actor: User, job: Job) -> Job:
         job.status, job.finished_at, job.cancel_requested_at = JobStatus.CANCELLED, now, now
         job.save(update_fields=["status", "finished_at", "cancel_requested_at"])
         _log(job, "cancelled before it started")
+        _drop_checkpoint_after_commit(job)  # a re-queued job may hold one
     elif job.cancel_requested_at is None:
         job.cancel_requested_at = now
         job.save(update_fields=["cancel_requested_at"])
@@ -121,24 +130,48 @@ def append_log(*, job_id, lines: list[tuple]) -> None:
 
 @transaction.atomic
 def begin_attempt(*, job_id, task_id: str, worker: str) -> Job | None:
-    """Mark the job running for this delivery, or None when the delivery is stale or the job is over."""
+    """Mark the job running for this delivery, or None when the delivery is stale, the job is over, or a
+    live delivery is already running it (the broker handed the same message out twice)."""
     job = Job.objects.select_for_update().filter(pk=job_id).first()
     if job is None or job.task_id != task_id or job.status in FINISHED:
         return None
     now = timezone.now()
+    if job.status == JobStatus.RUNNING:
+        silent = (now - (job.heartbeat_at or job.attempt_started_at or now)).total_seconds()
+        if silent < settings.ECO_HEARTBEAT_TIMEOUT_S:
+            return None
+        if _gives_up(job, now):  # the same message keeps killing its worker (out of memory, say)
+            return None
     if job.cancel_requested_at is not None:
         job.status, job.finished_at = JobStatus.CANCELLED, now
         job.save(update_fields=["status", "finished_at"])
+        _log(job, "cancelled before it started")
+        _drop_checkpoint_after_commit(job)
         return None
     job.status = JobStatus.RUNNING
     job.attempts += 1
     job.worker = worker[:200]
     job.started_at = job.started_at or now
+    job.attempt_started_at = now
     job.heartbeat_at = now
     job.error = ""
-    job.save(update_fields=["status", "attempts", "worker", "started_at", "heartbeat_at", "error"])
+    job.save(
+        update_fields=["status", "attempts", "worker", "started_at", "attempt_started_at", "heartbeat_at", "error"]
+    )
     _log(job, f"attempt {job.attempts} started on {worker}")
     return job
+
+
+def _gives_up(job: Job, now) -> bool:
+    """Fail a job whose workers keep dying under it; True when it did."""
+    if job.attempts <= job.max_retries + WORKER_LOSSES_TOLERATED:
+        return False
+    job.status, job.finished_at = JobStatus.FAILED, now
+    job.error = f"the worker running this job stopped responding {job.attempts} times; giving up"
+    job.save(update_fields=["status", "finished_at", "error"])
+    _log(job, f"failed: {job.error}")
+    _drop_checkpoint_after_commit(job)
+    return True
 
 
 def heartbeat(*, job_id, task_id: str, progress: float) -> str | None:
@@ -222,37 +255,59 @@ def retry_or_fail(*, job_id, task_id: str, error: str) -> Job:
 
 
 def reap_stale_jobs(*, now=None) -> list[str]:
-    """Re-queue running jobs whose heartbeat stopped (their worker died); the new delivery resumes from
-    the last checkpoint. Returns the ids it touched. Safe to run from several places at once."""
+    """The reaper's round. Safe to run from several places at once (rows are locked, skip-locked).
+    - a running job whose heartbeat stopped (its worker died) is re-queued; the new delivery resumes from the
+      last checkpoint (or failed, when its workers keep dying);
+    - a running job that ignores its cancel request or outlives timeout_s by the heartbeat timeout (stuck
+      outside the train loop) is cancelled or failed; its delivery no longer owns it;
+    - a queued job the broker never took (it was away) is sent again.
+    Returns the ids it touched."""
     now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.ECO_HEARTBEAT_TIMEOUT_S)
-    touched = []
+    grace = timedelta(seconds=settings.ECO_HEARTBEAT_TIMEOUT_S)
+    touched, resend = [], []
     with transaction.atomic():
-        stale = (
-            Job.objects.select_for_update(skip_locked=True)
-            .filter(status=JobStatus.RUNNING)
-            .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True))
-        )
-        for job in stale:
-            silent = (now - (job.heartbeat_at or job.started_at or job.created_at)).total_seconds()
-            if job.attempts > job.max_retries + WORKER_LOSSES_TOLERATED:
-                job.status, job.finished_at = JobStatus.FAILED, now
-                job.error = f"the worker running this job stopped responding {job.attempts} times; giving up"
-                job.save(update_fields=["status", "finished_at", "error"])
-                _log(job, f"failed: {job.error}")
-                _drop_checkpoint_after_commit(job)
-            else:
-                job.status = JobStatus.QUEUED
-                job.save(update_fields=["status"])
-                _log(
-                    job,
-                    f"worker {job.worker or '?'} stopped responding ({silent:.0f} s without a heartbeat); re-queued",
-                )
-                _enqueue(job)
+        running = Job.objects.select_for_update(skip_locked=True).filter(status=JobStatus.RUNNING)
+        for job in running.filter(Q(heartbeat_at__lt=now - grace) | Q(heartbeat_at__isnull=True)):
             touched.append(str(job.pk))
+            if job.cancel_requested_at is not None:
+                _end_stuck(job, now, JobStatus.CANCELLED, "cancelled (its worker had stopped responding)")
+                continue
+            if _gives_up(job, now):
+                continue
+            silent = (now - (job.heartbeat_at or job.started_at or job.created_at)).total_seconds()
+            job.status = JobStatus.QUEUED
+            job.save(update_fields=["status"])
+            _log(job, f"worker {job.worker or '?'} stopped responding ({silent:.0f} s without a heartbeat); re-queued")
+            _enqueue(job)
+        for job in running.filter(cancel_requested_at__lt=now - grace).exclude(pk__in=touched):
+            touched.append(str(job.pk))
+            _end_stuck(job, now, JobStatus.CANCELLED, "cancelled (the run did not stop by itself)")
+        for job in running.filter(timeout_s__isnull=False, attempt_started_at__isnull=False).exclude(pk__in=touched):
+            if now - job.attempt_started_at > timedelta(seconds=job.timeout_s) + grace:
+                touched.append(str(job.pk))
+                error = f"timed out: the job ran longer than its timeout_s ({job.timeout_s} s) and did not stop"
+                _end_stuck(job, now, JobStatus.FAILED, error)
+        unsent = Job.objects.select_for_update(skip_locked=True).filter(
+            status=JobStatus.QUEUED, sent_at__isnull=True, enqueued_at__lt=now - timedelta(seconds=30)
+        )
+        for job in unsent:
+            touched.append(str(job.pk))
+            resend.append((job.pk, job.task_id, job.pool, broker_priority(job.priority)))
+    for delivery in resend:
+        _send(*delivery)
     if touched:
-        log.warning("reaper re-queued or failed %d job(s): %s", len(touched), ", ".join(touched))
+        log.warning("reaper touched %d job(s): %s", len(touched), ", ".join(touched))
     return touched
+
+
+def _end_stuck(job: Job, now, status: str, message: str) -> None:
+    """End a job whose delivery is stuck; a new task_id makes that delivery's later writes Lost."""
+    job.status, job.finished_at, job.task_id = status, now, uuid.uuid4().hex
+    if status == JobStatus.FAILED:
+        job.error = message
+    job.save(update_fields=["status", "finished_at", "task_id", "error"])
+    _log(job, message if status != JobStatus.FAILED else f"failed: {message}")
+    _drop_checkpoint_after_commit(job)
 
 
 def _drop_checkpoint_after_commit(job: Job) -> None:

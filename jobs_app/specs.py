@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from accounts_app.models import Team, User
+from config.jsonsafe import unsafe_text
 from datasets_app import processing
 from datasets_app import selectors as dataset_selectors
 from datasets_app.models import DatasetVersion, Task
@@ -111,6 +112,8 @@ def check_spec(*, user: User, team: Team, kind: str, spec) -> dict:
     """The spec with defaults filled in and ids as strings, or a ValidationError naming the field."""
     if not isinstance(spec, dict):
         raise _error("spec", "must be a JSON object.")
+    if problem := unsafe_text(spec, "spec"):
+        raise _error("spec", f"{problem}.")
     return {JobKind.TRAIN: _train, JobKind.EVALUATE: _evaluate, JobKind.PROCESS: _process}[kind](user, team, spec)
 
 

@@ -9,9 +9,12 @@ from jobs_app import services
 
 @shared_task(name="jobs.run", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_job(self, job_id: str) -> str:
-    from jobs_app.runners import execute
+    from jobs_app.runners import TRANSIENT_ERRORS, execute
 
-    return execute(job_id=job_id, task_id=self.request.id, worker=self.request.hostname or "worker")
+    try:
+        return execute(job_id=job_id, task_id=self.request.id, worker=self.request.hostname or "worker")
+    except TRANSIENT_ERRORS as exc:  # the database was away before the job could start or record its end
+        raise self.retry(exc=exc, countdown=5, max_retries=60) from None
 
 
 @shared_task(name="jobs.reap", ignore_result=True)

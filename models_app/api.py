@@ -166,7 +166,8 @@ class AliasDetailApi(generics.RetrieveDestroyAPIView):
 
 class EvaluationListApi(generics.ListAPIView):
     """Evaluations of your teams' model versions. Filter with ?model_version=&dataset_version=&split=&team=;
-    with ?dataset_version= the list is a leaderboard: best headline score (accuracy, or R²) first."""
+    with ?dataset_version= the list is a leaderboard of one split (`test` unless ?split= says otherwise):
+    best headline score (accuracy, or R²) first."""
 
     serializer_class = EvaluationSerializer
 
@@ -178,7 +179,10 @@ class EvaluationListApi(generics.ListAPIView):
         for name in ("model_version", "dataset_version"):
             if value := params.get(name):
                 qs = qs.filter(**{f"{name}_id": _uuid_param(name, value)})
-        if split := params.get("split"):
+        split = params.get("split")
+        if split is None and params.get("dataset_version"):
+            split = "test"  # a leaderboard ranks like with like: held-out rows unless asked otherwise
+        if split:
             qs = qs.filter(split=split)
         if team := params.get("team"):
             qs = qs.filter(model_version__model__team__slug=team)

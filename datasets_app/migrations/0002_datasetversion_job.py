@@ -6,21 +6,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('datasets_app', '0001_initial'),
-        ('jobs_app', '0001_initial'),
+        ("datasets_app", "0001_initial"),
+        ("jobs_app", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='datasetversion',
-            name='job',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='dataset_versions', to='jobs_app.job'),
+            model_name="datasetversion",
+            name="job",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="dataset_versions",
+                to="jobs_app.job",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='datasetversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('job__isnull', False)), fields=('job',), name='dataset_version_one_per_job'),
+            model_name="datasetversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("job__isnull", False)), fields=("job",), name="dataset_version_one_per_job"
+            ),
         ),
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pyarrow as pa
 from django.conf import settings
 from django.core.files import File
 
@@ -21,9 +22,12 @@ from ml.train import Stopped
 def run(job: Job, reporter: RegistryReporter) -> None:
     spec = job.spec
     version = DatasetVersion.objects.select_related("dataset", "blob").get(pk=spec["dataset_version"])
-    with blobs.local_copy(version.blob) as path:
-        table = processing.read_table(path, version.format, version.schema["columns"])
-    table, report = processing.apply_steps(table, spec["steps"], should_stop=reporter.should_stop)
+    try:
+        with blobs.local_copy(version.blob) as path:
+            table = processing.read_table(path, version.format, version.schema["columns"])
+        table, report = processing.apply_steps(table, spec["steps"], should_stop=reporter.should_stop)
+    except (pa.ArrowException, OverflowError) as exc:  # data the checks could not foresee
+        raise DataError(f"the steps cannot run on this data: {exc}") from None
     if reporter.should_stop():
         raise Stopped("stopped between processing steps")
     for done in report:

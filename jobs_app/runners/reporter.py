@@ -97,19 +97,31 @@ class RegistryReporter:
         return self
 
     def close(self) -> None:
-        """Stop the heartbeat thread and write what is still buffered (from the calling thread)."""
+        """Stop the heartbeat thread and write what is still buffered (from the calling thread). A failed
+        write is logged, never raised: the job's end must still be recorded."""
         self._closed.set()
         self._thread.join(timeout=30)
-        self.flush()
+        try:
+            self.flush()
+        except Exception:
+            log.warning("could not write the last metrics or log lines of job %s", self.job_id, exc_info=True)
 
     def flush(self) -> None:
+        """Write buffered log lines, then metrics; what fails to be written goes back into the buffer."""
         with self._lock:
             points, self._points = self._points, []
             lines, self._lines = self._lines, []
-        if points:
-            metrics.ingest(self.job_id, points)
-        if lines:
-            services.append_log(job_id=self.job_id, lines=lines)
+        try:
+            if lines:
+                services.append_log(job_id=self.job_id, lines=lines)
+                lines = []
+            if points:
+                metrics.ingest(self.job_id, points)
+                points = []
+        finally:
+            if lines or points:
+                with self._lock:
+                    self._lines[:0], self._points[:0] = lines, points
 
     def _halt(self, reason: str) -> None:
         if self.stop_reason is None:
@@ -121,8 +133,8 @@ class RegistryReporter:
         try:
             while not self._closed.wait(interval):
                 try:
-                    self.flush()
                     state = services.heartbeat(job_id=self.job_id, task_id=self.task_id, progress=self.progress)
+                    self.flush()
                 except Exception:  # the database may be briefly away; the next beat tries again
                     log.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
                     close_old_connections()

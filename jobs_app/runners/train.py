@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files import File
 
 from datasets_app import blobs
@@ -15,7 +16,7 @@ from jobs_app.models import Job
 from jobs_app.runners.reporter import RegistryReporter
 from ml import pipeline
 from ml.artifacts import save_weights
-from ml.data import read_columns
+from ml.data import DataError, read_columns
 from models_app import services as model_services
 from models_app.models import RegisteredModel
 
@@ -93,8 +94,15 @@ def _model_for(job: Job, version: DatasetVersion) -> RegisteredModel:
     if spec.get("model"):
         return RegisteredModel.objects.get(pk=spec["model"])
     existing = RegisteredModel.objects.filter(team=job.team, name=spec["model_name"]).first()
-    if existing is not None:
-        return existing
-    return model_services.create_model(
-        actor=job.created_by, team=job.team, name=spec["model_name"], task=version.dataset.task
-    )
+    if existing is None:
+        try:
+            return model_services.create_model(
+                actor=job.created_by, team=job.team, name=spec["model_name"], task=version.dataset.task
+            )
+        except ValidationError:  # another job created it a moment ago (create_model used a savepoint)
+            existing = RegisteredModel.objects.get(team=job.team, name=spec["model_name"])
+    if existing.task != version.dataset.task:
+        raise DataError(
+            f"model '{existing.name}' is now a {existing.task} model; the data set is {version.dataset.task}"
+        )
+    return existing

@@ -155,3 +155,74 @@ def test_a_cancel_requested_before_the_delivery_starts_wins(job, world):
 
 def test_job_priorities_map_onto_the_brokers_scale():
     assert [services.broker_priority(p) for p in (10, 5, 0, -5, -10)] == [0, 2, 4, 7, 9]
+
+
+def test_a_second_delivery_of_a_live_job_is_turned_away(job):
+    """Redis may hand a message out twice; while the first delivery heartbeats, the second does nothing."""
+    services.begin_attempt(job_id=job.pk, task_id=job.task_id, worker="w1")
+    assert services.begin_attempt(job_id=job.pk, task_id=job.task_id, worker="w2") is None
+    job.refresh_from_db()
+    assert job.attempts == 1 and job.worker == "w1"
+
+
+def test_a_redelivery_after_the_worker_died_takes_over_but_not_forever(job, settings):
+    settings.ECO_HEARTBEAT_TIMEOUT_S = 60
+    services.begin_attempt(job_id=job.pk, task_id=job.task_id, worker="w1")
+    for attempt in range(2, 2 + job.max_retries + services.WORKER_LOSSES_TOLERATED):
+        Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=61))
+        assert services.begin_attempt(job_id=job.pk, task_id=job.task_id, worker=f"w{attempt}") is not None
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=61))
+    assert services.begin_attempt(job_id=job.pk, task_id=job.task_id, worker="again") is None
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and "stopped responding" in job.error
+
+
+def test_a_job_the_broker_never_took_is_sent_again(job, monkeypatch):
+    sent = []
+    monkeypatch.setattr(services, "_send", lambda *delivery: sent.append(delivery) or True)
+    assert job.sent_at is None  # the on-commit send never ran inside this test's transaction
+    assert services.reap_stale_jobs() == []  # not yet: it may still be on its way
+    Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now() - timedelta(seconds=31))
+    assert services.reap_stale_jobs() == [str(job.pk)]
+    assert sent == [(job.pk, job.task_id, "cpu", 4)]  # the same delivery, so it keeps its place
+
+
+def test_sending_with_the_broker_away_leaves_the_job_for_the_reaper(job, monkeypatch):
+    from celery import current_app
+
+    def down(*args, **kwargs):
+        raise ConnectionError("broker away")
+
+    monkeypatch.setattr(current_app, "send_task", down)
+    assert services._send(job.pk, job.task_id, "cpu", 4) is False
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED and job.sent_at is None
+
+
+def test_stuck_runs_are_ended_by_the_reaper(world, job, settings):
+    """A delivery stuck outside the train loop never sees its cancel or timeout; the reaper ends the job and
+    the stuck delivery can no longer write."""
+    settings.ECO_HEARTBEAT_TIMEOUT_S = 60
+    services.begin_attempt(job_id=job.pk, task_id=job.task_id, worker="w")
+    old_task = job.task_id
+    Job.objects.filter(pk=job.pk).update(cancel_requested_at=timezone.now() - timedelta(seconds=61))
+    assert services.reap_stale_jobs() == [str(job.pk)]
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED
+    with pytest.raises(services.Lost):
+        services.complete(job_id=job.pk, task_id=old_task, register=lambda j: {})
+
+    other = services.submit_job(
+        actor=world.users["member"],
+        team=world.alpha,
+        kind="train",
+        spec={"dataset_version": job.spec["dataset_version"], "model": "m"},
+        timeout_s=10,
+    )
+    services.begin_attempt(job_id=other.pk, task_id=other.task_id, worker="w")
+    Job.objects.filter(pk=other.pk).update(attempt_started_at=timezone.now() - timedelta(seconds=69))
+    assert services.reap_stale_jobs() == []  # within timeout + grace
+    Job.objects.filter(pk=other.pk).update(attempt_started_at=timezone.now() - timedelta(seconds=71))
+    assert services.reap_stale_jobs() == [str(other.pk)]
+    other.refresh_from_db()
+    assert other.status == JobStatus.FAILED and other.error.startswith("timed out")

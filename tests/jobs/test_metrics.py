@@ -153,3 +153,21 @@ def test_rollups_follow_replaced_values(world, job):
     got = np.array(body["points"])
     # the same extremes per bucket (the rollup may pick another step holding the same value)
     assert sorted(got[:, 1].tolist()) == sorted(exact_values.tolist())
+
+
+def test_steps_at_the_end_of_the_range_are_stored(world, job):
+    top = 2**63 - 1
+    points = [{"key": "loss", "step": s, "value": 1.0} for s in (top - 70, top - 1, top)]
+    assert _post(world.client("member"), job, points).status_code == 200
+    assert metrics.fetch(job.pk, "loss")[0].tolist() == [top - 70, top - 1, top]
+
+
+def test_nul_in_a_query_parameter_is_400(world, job):
+    client = world.client("viewer")
+    for url in (
+        f"/api/v1/jobs/{job.pk}/metrics/?key=a%00b",
+        "/api/v1/jobs/?team=%00",
+        "/api/v1/evaluations/?split=%00",
+    ):
+        response = client.get(url)
+        assert response.status_code == 400 and "NUL" in response.json()["detail"], url

@@ -179,6 +179,12 @@ def test_bad_job_fields_are_400_naming_the_field(world, iris_version, extra, fie
     assert not Job.objects.exists()
 
 
+def test_nul_characters_in_a_spec_are_400(world, iris_version):
+    response = _post(world.client("member"), spec=_train(iris_version, model="bad\u0000name"))
+    assert response.status_code == 400 and "NUL" in response.json()["detail"]
+    assert not Job.objects.exists()
+
+
 def test_spec_must_be_an_object(world):
     response = world.client("member").post(
         "/api/v1/jobs/", {"team": "alpha", "kind": "train", "spec": [1]}, format="json"

@@ -22,9 +22,15 @@ class Command(BaseCommand):
     def handle(self, *args, every=None, **options):
         while True:
             close_old_connections()
-            touched = reap_stale_jobs()
+            try:
+                touched = reap_stale_jobs()
+            except Exception as exc:  # the database or broker is away: try again next round, never exit
+                if every is None:
+                    raise
+                self.stderr.write(f"reaper round failed: {type(exc).__name__}: {exc}")
+                touched = []
             if touched:
-                self.stdout.write(f"re-queued or failed: {', '.join(touched)}")
+                self.stdout.write(f"touched: {', '.join(touched)}")
             if every is None:
                 return
             time.sleep(every or settings.ECO_REAPER_INTERVAL_S)

@@ -1,0 +1,57 @@
+"""Processing steps on awkward data: types are respected, JSON values the upload accepted survive."""
+
+import json
+
+import pytest
+
+from datasets_app import formats, processing
+
+
+def _run(tmp_path, text: str, fmt: str, steps: list[dict], target: str = "y"):
+    path = tmp_path / f"in.{fmt}"
+    path.write_text(text)
+    columns = formats.inspect(path, fmt, target).schema["columns"]
+    checked = processing.check_steps(steps, columns=columns, target=target)
+    table, _ = processing.apply_steps(processing.read_table(path, fmt, columns), checked)
+    out = tmp_path / f"out.{fmt}"
+    processing.write_table(table, out, fmt)
+    return table, out
+
+
+def test_integer_columns_compare_with_integers(tmp_path):
+    csv = "x,y\n1,a\n2,b\n3,c\n"
+    table, _ = _run(tmp_path, csv, "csv", [{"op": "filter", "column": "x", "operator": "in", "value": [2, 3.0]}])
+    assert table.column("x").to_pylist() == [2, 3]
+    columns = [{"name": "x", "dtype": "int64"}, {"name": "y", "dtype": "string"}]
+    for value in ([1.5], [2**70]):
+        with pytest.raises(processing.StepError) as error:
+            processing.check_steps(
+                [{"op": "filter", "column": "x", "operator": "in", "value": value}], columns=columns, target="y"
+            )
+        assert error.value.field == "steps[0].value"
+
+
+def test_boolean_columns_compare_with_booleans(tmp_path):
+    jsonl = "".join(json.dumps({"x": i % 2 == 0, "y": str(i)}) + "\n" for i in range(6))
+    table, _ = _run(tmp_path, jsonl, "jsonl", [{"op": "filter", "column": "x", "operator": "==", "value": True}])
+    assert table.column("y").to_pylist() == ["0", "2", "4"]
+    columns = [{"name": "x", "dtype": "bool"}, {"name": "y", "dtype": "string"}]
+    for step in ({"operator": "<", "value": 1}, {"operator": "==", "value": 1}):
+        with pytest.raises(processing.StepError):
+            processing.check_steps([{"op": "filter", "column": "x", **step}], columns=columns, target="y")
+
+
+def test_jsonl_lists_objects_mixed_and_infinity_survive_processing(tmp_path):
+    rows = [
+        {"tags": ["a", "b"], "meta": {"k": 1}, "m": 1, "big": 2**64, "v": float("inf"), "y": "p"},
+        {"tags": ["a", "b"], "meta": {"k": 1}, "m": "one", "big": 1, "v": 1.5, "y": "p"},
+        {"tags": ["a", "b"], "meta": {"k": 1}, "m": "one", "big": 1, "v": 1.5, "y": "p"},
+        {"tags": [], "meta": None, "m": 2.5, "big": 3, "v": 2.0, "y": "q", "__row__": 1},
+    ]
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    table, out = _run(tmp_path, text, "jsonl", [{"op": "dedupe"}, {"op": "map_labels", "mapping": {"p": "P"}}])
+    assert table.num_rows == 3  # the exact duplicate is gone
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    assert written[0]["v"] == float("inf") and written[0]["y"] == "P"
+    assert json.loads(written[0]["tags"]) == ["a", "b"]  # kept as its JSON text
+    formats.inspect(out, "jsonl", "y")  # the output is a valid version again
