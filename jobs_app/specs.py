@@ -180,6 +180,8 @@ def _train(user: User, team: Team, spec: dict) -> dict:
         raise _error("spec.image_shape", "must be [height, width] in pixels.")
     if "description" in out and not isinstance(out["description"], str):
         raise _error("spec.description", "must be a string.")
+    if "text_column" in out and (not isinstance(out["text_column"], str) or INPUT_KIND[architecture] != "text"):
+        raise _error("spec.text_column", "names the text column of a text-classification data set (a string).")
     return out
 
 

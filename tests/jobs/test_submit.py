@@ -102,6 +102,7 @@ def _train(iris_version, **changes):
         ({"model": str(uuid.uuid4())}, "spec.model", "does not exist"),
         ({"model": ""}, "spec.model", "required"),
         ({"epochs": 3}, "spec.epochs", "unknown field"),
+        ({"text_column": ["a"]}, "spec.text_column", "text column"),
         ({"architecture": "cnn", "image_shape": [3, 3]}, "spec.image_shape", "need 9 pixel columns"),
         ({"architecture": "cnn", "image_shape": [3]}, "spec.image_shape", "[height, width]"),
     ],
