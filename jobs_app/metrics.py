@@ -77,9 +77,6 @@ def ingest(job_id, points: list[tuple[str, int, float]], *, at: datetime | None 
         )
         return len(points)
     with transaction.atomic(), connection.cursor() as cursor:
-        # one writer per job at a time: two batches refreshing the same rollup block concurrently would each
-        # see only their own points, and the later write would drop the other's extremes
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"eco-metrics-{job_id}"])
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS eco_metric_in (key varchar(100), step bigint, value double precision) "
             "ON COMMIT DELETE ROWS"
@@ -95,6 +92,10 @@ def ingest(job_id, points: list[tuple[str, int, float]], *, at: datetime | None 
             [job_id, at],
         )
         written = cursor.rowcount
+        # Rollup refreshes of one job take turns: the lock is held to commit, so a refresh that waited for
+        # another's starts after that commit and sees its points (two at once would each see only their own
+        # and the later write would drop the other's extremes). The point upserts above run concurrently.
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"eco-metrics-{job_id}"])
         cursor.execute(_REFRESH_ROLLUPS, {"job": job_id, "width": ROLLUP_STEPS})
         return written
 
