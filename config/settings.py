@@ -188,9 +188,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "store_processed": False,
     }
     if CELERY_BROKER_URL.startswith("filesystem")
-    # Longer than the longest job (timeout_s is at most 7 days): Redis must never hand a running job's
-    # message to a second worker. A dead worker's job comes back through the heartbeat reaper instead.
-    else {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=8 * 24 * 3600)}
+    # After this long Redis hands an unacknowledged message out again: a dead worker's delayed retry comes
+    # back, and a second delivery of a job still running is turned away by its live heartbeat.
+    else {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 )
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -122,16 +122,17 @@ def _check_filter(step, dtypes, target, where):
             raise StepError(f"{where}.value", f"'{operator}' needs a non-empty list of values")
         step["value"] = [_filter_value(v, dtype, name, f"{where}.value") for v in value]
     else:
-        if operator not in ("==", "!=") and not _numeric(dtype):
+        ordering = operator not in ("==", "!=")
+        if ordering and not _numeric(dtype):
             raise StepError(f"{where}.operator", f"'{operator}' compares numbers; column '{name}' is {dtype}")
-        step["value"] = _filter_value(value, dtype, name, f"{where}.value")
+        step["value"] = _filter_value(value, dtype, name, f"{where}.value", threshold=ordering)
     step["column"] = name
     return step
 
 
-def _filter_value(value, dtype: str, name: str, field: str):
-    """The value in the column's own type: an integer for an integer column, a float for a float column,
-    true / false for a boolean one, a string otherwise."""
+def _filter_value(value, dtype: str, name: str, field: str, *, threshold: bool = False):
+    """The value in the column's own type: an integer for an integer column (a threshold for <, >… may be
+    any finite number), a float for a float column, true / false for a boolean one, a string otherwise."""
     if dtype == "bool":
         if not isinstance(value, bool):
             raise StepError(field, f"column '{name}' holds true / false; compare it with a boolean, not {value!r}")
@@ -139,7 +140,7 @@ def _filter_value(value, dtype: str, name: str, field: str):
     if _numeric(dtype):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise StepError(field, f"column '{name}' is numeric; compare it with a finite number, not {value!r}")
-        if dtype.startswith(("int", "uint")):
+        if dtype.startswith(("int", "uint")) and not threshold:
             if isinstance(value, float) and not value.is_integer():
                 raise StepError(field, f"column '{name}' holds integers; {value!r} is not one")
             if abs(value) > INT64_MAX:
@@ -325,6 +326,8 @@ def _run_filter(table, step):
         member = pc.is_in(column, value_set=pa.array(value, type=column.type))
         keep = member if operator == "in" else pc.invert(member)
     else:
+        if is_numeric_type(column.type) and (isinstance(value, float) or abs(value) > INT64_MAX):
+            column = pc.cast(column, pa.float64())  # a fractional or huge threshold on an integer column
         scalar = pa.scalar(value, type=column.type)
         keep = {
             "==": pc.equal,

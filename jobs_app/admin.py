@@ -34,7 +34,7 @@ class JobAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # a job is part of its outputs' lineage
 
-    @admin.action(description="Cancel the selected jobs")
+    @admin.action(description="Cancel the selected jobs", permissions=["change"])
     def cancel_jobs(self, request, queryset):
         from config.errors import Conflict
         from jobs_app.services import cancel_job

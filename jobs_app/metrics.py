@@ -87,7 +87,8 @@ def ingest(job_id, points: list[tuple[str, int, float]], *, at: datetime | None 
                 copy.write_row(point)
         cursor.execute(
             "INSERT INTO jobs_app_metricpoint (job_id, key, step, value, time) "
-            "SELECT %s, key, step, value, %s FROM eco_metric_in "
+            # one lock order for every writer (two batches over the same rows in opposite orders would deadlock)
+            "SELECT %s, key, step, value, %s FROM eco_metric_in ORDER BY key, step "
             "ON CONFLICT (job_id, key, step) DO UPDATE SET value = EXCLUDED.value, time = EXCLUDED.time",
             [job_id, at],
         )

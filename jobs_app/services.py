@@ -86,7 +86,10 @@ def _send(job_id, task_id: str, queue: str, priority: int, countdown: float | No
     except Exception:  # the broker is away: the reaper sends it again
         log.warning("could not send job %s to the %s queue; the reaper will retry", job_id, queue, exc_info=True)
         return False
-    Job.objects.filter(pk=job_id, task_id=task_id).update(sent_at=timezone.now())
+    try:
+        Job.objects.filter(pk=job_id, task_id=task_id).update(sent_at=timezone.now())
+    except Exception:  # sent all the same; at worst the reaper sends a duplicate, which is turned away
+        log.warning("could not record that job %s was sent", job_id, exc_info=True)
     return True
 
 
@@ -287,8 +290,10 @@ def reap_stale_jobs(*, now=None) -> list[str]:
                 touched.append(str(job.pk))
                 error = f"timed out: the job ran longer than its timeout_s ({job.timeout_s} s) and did not stop"
                 _end_stuck(job, now, JobStatus.FAILED, error)
-        unsent = Job.objects.select_for_update(skip_locked=True).filter(
-            status=JobStatus.QUEUED, sent_at__isnull=True, enqueued_at__lt=now - timedelta(seconds=30)
+        unsent = (
+            Job.objects.select_for_update(skip_locked=True)
+            .filter(status=JobStatus.QUEUED, sent_at__isnull=True, enqueued_at__lt=now - timedelta(seconds=30))
+            .exclude(pk__in=touched)
         )
         for job in unsent:
             touched.append(str(job.pk))

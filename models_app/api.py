@@ -180,7 +180,7 @@ class EvaluationListApi(generics.ListAPIView):
             if value := params.get(name):
                 qs = qs.filter(**{f"{name}_id": _uuid_param(name, value)})
         split = params.get("split")
-        if split is None and params.get("dataset_version"):
+        if not split and params.get("dataset_version"):
             split = "test"  # a leaderboard ranks like with like: held-out rows unless asked otherwise
         if split:
             qs = qs.filter(split=split)

@@ -134,15 +134,19 @@ class RegistryReporter:
             while not self._closed.wait(interval):
                 try:
                     state = services.heartbeat(job_id=self.job_id, task_id=self.task_id, progress=self.progress)
-                    self.flush()
                 except Exception:  # the database may be briefly away; the next beat tries again
                     log.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
                     close_old_connections()
-                    continue
+                    state = None
                 if state:
                     self._halt(state)
                 if self.timeout_s and time.monotonic() - self._started > self.timeout_s:
                     self._halt("timeout")
+                try:
+                    self.flush()
+                except Exception:  # kept in the buffer for the next beat
+                    log.warning("could not write metrics or log lines of job %s", self.job_id, exc_info=True)
+                    close_old_connections()
         finally:
             connection.close()
 

@@ -8,34 +8,79 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('datasets_app', '0002_datasetversion_job'),
-        ('jobs_app', '0002_logs_metrics_heartbeat'),
-        ('models_app', '0001_initial'),
+        ("datasets_app", "0002_datasetversion_job"),
+        ("jobs_app", "0002_logs_metrics_heartbeat"),
+        ("models_app", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Evaluation',
+            name="Evaluation",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('split', models.CharField(choices=[('train', 'Train'), ('validation', 'Validation'), ('test', 'Test'), ('all', 'All')], default='test', max_length=16)),
-                ('metric', models.CharField(help_text='Name of the headline metric held in `score`.', max_length=32)),
-                ('score', models.FloatField(null=True)),
-                ('metrics', models.JSONField(default=dict)),
-                ('num_rows', models.BigIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('dataset_version', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='evaluations', to='datasets_app.datasetversion')),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='evaluations', to='jobs_app.job')),
-                ('model_version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='evaluations', to='models_app.modelversion')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "split",
+                    models.CharField(
+                        choices=[("train", "Train"), ("validation", "Validation"), ("test", "Test"), ("all", "All")],
+                        default="test",
+                        max_length=16,
+                    ),
+                ),
+                ("metric", models.CharField(help_text="Name of the headline metric held in `score`.", max_length=32)),
+                ("score", models.FloatField(null=True)),
+                ("metrics", models.JSONField(default=dict)),
+                ("num_rows", models.BigIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "dataset_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.RESTRICT,
+                        related_name="evaluations",
+                        to="datasets_app.datasetversion",
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="evaluations",
+                        to="jobs_app.job",
+                    ),
+                ),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="evaluations",
+                        to="models_app.modelversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['dataset_version', 'split', 'score'], name='evaluation_leaderboard')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('job__isnull', False)), fields=('job',), name='evaluation_one_per_job'), models.CheckConstraint(condition=models.Q(('split__in', ['train', 'validation', 'test', 'all'])), name='evaluation_split_valid')],
+                "ordering": ["-created_at"],
+                "indexes": [models.Index(fields=["dataset_version", "split", "score"], name="evaluation_leaderboard")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("job__isnull", False)), fields=("job",), name="evaluation_one_per_job"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("split__in", ["train", "validation", "test", "all"])),
+                        name="evaluation_split_valid",
+                    ),
+                ],
             },
         ),
     ]

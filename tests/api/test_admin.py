@@ -57,3 +57,26 @@ def test_admin_pages_render(staff_client, registered):
         assert staff_client.get(change).status_code == 200
     if admin.site._registry[model].has_add_permission(type("R", (), {"user": staff_client.user})()):
         assert staff_client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_add")).status_code == 200
+
+
+def test_cancelling_jobs_in_the_admin_needs_the_change_permission(world):
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    from jobs_app.models import Job
+
+    job = Job.objects.create(team=world.alpha, kind="train", spec={})
+    viewer = world.users["viewer"]
+    viewer.is_staff = True
+    viewer.save()
+    viewer.user_permissions.add(Permission.objects.get(codename="view_job"))
+    client = Client()
+    client.force_login(viewer)
+    url = reverse("admin:jobs_app_job_changelist")
+    client.post(url, {"action": "cancel_jobs", "_selected_action": [str(job.pk)]})
+    job.refresh_from_db()
+    assert job.status == "queued"
+    viewer.user_permissions.add(Permission.objects.get(codename="change_job"))
+    client.post(url, {"action": "cancel_jobs", "_selected_action": [str(job.pk)]})
+    job.refresh_from_db()
+    assert job.status == "cancelled"

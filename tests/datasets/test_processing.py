@@ -55,3 +55,16 @@ def test_jsonl_lists_objects_mixed_and_infinity_survive_processing(tmp_path):
     assert written[0]["v"] == float("inf") and written[0]["y"] == "P"
     assert json.loads(written[0]["tags"]) == ["a", "b"]  # kept as its JSON text
     formats.inspect(out, "jsonl", "y")  # the output is a valid version again
+
+
+def test_thresholds_on_integer_columns_may_be_fractional(tmp_path):
+    csv = "age,y\n29,a\n30,b\n31,c\n"
+    table, _ = _run(tmp_path, csv, "csv", [{"op": "filter", "column": "age", "operator": ">", "value": 30.5}])
+    assert table.column("age").to_pylist() == [31]
+    table, _ = _run(tmp_path, csv, "csv", [{"op": "filter", "column": "age", "operator": "<", "value": 1e20}])
+    assert table.num_rows == 3
+    columns = [{"name": "age", "dtype": "int64"}, {"name": "y", "dtype": "string"}]
+    with pytest.raises(processing.StepError):  # equality with a fraction can never hold
+        processing.check_steps(
+            [{"op": "filter", "column": "age", "operator": "==", "value": 30.5}], columns=columns, target="y"
+        )
