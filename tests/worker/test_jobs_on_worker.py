@@ -243,3 +243,59 @@ def test_waiting_jobs_start_in_priority_order(world, worker):
     assert all(j.status == "succeeded" for j in finished.values())
     started = sorted(finished.values(), key=lambda j: j.started_at)
     assert started[0].pk == Job.objects.get(pk=high["id"]).pk, [(j.priority, j.started_at) for j in started]
+
+
+def test_text_and_npz_image_data_sets_train_on_the_worker(world, worker):
+    """The other input kinds, end to end: a text CSV with the textcnn and the transformer, and an NPZ of
+    8x8 images with the cnn."""
+    import io
+
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    member = world.client("member")
+    reviews = member.post(
+        "/api/v1/datasets/", {"team": "alpha", "name": "reviews", "task": "text-classification"}, format="json"
+    ).json()
+    words = {"pos": ["great", "lovely", "superb", "fun"], "neg": ["awful", "boring", "dull", "bad"]}
+    rng = np.random.default_rng(0)
+    lines = ["text,label"]
+    for i in range(300):
+        label = "pos" if i % 2 else "neg"
+        lines.append(f"the film was {' and '.join(rng.choice(words[label], 2))} overall,{label}")
+    text = io.BytesIO(("\n".join(lines) + "\n").encode())
+    text.name = "reviews.csv"
+    version = member.post(f"/api/v1/datasets/{reviews['id']}/versions/", {"file": text, "target": "label"})
+    assert version.status_code == 201, version.json()
+
+    digits = load_digits()
+    images = io.BytesIO()
+    np.savez(images, images=digits.images.astype(np.float32), label=digits.target)
+    images.seek(0)
+    images.name = "digits.npz"
+    pictures = member.post(
+        "/api/v1/datasets/", {"team": "alpha", "name": "pictures", "task": "image-classification"}, format="json"
+    ).json()
+    npz = member.post(f"/api/v1/datasets/{pictures['id']}/versions/", {"file": images, "target": "label"})
+    assert npz.status_code == 201, npz.json()
+
+    runs = [
+        (version.json()["id"], "textcnn", 0.9),
+        (version.json()["id"], "transformer", 0.9),
+        (npz.json()["id"], "cnn", 0.9),
+    ]
+    for dataset_version, architecture, floor in runs:
+        job = submit(
+            member,
+            "train",
+            {
+                "dataset_version": dataset_version,
+                "model": f"m-{architecture}",
+                "architecture": architecture,
+                "hyperparameters": {"epochs": 4},
+            },
+        )
+        done = wait_finished(job["id"])
+        assert done.status == "succeeded", (architecture, done.error)
+        metrics = ModelVersion.objects.get(job=done).metrics
+        assert metrics["accuracy"] >= floor, (architecture, metrics["accuracy"])
