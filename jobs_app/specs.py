@@ -287,6 +287,13 @@ def _evaluate(user: User, team: Team, spec: dict) -> dict:
     missing = [n for n in needed if n not in names] if version.format != "npz" else []
     if missing:
         raise _error("spec.dataset_version", f"the data set lacks columns the model needs: {', '.join(missing[:10])}.")
+    absent = [k for k in ("task", "target", "preprocessing") if k not in model_version.spec]
+    if absent:
+        raise _error(
+            "spec.model_version",
+            f"this version's spec has no {', '.join(absent)}: only versions trained by Eco jobs know how to encode "
+            "raw data for evaluation.",
+        )
     return {"model_version": str(model_version.pk), "dataset_version": str(version.pk), "split": split}
 
 

@@ -10,6 +10,7 @@ from jobs_app.runners.reporter import RegistryReporter
 from ml import pipeline
 from ml.artifacts import load_model
 from ml.data import read_columns
+from ml.train import Stopped
 from models_app import services as model_services
 from models_app.models import ModelVersion
 
@@ -24,8 +25,6 @@ def run(job: Job, reporter: RegistryReporter) -> None:
         columns = read_columns(path, version.format)
     reporter.set_progress(0.3)
     if reporter.should_stop():
-        from ml.train import Stopped
-
         raise Stopped("stopped before evaluating")
     # the split the version was trained with, so "test" means the rows it never saw
     trained_split = model_version.params.get("split") or {}

@@ -210,6 +210,13 @@ def test_bad_evaluate_specs_are_400(world, model_version, iris_version, spec_cha
     assert field in response.json()["errors"]
 
 
+def test_evaluating_an_uploaded_version_without_preprocessing_is_400(world, model_version, iris_version):
+    spec = {"model_version": str(model_version.pk), "dataset_version": str(iris_version.pk)}
+    response = _post(world.client("member"), kind="evaluate", spec=spec)
+    assert response.status_code == 400
+    assert "trained by Eco jobs" in response.json()["errors"]["spec.model_version"][0]
+
+
 def test_evaluate_on_a_dataset_of_another_task_is_400(world, model_version):
     from datasets_app.services import create_dataset, create_version_from_builtin
 
