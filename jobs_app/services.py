@@ -107,10 +107,8 @@ def cancel_job(*, actor: User, job: Job) -> Job:
         raise Conflict(f"The job has already {job.status}; there is nothing to cancel.")
     now = timezone.now()
     if job.status == JobStatus.QUEUED:
-        job.status, job.finished_at, job.cancel_requested_at = JobStatus.CANCELLED, now, now
-        job.save(update_fields=["status", "finished_at", "cancel_requested_at"])
-        _log(job, "cancelled before it started")
-        _drop_checkpoint_after_commit(job)  # a re-queued job may hold one
+        job.cancel_requested_at = now
+        _finish(job, JobStatus.CANCELLED, "cancelled before it started", now=now, also=("cancel_requested_at",))
     elif job.cancel_requested_at is None:
         job.cancel_requested_at = now
         job.save(update_fields=["cancel_requested_at"])
@@ -146,10 +144,7 @@ def begin_attempt(*, job_id, task_id: str, worker: str) -> Job | None:
         if _gives_up(job, now):  # the same message keeps killing its worker (out of memory, say)
             return None
     if job.cancel_requested_at is not None:
-        job.status, job.finished_at = JobStatus.CANCELLED, now
-        job.save(update_fields=["status", "finished_at"])
-        _log(job, "cancelled before it started")
-        _drop_checkpoint_after_commit(job)
+        _finish(job, JobStatus.CANCELLED, "cancelled before it started", now=now)
         return None
     job.status = JobStatus.RUNNING
     job.attempts += 1
@@ -169,11 +164,12 @@ def _gives_up(job: Job, now) -> bool:
     """Fail a job whose workers keep dying under it; True when it did."""
     if job.attempts <= job.max_retries + WORKER_LOSSES_TOLERATED:
         return False
-    job.status, job.finished_at = JobStatus.FAILED, now
-    job.error = f"the worker running this job stopped responding {job.attempts} times; giving up"
-    job.save(update_fields=["status", "finished_at", "error"])
-    _log(job, f"failed: {job.error}")
-    _drop_checkpoint_after_commit(job)
+    _finish(
+        job,
+        JobStatus.FAILED,
+        f"the worker running this job stopped responding {job.attempts} times; giving up",
+        now=now,
+    )
     return True
 
 
@@ -219,22 +215,12 @@ def complete(*, job_id, task_id: str, register: Callable[[Job], dict]) -> Job:
 
 @transaction.atomic
 def fail(*, job_id, task_id: str, error: str) -> Job:
-    job = _owned(job_id, task_id)
-    job.status, job.finished_at, job.error = JobStatus.FAILED, timezone.now(), _one_line(error)
-    job.save(update_fields=["status", "finished_at", "error"])
-    _log(job, f"failed: {job.error}")
-    _drop_checkpoint_after_commit(job)
-    return job
+    return _finish(_owned(job_id, task_id), JobStatus.FAILED, error)
 
 
 @transaction.atomic
 def mark_cancelled(*, job_id, task_id: str) -> Job:
-    job = _owned(job_id, task_id)
-    job.status, job.finished_at = JobStatus.CANCELLED, timezone.now()
-    job.save(update_fields=["status", "finished_at"])
-    _log(job, "cancelled")
-    _drop_checkpoint_after_commit(job)
-    return job
+    return _finish(_owned(job_id, task_id), JobStatus.CANCELLED, "cancelled")
 
 
 @transaction.atomic
@@ -243,12 +229,9 @@ def retry_or_fail(*, job_id, task_id: str, error: str) -> Job:
     job = _owned(job_id, task_id)
     error = _one_line(error)
     if job.attempts > job.max_retries:
-        job.status, job.finished_at = JobStatus.FAILED, timezone.now()
-        job.error = f"{error} (gave up after {job.attempts} attempt{'s' if job.attempts != 1 else ''})"
-        job.save(update_fields=["status", "finished_at", "error"])
-        _log(job, f"failed: {job.error}")
-        _drop_checkpoint_after_commit(job)
-        return job
+        return _finish(
+            job, JobStatus.FAILED, f"{error} (gave up after {job.attempts} attempt{'s' if job.attempts != 1 else ''})"
+        )
     delay = settings.ECO_RETRY_BACKOFF_S * job.attempts
     job.status, job.error = JobStatus.QUEUED, error
     job.save(update_fields=["status", "error"])
@@ -273,7 +256,9 @@ def reap_stale_jobs(*, now=None) -> list[str]:
         for job in running.filter(Q(heartbeat_at__lt=now - grace) | Q(heartbeat_at__isnull=True)):
             touched.append(str(job.pk))
             if job.cancel_requested_at is not None:
-                _end_stuck(job, now, JobStatus.CANCELLED, "cancelled (its worker had stopped responding)")
+                _finish(
+                    job, JobStatus.CANCELLED, "cancelled (its worker had stopped responding)", now=now, new_owner=True
+                )
                 continue
             if _gives_up(job, now):
                 continue
@@ -284,12 +269,12 @@ def reap_stale_jobs(*, now=None) -> list[str]:
             _enqueue(job)
         for job in running.filter(cancel_requested_at__lt=now - grace).exclude(pk__in=touched):
             touched.append(str(job.pk))
-            _end_stuck(job, now, JobStatus.CANCELLED, "cancelled (the run did not stop by itself)")
+            _finish(job, JobStatus.CANCELLED, "cancelled (the run did not stop by itself)", now=now, new_owner=True)
         for job in running.filter(timeout_s__isnull=False, attempt_started_at__isnull=False).exclude(pk__in=touched):
             if now - job.attempt_started_at > timedelta(seconds=job.timeout_s) + grace:
                 touched.append(str(job.pk))
                 error = f"timed out: the job ran longer than its timeout_s ({job.timeout_s} s) and did not stop"
-                _end_stuck(job, now, JobStatus.FAILED, error)
+                _finish(job, JobStatus.FAILED, error, now=now, new_owner=True)
         unsent = (
             Job.objects.select_for_update(skip_locked=True)
             .filter(status=JobStatus.QUEUED, sent_at__isnull=True, enqueued_at__lt=now - timedelta(seconds=30))
@@ -305,14 +290,23 @@ def reap_stale_jobs(*, now=None) -> list[str]:
     return touched
 
 
-def _end_stuck(job: Job, now, status: str, message: str) -> None:
-    """End a job whose delivery is stuck; a new task_id makes that delivery's later writes Lost."""
-    job.status, job.finished_at, job.task_id = status, now, uuid.uuid4().hex
+def _finish(job: Job, status: str, message: str, *, now=None, new_owner: bool = False, also=()) -> Job:
+    """End a job as failed (`message` is its one-line error) or cancelled (`message` is the log line); its
+    checkpoint files go once that commits. `new_owner` gives it a fresh task_id, so a delivery still stuck
+    on it finds its later writes Lost. `also` names other fields the caller changed."""
+    job.status, job.finished_at = status, now or timezone.now()
+    fields = ["status", "finished_at", *also]
     if status == JobStatus.FAILED:
-        job.error = message
-    job.save(update_fields=["status", "finished_at", "task_id", "error"])
-    _log(job, message if status != JobStatus.FAILED else f"failed: {message}")
+        job.error = _one_line(message)
+        fields.append("error")
+        message = f"failed: {job.error}"
+    if new_owner:
+        job.task_id = uuid.uuid4().hex
+        fields.append("task_id")
+    job.save(update_fields=fields)
+    _log(job, message)
     _drop_checkpoint_after_commit(job)
+    return job
 
 
 def _drop_checkpoint_after_commit(job: Job) -> None:

@@ -12,7 +12,7 @@ import logging
 import traceback
 
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError
 
 from datasets_app.formats import FormatError
 from datasets_app.processing import StepError
@@ -61,9 +61,7 @@ def execute(*, job_id: str, task_id: str, worker: str) -> str:
         reporter.log(traceback.format_exc())
         reporter.close()
         return _guarded(services.retry_or_fail, job_id, task_id, error=f"{type(exc).__name__}: {exc}")
-    except DatabaseError as exc:  # e.g. a constraint: a bug, not worth retrying
-        return _fail(job_id, task_id, reporter, f"{type(exc).__name__}: {exc}", with_traceback=True)
-    except Exception as exc:
+    except Exception as exc:  # a bug (a broken constraint, say): not worth retrying
         return _fail(job_id, task_id, reporter, f"{type(exc).__name__}: {exc}", with_traceback=True)
     finally:
         reporter.close()
