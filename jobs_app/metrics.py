@@ -46,7 +46,7 @@ def check_points(points) -> list[tuple[str, int, float]]:
             raise PointError(f"points[{i}].key", f"must be a printable string of 1 to {KEY_MAX} characters")
         if type(step) is not int or not 0 <= step <= STEP_MAX:  # noqa: E721 (bool is not a step)
             raise PointError(f"points[{i}].step", f"must be an integer from 0 to {STEP_MAX}")
-        if type(value) not in (int, float) or not _finite(value):  # noqa: E721
+        if not finite_number(value):
             raise PointError(f"points[{i}].value", "must be a finite number")
         if len(point) > 3:
             extra = sorted(set(point) - {"key", "step", "value"})
@@ -55,7 +55,10 @@ def check_points(points) -> list[tuple[str, int, float]]:
     return [(k, s, v) for (k, s), v in merged.items()]
 
 
-def _finite(value) -> bool:
+def finite_number(value) -> bool:
+    """An int or float (not a bool) that is a finite float."""
+    if type(value) not in (int, float):  # noqa: E721 (bool is a subclass of int, and not a number here)
+        return False
     try:
         return math.isfinite(float(value))
     except OverflowError:  # an integer beyond any float

@@ -5,6 +5,7 @@ API answers 400 naming it. Ids in a spec must belong to the job's team; any othe
 from __future__ import annotations
 
 import math
+import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -13,6 +14,7 @@ from accounts_app.models import Team, User
 from config.jsonsafe import unsafe_text
 from datasets_app import processing
 from datasets_app import selectors as dataset_selectors
+from datasets_app.formats import is_numeric
 from datasets_app.models import DatasetVersion, Task
 from jobs_app.models import JobKind
 from ml import recipes
@@ -206,8 +208,6 @@ def _model_field(team: Team, value, task: str) -> dict:
 
 
 def _as_uuid(value: str):
-    import uuid
-
     try:
         return uuid.UUID(value)
     except (ValueError, AttributeError):
@@ -236,7 +236,7 @@ def _check_columns_fit(version: DatasetVersion, architecture: str, spec: dict) -
         return
     if version.format == "npz":
         return
-    bad = [c["name"] for c in features if not _numeric(c["dtype"])]
+    bad = [c["name"] for c in features if not is_numeric(c["dtype"])]
     if bad:
         raise _error(
             "spec.architecture",
@@ -258,12 +258,6 @@ def _check_columns_fit(version: DatasetVersion, architecture: str, spec: dict) -
                 "spec.image_shape",
                 f"the data set has {len(features)} pixel columns, not a square number; give image_shape [h, w].",
             )
-
-
-def _numeric(dtype: str) -> bool:
-    from datasets_app.formats import is_numeric
-
-    return is_numeric(dtype)
 
 
 # --- evaluate ------------------------------------------------------------------------------------------

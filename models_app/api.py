@@ -1,3 +1,5 @@
+import uuid
+
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
@@ -192,8 +194,6 @@ class EvaluationListApi(generics.ListAPIView):
 
 
 def _uuid_param(name: str, value: str):
-    import uuid
-
     try:
         return uuid.UUID(value)
     except ValueError:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import struct
 import threading
 import time
@@ -46,7 +45,7 @@ class RegistryReporter:
 
     # --- the Reporter protocol (called from the training thread) ---------------------------------------
     def log_metrics(self, step: int, values: dict[str, float]) -> None:
-        points = [(k, int(step), float(v)) for k, v in values.items() if _finite(v)]
+        points = [(k, int(step), float(v)) for k, v in values.items() if metrics.finite_number(v)]
         with self._lock:
             self._points.extend(points)
 
@@ -149,7 +148,3 @@ class RegistryReporter:
                     close_old_connections()
         finally:
             connection.close()
-
-
-def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
