@@ -1,5 +1,7 @@
 """Jobs on a real Celery worker (Redis broker, PostgreSQL when DATABASE_URL points at it):
 
+0. Cancel latency: a long training run is cancelled through the API; seconds until it reads `cancelled`
+   (3 runs). Goal: within 5 s.
 1. Dispatch latency: submit through the REST API (gunicorn) to `running` on an idle worker, over 20 small
    evaluate jobs: median and p95 of started_at - created_at. Goal: median at most 250 ms.
 2. Training overhead: the digits CNN, same data, epochs, batch size and seed, as a plain PyTorch loop in
@@ -122,6 +124,18 @@ def main() -> None:
                     job_seconds.append(job["outputs"]["train_seconds"])
                     plain_seconds.append(plain_loop(Path(blob)))
 
+                cancels = []
+                for _ in range(3):
+                    long_run = {**train_spec, "hyperparameters": {**train_spec["hyperparameters"], "epochs": 2000}}
+                    job = client.post("/api/v1/jobs/", json={"team": "bench", "kind": "train", "spec": long_run}).json()
+                    while client.get(f"/api/v1/jobs/{job['id']}/").json()["progress"] <= 0:
+                        time.sleep(0.5)
+                    asked = time.perf_counter()
+                    client.post(f"/api/v1/jobs/{job['id']}/cancel/").raise_for_status()
+                    while client.get(f"/api/v1/jobs/{job['id']}/").json()["status"] != "cancelled":
+                        time.sleep(0.02)
+                    cancels.append(time.perf_counter() - asked)
+
                 latencies = []
                 evaluate = {"model_version": model_version, "dataset_version": version, "split": "test"}
                 submit("evaluate", evaluate)  # warm-up
@@ -139,6 +153,13 @@ def main() -> None:
                     "benchmark": "jobs",
                     "database": env.get("DATABASE_URL", "sqlite").split("://")[0],
                     "broker": env["CELERY_BROKER_URL"].split("://")[0],
+                    "cancel_s": {
+                        "runs": len(cancels),
+                        "median": round(statistics.median(cancels), 2),
+                        "max": round(max(cancels), 2),
+                        "heartbeat_interval_s": float(env.get("ECO_HEARTBEAT_INTERVAL_S", 2.0)),
+                        "goal": "<= 5",
+                    },
                     "dispatch_ms": {
                         "jobs": len(latencies),
                         "median": round(statistics.median(latencies), 1),
