@@ -1,6 +1,7 @@
 """Reads of jobs_app, always scoped to the caller's teams."""
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -31,12 +32,12 @@ def team_usage(*, team: Team) -> dict:
     by_status = {status: 0 for status in JobStatus.values}
     by_status.update(dict(jobs.values_list("status").annotate(n=Count("id")).values_list("status", "n")))
     now = timezone.now()
+    ran = ExpressionWrapper(Coalesce("finished_at", Value(now)) - F("started_at"), output_field=DurationField())
     cpu_seconds = gpu_seconds = 0.0
-    for started, finished, resources in jobs.filter(started_at__isnull=False).values_list(
-        "started_at", "finished_at", "resources"
-    ):
-        seconds = max(0.0, ((finished or now) - started).total_seconds())
-        gpus = (resources or {}).get("gpus") or 0
+    # one row per GPU count: the database adds up the durations
+    for row in jobs.filter(started_at__isnull=False).values("resources__gpus").annotate(total=Sum(ran)):
+        seconds = max(0.0, row["total"].total_seconds()) if row["total"] else 0.0
+        gpus = row["resources__gpus"] or 0
         if gpus:
             gpu_seconds += seconds * gpus
         else:
