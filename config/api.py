@@ -50,10 +50,13 @@ def _summary(errors: dict[str, list[str]]) -> str:
     return " | ".join(parts) or "Invalid input."
 
 
+def error_body(code_status: int, code: str, detail: str, errors: dict | None = None, **extra) -> dict:
+    """The one JSON shape of every error answer."""
+    return {"status": code_status, "code": code, "detail": detail, "errors": errors or {}, **extra}
+
+
 def _body(code_status: int, code: str, detail: str, errors: dict | None = None, **extra) -> Response:
-    body = {"status": code_status, "code": code, "detail": detail, "errors": errors or {}}
-    body.update(extra)
-    return Response(body, status=code_status)
+    return Response(error_body(code_status, code, detail, errors, **extra), status=code_status)
 
 
 def exception_handler(exc, context):

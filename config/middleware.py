@@ -2,6 +2,8 @@
 
 from django.http import JsonResponse
 
+from config.api import error_body
+
 
 class RejectNulInQueryMiddleware:
     """A NUL character in a query parameter can reach no valid lookup (PostgreSQL text cannot hold one):
@@ -13,14 +15,7 @@ class RejectNulInQueryMiddleware:
     def __call__(self, request):
         for name, values in request.GET.lists():
             if "\x00" in name or any("\x00" in value for value in values):
-                detail = f"{name.replace(chr(0), '')}: query parameters must not contain NUL characters."
-                return JsonResponse(
-                    {
-                        "status": 400,
-                        "code": "invalid",
-                        "detail": detail,
-                        "errors": {name.replace(chr(0), ""): [detail]},
-                    },
-                    status=400,
-                )
+                field = name.replace("\x00", "")
+                detail = f"{field}: query parameters must not contain NUL characters."
+                return JsonResponse(error_body(400, "invalid", detail, {field: [detail]}), status=400)
         return self.get_response(request)
