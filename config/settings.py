@@ -174,6 +174,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "jobs_app.models.JobStatus",
+        "TriggerRunStatusEnum": "jobs_app.models.RunStatus",
+        "ModelVersionStatusEnum": "models_app.models.VersionStatus",
+        "DatasetVersionStatusEnum": "datasets_app.models.VersionStatus",
+    },
 }
 ECO_TOKEN_DEFAULT_DAYS = env.int("ECO_TOKEN_DEFAULT_DAYS", default=90)
 
@@ -214,9 +220,24 @@ ECO_HEARTBEAT_TIMEOUT_S = env.float("ECO_HEARTBEAT_TIMEOUT_S", default=60.0)
 ECO_REAPER_INTERVAL_S = env.float("ECO_REAPER_INTERVAL_S", default=30.0)
 # A transient failure is retried after this many seconds times the attempt number.
 ECO_RETRY_BACKOFF_S = env.float("ECO_RETRY_BACKOFF_S", default=5.0)
+# How often retrain triggers look for enough new feedback (the reaper process and the `triggers.check` task).
+ECO_TRIGGER_INTERVAL_S = env.float("ECO_TRIGGER_INTERVAL_S", default=30.0)
 CELERY_BEAT_SCHEDULE: dict = {
     "reap-stale-jobs": {"task": "jobs.reap", "schedule": ECO_REAPER_INTERVAL_S, "options": {"expires": 60}},
+    "check-triggers": {"task": "triggers.check", "schedule": ECO_TRIGGER_INTERVAL_S, "options": {"expires": 60}},
 }
+
+# --- serving --------------------------------------------------------------------------------------
+# `background`: a thread of each web process writes prediction logs in batches (flushed on clean shutdown);
+# `inline`: the request writes them itself.
+ECO_PREDICTION_LOG = env("ECO_PREDICTION_LOG", default="background")
+ECO_PREDICTION_LOG_FLUSH_S = env.float("ECO_PREDICTION_LOG_FLUSH_S", default=0.2)
+ECO_PREDICTION_LOG_MAX_PENDING = env.int("ECO_PREDICTION_LOG_MAX_PENDING", default=100_000)
+# Most inputs one predict request may carry; model versions kept loaded per web process.
+ECO_MAX_PREDICT_BATCH = env.int("ECO_MAX_PREDICT_BATCH", default=1024)
+ECO_SERVING_CACHE_SIZE = env.int("ECO_SERVING_CACHE_SIZE", default=32)
+# Threads one prediction may use (torch and ONNX Runtime); 1 suits many concurrent small requests.
+ECO_SERVING_THREADS = env.int("ECO_SERVING_THREADS", default=1)
 
 # --- security (production) ------------------------------------------------------------------------
 if not DEBUG:

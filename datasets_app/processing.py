@@ -27,7 +27,7 @@ _ALLOWED = {
     "standardize": {"columns"},
     "filter": {"column", "operator", "value"},
     "map_labels": {"column", "mapping"},
-    "sample": {"n", "fraction", "seed"},
+    "sample": {"n", "fraction", "seed", "complement"},
 }
 
 
@@ -179,6 +179,8 @@ def _check_sample(step, dtypes, target, where):
     seed = step.setdefault("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
         raise StepError(f"{where}.seed", f"'seed' must be an integer from 0 to 2**32 - 1, got {seed!r}")
+    if not isinstance(step.setdefault("complement", False), bool):
+        raise StepError(f"{where}.complement", "'complement' must be true or false")
     return step
 
 
@@ -366,6 +368,10 @@ def _run_sample(table, step):
     size = step["n"] if step.get("n") is not None else int(round(n * step["fraction"]))
     size = min(size, n)
     rows = np.sort(np.random.default_rng(step["seed"]).choice(n, size=size, replace=False))
+    if step.get("complement"):  # the rows the same sample leaves out: a disjoint hold-out set
+        keep = np.ones(n, dtype=bool)
+        keep[rows] = False
+        rows = np.flatnonzero(keep)
     return table.take(pa.array(rows)), {}
 
 

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils.html import format_html_join
 
 from jobs_app import metrics
-from jobs_app.models import Job, JobLog
+from jobs_app.models import Job, JobLog, RetrainTrigger, TriggerRun
 
 
 class JobLogInline(admin.TabularInline):
@@ -67,4 +67,59 @@ class JobLogAdmin(admin.ModelAdmin):
     readonly_fields = ["job", "time", "line"]
 
     def has_add_permission(self, request):
+        return False
+
+
+class TriggerRunInline(admin.TabularInline):
+    model = TriggerRun
+    extra = 0
+    fields = ["status", "step", "feedback_count", "dataset_version", "model_version", "error", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RetrainTrigger)
+class RetrainTriggerAdmin(admin.ModelAdmin):
+    """Triggers are created through the API, where the train spec is checked; here they can be paused."""
+
+    list_display = ["__str__", "team", "model", "min_feedback", "enabled", "feedback_seen_until", "last_checked_at"]
+    list_filter = ["enabled", "team"]
+    search_fields = ["name", "model__name"]
+    list_select_related = ["team", "model"]
+    readonly_fields = [f.name for f in RetrainTrigger._meta.fields if f.name != "enabled"]
+    inlines = [TriggerRunInline]
+
+    def has_add_permission(self, request):
+        return False
+
+
+class RunJobInline(admin.TabularInline):
+    model = Job
+    fk_name = "trigger_run"
+    extra = 0
+    fields = ["kind", "status", "error", "created_at", "finished_at"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TriggerRun)
+class TriggerRunAdmin(admin.ModelAdmin):
+    list_display = ["trigger", "status", "step", "feedback_count", "model_version", "created_at", "finished_at"]
+    list_filter = ["status", "trigger__team"]
+    list_select_related = ["trigger", "model_version"]
+    readonly_fields = [f.name for f in TriggerRun._meta.fields]
+    inlines = [RunJobInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
@@ -6,9 +7,19 @@ from rest_framework.response import Response
 
 from accounts_app.models import Role
 from accounts_app.selectors import ensure_role, team_for_user, team_for_write
-from jobs_app import metrics, selectors, services
-from jobs_app.models import Job, JobKind, JobStatus
-from jobs_app.serializers import JobLogSerializer, JobSerializer, JobSubmitSerializer, MetricPointsSerializer
+from datasets_app import selectors as dataset_selectors
+from jobs_app import metrics, selectors, services, triggers
+from jobs_app.models import Job, JobKind, JobStatus, RetrainTrigger, TriggerRun
+from jobs_app.serializers import (
+    JobLogSerializer,
+    JobSerializer,
+    JobSubmitSerializer,
+    MetricPointsSerializer,
+    TriggerRunSerializer,
+    TriggerSerializer,
+    TriggerUpdateSerializer,
+)
+from models_app import selectors as model_selectors
 
 
 def _int_param(request, name: str, default: int, low: int, high: int) -> int:
@@ -146,3 +157,96 @@ class TeamUsageApi(generics.GenericAPIView):
     def get(self, request, slug):
         team = team_for_user(user=request.user, slug=slug)
         return Response(selectors.team_usage(team=team))
+
+
+class TriggerListCreateApi(generics.ListCreateAPIView):
+    """Retrain policies of your teams. POST {team, model, base_dataset_version, min_feedback, train, promote_if}
+    (maintainer role): once `min_feedback` new labelled predictions of the model arrive (checked every
+    ECO_TRIGGER_INTERVAL_S), a run chains snapshot -> train (`train` spec) -> evaluate on the gate's pinned set
+    -> promote to `promote_if.alias` if the model's gate passes."""
+
+    serializer_class = TriggerSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return RetrainTrigger.objects.none()
+        qs = selectors.triggers_for_user(user=self.request.user)
+        if team := self.request.query_params.get("team"):
+            qs = qs.filter(team__slug=team)
+        return qs
+
+    def create(self, request, *args, **kwargs):
+        data = TriggerSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        team = team_for_write(user=request.user, slug=values.pop("team")["slug"], minimum=Role.MAINTAINER)
+        model_id, dv_id = values.pop("model_id"), values.pop("base_dataset_version_id")
+        model = model_selectors.models_for_user(user=request.user).filter(pk=model_id, team=team).first()
+        if model is None:
+            raise ValidationError({"model": [f"Model {model_id} does not exist in team '{team.slug}'."]})
+        base = dataset_selectors.versions_for_user(user=request.user).filter(pk=dv_id).first()
+        if base is None:
+            raise ValidationError({"base_dataset_version": [f"Dataset version {dv_id} does not exist."]})
+        trigger = triggers.create_trigger(
+            actor=request.user, team=team, model=model, base_dataset_version=base, **values
+        )
+        return Response(
+            TriggerSerializer(selectors.trigger_for_user(user=request.user, pk=trigger.pk)).data, status=201
+        )
+
+
+class TriggerDetailApi(generics.RetrieveUpdateDestroyAPIView):
+    """One retrain policy. PATCH {name, min_feedback, train, promote_if, enabled} or DELETE: maintainer role."""
+
+    serializer_class = TriggerSerializer
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+
+    def get_object(self):
+        return selectors.trigger_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+    @extend_schema(request=TriggerUpdateSerializer, responses=TriggerSerializer)
+    def patch(self, request, *args, **kwargs):
+        trigger = self.get_object()
+        ensure_role(user=request.user, team=trigger.team, minimum=Role.MAINTAINER)
+        data = TriggerUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        triggers.update_trigger(actor=request.user, trigger=trigger, **data.validated_data)
+        return Response(TriggerSerializer(self.get_object()).data)
+
+    def perform_destroy(self, instance):
+        ensure_role(user=self.request.user, team=instance.team, minimum=Role.MAINTAINER)
+        triggers.delete_trigger(actor=self.request.user, trigger=instance)
+
+
+class TriggerRunListApi(generics.ListAPIView):
+    """The runs of a trigger, newest first: each step's job, the snapshot and the retrained version, and
+    whether it was promoted (with the failed gate checks when not)."""
+
+    serializer_class = TriggerRunSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return TriggerRun.objects.none()
+        trigger = selectors.trigger_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        return selectors.runs_for_user(user=self.request.user).filter(trigger=trigger)
+
+
+class TriggerFireApi(generics.GenericAPIView):
+    """POST: start a run now, whatever the amount of new feedback (maintainer role)."""
+
+    serializer_class = TriggerRunSerializer
+
+    @extend_schema(request=None, responses={201: TriggerRunSerializer})
+    def post(self, request, pk):
+        trigger = selectors.trigger_for_user(user=request.user, pk=pk)
+        ensure_role(user=request.user, team=trigger.team, minimum=Role.MAINTAINER)
+        run = triggers.fire(actor=request.user, trigger=trigger)
+        run = selectors.runs_for_user(user=request.user).get(pk=run.pk)
+        return Response(TriggerRunSerializer(run).data, status=201)
+
+
+class TriggerRunDetailApi(generics.RetrieveAPIView):
+    serializer_class = TriggerRunSerializer
+
+    def get_object(self):
+        return get_object_or_404(selectors.runs_for_user(user=self.request.user), pk=self.kwargs["pk"])

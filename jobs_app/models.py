@@ -12,6 +12,7 @@ class JobKind(models.TextChoices):
     PROCESS = "process"
     EXPORT = "export"
     QUANTIZE = "quantize"
+    SNAPSHOT = "snapshot"
 
 
 class JobStatus(models.TextChoices):
@@ -51,6 +52,14 @@ class Job(models.Model):
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     checkpoint = models.CharField(max_length=300, blank=True, help_text="Storage name of the latest checkpoint.")
     outputs = models.JSONField(default=dict, blank=True)
+    trigger_run = models.ForeignKey(
+        "TriggerRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="jobs",
+        help_text="The retrain run this job is a step of.",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -129,3 +138,73 @@ class MetricRollup(models.Model):
 
 
 ROLLUP_STEPS = 64
+
+
+class RetrainTrigger(models.Model):
+    """A retrain policy: when `min_feedback` new labelled predictions of `model` have arrived, run
+    snapshot (base + feedback) -> train (`train` spec) -> evaluate on the gate's pinned set -> promote to
+    `promote_if.alias` if the model's gate passes."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey("accounts_app.Team", on_delete=models.PROTECT, related_name="triggers")
+    name = models.CharField(max_length=200, blank=True)
+    model = models.ForeignKey("models_app.RegisteredModel", on_delete=models.CASCADE, related_name="triggers")
+    base_dataset_version = models.ForeignKey(
+        "datasets_app.DatasetVersion", on_delete=models.RESTRICT, related_name="triggers"
+    )
+    min_feedback = models.PositiveIntegerField(default=100)
+    train = models.JSONField(default=dict, help_text="The train spec, less dataset_version and model.")
+    promote_if = models.JSONField(default=dict, help_text='{"alias": "production"}: promote if the gate passes.')
+    enabled = models.BooleanField(default=True)
+    feedback_seen_until = models.DateTimeField(
+        null=True, blank=True, help_text="Feedback up to this time went into a run already."
+    )
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(min_feedback__gte=1), name="trigger_min_feedback_positive")]
+
+    def __str__(self) -> str:
+        return self.name or f"retrain {self.model_id}"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running"
+    PROMOTED = "promoted"
+    NOT_PROMOTED = "not_promoted"
+    FAILED = "failed"
+
+
+class TriggerRun(models.Model):
+    """One pass of a retrain trigger; each step is a job linked here (`jobs`)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    trigger = models.ForeignKey(RetrainTrigger, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    step = models.CharField(max_length=16, default="snapshot")
+    feedback_until = models.DateTimeField(help_text="Labelled predictions up to this time are in the snapshot.")
+    feedback_count = models.PositiveIntegerField(default=0, help_text="New labelled predictions that started it.")
+    dataset_version = models.ForeignKey(
+        "datasets_app.DatasetVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    model_version = models.ForeignKey(
+        "models_app.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    gate_checks = models.JSONField(default=list, blank=True, help_text="Failed gate checks, when not promoted.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=RunStatus.values), name="trigger_run_status_valid"),
+            # one run of a trigger at a time
+            models.UniqueConstraint(fields=["trigger"], condition=Q(status="running"), name="trigger_one_running_run"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run of {self.trigger} ({self.status})"

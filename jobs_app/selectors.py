@@ -1,13 +1,13 @@
 """Reads of jobs_app, always scoped to the caller's teams."""
 
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Prefetch, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts_app.models import Team, User
 from accounts_app.selectors import team_ids_for_user
-from jobs_app.models import Job, JobLog, JobStatus, MetricPoint
+from jobs_app.models import Job, JobLog, JobStatus, MetricPoint, RetrainTrigger, TriggerRun
 
 
 def jobs_for_user(*, user: User) -> QuerySet[Job]:
@@ -58,3 +58,25 @@ def team_usage(*, team: Team) -> dict:
         "metric_points": MetricPoint.objects.filter(job__team=team).count(),
         "quota": None,  # quotas and admission arrive with resource governance
     }
+
+
+def triggers_for_user(*, user: User) -> QuerySet[RetrainTrigger]:
+    return (
+        RetrainTrigger.objects.filter(team__in=team_ids_for_user(user))
+        .select_related("team", "model", "created_by")
+        .order_by("-created_at")
+    )
+
+
+def trigger_for_user(*, user: User, pk) -> RetrainTrigger:
+    return get_object_or_404(triggers_for_user(user=user), pk=pk)
+
+
+def runs_for_user(*, user: User) -> QuerySet[TriggerRun]:
+    """Retrain runs of your teams' triggers, newest first, each with its jobs in the order they ran."""
+    return (
+        TriggerRun.objects.filter(trigger__team__in=team_ids_for_user(user))
+        .select_related("trigger")
+        .prefetch_related(Prefetch("jobs", queryset=Job.objects.order_by("created_at")))
+        .order_by("-created_at")
+    )

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from accounts_app.models import slug_validator
-from jobs_app.models import Job, JobKind, JobLog
+from jobs_app.models import Job, JobKind, JobLog, RetrainTrigger, TriggerRun
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -26,6 +26,7 @@ class JobSerializer(serializers.ModelSerializer):
             "error",
             "worker",
             "outputs",
+            "trigger_run",
             "cancel_requested",
             "heartbeat_at",
             "created_by",
@@ -61,3 +62,79 @@ class JobLogSerializer(serializers.ModelSerializer):
 
 class MetricPointsSerializer(serializers.Serializer):
     points = serializers.JSONField(help_text="[{key, step, value}, ...]")
+
+
+class TriggerSerializer(serializers.ModelSerializer):
+    team = serializers.CharField(source="team.slug", validators=[slug_validator])
+    model = serializers.UUIDField(source="model_id")
+    base_dataset_version = serializers.UUIDField(source="base_dataset_version_id")
+    min_feedback = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False, default=100)
+    train = serializers.JSONField(required=False, default=dict, help_text="Train spec less dataset_version, model.")
+    promote_if = serializers.JSONField(required=False, default=dict, help_text='{"alias": "production"}')
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = RetrainTrigger
+        fields = [
+            "id",
+            "team",
+            "name",
+            "model",
+            "base_dataset_version",
+            "min_feedback",
+            "train",
+            "promote_if",
+            "enabled",
+            "feedback_seen_until",
+            "last_checked_at",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = ["id", "feedback_seen_until", "last_checked_at", "created_by", "created_at"]
+
+
+class TriggerUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    min_feedback = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False)
+    train = serializers.JSONField(required=False)
+    promote_if = serializers.JSONField(required=False)
+    enabled = serializers.BooleanField(required=False)
+
+    def validate(self, attrs):
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError({f: ["This field cannot be changed."] for f in sorted(unknown)})
+        return attrs
+
+
+class RunJobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Job
+        fields = ["id", "kind", "status", "error", "outputs", "created_at", "finished_at"]
+        read_only_fields = fields
+
+
+class TriggerRunSerializer(serializers.ModelSerializer):
+    trigger = serializers.UUIDField(source="trigger_id", read_only=True)
+    dataset_version = serializers.UUIDField(source="dataset_version_id", read_only=True, allow_null=True)
+    model_version = serializers.UUIDField(source="model_version_id", read_only=True, allow_null=True)
+    jobs = RunJobSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = TriggerRun
+        fields = [
+            "id",
+            "trigger",
+            "status",
+            "step",
+            "feedback_count",
+            "feedback_until",
+            "dataset_version",
+            "model_version",
+            "gate_checks",
+            "error",
+            "jobs",
+            "created_at",
+            "finished_at",
+        ]
+        read_only_fields = fields

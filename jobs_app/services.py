@@ -46,6 +46,7 @@ def submit_job(
     resources: dict | None = None,
     max_retries: int = 0,
     timeout_s: int | None = None,
+    trigger_run=None,
 ) -> Job:
     """Check the submission, record the job as queued and enqueue it once the transaction commits."""
     resources = specs.check_common(
@@ -61,6 +62,7 @@ def submit_job(
         pool=resources["pool"],
         max_retries=max_retries,
         timeout_s=timeout_s,
+        trigger_run=trigger_run,
         created_by=actor,
     )
     record_audit(actor=actor, action="job.submit", team=team, target=job, data={"kind": kind})
@@ -210,7 +212,16 @@ def complete(*, job_id, task_id: str, register: Callable[[Job], dict]) -> Job:
     job.save(update_fields=["status", "progress", "finished_at", "outputs"])
     _log(job, f"succeeded: {', '.join(f'{k}={v}' for k, v in outputs.items())}")
     _drop_checkpoint_after_commit(job)
+    _advance_trigger_run(job)
     return job
+
+
+def _advance_trigger_run(job: Job) -> None:
+    """A job that is a step of a retrain run hands over to the run's next step, in the same transaction."""
+    if job.trigger_run_id:
+        from jobs_app import triggers
+
+        triggers.advance(job)
 
 
 @transaction.atomic
@@ -306,6 +317,7 @@ def _finish(job: Job, status: str, message: str, *, now=None, new_owner: bool = 
     job.save(update_fields=fields)
     _log(job, message)
     _drop_checkpoint_after_commit(job)
+    _advance_trigger_run(job)
     return job
 
 

@@ -9,6 +9,8 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts_app.models import Team, User
 from config.jsonsafe import unsafe_text
@@ -48,6 +50,11 @@ TRAIN_KEYS = {
 }
 EVALUATE_KEYS = {"model_version", "dataset_version", "split"}
 PROCESS_KEYS = {"dataset_version", "steps", "description"}
+EXPORT_KEYS = {"model_version", "format", "dataset_version", "split", "description"}
+QUANTIZE_KEYS = {"model_version", "dtype", "dataset_version", "split", "description"}
+SNAPSHOT_KEYS = {"dataset_version", "model", "until", "description"}
+EXPORT_FORMATS = ("onnx", "torchscript")
+QUANTIZE_DTYPES = ("int8",)
 
 
 def _error(field: str, message: str) -> ValidationError:
@@ -84,10 +91,16 @@ def _model_version(user: User, team: Team, value, field: str = "spec.model_versi
     return version
 
 
+def _description(spec: dict, out: dict) -> None:
+    if spec.get("description") is not None:
+        if not isinstance(spec["description"], str):
+            raise _error("spec.description", "must be a string.")
+        out["description"] = spec["description"]
+
+
 def check_common(*, kind, priority, resources, max_retries, timeout_s) -> dict:
-    if kind not in (JobKind.TRAIN, JobKind.EVALUATE, JobKind.PROCESS):
-        supported = "train, evaluate, process"
-        raise _error("kind", f"'{kind}' jobs are not supported yet; use one of {supported}.")
+    if kind not in JobKind.values:
+        raise _error("kind", f"unknown job kind '{kind}'; use one of {', '.join(JobKind.values)}.")
     if isinstance(priority, bool) or not isinstance(priority, int) or not -MAX_PRIORITY <= priority <= MAX_PRIORITY:
         raise _error("priority", f"must be an integer from {-MAX_PRIORITY} to {MAX_PRIORITY}.")
     if not isinstance(resources, dict):
@@ -116,7 +129,15 @@ def check_spec(*, user: User, team: Team, kind: str, spec) -> dict:
         raise _error("spec", "must be a JSON object.")
     if problem := unsafe_text(spec, "spec"):
         raise _error("spec", f"{problem}.")
-    return {JobKind.TRAIN: _train, JobKind.EVALUATE: _evaluate, JobKind.PROCESS: _process}[kind](user, team, spec)
+    checks = {
+        JobKind.TRAIN: _train,
+        JobKind.EVALUATE: _evaluate,
+        JobKind.PROCESS: _process,
+        JobKind.EXPORT: _export,
+        JobKind.QUANTIZE: _quantize,
+        JobKind.SNAPSHOT: _snapshot,
+    }
+    return checks[kind](user, team, spec)
 
 
 # --- train ---------------------------------------------------------------------------------------------
@@ -311,8 +332,88 @@ def _process(user: User, team: Team, spec: dict) -> dict:
     except processing.StepError as exc:
         raise _error(f"spec.{exc.field}", exc.message) from None
     out = {"dataset_version": str(version.pk), "steps": steps}
-    if spec.get("description") is not None:
-        if not isinstance(spec["description"], str):
-            raise _error("spec.description", "must be a string.")
-        out["description"] = spec["description"]
+    _description(spec, out)
+    return out
+
+
+# --- export, quantize ----------------------------------------------------------------------------------
+
+
+def _optimize_common(user: User, team: Team, spec: dict, kind: str) -> tuple[dict, ModelVersion]:
+    """The source version and the data its parity, accuracy and latency are measured on: `dataset_version`
+    when given, else the data set the source was trained on; `split` defaults to test."""
+    source = _model_version(user, team, spec.get("model_version"))
+    absent = [k for k in ("task", "target", "preprocessing") if k not in source.spec]
+    if absent:
+        raise _error(
+            "spec.model_version",
+            f"{kind} needs a version trained by an Eco job (its spec has no {', '.join(absent)}), to measure "
+            "the new version against the source on real data.",
+        )
+    if spec.get("dataset_version") not in (None, ""):
+        data = _dataset_version(user, team, spec["dataset_version"])
+    else:
+        link = source.dataset_links.first()
+        if link is None:
+            raise _error("spec.dataset_version", "the source version names no training data; give a dataset_version.")
+        data = DatasetVersion.objects.select_related("dataset").get(pk=link.dataset_version_id)
+    split = spec.get("split", Split.TEST)
+    if split not in Split.values:
+        raise _error("spec.split", f"must be one of {', '.join(Split.values)}; got {split!r}.")
+    out = {"model_version": str(source.pk), "dataset_version": str(data.pk), "split": split}
+    _description(spec, out)
+    return out, source
+
+
+def _export(user: User, team: Team, spec: dict) -> dict:
+    _unknown_keys(spec, EXPORT_KEYS, "export")
+    out, source = _optimize_common(user, team, spec, "export")
+    fmt = spec.get("format")
+    if fmt not in EXPORT_FORMATS:
+        raise _error("spec.format", f"must be one of {', '.join(EXPORT_FORMATS)}; got {fmt!r}.")
+    if source.format != "safetensors":
+        raise _error(
+            "spec.model_version", f"v{source.version} is already a {source.format} version; export its parent."
+        )
+    return {**out, "format": fmt}
+
+
+def _quantize(user: User, team: Team, spec: dict) -> dict:
+    _unknown_keys(spec, QUANTIZE_KEYS, "quantize")
+    out, source = _optimize_common(user, team, spec, "quantize")
+    dtype = spec.get("dtype", "int8")
+    if dtype not in QUANTIZE_DTYPES:
+        raise _error("spec.dtype", f"must be one of {', '.join(QUANTIZE_DTYPES)}; got {dtype!r}.")
+    if source.format == "torchscript" or source.params.get("optimization") == "quantize":
+        raise _error(
+            "spec.model_version", f"v{source.version} cannot be quantized; quantize a safetensors or fp32 ONNX version."
+        )
+    return {**out, "dtype": dtype}
+
+
+# --- snapshot ------------------------------------------------------------------------------------------
+
+
+def _snapshot(user: User, team: Team, spec: dict) -> dict:
+    """Base dataset version + every labelled prediction of `model` up to `until` (default: now)."""
+    _unknown_keys(spec, SNAPSHOT_KEYS, "snapshot")
+    version = _dataset_version(user, team, spec.get("dataset_version"))
+    if version.format not in processing.PROCESSABLE_FORMATS:
+        raise _error(
+            "spec.dataset_version",
+            f"a snapshot needs a {' or '.join(processing.PROCESSABLE_FORMATS)} base; this one is {version.format}.",
+        )
+    value = spec.get("model")
+    model = RegisteredModel.objects.filter(team=team, pk=_as_uuid(value)).first() if isinstance(value, str) else None
+    if model is None:
+        raise _error("spec.model", f"Model {value} does not exist in team '{team.slug}'.")
+    if _family(model.task) != _family(version.dataset.task):
+        raise _error("spec.model", f"the model is a {model.task} model; the base data set is {version.dataset.task}.")
+    until = spec.get("until")
+    if until is None:
+        until = timezone.now().isoformat()
+    elif not isinstance(until, str) or parse_datetime(until) is None:
+        raise _error("spec.until", "must be an ISO 8601 time such as 2026-11-29T12:00:00Z.")
+    out = {"dataset_version": str(version.pk), "model": str(model.pk), "until": until}
+    _description(spec, out)
     return out

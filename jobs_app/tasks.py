@@ -20,3 +20,10 @@ def run_job(self, job_id: str) -> str:
 @shared_task(name="jobs.reap", ignore_result=True)
 def reap_jobs() -> list[str]:
     return services.reap_stale_jobs()
+
+
+@shared_task(name="triggers.check", ignore_result=True)
+def check_triggers() -> list[str]:
+    from jobs_app import triggers
+
+    return triggers.check_triggers()

@@ -9,4 +9,9 @@ urlpatterns = [
     path("jobs/<uuid:pk>/metrics/", api.JobMetricsApi.as_view(), name="job-metrics"),
     path("jobs/<uuid:pk>/logs/", api.JobLogsApi.as_view(), name="job-logs"),
     path("teams/<slug:slug>/usage/", api.TeamUsageApi.as_view(), name="team-usage"),
+    path("triggers/", api.TriggerListCreateApi.as_view(), name="triggers"),
+    path("triggers/<uuid:pk>/", api.TriggerDetailApi.as_view(), name="trigger-detail"),
+    path("triggers/<uuid:pk>/runs/", api.TriggerRunListApi.as_view(), name="trigger-runs"),
+    path("triggers/<uuid:pk>/fire/", api.TriggerFireApi.as_view(), name="trigger-fire"),
+    path("trigger-runs/<uuid:pk>/", api.TriggerRunDetailApi.as_view(), name="trigger-run-detail"),
 ]

@@ -62,7 +62,17 @@ def regression_metrics(targets: np.ndarray, predictions: np.ndarray) -> dict:
 
 
 def evaluate(model: torch.nn.Module, data: Arrays, task: str, *, device: str = "cpu") -> dict:
-    outputs = predict(model, data.inputs, device=device)
+    return metrics_from_outputs(predict(model, data.inputs, device=device), data.targets, task)
+
+
+def headline(metrics: dict) -> tuple[str, float | None]:
+    """The task's headline metric: accuracy, or R² for regression."""
+    name = "r2" if "r2" in metrics else "accuracy"
+    return name, metrics.get(name)
+
+
+def metrics_from_outputs(outputs: np.ndarray, targets: np.ndarray, task: str) -> dict:
+    """Metrics of raw outputs (logits, or values for regression) against the targets, from any runtime."""
     if task == "regression":
-        return regression_metrics(data.targets.astype(np.float64), outputs[:, 0].astype(np.float64))
-    return classification_metrics(data.targets, softmax(outputs.astype(np.float64)))
+        return regression_metrics(targets.astype(np.float64), outputs[:, 0].astype(np.float64))
+    return classification_metrics(targets, softmax(outputs.astype(np.float64)))

@@ -167,18 +167,9 @@ def train(
     )
 
 
-def evaluate(
-    model: nn.Module,
-    spec: dict,
-    columns: dict,
-    *,
-    split: str = "test",
-    split_config: dict | None = None,
-    device: str = "cpu",
-) -> dict:
-    """Metrics of `model` on one split of `columns` (encoded with the spec's preprocessing), plus
-    `num_rows`. The split is drawn exactly as in training, so "test" on the training data set is its
-    held-out test rows."""
+def encoded_split(spec: dict, columns: dict, *, split: str = "test", split_config: dict | None = None) -> Arrays:
+    """One split of `columns`, encoded with the spec's preprocessing. The split is drawn exactly as in
+    training, so "test" on the training data set is its held-out test rows."""
     if split not in SPLITS:
         raise DataError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
     for key in ("architecture", "task", "target", "preprocessing"):
@@ -194,11 +185,24 @@ def evaluate(
         index = {"train": train_index, "validation": val_index, "test": test_index}[split]
         if not len(index):
             raise DataError(f"the {split} split of this data is empty")
-    arrays = prepare(
+    return prepare(
         _rows(columns, index),
         target=target,
         task=task,
         architecture=spec["architecture"],
         preprocessing=preprocessing,
     )
-    return {**metrics_of.evaluate(model, arrays, task, device=device), "num_rows": len(index)}
+
+
+def evaluate(
+    model: nn.Module,
+    spec: dict,
+    columns: dict,
+    *,
+    split: str = "test",
+    split_config: dict | None = None,
+    device: str = "cpu",
+) -> dict:
+    """Metrics of `model` on one split of `columns` (see `encoded_split`), plus `num_rows`."""
+    arrays = encoded_split(spec, columns, split=split, split_config=split_config)
+    return {**metrics_of.evaluate(model, arrays, spec["task"], device=device), "num_rows": len(arrays)}

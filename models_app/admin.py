@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from models_app.models import Evaluation, ModelAlias, ModelVersion, ModelVersionDataset, RegisteredModel
+from models_app.models import (
+    Evaluation,
+    GatePolicy,
+    ModelAlias,
+    ModelVersion,
+    ModelVersionDataset,
+    PredictionLog,
+    RegisteredModel,
+)
 
 
 class AliasInline(admin.TabularInline):
@@ -66,3 +74,34 @@ class EvaluationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # evaluations come from evaluate jobs
+
+
+@admin.register(GatePolicy)
+class GatePolicyAdmin(admin.ModelAdmin):
+    """Gates are set through the API (maintainer role, audited); the admin shows them."""
+
+    list_display = ["model", "metric", "direction", "dataset_version", "split", "min_gain", "updated_by", "updated_at"]
+    list_filter = ["metric", "model__team"]
+    search_fields = ["model__name"]
+    list_select_related = ["model", "dataset_version__dataset", "updated_by"]
+    readonly_fields = [f.name for f in GatePolicy._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(PredictionLog)
+class PredictionLogAdmin(admin.ModelAdmin):
+    list_display = ["id", "model", "model_version", "alias", "runtime", "latency_ms", "feedback", "created_at"]
+    list_filter = ["runtime", "alias", "model__team"]
+    search_fields = ["model__name", "id"]
+    list_select_related = ["model", "model_version__model"]
+    readonly_fields = [f.name for f in PredictionLog._meta.fields]
+    date_hierarchy = "created_at"
+    show_full_result_count = False  # the log grows fast: no COUNT(*) of the whole table per page
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -11,13 +11,18 @@ from config.parsers import FormParser, JSONParser, MultiPartParser
 from datasets_app import blobs
 from datasets_app import selectors as dataset_selectors
 from datasets_app.uploads import read_upload
-from models_app import selectors, services
-from models_app.models import Evaluation, ModelAlias, ModelVersion, RegisteredModel
+from models_app import selectors, services, serving
+from models_app.models import Evaluation, ModelAlias, ModelVersion, PredictionLog, RegisteredModel
 from models_app.serializers import (
     AliasSerializer,
     EvaluationSerializer,
+    FeedbackSerializer,
+    GateSerializer,
     ModelVersionCreateSerializer,
     ModelVersionSerializer,
+    PredictionSerializer,
+    PredictRequestSerializer,
+    PredictResponseSerializer,
     RegisteredModelSerializer,
     RegisteredModelUpdateSerializer,
 )
@@ -128,7 +133,9 @@ class ModelVersionDownloadApi(generics.GenericAPIView):
 
 
 class AliasListSetApi(generics.ListCreateAPIView):
-    """A model's aliases. POST {alias, version} points an alias at a version (member role); audited."""
+    """A model's aliases. POST {alias, version} points an alias at a version (member role); audited. An alias
+    the model's gate protects moves only if the version passes the gate, else 409 with the failed `checks`;
+    a team admin may add `force: true` (and a `reason`) to move it anyway, which is audited as a force."""
 
     serializer_class = AliasSerializer
 
@@ -151,7 +158,14 @@ class AliasListSetApi(generics.ListCreateAPIView):
         if version is None:
             missing = data.validated_data["version_id"]
             raise ValidationError({"version": [f"Model '{model.name}' has no version {missing}."]})
-        alias = services.set_alias(actor=request.user, model=model, alias=data.validated_data["alias"], version=version)
+        alias = services.set_alias(
+            actor=request.user,
+            model=model,
+            alias=data.validated_data["alias"],
+            version=version,
+            force=data.validated_data["force"],
+            reason=data.validated_data["reason"],
+        )
         return Response(AliasSerializer(alias).data, status=status.HTTP_200_OK)
 
 
@@ -198,3 +212,112 @@ def _uuid_param(name: str, value: str):
         return uuid.UUID(value)
     except ValueError:
         raise ValidationError({name: [f"'{value}' is not a valid id."]}) from None
+
+
+class GateApi(generics.GenericAPIView):
+    """The model's promotion gate. GET it; PUT {dataset_version, metric?, direction?, split?, min_gain?,
+    required_card_fields?, aliases?} sets it (maintainer role); DELETE removes it. `aliases` defaults to
+    ["production"], `metric` to the task's headline metric, `split` to all (pin a set no model trains on)."""
+
+    serializer_class = GateSerializer
+
+    def get(self, request, pk):
+        return Response(GateSerializer(selectors.gate_for_user(user=request.user, model_pk=pk)).data)
+
+    def put(self, request, pk):
+        model = selectors.model_for_user(user=request.user, pk=pk)
+        ensure_role(user=request.user, team=model.team, minimum=Role.MAINTAINER)
+        data = GateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        dv_id = values.pop("dataset_version_id")
+        dataset_version = dataset_selectors.versions_for_user(user=request.user).filter(pk=dv_id).first()
+        if dataset_version is None:
+            raise ValidationError({"dataset_version": [f"Dataset version {dv_id} does not exist."]})
+        services.set_gate(
+            actor=request.user,
+            model=model,
+            dataset_version=dataset_version,
+            metric=values["metric"] or None,
+            direction=values["direction"] or None,
+            split=values["split"],
+            min_gain=values["min_gain"],
+            required_card_fields=values["required_card_fields"],
+            aliases=values["aliases"],
+        )
+        return Response(GateSerializer(selectors.gate_for_user(user=request.user, model_pk=pk)).data)
+
+    def delete(self, request, pk):
+        gate = selectors.gate_for_user(user=request.user, model_pk=pk)
+        ensure_role(user=request.user, team=gate.model.team, minimum=Role.MAINTAINER)
+        services.delete_gate(actor=request.user, gate=gate)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PredictApi(generics.GenericAPIView):
+    """Predict with the version an alias points at (`alias`) or a given `version` (id or number). `inputs`:
+    rows (a list of numbers in feature order, or an object of features), texts, or images (an H x W list).
+    Each prediction has an `id` to send feedback to. Any team role may predict."""
+
+    parser_classes = [JSONParser]
+
+    @extend_schema(request=PredictRequestSerializer, responses=PredictResponseSerializer)
+    def post(self, request, pk):
+        body = request.data
+        if not isinstance(body, dict):
+            raise ValidationError({"non_field_errors": ["The body must be a JSON object."]})
+        unknown = sorted(set(body) - {"alias", "version", "inputs", "runtime"})
+        if unknown:
+            raise ValidationError({unknown[0]: ["Unknown field; known: alias, version, inputs, runtime."]})
+        answer = serving.predict(
+            user=request.user,
+            model_pk=pk,
+            alias=body.get("alias"),
+            version=body.get("version"),
+            inputs=body.get("inputs"),
+            runtime=body.get("runtime", "auto"),
+        )
+        return Response(answer)
+
+
+class PredictionListApi(generics.ListAPIView):
+    """Predictions served by your teams' models, newest first. Filter with ?model=&model_version=&has_feedback=."""
+
+    serializer_class = PredictionSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return PredictionLog.objects.none()
+        qs = selectors.predictions_for_user(user=self.request.user)
+        params = self.request.query_params
+        for name in ("model", "model_version"):
+            if value := params.get(name):
+                qs = qs.filter(**{f"{name}_id": _uuid_param(name, value)})
+        if (flag := params.get("has_feedback")) is not None:
+            if flag not in ("true", "false"):
+                raise ValidationError({"has_feedback": ["use true or false."]})
+            qs = qs.filter(feedback_at__isnull=flag == "false")
+        return qs
+
+
+class PredictionDetailApi(generics.RetrieveAPIView):
+    serializer_class = PredictionSerializer
+
+    def get_object(self):
+        return selectors.prediction_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+
+class FeedbackApi(generics.GenericAPIView):
+    """POST {label}: the true label of a served prediction (member role). Given again, it replaces the
+    earlier label. A retrain trigger counts labelled predictions and snapshots them into new data."""
+
+    serializer_class = FeedbackSerializer
+
+    @extend_schema(request=FeedbackSerializer, responses=PredictionSerializer)
+    def post(self, request, pk):
+        prediction = selectors.prediction_for_user(user=request.user, pk=pk)
+        ensure_role(user=request.user, team=prediction.model.team, minimum=Role.MEMBER)
+        data = FeedbackSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.record_feedback(actor=request.user, prediction=prediction, label=data.validated_data["label"])
+        return Response(PredictionSerializer(selectors.prediction_for_user(user=request.user, pk=pk)).data)

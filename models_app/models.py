@@ -154,3 +154,68 @@ class Evaluation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version} on {self.dataset_version} ({self.split}): {self.metric}={self.score}"
+
+
+class Direction(models.TextChoices):
+    MAXIMIZE = "maximize"
+    MINIMIZE = "minimize"
+
+
+class GatePolicy(models.Model):
+    """What a version must show before it may hold a protected alias ("production" by default): an evaluation
+    on a pinned dataset version (ideally one no model trains on, split `all`) whose `metric` beats the current
+    holder's by at least `min_gain` in `direction`, and a model card with the required sections."""
+
+    model = models.OneToOneField(RegisteredModel, on_delete=models.CASCADE, related_name="gate")
+    metric = models.CharField(max_length=32, default="accuracy")
+    direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.MAXIMIZE)
+    dataset_version = models.ForeignKey("datasets_app.DatasetVersion", on_delete=models.RESTRICT, related_name="gates")
+    split = models.CharField(max_length=16, choices=Split.choices, default=Split.ALL)
+    min_gain = models.FloatField(default=0.0)
+    required_card_fields = models.JSONField(default=list, blank=True)
+    aliases = models.JSONField(default=list, help_text="Aliases this gate protects.")
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(direction__in=Direction.values), name="gate_direction_valid"),
+            models.CheckConstraint(condition=Q(split__in=Split.values), name="gate_split_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"gate of {self.model}: {self.metric} ({self.direction}) +{self.min_gain}"
+
+
+class PredictionLog(models.Model):
+    """One served prediction: which version answered (and which runtime), the input as dataset columns, the
+    output, the request's model latency, and the feedback label once someone gives it. Written in batches by
+    a background writer, so `id` is chosen when the request is answered."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey("accounts_app.Team", on_delete=models.CASCADE, related_name="+")
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="predictions")
+    alias = models.CharField(max_length=50, blank=True)
+    runtime = models.CharField(max_length=16)
+    input = models.JSONField()
+    output = models.JSONField()
+    latency_ms = models.FloatField(help_text="Encode + run + decode time of the request this prediction was in.")
+    batch_size = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    feedback = models.JSONField(null=True, blank=True, help_text="The true label, once someone says it.")
+    feedback_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    feedback_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["model", "-created_at"], name="prediction_model_time"),
+            models.Index(fields=["model", "feedback_at"], name="prediction_model_feedback"),
+        ]
+
+    def __str__(self) -> str:
+        return f"prediction {self.pk} of {self.model_version_id}"

@@ -6,7 +6,17 @@ from rest_framework import serializers
 
 from accounts_app.models import slug_validator
 from config.jsonsafe import parse_json, unsafe_text
-from models_app.models import Evaluation, ModelAlias, ModelVersion, RegisteredModel, alias_validator
+from models_app.models import (
+    Direction,
+    Evaluation,
+    GatePolicy,
+    ModelAlias,
+    ModelVersion,
+    PredictionLog,
+    RegisteredModel,
+    Split,
+    alias_validator,
+)
 
 MAX_SPEC_BYTES = 1024 * 1024
 
@@ -165,13 +175,17 @@ class ModelVersionCreateSerializer(serializers.Serializer):
 class AliasSerializer(serializers.ModelSerializer):
     alias = serializers.CharField(max_length=50, validators=[alias_validator])
     version = serializers.UUIDField(source="version_id")
+    force = serializers.BooleanField(
+        write_only=True, required=False, default=False, help_text="Move past a failing gate (team admin; audited)."
+    )
+    reason = serializers.CharField(write_only=True, required=False, allow_blank=True, default="", max_length=1000)
     model = serializers.UUIDField(source="model_id", read_only=True)
     version_number = serializers.IntegerField(source="version.version", read_only=True)
     updated_by = serializers.CharField(source="updated_by.username", read_only=True, default=None)
 
     class Meta:
         model = ModelAlias
-        fields = ["alias", "version", "version_number", "model", "updated_by", "updated_at"]
+        fields = ["alias", "version", "version_number", "model", "updated_by", "updated_at", "force", "reason"]
         read_only_fields = ["model", "version_number", "updated_by", "updated_at"]
 
 
@@ -205,3 +219,95 @@ class EvaluationSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+
+class GateSerializer(serializers.ModelSerializer):
+    model = serializers.UUIDField(source="model_id", read_only=True)
+    dataset_version = serializers.UUIDField(source="dataset_version_id", help_text="The pinned evaluation set.")
+    metric = serializers.CharField(required=False, allow_blank=True, default="", max_length=32)
+    direction = serializers.ChoiceField(choices=Direction.choices, required=False, allow_blank=True, default="")
+    split = serializers.ChoiceField(choices=Split.choices, required=False, default=Split.ALL)
+    min_gain = serializers.FloatField(required=False, default=0.0)
+    required_card_fields = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, default=list, max_length=50
+    )
+    aliases = serializers.ListField(
+        child=serializers.CharField(max_length=50, validators=[alias_validator]),
+        required=False,
+        default=list,
+        max_length=20,
+    )
+    updated_by = serializers.CharField(source="updated_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = GatePolicy
+        fields = [
+            "model",
+            "metric",
+            "direction",
+            "dataset_version",
+            "split",
+            "min_gain",
+            "required_card_fields",
+            "aliases",
+            "updated_by",
+            "updated_at",
+        ]
+        read_only_fields = ["model", "updated_by", "updated_at"]
+
+    def validate_min_gain(self, value):
+        if not math.isfinite(value):
+            raise serializers.ValidationError("must be a finite number.")
+        return value
+
+
+class PredictRequestSerializer(serializers.Serializer):
+    """For the schema only: the view checks the body itself (it is on the hot path)."""
+
+    alias = serializers.CharField(required=False, help_text="e.g. production; or give `version`.")
+    version = serializers.JSONField(required=False, help_text="A version id or version number.")
+    inputs = serializers.ListField(child=serializers.JSONField(), help_text="Rows, texts, or images.")
+    runtime = serializers.ChoiceField(choices=["auto", "torch", "onnxruntime"], required=False, default="auto")
+
+
+class PredictResponseSerializer(serializers.Serializer):
+    model = serializers.UUIDField()
+    model_version = serializers.UUIDField()
+    version = serializers.IntegerField()
+    alias = serializers.CharField(allow_null=True)
+    runtime = serializers.CharField()
+    latency_ms = serializers.FloatField()
+    predictions = serializers.ListField(child=serializers.DictField())
+
+
+class PredictionSerializer(serializers.ModelSerializer):
+    model = serializers.UUIDField(source="model_id", read_only=True)
+    model_version = serializers.UUIDField(source="model_version_id", read_only=True)
+    version = serializers.IntegerField(source="model_version.version", read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    feedback_by = serializers.CharField(source="feedback_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = PredictionLog
+        fields = [
+            "id",
+            "model",
+            "model_version",
+            "version",
+            "alias",
+            "runtime",
+            "input",
+            "output",
+            "latency_ms",
+            "batch_size",
+            "created_by",
+            "created_at",
+            "feedback",
+            "feedback_by",
+            "feedback_at",
+        ]
+        read_only_fields = fields
+
+
+class FeedbackSerializer(serializers.Serializer):
+    label = serializers.JSONField(help_text="The true label: one of the model's classes, or a number for regression.")

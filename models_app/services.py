@@ -10,14 +10,27 @@ from django.db.models import Max, ProtectedError, RestrictedError
 from django.http import Http404
 from django.utils import timezone
 
-from accounts_app.models import Team, User
+from accounts_app.models import Role, Team, User
+from accounts_app.selectors import ensure_role
 from accounts_app.services import record_audit
 from config.errors import Conflict
 from config.jsonsafe import unsafe_text
 from datasets_app import blobs
 from datasets_app.models import DatasetVersion
+from ml import inference
 from ml.artifacts import ArtifactError, check_weights_fit_spec, inspect_safetensors, validate_spec
-from models_app.models import Evaluation, ModelAlias, ModelVersion, ModelVersionDataset, RegisteredModel
+from models_app import gates
+from models_app.models import (
+    Evaluation,
+    GatePolicy,
+    ModelAlias,
+    ModelVersion,
+    ModelVersionDataset,
+    PredictionLog,
+    RegisteredModel,
+    Split,
+    WeightsFormat,
+)
 
 EDITABLE_FIELDS = {"name", "description", "card"}
 
@@ -90,12 +103,20 @@ def register_version(
     description: str = "",
     job=None,
     parent: ModelVersion | None = None,
+    fmt: str = WeightsFormat.SAFETENSORS,
 ) -> ModelVersion:
-    """Validate safetensors weights + architecture spec and record them as the model's next version."""
-    try:
-        facts = inspect_safetensors(weights_path)
-    except ArtifactError as exc:
-        raise ValidationError({"weights": [str(exc)]}) from None
+    """Validate safetensors weights + architecture spec and record them as the model's next version. ONNX and
+    TorchScript files come only from Eco's own export and quantize jobs, which check them by running them; they
+    keep the spec (the input preprocessing) and parameter count of their `parent`."""
+    if fmt == WeightsFormat.SAFETENSORS:
+        try:
+            facts = inspect_safetensors(weights_path)
+        except ArtifactError as exc:
+            raise ValidationError({"weights": [str(exc)]}) from None
+    else:
+        if parent is None or job is None:
+            raise ValidationError({"format": [f"{fmt} versions are made by export and quantize jobs only."]})
+        facts = {"tensors": {}, "num_parameters": parent.num_parameters}
     try:
         spec = validate_spec(spec)
     except ArtifactError as exc:
@@ -104,7 +125,8 @@ def register_version(
         if problem := unsafe_text(value, field):
             raise ValidationError({field: [f"{problem}."]})
     try:
-        check_weights_fit_spec(spec, facts["tensors"])
+        if fmt == WeightsFormat.SAFETENSORS:
+            check_weights_fit_spec(spec, facts["tensors"])
     except ArtifactError as exc:
         raise ValidationError({"weights": [str(exc)]}) from None
     dataset_versions = list(dataset_versions)
@@ -123,6 +145,7 @@ def register_version(
         version = ModelVersion.objects.create(
             model=locked,
             version=number,
+            format=fmt,
             blob=blob,
             spec=spec,
             tensors=facts["tensors"],
@@ -167,10 +190,23 @@ def create_version_from_upload(
 
 
 @transaction.atomic
-def set_alias(*, actor: User, model: RegisteredModel, alias: str, version: ModelVersion) -> ModelAlias:
+def set_alias(
+    *, actor: User, model: RegisteredModel, alias: str, version: ModelVersion, force: bool = False, reason: str = ""
+) -> ModelAlias:
+    """Point `alias` at `version` if the model's promotion gate lets it (409 listing the failed checks
+    otherwise). A team admin may `force` a move past a failing gate; the force and its reason are audited."""
     if version.model_id != model.pk:
         raise ValidationError({"version": [f"Version {version.pk} is not a version of model '{model.name}'."]})
+    if force:
+        ensure_role(user=actor, team=model.team, minimum=Role.ADMIN)
     RegisteredModel.objects.select_for_update().get(pk=model.pk)  # one alias move at a time per model
+    failed = gates.failed_checks(model=model, version=version, alias=alias)
+    if failed and not force:
+        raise Conflict(
+            f"v{version.version} did not pass the promotion gate for '{alias}': "
+            + "; ".join(check["detail"] for check in failed),
+            checks=failed,
+        )
     current = ModelAlias.objects.filter(model=model, alias=alias).first()
     previous = current.version_id if current else None
     if current is None:
@@ -180,17 +216,16 @@ def set_alias(*, actor: User, model: RegisteredModel, alias: str, version: Model
     current.updated_at = timezone.now()
     current.full_clean(validate_constraints=False)
     current.save()
+    data = {
+        "model": str(model.pk),
+        "alias": alias,
+        "version": str(version.pk),
+        "previous": str(previous) if previous else None,
+    }
+    if failed:
+        data.update(failed_checks=failed, reason=reason)
     record_audit(
-        actor=actor,
-        action="alias.set",
-        team=model.team,
-        target=current,
-        data={
-            "model": str(model.pk),
-            "alias": alias,
-            "version": str(version.pk),
-            "previous": str(previous) if previous else None,
-        },
+        actor=actor, action="alias.force" if failed else "alias.set", team=model.team, target=current, data=data
     )
     return current
 
@@ -235,3 +270,80 @@ def record_evaluation(
         job=job,
         created_by=actor,
     )
+
+
+@transaction.atomic
+def set_gate(
+    *,
+    actor: User,
+    model: RegisteredModel,
+    dataset_version: DatasetVersion,
+    metric: str | None = None,
+    direction: str | None = None,
+    split: str = Split.ALL,
+    min_gain: float = 0.0,
+    required_card_fields: list[str] | None = None,
+    aliases: list[str] | None = None,
+) -> GatePolicy:
+    """Create or replace the model's promotion gate; audited."""
+    known = gates.metrics_for_task(model.task)
+    metric = metric or next(iter(known))
+    if metric not in known:
+        raise ValidationError({"metric": [f"'{metric}' is not a {model.task} metric; use one of {', '.join(known)}."]})
+    direction = direction or known[metric]
+    if dataset_version.dataset.team_id != model.team_id:
+        raise ValidationError({"dataset_version": [f"Dataset version {dataset_version.pk} does not exist."]})
+    if (dataset_version.dataset.task == "regression") != (model.task == "regression"):
+        raise ValidationError(
+            {
+                "dataset_version": [
+                    f"The model is a {model.task} model; this data set is {dataset_version.dataset.task}."
+                ]
+            }
+        )
+    gate = GatePolicy.objects.filter(model=model).first() or GatePolicy(model=model)
+    gate.metric, gate.direction, gate.dataset_version, gate.split = metric, direction, dataset_version, split
+    gate.min_gain = float(min_gain)
+    gate.required_card_fields = [" ".join(name.split()) for name in (required_card_fields or [])]
+    gate.aliases = list(dict.fromkeys(aliases or ["production"]))
+    gate.updated_by, gate.updated_at = actor, timezone.now()
+    gate.full_clean(validate_constraints=False, exclude=["model"])
+    gate.save()
+    record_audit(
+        actor=actor,
+        action="gate.set",
+        team=model.team,
+        target=gate,
+        data={
+            "metric": gate.metric,
+            "direction": gate.direction,
+            "dataset_version": str(gate.dataset_version_id),
+            "split": gate.split,
+            "min_gain": gate.min_gain,
+            "required_card_fields": gate.required_card_fields,
+            "aliases": gate.aliases,
+        },
+    )
+    return gate
+
+
+@transaction.atomic
+def delete_gate(*, actor: User, gate: GatePolicy) -> None:
+    record_audit(
+        actor=actor, action="gate.delete", team=gate.model.team, target=gate, data={"model": str(gate.model_id)}
+    )
+    gate.delete()
+
+
+@transaction.atomic
+def record_feedback(*, actor: User, prediction: PredictionLog, label) -> PredictionLog:
+    """The true label of a served prediction (given again, it replaces the earlier one)."""
+    spec = ModelVersion.objects.filter(pk=prediction.model_version_id).values_list("spec", flat=True).get()
+    try:
+        value = inference.check_label(spec, label)
+    except inference.InputError as exc:
+        raise ValidationError({"label": [exc.message]}) from None
+    prediction = PredictionLog.objects.select_for_update().get(pk=prediction.pk)
+    prediction.feedback, prediction.feedback_by, prediction.feedback_at = value, actor, timezone.now()
+    prediction.save(update_fields=["feedback", "feedback_by", "feedback_at"])
+    return prediction

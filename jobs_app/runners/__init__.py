@@ -22,20 +22,41 @@ from jobs_app.runners.reporter import RegistryReporter
 from ml.architectures import SpecError
 from ml.artifacts import ArtifactError
 from ml.data import DataError
+from ml.inference import InputError
+from ml.optimize import OptimizeError
+from ml.runtimes import RuntimeFormatError
 from ml.train import HyperparameterError, Stopped, TrainingError
 
 log = logging.getLogger(__name__)
 
 # The job's own fault: retrying cannot help, the message says what to change.
-USER_ERRORS = (TrainingError, DataError, HyperparameterError, SpecError, ArtifactError, StepError, FormatError)
+USER_ERRORS = (
+    TrainingError,
+    DataError,
+    HyperparameterError,
+    SpecError,
+    ArtifactError,
+    StepError,
+    FormatError,
+    OptimizeError,
+    RuntimeFormatError,
+    InputError,
+)
 # The world's fault: a database, broker or storage that was briefly away.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 
 def _runner(kind: str):
-    from jobs_app.runners import evaluate, process, train
+    from jobs_app.runners import evaluate, optimize, process, snapshot, train
 
-    return {JobKind.TRAIN: train.run, JobKind.EVALUATE: evaluate.run, JobKind.PROCESS: process.run}[kind]
+    return {
+        JobKind.TRAIN: train.run,
+        JobKind.EVALUATE: evaluate.run,
+        JobKind.PROCESS: process.run,
+        JobKind.EXPORT: optimize.run,
+        JobKind.QUANTIZE: optimize.run,
+        JobKind.SNAPSHOT: snapshot.run,
+    }[kind]
 
 
 def execute(*, job_id: str, task_id: str, worker: str) -> str:

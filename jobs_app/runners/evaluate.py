@@ -1,4 +1,5 @@
-"""evaluate: a model version on one split of a dataset version -> an Evaluation (a leaderboard row)."""
+"""evaluate: a model version on one split of a dataset version -> an Evaluation (a leaderboard row).
+Any version runs: safetensors on torch, ONNX exports (fp32 or int8) on ONNX Runtime, TorchScript."""
 
 from __future__ import annotations
 
@@ -8,11 +9,28 @@ from jobs_app import services
 from jobs_app.models import Job
 from jobs_app.runners.reporter import RegistryReporter
 from ml import pipeline
-from ml.artifacts import load_model
-from ml.data import read_columns
+from ml.data import Arrays, read_columns
+from ml.evaluate import metrics_from_outputs
+from ml.inference import run_batched
+from ml.runtimes import load_runtime
 from ml.train import Stopped
 from models_app import services as model_services
 from models_app.models import ModelVersion
+
+
+def trained_split(model_version: ModelVersion) -> dict:
+    """The split settings the version (or the version it was derived from) was trained with, so "test"
+    means the rows it never saw."""
+    params = model_version.params
+    if "split" not in params and model_version.parent_id:
+        params = ModelVersion.objects.only("params").get(pk=model_version.parent_id).params
+    return {k: v for k, v in (params.get("split") or {}).items() if k in pipeline.SPLIT_DEFAULTS}
+
+
+def encoded_data(model_version: ModelVersion, version: DatasetVersion, split: str) -> Arrays:
+    with blobs.local_copy(version.blob) as path:
+        columns = read_columns(path, version.format)
+    return pipeline.encoded_split(model_version.spec, columns, split=split, split_config=trained_split(model_version))
 
 
 def run(job: Job, reporter: RegistryReporter) -> None:
@@ -20,19 +38,15 @@ def run(job: Job, reporter: RegistryReporter) -> None:
     model_version = ModelVersion.objects.select_related("blob", "model").get(pk=spec["model_version"])
     version = DatasetVersion.objects.select_related("dataset", "blob").get(pk=spec["dataset_version"])
     with blobs.local_copy(model_version.blob) as path:
-        model = load_model(model_version.spec, path)
-    with blobs.local_copy(version.blob) as path:
-        columns = read_columns(path, version.format)
+        runtime = load_runtime(model_version.format, model_version.spec, path)
+    arrays = encoded_data(model_version, version, spec["split"])
     reporter.set_progress(0.3)
     if reporter.should_stop():
         raise Stopped("stopped before evaluating")
-    # the split the version was trained with, so "test" means the rows it never saw
-    trained_split = model_version.params.get("split") or {}
-    split_config = {k: v for k, v in trained_split.items() if k in pipeline.SPLIT_DEFAULTS}
-    metrics = pipeline.evaluate(model, model_version.spec, columns, split=spec["split"], split_config=split_config)
-    num_rows = metrics.pop("num_rows")
+    metrics = metrics_from_outputs(run_batched(runtime, arrays.inputs), arrays.targets, model_version.spec["task"])
+    num_rows = len(arrays)
     reporter.log(
-        f"{model_version} on {version} ({spec['split']}, {num_rows} rows): "
+        f"{model_version} on {version} ({spec['split']}, {num_rows} rows, {runtime.name}): "
         + " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float))
     )
     reporter.close()

@@ -156,7 +156,6 @@ def test_text_architectures_need_a_text_dataset(world, text_version):
 @pytest.mark.parametrize(
     "extra, field",
     [
-        ({"kind": "export"}, "kind"),
         ({"kind": "sweep"}, "kind"),
         ({"priority": 99}, "priority"),
         ({"priority": "high"}, "priority"),

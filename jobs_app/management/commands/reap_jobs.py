@@ -1,4 +1,5 @@
-"""The reaper as its own small process: re-queue running jobs whose worker stopped heartbeating.
+"""The reaper as its own small process: re-queue running jobs whose worker stopped heartbeating, and start
+the retrain runs whose trigger has seen enough new feedback (every ECO_TRIGGER_INTERVAL_S).
 
 python manage.py reap_jobs            # once (for cron)
 python manage.py reap_jobs --every 30 # forever, every 30 seconds (the Procfile runs this)
@@ -11,6 +12,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from jobs_app.services import reap_stale_jobs
+from jobs_app.triggers import check_triggers
 
 
 class Command(BaseCommand):
@@ -20,10 +22,16 @@ class Command(BaseCommand):
         parser.add_argument("--every", type=float, default=None, help="seconds between looks; omit to look once")
 
     def handle(self, *args, every=None, **options):
+        triggers_due = 0.0
         while True:
             close_old_connections()
             try:
                 touched = reap_stale_jobs()
+                if time.monotonic() >= triggers_due:
+                    started = check_triggers()
+                    triggers_due = time.monotonic() + settings.ECO_TRIGGER_INTERVAL_S
+                    if started:
+                        self.stdout.write(f"retrain runs started: {', '.join(started)}")
             except Exception as exc:  # the database or broker is away: try again next round, never exit
                 if every is None:
                     raise

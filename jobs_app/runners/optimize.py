@@ -1,0 +1,121 @@
+"""export and quantize: a model version -> a new version (ONNX with a dynamic batch axis, TorchScript, or
+dynamic-int8 ONNX) whose parent is the source. Each records, on the evaluation data, its size, the parity
+(max abs difference of its outputs from the source's), its latency for one input and for 64, and the change
+of the headline metric."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+
+from datasets_app import blobs
+from datasets_app.models import DatasetVersion
+from jobs_app import services
+from jobs_app.models import Job, JobKind
+from jobs_app.runners.evaluate import encoded_data
+from jobs_app.runners.reporter import RegistryReporter
+from ml import optimize
+from ml.artifacts import load_model
+from ml.evaluate import headline, metrics_from_outputs
+from ml.inference import run_batched
+from ml.runtimes import load_runtime
+from ml.train import Stopped
+from models_app import services as model_services
+from models_app.models import ModelVersion, WeightsFormat
+
+SUFFIX = {WeightsFormat.ONNX: "onnx", WeightsFormat.TORCHSCRIPT: "pt"}
+
+
+def _latency(runtime, inputs) -> dict:
+    return {f"batch_{n}": optimize.latency_ms(runtime, inputs, batch=n, repeats=30) for n in (1, 64)}
+
+
+def run(job: Job, reporter: RegistryReporter) -> None:
+    spec = job.spec
+    source = ModelVersion.objects.select_related("blob", "model").get(pk=spec["model_version"])
+    data = DatasetVersion.objects.select_related("dataset", "blob").get(pk=spec["dataset_version"])
+    arrays = encoded_data(source, data, spec["split"])
+    fmt = spec["format"] if job.kind == JobKind.EXPORT else WeightsFormat.ONNX
+    with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
+        out = Path(tmp) / f"model.{SUFFIX[fmt]}"
+        with blobs.local_copy(source.blob) as src_path:
+            source_runtime = load_runtime(source.format, source.spec, src_path)
+            if job.kind == JobKind.QUANTIZE and source.format == WeightsFormat.ONNX:
+                optimize.quantize_int8(src_path, out)
+            else:
+                network = load_model(source.spec, src_path)
+                if job.kind == JobKind.QUANTIZE:
+                    optimize.export_onnx(network, source.spec, Path(tmp) / "fp32.onnx")
+                    optimize.quantize_int8(Path(tmp) / "fp32.onnx", out)
+                elif fmt == WeightsFormat.ONNX:
+                    optimize.export_onnx(network, source.spec, out)
+                else:
+                    optimize.export_torchscript(network, source.spec, out)
+        reporter.set_progress(0.5)
+        if reporter.should_stop():
+            raise Stopped("stopped after converting")
+        runtime = load_runtime(fmt, source.spec, out)
+        reference = run_batched(source_runtime, arrays.inputs)
+        candidate = run_batched(runtime, arrays.inputs)
+        task = source.spec["task"]
+        before = metrics_from_outputs(reference, arrays.targets, task)
+        after = metrics_from_outputs(candidate, arrays.targets, task)
+        metric, score_before = headline(before)
+        _, score_after = headline(after)
+        size, source_size = optimize.file_size(out), source.blob.size_bytes
+        params = {
+            "optimization": "export" if job.kind == JobKind.EXPORT else "quantize",
+            "format": fmt,
+            "dtype": spec.get("dtype", "float32"),
+            "source_version": str(source.pk),
+            "size_bytes": size,
+            "source_size_bytes": source_size,
+            "size_ratio": round(size / source_size, 4) if source_size else None,
+            "parity_max_abs_diff": optimize.max_abs_difference(reference, candidate),
+            "metric": metric,
+            "source_score": score_before,
+            "score": score_after,
+            "score_change": None if score_before is None else round(score_after - score_before, 6),
+            "latency_ms": _latency(runtime, arrays.inputs),
+            "source_latency_ms": _latency(source_runtime, arrays.inputs),
+            "evaluated_on": {"dataset_version": str(data.pk), "split": spec["split"], "rows": len(arrays)},
+        }
+        if "split" in source.params:
+            params["split"] = source.params["split"]
+        reporter.log(
+            f"{fmt} {params['dtype']}: {size} bytes ({source_size} before), "
+            f"parity {params['parity_max_abs_diff']:.3g}, "
+            f"{metric} {score_before:.4f} -> {score_after:.4f}, "
+            f"p50 {params['latency_ms']['batch_1']['p50']:.3f} ms for one input"
+        )
+        reporter.close()
+        dataset_versions = list(DatasetVersion.objects.filter(model_links__model_version=source))
+
+        def register(locked: Job) -> dict:
+            with open(out, "rb") as fh:
+                version = model_services.register_version(
+                    actor=locked.created_by,
+                    model=source.model,
+                    weights_path=out,
+                    weights=File(fh, name=out.name),
+                    spec=source.spec,
+                    metrics=after,
+                    params=params,
+                    dataset_versions=dataset_versions,
+                    description=spec.get("description", "") or f"{params['optimization']} of v{source.version}",
+                    job=locked,
+                    parent=source,
+                    fmt=fmt,
+                )
+            return {
+                "model_version": str(version.pk),
+                "version": version.version,
+                "size_bytes": size,
+                "parity_max_abs_diff": params["parity_max_abs_diff"],
+                "score_change": params["score_change"],
+            }
+
+        services.complete(job_id=job.pk, task_id=reporter.task_id, register=register)

@@ -1,0 +1,156 @@
+"""Raw prediction inputs to model inputs, and model outputs to labels, with the preprocessing a trained
+model's spec carries (see ml/pipeline.py). Serving calls this on every request, so it stays plain numpy.
+
+Accepted inputs, by the kind of model:
+  tabular  a list of numbers in feature order, or an object {feature: number} (a dataset row; the target
+           column, if present, is ignored)
+  image    an H x W (or 1 x H x W) nested list, a flat list of H*W numbers, or an object of pixel columns
+  text     a string, or an object {text_column: string}
+Each input is also given back as an object of dataset columns, the form prediction logs store and feedback
+snapshots write as rows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ml.architectures import IMAGE, TEXT
+from ml.data import encode_texts
+
+
+class InputError(ValueError):
+    """An input cannot be encoded; `index` says which one (None: the whole request)."""
+
+    def __init__(self, index: int | None, message: str):
+        super().__init__(message if index is None else f"inputs[{index}]: {message}")
+        self.index = index
+        self.message = message
+
+
+def _number(value, index: int, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(index, f"{where} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _numbers(values: list, index: int, count: int, what: str) -> list[float]:
+    if len(values) != count:
+        raise InputError(index, f"expected {count} {what}, got {len(values)}")
+    return [_number(v, index, f"value {i}") for i, v in enumerate(values)]
+
+
+def _from_object(row: dict, index: int, names: list[str], target: str | None) -> list[float]:
+    missing = [n for n in names if n not in row]
+    if missing:
+        raise InputError(index, f"missing feature(s) {', '.join(missing[:10])}")
+    extra = [k for k in row if k not in names and k != target]
+    if extra:
+        raise InputError(index, f"unknown feature(s) {', '.join(str(k) for k in extra[:10])}")
+    return [_number(row[n], index, f"'{n}'") for n in names]
+
+
+def _flatten_image(value: list, index: int, shape: list[int]) -> list:
+    height, width = shape
+    if value and isinstance(value[0], list):
+        rows = value[0] if len(value) == 1 and value[0] and isinstance(value[0][0], list) else value
+        if len(rows) != height or not all(isinstance(r, list) and len(r) == width for r in rows):
+            raise InputError(index, f"expected a {height}x{width} image")
+        return [v for r in rows for v in r]
+    return value
+
+
+def encode(spec: dict, inputs) -> tuple[np.ndarray, list[dict]]:
+    """Model inputs for a list of raw inputs, and each input as an object of dataset columns."""
+    preprocessing = spec.get("preprocessing") or {}
+    kind = preprocessing.get("kind")
+    if not isinstance(inputs, list) or not inputs:
+        raise InputError(None, "'inputs' must be a non-empty list")
+    if kind == TEXT:
+        return _encode_texts(preprocessing, inputs)
+    names = preprocessing.get("feature_names") or []
+    target = spec.get("target")
+    if kind == IMAGE:
+        shape = preprocessing["image_shape"]
+        size = shape[0] * shape[1]
+        columns = names if len(names) == size else None
+        rows = []
+        for i, value in enumerate(inputs):
+            if isinstance(value, dict):
+                if columns is None:
+                    raise InputError(i, "send the image as a nested list of pixels")
+                rows.append(_from_object(value, i, columns, target))
+            elif isinstance(value, list):
+                rows.append(_numbers(_flatten_image(value, i, shape), i, size, "pixel values"))
+            else:
+                raise InputError(i, f"an image is a {shape[0]}x{shape[1]} list of numbers, got {type(value).__name__}")
+        array = np.asarray(rows, dtype=np.float32)
+        array = (array - preprocessing["input_mean"]) / preprocessing["input_std"]
+        logged = [dict(zip(columns, r, strict=True)) if columns else {names[0]: r} for r in rows]
+        return array.reshape(len(rows), 1, *shape).astype(np.float32, copy=False), logged
+    rows = []
+    for i, value in enumerate(inputs):
+        if isinstance(value, dict):
+            rows.append(_from_object(value, i, names, target))
+        elif isinstance(value, list):
+            rows.append(_numbers(value, i, len(names), "feature values"))
+        else:
+            raise InputError(i, f"a row is a list of {len(names)} numbers or an object of features")
+    array = np.asarray(rows, dtype=np.float32)
+    mean = np.asarray(preprocessing["input_mean"], dtype=np.float32)
+    std = np.asarray(preprocessing["input_std"], dtype=np.float32)
+    logged = [dict(zip(names, r, strict=True)) for r in rows]
+    return ((array - mean) / std).astype(np.float32, copy=False), logged
+
+
+def _encode_texts(preprocessing: dict, inputs: list) -> tuple[np.ndarray, list[dict]]:
+    column = preprocessing["text_column"]
+    texts = []
+    for i, value in enumerate(inputs):
+        if isinstance(value, dict):
+            if set(value) - {column} or column not in value:
+                raise InputError(i, f"a text input is a string or an object {{'{column}': string}}")
+            value = value[column]
+        if not isinstance(value, str):
+            raise InputError(i, f"expected a string, got {type(value).__name__}")
+        texts.append(value)
+    ids = encode_texts(texts, preprocessing["vocab"], preprocessing["max_len"])
+    return ids, [{column: t} for t in texts]
+
+
+def decode(spec: dict, outputs: np.ndarray) -> list[dict]:
+    """{"label", "scores"} per row: the most likely class and every class's probability, or the value."""
+    if spec.get("task") == "regression":
+        return [{"label": float(v), "scores": None} for v in outputs[:, 0]]
+    classes = (spec.get("preprocessing") or {}).get("classes") or [str(i) for i in range(outputs.shape[1])]
+    logits = outputs.astype(np.float64)
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities = exp / exp.sum(axis=1, keepdims=True)
+    best = probabilities.argmax(axis=1)
+    return [
+        {"label": classes[b], "scores": {c: round(float(p), 6) for c, p in zip(classes, row, strict=True)}}
+        for b, row in zip(best, probabilities, strict=True)
+    ]
+
+
+def check_label(spec: dict, label) -> str | float:
+    """A feedback label in the form the model's targets take: one of its classes, or a finite number."""
+    if spec.get("task") == "regression":
+        if isinstance(label, bool) or not isinstance(label, (int, float)) or not math.isfinite(label):
+            raise InputError(None, f"a regression label must be a finite number, got {label!r}")
+        return float(label)
+    classes = (spec.get("preprocessing") or {}).get("classes") or []
+    if isinstance(label, bool) or not isinstance(label, (str, int)):
+        raise InputError(None, f"a label is one of the model's classes, got {label!r}")
+    text = str(label)
+    if classes and text not in classes:
+        shown = ", ".join(classes[:20]) + (" ..." if len(classes) > 20 else "")
+        raise InputError(None, f"'{text}' is not one of the model's classes ({shown})")
+    return text
+
+
+def run_batched(runtime, inputs: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """A runtime's outputs for many inputs, `batch_size` rows at a time."""
+    parts = [runtime.run(inputs[start : start + batch_size]) for start in range(0, len(inputs), batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0, 1), dtype=np.float32)

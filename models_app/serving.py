@@ -1,0 +1,170 @@
+"""Serving: `predict` answers a request with a model version chosen by alias or version.
+
+Each artefact is loaded once per process and kept in a small LRU cache keyed by the version id of the file
+that runs, so a version never changes under its key; the alias is looked up on every request (one indexed
+query), which is why an alias move takes effect at once. A version with an ONNX export (a child version
+made by an export job) runs on ONNX Runtime, any other on torch (or TorchScript for a TorchScript version).
+Every prediction is logged through `prediction_log.writer` without waiting for the database.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from rest_framework.exceptions import NotFound
+
+from accounts_app.models import User
+from datasets_app import blobs
+from ml import inference
+from models_app import selectors
+from models_app.models import ModelVersion, PredictionLog, WeightsFormat
+from models_app.prediction_log import writer
+
+RUNTIMES = ("auto", "torch", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class Served:
+    artifact_id: str  # the version whose file runs (the requested one, or its ONNX export)
+    spec: dict
+    runtime: object  # ml.runtimes.Runtime
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self._items: OrderedDict[str, Served] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, artifact_id: str) -> Served:
+        served = self._items.get(artifact_id)
+        if served is not None:
+            return served
+        with self._lock:  # one load at a time; loads are rare and a second caller finds the first's result
+            served = self._items.get(artifact_id)
+            if served is None:
+                served = _load(artifact_id)
+                self._items[artifact_id] = served
+                while len(self._items) > settings.ECO_SERVING_CACHE_SIZE:
+                    self._items.popitem(last=False)
+            else:
+                self._items.move_to_end(artifact_id)
+            return served
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+cache = _Cache()
+_threads_set = False
+
+
+def _load(artifact_id: str) -> Served:
+    global _threads_set
+    import torch
+
+    from ml.runtimes import load_runtime
+
+    if not _threads_set:  # a web process serves many small requests at once: one thread each
+        torch.set_num_threads(settings.ECO_SERVING_THREADS)
+        _threads_set = True
+    artifact = ModelVersion.objects.select_related("blob").get(pk=artifact_id)
+    with blobs.local_copy(artifact.blob) as path:
+        runtime = load_runtime(artifact.format, artifact.spec, path)
+    return Served(artifact_id=str(artifact.pk), spec=artifact.spec, runtime=runtime)
+
+
+def _artifact(target: dict, runtime: str) -> str:
+    version_id, fmt, export = str(target["pk"]), target["format"], target["onnx_export"]
+    if runtime == "auto":
+        return str(export) if export else version_id
+    if runtime == "torch":
+        if fmt != WeightsFormat.SAFETENSORS:
+            raise ValidationError({"runtime": [f"v{target['version']} is a {fmt} version; torch serves safetensors."]})
+        return version_id
+    if fmt == WeightsFormat.ONNX:
+        return version_id
+    if export:
+        return str(export)
+    raise ValidationError({"runtime": [f"v{target['version']} has no ONNX export; run an export job first."]})
+
+
+def _request_version(value):
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            pass
+    raise ValidationError({"version": [f"a version id or version number, got {value!r}"]})
+
+
+def predict(*, user: User, model_pk, alias=None, version=None, inputs=None, runtime: str = "auto") -> dict:
+    if (alias is None) == (version is None):
+        raise ValidationError({"alias": ["Give exactly one of 'alias' or 'version'."]})
+    if alias is not None and not isinstance(alias, str):
+        raise ValidationError({"alias": ["must be a string such as 'production'."]})
+    if runtime not in RUNTIMES:
+        raise ValidationError({"runtime": [f"use one of {', '.join(RUNTIMES)}."]})
+    if not isinstance(inputs, list) or not inputs:
+        raise ValidationError({"inputs": ["must be a non-empty list."]})
+    if len(inputs) > settings.ECO_MAX_PREDICT_BATCH:
+        raise ValidationError(
+            {"inputs": [f"{len(inputs)} inputs; one request takes at most {settings.ECO_MAX_PREDICT_BATCH}."]}
+        )
+    number = _request_version(version)
+    target = selectors.serving_target(user=user, model_pk=model_pk, alias=alias, version=number)
+    if target is None:
+        model = selectors.model_for_user(user=user, pk=model_pk)  # 404 when not one of the caller's models
+        if alias is not None:
+            raise NotFound(f"Model '{model.name}' has no alias '{alias}'.")
+        raise NotFound(f"Model '{model.name}' has no version {version}.")
+    served = cache.get(_artifact(target, runtime))
+
+    started = time.perf_counter()
+    try:
+        array, logged = inference.encode(served.spec, inputs)
+    except inference.InputError as exc:
+        field = "inputs" if exc.index is None else f"inputs[{exc.index}]"
+        raise ValidationError({field: [exc.message]}) from None
+    outputs = served.runtime.run(array)
+    predictions = inference.decode(served.spec, outputs)
+    latency_ms = (time.perf_counter() - started) * 1000
+
+    ids = [uuid.uuid4() for _ in predictions]
+    writer.add(
+        [
+            PredictionLog(
+                id=pid,
+                team_id=target["model__team_id"],
+                model_id=model_pk,
+                model_version_id=target["pk"],
+                alias=alias or "",
+                runtime=served.runtime.name,
+                input=row,
+                output=prediction,
+                latency_ms=latency_ms,
+                batch_size=len(predictions),
+                created_by_id=user.pk,
+            )
+            for pid, row, prediction in zip(ids, logged, predictions, strict=True)
+        ]
+    )
+    return {
+        "model": str(model_pk),
+        "model_version": str(target["pk"]),
+        "version": target["version"],
+        "alias": alias,
+        "runtime": served.runtime.name,
+        "latency_ms": round(latency_ms, 3),
+        "predictions": [{"id": str(pid), **p} for pid, p in zip(ids, predictions, strict=True)],
+    }
