@@ -72,6 +72,8 @@ def gunicorn(env: dict, *, workers: int = 1, threads: int = 1):
     server = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
+            "-c",
+            "config/gunicorn.py",
             "config.wsgi",
             "--bind",
             f"127.0.0.1:{port}",

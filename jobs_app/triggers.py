@@ -198,10 +198,11 @@ def check_triggers(*, now=None) -> list[str]:
     started = []
     now = now or timezone.now()
     with transaction.atomic():
+        running = TriggerRun.objects.filter(status=RunStatus.RUNNING).values("trigger_id")
         due = (
-            RetrainTrigger.objects.select_for_update(skip_locked=True)
+            RetrainTrigger.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(enabled=True)
-            .exclude(runs__status=RunStatus.RUNNING)
+            .exclude(pk__in=running)
             .select_related("team", "created_by")
         )
         for trigger in due:

@@ -35,6 +35,13 @@ def _isolated_files(tmp_path):
         yield
 
 
+@pytest.fixture(autouse=True)
+def _inline_prediction_log(settings):
+    """Tests that run inside one rolled-back transaction write prediction logs in the request; the
+    background writer (its own connection, so it sees only committed rows) is tested with committed data."""
+    settings.ECO_PREDICTION_LOG = "inline"
+
+
 @pytest.fixture
 def media_root(settings):
     return settings.MEDIA_ROOT

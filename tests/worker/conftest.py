@@ -21,6 +21,7 @@ FAST = {
     "ECO_HEARTBEAT_TIMEOUT_S": "3",
     "ECO_RETRY_BACKOFF_S": "0.2",
     "ECO_POOLS": f"cpu,gpu,{ISOLATED_POOL}",
+    "ECO_TRIGGER_INTERVAL_S": "0.5",
 }
 
 
