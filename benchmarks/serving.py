@@ -1,0 +1,312 @@
+"""The REST predict endpoint under the production server (gunicorn, `-c config/gunicorn.py`, one worker, one
+thread), PostgreSQL when DATABASE_URL points at it, prediction logging in `background` mode (the default).
+
+Set-up (throw-away database): a user, team and API token; the builtin digits data; a digits CNN trained in
+process with ml.pipeline.train and registered as safetensors, with alias "production" on it; its fp32 ONNX
+export registered as a child version the way an export job does (so runtime "onnxruntime" serves it).
+
+1. Latency: POST /models/{id}/predict/ by alias "production", runtime "torch" and "onnxruntime", one 8x8 image
+   and a batch of 64, over one keep-alive connection, one request at a time: client-side round-trip p50 / p99,
+   predictions/s of the sequential client, and the server-reported `latency_ms` (encode + model + decode).
+   Goal: p50 at most 3 ms for one input and 10 ms for 64.
+2. Where the milliseconds go: the same server answering an authenticated GET /me/, the unauthenticated
+   health check, and a predict request rejected before the model (unknown runtime: auth, routing, JSON
+   parsing, the exception handler); and, in process, each step of `serving.predict` timed on its own.
+3. The prediction log is complete: after a clean shutdown (SIGTERM) every prediction served has its row.
+Run: .venv/bin/python benchmarks/serving.py [--one 500] [--batch64 200] [--warmup 50] [--epochs 5]
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _env import bench_environment, cleanup, django_shell, gunicorn  # noqa: E402
+
+SETUP = """
+import tempfile
+from pathlib import Path
+import torch
+from django.conf import settings
+from django.core.files import File
+from accounts_app.models import User
+from accounts_app.services import create_team, issue_token
+from datasets_app import blobs
+from datasets_app.services import create_dataset, create_version_from_builtin
+from jobs_app.models import Job
+from ml import optimize, pipeline
+from ml.artifacts import save_weights
+from ml.data import read_columns
+from models_app.services import create_model, register_version, set_alias
+
+
+class Reporter:
+    def __init__(self):
+        self.checkpoint = None
+    def log_metrics(self, step, metrics):
+        pass
+    def set_progress(self, fraction):
+        pass
+    def log(self, message):
+        pass
+    def save_checkpoint(self, tensors, meta):
+        self.checkpoint = ({k: v.clone() for k, v in tensors.items()}, meta)
+    def load_checkpoint(self):
+        return self.checkpoint
+    def should_stop(self):
+        return False
+
+
+u = User.objects.create_user(username="bench", password="bench-password-1")
+t = create_team(actor=u, slug="bench", name="Bench")
+d = create_dataset(actor=u, team=t, name="digits", task="classification")
+dv = create_version_from_builtin(actor=u, dataset=d, name="digits")
+with blobs.local_copy(dv.blob) as path:
+    columns = read_columns(path, dv.format)
+torch.manual_seed(0)
+outcome = pipeline.train(
+    columns, task="classification", target=dv.target, architecture="cnn",
+    hyperparameters={"epochs": __EPOCHS__, "seed": 0}, reporter=Reporter(),
+)
+model = create_model(actor=u, team=t, name="digits-cnn", task="classification")
+with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
+    weights = Path(tmp) / "weights.safetensors"
+    save_weights(outcome.model, weights)
+    with open(weights, "rb") as fh:
+        source = register_version(
+            actor=u, model=model, weights_path=weights, weights=File(fh, name=weights.name), spec=outcome.spec,
+            metrics=outcome.metrics,
+            params={"architecture": "cnn", "hyperparameters": outcome.hyperparameters, "split": outcome.split},
+            dataset_versions=[dv],
+        )
+    set_alias(actor=u, model=model, alias="production", version=source)
+    onnx_path = Path(tmp) / "model.onnx"
+    optimize.export_onnx(outcome.model, source.spec, onnx_path)
+    job = Job.objects.create(team=t, kind="export", status="succeeded", spec={}, created_by=u)
+    with open(onnx_path, "rb") as fh:
+        export = register_version(
+            actor=u, model=model, weights_path=onnx_path, weights=File(fh, name=onnx_path.name), spec=source.spec,
+            metrics=outcome.metrics,
+            params={"optimization": "export", "format": "onnx", "dtype": "float32", "source_version": str(source.pk),
+                    "size_bytes": onnx_path.stat().st_size, "split": outcome.split},
+            dataset_versions=[dv], job=job, parent=source, fmt="onnx",
+        )
+_, raw = issue_token(user=u)
+print("RESULT", raw, model.pk, source.pk, export.pk, round(outcome.metrics["accuracy"], 4),
+      round(outcome.fit.train_seconds, 2))
+"""
+
+# Each step of serving.predict on its own, in process, against the same database (run after the server stopped).
+BREAKDOWN = """
+import json, statistics, time
+import numpy as np
+from sklearn.datasets import load_digits
+from django.db import connection, reset_queries
+from rest_framework.renderers import JSONRenderer
+from accounts_app.authentication import BearerTokenAuthentication
+from accounts_app.models import ApiToken
+from accounts_app.services import hash_token
+from ml import inference
+from models_app import selectors, serving
+from models_app.models import PredictionLog, RegisteredModel
+
+RAW, MODEL = "__TOKEN__", "__MODEL__"
+images = [img.tolist() for img in load_digits().images[:64]]
+user = ApiToken.objects.select_related("user").get(key_hash=hash_token(RAW)).user
+model = RegisteredModel.objects.get(pk=MODEL)
+serving.writer.add = lambda rows: None  # these calls are measurements; they log nothing
+
+
+def ms(fn, repeat):
+    fn(); fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter(); fn(); times.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(times), 3)
+
+
+out = {}
+out["auth_token_query_ms"] = ms(
+    lambda: ApiToken.objects.select_related("user").filter(key_hash=hash_token(RAW)).first(), 200)
+out["serving_target_query_ms"] = ms(
+    lambda: selectors.serving_target(user=user, model_pk=model.pk, alias="production"), 200)
+for runtime in ("torch", "onnxruntime"):
+    target = selectors.serving_target(user=user, model_pk=model.pk, alias="production")
+    served = serving.cache.get(serving._artifact(target, runtime))
+    for label, inputs in (("one", images[:1]), ("batch64", images)):
+        array, _ = inference.encode(served.spec, inputs)
+        outputs = served.runtime.run(array)
+        answer = serving.predict(user=user, model_pk=model.pk, alias="production", inputs=inputs, runtime=runtime)
+        out[f"{runtime}_{label}"] = {
+            "encode_ms": ms(lambda: inference.encode(served.spec, inputs), 200),
+            "model_run_ms": ms(lambda: served.runtime.run(array), 200),
+            "decode_ms": ms(lambda: inference.decode(served.spec, outputs), 200),
+            "log_rows_build_ms": ms(lambda: [PredictionLog(input=r, output=r) for r in inputs], 100),
+            "serving_predict_total_ms": ms(
+                lambda: serving.predict(user=user, model_pk=model.pk, alias="production", inputs=inputs,
+                                        runtime=runtime), 200),
+            "render_json_ms": ms(lambda: JSONRenderer().render(answer), 200),
+            "response_bytes": len(JSONRenderer().render(answer)),
+        }
+print("RESULT", json.dumps(out))
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)), 3)
+
+
+def timed(send, repeat: int) -> tuple[list[float], list]:
+    """`send()` `repeat` times, one after another; returns the round trips (ms) and the responses."""
+    times, responses = [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        response = send()
+        times.append((time.perf_counter() - start) * 1000)
+        responses.append(response)
+    return times, responses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--one", type=int, default=500)
+    parser.add_argument("--batch64", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--epochs", type=int, default=5)
+    args = parser.parse_args()
+    began = time.perf_counter()
+    load_before = os.getloadavg()
+    env = bench_environment("serving")
+    env["ECO_PREDICTION_LOG"] = "background"
+    env.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+    try:
+        started = time.perf_counter()
+        line = django_shell(env, SETUP.replace("__EPOCHS__", str(args.epochs))).splitlines()[-1]
+        token, model_pk, source_pk, export_pk, accuracy, train_s = line.split()[1:]
+        setup_s = time.perf_counter() - started
+
+        from sklearn.datasets import load_digits
+
+        images = [img.tolist() for img in load_digits().images[:64]]
+        url = f"/api/v1/models/{model_pk}/predict/"
+        bodies = {
+            (runtime, label): json.dumps({"alias": "production", "runtime": runtime, "inputs": inputs}).encode()
+            for runtime in ("torch", "onnxruntime")
+            for label, inputs in (("one", images[:1]), ("batch64", images))
+        }
+        rejected_body = json.dumps({"alias": "production", "runtime": "none", "inputs": images[:1]}).encode()
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        predictions_made, results, overhead = 0, {}, {}
+        loads = []
+        with gunicorn(env, workers=1, threads=1) as (base, _):
+            with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+                # 2. the same server without the model: where the milliseconds go
+                for name, send in (
+                    ("get_me_auth", lambda: client.get("/api/v1/me/")),
+                    ("get_health_no_auth", lambda: client.get("/api/v1/health/")),
+                    ("predict_rejected_400", lambda: client.post(url, content=rejected_body)),
+                ):
+                    for _ in range(20):
+                        send()
+                    times, responses = timed(send, 300)
+                    overhead[name] = {
+                        "status": responses[-1].status_code,
+                        "p50_ms": percentile(times, 50),
+                        "p99_ms": percentile(times, 99),
+                    }
+                # 1. predict, each runtime and batch size
+                for (runtime, label), body in bodies.items():
+                    repeat = args.one if label == "one" else args.batch64
+                    for _ in range(args.warmup):
+                        response = client.post(url, content=body)
+                        response.raise_for_status()
+                        predictions_made += len(response.json()["predictions"])
+                    loads.append(os.getloadavg()[0])
+                    started = time.perf_counter()
+                    times, responses = timed(lambda b=body: client.post(url, content=b), repeat)
+                    elapsed = time.perf_counter() - started
+                    served = 0
+                    server_ms = []
+                    for response in responses:
+                        response.raise_for_status()
+                        answer = response.json()
+                        if answer["runtime"] != runtime:
+                            raise RuntimeError(f"asked for {runtime}, served by {answer['runtime']}")
+                        served += len(answer["predictions"])
+                        server_ms.append(answer["latency_ms"])
+                    predictions_made += served
+                    results.setdefault(runtime, {})[label] = {
+                        "requests": repeat,
+                        "batch": 1 if label == "one" else 64,
+                        "p50_ms": percentile(times, 50),
+                        "p99_ms": percentile(times, 99),
+                        "mean_ms": round(float(np.mean(times)), 3),
+                        "predictions_per_s": round(served / elapsed, 1),
+                        "server_latency_ms_p50": percentile(server_ms, 50),
+                        "response_bytes": len(responses[-1].content),
+                    }
+                    results[runtime][label]["served_model_version"] = answer["model_version"]
+        # gunicorn stopped with SIGTERM: the worker's exit hook wrote what was pending
+        logged = int(
+            django_shell(
+                env, "from models_app.models import PredictionLog; print(PredictionLog.objects.count())"
+            ).splitlines()[-1]
+        )
+        breakdown = json.loads(
+            django_shell(env, BREAKDOWN.replace("__TOKEN__", token).replace("__MODEL__", model_pk))
+            .splitlines()[-1]
+            .split(" ", 1)[1]
+        )
+        goal = {"p50_one_ms": 3, "p50_batch64_ms": 10}
+        for runtime, figures in results.items():
+            figures["met"] = (
+                figures["one"]["p50_ms"] <= goal["p50_one_ms"] and figures["batch64"]["p50_ms"] <= goal["p50_batch64_ms"]
+            )
+        for runtime, figures in results.items():
+            for label in ("one", "batch64"):
+                version = figures[label].pop("served_model_version")
+                if version != source_pk:  # the response names the requested (aliased) version
+                    raise RuntimeError(f"{runtime} answered for version {version}, expected {source_pk}")
+        print(
+            json.dumps(
+                {
+                    "benchmark": "serving",
+                    "database": env.get("DATABASE_URL", "sqlite").split("://")[0],
+                    "server": "gunicorn -c config/gunicorn.py, 1 worker, 1 thread",
+                    "prediction_log": env["ECO_PREDICTION_LOG"],
+                    "model": {
+                        "architecture": "cnn",
+                        "data": "digits 8x8",
+                        "epochs": args.epochs,
+                        "train_seconds": float(train_s),
+                        "test_accuracy": float(accuracy),
+                        "versions": {"torch": source_pk, "onnxruntime": export_pk},
+                    },
+                    "goal": goal,
+                    "runtimes": results,
+                    "overhead": overhead,
+                    "in_process_breakdown": breakdown,
+                    "prediction_log_check": {
+                        "predictions_made": predictions_made,
+                        "logged": logged,
+                        "complete": logged == predictions_made,
+                    },
+                    "setup_seconds": round(setup_s, 1),
+                    "total_seconds": round(time.perf_counter() - began, 1),
+                    "cpu_count": os.cpu_count(),
+                    "load_average_1m": {"before": round(load_before[0], 2), "during": [round(v, 2) for v in loads]},
+                }
+            )
+        )
+    finally:
+        cleanup(env)
+
+
+if __name__ == "__main__":
+    main()
