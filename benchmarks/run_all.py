@@ -17,6 +17,8 @@ BENCHMARKS = [
     ["jobs.py"],
     ["recipes.py"],
     ["upload.py", "--mib", os.environ.get("ECO_BENCH_UPLOAD_MIB", "1024")],
+    ["serving.py"],
+    ["quantize.py"],
 ]
 
 

@@ -157,3 +157,6 @@ def model_version(world, model, iris_version):
     from models_app.models import ModelVersion
 
     return ModelVersion.objects.get(pk=response.json()["id"])
+
+
+from tests.trained import _empty_serving_cache, trained  # noqa: E402, F401  (fixtures for every folder)

@@ -1,0 +1,184 @@
+"""Promotion gates (set by a maintainer; a failing promotion is 409 listing the checks; a team admin may force
+it, audited) and feedback on served predictions (member role; another team's prediction is 404)."""
+
+import pytest
+
+from accounts_app.models import AuditEvent
+from models_app.gates import card_sections
+from models_app.models import PredictionLog
+from models_app.services import record_evaluation
+from tests.trained import register_trained
+
+SETOSA = [5.1, 3.5, 1.4, 0.2]
+CARD = "# Flowers\n\n## Intended use\nSorting iris flowers.\n\n## Limitations\n\nThree species only.\n"
+
+
+def _gate(client, model, **body):
+    return client.put(f"/api/v1/models/{model.pk}/gate/", body, format="json")
+
+
+def _promote(client, model, version, **extra):
+    return client.post(
+        f"/api/v1/models/{model.pk}/aliases/",
+        {"alias": "production", "version": str(version.pk), **extra},
+        format="json",
+    )
+
+
+def _evaluate(version, dataset_version, accuracy: float):
+    record_evaluation(
+        actor=None,
+        model_version=version,
+        dataset_version=dataset_version,
+        split="all",
+        metrics={"accuracy": accuracy, "log_loss": 1 - accuracy},
+        num_rows=150,
+    )
+
+
+@pytest.fixture
+def gated(world, model, iris_version, trained):
+    """The gate: accuracy on iris (all rows) must beat production's by 0.01; the card needs two sections."""
+    response = _gate(
+        world.client("maintainer"),
+        model,
+        dataset_version=str(iris_version.pk),
+        min_gain=0.01,
+        required_card_fields=["Intended use", "Limitations"],
+    )
+    assert response.status_code == 200, response.json()
+    _evaluate(trained, iris_version, 0.90)
+    return response.json()
+
+
+@pytest.fixture
+def candidate(world, model, iris_version):
+    return register_trained(actor=world.users["member"], model=model, dataset_version=iris_version, seed=1)
+
+
+def test_the_gate_has_sensible_defaults_and_needs_a_maintainer(world, model, iris_version, gated):
+    assert gated | {"metric": "accuracy", "direction": "maximize", "split": "all", "aliases": ["production"]} == gated
+    assert world.client("member").get(f"/api/v1/models/{model.pk}/gate/").json()["min_gain"] == 0.01
+    response = _gate(world.client("member"), model, dataset_version=str(iris_version.pk))
+    assert response.status_code == 403
+    assert world.client("outsider").get(f"/api/v1/models/{model.pk}/gate/").status_code == 404
+    assert AuditEvent.objects.filter(action="gate.set", actor=world.users["maintainer"]).count() == 1
+    response = _gate(world.client("maintainer"), model, dataset_version=str(iris_version.pk), metric="log_loss")
+    assert response.json()["direction"] == "minimize"  # each metric knows which way is better
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"metric": "r2"}, "metric"),
+        ({"direction": "up"}, "direction"),
+        ({"split": "dev"}, "split"),
+        ({"min_gain": "a lot"}, "min_gain"),
+        ({"aliases": ["Prod!"]}, "aliases.0"),
+        ({"dataset_version": "00000000-0000-0000-0000-000000000000"}, "dataset_version"),
+    ],
+)
+def test_bad_gates_are_400_naming_the_field(world, model, iris_version, body, field):
+    response = _gate(world.client("maintainer"), model, **{"dataset_version": str(iris_version.pk), **body})
+    assert response.status_code == 400 and field in response.json()["errors"], response.json()
+
+
+def test_a_version_without_card_or_evaluation_is_refused_with_every_failed_check(world, model, gated, candidate):
+    response = _promote(world.client("member"), model, candidate)
+    assert response.status_code == 409
+    checks = {c["check"]: c["detail"] for c in response.json()["checks"]}
+    assert set(checks) == {"model_card", "evaluation"}
+    assert "Intended use, Limitations" in checks["model_card"] and "v2 has no accuracy" in checks["evaluation"]
+    assert model.aliases.get(alias="production").version_id != candidate.pk
+
+
+def test_too_small_a_gain_is_refused_and_enough_gain_passes(world, model, iris_version, gated, candidate):
+    member = world.client("member")
+    assert member.patch(f"/api/v1/models/{model.pk}/", {"card": CARD}, format="json").status_code == 200
+    _evaluate(candidate, iris_version, 0.905)  # +0.005 < +0.01
+    response = _promote(member, model, candidate)
+    assert response.status_code == 409
+    assert [c["check"] for c in response.json()["checks"]] == ["min_gain"]
+    assert "+0.0050, below the required +0.0100" in response.json()["detail"]
+
+    _evaluate(candidate, iris_version, 0.95)  # the latest evaluation counts
+    response = _promote(member, model, candidate)
+    assert response.status_code == 200, response.json()
+    assert model.aliases.get(alias="production").version_id == candidate.pk
+    assert AuditEvent.objects.filter(action="alias.set", data__version=str(candidate.pk)).exists()
+
+
+def test_an_admin_may_force_a_failing_promotion_and_a_member_may_not(world, model, gated, candidate):
+    response = _promote(world.client("member"), model, candidate, force=True)
+    assert response.status_code == 403 and "admin" in response.json()["detail"]
+    response = _promote(world.client("maintainer"), model, candidate, force=True)
+    assert response.status_code == 403
+    response = _promote(world.client("admin"), model, candidate, force=True, reason="hotfix for a bad release")
+    assert response.status_code == 200, response.json()
+    assert model.aliases.get(alias="production").version_id == candidate.pk
+    event = AuditEvent.objects.get(action="alias.force")
+    assert event.actor == world.users["admin"] and event.data["reason"] == "hotfix for a bad release"
+    assert {c["check"] for c in event.data["failed_checks"]} == {"model_card", "evaluation"}
+
+
+def test_an_alias_the_gate_does_not_protect_moves_freely(world, model, gated, candidate):
+    response = world.client("member").post(
+        f"/api/v1/models/{model.pk}/aliases/", {"alias": "staging", "version": str(candidate.pk)}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+
+
+def test_card_sections_read_markdown_headings():
+    sections = card_sections(CARD + "### Empty\n\n#### Trailing ##\ntext\n")
+    assert sections["intended use"] == "Sorting iris flowers." and sections["limitations"] == "Three species only."
+    assert sections["empty"] == "" and sections["trailing"] == "text"
+
+
+# --- feedback ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def prediction(world, model, trained):
+    response = world.client("viewer").post(
+        f"/api/v1/models/{model.pk}/predict/", {"alias": "production", "inputs": [SETOSA]}, format="json"
+    )
+    return PredictionLog.objects.get(pk=response.json()["predictions"][0]["id"])
+
+
+def test_feedback_records_the_true_label_and_replaces_an_earlier_one(world, prediction):
+    member = world.client("member")
+    response = member.post(f"/api/v1/predictions/{prediction.pk}/feedback/", {"label": "versicolor"}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["feedback"] == "versicolor" and response.json()["feedback_by"] == "alpha-member"
+    member.post(f"/api/v1/predictions/{prediction.pk}/feedback/", {"label": "setosa"}, format="json")
+    prediction.refresh_from_db()
+    assert prediction.feedback == "setosa" and prediction.feedback_at is not None
+    listed = member.get("/api/v1/predictions/?has_feedback=true").json()
+    assert [p["id"] for p in listed["results"]] == [str(prediction.pk)]
+    assert member.get("/api/v1/predictions/?has_feedback=false").json()["count"] == 0
+
+
+@pytest.mark.parametrize(
+    "label, words", [("daisy", "not one of the model's classes"), (None, "null"), ([1], "one of the model's classes")]
+)
+def test_a_label_the_model_cannot_have_is_400(world, prediction, label, words):
+    response = world.client("member").post(
+        f"/api/v1/predictions/{prediction.pk}/feedback/", {"label": label}, format="json"
+    )
+    assert response.status_code == 400 and "label" in response.json()["errors"], response.json()
+    assert words in response.json()["detail"]
+    prediction.refresh_from_db()
+    assert prediction.feedback is None
+
+
+def test_feedback_on_another_teams_prediction_is_404_and_viewers_cannot_give_it(world, prediction):
+    outsider = world.client("outsider")
+    response = outsider.post(f"/api/v1/predictions/{prediction.pk}/feedback/", {"label": "setosa"}, format="json")
+    assert response.status_code == 404
+    assert outsider.get(f"/api/v1/predictions/{prediction.pk}/").status_code == 404
+    assert outsider.get("/api/v1/predictions/").json()["count"] == 0
+    viewer = world.client("viewer")
+    response = viewer.post(f"/api/v1/predictions/{prediction.pk}/feedback/", {"label": "setosa"}, format="json")
+    assert response.status_code == 403
+    prediction.refresh_from_db()
+    assert prediction.feedback is None

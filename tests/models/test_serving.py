@@ -1,0 +1,120 @@
+"""Serving through POST /models/{id}/predict/: by alias or version, rows as lists or objects, the per-process
+cache, the prediction log, and a clear 400 for every malformed request."""
+
+import pytest
+
+from models_app import serving
+from models_app.models import PredictionLog
+from models_app.services import set_alias
+from tests.trained import register_trained
+
+FEATURES = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+SETOSA = [5.1, 3.5, 1.4, 0.2]
+VIRGINICA = [7.7, 3.0, 6.1, 2.3]
+
+
+def _predict(client, model, **body):
+    return client.post(f"/api/v1/models/{model.pk}/predict/", body, format="json")
+
+
+def test_predict_by_alias_answers_labels_scores_and_logs_each_prediction(world, model, trained):
+    viewer = world.client("viewer")  # any role may predict
+    row = dict(zip(FEATURES, VIRGINICA, strict=True))
+    response = _predict(viewer, model, alias="production", inputs=[SETOSA, {**row, "target": "ignored"}])
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["model_version"] == str(trained.pk) and body["version"] == 1 and body["runtime"] == "torch"
+    labels = [p["label"] for p in body["predictions"]]
+    assert labels == ["setosa", "virginica"]
+    for prediction in body["predictions"]:
+        assert set(prediction["scores"]) == {"setosa", "versicolor", "virginica"}
+        assert sum(prediction["scores"].values()) == pytest.approx(1.0, abs=1e-4)
+        assert prediction["scores"][prediction["label"]] == max(prediction["scores"].values())
+
+    logged = {str(p.pk): p for p in PredictionLog.objects.all()}
+    assert set(logged) == {p["id"] for p in body["predictions"]}
+    first = logged[body["predictions"][0]["id"]]
+    assert first.input == dict(zip(FEATURES, SETOSA, strict=True))  # stored as dataset columns
+    assert first.output["label"] == "setosa" and first.alias == "production" and first.runtime == "torch"
+    assert first.model_version_id == trained.pk and first.batch_size == 2 and first.latency_ms > 0
+    assert first.created_by == world.users["viewer"] and first.team == world.alpha
+
+
+def test_predict_by_version_number_or_id(world, model, trained):
+    client = world.client("member")
+    for version in (1, str(trained.pk)):
+        response = _predict(client, model, version=version, inputs=[SETOSA])
+        assert response.status_code == 200, response.json()
+        assert response.json()["model_version"] == str(trained.pk) and response.json()["alias"] is None
+
+
+def test_a_version_loads_once_and_an_alias_move_takes_effect_at_once(world, model, iris_version, trained):
+    client = world.client("member")
+    _predict(client, model, alias="production", inputs=[SETOSA])
+    loaded = serving.cache.get(str(trained.pk))
+    _predict(client, model, alias="production", inputs=[SETOSA])
+    assert serving.cache.get(str(trained.pk)) is loaded  # the same runtime object: not loaded again
+
+    v2 = register_trained(actor=world.users["member"], model=model, dataset_version=iris_version, seed=1)
+    set_alias(actor=world.users["member"], model=model, alias="production", version=v2)
+    response = _predict(client, model, alias="production", inputs=[SETOSA])
+    assert response.json()["model_version"] == str(v2.pk) and response.json()["version"] == 2
+
+
+@pytest.mark.parametrize(
+    "body, field, words",
+    [
+        ({"alias": "production"}, "inputs", "non-empty list"),
+        ({"alias": "production", "inputs": []}, "inputs", "non-empty list"),
+        ({"alias": "production", "inputs": "1,2,3,4"}, "inputs", "non-empty list"),
+        ({"alias": "production", "inputs": [[1, 2, 3]]}, "inputs[0]", "expected 4 feature values, got 3"),
+        ({"alias": "production", "inputs": [SETOSA, [1, 2, "x", 4]]}, "inputs[1]", "value 2 must be a finite number"),
+        ({"alias": "production", "inputs": [[1, 2, True, 4]]}, "inputs[0]", "finite number"),
+        ({"alias": "production", "inputs": ["a flower"]}, "inputs[0]", "a row is a list of 4 numbers"),
+        ({"alias": "production", "inputs": [{"sepal_length_cm": 5}]}, "inputs[0]", "missing feature(s) sepal_width_cm"),
+        (
+            {"alias": "production", "inputs": [{**dict(zip(FEATURES, SETOSA, strict=True)), "colour": 1}]},
+            "inputs[0]",
+            "unknown feature(s) colour",
+        ),
+        ({"inputs": [SETOSA]}, "alias", "exactly one of 'alias' or 'version'"),
+        ({"alias": "production", "version": 1, "inputs": [SETOSA]}, "alias", "exactly one"),
+        ({"alias": 7, "inputs": [SETOSA]}, "alias", "must be a string"),
+        ({"version": "v1", "inputs": [SETOSA]}, "version", "version id or version number"),
+        ({"version": 0, "inputs": [SETOSA]}, "version", "version id or version number"),
+        ({"alias": "production", "inputs": [SETOSA], "runtime": "tensorrt"}, "runtime", "auto, torch, onnxruntime"),
+        ({"alias": "production", "inputs": [SETOSA], "runtime": "onnxruntime"}, "runtime", "no ONNX export"),
+        ({"alias": "production", "inputs": [SETOSA], "temperature": 2}, "temperature", "Unknown field"),
+    ],
+)
+def test_malformed_predict_requests_are_400_naming_the_problem(world, model, trained, body, field, words):
+    response = _predict(world.client("member"), model, **body)
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["errors"], response.json()
+    assert words in " ".join(response.json()["errors"][field])
+    assert not PredictionLog.objects.exists()
+
+
+def test_too_many_inputs_and_non_object_bodies_are_400(world, model, trained, settings):
+    settings.ECO_MAX_PREDICT_BATCH = 3
+    client = world.client("member")
+    response = _predict(client, model, alias="production", inputs=[SETOSA] * 4)
+    assert response.status_code == 400 and "at most 3" in response.json()["detail"]
+    response = client.post(f"/api/v1/models/{model.pk}/predict/", [SETOSA], format="json")
+    assert response.status_code == 400 and "JSON object" in response.json()["detail"]
+
+
+def test_unknown_alias_or_version_is_404_naming_it_and_other_teams_models_are_404(world, model, trained):
+    client = world.client("member")
+    response = _predict(client, model, alias="staging", inputs=[SETOSA])
+    assert response.status_code == 404 and "no alias 'staging'" in response.json()["detail"]
+    response = _predict(client, model, version=9, inputs=[SETOSA])
+    assert response.status_code == 404 and "no version 9" in response.json()["detail"]
+    outsider = _predict(world.client("outsider"), model, alias="production", inputs=[SETOSA])
+    assert outsider.status_code == 404 and "flower" not in outsider.json()["detail"]
+    missing = world.client("member").post(
+        "/api/v1/models/00000000-0000-0000-0000-000000000000/predict/",
+        {"alias": "production", "inputs": [SETOSA]},
+        format="json",
+    )
+    assert missing.status_code == 404
