@@ -48,7 +48,7 @@ TRAIN_KEYS = {
     "text_column",
     "description",
 }
-EVALUATE_KEYS = {"model_version", "dataset_version", "split"}
+EVALUATE_KEYS = {"model_version", "dataset_version", "split", "description"}
 PROCESS_KEYS = {"dataset_version", "steps", "description"}
 EXPORT_KEYS = {"model_version", "format", "dataset_version", "split", "description"}
 QUANTIZE_KEYS = {"model_version", "dtype", "dataset_version", "split", "description"}
@@ -309,7 +309,9 @@ def _evaluate(user: User, team: Team, spec: dict) -> dict:
             f"this version's spec has no {', '.join(absent)}: only versions trained by Eco jobs know how to encode "
             "raw data for evaluation.",
         )
-    return {"model_version": str(model_version.pk), "dataset_version": str(version.pk), "split": split}
+    out = {"model_version": str(model_version.pk), "dataset_version": str(version.pk), "split": split}
+    _description(spec, out)
+    return out
 
 
 def _family(task: str) -> str:

@@ -199,7 +199,7 @@ def set_alias(
         raise ValidationError({"version": [f"Version {version.pk} is not a version of model '{model.name}'."]})
     if force:
         ensure_role(user=actor, team=model.team, minimum=Role.ADMIN)
-    RegisteredModel.objects.select_for_update().get(pk=model.pk)  # one alias move at a time per model
+    model = RegisteredModel.objects.select_for_update().get(pk=model.pk)  # one alias move at a time per model
     failed = gates.failed_checks(model=model, version=version, alias=alias)
     if failed and not force:
         raise Conflict(
