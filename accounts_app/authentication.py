@@ -1,5 +1,6 @@
 from rest_framework import authentication, exceptions
 
+from accounts_app import token_cache
 from accounts_app.models import ApiToken
 from accounts_app.services import hash_token, touch_token
 
@@ -19,7 +20,10 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raw = header[1].decode()
         except UnicodeError as exc:
             raise exceptions.AuthenticationFailed("Token contains invalid characters.") from exc
-        token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first()
+        key_hash = hash_token(raw)
+        token = cached = token_cache.get(key_hash)
+        if cached is None:
+            token = ApiToken.objects.select_related("user").filter(key_hash=key_hash).first()
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
         if token.revoked_at is not None:
@@ -28,6 +32,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Token has expired.")
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("User is inactive.")
+        if cached is None:
+            token_cache.put(key_hash, token)
         touch_token(token)
         return token.user, token
 

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts_app import token_cache
 from accounts_app.models import ApiToken, AuditEvent, Membership, Role, Team, User
 from config.errors import Conflict
 
@@ -125,6 +126,7 @@ def revoke_token(*, actor: User, token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        token_cache.forget(token.key_hash)
         record_audit(actor=actor, action="token.revoke", target=token, data={"prefix": token.prefix})
     return token
 
@@ -134,3 +136,4 @@ def touch_token(token: ApiToken) -> None:
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now

@@ -86,7 +86,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+    # Django binds parameters client-side and never prepares; this lets the few hot queries that ask for it
+    # (the predict endpoint's version lookup) be planned once per connection.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts_app.User"
@@ -182,6 +185,9 @@ SPECTACULAR_SETTINGS = {
     },
 }
 ECO_TOKEN_DEFAULT_DAYS = env.int("ECO_TOKEN_DEFAULT_DAYS", default=90)
+# A verified API token is trusted for this many seconds per web process without looking it up again; a token
+# revoked in another process stops working within this time (0: look it up on every request).
+ECO_TOKEN_CACHE_S = env.float("ECO_TOKEN_CACHE_S", default=5.0)
 
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
 from accounts_app.models import User
 from datasets_app import blobs
 from ml import inference
 from models_app import selectors
-from models_app.models import ModelVersion, PredictionLog, WeightsFormat
+from models_app.models import ModelVersion, WeightsFormat
 from models_app.prediction_log import writer
 
 RUNTIMES = ("auto", "torch", "onnxruntime")
@@ -141,26 +142,28 @@ def predict(*, user: User, model_pk, alias=None, version=None, inputs=None, runt
     latency_ms = (time.perf_counter() - started) * 1000
 
     ids = [uuid.uuid4() for _ in predictions]
+    now = timezone.now()
     writer.add(
         [
-            PredictionLog(
-                id=pid,
-                team_id=target["model__team_id"],
-                model_id=model_pk,
-                model_version_id=target["pk"],
-                alias=alias or "",
-                runtime=served.runtime.name,
-                input=row,
-                output=prediction,
-                latency_ms=latency_ms,
-                batch_size=len(predictions),
-                created_by_id=user.pk,
-            )
+            {
+                "id": pid,
+                "team_id": target["team_id"],
+                "model_id": target["model_id"],
+                "model_version_id": target["pk"],
+                "alias": alias or "",
+                "runtime": served.runtime.name,
+                "input": row,
+                "output": prediction,
+                "latency_ms": latency_ms,
+                "batch_size": len(predictions),
+                "created_by_id": user.pk,
+                "created_at": now,
+            }
             for pid, row, prediction in zip(ids, logged, predictions, strict=True)
         ]
     )
     return {
-        "model": str(model_pk),
+        "model": str(target["model_id"]),
         "model_version": str(target["pk"]),
         "version": target["version"],
         "alias": alias,
