@@ -24,14 +24,10 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         token = cached = token_cache.get(key_hash)
         if cached is None:
             token = ApiToken.objects.select_related("user").filter(key_hash=key_hash).first()
-        if token is None:
-            raise exceptions.AuthenticationFailed("Invalid token.")
-        if token.revoked_at is not None:
-            raise exceptions.AuthenticationFailed("Token has been revoked.")
-        if not token.is_active:
-            raise exceptions.AuthenticationFailed("Token has expired.")
-        if not token.user.is_active:
-            raise exceptions.AuthenticationFailed("User is inactive.")
+        problem = _refusal(token)
+        if problem:
+            token_cache.forget(key_hash)
+            raise exceptions.AuthenticationFailed(problem)
         if cached is None:
             token_cache.put(key_hash, token)
         touch_token(token)
@@ -39,3 +35,15 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+def _refusal(token: ApiToken | None) -> str | None:
+    if token is None:
+        return "Invalid token."
+    if token.revoked_at is not None:
+        return "Token has been revoked."
+    if not token.is_active:
+        return "Token has expired."
+    if not token.user.is_active:
+        return "User is inactive."
+    return None

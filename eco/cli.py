@@ -69,9 +69,12 @@ def _login(args) -> dict:
     }
 
 
-def _spec(value: str) -> dict:
-    """JSON text (starting with '{') or the path of a JSON file."""
-    return json.loads(value if value.lstrip().startswith("{") else Path(value).read_text())
+def _json_arg(value: str):
+    """JSON text (starting with '{' or '[') or the path of a JSON file."""
+    return json.loads(value if value.lstrip()[:1] in ("{", "[") else Path(value).read_text())
+
+
+_spec = _json_arg
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,7 +173,81 @@ def build_parser() -> argparse.ArgumentParser:
     a_set.add_argument("model")
     a_set.add_argument("alias")
     a_set.add_argument("version")
-    a_set.set_defaults(run=lambda a: _client().set_alias(a.model, a.alias, a.version))
+    a_set.add_argument("--force", action="store_true", help="past a failing gate (team admin; audited)")
+    a_set.add_argument("--reason", default="")
+    a_set.set_defaults(run=lambda a: _client().set_alias(a.model, a.alias, a.version, force=a.force, reason=a.reason))
+
+    gate = sub.add_parser("gate", help="a model's promotion gate").add_subparsers(dest="action", required=True)
+    g_show = gate.add_parser("show")
+    g_show.add_argument("model")
+    g_show.set_defaults(run=lambda a: _client().gate(a.model))
+    g_set = gate.add_parser("set")
+    g_set.add_argument("model")
+    g_set.add_argument("dataset_version", help="the pinned evaluation set")
+    g_set.add_argument("--metric")
+    g_set.add_argument("--split", default="all")
+    g_set.add_argument("--min-gain", type=float, default=0.0)
+    g_set.add_argument("--card-field", action="append", default=[], help="a model-card section it needs")
+    g_set.add_argument("--alias", action="append", default=[], help="an alias it protects (production)")
+    g_set.set_defaults(
+        run=lambda a: _client().set_gate(
+            a.model,
+            dataset_version=a.dataset_version,
+            split=a.split,
+            min_gain=a.min_gain,
+            required_card_fields=a.card_field,
+            aliases=a.alias,
+            **({"metric": a.metric} if a.metric else {}),
+        )
+    )
+
+    predict = sub.add_parser("predict", help="predict with a model (by alias, production by default)")
+    predict.add_argument("model")
+    predict.add_argument("inputs", help="JSON list, e.g. [[5.1, 3.5, 1.4, 0.2]], or a .json file")
+    predict.add_argument("--alias")
+    predict.add_argument("--version", help="a version id or number")
+    predict.add_argument("--runtime", default="auto", choices=["auto", "torch", "onnxruntime"])
+    predict.set_defaults(
+        run=lambda a: _client().predict(
+            a.model,
+            _json_arg(a.inputs),
+            alias=a.alias,
+            version=int(a.version) if a.version and a.version.isdigit() else a.version,
+            runtime=a.runtime,
+        )
+    )
+    feedback = sub.add_parser("feedback", help="the true label of a prediction")
+    feedback.add_argument("prediction")
+    feedback.add_argument("label")
+    feedback.set_defaults(run=lambda a: _client().feedback(a.prediction, a.label))
+
+    triggers = sub.add_parser("triggers", help="retrain policies").add_subparsers(dest="action", required=True)
+    t_list = triggers.add_parser("list")
+    t_list.add_argument("--team")
+    t_list.set_defaults(run=lambda a: _client().triggers(a.team))
+    t_create = triggers.add_parser("create")
+    t_create.add_argument("team")
+    t_create.add_argument("model")
+    t_create.add_argument("base_dataset_version")
+    t_create.add_argument("--min-feedback", type=int, default=100)
+    t_create.add_argument("--train", default="{}", help='train spec, e.g. {"architecture": "cnn"}')
+    t_create.add_argument("--alias", default="production", help="promote to this alias if the gate passes")
+    t_create.add_argument("--name", default="")
+    t_create.set_defaults(
+        run=lambda a: _client().create_trigger(
+            team=a.team,
+            model=a.model,
+            base_dataset_version=a.base_dataset_version,
+            min_feedback=a.min_feedback,
+            train=_json_arg(a.train),
+            promote_if={"alias": a.alias},
+            name=a.name,
+        )
+    )
+    for name, method in (("runs", "trigger_runs"), ("fire", "fire_trigger")):
+        p = triggers.add_parser(name)
+        p.add_argument("trigger")
+        p.set_defaults(run=lambda a, m=method: getattr(_client(), m)(a.trigger))
 
     train = sub.add_parser("train", help="submit a train job (and optionally wait for it)")
     train.add_argument("team")
@@ -185,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = sub.add_parser("jobs").add_subparsers(dest="action", required=True)
     j_submit = jobs.add_parser("submit", help="submit any job kind with a JSON spec")
     j_submit.add_argument("team")
-    j_submit.add_argument("kind", choices=["train", "evaluate", "process"])
+    j_submit.add_argument("kind", choices=["train", "evaluate", "process", "export", "quantize", "snapshot"])
     j_submit.add_argument("--spec", required=True, help="JSON text or a .json file")
     j_submit.add_argument("--pool")
     j_submit.add_argument("--gpus", type=int, default=0)

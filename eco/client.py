@@ -161,8 +161,49 @@ class Client:
     def model_version(self, version: str) -> dict:
         return self._call("GET", f"model-versions/{version}/")
 
-    def set_alias(self, model: str, alias: str, version: str) -> dict:
-        return self._call("POST", f"models/{model}/aliases/", json={"alias": alias, "version": version})
+    def set_alias(self, model: str, alias: str, version: str, *, force: bool = False, reason: str = "") -> dict:
+        """Point an alias at a version; a gate-protected alias answers 409 with the failed checks unless a
+        team admin forces it."""
+        body = {"alias": alias, "version": version, **({"force": True, "reason": reason} if force else {})}
+        return self._call("POST", f"models/{model}/aliases/", json=body)
+
+    def gate(self, model: str) -> dict:
+        return self._call("GET", f"models/{model}/gate/")
+
+    def set_gate(self, model: str, *, dataset_version: str, **policy) -> dict:
+        """policy: metric, direction, split, min_gain, required_card_fields, aliases."""
+        return self._call("PUT", f"models/{model}/gate/", json={"dataset_version": dataset_version, **policy})
+
+    # --- serving and feedback ---
+    def predict(self, model: str, inputs: list, *, alias: str | None = None, version=None, runtime: str = "auto"):
+        """Predictions of the version an alias points at (or a version id or number)."""
+        body = {"inputs": inputs, "runtime": runtime}
+        body.update({"alias": alias} if version is None else {"version": version})
+        if alias is None and version is None:
+            body["alias"] = "production"
+        return self._call("POST", f"models/{model}/predict/", json=body)
+
+    def feedback(self, prediction: str, label) -> dict:
+        return self._call("POST", f"predictions/{prediction}/feedback/", json={"label": label})
+
+    def predictions(self, *, model: str | None = None, has_feedback: bool | None = None) -> list[dict]:
+        flag = None if has_feedback is None else str(has_feedback).lower()
+        return list(self._pages("predictions/", {"model": model, "has_feedback": flag}))
+
+    # --- retrain triggers ---
+    def create_trigger(self, *, team: str, model: str, base_dataset_version: str, **fields) -> dict:
+        """fields: min_feedback, train (a train spec less dataset_version and model), promote_if, name."""
+        body = {"team": team, "model": model, "base_dataset_version": base_dataset_version, **fields}
+        return self._call("POST", "triggers/", json=body)
+
+    def triggers(self, team: str | None = None) -> list[dict]:
+        return list(self._pages("triggers/", {"team": team}))
+
+    def trigger_runs(self, trigger: str) -> list[dict]:
+        return list(self._pages(f"triggers/{trigger}/runs/"))
+
+    def fire_trigger(self, trigger: str) -> dict:
+        return self._call("POST", f"triggers/{trigger}/fire/")
 
     # --- jobs ---
     def submit_job(

@@ -23,7 +23,10 @@ def _fresh_cache():
     """Throttle counters live in the cache; each test starts with none."""
     from django.core.cache import cache
 
+    from accounts_app import token_cache
+
     cache.clear()
+    token_cache._entries.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -49,7 +49,8 @@ def test_unauthenticated_and_bad_tokens_get_401(db, anon):
     assert response["WWW-Authenticate"] == "Bearer"
 
 
-def test_expired_and_revoked_tokens_stop_working(db):
+def test_expired_and_revoked_tokens_stop_working(db, settings):
+    from accounts_app import token_cache
     from accounts_app.services import issue_token
 
     user = UserFactory(username="ada")
@@ -57,14 +58,20 @@ def test_expired_and_revoked_tokens_stop_working(db):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert client.get("/api/v1/me/").status_code == 200
+    # expired behind this process's back: noticed once the per-process cache entry is older than its lifetime
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    settings.ECO_TOKEN_CACHE_S = 0
     expired = client.get("/api/v1/me/")
     assert expired.status_code == 401 and expired.json()["detail"] == "Token has expired."
+    settings.ECO_TOKEN_CACHE_S = 5
+    assert token_cache.get(token.key_hash) is None  # a refused token is never cached
 
     other, raw2 = issue_token(user=user, expires_in_days=0)
     assert other.expires_at is None
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw2}")
-    assert client.delete(f"/api/v1/auth/tokens/{other.pk}/").status_code == 204
+    assert client.get("/api/v1/me/").status_code == 200
+    assert token_cache.get(other.key_hash) is not None  # verified once, trusted for ECO_TOKEN_CACHE_S
+    assert client.delete(f"/api/v1/auth/tokens/{other.pk}/").status_code == 204  # revoking forgets it at once
     revoked = client.get("/api/v1/me/")
     assert revoked.status_code == 401 and revoked.json()["detail"] == "Token has been revoked."
     assert AuditEvent.objects.filter(action="token.revoke", target_id=str(other.pk)).exists()

@@ -4,11 +4,12 @@ the object exists), a viewer cannot write (403), and a refused request changes n
 import json
 
 import pytest
+from django.utils import timezone
 
 from accounts_app.models import Membership
 from datasets_app.models import Dataset, DatasetVersion
-from jobs_app.models import Job, MetricPoint
-from models_app.models import ModelAlias, ModelVersion, RegisteredModel
+from jobs_app.models import Job, MetricPoint, RetrainTrigger, TriggerRun
+from models_app.models import GatePolicy, ModelAlias, ModelVersion, PredictionLog, RegisteredModel
 from tests.conftest import MLP_SPEC, safetensors_file
 
 
@@ -27,7 +28,30 @@ def objects(world, dataset, iris_version, model, model_version):
     )
     metrics.ingest(job.pk, [("loss", 1, 0.5)])
     Evaluation.objects.create(model_version=model_version, dataset_version=iris_version, metric="accuracy", score=1)
-    return {"ds": dataset.pk, "dv": iris_version.pk, "m": model.pk, "mv": model_version.pk, "job": job.pk}
+    GatePolicy.objects.create(model=model, dataset_version=iris_version, aliases=["production"])
+    prediction = PredictionLog.objects.create(
+        team=world.alpha,
+        model=model,
+        model_version=model_version,
+        runtime="torch",
+        input={"a": 1},
+        output={"label": "x"},
+        latency_ms=1,
+    )
+    trigger = RetrainTrigger.objects.create(
+        team=world.alpha, model=model, base_dataset_version=iris_version, promote_if={"alias": "production"}
+    )
+    run = TriggerRun.objects.create(trigger=trigger, feedback_until=timezone.now(), status="promoted")
+    return {
+        "ds": dataset.pk,
+        "dv": iris_version.pk,
+        "m": model.pk,
+        "mv": model_version.pk,
+        "job": job.pk,
+        "p": prediction.pk,
+        "t": trigger.pk,
+        "run": run.pk,
+    }
 
 
 READS = [
@@ -51,6 +75,11 @@ READS = [
     "/api/v1/jobs/{job}/logs/",
     "/api/v1/jobs/{job}/metrics/",
     "/api/v1/jobs/{job}/metrics/?key=loss",
+    "/api/v1/models/{m}/gate/",
+    "/api/v1/predictions/{p}/",
+    "/api/v1/triggers/{t}/",
+    "/api/v1/triggers/{t}/runs/",
+    "/api/v1/trigger-runs/{run}/",
 ]
 
 
@@ -72,6 +101,12 @@ WRITES = [
     ("delete", "/api/v1/models/{m}/aliases/production/", None, None),
     ("post", "/api/v1/jobs/{job}/cancel/", None, None),
     ("post", "/api/v1/jobs/{job}/metrics/", lambda o: {"points": [{"key": "loss", "step": 1, "value": 9}]}, "json"),
+    ("put", "/api/v1/models/{m}/gate/", lambda o: {"dataset_version": str(o["dv"]), "min_gain": 0.5}, "json"),
+    ("delete", "/api/v1/models/{m}/gate/", None, None),
+    ("post", "/api/v1/predictions/{p}/feedback/", lambda o: {"label": "x"}, "json"),
+    ("patch", "/api/v1/triggers/{t}/", lambda o: {"enabled": False}, "json"),
+    ("delete", "/api/v1/triggers/{t}/", None, None),
+    ("post", "/api/v1/triggers/{t}/fire/", None, None),
 ]
 
 
@@ -85,6 +120,10 @@ def state():
         list(ModelAlias.objects.values_list("alias", "version_id")),
         list(Job.objects.values_list("id", "status", "cancel_requested_at")),
         list(MetricPoint.objects.values_list("key", "step", "value")),
+        list(GatePolicy.objects.values_list("model_id", "min_gain")),
+        list(PredictionLog.objects.values_list("id", "feedback")),
+        list(RetrainTrigger.objects.values_list("id", "enabled")),
+        TriggerRun.objects.count(),
     )
 
 
@@ -139,6 +178,8 @@ def test_creating_in_a_team_needs_membership_and_a_writing_role(world, url, payl
         "/api/v1/audit-events/",
         "/api/v1/jobs/",
         "/api/v1/evaluations/",
+        "/api/v1/predictions/",
+        "/api/v1/triggers/",
     ],
 )
 def test_lists_show_only_the_callers_teams(world, objects, url):

@@ -51,3 +51,58 @@ def test_train_and_evaluate_from_the_command_line(live_server, tmp_path, worker)
         "--timeout", "1", "--wait", ok=False,
     )  # fmt: skip
     assert failing.returncode == 1 and "timed out" in failing.stderr
+
+
+def test_gate_predict_feedback_and_retrain_from_the_command_line(live_server, tmp_path, worker):
+    team = TeamFactory(slug="lab")
+    MembershipFactory(team=team, user=UserFactory(username="ada"), role="maintainer")
+    eco = eco_runner(live_server.url, tmp_path, timeout=180)
+    eco("login", "--username", "ada", "--password", PASSWORD)
+    dataset = eco("datasets", "create", "lab", "flowers", "--task", "classification")
+    version = eco("datasets", "builtin", dataset["id"], "iris")["id"]
+    job = eco("train", "lab", version, "iris-mlp", "--hyperparameters", '{"epochs": 20}', "--wait")
+    model, first = job["outputs"]["model"], job["outputs"]["model_version"]
+
+    gate = eco("gate", "set", model, version, "--card-field", "Intended use")
+    assert gate["aliases"] == ["production"] and gate["required_card_fields"] == ["Intended use"]
+    refused = eco("alias", "set", model, "production", first, ok=False)
+    assert refused.returncode == 1 and '"model_card"' in refused.stderr and '"evaluation"' in refused.stderr
+    forced = eco("alias", "set", model, "production", first, "--force", ok=False)
+    assert forced.returncode == 1 and "admin" in forced.stderr  # a maintainer may not force
+
+    spec = json.dumps({"model_version": first, "dataset_version": version, "split": "all"})
+    eco("jobs", "submit", "lab", "evaluate", "--spec", spec, "--wait")
+    eco("alias", "set", model, "production", first, ok=False)  # still no card
+    from models_app.models import RegisteredModel
+
+    RegisteredModel.objects.filter(pk=model).update(card="## Intended use\nIris.")
+    assert eco("alias", "set", model, "production", first)["version"] == first
+
+    answer = eco("predict", model, "[[5.1, 3.5, 1.4, 0.2], [7.7, 3.0, 6.1, 2.3]]")
+    assert [p["label"] for p in answer["predictions"]] == ["setosa", "virginica"]
+    bad = eco("predict", model, "[[1, 2]]", ok=False)
+    assert bad.returncode == 1 and "inputs[0]" in bad.stderr
+    labelled = eco("feedback", answer["predictions"][0]["id"], "setosa")
+    assert labelled["feedback"] == "setosa"
+
+    trigger = eco(
+        "triggers",
+        "create",
+        "lab",
+        model,
+        version,
+        "--min-feedback",
+        "5",
+        "--train",
+        '{"hyperparameters": {"epochs": 20}}',
+    )
+    assert eco("triggers", "list", "--team", "lab")[0]["id"] == trigger["id"]
+    run = eco("triggers", "fire", trigger["id"])
+    assert run["status"] == "running" and run["feedback_count"] == 1
+    assert eco("triggers", "runs", trigger["id"])[0]["id"] == run["id"]
+
+    exported = eco(
+        "jobs", "submit", "lab", "export", "--spec", json.dumps({"model_version": first, "format": "onnx"}), "--wait"
+    )
+    assert exported["status"] == "succeeded"
+    assert eco("predict", model, "[[5.1, 3.5, 1.4, 0.2]]", "--version", "1")["runtime"] == "onnxruntime"

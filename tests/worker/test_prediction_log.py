@@ -1,0 +1,65 @@
+"""The prediction log under the production server: gunicorn answers without writing (the rows wait in the
+background writer), and a clean shutdown (SIGTERM) writes every pending row before the worker exits."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import settings
+
+from models_app.models import PredictionLog
+from tests.conftest import client_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SETOSA = [5.1, 3.5, 1.4, 0.2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_clean_shutdown_writes_every_pending_prediction(world, model, trained, stack):
+    from accounts_app.services import issue_token
+
+    _, token = issue_token(user=world.users["viewer"], name="serving")
+    port = _free_port()
+    env = {
+        **stack.env,
+        "ECO_PREDICTION_LOG": "background",
+        "ECO_PREDICTION_LOG_FLUSH_S": "600",  # nothing is written before the shutdown
+        "MEDIA_ROOT": settings.MEDIA_ROOT,
+    }
+    argv = [str(Path(sys.executable).with_name("gunicorn")), "-c", "config/gunicorn.py", "config.wsgi"]
+    argv += ["--bind", f"127.0.0.1:{port}", "--workers", "1", "--log-level", "warning"]
+    server = subprocess.Popen(argv, cwd=settings.BASE_DIR, env=env, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1/models/{model.pk}/predict/"
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(headers=headers, timeout=30) as client:
+            for _ in range(100):
+                try:
+                    client.get(f"http://127.0.0.1:{port}/api/v1/me/")
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            ids = []
+            for _ in range(20):
+                response = client.post(url, json={"alias": "production", "inputs": [SETOSA] * 3})
+                assert response.status_code == 200, response.text
+                ids += [p["id"] for p in response.json()["predictions"]]
+        assert PredictionLog.objects.count() == 0  # answered before anything was written
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    assert server.returncode == 0
+    logged = set(PredictionLog.objects.values_list("id", flat=True))
+    assert {str(i) for i in logged} == set(ids) and len(ids) == 60
+    assert client_for(world.users["viewer"]).get("/api/v1/predictions/").json()["count"] == 60
