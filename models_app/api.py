@@ -309,13 +309,14 @@ class PredictionDetailApi(generics.RetrieveAPIView):
 
 class FeedbackApi(generics.GenericAPIView):
     """POST {label}: the true label of a served prediction (member role). Given again, it replaces the
-    earlier label. A retrain trigger counts labelled predictions and snapshots them into new data."""
+    earlier label. Feedback sent right after the prediction waits a moment for its log row to be written.
+    A retrain trigger counts labelled predictions and snapshots them into new data."""
 
     serializer_class = FeedbackSerializer
 
     @extend_schema(request=FeedbackSerializer, responses=PredictionSerializer)
     def post(self, request, pk):
-        prediction = selectors.prediction_for_user(user=request.user, pk=pk)
+        prediction = selectors.prediction_for_feedback(user=request.user, pk=pk)
         ensure_role(user=request.user, team=prediction.model.team, minimum=Role.MEMBER)
         data = FeedbackSerializer(data=request.data)
         data.is_valid(raise_exception=True)

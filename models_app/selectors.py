@@ -146,3 +146,24 @@ def predictions_for_user(*, user: User) -> QuerySet[PredictionLog]:
 
 def prediction_for_user(*, user: User, pk) -> PredictionLog:
     return get_object_or_404(predictions_for_user(user=user).select_related("model__team"), pk=pk)
+
+
+def prediction_for_feedback(*, user: User, pk) -> PredictionLog:
+    """The prediction, waiting briefly for one answered moments ago whose log row a background writer (this
+    process's, flushed now, or another web process's) has not written yet. Still missing after that: 404."""
+    import time
+
+    from django.conf import settings
+    from django.http import Http404
+
+    from models_app.prediction_log import writer
+
+    deadline = time.monotonic() + min(3 * settings.ECO_PREDICTION_LOG_FLUSH_S, 2.0) + 0.5
+    writer.flush()
+    while True:
+        found = predictions_for_user(user=user).select_related("model__team").filter(pk=pk).first()
+        if found is not None:
+            return found
+        if settings.ECO_PREDICTION_LOG == "inline" or time.monotonic() > deadline:
+            raise Http404("No such prediction.")
+        time.sleep(0.05)

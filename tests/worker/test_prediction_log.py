@@ -63,3 +63,20 @@ def test_a_clean_shutdown_writes_every_pending_prediction(world, model, trained,
     logged = set(PredictionLog.objects.values_list("id", flat=True))
     assert {str(i) for i in logged} == set(ids) and len(ids) == 60
     assert client_for(world.users["viewer"]).get("/api/v1/predictions/").json()["count"] == 60
+
+
+def test_feedback_right_after_a_prediction_finds_its_pending_log_row(world, model, trained, settings):
+    settings.ECO_PREDICTION_LOG = "background"
+    settings.ECO_PREDICTION_LOG_FLUSH_S = 600  # the writer thread would not write it for ten minutes
+    member = client_for(world.users["member"])
+    answer = member.post(
+        f"/api/v1/models/{model.pk}/predict/", {"alias": "production", "inputs": [SETOSA]}, format="json"
+    ).json()
+    prediction = answer["predictions"][0]["id"]
+    response = member.post(f"/api/v1/predictions/{prediction}/feedback/", {"label": "setosa"}, format="json")
+    assert response.status_code == 200, response.json()
+    assert PredictionLog.objects.get(pk=prediction).feedback == "setosa"
+    missing = member.post(
+        "/api/v1/predictions/00000000-0000-0000-0000-000000000000/feedback/", {"label": "setosa"}, format="json"
+    )
+    assert missing.status_code == 404
