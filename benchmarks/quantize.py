@@ -31,31 +31,7 @@ from ml.evaluate import metrics_from_outputs  # noqa: E402
 from ml.inference import run_batched  # noqa: E402
 from ml.pipeline import SPLIT_DEFAULTS, encoded_split, train  # noqa: E402
 from ml.runtimes import OnnxRuntime, TorchRuntime  # noqa: E402
-
-
-class MemoryReporter:
-    """The Reporter protocol in memory (as tests/ml/test_pipeline.py has it)."""
-
-    def __init__(self):
-        self.checkpoint = None
-
-    def log_metrics(self, step, metrics):
-        pass
-
-    def set_progress(self, fraction):
-        pass
-
-    def log(self, message):
-        pass
-
-    def save_checkpoint(self, tensors, meta):
-        self.checkpoint = ({k: v.clone() for k, v in tensors.items()}, meta)
-
-    def load_checkpoint(self):
-        return self.checkpoint
-
-    def should_stop(self):
-        return False
+from ml.train import NullReporter  # noqa: E402
 
 
 def digits_columns() -> dict[str, np.ndarray]:
@@ -93,7 +69,7 @@ def measure(architecture: str, epochs: int, columns: dict, tmp: Path, repeats: i
         target="target",
         architecture=architecture,
         hyperparameters={"epochs": epochs, "seed": 0},
-        reporter=MemoryReporter(),
+        reporter=NullReporter(),
     )
     train_s = time.perf_counter() - started
     spec = outcome.spec

@@ -43,24 +43,8 @@ from jobs_app.models import Job
 from ml import optimize, pipeline
 from ml.artifacts import save_weights
 from ml.data import read_columns
+from ml.train import NullReporter
 from models_app.services import create_model, register_version, set_alias
-
-
-class Reporter:
-    def __init__(self):
-        self.checkpoint = None
-    def log_metrics(self, step, metrics):
-        pass
-    def set_progress(self, fraction):
-        pass
-    def log(self, message):
-        pass
-    def save_checkpoint(self, tensors, meta):
-        self.checkpoint = ({k: v.clone() for k, v in tensors.items()}, meta)
-    def load_checkpoint(self):
-        return self.checkpoint
-    def should_stop(self):
-        return False
 
 
 u = User.objects.create_user(username="bench", password="bench-password-1")
@@ -72,7 +56,7 @@ with blobs.local_copy(dv.blob) as path:
 torch.manual_seed(0)
 outcome = pipeline.train(
     columns, task="classification", target=dv.target, architecture="cnn",
-    hyperparameters={"epochs": __EPOCHS__, "seed": 0}, reporter=Reporter(),
+    hyperparameters={"epochs": __EPOCHS__, "seed": 0}, reporter=NullReporter(),
 )
 model = create_model(actor=u, team=t, name="digits-cnn", task="classification")
 with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:

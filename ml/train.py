@@ -50,6 +50,28 @@ class Reporter(Protocol):
     def should_stop(self) -> bool: ...
 
 
+class NullReporter:
+    """A Reporter that keeps nothing and never asks to stop: for training outside a job (scripts, benchmarks)."""
+
+    def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
+        pass
+
+    def set_progress(self, fraction: float) -> None:
+        pass
+
+    def log(self, message: str) -> None:
+        pass
+
+    def save_checkpoint(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        pass
+
+    def load_checkpoint(self) -> tuple[dict[str, torch.Tensor], dict] | None:
+        return None
+
+    def should_stop(self) -> bool:
+        return False
+
+
 def hyperparameters(given: dict | None) -> dict:
     """Defaults filled in, every value checked (raises HyperparameterError naming the key)."""
     given = dict(given or {})

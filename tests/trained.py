@@ -11,26 +11,7 @@ from sklearn.datasets import load_iris
 
 from ml.artifacts import save_weights
 from ml.pipeline import train
-
-
-class _Quiet:
-    def log_metrics(self, step, metrics):
-        pass
-
-    def set_progress(self, fraction):
-        pass
-
-    def log(self, message):
-        pass
-
-    def save_checkpoint(self, tensors, meta):
-        pass
-
-    def load_checkpoint(self):
-        return None
-
-    def should_stop(self):
-        return False
+from ml.train import NullReporter
 
 
 def iris_columns() -> dict:
@@ -52,7 +33,7 @@ def register_trained(*, actor, model, dataset_version, epochs: int = 30, seed: i
         target="target",
         architecture="mlp",
         hyperparameters={"epochs": epochs, "seed": seed},
-        reporter=_Quiet(),
+        reporter=NullReporter(),
     )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "weights.safetensors"

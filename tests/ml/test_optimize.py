@@ -31,6 +31,7 @@ from ml.runtimes import (
     TorchScriptRuntime,
     load_runtime,
 )
+from ml.train import NullReporter
 
 SPECS = {
     "mlp": {"architecture": "mlp", "in_features": 64, "num_outputs": 10, "hidden": [128, 64], "dropout": 0.1},
@@ -46,28 +47,6 @@ SPECS = {
         "max_len": 24,
     },
 }
-
-
-class QuietReporter:
-    """The ml.train Reporter protocol, remembering nothing."""
-
-    def log_metrics(self, step, metrics):
-        pass
-
-    def set_progress(self, fraction):
-        pass
-
-    def log(self, message):
-        pass
-
-    def save_checkpoint(self, tensors, meta):
-        pass
-
-    def load_checkpoint(self):
-        return None
-
-    def should_stop(self):
-        return False
 
 
 def random_model(architecture: str, seed: int = 0) -> torch.nn.Module:
@@ -114,7 +93,7 @@ def digits_cnn(tmp_path_factory):
         target="target",
         architecture="cnn",
         hyperparameters={"epochs": 3},
-        reporter=QuietReporter(),
+        reporter=NullReporter(),
         device="cpu",
     )
     targets, _ = encode_targets(columns["target"], "classification")
