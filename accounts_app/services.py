@@ -127,6 +127,8 @@ def revoke_token(*, actor: User, token: ApiToken) -> ApiToken:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
         token_cache.forget(token.key_hash)
+        # and again once committed: a request in between could have cached the still-valid row
+        transaction.on_commit(lambda key=token.key_hash: token_cache.forget(key))
         record_audit(actor=actor, action="token.revoke", target=token, data={"prefix": token.prefix})
     return token
 

@@ -414,8 +414,15 @@ def _snapshot(user: User, team: Team, spec: dict) -> dict:
     until = spec.get("until")
     if until is None:
         until = timezone.now().isoformat()
-    elif not isinstance(until, str) or parse_datetime(until) is None:
+    elif not isinstance(until, str) or _parsed_time(until) is None:
         raise _error("spec.until", "must be an ISO 8601 time such as 2026-11-29T12:00:00Z.")
     out = {"dataset_version": str(version.pk), "model": str(model.pk), "until": until}
     _description(spec, out)
     return out
+
+
+def _parsed_time(text: str):
+    try:
+        return parse_datetime(text)
+    except ValueError:  # well-formed but impossible, such as February 30th
+        return None

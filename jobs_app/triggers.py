@@ -12,17 +12,18 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts_app.models import Team, User
+from accounts_app.models import Role, Team, User
+from accounts_app.selectors import role_of
 from accounts_app.services import record_audit
 from config.errors import Conflict
 from datasets_app import processing
 from datasets_app.models import DatasetVersion
 from jobs_app import specs
 from jobs_app.models import Job, JobKind, JobStatus, RetrainTrigger, RunStatus, TriggerRun
-from models_app import feedback
+from models_app import feedback, gates
 from models_app import services as model_services
 from models_app.models import GatePolicy, ModelVersion, RegisteredModel, alias_validator
 
@@ -159,6 +160,11 @@ def _start_run(trigger: RetrainTrigger, *, until, count: int) -> TriggerRun:
     run = TriggerRun.objects.create(trigger=trigger, feedback_until=until, feedback_count=count, step="snapshot")
     trigger.feedback_seen_until = until
     trigger.save(update_fields=["feedback_seen_until"])
+    creator = trigger.created_by
+    role = role_of(user=creator, team=trigger.team) if creator is not None else None
+    if role not in (Role.MAINTAINER, Role.ADMIN):  # a run acts for its creator, who must still be allowed to
+        _end(run, RunStatus.FAILED, error="the trigger's creator is no longer a maintainer or admin of the team")
+        return run
     try:
         with transaction.atomic():
             submit_job(
@@ -209,8 +215,13 @@ def check_triggers(*, now=None) -> list[str]:
             count = feedback.labelled_count(model=trigger.model_id, since=trigger.feedback_seen_until, until=now)
             trigger.last_checked_at = now
             trigger.save(update_fields=["last_checked_at"])
-            if count >= trigger.min_feedback:
-                started.append(str(_start_run(trigger, until=now, count=count).pk))
+            if count < trigger.min_feedback:
+                continue
+            try:
+                with transaction.atomic():
+                    started.append(str(_start_run(trigger, until=now, count=count).pk))
+            except IntegrityError:  # another checker started this trigger's run a moment ago
+                log.info("trigger %s already has a running run", trigger.pk)
     if started:
         log.info("retrain triggers started %d run(s): %s", len(started), ", ".join(started))
     return started
@@ -280,10 +291,13 @@ def _next_step(run: TriggerRun, job: Job) -> None:
     elif job.kind == JobKind.EVALUATE:
         run.step = "promote"
         version = ModelVersion.objects.select_related("model__team").get(pk=run.model_version_id)
+        alias = trigger.promote_if.get("alias", "production")
+        if not gates.protects(model=version.model, alias=alias):  # the gate was removed or changed meanwhile
+            detail = f"the model's gate no longer protects '{alias}'; a run promotes only through a gate"
+            _end(run, RunStatus.NOT_PROMOTED, error=detail, checks=[{"check": "gate", "detail": detail}])
+            return
         try:
-            model_services.set_alias(
-                actor=actor, model=version.model, alias=trigger.promote_if.get("alias", "production"), version=version
-            )
+            model_services.set_alias(actor=actor, model=version.model, alias=alias, version=version)
         except Conflict as exc:
             _end(run, RunStatus.NOT_PROMOTED, error=exc.message, checks=exc.checks)
             return

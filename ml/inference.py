@@ -29,9 +29,20 @@ class InputError(ValueError):
         self.message = message
 
 
+def _finite(value) -> bool:
+    try:
+        return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 def _number(value, index: int, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(index, f"{where} must be a finite number, got {value!r}")
+    if not _finite(value):
+        if isinstance(value, int) and not isinstance(value, bool):
+            shown = "an integer too large for a float"
+        else:
+            shown = repr(value) if len(repr(value)) < 40 else repr(value)[:37] + "..."
+        raise InputError(index, f"{where} must be a finite number, got {shown}")
     return float(value)
 
 
@@ -77,7 +88,7 @@ def _fast_array(inputs: list, shapes: tuple[tuple[int, ...], ...]) -> np.ndarray
         return None
     try:
         array = np.array(inputs, dtype=np.float64)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         return None
     if array.shape[1:] not in shapes or not _only_numbers(inputs, array.ndim) or not np.isfinite(array).all():
         return None  # strings and booleans would have converted silently: the type check refuses them
@@ -139,6 +150,8 @@ def _encode_texts(preprocessing: dict, inputs: list) -> tuple[np.ndarray, list[d
             value = value[column]
         if not isinstance(value, str):
             raise InputError(i, f"expected a string, got {type(value).__name__}")
+        if "\x00" in value:
+            raise InputError(i, "the text contains a NUL character")
         texts.append(value)
     ids = encode_texts(texts, preprocessing["vocab"], preprocessing["max_len"])
     return ids, [{column: t} for t in texts]
@@ -162,12 +175,14 @@ def decode(spec: dict, outputs: np.ndarray) -> list[dict]:
 def check_label(spec: dict, label) -> str | float:
     """A feedback label in the form the model's targets take: one of its classes, or a finite number."""
     if spec.get("task") == "regression":
-        if isinstance(label, bool) or not isinstance(label, (int, float)) or not math.isfinite(label):
-            raise InputError(None, f"a regression label must be a finite number, got {label!r}")
+        if not _finite(label):
+            raise InputError(None, "a regression label must be a finite number")
         return float(label)
     classes = (spec.get("preprocessing") or {}).get("classes") or []
     if isinstance(label, bool) or not isinstance(label, (str, int)):
         raise InputError(None, f"a label is one of the model's classes, got {label!r}")
+    if isinstance(label, int) and label.bit_length() > 64:
+        raise InputError(None, "a label is one of the model's classes, not a huge integer")
     text = str(label)
     if classes and text not in classes:
         shown = ", ".join(classes[:20]) + (" ..." if len(classes) > 20 else "")

@@ -51,6 +51,12 @@ def score(version: ModelVersion, gate: GatePolicy) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def protects(*, model: RegisteredModel, alias: str) -> bool:
+    """Whether the model's gate guards this alias."""
+    aliases = GatePolicy.objects.filter(model=model).values_list("aliases", flat=True).first()
+    return alias in (aliases or [])
+
+
 def failed_checks(*, model: RegisteredModel, version: ModelVersion, alias: str) -> list[dict]:
     gate = GatePolicy.objects.filter(model=model).select_related("dataset_version__dataset").first()
     if gate is None or alias not in gate.aliases:

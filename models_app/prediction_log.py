@@ -43,6 +43,17 @@ COLUMNS = (
 _JSON = {"input", "output"}
 
 
+def _refused_errors() -> tuple:
+    """Errors meaning the database refuses these rows (not that it is away): Django's, and psycopg's own,
+    which a COPY raises unwrapped."""
+    try:
+        import psycopg
+
+        return (IntegrityError, DataError, psycopg.IntegrityError, psycopg.DataError)
+    except ImportError:
+        return (IntegrityError, DataError)
+
+
 def insert(rows: list[dict]) -> None:
     """Write prediction rows (dicts with COLUMNS) in one statement."""
     if connection.vendor == "postgresql":
@@ -107,7 +118,7 @@ class PredictionLogWriter:
                     chunk = batch[written : written + 5000]
                     try:
                         insert(chunk)
-                    except (IntegrityError, DataError):  # a row the database refuses (its model was deleted)
+                    except _refused_errors():  # a row the database refuses (its model was deleted, say)
                         self._insert_one_by_one(chunk)
                     written += len(chunk)
             except Exception:
@@ -123,7 +134,7 @@ class PredictionLogWriter:
         for row in rows:
             try:
                 insert([row])
-            except (IntegrityError, DataError):
+            except _refused_errors():
                 self.dropped += 1
                 log.warning("dropped prediction log entry %s: the database refused it", row["id"], exc_info=True)
 

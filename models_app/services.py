@@ -232,6 +232,10 @@ def set_alias(
 
 @transaction.atomic
 def delete_alias(*, actor: User, alias: ModelAlias) -> None:
+    """Remove an alias. One the model's gate protects takes a team admin: removing it would stop serving and let
+    the next promotion skip the comparison with the version that held it."""
+    if gates.protects(model=alias.model, alias=alias.alias):
+        ensure_role(user=actor, team=alias.model.team, minimum=Role.ADMIN)
     record_audit(
         actor=actor,
         action="alias.delete",

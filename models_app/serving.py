@@ -1,7 +1,7 @@
 """Serving: `predict` answers a request with a model version chosen by alias or version.
 
-Each artefact is loaded once per process and kept in a small LRU cache keyed by the version id of the file
-that runs, so a version never changes under its key; the alias is looked up on every request (one indexed
+Each artefact is loaded once per process and kept in a small least-recently-used cache keyed by the version id
+of the file that runs, so a version never changes under its key; the alias is looked up on every request (one indexed
 query), which is why an alias move takes effect at once. A version with an ONNX export (a child version
 made by an export job) runs on ONNX Runtime, any other on torch (or TorchScript for a TorchScript version).
 Every prediction is logged through `prediction_log.writer` without waiting for the database.
@@ -9,6 +9,7 @@ Every prediction is logged through `prediction_log.writer` without waiting for t
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -24,10 +25,11 @@ from accounts_app.models import User
 from datasets_app import blobs
 from ml import inference
 from models_app import selectors
-from models_app.models import ModelVersion, WeightsFormat
+from models_app.models import ModelVersion, WeightsFormat, alias_validator
 from models_app.prediction_log import writer
 
 RUNTIMES = ("auto", "torch", "onnxruntime")
+ALIAS = re.compile(alias_validator.regex.pattern.strip("^$"))
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class _Cache:
     def get(self, artifact_id: str) -> Served:
         served = self._items.get(artifact_id)
         if served is not None:
+            with self._lock:  # least recently used goes first
+                if artifact_id in self._items:
+                    self._items.move_to_end(artifact_id)
             return served
         with self._lock:  # one load at a time; loads are rare and a second caller finds the first's result
             served = self._items.get(artifact_id)
@@ -112,8 +117,8 @@ def _request_version(value):
 def predict(*, user: User, model_pk, alias=None, version=None, inputs=None, runtime: str = "auto") -> dict:
     if (alias is None) == (version is None):
         raise ValidationError({"alias": ["Give exactly one of 'alias' or 'version'."]})
-    if alias is not None and not isinstance(alias, str):
-        raise ValidationError({"alias": ["must be a string such as 'production'."]})
+    if alias is not None and (not isinstance(alias, str) or not ALIAS.fullmatch(alias)):
+        raise ValidationError({"alias": ["must be an alias name such as 'production'."]})
     if runtime not in RUNTIMES:
         raise ValidationError({"runtime": [f"use one of {', '.join(RUNTIMES)}."]})
     if not isinstance(inputs, list) or not inputs:
@@ -131,14 +136,27 @@ def predict(*, user: User, model_pk, alias=None, version=None, inputs=None, runt
         raise NotFound(f"Model '{model.name}' has no version {version}.")
     served = cache.get(_artifact(target, runtime))
 
+    if "preprocessing" not in served.spec or "task" not in served.spec:
+        raise ValidationError(
+            {
+                "version": [
+                    f"v{target['version']} was uploaded, not trained by an Eco job: Eco does not know how to "
+                    "encode raw inputs for it. Serve a version trained by a train job."
+                ]
+            }
+        )
     started = time.perf_counter()
     try:
         array, logged = inference.encode(served.spec, inputs)
+        outputs = served.runtime.run(array)
+        predictions = inference.decode(served.spec, outputs)
     except inference.InputError as exc:
         field = "inputs" if exc.index is None else f"inputs[{exc.index}]"
         raise ValidationError({field: [exc.message]}) from None
-    outputs = served.runtime.run(array)
-    predictions = inference.decode(served.spec, outputs)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:  # a spec whose preprocessing does not fit its network
+        raise ValidationError(
+            {"version": [f"v{target['version']}'s spec cannot encode inputs for its network: {exc}"]}
+        ) from None
     latency_ms = (time.perf_counter() - started) * 1000
 
     ids = [uuid.uuid4() for _ in predictions]

@@ -250,3 +250,39 @@ def test_a_snapshot_adds_labelled_predictions_to_the_base_rows(world, model, iri
     assert merged.column("target").to_pylist()[-2:] == ["virginica", "virginica"]
     assert merged.column("petal_length_cm").to_pylist()[-1] == 1.4
     assert PredictionLog.objects.filter(feedback__isnull=False).count() == 2
+
+
+def test_a_run_never_promotes_past_a_gate_that_was_changed_meanwhile(world, model, iris_version, trigger, gate):
+    _labelled(world, model, 3)
+    run = TriggerRun.objects.get(pk=triggers.check_triggers()[0])
+    _end_step(run.jobs.get(kind="snapshot"), {"dataset_version": str(iris_version.pk)})
+    retrained = register_trained(actor=world.users["member"], model=model, dataset_version=iris_version, seed=2)
+    _end_step(run.jobs.get(kind="train"), {"model_version": str(retrained.pk)})
+    gate.aliases = ["staging"]  # production is no longer guarded
+    gate.save()
+    _end_step(run.jobs.get(kind="evaluate"), {"evaluation": "x"})
+    run.refresh_from_db()
+    assert run.status == "not_promoted" and run.gate_checks[0]["check"] == "gate"
+    assert model.aliases.get(alias="production").version_id != retrained.pk
+
+
+def test_a_trigger_whose_creator_lost_the_role_does_not_run(world, model, trigger):
+    from accounts_app.models import Membership
+
+    Membership.objects.filter(user=world.users["maintainer"], team=world.alpha).update(role="viewer")
+    _labelled(world, model, 3)
+    run = TriggerRun.objects.get(pk=triggers.check_triggers()[0])
+    assert run.status == "failed" and "no longer a maintainer" in run.error and not run.jobs.exists()
+
+
+def test_an_impossible_snapshot_time_is_400(world, model, iris_version):
+    response = world.client("member").post(
+        "/api/v1/jobs/",
+        {
+            "team": "alpha",
+            "kind": "snapshot",
+            "spec": {"dataset_version": str(iris_version.pk), "model": str(model.pk), "until": "2026-02-30T10:00:00"},
+        },
+        format="json",
+    )
+    assert response.status_code == 400 and "spec.until" in response.json()["errors"]

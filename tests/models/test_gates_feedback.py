@@ -182,3 +182,12 @@ def test_feedback_on_another_teams_prediction_is_404_and_viewers_cannot_give_it(
     assert response.status_code == 403
     prediction.refresh_from_db()
     assert prediction.feedback is None
+
+
+def test_removing_a_protected_alias_takes_an_admin(world, model, gated):
+    member = world.client("member")
+    response = member.delete(f"/api/v1/models/{model.pk}/aliases/production/")
+    assert response.status_code == 403 and "admin" in response.json()["detail"]
+    assert model.aliases.filter(alias="production").exists()
+    assert world.client("admin").delete(f"/api/v1/models/{model.pk}/aliases/production/").status_code == 204
+    assert AuditEvent.objects.filter(action="alias.delete", actor=world.users["admin"]).exists()

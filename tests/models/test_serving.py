@@ -79,7 +79,7 @@ def test_a_version_loads_once_and_an_alias_move_takes_effect_at_once(world, mode
         ),
         ({"inputs": [SETOSA]}, "alias", "exactly one of 'alias' or 'version'"),
         ({"alias": "production", "version": 1, "inputs": [SETOSA]}, "alias", "exactly one"),
-        ({"alias": 7, "inputs": [SETOSA]}, "alias", "must be a string"),
+        ({"alias": 7, "inputs": [SETOSA]}, "alias", "must be an alias name"),
         ({"version": "v1", "inputs": [SETOSA]}, "version", "version id or version number"),
         ({"version": 0, "inputs": [SETOSA]}, "version", "version id or version number"),
         ({"alias": "production", "inputs": [SETOSA], "runtime": "tensorrt"}, "runtime", "auto, torch, onnxruntime"),
@@ -118,3 +118,16 @@ def test_unknown_alias_or_version_is_404_naming_it_and_other_teams_models_are_40
         format="json",
     )
     assert missing.status_code == 404
+
+
+def test_an_uploaded_version_without_preprocessing_is_refused_with_a_reason(world, model, model_version):
+    response = _predict(world.client("member"), model, version=str(model_version.pk), inputs=[SETOSA])
+    assert response.status_code == 400 and "uploaded, not trained by an Eco job" in response.json()["detail"]
+
+
+def test_odd_values_are_400_not_500(world, model, trained):
+    client = world.client("member")
+    huge = _predict(client, model, alias="production", inputs=[[1, 2, 3, 10**400]])
+    assert huge.status_code == 400 and "too large" in huge.json()["detail"]
+    nul = _predict(client, model, alias="prod\x00", inputs=[SETOSA])
+    assert nul.status_code == 400 and "alias" in nul.json()["errors"]

@@ -80,3 +80,37 @@ def test_feedback_right_after_a_prediction_finds_its_pending_log_row(world, mode
         "/api/v1/predictions/00000000-0000-0000-0000-000000000000/feedback/", {"label": "setosa"}, format="json"
     )
     assert missing.status_code == 404
+
+
+def test_a_row_the_database_refuses_is_dropped_and_never_blocks_the_others(world, model, trained, settings):
+    import uuid
+
+    from django.utils import timezone
+
+    from models_app.prediction_log import PredictionLogWriter
+
+    settings.ECO_PREDICTION_LOG = "background"
+    settings.ECO_PREDICTION_LOG_FLUSH_S = 600
+
+    def row(version_id):
+        return {
+            "id": uuid.uuid4(),
+            "team_id": world.alpha.pk,
+            "model_id": model.pk,
+            "model_version_id": version_id,
+            "alias": "",
+            "runtime": "torch",
+            "input": {"a": 1.0},
+            "output": {"label": "setosa"},
+            "latency_ms": 1.0,
+            "batch_size": 1,
+            "created_by_id": None,
+            "created_at": timezone.now(),
+        }
+
+    writer = PredictionLogWriter()
+    good, orphan = row(trained.pk), row(uuid.uuid4())  # a version that does not exist (deleted, say)
+    writer.add([good, orphan, row(trained.pk)])
+    assert writer.flush() == 3 and writer.dropped == 1 and writer.pending() == 0
+    assert PredictionLog.objects.count() == 2
+    writer.shutdown()
