@@ -15,12 +15,12 @@ simply tried again.
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import threading
 from collections import deque
 
+import orjson
 from django.conf import settings
 from django.db import DataError, IntegrityError, connection
 
@@ -60,10 +60,8 @@ def insert(rows: list[dict]) -> None:
         table = PredictionLog._meta.db_table
         with connection.cursor() as cursor:
             with cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(
-                        tuple(json.dumps(row[c], separators=(",", ":")) if c in _JSON else row[c] for c in COLUMNS)
-                    )
+                for row in rows:  # orjson: the JSON columns are most of the writer's time (and the GIL's)
+                    copy.write_row(tuple(orjson.dumps(row[c]).decode() if c in _JSON else row[c] for c in COLUMNS))
         return
     PredictionLog.objects.bulk_create([PredictionLog(**row) for row in rows])
 
