@@ -47,3 +47,17 @@ class MultiPartParser(parsers.MultiPartParser):
             for handler in getattr(request, "upload_handlers", None) or []:
                 handler.upload_interrupted()
             raise
+
+
+class FastJSONParser(JSONParser):
+    """JSON parsed by orjson, for hot endpoints (predict): strict like DRF's (no NaN or Infinity, numbers that
+    overflow a double are errors), several times faster on large numeric bodies."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        import orjson
+
+        _ensure_small(parser_context)
+        try:
+            return orjson.loads(stream.read())
+        except orjson.JSONDecodeError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None

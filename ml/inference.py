@@ -6,8 +6,9 @@ Accepted inputs, by the kind of model:
            column, if present, is ignored)
   image    an H x W (or 1 x H x W) nested list, a flat list of H*W numbers, or an object of pixel columns
   text     a string, or an object {text_column: string}
-Each input is also given back as an object of dataset columns, the form prediction logs store and feedback
-snapshots write as rows.
+Each input is also given back in the form prediction logs store: an object of dataset columns (a text, a
+table row), or for images `{"pixels": [...]}` in the order of the version's feature names (64 named pixel
+columns per image would make the log several times larger); feedback snapshots turn both into dataset rows.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import numpy as np
 
 from ml.architectures import IMAGE, TEXT
 from ml.data import encode_texts
+
+PIXELS = "pixels"
 
 
 class InputError(ValueError):
@@ -122,7 +125,8 @@ def encode(spec: dict, inputs) -> tuple[np.ndarray, list[dict]]:
                 raise InputError(i, f"an image is a {shape[0]}x{shape[1]} list of numbers, got {type(value).__name__}")
         array = np.asarray(rows if fast is None else fast, dtype=np.float32)
         array = (array - preprocessing["input_mean"]) / preprocessing["input_std"]
-        logged = [dict(zip(columns, r, strict=True)) if columns else {names[0]: r} for r in rows]
+        # the pixels in the order of the version's feature names (compact; feedback snapshots name them)
+        logged = [{PIXELS: r} if columns else {names[0]: r} for r in rows]
         return array.reshape(len(rows), 1, *shape).astype(np.float32, copy=False), logged
     fast = _fast_array(inputs, ((len(names),),))
     rows = [] if fast is None else fast.tolist()
@@ -165,10 +169,10 @@ def decode(spec: dict, outputs: np.ndarray) -> list[dict]:
     logits = outputs.astype(np.float64)
     exp = np.exp(logits - logits.max(axis=1, keepdims=True))
     probabilities = exp / exp.sum(axis=1, keepdims=True)
-    best = probabilities.argmax(axis=1)
+    best = probabilities.argmax(axis=1).tolist()
+    rows = np.round(probabilities, 6).tolist()
     return [
-        {"label": classes[b], "scores": {c: round(float(p), 6) for c, p in zip(classes, row, strict=True)}}
-        for b, row in zip(best, probabilities, strict=True)
+        {"label": classes[b], "scores": dict(zip(classes, row, strict=True))} for b, row in zip(best, rows, strict=True)
     ]
 
 

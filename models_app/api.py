@@ -7,7 +7,8 @@ from rest_framework.response import Response
 
 from accounts_app.models import Role
 from accounts_app.selectors import ensure_role, team_for_write
-from config.parsers import FormParser, JSONParser, MultiPartParser
+from config.parsers import FastJSONParser, FormParser, JSONParser, MultiPartParser
+from config.renderers import FastJSONRenderer
 from datasets_app import blobs
 from datasets_app import selectors as dataset_selectors
 from datasets_app.uploads import read_upload
@@ -259,7 +260,8 @@ class PredictApi(generics.GenericAPIView):
     rows (a list of numbers in feature order, or an object of features), texts, or images (an H x W list).
     Each prediction has an `id` to send feedback to. Any team role may predict."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [FastJSONParser]
+    renderer_classes = [FastJSONRenderer]
 
     @extend_schema(request=PredictRequestSerializer, responses=PredictResponseSerializer)
     def post(self, request, pk):

@@ -13,7 +13,8 @@ from datetime import datetime
 import pyarrow as pa
 
 from ml.data import DataError
-from models_app.models import PredictionLog, RegisteredModel
+from ml.inference import PIXELS
+from models_app.models import ModelVersion, PredictionLog, RegisteredModel
 
 
 def labelled_count(
@@ -28,12 +29,24 @@ def labelled_count(
 
 
 def labelled_rows(*, model: RegisteredModel | str, until: datetime) -> list[tuple[dict, object]]:
-    """(input columns, label) of every labelled prediction of the model up to `until`, oldest first."""
-    return list(
+    """(input columns, label) of every labelled prediction of the model up to `until`, oldest first. Image
+    inputs, logged as {"pixels": [...]}, get their column names from the version that served them."""
+    rows = list(
         PredictionLog.objects.filter(model=model, feedback_at__isnull=False, feedback_at__lte=until)
         .order_by("created_at", "id")
-        .values_list("input", "feedback")
+        .values_list("input", "feedback", "model_version_id")
     )
+    pixel_versions = {v for columns, _, v in rows if isinstance(columns, dict) and PIXELS in columns}
+    names = {
+        pk: (spec.get("preprocessing") or {}).get("feature_names") or []
+        for pk, spec in ModelVersion.objects.filter(pk__in=pixel_versions).values_list("pk", "spec")
+    }
+    out = []
+    for columns, label, version in rows:
+        if isinstance(columns, dict) and PIXELS in columns and len(names.get(version, ())) == len(columns[PIXELS]):
+            columns = dict(zip(names[version], columns[PIXELS], strict=True))
+        out.append((columns, label))
+    return out
 
 
 def snapshot_table(base: pa.Table, target: str, rows: list[tuple[dict, object]]) -> tuple[pa.Table, int]:

@@ -45,7 +45,7 @@ def test_images_as_nested_flat_or_channel_lists():
     for image in ([[1, 3], [5, 7]], [1, 3, 5, 7], [[[1, 3], [5, 7]]]):
         array, logged = encode(IMAGE, [image])
         assert array.shape == (1, 1, 2, 2) and np.allclose(array.ravel(), [0, 1, 2, 3])
-        assert logged == [{"p0": 1.0, "p1": 3.0, "p2": 5.0, "p3": 7.0}]
+        assert logged == [{"pixels": [1.0, 3.0, 5.0, 7.0]}]  # in feature-name order: p0, p1, p2, p3
 
 
 @pytest.mark.parametrize(

@@ -128,6 +128,12 @@ def test_an_uploaded_version_without_preprocessing_is_refused_with_a_reason(worl
 def test_odd_values_are_400_not_500(world, model, trained):
     client = world.client("member")
     huge = _predict(client, model, alias="production", inputs=[[1, 2, 3, 10**400]])
-    assert huge.status_code == 400 and "too large" in huge.json()["detail"]
+    assert huge.status_code == 400 and "infinity" in huge.json()["detail"]  # the parser refuses it (a double)
+    nan = client.post(
+        f"/api/v1/models/{model.pk}/predict/",
+        b'{"alias": "production", "inputs": [[NaN, 1, 2, 3]]}',
+        content_type="application/json",
+    )
+    assert nan.status_code == 400 and "JSON parse error" in nan.json()["detail"]
     nul = _predict(client, model, alias="prod\x00", inputs=[SETOSA])
     assert nul.status_code == 400 and "alias" in nul.json()["errors"]
