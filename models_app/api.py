@@ -318,7 +318,7 @@ class FeedbackApi(generics.GenericAPIView):
 
     @extend_schema(request=FeedbackSerializer, responses=PredictionSerializer)
     def post(self, request, pk):
-        prediction = selectors.prediction_for_feedback(user=request.user, pk=pk)
+        prediction = serving.logged_prediction(user=request.user, pk=pk)
         ensure_role(user=request.user, team=prediction.model.team, minimum=Role.MEMBER)
         data = FeedbackSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -2,10 +2,12 @@
 
 import uuid
 
+import psycopg
+from django.db import connection
 from django.db.models import Count, F, Max, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
-from accounts_app.models import User
+from accounts_app.models import Membership, User
 from accounts_app.selectors import team_ids_for_user
 from models_app.models import (
     Evaluation,
@@ -76,10 +78,6 @@ def serving_target(*, user: User, model_pk, alias: str | None = None, version=No
     """One query: the version a predict request names (by alias, number or id) among the caller's models,
     with its ONNX export if it has one. None when there is no such version. Plain SQL: the predict path
     is hot and building this through the ORM costs more than running it."""
-    from django.db import connection
-
-    from accounts_app.models import Membership
-
     uuid_field = ModelVersion._meta.pk
     try:
         model_key = uuid_field.get_db_prep_value(model_pk, connection)
@@ -115,8 +113,6 @@ def serving_target(*, user: User, model_pk, alias: str | None = None, version=No
           AND m.team_id IN (SELECT team_id FROM {Membership._meta.db_table} WHERE user_id = %s) {which}
         LIMIT 1"""
     if connection.vendor == "postgresql":  # a prepared statement: planned once per connection, not per request
-        import psycopg
-
         connection.ensure_connection()
         with psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(sql, params, prepare=True)
@@ -146,30 +142,3 @@ def predictions_for_user(*, user: User) -> QuerySet[PredictionLog]:
 
 def prediction_for_user(*, user: User, pk) -> PredictionLog:
     return get_object_or_404(predictions_for_user(user=user).select_related("model__team"), pk=pk)
-
-
-def prediction_for_feedback(*, user: User, pk) -> PredictionLog:
-    """The prediction, waiting briefly for one answered moments ago whose log row a background writer (this
-    process's, flushed now, or another web process's) has not written yet. Still missing after that: 404."""
-    import time
-
-    from django.conf import settings
-    from django.http import Http404
-
-    from accounts_app.models import Membership, Role
-    from models_app.prediction_log import writer
-
-    writer.flush()
-    found = predictions_for_user(user=user).select_related("model__team").filter(pk=pk).first()
-    if found is not None:
-        return found
-    may_label = Membership.objects.filter(user=user, role__in=[Role.MEMBER, Role.MAINTAINER, Role.ADMIN]).exists()
-    if settings.ECO_PREDICTION_LOG == "inline" or not may_label:  # only someone who may label waits
-        raise Http404("No such prediction.")
-    deadline = time.monotonic() + min(3 * settings.ECO_PREDICTION_LOG_FLUSH_S, 1.0)
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        found = predictions_for_user(user=user).select_related("model__team").filter(pk=pk).first()
-        if found is not None:
-            return found
-    raise Http404("No such prediction.")

@@ -18,14 +18,15 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
-from accounts_app.models import User
+from accounts_app.models import Membership, Role, User
 from datasets_app import blobs
 from ml import inference
 from models_app import selectors
-from models_app.models import ModelVersion, WeightsFormat, alias_validator
+from models_app.models import ModelVersion, PredictionLog, WeightsFormat, alias_validator
 from models_app.prediction_log import writer
 
 RUNTIMES = ("auto", "torch", "onnxruntime")
@@ -189,3 +190,23 @@ def predict(*, user: User, model_pk, alias=None, version=None, inputs=None, runt
         "latency_ms": round(latency_ms, 3),
         "predictions": [{"id": str(pid), **p} for pid, p in zip(ids, predictions, strict=True)],
     }
+
+
+def logged_prediction(*, user: User, pk) -> PredictionLog:
+    """A prediction of the caller's teams for feedback, including one answered a moment ago whose log row is
+    still pending: this process's writer is flushed, and a user who may label waits briefly for another web
+    process's writer. Still missing after that: 404."""
+    found = selectors.predictions_for_user(user=user).select_related("model__team").filter(pk=pk).first
+    if (prediction := found()) is not None:
+        return prediction
+    writer.flush()
+    if (prediction := found()) is not None:
+        return prediction
+    may_label = Membership.objects.filter(user=user, role__in=[Role.MEMBER, Role.MAINTAINER, Role.ADMIN]).exists()
+    if settings.ECO_PREDICTION_LOG == "background" and may_label:
+        deadline = time.monotonic() + min(3 * settings.ECO_PREDICTION_LOG_FLUSH_S, 1.0)
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            if (prediction := found()) is not None:
+                return prediction
+    raise Http404("No such prediction.")
