@@ -12,7 +12,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from config.errors import Conflict, PayloadTooLarge
+from ml.errors import UserError
 
 
 class Pagination(PageNumberPagination):
@@ -67,10 +67,9 @@ def exception_handler(exc, context):
             errors = {"non_field_errors": exc.messages}
         errors = _flatten(errors)
         return _body(400, "invalid", _summary(errors), errors)
-    if isinstance(exc, Conflict):
-        return _body(409, "conflict", exc.message, checks=exc.checks)
-    if isinstance(exc, PayloadTooLarge):
-        return _body(413, "too_large", exc.message)
+    if isinstance(exc, UserError):
+        errors = {exc.field: [exc.message]} if exc.field else {}
+        return _body(exc.status, exc.code, str(exc), errors, **exc.extra)
     if isinstance(exc, RequestDataTooBig):
         return _body(413, "too_large", f"The request body is larger than {settings.ECO_MAX_JSON_BYTES} bytes.")
     if isinstance(exc, Http404):

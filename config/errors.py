@@ -1,21 +1,9 @@
-"""Domain errors that services raise; config.api.exception_handler turns them into JSON 4xx answers.
+"""Domain errors that services raise; `config.api.exception_handler` turns them into JSON 4xx answers.
 
-Services also raise django.core.exceptions.ValidationError (400) and Http404 (404).
+They all derive from `ml.errors.UserError` (Django-free, so `ml/` raises the same class). Services may also raise
+django.core.exceptions.ValidationError (400) and Http404 (404).
 """
 
+from ml.errors import Conflict, Forbidden, PayloadTooLarge, UserError
 
-class Conflict(Exception):
-    """The request is valid but clashes with the current state (409)."""
-
-    def __init__(self, message: str, *, checks: list | None = None):
-        super().__init__(message)
-        self.message = message
-        self.checks = checks or []
-
-
-class PayloadTooLarge(Exception):
-    """The upload is larger than ECO_MAX_UPLOAD_BYTES (413)."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+__all__ = ["Conflict", "Forbidden", "PayloadTooLarge", "UserError"]
