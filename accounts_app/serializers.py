@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from accounts_app.fields import NameField
 from accounts_app.models import ApiToken, AuditEvent, Membership, Role, Team, slug_validator
 
 
@@ -41,6 +42,7 @@ class MeSerializer(serializers.Serializer):
 
 class TeamSerializer(serializers.ModelSerializer):
     slug = serializers.CharField(max_length=50, validators=[slug_validator])
+    name = NameField(max_length=200)
     role = serializers.SerializerMethodField()
 
     class Meta:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts_app import token_cache
 from accounts_app.models import ApiToken, AuditEvent, Membership, Role, Team, User
 from config.errors import Conflict
+from ml.names import clean_name
 
 TOKEN_PREFIX = "eco_"
 
@@ -31,6 +32,8 @@ def record_audit(
 
 @transaction.atomic
 def create_team(*, actor: User, slug: str, name: str) -> Team:
+    """A new team whose admin is `actor`; audited. `name` must be printable and is stored in NFC."""
+    name = clean_name(name, max_length=200)
     if Team.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": [f"A team with slug '{slug}' already exists."]})
     team = Team(slug=slug, name=name)

@@ -2,8 +2,11 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.utils import timezone
+
+from accounts_app.names import validate_name
 
 
 class Blob(models.Model):
@@ -36,7 +39,7 @@ class Sensitivity(models.TextChoices):
 class Dataset(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     team = models.ForeignKey("accounts_app.Team", on_delete=models.PROTECT, related_name="datasets")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_name])
     description = models.TextField(blank=True)
     task = models.CharField(max_length=32, choices=Task.choices)
     sensitivity = models.CharField(max_length=16, choices=Sensitivity.choices, default=Sensitivity.INTERNAL)
@@ -48,7 +51,12 @@ class Dataset(models.Model):
     class Meta:
         ordering = ["-created_at", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["team", "name"], name="dataset_unique_team_name"),
+            models.UniqueConstraint(
+                F("team"),
+                Lower("name"),
+                name="dataset_unique_team_lower_name",
+                violation_error_message="The team already has a dataset of this name (names ignore case).",
+            ),
             models.CheckConstraint(condition=Q(task__in=Task.values), name="dataset_task_valid"),
             models.CheckConstraint(condition=Q(sensitivity__in=Sensitivity.values), name="dataset_sensitivity_valid"),
         ]

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from accounts_app.fields import NameField
 from accounts_app.models import slug_validator
 from datasets_app import bundled, formats
 from datasets_app.models import Dataset, DatasetVersion, Sensitivity, Task
@@ -7,6 +8,7 @@ from datasets_app.models import Dataset, DatasetVersion, Sensitivity, Task
 
 class DatasetSerializer(serializers.ModelSerializer):
     team = serializers.CharField(source="team.slug", validators=[slug_validator])
+    name = NameField(max_length=200)
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
     num_versions = serializers.IntegerField(read_only=True, default=0)
     latest_version = serializers.IntegerField(read_only=True, default=None)
@@ -31,7 +33,7 @@ class DatasetSerializer(serializers.ModelSerializer):
 
 
 class DatasetUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, required=False)
+    name = NameField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
     task = serializers.ChoiceField(choices=Task.choices, required=False)
     sensitivity = serializers.ChoiceField(choices=Sensitivity.choices, required=False)

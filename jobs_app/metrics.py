@@ -17,6 +17,7 @@ from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from jobs_app.models import ROLLUP_STEPS, MetricPoint
+from ml import names
 
 KEY_MAX = 100
 STEP_MAX = 2**63 - 1
@@ -42,7 +43,7 @@ def check_points(points) -> list[tuple[str, int, float]]:
         if not isinstance(point, dict):
             raise PointError(f"points[{i}]", "must be an object {key, step, value}")
         key, step, value = point.get("key"), point.get("step"), point.get("value")
-        if not isinstance(key, str) or not 0 < len(key) <= KEY_MAX or not key.isprintable():
+        if not isinstance(key, str) or not 0 < len(key) <= KEY_MAX or names.problem(key):
             raise PointError(f"points[{i}].key", f"must be a printable string of 1 to {KEY_MAX} characters")
         if type(step) is not int or not 0 <= step <= STEP_MAX:  # noqa: E721 (bool is not a step)
             raise PointError(f"points[{i}].step", f"must be an integer from 0 to {STEP_MAX}")
@@ -51,7 +52,7 @@ def check_points(points) -> list[tuple[str, int, float]]:
         if len(point) > 3:
             extra = sorted(set(point) - {"key", "step", "value"})
             raise PointError(f"points[{i}].{extra[0]}", "unknown field; a point is {key, step, value}")
-        merged[(key, step)] = float(value)
+        merged[(names.nfc(key), step)] = float(value)
     return [(k, s, v) for (k, s), v in merged.items()]
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts_app.models import Team, User
+from accounts_app.names import named
 from config.jsonsafe import unsafe_text
 from datasets_app import processing
 from datasets_app import selectors as dataset_selectors
@@ -22,6 +23,7 @@ from jobs_app.models import JobKind
 from ml import recipes
 from ml.architectures import ARCHITECTURES, INPUT_KIND, SpecError, tensor_shapes
 from ml.data import DataError
+from ml.names import clean_name
 from ml.pipeline import split_config
 from ml.train import HyperparameterError, hyperparameters
 from models_app import selectors as model_selectors
@@ -218,9 +220,8 @@ def _model_field(team: Team, value, task: str) -> dict:
     if model is None and _as_uuid(value):
         raise _error("spec.model", f"Model {value} does not exist in team '{team.slug}'.")
     if model is None:
-        if len(value) > MODEL_NAME_MAX or not value.strip():
-            raise _error("spec.model", f"a model name must be 1 to {MODEL_NAME_MAX} characters.")
-        model = RegisteredModel.objects.filter(team=team, name=value).first()
+        value = clean_name(value, field="spec.model", max_length=MODEL_NAME_MAX)  # printable, NFC
+        model = named(RegisteredModel.objects.filter(team=team), value).first()  # without regard to case
         if model is None:
             return {"model": None, "model_name": value}
     if model.task != task:

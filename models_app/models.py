@@ -3,9 +3,11 @@ import uuid
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
+from accounts_app.names import validate_name
 from datasets_app.models import Task
 
 alias_validator = RegexValidator(
@@ -16,7 +18,7 @@ alias_validator = RegexValidator(
 class RegisteredModel(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     team = models.ForeignKey("accounts_app.Team", on_delete=models.PROTECT, related_name="models")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_name])
     description = models.TextField(blank=True)
     task = models.CharField(max_length=32, choices=Task.choices)
     card = models.TextField(blank=True, help_text="Model card (Markdown): intended use, data, limits, ethics.")
@@ -27,7 +29,12 @@ class RegisteredModel(models.Model):
     class Meta:
         ordering = ["-created_at", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["team", "name"], name="model_unique_team_name"),
+            models.UniqueConstraint(
+                F("team"),
+                Lower("name"),
+                name="model_unique_team_lower_name",
+                violation_error_message="The team already has a model of this name (names ignore case).",
+            ),
             models.CheckConstraint(condition=Q(task__in=Task.values), name="model_task_valid"),
         ]
 

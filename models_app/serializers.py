@@ -4,6 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts_app.fields import NameField
 from accounts_app.models import slug_validator
 from config.jsonsafe import parse_json, unsafe_text
 from models_app.models import (
@@ -23,6 +24,7 @@ MAX_SPEC_BYTES = 1024 * 1024
 
 class RegisteredModelSerializer(serializers.ModelSerializer):
     team = serializers.CharField(source="team.slug", validators=[slug_validator])
+    name = NameField(max_length=200)
     aliases = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
     num_versions = serializers.IntegerField(read_only=True, default=0)
@@ -51,7 +53,7 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
 
 
 class RegisteredModelUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, required=False)
+    name = NameField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
     card = serializers.CharField(required=False, allow_blank=True)
 
@@ -173,7 +175,7 @@ class ModelVersionCreateSerializer(serializers.Serializer):
 
 
 class AliasSerializer(serializers.ModelSerializer):
-    alias = serializers.CharField(max_length=50, validators=[alias_validator])
+    alias = NameField(max_length=50, validators=[alias_validator])
     version = serializers.UUIDField(source="version_id")
     force = serializers.BooleanField(
         write_only=True, required=False, default=False, help_text="Move past a failing gate (team admin; audited)."

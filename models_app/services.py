@@ -11,6 +11,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts_app.models import Role, Team, User
+from accounts_app.names import named
 from accounts_app.selectors import ensure_role
 from accounts_app.services import record_audit
 from config.errors import Conflict
@@ -19,6 +20,7 @@ from datasets_app import blobs
 from datasets_app.models import DatasetVersion
 from ml import inference
 from ml.artifacts import ArtifactError, check_weights_fit_spec, inspect_safetensors, validate_spec
+from ml.names import clean_name
 from models_app import gates
 from models_app.models import (
     Evaluation,
@@ -33,18 +35,22 @@ from models_app.models import (
 )
 
 EDITABLE_FIELDS = {"name", "description", "card"}
+AUDITED_VALUES = {"name"}  # description and card may be long: only their change is noted
 
 
 def _duplicate_name(team: Team, name: str) -> ValidationError:
-    return ValidationError({"name": [f"Team '{team.slug}' already has a model named '{name}'."]})
+    return ValidationError({"name": [f"Team '{team.slug}' already has a model named '{name}' (names ignore case)."]})
 
 
 @transaction.atomic
 def create_model(
     *, actor: User, team: Team, name: str, task: str, description: str = "", card: str = ""
 ) -> RegisteredModel:
-    if RegisteredModel.objects.filter(team=team, name=name).exists():
-        raise _duplicate_name(team, name)
+    """A new model of `team`; audited. `name` must be printable and is stored in NFC (UserError on `name`);
+    a name the team already has, in any case, is a 400 on `name`."""
+    name = clean_name(name, max_length=200)
+    if twin := named(RegisteredModel.objects.filter(team=team), name).first():
+        raise _duplicate_name(team, twin.name)
     model = RegisteredModel(team=team, name=name, task=task, description=description, card=card, created_by=actor)
     model.full_clean(validate_constraints=False)
     try:
@@ -58,20 +64,36 @@ def create_model(
 
 @transaction.atomic
 def update_model(*, actor: User, model: RegisteredModel, **changes) -> RegisteredModel:
+    """Change the EDITABLE_FIELDS given in `changes`; audited as `model.update` with the fields that changed
+    (`fields`) and the old and new name. The name rules of `create_model` apply."""
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
         raise ValidationError({field: ["This field cannot be changed."] for field in unknown})
+    if "name" in changes:
+        changes["name"] = clean_name(changes["name"], max_length=200)
     model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
-    if (
-        "name" in changes
-        and RegisteredModel.objects.filter(team_id=model.team_id, name=changes["name"]).exclude(pk=model.pk).exists()
+    if "name" in changes and (
+        twin := named(RegisteredModel.objects.filter(team_id=model.team_id), changes["name"])
+        .exclude(pk=model.pk)
+        .first()
     ):
-        raise _duplicate_name(model.team, changes["name"])
+        raise _duplicate_name(model.team, twin.name)
+    changed = sorted(field for field, value in changes.items() if getattr(model, field) != value)
+    audit = {
+        "fields": changed,
+        **{f: {"old": getattr(model, f), "new": changes[f]} for f in AUDITED_VALUES & set(changed)},
+    }
     for field, value in changes.items():
         setattr(model, field, value)
     model.updated_at = timezone.now()
     model.full_clean(validate_constraints=False)
-    model.save()
+    try:
+        with transaction.atomic():
+            model.save()
+    except IntegrityError as exc:  # a twin created since the check above
+        raise _duplicate_name(model.team, model.name) from exc
+    if changed:
+        record_audit(actor=actor, action="model.update", team=model.team, target=model, data=audit)
     return model
 
 
@@ -195,6 +217,7 @@ def set_alias(
 ) -> ModelAlias:
     """Point `alias` at `version` if the model's promotion gate lets it (409 listing the failed checks
     otherwise). A team admin may `force` a move past a failing gate; the force and its reason are audited."""
+    alias = clean_name(alias, field="alias", max_length=50)
     if version.model_id != model.pk:
         raise ValidationError({"version": [f"Version {version.pk} is not a version of model '{model.name}'."]})
     if force:

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 
+from accounts_app.names import named
 from datasets_app import blobs
 from datasets_app.models import DatasetVersion
 from jobs_app import services
@@ -93,14 +94,14 @@ def _model_for(job: Job, version: DatasetVersion) -> RegisteredModel:
     spec = job.spec
     if spec.get("model"):
         return RegisteredModel.objects.get(pk=spec["model"])
-    existing = RegisteredModel.objects.filter(team=job.team, name=spec["model_name"]).first()
+    existing = named(RegisteredModel.objects.filter(team=job.team), spec["model_name"]).first()
     if existing is None:
         try:
             return model_services.create_model(
                 actor=job.created_by, team=job.team, name=spec["model_name"], task=version.dataset.task
             )
         except ValidationError:  # another job created it a moment ago (create_model used a savepoint)
-            existing = RegisteredModel.objects.get(team=job.team, name=spec["model_name"])
+            existing = named(RegisteredModel.objects.filter(team=job.team), spec["model_name"]).get()
     if existing.task != version.dataset.task:
         raise DataError(
             f"model '{existing.name}' is now a {existing.task} model; the data set is {version.dataset.task}"
