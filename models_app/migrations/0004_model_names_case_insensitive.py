@@ -9,6 +9,8 @@ from django.db import migrations, models
 def rename_twins(apps, schema_editor):
     """Existing names made printable and NFC, and case twins renamed (`Digits` -> `Digits-2`), each printed."""
     accounts_app.names.rename_case_twins(apps.get_model("models_app", "RegisteredModel"))
+    if schema_editor.connection.vendor == "postgresql":  # no deferred checks pending when the index is built
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 class Migration(migrations.Migration):
