@@ -102,7 +102,16 @@ def update_dataset(*, actor: User, dataset: Dataset, **changes) -> Dataset:
 
 @transaction.atomic
 def delete_dataset(*, actor: User, dataset: Dataset) -> None:
+    """Delete a dataset and its versions; audited as `dataset.delete`. Conflict (409) while something uses it."""
     shas = set(dataset.versions.values_list("blob_id", flat=True))
+    # recorded first, while the dataset still has its id; a refused delete rolls the event back with it
+    record_audit(
+        actor=actor,
+        action="dataset.delete",
+        team=dataset.team,
+        target=dataset,
+        data={"name": dataset.name, "id": str(dataset.pk)},
+    )
     try:
         with transaction.atomic():
             dataset.delete()
@@ -113,9 +122,6 @@ def delete_dataset(*, actor: User, dataset: Dataset) -> None:
             f"Dataset '{dataset.name}' is still in use and was not deleted: {'; '.join(uses[:10])}",
             checks=uses,
         ) from None
-    record_audit(
-        actor=actor, action="dataset.delete", team=dataset.team, data={"name": dataset.name, "id": str(dataset.pk)}
-    )
     transaction.on_commit(lambda: blobs.collect_garbage(shas), robust=True)
 
 

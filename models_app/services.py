@@ -99,7 +99,16 @@ def update_model(*, actor: User, model: RegisteredModel, **changes) -> Registere
 
 @transaction.atomic
 def delete_model(*, actor: User, model: RegisteredModel) -> None:
+    """Delete a model and its versions; audited as `model.delete`. Conflict (409) while something still uses it."""
     shas = set(model.versions.values_list("blob_id", flat=True))
+    # recorded first, while the model still has its id; a refused delete rolls the event back with it
+    record_audit(
+        actor=actor,
+        action="model.delete",
+        team=model.team,
+        target=model,
+        data={"name": model.name, "id": str(model.pk)},
+    )
     try:
         with transaction.atomic():
             model.delete()
@@ -107,7 +116,6 @@ def delete_model(*, actor: User, model: RegisteredModel) -> None:
         blocking = getattr(exc, "protected_objects", None) or getattr(exc, "restricted_objects", ())
         uses = sorted({str(obj) for obj in blocking})
         raise Conflict(f"Model '{model.name}' is still in use: {'; '.join(uses[:10])}", checks=uses) from None
-    record_audit(actor=actor, action="model.delete", team=model.team, data={"name": model.name, "id": str(model.pk)})
     transaction.on_commit(lambda: blobs.collect_garbage(shas), robust=True)
 
 
