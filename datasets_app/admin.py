@@ -1,26 +1,42 @@
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
+from accounts_app.adminkit import ReadOnlyMixin, TeamNameForm, copy_saved, report_refusal
+from datasets_app import services
 from datasets_app.models import Blob, Dataset, DatasetLineage, DatasetVersion
+from ml.errors import UserError
 
 
 @admin.register(Blob)
-class BlobAdmin(admin.ModelAdmin):
+class BlobAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Content-addressed files: written by uploads and jobs, collected when unused; never edited here."""
+
     list_display = ["sha256", "size_bytes", "created_at"]
     search_fields = ["sha256"]
     readonly_fields = ["sha256", "size_bytes", "created_at"]
 
 
-class DatasetVersionInline(admin.TabularInline):
+class DatasetVersionInline(ReadOnlyMixin, admin.TabularInline):
     model = DatasetVersion
     fields = ["version", "format", "num_rows", "source", "status", "created_at"]
     readonly_fields = fields
     extra = 0
-    can_delete = False
     show_change_link = True
+
+
+class DatasetForm(TeamNameForm):
+    noun = "dataset"
+
+    class Meta:
+        model = Dataset
+        fields = ["team", "name", "description", "task", "sensitivity", "license"]
 
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
+    """Adds, edits and deletes go through datasets_app.services (checked and audited, the admin user as actor)."""
+
+    form = DatasetForm
     list_display = ["name", "team", "task", "sensitivity", "license", "created_by", "updated_at"]
     list_filter = ["task", "sensitivity", "team"]
     search_fields = ["name", "description", "team__slug"]
@@ -29,16 +45,51 @@ class DatasetAdmin(admin.ModelAdmin):
     readonly_fields = ["created_by", "created_at", "updated_at"]
     inlines = [DatasetVersionInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        fixed = list(self.readonly_fields)
+        if obj is not None:  # a dataset stays in its team; its task is fixed once it has versions
+            fixed += ["team", "task"] if obj.versions.exists() else ["team"]
+        return fixed
 
-class LineageInline(admin.TabularInline):
+    def save_model(self, request, obj, form, change):
+        if change:
+            changes = {f: form.cleaned_data[f] for f in form.changed_data if f in services.EDITABLE_FIELDS}
+            saved = services.update_dataset(actor=request.user, dataset=obj, **changes)
+        else:
+            saved = services.create_dataset(
+                actor=request.user,
+                team=obj.team,
+                name=obj.name,
+                task=obj.task,
+                description=obj.description,
+                sensitivity=obj.sensitivity,
+                license=obj.license,
+            )
+        copy_saved(saved, obj)
+
+    def delete_model(self, request, obj):
+        services.delete_dataset(actor=request.user, dataset=obj)
+
+    def delete_queryset(self, request, queryset):
+        for dataset in queryset:
+            try:
+                services.delete_dataset(actor=request.user, dataset=dataset)
+            except (UserError, ValidationError) as exc:
+                report_refusal(self, request, dataset, exc)
+
+
+class LineageInline(ReadOnlyMixin, admin.TabularInline):
     model = DatasetLineage
     fk_name = "child"
+    fields = ["parent"]
+    readonly_fields = fields
     extra = 0
-    raw_id_fields = ["parent"]
 
 
 @admin.register(DatasetVersion)
-class DatasetVersionAdmin(admin.ModelAdmin):
+class DatasetVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Versions are immutable: created through the API (which validates and stores the file), never edited."""
+
     list_display = ["dataset", "version", "format", "num_rows", "size", "source", "status", "created_by", "created_at"]
     list_filter = ["format", "source", "status", "dataset__team"]
     search_fields = ["dataset__name", "blob__sha256", "filename"]
@@ -49,6 +100,3 @@ class DatasetVersionAdmin(admin.ModelAdmin):
     @admin.display(description="size (bytes)", ordering="blob__size_bytes")
     def size(self, obj):
         return obj.blob.size_bytes
-
-    def has_add_permission(self, request):
-        return False  # versions are created through the API, which validates and stores the file

@@ -1,5 +1,9 @@
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
+from accounts_app.adminkit import ReadOnlyMixin, TeamNameForm, copy_saved, report_refusal
+from ml.errors import UserError
+from models_app import services
 from models_app.models import (
     Evaluation,
     GatePolicy,
@@ -8,22 +12,32 @@ from models_app.models import (
     ModelVersionDataset,
     PredictionLog,
     RegisteredModel,
+    VersionStatus,
 )
 
 
-class AliasInline(admin.TabularInline):
+class AliasInline(ReadOnlyMixin, admin.TabularInline):
+    """Aliases move through the API, where the promotion gate checks them and the move is audited."""
+
     model = ModelAlias
     extra = 0
     fields = ["alias", "version", "updated_by", "updated_at"]
     readonly_fields = fields
-    can_delete = False
 
-    def has_add_permission(self, request, obj=None):
-        return False  # aliases move through the API, where they are checked and audited
+
+class RegisteredModelForm(TeamNameForm):
+    noun = "model"
+
+    class Meta:
+        model = RegisteredModel
+        fields = ["team", "name", "description", "task", "card"]
 
 
 @admin.register(RegisteredModel)
 class RegisteredModelAdmin(admin.ModelAdmin):
+    """Adds, edits and deletes go through models_app.services (checked and audited, the admin user as actor)."""
+
+    form = RegisteredModelForm
     list_display = ["name", "team", "task", "created_by", "updated_at"]
     list_filter = ["task", "team"]
     search_fields = ["name", "description", "team__slug"]
@@ -32,48 +46,97 @@ class RegisteredModelAdmin(admin.ModelAdmin):
     readonly_fields = ["created_by", "created_at", "updated_at"]
     inlines = [AliasInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        # a model stays in its team, and its task is fixed (its versions were trained for it)
+        return [*self.readonly_fields, "team", "task"] if obj is not None else self.readonly_fields
 
-class DatasetLinkInline(admin.TabularInline):
+    def save_model(self, request, obj, form, change):
+        if change:
+            changes = {f: form.cleaned_data[f] for f in form.changed_data if f in services.EDITABLE_FIELDS}
+            saved = services.update_model(actor=request.user, model=obj, **changes)
+        else:
+            saved = services.create_model(
+                actor=request.user,
+                team=obj.team,
+                name=obj.name,
+                task=obj.task,
+                description=obj.description,
+                card=obj.card,
+            )
+        copy_saved(saved, obj)
+
+    def delete_model(self, request, obj):
+        services.delete_model(actor=request.user, model=obj)
+
+    def delete_queryset(self, request, queryset):
+        for model in queryset:
+            try:
+                services.delete_model(actor=request.user, model=model)
+            except (UserError, ValidationError) as exc:
+                report_refusal(self, request, model, exc)
+
+
+class DatasetLinkInline(ReadOnlyMixin, admin.TabularInline):
     model = ModelVersionDataset
+    fields = ["dataset_version"]
+    readonly_fields = fields
     extra = 0
-    raw_id_fields = ["dataset_version"]
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Versions are immutable; the one change, archiving (and restoring), is an action that calls
+    services.set_version_status (audited; refused while an alias holds the version)."""
+
     list_display = ["model", "version", "status", "format", "num_parameters", "job", "created_by", "created_at"]
     list_filter = ["status", "format", "model__team"]
     search_fields = ["model__name", "blob__sha256"]
     list_select_related = ["model", "created_by", "job"]
-    readonly_fields = [f.name for f in ModelVersion._meta.fields if f.name != "status"]
+    readonly_fields = [f.name for f in ModelVersion._meta.fields]
     inlines = [DatasetLinkInline]
+    actions = ["archive", "restore"]
 
-    def has_add_permission(self, request):
-        return False
+    def has_archive_permission(self, request):
+        return request.user.has_perm("models_app.change_modelversion")
+
+    def _set_status(self, request, queryset, status):
+        done = 0
+        for version in queryset.select_related("model"):
+            try:
+                services.set_version_status(actor=request.user, version=version, status=status)
+                done += 1
+            except (UserError, ValidationError) as exc:
+                report_refusal(self, request, version, exc)
+        if done:
+            self.message_user(request, f"{done} version(s) now {status}.")
+
+    @admin.action(description="Archive selected versions", permissions=["archive"])
+    def archive(self, request, queryset):
+        self._set_status(request, queryset, VersionStatus.ARCHIVED)
+
+    @admin.action(description="Restore selected versions", permissions=["archive"])
+    def restore(self, request, queryset):
+        self._set_status(request, queryset, VersionStatus.READY)
 
 
 @admin.register(ModelAlias)
-class ModelAliasAdmin(admin.ModelAdmin):
+class ModelAliasAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Aliases move through the API (promotion gate, audit)."""
+
     list_display = ["model", "alias", "version", "updated_by", "updated_at"]
     list_filter = ["alias", "model__team"]
     search_fields = ["model__name", "alias"]
     list_select_related = ["model", "version", "updated_by"]
     readonly_fields = ["model", "alias", "version", "updated_by", "updated_at"]
 
-    def has_add_permission(self, request):
-        return False
-
 
 @admin.register(Evaluation)
-class EvaluationAdmin(admin.ModelAdmin):
+class EvaluationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["model_version", "dataset_version", "split", "metric", "score", "job", "created_at"]
     list_filter = ["split", "metric", "model_version__model__team"]
     search_fields = ["model_version__model__name", "dataset_version__dataset__name"]
     list_select_related = ["model_version__model", "dataset_version__dataset", "job"]
-    readonly_fields = [f.name for f in Evaluation._meta.fields]
-
-    def has_add_permission(self, request):
-        return False  # evaluations come from evaluate jobs
+    readonly_fields = [f.name for f in Evaluation._meta.fields]  # evaluations come from evaluate jobs
 
 
 @admin.register(GatePolicy)
@@ -89,9 +152,19 @@ class GatePolicyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        services.delete_gate(actor=request.user, gate=obj)
+
+    def delete_queryset(self, request, queryset):
+        for gate in queryset.select_related("model__team"):
+            services.delete_gate(actor=request.user, gate=gate)
+
 
 @admin.register(PredictionLog)
-class PredictionLogAdmin(admin.ModelAdmin):
+class PredictionLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["id", "model", "model_version", "alias", "runtime", "latency_ms", "feedback", "created_at"]
     list_filter = ["runtime", "alias", "model__team"]
     search_fields = ["model__name", "id"]
@@ -99,9 +172,3 @@ class PredictionLogAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in PredictionLog._meta.fields]
     date_hierarchy = "created_at"
     show_full_result_count = False  # the log grows fast: no COUNT(*) of the whole table per page
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

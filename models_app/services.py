@@ -31,6 +31,7 @@ from models_app.models import (
     PredictionLog,
     RegisteredModel,
     Split,
+    VersionStatus,
     WeightsFormat,
 )
 
@@ -217,6 +218,30 @@ def create_version_from_upload(
         dataset_versions=dataset_versions,
         description=description,
     )
+
+
+@transaction.atomic
+def set_version_status(*, actor: User, version: ModelVersion, status: str) -> ModelVersion:
+    """Archive a version or bring it back (`status` is a VersionStatus); audited as `model_version.archive` or
+    `model_version.restore`. A version an alias points at cannot be archived: Conflict (409) naming the aliases."""
+    if status not in VersionStatus.values:
+        raise ValidationError({"status": [f"Use one of {', '.join(VersionStatus.values)}."]})
+    version = ModelVersion.objects.select_for_update().select_related("model__team").get(pk=version.pk)
+    if version.status == status:
+        return version
+    held = sorted(version.aliases.values_list("alias", flat=True))
+    if status == VersionStatus.ARCHIVED and held:
+        raise Conflict(f"v{version.version} is held by {', '.join(held)}; move the alias first.", checks=held)
+    version.status = status
+    version.save(update_fields=["status"])
+    record_audit(
+        actor=actor,
+        action="model_version.archive" if status == VersionStatus.ARCHIVED else "model_version.restore",
+        team=version.model.team,
+        target=version,
+        data={"model": str(version.model_id), "version": version.version},
+    )
+    return version
 
 
 @transaction.atomic

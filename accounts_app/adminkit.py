@@ -1,0 +1,61 @@
+"""What the apps' admin modules share: the admin writes only through services, and immutable records are
+shown read-only."""
+
+from django import forms
+from django.contrib import admin, messages
+
+from accounts_app.names import named
+from ml import names
+from ml.errors import UserError
+
+
+class ReadOnlyMixin:
+    """For a ModelAdmin or an inline of immutable records (versions, lineage, evaluations, predictions): they are
+    viewed here and never added, changed or deleted; services and jobs write them."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class TeamNameForm(forms.ModelForm):
+    """A form for a model with `team` and `name`: the name follows `ml.names` (printable, NFC) and is unique in its
+    team without regard to case, checked here so that the service called by `save_model` does not refuse it."""
+
+    noun = "record"
+
+    def clean(self):
+        data = super().clean()
+        name = data.get("name")
+        if not isinstance(name, str) or names.problem(name):
+            return data  # the field's validator reports it
+        data["name"] = name = names.nfc(name)
+        team = data.get("team") or (self.instance.team if self.instance.team_id else None)
+        if team is not None:
+            others = named(type(self.instance).objects.filter(team=team), name)
+            if not self.instance._state.adding:
+                others = others.exclude(pk=self.instance.pk)
+            if others.exists():
+                self.add_error(
+                    "name", f"Team '{team.slug}' already has a {self.noun} named '{name}' (names ignore case)."
+                )
+        return data
+
+
+def copy_saved(saved, obj) -> None:
+    """Make the admin's instance `obj` the row a service saved (the admin goes on to log and redirect with it)."""
+    for field in saved._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
+    obj._state.db = saved._state.db
+
+
+def report_refusal(modeladmin: admin.ModelAdmin, request, obj, exc: Exception) -> None:
+    """Show a service's refusal (a UserError or ValidationError) as an admin error message."""
+    text = str(exc) if isinstance(exc, UserError) else "; ".join(getattr(exc, "messages", [str(exc)]))
+    modeladmin.message_user(request, f"{obj}: {text}", level=messages.ERROR)
