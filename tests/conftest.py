@@ -1,14 +1,12 @@
 """Shared fixtures. Tests run against PostgreSQL when DATABASE_URL is set (CI sets it), SQLite otherwise."""
 
-import io
 import json
 
-import numpy as np
 import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from tests.factories import MembershipFactory, TeamFactory, UserFactory
+from tests.helpers import MLP_SPEC, World, register_trained, safetensors_file
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -50,39 +48,6 @@ def media_root(settings):
     return settings.MEDIA_ROOT
 
 
-def client_for(user) -> APIClient:
-    """An API client that authenticates the way automation does: a real Bearer token."""
-    from accounts_app.services import issue_token
-
-    _, raw = issue_token(user=user, name="test")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    client.user = user
-    return client
-
-
-class World:
-    """Team `alpha` with one user per role, and team `beta` whose admin is an outsider to alpha."""
-
-    def __init__(self):
-        self.alpha = TeamFactory(slug="alpha")
-        self.beta = TeamFactory(slug="beta")
-        self.users = {}
-        for role in ("viewer", "member", "maintainer", "admin"):
-            user = UserFactory(username=f"alpha-{role}")
-            MembershipFactory(team=self.alpha, user=user, role=role)
-            self.users[role] = user
-        self.outsider = UserFactory(username="beta-admin")
-        MembershipFactory(team=self.beta, user=self.outsider, role="admin")
-        self._clients = {}
-
-    def client(self, who: str) -> APIClient:
-        if who not in self._clients:
-            user = self.outsider if who == "outsider" else self.users[who]
-            self._clients[who] = client_for(user)
-        return self._clients[who]
-
-
 @pytest.fixture
 def world(db) -> World:
     return World()
@@ -91,34 +56,6 @@ def world(db) -> World:
 @pytest.fixture
 def anon() -> APIClient:
     return APIClient()
-
-
-def csv_file(text: str, name: str = "data.csv") -> io.BytesIO:
-    fh = io.BytesIO(text.encode() if isinstance(text, str) else text)
-    fh.name = name
-    return fh
-
-
-def npz_file(name: str = "data.npz", **arrays) -> io.BytesIO:
-    fh = io.BytesIO()
-    np.savez(fh, **arrays)
-    fh.seek(0)
-    fh.name = name
-    return fh
-
-
-def safetensors_file(tensors: dict | None = None, name: str = "model.safetensors") -> io.BytesIO:
-    from safetensors.numpy import save
-
-    if tensors is None:
-        tensors = {"net.0.weight": np.ones((3, 4), dtype=np.float32), "net.0.bias": np.zeros(3, dtype=np.float32)}
-    fh = io.BytesIO(save(tensors))
-    fh.name = name
-    return fh
-
-
-# A linear classifier: 4 features, 3 classes; its weights are net.0.weight (3, 4) and net.0.bias (3).
-MLP_SPEC = json.dumps({"architecture": "mlp", "in_features": 4, "hidden": [], "num_outputs": 3})
 
 
 @pytest.fixture
@@ -162,4 +99,20 @@ def model_version(world, model, iris_version):
     return ModelVersion.objects.get(pk=response.json()["id"])
 
 
-from tests.trained import _empty_serving_cache, trained  # noqa: E402, F401  (fixtures for every folder)
+@pytest.fixture
+def trained(world, model, iris_version):
+    """flower-clf v1, trained on iris, with `production` pointing at it (no gate yet)."""
+    from models_app.services import set_alias
+
+    version = register_trained(actor=world.users["member"], model=model, dataset_version=iris_version)
+    set_alias(actor=world.users["member"], model=model, alias="production", version=version)
+    return version
+
+
+@pytest.fixture(autouse=True)
+def _empty_serving_cache():
+    from models_app.serving import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -1,6 +1,41 @@
-import factory
+"""factory_boy factories: one per model of every app, each making a valid row with the fewest queries.
 
-from accounts_app.models import Membership, Team, User
+They write rows directly (no service, no audit), for tests that need data in a given state; tests of the services
+themselves call the services. A version factory makes a real blob (its bytes are in storage), so reads work.
+`tests/test_factories.py` builds every one of them.
+"""
+
+import hashlib
+from datetime import timedelta
+
+import factory
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from accounts_app.models import ApiToken, AuditEvent, Membership, Team, User
+from datasets_app.models import Blob, Dataset, DatasetLineage, DatasetVersion
+from jobs_app.models import Job, JobLog, MetricPoint, MetricRollup, RetrainTrigger, TriggerRun
+from models_app.models import (
+    Evaluation,
+    GatePolicy,
+    ModelAlias,
+    ModelVersion,
+    ModelVersionDataset,
+    PredictionLog,
+    RegisteredModel,
+)
+
+IRIS_SCHEMA = {
+    "columns": [
+        {"name": "sepal_length", "dtype": "float"},
+        {"name": "petal_length", "dtype": "float"},
+        {"name": "species", "dtype": "string"},
+    ],
+    "target": "species",
+}
+
+# accounts_app
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -29,3 +64,258 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     team = factory.SubFactory(TeamFactory)
     user = factory.SubFactory(UserFactory)
     role = "member"
+
+
+class ApiTokenFactory(factory.django.DjangoModelFactory):
+    """A token row; the raw token it stands for is `obj.raw` (only its hash is stored, as the service does)."""
+
+    class Meta:
+        model = ApiToken
+
+    user = factory.SubFactory(UserFactory)
+    name = "test"
+    raw = factory.Sequence(lambda n: f"eco_factory-token-{n:08d}")
+    prefix = factory.LazyAttribute(lambda t: t.raw[:12])
+    key_hash = factory.LazyAttribute(lambda t: hashlib.sha256(t.raw.encode()).hexdigest())
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=30))
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        raw = kwargs.pop("raw", None)
+        token = super()._create(model_class, *args, **kwargs)
+        token.raw = raw
+        return token
+
+
+class AuditEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AuditEvent
+
+    actor = factory.SubFactory(UserFactory)
+    team = factory.SubFactory(TeamFactory)
+    action = "dataset.create"
+    target_type = "dataset"
+    target_id = factory.Faker("uuid4")
+    data = factory.Dict({})
+
+
+# datasets_app
+
+
+class BlobFactory(factory.django.DjangoModelFactory):
+    """A blob whose `content` (bytes, not a field) is written to storage under its SHA-256, as blobs.stored does."""
+
+    class Meta:
+        model = Blob
+        django_get_or_create = ("sha256",)
+
+    content = factory.Sequence(lambda n: f"a,b\n{n},{n % 2}\n".encode())
+    sha256 = factory.LazyAttribute(lambda b: hashlib.sha256(b.content).hexdigest())
+    size_bytes = factory.LazyAttribute(lambda b: len(b.content))
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        from datasets_app.blobs import blob_path
+
+        content = kwargs.pop("content", None)
+        blob = super()._create(model_class, *args, **kwargs)
+        name = blob_path(blob.sha256)
+        if content is not None and not default_storage.exists(name):
+            default_storage.save(name, ContentFile(content))
+        return blob
+
+
+class DatasetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Dataset
+
+    team = factory.SubFactory(TeamFactory)
+    name = factory.Sequence(lambda n: f"dataset-{n}")
+    task = "classification"
+    created_by = factory.SubFactory(UserFactory)
+
+
+class DatasetVersionFactory(factory.django.DjangoModelFactory):
+    """A version numbered after the dataset's last one, on a small CSV blob (the schema says what it holds)."""
+
+    class Meta:
+        model = DatasetVersion
+
+    dataset = factory.SubFactory(DatasetFactory)
+    version = factory.LazyAttribute(lambda v: v.dataset.versions.count() + 1)
+    blob = factory.SubFactory(BlobFactory)
+    format = "csv"
+    filename = "data.csv"
+    target = "species"
+    schema = factory.LazyFunction(lambda: dict(IRIS_SCHEMA))
+    num_rows = 1
+    source = "upload"
+    created_by = factory.SubFactory(UserFactory)
+
+
+class DatasetLineageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DatasetLineage
+
+    parent = factory.SubFactory(DatasetVersionFactory)
+    child = factory.SubFactory(DatasetVersionFactory, dataset=factory.SelfAttribute("..parent.dataset"))
+
+
+# models_app
+
+
+class RegisteredModelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RegisteredModel
+
+    team = factory.SubFactory(TeamFactory)
+    name = factory.Sequence(lambda n: f"model-{n}")
+    task = "classification"
+    created_by = factory.SubFactory(UserFactory)
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelVersion
+
+    model = factory.SubFactory(RegisteredModelFactory)
+    version = factory.LazyAttribute(lambda v: v.model.versions.count() + 1)
+    blob = factory.SubFactory(BlobFactory)
+    spec = factory.LazyFunction(lambda: {"architecture": "mlp", "in_features": 4, "hidden": [], "num_outputs": 3})
+    metrics = factory.Dict({"accuracy": 0.9})
+    created_by = factory.SubFactory(UserFactory)
+
+
+class ModelVersionDatasetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelVersionDataset
+
+    model_version = factory.SubFactory(ModelVersionFactory)
+    dataset_version = factory.SubFactory(
+        DatasetVersionFactory, dataset__team=factory.SelfAttribute("...model_version.model.team")
+    )
+
+
+class ModelAliasFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelAlias
+
+    version = factory.SubFactory(ModelVersionFactory)
+    model = factory.SelfAttribute("version.model")
+    alias = "production"
+    updated_by = factory.SubFactory(UserFactory)
+
+
+class EvaluationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Evaluation
+
+    model_version = factory.SubFactory(ModelVersionFactory)
+    dataset_version = factory.SubFactory(
+        DatasetVersionFactory, dataset__team=factory.SelfAttribute("...model_version.model.team")
+    )
+    split = "test"
+    metric = "accuracy"
+    score = 0.9
+    metrics = factory.LazyAttribute(lambda e: {e.metric: e.score})
+    num_rows = 30
+    created_by = factory.SubFactory(UserFactory)
+
+
+class GatePolicyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = GatePolicy
+
+    model = factory.SubFactory(RegisteredModelFactory)
+    dataset_version = factory.SubFactory(DatasetVersionFactory, dataset__team=factory.SelfAttribute("...model.team"))
+    aliases = factory.List(["production"])
+    updated_by = factory.SubFactory(UserFactory)
+
+
+class PredictionLogFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PredictionLog
+
+    model_version = factory.SubFactory(ModelVersionFactory)
+    model = factory.SelfAttribute("model_version.model")
+    team = factory.SelfAttribute("model.team")
+    runtime = "torch"
+    input = factory.Dict({"sepal_length": 5.1, "petal_length": 1.4})
+    output = factory.Dict({"label": "setosa", "scores": {"setosa": 0.9}})
+    latency_ms = 1.5
+    created_by = factory.SubFactory(UserFactory)
+
+
+# jobs_app
+
+
+class JobFactory(factory.django.DjangoModelFactory):
+    """A queued job of `kind` (train by default) with the given spec; set `status` etc. for other states."""
+
+    class Meta:
+        model = Job
+
+    team = factory.SubFactory(TeamFactory)
+    kind = "train"
+    spec = factory.Dict({"hyperparameters": {"epochs": 1}})
+    created_by = factory.SubFactory(UserFactory)
+
+
+class JobLogFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = JobLog
+
+    job = factory.SubFactory(JobFactory)
+    line = factory.Sequence(lambda n: f"line {n}")
+
+
+class MetricPointFactory(factory.django.DjangoModelFactory):
+    """One point written as a row. To test reads of downsampled series, use jobs_app.metrics.ingest, which
+    also keeps MetricRollup up to date."""
+
+    class Meta:
+        model = MetricPoint
+
+    job = factory.SubFactory(JobFactory)
+    key = "loss"
+    step = factory.Sequence(lambda n: n)
+    value = factory.Sequence(lambda n: 1.0 / (n + 1))
+
+
+class MetricRollupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MetricRollup
+
+    job = factory.SubFactory(JobFactory)
+    key = "loss"
+    block = factory.Sequence(lambda n: n)
+    count = 1
+    min_step = factory.LazyAttribute(lambda r: r.block * 64)
+    min_value = 0.5
+    max_step = factory.LazyAttribute(lambda r: r.block * 64)
+    max_value = 0.5
+
+
+class RetrainTriggerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RetrainTrigger
+
+    model = factory.SubFactory(RegisteredModelFactory)
+    team = factory.SelfAttribute("model.team")
+    base_dataset_version = factory.SubFactory(
+        DatasetVersionFactory, dataset__team=factory.SelfAttribute("...model.team")
+    )
+    name = factory.Sequence(lambda n: f"retrain-{n}")
+    min_feedback = 10
+    train = factory.Dict({"hyperparameters": {"epochs": 1}})
+    promote_if = factory.Dict({"alias": "production"})
+    created_by = factory.SubFactory(UserFactory)
+
+
+class TriggerRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TriggerRun
+
+    trigger = factory.SubFactory(RetrainTriggerFactory)
+    feedback_until = factory.LazyFunction(timezone.now)
+    feedback_count = 10

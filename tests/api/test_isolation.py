@@ -10,7 +10,7 @@ from accounts_app.models import Membership
 from datasets_app.models import Dataset, DatasetVersion
 from jobs_app.models import Job, MetricPoint, RetrainTrigger, TriggerRun
 from models_app.models import GatePolicy, ModelAlias, ModelVersion, PredictionLog, RegisteredModel
-from tests.conftest import MLP_SPEC, safetensors_file
+from tests.helpers import MLP_SPEC, safetensors_file
 
 
 @pytest.fixture

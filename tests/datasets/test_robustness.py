@@ -14,7 +14,7 @@ import pytest
 from django.db import connection
 
 from datasets_app.models import Blob, DatasetVersion
-from tests.conftest import MLP_SPEC, csv_file, npz_file, safetensors_file
+from tests.helpers import MLP_SPEC, csv_file, npz_file, safetensors_file
 
 
 def named(data: bytes, name: str) -> io.BytesIO:

@@ -11,7 +11,7 @@ import pytest
 from django.test import override_settings
 from moto import mock_aws
 
-from tests.conftest import csv_file
+from tests.helpers import csv_file
 
 BUCKET = "eco-test-blobs"
 S3_STORAGES = {

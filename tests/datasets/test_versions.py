@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from datasets_app.models import Blob, DatasetVersion
-from tests.conftest import csv_file, npz_file
+from tests.helpers import csv_file, npz_file
 
 GOOD_CSV = "sepal,petal,label\n1.0,2,a\n1.5,3,b\n2.5,4,a\n"
 

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from jobs_app.models import Job
-from tests.conftest import csv_file
+from tests.helpers import csv_file
 
 
 def _post(client, kind="train", spec=None, **extra):

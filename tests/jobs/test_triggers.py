@@ -9,7 +9,7 @@ from jobs_app import services, triggers
 from jobs_app.models import Job, RetrainTrigger, TriggerRun
 from models_app.models import PredictionLog
 from models_app.services import record_evaluation, set_gate
-from tests.trained import register_trained
+from tests.helpers import register_trained
 
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 

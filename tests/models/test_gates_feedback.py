@@ -7,7 +7,7 @@ from accounts_app.models import AuditEvent
 from models_app.gates import card_sections
 from models_app.models import PredictionLog
 from models_app.services import record_evaluation
-from tests.trained import register_trained
+from tests.helpers import register_trained
 
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 CARD = "# Flowers\n\n## Intended use\nSorting iris flowers.\n\n## Limitations\n\nThree species only.\n"

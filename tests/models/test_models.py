@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from accounts_app.models import AuditEvent
 from datasets_app.models import Blob
 from models_app.models import ModelAlias, ModelVersion
-from tests.conftest import MLP_SPEC, safetensors_file
+from tests.helpers import MLP_SPEC, safetensors_file
 
 
 def register(client, model, **fields):

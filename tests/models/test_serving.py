@@ -6,7 +6,7 @@ import pytest
 from models_app import serving
 from models_app.models import PredictionLog
 from models_app.services import set_alias
-from tests.trained import register_trained
+from tests.helpers import register_trained
 
 FEATURES = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
 SETOSA = [5.1, 3.5, 1.4, 0.2]

@@ -15,7 +15,8 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-ISOLATED_POOL = "isolated"  # a queue only the workers a test starts itself consume
+from tests.helpers import ISOLATED_POOL
+
 FAST = {
     "ECO_HEARTBEAT_INTERVAL_S": "0.3",
     "ECO_HEARTBEAT_TIMEOUT_S": "3",

@@ -8,7 +8,7 @@ import pytest
 from datasets_app.models import DatasetVersion
 from jobs_app.models import Job
 from models_app.models import ModelVersion
-from tests.worker.helpers import builtin_version, submit, wait_finished, wait_for
+from tests.helpers import builtin_version, submit, wait_finished, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -177,7 +177,7 @@ def test_nan_loss_fails_the_job_with_a_clear_error(world, worker, tmp_path):
 def test_a_sigkilled_worker_is_replaced_and_the_job_resumes_from_its_checkpoint(world, stack):
     """Kill the worker (and its pool children) with SIGKILL in the middle of training. The reaper sees the
     heartbeat stop and re-queues the job; a new worker resumes from the last checkpoint."""
-    from tests.worker.conftest import ISOLATED_POOL
+    from tests.helpers import ISOLATED_POOL
 
     member = world.client("member")
     version_id = builtin_version(member, name="digits", builtin="digits")

@@ -12,7 +12,7 @@ from sklearn.datasets import load_digits
 from accounts_app.models import AuditEvent
 from datasets_app.models import DatasetVersion
 from models_app.models import PredictionLog
-from tests.worker.helpers import builtin_version, submit, wait_finished
+from tests.helpers import builtin_version, submit, wait_finished
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 
 from models_app.models import PredictionLog
-from tests.conftest import client_for
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SETOSA = [5.1, 3.5, 1.4, 0.2]
