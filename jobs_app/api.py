@@ -6,7 +6,7 @@ from rest_framework import generics
 from rest_framework.response import Response
 
 from accounts_app.models import Role
-from accounts_app.selectors import ensure_role, team_for_user, team_for_write
+from accounts_app.selectors import team_for_user, team_for_write
 from datasets_app import selectors as dataset_selectors
 from jobs_app import metrics, selectors, services, triggers
 from jobs_app.models import Job, JobKind, JobStatus, RetrainTrigger, TriggerRun
@@ -40,6 +40,8 @@ class JobListCreateApi(generics.ListCreateAPIView):
     the spec is checked at once (400 naming the field) and the job is queued on its pool."""
 
     serializer_class = JobSerializer
+    required_roles = {"POST": Role.MEMBER}
+    team_from = "body"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
@@ -77,11 +79,12 @@ class JobCancelApi(generics.GenericAPIView):
     A finished job answers 409."""
 
     serializer_class = JobSerializer
+    required_roles = {"POST": Role.MEMBER}
 
     @extend_schema(request=None, responses=JobSerializer)
     def post(self, request, pk):
         job = selectors.job_for_user(user=request.user, pk=pk)
-        ensure_role(user=request.user, team=job.team, minimum=Role.MEMBER)
+        self.check_object_permissions(request, job)
         services.cancel_job(actor=request.user, job=job)
         return Response(JobSerializer(selectors.job_for_user(user=request.user, pk=pk)).data)
 
@@ -92,6 +95,7 @@ class JobMetricsApi(generics.GenericAPIView):
     POST {points: [{key, step, value}]}: batch ingest (member role), idempotent on (key, step)."""
 
     serializer_class = MetricPointsSerializer
+    required_roles = {"POST": Role.MEMBER}  # which writer a job takes points from: see accounts_app.permissions
 
     @extend_schema(
         parameters=[
@@ -113,7 +117,7 @@ class JobMetricsApi(generics.GenericAPIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk):
         job = selectors.job_for_user(user=request.user, pk=pk)
-        ensure_role(user=request.user, team=job.team, minimum=Role.MEMBER)
+        self.check_object_permissions(request, job)
         body = request.data
         if not isinstance(body, dict) or "points" not in body:
             raise ValidationError({"points": ["This field is required: a list of {key, step, value}."]})
@@ -166,6 +170,8 @@ class TriggerListCreateApi(generics.ListCreateAPIView):
     -> promote to `promote_if.alias` if the model's gate passes."""
 
     serializer_class = TriggerSerializer
+    required_roles = {"POST": Role.MAINTAINER}
+    team_from = "body"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
@@ -179,7 +185,7 @@ class TriggerListCreateApi(generics.ListCreateAPIView):
         data = TriggerSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        team = team_for_write(user=request.user, slug=values.pop("team")["slug"], minimum=Role.MAINTAINER)
+        team = team_for_write(user=request.user, slug=values.pop("team")["slug"])
         model_id, dv_id = values.pop("model_id"), values.pop("base_dataset_version_id")
         model = model_selectors.models_for_user(user=request.user).filter(pk=model_id, team=team).first()
         if model is None:
@@ -200,21 +206,22 @@ class TriggerDetailApi(generics.RetrieveUpdateDestroyAPIView):
 
     serializer_class = TriggerSerializer
     http_method_names = ["get", "patch", "delete", "head", "options"]
+    required_roles = {"PATCH": Role.MAINTAINER, "DELETE": Role.MAINTAINER}
 
     def get_object(self):
-        return selectors.trigger_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        trigger = selectors.trigger_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        self.check_object_permissions(self.request, trigger)
+        return trigger
 
     @extend_schema(request=TriggerUpdateSerializer, responses=TriggerSerializer)
     def patch(self, request, *args, **kwargs):
         trigger = self.get_object()
-        ensure_role(user=request.user, team=trigger.team, minimum=Role.MAINTAINER)
         data = TriggerUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         triggers.update_trigger(actor=request.user, trigger=trigger, **data.validated_data)
         return Response(TriggerSerializer(self.get_object()).data)
 
     def perform_destroy(self, instance):
-        ensure_role(user=self.request.user, team=instance.team, minimum=Role.MAINTAINER)
         triggers.delete_trigger(actor=self.request.user, trigger=instance)
 
 
@@ -235,11 +242,12 @@ class TriggerFireApi(generics.GenericAPIView):
     """POST: start a run now, whatever the amount of new feedback (maintainer role)."""
 
     serializer_class = TriggerRunSerializer
+    required_roles = {"POST": Role.MAINTAINER}
 
     @extend_schema(request=None, responses={201: TriggerRunSerializer})
     def post(self, request, pk):
         trigger = selectors.trigger_for_user(user=request.user, pk=pk)
-        ensure_role(user=request.user, team=trigger.team, minimum=Role.MAINTAINER)
+        self.check_object_permissions(request, trigger)
         run = triggers.fire(actor=request.user, trigger=trigger)
         run = selectors.runs_for_user(user=request.user).get(pk=run.pk)
         return Response(TriggerRunSerializer(run).data, status=201)

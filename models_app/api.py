@@ -6,7 +6,7 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 
 from accounts_app.models import Role
-from accounts_app.selectors import ensure_role, team_for_write
+from accounts_app.selectors import team_for_write
 from config.parsers import FastJSONParser, FormParser, JSONParser, MultiPartParser
 from config.renderers import FastJSONRenderer
 from datasets_app import blobs
@@ -34,6 +34,8 @@ class ModelListCreateApi(generics.ListCreateAPIView):
 
     serializer_class = RegisteredModelSerializer
     filterset_fields = {"task": ["exact"]}
+    required_roles = {"POST": Role.MEMBER}
+    team_from = "body"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
@@ -61,21 +63,22 @@ class ModelDetailApi(generics.RetrieveUpdateDestroyAPIView):
 
     serializer_class = RegisteredModelSerializer
     http_method_names = ["get", "patch", "delete", "head", "options"]
+    required_roles = {"PATCH": Role.MEMBER, "DELETE": Role.MAINTAINER}
 
     def get_object(self):
-        return selectors.model_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        model = selectors.model_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        self.check_object_permissions(self.request, model)
+        return model
 
     @extend_schema(request=RegisteredModelUpdateSerializer, responses=RegisteredModelSerializer)
     def patch(self, request, *args, **kwargs):
         model = self.get_object()
-        ensure_role(user=request.user, team=model.team, minimum=Role.MEMBER)
         data = RegisteredModelUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.update_model(actor=request.user, model=model, **data.validated_data)
         return Response(RegisteredModelSerializer(self.get_object()).data)
 
     def perform_destroy(self, instance):
-        ensure_role(user=self.request.user, team=instance.team, minimum=Role.MAINTAINER)
         services.delete_model(actor=self.request.user, model=instance)
 
 
@@ -84,6 +87,7 @@ class ModelVersionListCreateApi(generics.ListCreateAPIView):
 
     serializer_class = ModelVersionSerializer
     parser_classes = [MultiPartParser, FormParser, JSONParser]  # multipart first: uploads
+    required_roles = {"POST": Role.MEMBER}  # in the model's team
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
@@ -94,7 +98,7 @@ class ModelVersionListCreateApi(generics.ListCreateAPIView):
     @extend_schema(request=ModelVersionCreateSerializer, responses={201: ModelVersionSerializer})
     def post(self, request, *args, **kwargs):
         model = selectors.model_for_user(user=request.user, pk=self.kwargs["pk"])
-        ensure_role(user=request.user, team=model.team, minimum=Role.MEMBER)
+        self.check_object_permissions(request, model)
         data = ModelVersionCreateSerializer(data=read_upload(request))
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -139,6 +143,7 @@ class AliasListSetApi(generics.ListCreateAPIView):
     a team admin may add `force: true` (and a `reason`) to move it anyway, which is audited as a force."""
 
     serializer_class = AliasSerializer
+    required_roles = {"POST": Role.MEMBER}  # in the model's team; forcing past the gate: services.set_alias
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
@@ -148,7 +153,7 @@ class AliasListSetApi(generics.ListCreateAPIView):
 
     def create(self, request, *args, **kwargs):
         model = selectors.model_for_user(user=request.user, pk=self.kwargs["pk"])
-        ensure_role(user=request.user, team=model.team, minimum=Role.MEMBER)
+        self.check_object_permissions(request, model)
         data = AliasSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         version = (
@@ -172,12 +177,14 @@ class AliasListSetApi(generics.ListCreateAPIView):
 
 class AliasDetailApi(generics.RetrieveDestroyAPIView):
     serializer_class = AliasSerializer
+    required_roles = {"DELETE": Role.MEMBER}  # a gate-protected alias: services.delete_alias
 
     def get_object(self):
-        return selectors.alias_for_user(user=self.request.user, model_pk=self.kwargs["pk"], alias=self.kwargs["alias"])
+        alias = selectors.alias_for_user(user=self.request.user, model_pk=self.kwargs["pk"], alias=self.kwargs["alias"])
+        self.check_object_permissions(self.request, alias)
+        return alias
 
     def perform_destroy(self, instance):
-        ensure_role(user=self.request.user, team=instance.model.team, minimum=Role.MEMBER)
         services.delete_alias(actor=self.request.user, alias=instance)
 
 
@@ -221,13 +228,14 @@ class GateApi(generics.GenericAPIView):
     ["production"], `metric` to the task's headline metric, `split` to all (pin a set no model trains on)."""
 
     serializer_class = GateSerializer
+    required_roles = {"PUT": Role.MAINTAINER, "DELETE": Role.MAINTAINER}
 
     def get(self, request, pk):
         return Response(GateSerializer(selectors.gate_for_user(user=request.user, model_pk=pk)).data)
 
     def put(self, request, pk):
         model = selectors.model_for_user(user=request.user, pk=pk)
-        ensure_role(user=request.user, team=model.team, minimum=Role.MAINTAINER)
+        self.check_object_permissions(request, model)
         data = GateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
@@ -250,7 +258,7 @@ class GateApi(generics.GenericAPIView):
 
     def delete(self, request, pk):
         gate = selectors.gate_for_user(user=request.user, model_pk=pk)
-        ensure_role(user=request.user, team=gate.model.team, minimum=Role.MAINTAINER)
+        self.check_object_permissions(request, gate)
         services.delete_gate(actor=request.user, gate=gate)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -315,11 +323,12 @@ class FeedbackApi(generics.GenericAPIView):
     A retrain trigger counts labelled predictions and snapshots them into new data."""
 
     serializer_class = FeedbackSerializer
+    required_roles = {"POST": Role.MEMBER}
 
     @extend_schema(request=FeedbackSerializer, responses=PredictionSerializer)
     def post(self, request, pk):
         prediction = serving.logged_prediction(user=request.user, pk=pk)
-        ensure_role(user=request.user, team=prediction.model.team, minimum=Role.MEMBER)
+        self.check_object_permissions(request, prediction)
         data = FeedbackSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.record_feedback(actor=request.user, prediction=prediction, label=data.validated_data["label"])
