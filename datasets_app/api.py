@@ -7,6 +7,7 @@ from accounts_app.models import Role
 from accounts_app.selectors import team_for_write
 from config.parsers import FormParser, JSONParser, MultiPartParser
 from datasets_app import blobs, selectors, services
+from datasets_app.filters import DatasetFilter
 from datasets_app.models import Dataset, DatasetVersion
 from datasets_app.serializers import (
     DatasetSerializer,
@@ -26,20 +27,14 @@ class DatasetListCreateApi(generics.ListCreateAPIView):
     """Datasets of your teams. Filter with ?team=&task=&sensitivity=&search=."""
 
     serializer_class = DatasetSerializer
-    filterset_fields = {"task": ["exact"], "sensitivity": ["exact"]}
+    filterset_class = DatasetFilter
     required_roles = {"POST": Role.MEMBER}
     team_from = "body"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Dataset.objects.none()
-        qs = selectors.datasets_for_user(user=self.request.user)
-        params = self.request.query_params
-        if team := params.get("team"):
-            qs = qs.filter(team__slug=team)
-        if search := params.get("search"):
-            qs = qs.filter(name__icontains=search)
-        return qs
+        return selectors.datasets_for_user(user=self.request.user)
 
     def create(self, request, *args, **kwargs):
         data = DatasetSerializer(data=request.data)

@@ -9,7 +9,8 @@ from accounts_app.models import Role
 from accounts_app.selectors import team_for_user, team_for_write
 from datasets_app import selectors as dataset_selectors
 from jobs_app import metrics, selectors, services, triggers
-from jobs_app.models import Job, JobKind, JobStatus, RetrainTrigger, TriggerRun
+from jobs_app.filters import JobFilter, TriggerFilter
+from jobs_app.models import Job, RetrainTrigger, TriggerRun
 from jobs_app.serializers import (
     JobLogSerializer,
     JobSerializer,
@@ -40,22 +41,14 @@ class JobListCreateApi(generics.ListCreateAPIView):
     the spec is checked at once (400 naming the field) and the job is queued on its pool."""
 
     serializer_class = JobSerializer
+    filterset_class = JobFilter
     required_roles = {"POST": Role.MEMBER}
     team_from = "body"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Job.objects.none()
-        qs = selectors.jobs_for_user(user=self.request.user)
-        params = self.request.query_params
-        if team := params.get("team"):
-            qs = qs.filter(team__slug=team)
-        for name, choices in (("status", JobStatus.values), ("kind", JobKind.values)):
-            if value := params.get(name):
-                if value not in choices:
-                    raise ValidationError({name: [f"must be one of {', '.join(choices)}."]})
-                qs = qs.filter(**{name: value})
-        return qs.order_by("-created_at")
+        return selectors.jobs_for_user(user=self.request.user).order_by("-created_at")
 
     @extend_schema(request=JobSubmitSerializer, responses={201: JobSerializer})
     def post(self, request, *args, **kwargs):
@@ -170,16 +163,14 @@ class TriggerListCreateApi(generics.ListCreateAPIView):
     -> promote to `promote_if.alias` if the model's gate passes."""
 
     serializer_class = TriggerSerializer
+    filterset_class = TriggerFilter
     required_roles = {"POST": Role.MAINTAINER}
     team_from = "body"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return RetrainTrigger.objects.none()
-        qs = selectors.triggers_for_user(user=self.request.user)
-        if team := self.request.query_params.get("team"):
-            qs = qs.filter(team__slug=team)
-        return qs
+        return selectors.triggers_for_user(user=self.request.user)
 
     def create(self, request, *args, **kwargs):
         data = TriggerSerializer(data=request.data)

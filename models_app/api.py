@@ -1,5 +1,3 @@
-import uuid
-
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
@@ -13,6 +11,7 @@ from datasets_app import blobs
 from datasets_app import selectors as dataset_selectors
 from datasets_app.uploads import read_upload
 from models_app import selectors, services, serving
+from models_app.filters import EvaluationFilter, ModelFilter, PredictionFilter
 from models_app.models import Evaluation, ModelAlias, ModelVersion, PredictionLog, RegisteredModel
 from models_app.serializers import (
     AliasSerializer,
@@ -33,20 +32,14 @@ class ModelListCreateApi(generics.ListCreateAPIView):
     """Registered models of your teams. Filter with ?team=&task=&search=."""
 
     serializer_class = RegisteredModelSerializer
-    filterset_fields = {"task": ["exact"]}
+    filterset_class = ModelFilter
     required_roles = {"POST": Role.MEMBER}
     team_from = "body"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return RegisteredModel.objects.none()
-        qs = selectors.models_for_user(user=self.request.user)
-        params = self.request.query_params
-        if team := params.get("team"):
-            qs = qs.filter(team__slug=team)
-        if search := params.get("search"):
-            qs = qs.filter(name__icontains=search)
-        return qs
+        return selectors.models_for_user(user=self.request.user)
 
     def create(self, request, *args, **kwargs):
         data = RegisteredModelSerializer(data=request.data)
@@ -194,32 +187,12 @@ class EvaluationListApi(generics.ListAPIView):
     best headline score (accuracy, or R²) first."""
 
     serializer_class = EvaluationSerializer
+    filterset_class = EvaluationFilter  # with ?dataset_version=, a leaderboard
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Evaluation.objects.none()
-        qs = selectors.evaluations_for_user(user=self.request.user)
-        params = self.request.query_params
-        for name in ("model_version", "dataset_version"):
-            if value := params.get(name):
-                qs = qs.filter(**{f"{name}_id": _uuid_param(name, value)})
-        split = params.get("split")
-        if not split and params.get("dataset_version"):
-            split = "test"  # a leaderboard ranks like with like: held-out rows unless asked otherwise
-        if split:
-            qs = qs.filter(split=split)
-        if team := params.get("team"):
-            qs = qs.filter(model_version__model__team__slug=team)
-        if params.get("dataset_version"):
-            return selectors.leaderboard(qs)
-        return qs.order_by("-created_at")
-
-
-def _uuid_param(name: str, value: str):
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise ValidationError({name: [f"'{value}' is not a valid id."]}) from None
+        return selectors.evaluations_for_user(user=self.request.user).order_by("-created_at")
 
 
 class GateApi(generics.GenericAPIView):
@@ -294,20 +267,12 @@ class PredictionListApi(generics.ListAPIView):
     """Predictions served by your teams' models, newest first. Filter with ?model=&model_version=&has_feedback=."""
 
     serializer_class = PredictionSerializer
+    filterset_class = PredictionFilter
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return PredictionLog.objects.none()
-        qs = selectors.predictions_for_user(user=self.request.user)
-        params = self.request.query_params
-        for name in ("model", "model_version"):
-            if value := params.get(name):
-                qs = qs.filter(**{f"{name}_id": _uuid_param(name, value)})
-        if (flag := params.get("has_feedback")) is not None:
-            if flag not in ("true", "false"):
-                raise ValidationError({"has_feedback": ["use true or false."]})
-            qs = qs.filter(feedback_at__isnull=flag == "false")
-        return qs
+        return selectors.predictions_for_user(user=self.request.user)
 
 
 class PredictionDetailApi(generics.RetrieveAPIView):
