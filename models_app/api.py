@@ -203,6 +203,11 @@ class GateApi(generics.GenericAPIView):
     serializer_class = GateSerializer
     required_roles = {"PUT": Role.MAINTAINER, "DELETE": Role.MAINTAINER}
 
+    def get_object(self):  # also what OPTIONS looks at to describe PUT
+        gate = selectors.gate_for_user(user=self.request.user, model_pk=self.kwargs["pk"])
+        self.check_object_permissions(self.request, gate)
+        return gate
+
     def get(self, request, pk):
         return Response(GateSerializer(selectors.gate_for_user(user=request.user, model_pk=pk)).data)
 
@@ -230,8 +235,7 @@ class GateApi(generics.GenericAPIView):
         return Response(GateSerializer(selectors.gate_for_user(user=request.user, model_pk=pk)).data)
 
     def delete(self, request, pk):
-        gate = selectors.gate_for_user(user=request.user, model_pk=pk)
-        self.check_object_permissions(request, gate)
+        gate = self.get_object()
         services.delete_gate(actor=request.user, gate=gate)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -243,6 +247,7 @@ class PredictApi(generics.GenericAPIView):
 
     parser_classes = [FastJSONParser]
     renderer_classes = [FastJSONRenderer]
+    serializer_class = PredictRequestSerializer  # what OPTIONS describes; the body is checked by serving.predict
 
     @extend_schema(request=PredictRequestSerializer, responses=PredictResponseSerializer)
     def post(self, request, pk):
