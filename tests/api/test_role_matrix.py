@@ -17,12 +17,11 @@ GET (derived); OPTIONS answers 200 to any authenticated caller unless the row sa
 """
 
 import copy
-import functools
 import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -274,7 +273,7 @@ ROUTES: dict[str, tuple[Callable | None, dict[str, Case]]] = {
 }
 
 
-@functools.cache
+@cache
 def trained_once() -> tuple[bytes, dict, dict, dict]:
     """One epoch on iris, once per test session: (safetensors bytes, spec, metrics, split)."""
     from ml.artifacts import save_weights
