@@ -23,13 +23,12 @@ def team_for_user(*, user: User, slug: str) -> Team:
     return team
 
 
-def team_for_write(*, user: User, slug: str, field: str = "team", minimum: str = Role.MEMBER) -> Team:
-    """The team named in a request body: 400 naming the field when it is not one of the caller's teams,
-    403 when the caller's role there is below `minimum`."""
+def team_for_write(*, user: User, slug: str, field: str = "team") -> Team:
+    """The team named in a request body: 400 naming the field when it is not one of the caller's teams.
+    The role it takes to write there is the view's (accounts_app.permissions)."""
     team = Team.objects.filter(slug=slug, memberships__user=user).first()
     if team is None:
         raise ValidationError({field: [f"No team '{slug}' among your teams."]})
-    ensure_role(user=user, team=team, minimum=minimum)
     return team
 
 

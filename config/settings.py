@@ -153,7 +153,10 @@ REST_FRAMEWORK = {
         "accounts_app.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "accounts_app.permissions.TeamRole",  # each view's minimum role per method
+    ],
     "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
     "DEFAULT_PARSER_CLASSES": [
         "config.parsers.JSONParser",

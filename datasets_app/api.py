@@ -4,9 +4,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts_app.models import Role
-from accounts_app.selectors import ensure_role, team_for_write
+from accounts_app.selectors import team_for_write
 from config.parsers import FormParser, JSONParser, MultiPartParser
 from datasets_app import blobs, selectors, services
+from datasets_app.filters import DatasetFilter
 from datasets_app.models import Dataset, DatasetVersion
 from datasets_app.serializers import (
     DatasetSerializer,
@@ -26,18 +27,14 @@ class DatasetListCreateApi(generics.ListCreateAPIView):
     """Datasets of your teams. Filter with ?team=&task=&sensitivity=&search=."""
 
     serializer_class = DatasetSerializer
-    filterset_fields = {"task": ["exact"], "sensitivity": ["exact"]}
+    filterset_class = DatasetFilter
+    required_roles = {"POST": Role.MEMBER}
+    team_from = "body"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Dataset.objects.none()
-        qs = selectors.datasets_for_user(user=self.request.user)
-        params = self.request.query_params
-        if team := params.get("team"):
-            qs = qs.filter(team__slug=team)
-        if search := params.get("search"):
-            qs = qs.filter(name__icontains=search)
-        return qs
+        return selectors.datasets_for_user(user=self.request.user)
 
     def create(self, request, *args, **kwargs):
         data = DatasetSerializer(data=request.data)
@@ -54,21 +51,22 @@ class DatasetDetailApi(generics.RetrieveUpdateDestroyAPIView):
 
     serializer_class = DatasetSerializer
     http_method_names = ["get", "patch", "delete", "head", "options"]
+    required_roles = {"PATCH": Role.MEMBER, "DELETE": Role.MAINTAINER}
 
     def get_object(self):
-        return selectors.dataset_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        dataset = selectors.dataset_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        self.check_object_permissions(self.request, dataset)
+        return dataset
 
     @extend_schema(request=DatasetUpdateSerializer, responses=DatasetSerializer)
     def patch(self, request, *args, **kwargs):
         dataset = self.get_object()
-        ensure_role(user=request.user, team=dataset.team, minimum=Role.MEMBER)
         data = DatasetUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.update_dataset(actor=request.user, dataset=dataset, **data.validated_data)
         return Response(DatasetSerializer(self.get_object()).data)
 
     def perform_destroy(self, instance):
-        ensure_role(user=self.request.user, team=instance.team, minimum=Role.MAINTAINER)
         services.delete_dataset(actor=self.request.user, dataset=instance)
 
 
@@ -77,6 +75,7 @@ class DatasetVersionListCreateApi(generics.ListCreateAPIView):
 
     serializer_class = DatasetVersionSerializer
     parser_classes = [MultiPartParser, FormParser, JSONParser]  # multipart first: uploads
+    required_roles = {"POST": Role.MEMBER}  # in the dataset's team
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
@@ -87,7 +86,7 @@ class DatasetVersionListCreateApi(generics.ListCreateAPIView):
     @extend_schema(request=DatasetVersionCreateSerializer, responses={201: DatasetVersionSerializer})
     def post(self, request, *args, **kwargs):
         dataset = selectors.dataset_for_user(user=request.user, pk=self.kwargs["pk"])
-        ensure_role(user=request.user, team=dataset.team, minimum=Role.MEMBER)
+        self.check_object_permissions(request, dataset)
         data = DatasetVersionCreateSerializer(data=read_upload(request))
         data.is_valid(raise_exception=True)
         values = data.validated_data

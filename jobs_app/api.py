@@ -6,10 +6,11 @@ from rest_framework import generics
 from rest_framework.response import Response
 
 from accounts_app.models import Role
-from accounts_app.selectors import ensure_role, team_for_user, team_for_write
+from accounts_app.selectors import team_for_user, team_for_write
 from datasets_app import selectors as dataset_selectors
 from jobs_app import metrics, selectors, services, triggers
-from jobs_app.models import Job, JobKind, JobStatus, RetrainTrigger, TriggerRun
+from jobs_app.filters import JobFilter, TriggerFilter
+from jobs_app.models import Job, RetrainTrigger, TriggerRun
 from jobs_app.serializers import (
     JobLogSerializer,
     JobSerializer,
@@ -40,20 +41,14 @@ class JobListCreateApi(generics.ListCreateAPIView):
     the spec is checked at once (400 naming the field) and the job is queued on its pool."""
 
     serializer_class = JobSerializer
+    filterset_class = JobFilter
+    required_roles = {"POST": Role.MEMBER}
+    team_from = "body"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Job.objects.none()
-        qs = selectors.jobs_for_user(user=self.request.user)
-        params = self.request.query_params
-        if team := params.get("team"):
-            qs = qs.filter(team__slug=team)
-        for name, choices in (("status", JobStatus.values), ("kind", JobKind.values)):
-            if value := params.get(name):
-                if value not in choices:
-                    raise ValidationError({name: [f"must be one of {', '.join(choices)}."]})
-                qs = qs.filter(**{name: value})
-        return qs.order_by("-created_at")
+        return selectors.jobs_for_user(user=self.request.user).order_by("-created_at")
 
     @extend_schema(request=JobSubmitSerializer, responses={201: JobSerializer})
     def post(self, request, *args, **kwargs):
@@ -77,11 +72,12 @@ class JobCancelApi(generics.GenericAPIView):
     A finished job answers 409."""
 
     serializer_class = JobSerializer
+    required_roles = {"POST": Role.MEMBER}
 
     @extend_schema(request=None, responses=JobSerializer)
     def post(self, request, pk):
         job = selectors.job_for_user(user=request.user, pk=pk)
-        ensure_role(user=request.user, team=job.team, minimum=Role.MEMBER)
+        self.check_object_permissions(request, job)
         services.cancel_job(actor=request.user, job=job)
         return Response(JobSerializer(selectors.job_for_user(user=request.user, pk=pk)).data)
 
@@ -92,6 +88,7 @@ class JobMetricsApi(generics.GenericAPIView):
     POST {points: [{key, step, value}]}: batch ingest (member role), idempotent on (key, step)."""
 
     serializer_class = MetricPointsSerializer
+    required_roles = {"POST": Role.MEMBER}  # which writer a job takes points from: see accounts_app.permissions
 
     @extend_schema(
         parameters=[
@@ -113,7 +110,7 @@ class JobMetricsApi(generics.GenericAPIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk):
         job = selectors.job_for_user(user=request.user, pk=pk)
-        ensure_role(user=request.user, team=job.team, minimum=Role.MEMBER)
+        self.check_object_permissions(request, job)
         body = request.data
         if not isinstance(body, dict) or "points" not in body:
             raise ValidationError({"points": ["This field is required: a list of {key, step, value}."]})
@@ -166,20 +163,20 @@ class TriggerListCreateApi(generics.ListCreateAPIView):
     -> promote to `promote_if.alias` if the model's gate passes."""
 
     serializer_class = TriggerSerializer
+    filterset_class = TriggerFilter
+    required_roles = {"POST": Role.MAINTAINER}
+    team_from = "body"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return RetrainTrigger.objects.none()
-        qs = selectors.triggers_for_user(user=self.request.user)
-        if team := self.request.query_params.get("team"):
-            qs = qs.filter(team__slug=team)
-        return qs
+        return selectors.triggers_for_user(user=self.request.user)
 
     def create(self, request, *args, **kwargs):
         data = TriggerSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        team = team_for_write(user=request.user, slug=values.pop("team")["slug"], minimum=Role.MAINTAINER)
+        team = team_for_write(user=request.user, slug=values.pop("team")["slug"])
         model_id, dv_id = values.pop("model_id"), values.pop("base_dataset_version_id")
         model = model_selectors.models_for_user(user=request.user).filter(pk=model_id, team=team).first()
         if model is None:
@@ -200,21 +197,22 @@ class TriggerDetailApi(generics.RetrieveUpdateDestroyAPIView):
 
     serializer_class = TriggerSerializer
     http_method_names = ["get", "patch", "delete", "head", "options"]
+    required_roles = {"PATCH": Role.MAINTAINER, "DELETE": Role.MAINTAINER}
 
     def get_object(self):
-        return selectors.trigger_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        trigger = selectors.trigger_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        self.check_object_permissions(self.request, trigger)
+        return trigger
 
     @extend_schema(request=TriggerUpdateSerializer, responses=TriggerSerializer)
     def patch(self, request, *args, **kwargs):
         trigger = self.get_object()
-        ensure_role(user=request.user, team=trigger.team, minimum=Role.MAINTAINER)
         data = TriggerUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         triggers.update_trigger(actor=request.user, trigger=trigger, **data.validated_data)
         return Response(TriggerSerializer(self.get_object()).data)
 
     def perform_destroy(self, instance):
-        ensure_role(user=self.request.user, team=instance.team, minimum=Role.MAINTAINER)
         triggers.delete_trigger(actor=self.request.user, trigger=instance)
 
 
@@ -235,11 +233,12 @@ class TriggerFireApi(generics.GenericAPIView):
     """POST: start a run now, whatever the amount of new feedback (maintainer role)."""
 
     serializer_class = TriggerRunSerializer
+    required_roles = {"POST": Role.MAINTAINER}
 
     @extend_schema(request=None, responses={201: TriggerRunSerializer})
     def post(self, request, pk):
         trigger = selectors.trigger_for_user(user=request.user, pk=pk)
-        ensure_role(user=request.user, team=trigger.team, minimum=Role.MAINTAINER)
+        self.check_object_permissions(request, trigger)
         run = triggers.fire(actor=request.user, trigger=trigger)
         run = selectors.runs_for_user(user=request.user).get(pk=run.pk)
         return Response(TriggerRunSerializer(run).data, status=201)

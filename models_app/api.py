@@ -1,18 +1,17 @@
-import uuid
-
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 
 from accounts_app.models import Role
-from accounts_app.selectors import ensure_role, team_for_write
+from accounts_app.selectors import team_for_write
 from config.parsers import FastJSONParser, FormParser, JSONParser, MultiPartParser
 from config.renderers import FastJSONRenderer
 from datasets_app import blobs
 from datasets_app import selectors as dataset_selectors
 from datasets_app.uploads import read_upload
 from models_app import selectors, services, serving
+from models_app.filters import EvaluationFilter, ModelFilter, PredictionFilter
 from models_app.models import Evaluation, ModelAlias, ModelVersion, PredictionLog, RegisteredModel
 from models_app.serializers import (
     AliasSerializer,
@@ -33,18 +32,14 @@ class ModelListCreateApi(generics.ListCreateAPIView):
     """Registered models of your teams. Filter with ?team=&task=&search=."""
 
     serializer_class = RegisteredModelSerializer
-    filterset_fields = {"task": ["exact"]}
+    filterset_class = ModelFilter
+    required_roles = {"POST": Role.MEMBER}
+    team_from = "body"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return RegisteredModel.objects.none()
-        qs = selectors.models_for_user(user=self.request.user)
-        params = self.request.query_params
-        if team := params.get("team"):
-            qs = qs.filter(team__slug=team)
-        if search := params.get("search"):
-            qs = qs.filter(name__icontains=search)
-        return qs
+        return selectors.models_for_user(user=self.request.user)
 
     def create(self, request, *args, **kwargs):
         data = RegisteredModelSerializer(data=request.data)
@@ -61,21 +56,22 @@ class ModelDetailApi(generics.RetrieveUpdateDestroyAPIView):
 
     serializer_class = RegisteredModelSerializer
     http_method_names = ["get", "patch", "delete", "head", "options"]
+    required_roles = {"PATCH": Role.MEMBER, "DELETE": Role.MAINTAINER}
 
     def get_object(self):
-        return selectors.model_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        model = selectors.model_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        self.check_object_permissions(self.request, model)
+        return model
 
     @extend_schema(request=RegisteredModelUpdateSerializer, responses=RegisteredModelSerializer)
     def patch(self, request, *args, **kwargs):
         model = self.get_object()
-        ensure_role(user=request.user, team=model.team, minimum=Role.MEMBER)
         data = RegisteredModelUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.update_model(actor=request.user, model=model, **data.validated_data)
         return Response(RegisteredModelSerializer(self.get_object()).data)
 
     def perform_destroy(self, instance):
-        ensure_role(user=self.request.user, team=instance.team, minimum=Role.MAINTAINER)
         services.delete_model(actor=self.request.user, model=instance)
 
 
@@ -84,6 +80,7 @@ class ModelVersionListCreateApi(generics.ListCreateAPIView):
 
     serializer_class = ModelVersionSerializer
     parser_classes = [MultiPartParser, FormParser, JSONParser]  # multipart first: uploads
+    required_roles = {"POST": Role.MEMBER}  # in the model's team
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
@@ -94,7 +91,7 @@ class ModelVersionListCreateApi(generics.ListCreateAPIView):
     @extend_schema(request=ModelVersionCreateSerializer, responses={201: ModelVersionSerializer})
     def post(self, request, *args, **kwargs):
         model = selectors.model_for_user(user=request.user, pk=self.kwargs["pk"])
-        ensure_role(user=request.user, team=model.team, minimum=Role.MEMBER)
+        self.check_object_permissions(request, model)
         data = ModelVersionCreateSerializer(data=read_upload(request))
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -139,6 +136,7 @@ class AliasListSetApi(generics.ListCreateAPIView):
     a team admin may add `force: true` (and a `reason`) to move it anyway, which is audited as a force."""
 
     serializer_class = AliasSerializer
+    required_roles = {"POST": Role.MEMBER}  # in the model's team; forcing past the gate: services.set_alias
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
@@ -148,7 +146,7 @@ class AliasListSetApi(generics.ListCreateAPIView):
 
     def create(self, request, *args, **kwargs):
         model = selectors.model_for_user(user=request.user, pk=self.kwargs["pk"])
-        ensure_role(user=request.user, team=model.team, minimum=Role.MEMBER)
+        self.check_object_permissions(request, model)
         data = AliasSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         version = (
@@ -172,12 +170,14 @@ class AliasListSetApi(generics.ListCreateAPIView):
 
 class AliasDetailApi(generics.RetrieveDestroyAPIView):
     serializer_class = AliasSerializer
+    required_roles = {"DELETE": Role.MEMBER}  # a gate-protected alias: services.delete_alias
 
     def get_object(self):
-        return selectors.alias_for_user(user=self.request.user, model_pk=self.kwargs["pk"], alias=self.kwargs["alias"])
+        alias = selectors.alias_for_user(user=self.request.user, model_pk=self.kwargs["pk"], alias=self.kwargs["alias"])
+        self.check_object_permissions(self.request, alias)
+        return alias
 
     def perform_destroy(self, instance):
-        ensure_role(user=self.request.user, team=instance.model.team, minimum=Role.MEMBER)
         services.delete_alias(actor=self.request.user, alias=instance)
 
 
@@ -187,32 +187,12 @@ class EvaluationListApi(generics.ListAPIView):
     best headline score (accuracy, or R²) first."""
 
     serializer_class = EvaluationSerializer
+    filterset_class = EvaluationFilter  # with ?dataset_version=, a leaderboard
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Evaluation.objects.none()
-        qs = selectors.evaluations_for_user(user=self.request.user)
-        params = self.request.query_params
-        for name in ("model_version", "dataset_version"):
-            if value := params.get(name):
-                qs = qs.filter(**{f"{name}_id": _uuid_param(name, value)})
-        split = params.get("split")
-        if not split and params.get("dataset_version"):
-            split = "test"  # a leaderboard ranks like with like: held-out rows unless asked otherwise
-        if split:
-            qs = qs.filter(split=split)
-        if team := params.get("team"):
-            qs = qs.filter(model_version__model__team__slug=team)
-        if params.get("dataset_version"):
-            return selectors.leaderboard(qs)
-        return qs.order_by("-created_at")
-
-
-def _uuid_param(name: str, value: str):
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise ValidationError({name: [f"'{value}' is not a valid id."]}) from None
+        return selectors.evaluations_for_user(user=self.request.user).order_by("-created_at")
 
 
 class GateApi(generics.GenericAPIView):
@@ -221,13 +201,19 @@ class GateApi(generics.GenericAPIView):
     ["production"], `metric` to the task's headline metric, `split` to all (pin a set no model trains on)."""
 
     serializer_class = GateSerializer
+    required_roles = {"PUT": Role.MAINTAINER, "DELETE": Role.MAINTAINER}
+
+    def get_object(self):  # also what OPTIONS looks at to describe PUT
+        gate = selectors.gate_for_user(user=self.request.user, model_pk=self.kwargs["pk"])
+        self.check_object_permissions(self.request, gate)
+        return gate
 
     def get(self, request, pk):
         return Response(GateSerializer(selectors.gate_for_user(user=request.user, model_pk=pk)).data)
 
     def put(self, request, pk):
         model = selectors.model_for_user(user=request.user, pk=pk)
-        ensure_role(user=request.user, team=model.team, minimum=Role.MAINTAINER)
+        self.check_object_permissions(request, model)
         data = GateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
@@ -249,8 +235,7 @@ class GateApi(generics.GenericAPIView):
         return Response(GateSerializer(selectors.gate_for_user(user=request.user, model_pk=pk)).data)
 
     def delete(self, request, pk):
-        gate = selectors.gate_for_user(user=request.user, model_pk=pk)
-        ensure_role(user=request.user, team=gate.model.team, minimum=Role.MAINTAINER)
+        gate = self.get_object()
         services.delete_gate(actor=request.user, gate=gate)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -262,6 +247,7 @@ class PredictApi(generics.GenericAPIView):
 
     parser_classes = [FastJSONParser]
     renderer_classes = [FastJSONRenderer]
+    serializer_class = PredictRequestSerializer  # what OPTIONS describes; the body is checked by serving.predict
 
     @extend_schema(request=PredictRequestSerializer, responses=PredictResponseSerializer)
     def post(self, request, pk):
@@ -286,20 +272,12 @@ class PredictionListApi(generics.ListAPIView):
     """Predictions served by your teams' models, newest first. Filter with ?model=&model_version=&has_feedback=."""
 
     serializer_class = PredictionSerializer
+    filterset_class = PredictionFilter
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return PredictionLog.objects.none()
-        qs = selectors.predictions_for_user(user=self.request.user)
-        params = self.request.query_params
-        for name in ("model", "model_version"):
-            if value := params.get(name):
-                qs = qs.filter(**{f"{name}_id": _uuid_param(name, value)})
-        if (flag := params.get("has_feedback")) is not None:
-            if flag not in ("true", "false"):
-                raise ValidationError({"has_feedback": ["use true or false."]})
-            qs = qs.filter(feedback_at__isnull=flag == "false")
-        return qs
+        return selectors.predictions_for_user(user=self.request.user)
 
 
 class PredictionDetailApi(generics.RetrieveAPIView):
@@ -315,11 +293,12 @@ class FeedbackApi(generics.GenericAPIView):
     A retrain trigger counts labelled predictions and snapshots them into new data."""
 
     serializer_class = FeedbackSerializer
+    required_roles = {"POST": Role.MEMBER}
 
     @extend_schema(request=FeedbackSerializer, responses=PredictionSerializer)
     def post(self, request, pk):
         prediction = serving.logged_prediction(user=request.user, pk=pk)
-        ensure_role(user=request.user, team=prediction.model.team, minimum=Role.MEMBER)
+        self.check_object_permissions(request, prediction)
         data = FeedbackSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.record_feedback(actor=request.user, prediction=prediction, label=data.validated_data["label"])

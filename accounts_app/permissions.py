@@ -1,0 +1,115 @@
+"""The one home of role rules for views.
+
+A view declares the least team role each method needs, and where the team comes from:
+
+    class DatasetDetailApi(generics.RetrieveUpdateDestroyAPIView):
+        required_roles = {"PATCH": Role.MEMBER, "DELETE": Role.MAINTAINER}
+
+`TeamRole` (a default permission class, after `IsAuthenticated`) enforces it. A method absent from
+`required_roles` needs no team role: any authenticated caller may use it, and what they see is still limited
+by the selectors. `team_from` says where the team is:
+
+- `"object"` (the default): the team of the object the view's `get_object()` returns (a `Team`, or anything
+  with a `team`, `model` or `dataset` leading to one). Views whose objects are team-scoped call
+  `self.check_object_permissions(request, obj)` right after fetching it through a selector, as DRF's own
+  `get_object()` does; so the selector has already answered 404 for an object of another team.
+- `"body"`: the team slug in the request body's `team` field (creating something in a team). A slug that is
+  not one of the caller's teams answers 400 naming the field (the body is input, not a URL).
+- `"path"`: the team slug in the URL (`teams/{slug}/...`); not one of the caller's teams answers 404.
+
+Below the role: 403 naming the role needed and the caller's. Team isolation is not a role rule: it stays in
+the selectors (an object of another team is a 404, never a 403 that confirms it exists).
+
+Rules that depend on an object's state, not only on the caller's role, stay in services (and a selector):
+
+- Moving an alias past a failing promotion gate (`force: true`) needs the team admin role:
+  `models_app.services.set_alias`.
+- Removing an alias the model's gate protects needs the team admin role: `models_app.services.delete_alias`.
+- A protected alias moves only to a version that passes the gate, else 409: `models_app.services.set_alias`
+  (checks in `models_app.gates.failed_checks`).
+- The last admin of a team cannot be demoted or removed (409): `accounts_app.services.change_member_role`,
+  `accounts_app.services.remove_member`.
+- A finished job cannot be cancelled (409): `jobs_app.services.cancel_job`.
+- Who may post metric points into a job (today: any team member, the view's declared role; the per-attempt
+  worker credential and the tracking job's creator rule belong in `jobs_app` services, not here).
+- A model or dataset still in use cannot be deleted (409): `models_app.services.delete_model`,
+  `datasets_app.services.delete_dataset`.
+- A trigger fires only when no run of it is going and the model has labelled predictions (409), and a run
+  acts for the trigger's creator, who must still be a maintainer or admin: `jobs_app.triggers.fire`,
+  `jobs_app.triggers._start_run`.
+- Audit events are visible only to maintainers and admins of their team: `accounts_app.selectors
+  .audit_events_for_user`. Tokens are their owner's alone: `accounts_app.selectors.tokens_of_user`.
+"""
+
+from rest_framework import exceptions
+from rest_framework.permissions import BasePermission
+
+from accounts_app.models import ROLE_RANK, Role, Team
+from accounts_app.selectors import role_of, team_for_user, team_for_write
+
+TEAM_FROM = ("object", "body", "path")
+
+
+def team_of(obj) -> Team:
+    """The team an object belongs to: the object itself, its `team`, or its model's or dataset's team."""
+    while not isinstance(obj, Team):
+        for attr in ("team", "model", "dataset"):
+            if hasattr(obj, attr):
+                obj = getattr(obj, attr)
+                break
+        else:
+            raise TypeError(f"{type(obj).__name__} has no team to check a role against.")
+    return obj
+
+
+def require_role(*, user, team: Team, minimum: str) -> None:
+    """Raise 403 (naming both roles) when the user's role in `team` is below `minimum`, 404 when they have none."""
+    role = role_of(user=user, team=team)
+    if role is None:
+        raise exceptions.NotFound()
+    if ROLE_RANK[Role(role)] < ROLE_RANK[Role(minimum)]:
+        raise exceptions.PermissionDenied(f"This needs the '{minimum}' role in team '{team.slug}'; you are '{role}'.")
+
+
+def _body_slug(request, field: str) -> str | None:
+    """The team slug as the body's serializer will read it (a CharField: strings and numbers, trimmed); None
+    when it is missing or of another type, which the serializer then refuses with a 400 naming the field."""
+    data = request.data
+    value = data.get(field) if hasattr(data, "get") else None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    return str(value).strip() or None
+
+
+class TeamRole(BasePermission):
+    """Enforces a view's `required_roles = {METHOD: Role}` in the team `team_from` names (see the module)."""
+
+    def _minimum(self, request, view) -> str | None:
+        roles = getattr(view, "required_roles", None) or {}
+        return roles.get(request.method)
+
+    def has_permission(self, request, view) -> bool:
+        minimum = self._minimum(request, view)
+        if minimum is None:
+            return True
+        source = getattr(view, "team_from", "object")
+        if source not in TEAM_FROM:
+            raise TypeError(f"{type(view).__name__}.team_from must be one of {', '.join(TEAM_FROM)}.")
+        if source == "path":
+            team = team_for_user(user=request.user, slug=view.kwargs["slug"])
+        elif source == "body":
+            slug = _body_slug(request, "team")
+            if slug is None:
+                return True  # the view's serializer answers 400 before any team is used
+            team = team_for_write(user=request.user, slug=slug)  # not one of the caller's teams: 400
+        else:
+            return True  # checked on the object, in has_object_permission
+        require_role(user=request.user, team=team, minimum=minimum)
+        return True
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        minimum = self._minimum(request, view)
+        if minimum is None or getattr(view, "team_from", "object") != "object":
+            return True
+        require_role(user=request.user, team=team_of(obj), minimum=minimum)
+        return True
