@@ -5,14 +5,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from jobs_app import kinds
 
-class JobKind(models.TextChoices):
-    TRAIN = "train"
-    EVALUATE = "evaluate"
-    PROCESS = "process"
-    EXPORT = "export"
-    QUANTIZE = "quantize"
-    SNAPSHOT = "snapshot"
+# The kinds come from their registry (jobs_app/kinds/__init__.py): JobKind.TRAIN == "train", and so on.
+JobKind = models.TextChoices("JobKind", [(name.upper(), name) for name in kinds.NAMES])
 
 
 class JobStatus(models.TextChoices):
