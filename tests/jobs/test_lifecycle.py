@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from jobs_app import services
 from jobs_app.models import Job, JobStatus
+from jobs_app.services import dispatch
 
 
 @pytest.fixture
@@ -196,7 +197,7 @@ def test_sending_with_the_broker_away_leaves_the_job_for_the_reaper(job, monkeyp
         raise ConnectionError("broker away")
 
     monkeypatch.setattr(current_app, "send_task", down)
-    assert services._send(job.pk, job.task_id, "cpu", 4) is False
+    assert dispatch.send(job.pk, job.task_id, "cpu", 4) is False
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED and job.sent_at is None
 
