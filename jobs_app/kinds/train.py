@@ -22,7 +22,7 @@ from jobs_app.kinds import SCHEMA_DIALECT
 from jobs_app.models import Job
 from jobs_app.runners.reporter import RegistryReporter
 from ml import pipeline, recipes
-from ml.architectures import ARCHITECTURES, INPUT_KIND, SpecError, tensor_shapes
+from ml.architectures import IMAGE, REGISTRY, TEXT, SpecError, tensor_shapes
 from ml.artifacts import save_weights
 from ml.data import DataError, read_columns
 from ml.pipeline import SPLIT_DEFAULTS, split_config
@@ -33,12 +33,6 @@ from models_app.models import RegisteredModel
 
 DESCRIPTION = "Train a network on a dataset version; registers a new version of the model."
 MODEL_NAME_MAX = 200
-_SMALLEST_DATA = {
-    "mlp": {"in_features": 1, "num_outputs": 2},
-    "cnn": {"in_channels": 1, "num_outputs": 2},
-    "textcnn": {"vocab_size": 16, "num_outputs": 2},
-    "transformer": {"vocab_size": 16, "num_outputs": 2},
-}
 TRAIN_KEYS = {
     "dataset_version",
     "model",
@@ -65,7 +59,7 @@ SPEC_SCHEMA = {
             "description": "A model id of the team, or a name: the model is created on first use.",
         },
         "architecture": {
-            "enum": [*ARCHITECTURES, None],
+            "enum": [*REGISTRY, None],
             "description": "Default: the data set's task recommends one (cnn for images, textcnn for texts, "
             "mlp for tables).",
         },
@@ -126,12 +120,12 @@ SPEC_SCHEMA = {
                     "options": {
                         "type": ["object", "null"],
                         "additionalProperties": False,
-                        "properties": {key: {"default": value} for key, value in defaults.items()},
+                        "properties": {key: {"default": value} for key, value in entry.defaults.items()},
                     }
                 }
             },
         }
-        for name, defaults in recipes.ARCHITECTURE_DEFAULTS.items()
+        for name, entry in REGISTRY.items()
     ],
 }
 
@@ -235,10 +229,11 @@ def check(*, user: User, team: Team, spec: dict) -> dict:
     out.update(_model_field(team, spec.get("model"), task))
 
     architecture = spec.get("architecture") or recipes.recommended_architecture(task)
-    if architecture not in ARCHITECTURES:
+    if not isinstance(architecture, str) or architecture not in REGISTRY:
         raise specs.error(
-            "spec.architecture", f"unknown architecture {architecture!r}; use one of {', '.join(ARCHITECTURES)}."
+            "spec.architecture", f"unknown architecture {architecture!r}; use one of {', '.join(REGISTRY)}."
         )
+    entry = REGISTRY[architecture]
     if problem := recipes.fits_task(architecture, task):
         raise specs.error("spec.architecture", f"{problem} (dataset '{version.dataset.name}' is {task})")
     out["architecture"] = architecture
@@ -268,9 +263,9 @@ def check(*, user: User, team: Team, spec: dict) -> dict:
         tensor_shapes(
             {
                 "architecture": architecture,
-                **recipes.ARCHITECTURE_DEFAULTS[architecture],
+                **entry.defaults,
                 **options,
-                **_SMALLEST_DATA[architecture],
+                **entry.smallest_data,
             }
         )
     except SpecError as exc:
@@ -287,7 +282,7 @@ def check(*, user: User, team: Team, spec: dict) -> dict:
         raise specs.error("spec.image_shape", "must be [height, width] in pixels.")
     if "description" in out and not isinstance(out["description"], str):
         raise specs.error("spec.description", "must be a string.")
-    if "text_column" in out and (not isinstance(out["text_column"], str) or INPUT_KIND[architecture] != "text"):
+    if "text_column" in out and (not isinstance(out["text_column"], str) or entry.input_kind != TEXT):
         raise specs.error("spec.text_column", "names the text column of a text-classification data set (a string).")
     return out
 
@@ -319,8 +314,8 @@ def _feature_columns(version: DatasetVersion) -> list[dict]:
 def _check_columns_fit(version: DatasetVersion, architecture: str, spec: dict) -> None:
     """The data set's columns can feed the architecture (checked from the recorded schema, no file read)."""
     features = _feature_columns(version)
-    kind = INPUT_KIND[architecture]
-    if kind == "text":
+    kind = REGISTRY[architecture].input_kind
+    if kind == TEXT:
         texts = [c["name"] for c in features if c["dtype"] == "string"]
         wanted = spec.get("text_column")
         if wanted is not None and wanted not in texts:
@@ -342,14 +337,14 @@ def _check_columns_fit(version: DatasetVersion, architecture: str, spec: dict) -
             "(process the data set first, or pick a text architecture).",
         )
     shape = spec.get("image_shape")
-    if kind == "image" and isinstance(shape, list) and len(shape) == 2 and all(isinstance(v, int) for v in shape):
+    if kind == IMAGE and isinstance(shape, list) and len(shape) == 2 and all(isinstance(v, int) for v in shape):
         if shape[0] * shape[1] != len(features):
             raise specs.error(
                 "spec.image_shape",
                 f"{shape[0]}x{shape[1]} images need {shape[0] * shape[1]} pixel columns; "
                 f"the data set has {len(features)}.",
             )
-    if kind == "image" and shape is None:
+    if kind == IMAGE and shape is None:
         side = math.isqrt(len(features))
         if side * side != len(features):
             raise specs.error(
