@@ -8,7 +8,7 @@ from datasets_app import blobs
 from datasets_app.models import DatasetVersion
 from jobs_app import services, specs
 from jobs_app.kinds import SCHEMA_DIALECT
-from jobs_app.models import Job
+from jobs_app.models import Job, OutputKind
 from jobs_app.runners.reporter import RegistryReporter
 from ml import pipeline
 from ml.data import Arrays, read_columns
@@ -77,8 +77,8 @@ def run(job: Job, reporter: RegistryReporter) -> None:
             split=spec["split"],
             metrics=metrics,
             num_rows=num_rows,
-            job=locked,
         )
+        services.record_output(job=locked, kind=OutputKind.EVALUATION, object_id=evaluation.pk)
         return {"evaluation": str(evaluation.pk), evaluation.metric: evaluation.score}
 
     services.complete(job_id=job.pk, task_id=reporter.task_id, register=register)

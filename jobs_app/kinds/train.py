@@ -19,7 +19,7 @@ from datasets_app.formats import is_numeric
 from datasets_app.models import DatasetVersion
 from jobs_app import services, specs
 from jobs_app.kinds import SCHEMA_DIALECT
-from jobs_app.models import Job
+from jobs_app.models import Job, OutputKind
 from jobs_app.runners.reporter import RegistryReporter
 from ml import pipeline, recipes
 from ml.architectures import IMAGE, REGISTRY, TEXT, SpecError, tensor_shapes
@@ -184,8 +184,9 @@ def run(job: Job, reporter: RegistryReporter) -> None:
                     params=params,
                     dataset_versions=[version],
                     description=spec.get("description", ""),
-                    job=locked,
+                    from_job=True,
                 )
+                services.record_output(job=locked, kind=OutputKind.MODEL_VERSION, object_id=model_version.pk)
             return {
                 "model": str(model.pk),
                 "model_version": str(model_version.pk),

@@ -16,7 +16,7 @@ from datasets_app import blobs
 from datasets_app.models import DatasetVersion
 from jobs_app import services, specs
 from jobs_app.kinds.evaluate import encoded_data
-from jobs_app.models import Job, JobKind
+from jobs_app.models import Job, JobKind, OutputKind
 from jobs_app.runners.reporter import RegistryReporter
 from ml import optimize
 from ml.artifacts import load_model
@@ -107,10 +107,11 @@ def run(job: Job, reporter: RegistryReporter) -> None:
                     params=params,
                     dataset_versions=dataset_versions,
                     description=spec.get("description", "") or f"{params['optimization']} of v{source.version}",
-                    job=locked,
+                    from_job=True,
                     parent=source,
                     fmt=fmt,
                 )
+                services.record_output(job=locked, kind=OutputKind.MODEL_VERSION, object_id=version.pk)
             return {
                 "model_version": str(version.pk),
                 "version": version.version,

@@ -19,6 +19,7 @@ from jobs_app.services.lifecycle import (
     mark_cancelled,
     on_job_end,
     record_checkpoint,
+    record_output,
     retry_or_fail,
 )
 from jobs_app.services.reaper import reap_stale_jobs
@@ -39,6 +40,7 @@ __all__ = [
     "on_job_end",
     "reap_stale_jobs",
     "record_checkpoint",
+    "record_output",
     "retry_or_fail",
     "submit_job",
 ]

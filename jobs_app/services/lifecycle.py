@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from jobs_app.models import FINISHED, Job, JobLog, JobStatus
+from jobs_app.models import FINISHED, Job, JobLog, JobOutput, JobStatus
 from jobs_app.services.dispatch import enqueue
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,13 @@ def complete(*, job_id, task_id: str, register: Callable[[Job], dict]) -> Job:
     _drop_checkpoint_after_commit(job)
     _ended(job)
     return job
+
+
+def record_output(*, job: Job, kind: str, object_id) -> JobOutput:
+    """Record that `job` made the object (`kind` is an OutputKind): a runner calls it in the transaction that
+    registers the object, inside `complete`. A second output of the same kind for the job is an
+    IntegrityError, like a second registration."""
+    return JobOutput.objects.create(job=job, kind=kind, object_id=object_id)
 
 
 _end_hooks: list[Callable[[Job], None]] = []
