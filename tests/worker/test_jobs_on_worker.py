@@ -41,7 +41,7 @@ def test_train_digits_cnn_registers_a_version_with_metrics_and_lineage(world, wo
     assert model_version["dataset_versions"] == [version_id]
     assert model_version["params"]["hyperparameters"]["epochs"] == 4
     assert model_version["spec"]["preprocessing"]["image_shape"] == [8, 8]
-    assert ModelVersion.objects.filter(job_id=job["id"]).count() == 1
+    assert ModelVersion.objects.filter(pk__in=finished.output_links.values("object_id")).count() == 1
 
     keys = {k["key"]: k for k in member.get(f"/api/v1/jobs/{job['id']}/metrics/").json()["keys"]}
     assert {"loss", "lr", "samples_per_s", "val_accuracy"} <= set(keys)
