@@ -77,7 +77,7 @@ def _validator(name: str) -> Draft202012Validator:
 
 def test_the_kinds_everywhere_are_the_registry():
     names = list(kinds.REGISTRY)
-    assert names == ["train", "evaluate", "process", "export", "quantize", "snapshot"]
+    assert {"train", "evaluate", "process", "export", "quantize", "snapshot"} <= set(names)
     assert JobKind.values == names
     assert [value for value, _ in Job._meta.get_field("kind").choices] == names
     assert list(JobSubmitSerializer().fields["kind"].choices) == names
