@@ -79,7 +79,7 @@ with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
             metrics=outcome.metrics,
             params={"optimization": "export", "format": "onnx", "dtype": "float32", "source_version": str(source.pk),
                     "size_bytes": onnx_path.stat().st_size, "split": outcome.split},
-            dataset_versions=[dv], job=job, parent=source, fmt="onnx",
+            dataset_versions=[dv], from_job=True, parent=source, fmt="onnx",
         )
 _, raw = issue_token(user=u)
 print("RESULT", raw, model.pk, source.pk, export.pk, round(outcome.metrics["accuracy"], 4),

@@ -95,9 +95,6 @@ class DatasetVersion(models.Model):
     parents = models.ManyToManyField(
         "self", through="DatasetLineage", symmetrical=False, related_name="children", blank=True
     )
-    job = models.ForeignKey(
-        "jobs_app.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="dataset_versions"
-    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -107,7 +104,6 @@ class DatasetVersion(models.Model):
             models.UniqueConstraint(fields=["dataset", "version"], name="dataset_version_unique_number"),
             models.CheckConstraint(condition=Q(version__gte=1), name="dataset_version_positive"),
             models.CheckConstraint(condition=Q(num_rows__gte=0), name="dataset_version_rows_non_negative"),
-            models.UniqueConstraint(fields=["job"], condition=Q(job__isnull=False), name="dataset_version_one_per_job"),
         ]
 
     def __str__(self) -> str:

@@ -151,7 +151,6 @@ def register_version(
     parents: Iterable[DatasetVersion] = (),
     description: str = "",
     early_inspection: formats.CsvStreamInspector | None = None,
-    job=None,
 ) -> DatasetVersion:
     """Validate a file and record it as the dataset's next version. Nothing is stored if anything fails."""
     try:
@@ -183,7 +182,6 @@ def register_version(
             source=source,
             source_detail=source_detail or {},
             description=description,
-            job=job,
             created_by=actor,
         )
         DatasetLineage.objects.bulk_create([DatasetLineage(child=version, parent=p) for p in parents])

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils.html import format_html_join
 
 from jobs_app import metrics
-from jobs_app.models import Job, JobLog, RetrainTrigger, TriggerRun
+from jobs_app.models import Job, JobLog, JobOutput, RetrainTrigger, TriggerRun
 
 
 class JobLogInline(admin.TabularInline):
@@ -57,6 +57,25 @@ class JobAdmin(admin.ModelAdmin):
             )
             or "-"
         )
+
+
+@admin.register(JobOutput)
+class JobOutputAdmin(admin.ModelAdmin):
+    """Provenance: what each job registered. Written by the runners only, so read-only here."""
+
+    list_display = ["job", "kind", "object_id", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["job__id", "object_id"]
+    list_select_related = ["job"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(JobLog)

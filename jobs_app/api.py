@@ -3,15 +3,17 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from accounts_app.models import Role
 from accounts_app.selectors import team_for_user, team_for_write
 from datasets_app import selectors as dataset_selectors
-from jobs_app import metrics, selectors, services, triggers
+from jobs_app import kinds, metrics, selectors, services, triggers
 from jobs_app.filters import JobFilter, TriggerFilter
 from jobs_app.models import Job, RetrainTrigger, TriggerRun
 from jobs_app.serializers import (
+    JobKindSerializer,
     JobLogSerializer,
     JobSerializer,
     JobSubmitSerializer,
@@ -249,3 +251,25 @@ class TriggerRunDetailApi(generics.RetrieveAPIView):
 
     def get_object(self):
         return get_object_or_404(selectors.runs_for_user(user=self.request.user), pk=self.kwargs["pk"])
+
+
+class JobKindListApi(generics.ListAPIView):
+    """The job kinds, each with a description and the JSON Schema of its spec (any signed-in user)."""
+
+    serializer_class = JobKindSerializer
+    filter_backends = []
+
+    def get_queryset(self):
+        return [kinds.describe(name) for name in kinds.NAMES]
+
+
+class JobKindDetailApi(generics.RetrieveAPIView):
+    """One job kind: its description and the JSON Schema of its spec; 404 for a kind that does not exist."""
+
+    serializer_class = JobKindSerializer
+    filter_backends = []
+
+    def get_object(self):
+        if self.kwargs["kind"] not in kinds.REGISTRY:
+            raise NotFound(f"No job kind '{self.kwargs['kind']}'; kinds: {', '.join(kinds.NAMES)}.")
+        return kinds.describe(self.kwargs["kind"])

@@ -5,14 +5,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from jobs_app import kinds
 
-class JobKind(models.TextChoices):
-    TRAIN = "train"
-    EVALUATE = "evaluate"
-    PROCESS = "process"
-    EXPORT = "export"
-    QUANTIZE = "quantize"
-    SNAPSHOT = "snapshot"
+# The kinds come from their registry (jobs_app/kinds/__init__.py): JobKind.TRAIN == "train", and so on.
+JobKind = models.TextChoices("JobKind", [(name.upper(), name) for name in kinds.NAMES])
 
 
 class JobStatus(models.TextChoices):
@@ -208,3 +204,32 @@ class TriggerRun(models.Model):
 
     def __str__(self) -> str:
         return f"run of {self.trigger} ({self.status})"
+
+
+class OutputKind(models.TextChoices):
+    DATASET_VERSION = "dataset_version"
+    MODEL_VERSION = "model_version"
+    EVALUATION = "evaluation"
+
+
+class JobOutput(models.Model):
+    """Provenance: a registry object a job made (a dataset version, a model version, an evaluation). The lower
+    apps hold no key to jobs; they read this through their selectors (by `apps.get_model`), jobs_app through
+    its own. At most one output of each kind per job (a redelivered task cannot register a second one), and
+    an object comes from at most one job."""
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="output_links")
+    kind = models.CharField(max_length=32, choices=OutputKind.choices)
+    object_id = models.UUIDField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "kind"], name="job_output_one_per_kind"),
+            models.UniqueConstraint(fields=["kind", "object_id"], name="job_output_one_job_per_object"),
+            models.CheckConstraint(condition=Q(kind__in=OutputKind.values), name="job_output_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_id} from job {self.job_id}"

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from accounts_app.models import Team, User
 from accounts_app.selectors import team_ids_for_user
-from jobs_app.models import Job, JobLog, JobStatus, MetricPoint, RetrainTrigger, TriggerRun
+from jobs_app.models import Job, JobLog, JobOutput, JobStatus, MetricPoint, RetrainTrigger, TriggerRun
 
 
 def jobs_for_user(*, user: User) -> QuerySet[Job]:
@@ -16,6 +16,17 @@ def jobs_for_user(*, user: User) -> QuerySet[Job]:
 
 def job_for_user(*, user: User, pk) -> Job:
     return get_object_or_404(jobs_for_user(user=user), pk=pk)
+
+
+def job_id_of(*, kind: str, object_id) -> str | None:
+    """The id of the job that made the object (`kind` is an OutputKind), or None when no job made it."""
+    job_id = JobOutput.objects.filter(kind=kind, object_id=object_id).values_list("job_id", flat=True).first()
+    return str(job_id) if job_id else None
+
+
+def outputs_of(*, job: Job) -> dict[str, str]:
+    """{kind: object id} of what the job made."""
+    return {kind: str(pk) for kind, pk in JobOutput.objects.filter(job=job).values_list("kind", "object_id")}
 
 
 def log_lines(*, job: Job, after: int = 0, limit: int = 1000) -> list[JobLog]:

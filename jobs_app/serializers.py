@@ -138,3 +138,13 @@ class TriggerRunSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
         read_only_fields = fields
+
+
+class JobKindSerializer(serializers.Serializer):
+    """One job kind: what it does and the JSON Schema of its spec (for forms)."""
+
+    kind = serializers.ChoiceField(choices=JobKind.choices, read_only=True)
+    description = serializers.CharField(read_only=True)
+    spec_schema = serializers.DictField(
+        read_only=True, help_text="A JSON Schema (draft 2020-12) of the spec a job of this kind takes."
+    )

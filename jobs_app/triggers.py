@@ -1,10 +1,10 @@
 """Retrain triggers: every write about them, and the chain a run walks through.
 
 A run is snapshot -> train -> evaluate -> promote. Each of the first three is a job linked to the run; when
-one ends, `advance` (called by jobs_app.services in the transaction that ends the job) submits the next, or
-records why the run stopped. Promotion goes through models_app's `set_alias`, so the model's gate decides:
-a passing version takes the alias and serves at once, a failing one leaves the run `not_promoted` with the
-failed checks.
+one ends, `job_ended` (the hook the services call in the transaction that ends a job, wired in
+JobsAppConfig.ready) hands over to `advance`, which submits the next step or records why the run stopped.
+Promotion goes through models_app's `set_alias`, so the model's gate decides: a passing version takes the
+alias and serves at once, a failing one leaves the run `not_promoted` with the failed checks.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from datasets_app import processing
 from datasets_app.models import DatasetVersion
 from jobs_app import specs
 from jobs_app.models import Job, JobKind, JobStatus, RetrainTrigger, RunStatus, TriggerRun
+from jobs_app.services.submission import submit_job
 from models_app import feedback, gates
 from models_app import services as model_services
 from models_app.models import GatePolicy, ModelVersion, RegisteredModel, alias_validator
@@ -155,8 +156,6 @@ def delete_trigger(*, actor: User, trigger: RetrainTrigger) -> None:
 
 
 def _start_run(trigger: RetrainTrigger, *, until, count: int) -> TriggerRun:
-    from jobs_app.services import submit_job
-
     run = TriggerRun.objects.create(trigger=trigger, feedback_until=until, feedback_count=count, step="snapshot")
     trigger.feedback_seen_until = until
     trigger.save(update_fields=["feedback_seen_until"])
@@ -240,6 +239,12 @@ def _message(exc: Exception) -> str:
     return str(exc)
 
 
+def job_ended(job: Job) -> None:
+    """The services' job-end hook: a job that is a step of a retrain run hands over to the run's next step."""
+    if job.trigger_run_id:
+        advance(job)
+
+
 def advance(job: Job) -> None:
     """The step `job` belongs to has ended: submit the next step or end the run. Runs inside the transaction
     that ended the job; a problem here ends the run as failed and never undoes the job's end."""
@@ -266,8 +271,6 @@ def advance(job: Job) -> None:
 
 
 def _next_step(run: TriggerRun, job: Job) -> None:
-    from jobs_app.services import submit_job
-
     trigger = run.trigger
     actor = trigger.created_by
     if job.kind == JobKind.SNAPSHOT:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.architectures import IMAGE, INPUT_KIND, TABULAR, TEXT
+from ml.architectures import IMAGE, TABULAR, TEXT
+from ml.architectures import get as architecture_entry
 
 PAD, UNK = 0, 1
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -145,7 +146,7 @@ def prepare(
         raise DataError(f"target column '{target}' not found")
     known = dict(preprocessing or {})
     targets, label_info = encode_targets(columns[target], task, known.get("classes"))
-    kind = INPUT_KIND[architecture]
+    kind = architecture_entry(architecture).input_kind
     features = {k: v for k, v in columns.items() if k != target}
     if kind == TEXT:
         name = known.get("text_column") or text_column or _pick_text_column(features)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ml.architectures import ARCHITECTURES, INPUT_KIND, TEXT
+from ml.architectures import REGISTRY, TEXT, Architecture, SpecError
 from ml.runtimes import OnnxRuntime, Runtime, TorchScriptRuntime
 
 ONNX_OPSET = 17
@@ -54,13 +54,11 @@ class OptimizeError(ValueError):
 # --- inputs ------------------------------------------------------------------------------------------------
 
 
-def _architecture(spec: dict) -> str:
+def _architecture(spec: dict) -> Architecture:
     architecture = spec.get("architecture") if isinstance(spec, dict) else None
-    if architecture not in ARCHITECTURES:
-        raise OptimizeError(
-            f"cannot export architecture {architecture!r}: Eco exports {', '.join(ARCHITECTURES)} networks"
-        )
-    return architecture
+    if not isinstance(architecture, str) or architecture not in REGISTRY:
+        raise OptimizeError(f"cannot export architecture {architecture!r}: Eco exports {', '.join(REGISTRY)} networks")
+    return REGISTRY[architecture]
 
 
 def _positive(value, what: str) -> int:
@@ -72,22 +70,14 @@ def _positive(value, what: str) -> int:
 def input_shape(spec: dict) -> tuple[int, ...]:
     """The shape of one input row for the spec's network (without the batch axis): (in_features,) for an
     mlp, (in_channels, H, W) for a cnn, (max_len,) for a textcnn or transformer."""
-    architecture = _architecture(spec)
-    preprocessing = spec.get("preprocessing") or {}
-    if architecture == "mlp":
-        return (_positive(spec.get("in_features"), "'in_features'"),)
-    if architecture == "cnn":
-        size = preprocessing.get("image_shape") or spec.get("image_size")
-        if not isinstance(size, list) or len(size) != 2:
-            raise OptimizeError("a cnn spec needs 'image_size' (or preprocessing 'image_shape') as [height, width]")
-        channels = _positive(spec.get("in_channels", 1), "'in_channels'")
-        return (channels, _positive(size[0], "image height"), _positive(size[1], "image width"))
-    default_len = 128 if architecture == "transformer" else None  # the transformer's own default
-    return (_positive(spec.get("max_len", preprocessing.get("max_len", default_len)), "'max_len'"),)
+    try:
+        return _architecture(spec).input_shape(spec)
+    except SpecError as exc:
+        raise OptimizeError(str(exc)) from None
 
 
 def _input_dtype(spec: dict) -> type[np.generic]:
-    return np.int64 if INPUT_KIND[_architecture(spec)] == TEXT else np.float32
+    return np.int64 if _architecture(spec).input_kind == TEXT else np.float32
 
 
 def example_inputs(spec: dict, batch: int = 2) -> np.ndarray:

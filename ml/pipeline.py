@@ -20,7 +20,7 @@ import numpy as np
 from torch import nn
 
 from ml import evaluate as metrics_of
-from ml.architectures import INPUT_KIND, TEXT, SpecError
+from ml.architectures import TEXT, SpecError, input_kind
 from ml.data import Arrays, DataError, encode_targets, prepare, split_indices
 from ml.recipes import build_spec, check_options, default_hyperparameters, fits_task, text_max_len
 from ml.train import FitResult, HyperparameterError, Reporter, fit
@@ -134,7 +134,7 @@ def train(
         )
 
     train_arrays = encode(train_index, label_info)  # learns the input preprocessing from train rows only
-    if INPUT_KIND[architecture] == TEXT:
+    if input_kind(architecture) == TEXT:
         train_arrays = _shorten_texts(train_arrays)
     preprocessing = train_arrays.preprocessing
     val_arrays = encode(val_index, preprocessing) if len(val_index) else None

@@ -10,47 +10,27 @@ from __future__ import annotations
 
 import math
 
-from ml.architectures import ARCHITECTURES, INPUT_KIND, TEXT, SpecError, tensor_shapes
+from ml.architectures import (
+    CLASSIFICATION,
+    IMAGE_CLASSIFICATION,
+    REGISTRY,
+    REGRESSION,
+    TASKS,
+    TEXT_CLASSIFICATION,
+    SpecError,
+    tensor_shapes,
+)
+from ml.architectures import get as entry_of
 from ml.data import Arrays
 
-CLASSIFICATION = "classification"
-REGRESSION = "regression"
-TEXT_CLASSIFICATION = "text-classification"
-IMAGE_CLASSIFICATION = "image-classification"
-TASKS = (CLASSIFICATION, REGRESSION, TEXT_CLASSIFICATION, IMAGE_CLASSIFICATION)
+__all__ = ["CLASSIFICATION", "IMAGE_CLASSIFICATION", "REGRESSION", "TASKS", "TEXT_CLASSIFICATION"]
 
 BUILTIN_RECIPES = {"digits": "cnn", "iris": "mlp", "wine": "mlp", "breast_cancer": "mlp", "diabetes": "mlp"}
 
-# The tasks each architecture can serve, and how to say so when it cannot.
-SERVES = {
-    "mlp": (CLASSIFICATION, REGRESSION),
-    "cnn": (CLASSIFICATION, IMAGE_CLASSIFICATION),
-    "textcnn": (TEXT_CLASSIFICATION,),
-    "transformer": (TEXT_CLASSIFICATION,),
-}
-_SERVES_IN_WORDS = {
-    "mlp": "tabular classification and regression",
-    "cnn": "classification of images (square pixel columns or NPZ arrays) and image-classification",
-    "textcnn": "text-classification only",
-    "transformer": "text-classification only",
-}
-
-# Architecture fields a user may set (everything else in a spec is derived from the data), with the
-# recipe's value for each. Small tables get a narrower, more regularised mlp: see `architecture_defaults`.
-ARCHITECTURE_DEFAULTS: dict[str, dict] = {
-    "mlp": {"hidden": [128, 64], "dropout": 0.1},
-    "cnn": {"channels": [32, 64], "dropout": 0.1},
-    "textcnn": {"embed_dim": 64, "kernel_sizes": [3, 4, 5], "num_filters": 64, "dropout": 0.1},
-    "transformer": {"embed_dim": 64, "num_heads": 4, "num_layers": 2, "dropout": 0.1},
-}
-SMALL_TABLE_ROWS = 5000  # below this many train rows, a table gets SMALL_TABLE_MLP
-SMALL_TABLE_MLP = {"hidden": [64], "dropout": 0.3}
-DATA_FIELDS = {
-    "mlp": ("in_features", "num_outputs"),
-    "cnn": ("in_channels", "image_size", "num_outputs"),
-    "textcnn": ("vocab_size", "max_len", "num_outputs"),
-    "transformer": ("vocab_size", "max_len", "num_outputs"),
-}
+# What each architecture serves, the options a user may set and their values, and its training recipe
+# are entries of ml.architectures.REGISTRY; this module turns them into a spec and hyperparameters.
+SMALL_TABLE_ROWS = 5000  # below this many train rows, an architecture's small_data_defaults apply
+SMALL_BATCH_ROWS = 1000  # below this many train rows, its training recipe's small_batch_size applies
 
 
 def recommended_architecture(task: str, num_features: int | None = None, image_shape=None) -> str:
@@ -66,12 +46,13 @@ def recommended_architecture(task: str, num_features: int | None = None, image_s
 
 def fits_task(architecture: str, task: str) -> str | None:
     """None when `architecture` can serve `task`, otherwise one line saying why not."""
-    if architecture not in ARCHITECTURES:
-        return f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}"
+    if architecture not in REGISTRY:
+        return f"unknown architecture {architecture!r}; known: {', '.join(REGISTRY)}"
     if task not in TASKS:
         return f"unknown task {task!r}; known: {', '.join(TASKS)}"
-    if task not in SERVES[architecture]:
-        return f"{architecture} cannot serve {task}: it serves {_SERVES_IN_WORDS[architecture]}"
+    entry = REGISTRY[architecture]
+    if task not in entry.tasks:
+        return f"{architecture} cannot serve {task}: it serves {entry.serves}"
     return None
 
 
@@ -85,41 +66,32 @@ def num_outputs(train: Arrays, task: str) -> int:
 
 def data_fields(architecture: str, train: Arrays, task: str) -> dict:
     """The spec fields that follow from the data: input width / image shape / vocabulary, and outputs."""
-    fields: dict = {"num_outputs": num_outputs(train, task)}
-    shape = train.inputs.shape
-    if architecture == "mlp":
-        fields["in_features"] = int(shape[1]) if len(shape) == 2 else int(math.prod(shape[1:]))
-    elif architecture == "cnn":
-        if len(shape) != 4:
-            raise SpecError(f"the cnn needs images shaped (N, C, H, W); the data is {tuple(shape)}")
-        fields["in_channels"] = int(shape[1])
-        fields["image_size"] = [int(shape[2]), int(shape[3])]
-    else:
-        fields["vocab_size"] = len(train.preprocessing.get("vocab") or []) + 2  # + padding and unknown
-        fields["max_len"] = int(train.preprocessing.get("max_len", shape[1]))
-    return fields
+    return {
+        "num_outputs": num_outputs(train, task),
+        **entry_of(architecture).fields_from_data(train.inputs, train.preprocessing),
+    }
 
 
 def architecture_defaults(architecture: str, num_train_rows: int) -> dict:
     """The recipe's values for the options a user may set. A table of a few hundred rows overfits a
     two-layer mlp; one hidden layer of 64 with dropout 0.3 generalises better on small tables."""
-    defaults = dict(ARCHITECTURE_DEFAULTS[architecture])
-    if architecture == "mlp" and num_train_rows < SMALL_TABLE_ROWS:
-        defaults.update(SMALL_TABLE_MLP)
+    entry = entry_of(architecture)
+    defaults = dict(entry.defaults)
+    if num_train_rows < SMALL_TABLE_ROWS:
+        defaults.update(entry.small_data_defaults)
     return defaults
 
 
 def check_options(architecture: str, options: dict | None) -> dict:
     """The user's architecture options, checked for names only (values are checked on the built spec)."""
-    if architecture not in ARCHITECTURES:
-        raise SpecError(f"'architecture' must be one of {', '.join(ARCHITECTURES)}; got {architecture!r}")
+    entry = entry_of(architecture)
     if options is None:
         return {}
     if not isinstance(options, dict):
         raise SpecError("architecture options must be a JSON object")
-    allowed = ARCHITECTURE_DEFAULTS[architecture]
+    allowed = entry.defaults
     for key in options:
-        if key in DATA_FIELDS[architecture] or key == "architecture":
+        if key in entry.data_fields or key == "architecture":
             raise SpecError(f"'{key}' is set from the data and cannot be given for {architecture}")
         if key not in allowed:
             raise SpecError(f"unknown option '{key}' for {architecture}; allowed: {', '.join(allowed)}")
@@ -150,15 +122,12 @@ def default_hyperparameters(architecture: str, num_train_rows: int, task: str | 
     120 rows in batches of 64 is 20 steps: far too few); larger data keeps batches of 64 and at least ten
     epochs. Images and texts get bounded epoch counts (30 and 20). A regression (`task`) starts at
     lr 1e-2: targets are fitted on their raw scale, so the output layer has far to travel."""
-    if architecture not in ARCHITECTURES:
-        raise SpecError(f"'architecture' must be one of {', '.join(ARCHITECTURES)}; got {architecture!r}")
+    recipe = entry_of(architecture).training
     rows = max(1, int(num_train_rows))
-    if INPUT_KIND[architecture] == TEXT:
-        batch_size, lr, min_steps, max_epochs = 32, 2e-3, 300, 20
-    elif architecture == "cnn":
-        batch_size, lr, min_steps, max_epochs = 32, 2e-3, 1000, 30
-    else:
-        batch_size, lr, min_steps, max_epochs = (16 if rows < 1000 else 64), 1e-3, 1500, 200
+    batch_size = recipe["batch_size"]
+    if rows < SMALL_BATCH_ROWS:
+        batch_size = recipe.get("small_batch_size", batch_size)
+    lr, min_steps, max_epochs = recipe["lr"], recipe["min_steps"], recipe["max_epochs"]
     if task == REGRESSION:
         lr = max(lr, 1e-2)
     steps_per_epoch = math.ceil(rows / batch_size)

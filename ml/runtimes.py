@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from ml.architectures import INPUT_KIND, TEXT
+from ml.architectures import TEXT, input_kind
 from ml.artifacts import load_model
 
 FORMATS = ("safetensors", "onnx", "torchscript")
@@ -52,7 +52,7 @@ class Runtime(Protocol):
 
 def _input_dtype(spec: dict) -> type[np.generic]:
     """int64 for the token ids of text architectures, float32 for everything else."""
-    return np.int64 if INPUT_KIND.get(spec.get("architecture")) == TEXT else np.float32
+    return np.int64 if input_kind(spec.get("architecture")) == TEXT else np.float32
 
 
 def _tensor(inputs: np.ndarray, dtype: type[np.generic]) -> torch.Tensor:

@@ -13,7 +13,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from ml.architectures import build_model
+from ml.architectures import IMAGE, REGISTRY, TABULAR, TEXT, build_model
 from ml.data import Arrays
 from ml.evaluate import evaluate
 
@@ -120,19 +120,24 @@ def check_fits_data(spec: dict, task: str, train: Arrays) -> None:
         classes = len(train.preprocessing.get("classes") or []) or int(train.targets.max()) + 1
         if outputs != classes:
             raise TrainingError(f"the data has {classes} classes, the spec's num_outputs is {outputs}")
-    architecture, shape = spec.get("architecture"), train.inputs.shape
-    if architecture == "mlp" and (len(shape) != 2 or shape[1] != spec.get("in_features")):
+    name, shape = spec.get("architecture"), train.inputs.shape
+    entry = REGISTRY.get(name) if isinstance(name, str) else None
+    kind = entry.input_kind if entry else None
+    if kind == TABULAR and (len(shape) != 2 or shape[1] != spec.get("in_features")):
         raise TrainingError(
             f"the data has {shape[1:]} features per row, the spec's in_features is {spec.get('in_features')}"
         )
-    if architecture == "cnn" and (len(shape) != 4 or shape[1] != spec.get("in_channels", 1)):
-        raise TrainingError(f"the cnn needs images shaped (N, {spec.get('in_channels', 1)}, H, W); the data is {shape}")
-    if architecture in ("textcnn", "transformer"):
+    if kind == IMAGE and (len(shape) != 4 or shape[1] != spec.get("in_channels", 1)):
+        raise TrainingError(
+            f"the {entry.name} needs images shaped (N, {spec.get('in_channels', 1)}, H, W); the data is {shape}"
+        )
+    if kind == TEXT:
         top = int(train.inputs.max(initial=0))
         if len(shape) != 2 or top >= spec.get("vocab_size", 0):
             raise TrainingError(f"token ids reach {top}, the spec's vocab_size is {spec.get('vocab_size')}")
-        if architecture == "transformer" and shape[1] > spec.get("max_len", 128):
-            raise TrainingError(f"sequences are {shape[1]} tokens, the spec's max_len is {spec.get('max_len', 128)}")
+        max_len = spec.get("max_len", entry.max_len)
+        if entry.fixed_length and shape[1] > max_len:
+            raise TrainingError(f"sequences are {shape[1]} tokens, the spec's max_len is {max_len}")
 
 
 @dataclass

@@ -88,10 +88,10 @@ class ModelVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Versions are immutable; the one change, archiving (and restoring), is an action that calls
     services.set_version_status (audited; refused while an alias holds the version)."""
 
-    list_display = ["model", "version", "status", "format", "num_parameters", "job", "created_by", "created_at"]
+    list_display = ["model", "version", "status", "format", "num_parameters", "created_by", "created_at"]
     list_filter = ["status", "format", "model__team"]
     search_fields = ["model__name", "blob__sha256"]
-    list_select_related = ["model", "created_by", "job"]
+    list_select_related = ["model", "created_by"]
     readonly_fields = [f.name for f in ModelVersion._meta.fields]
     inlines = [DatasetLinkInline]
     actions = ["archive", "restore"]
@@ -132,10 +132,10 @@ class ModelAliasAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(Evaluation)
 class EvaluationAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["model_version", "dataset_version", "split", "metric", "score", "job", "created_at"]
+    list_display = ["model_version", "dataset_version", "split", "metric", "score", "created_at"]
     list_filter = ["split", "metric", "model_version__model__team"]
     search_fields = ["model_version__model__name", "dataset_version__dataset__name"]
-    list_select_related = ["model_version__model", "dataset_version__dataset", "job"]
+    list_select_related = ["model_version__model", "dataset_version__dataset"]
     readonly_fields = [f.name for f in Evaluation._meta.fields]  # evaluations come from evaluate jobs
 
 

@@ -71,9 +71,6 @@ class ModelVersion(models.Model):
     dataset_versions = models.ManyToManyField(
         "datasets_app.DatasetVersion", through="ModelVersionDataset", related_name="model_versions", blank=True
     )
-    job = models.ForeignKey(
-        "jobs_app.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="model_versions"
-    )
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.RESTRICT, related_name="derived")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
@@ -82,7 +79,6 @@ class ModelVersion(models.Model):
         ordering = ["model", "-version"]
         constraints = [
             models.UniqueConstraint(fields=["model", "version"], name="model_version_unique_number"),
-            models.UniqueConstraint(fields=["job"], condition=Q(job__isnull=False), name="model_version_one_per_job"),
             models.CheckConstraint(condition=Q(version__gte=1), name="model_version_positive"),
         ]
 
@@ -145,9 +141,6 @@ class Evaluation(models.Model):
     score = models.FloatField(null=True)
     metrics = models.JSONField(default=dict)
     num_rows = models.BigIntegerField(default=0)
-    job = models.ForeignKey(
-        "jobs_app.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="evaluations"
-    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -155,7 +148,6 @@ class Evaluation(models.Model):
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["dataset_version", "split", "score"], name="evaluation_leaderboard")]
         constraints = [
-            models.UniqueConstraint(fields=["job"], condition=Q(job__isnull=False), name="evaluation_one_per_job"),
             models.CheckConstraint(condition=Q(split__in=Split.values), name="evaluation_split_valid"),
         ]
 

@@ -3,8 +3,9 @@
 import uuid
 
 import psycopg
+from django.apps import apps
 from django.db import connection
-from django.db.models import Count, F, Max, Prefetch, QuerySet
+from django.db.models import Count, F, Max, OuterRef, Prefetch, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
 from accounts_app.models import Membership, User
@@ -33,9 +34,17 @@ def model_for_user(*, user: User, pk) -> RegisteredModel:
     return get_object_or_404(models_for_user(user=user), pk=pk)
 
 
+def _made_by_job(kind: str) -> Subquery:
+    """The id of the job that made the row (`job_id`), from jobs_app's provenance table: read by name, since
+    the lower apps never import jobs_app."""
+    outputs = apps.get_model("jobs_app", "JobOutput").objects.filter(kind=kind, object_id=OuterRef("pk"))
+    return Subquery(outputs.values("job_id")[:1])
+
+
 def versions_for_user(*, user: User) -> QuerySet[ModelVersion]:
     return (
         ModelVersion.objects.filter(model__team__in=team_ids_for_user(user))
+        .annotate(job_id=_made_by_job("model_version"))
         .select_related("model__team", "blob", "created_by")
         .prefetch_related("dataset_links", Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias")))
     )
@@ -55,8 +64,10 @@ def alias_for_user(*, user: User, model_pk, alias: str) -> ModelAlias:
 
 def evaluations_for_user(*, user: User) -> QuerySet[Evaluation]:
     """Evaluations of your teams' model versions, newest first."""
-    return Evaluation.objects.filter(model_version__model__team__in=team_ids_for_user(user)).select_related(
-        "model_version__model__team", "dataset_version__dataset", "created_by"
+    return (
+        Evaluation.objects.filter(model_version__model__team__in=team_ids_for_user(user))
+        .select_related("model_version__model__team", "dataset_version__dataset", "created_by")
+        .annotate(job_id=_made_by_job("evaluation"))
     )
 
 

@@ -72,7 +72,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     size_bytes = serializers.IntegerField(source="blob.size_bytes", read_only=True)
     dataset_versions = serializers.SerializerMethodField()
     aliases = serializers.SerializerMethodField()
-    job = serializers.UUIDField(source="job_id", read_only=True, allow_null=True)
+    job = serializers.UUIDField(
+        source="job_id", read_only=True, allow_null=True, default=None, help_text="The job that made it, if any."
+    )
     parent = serializers.UUIDField(source="parent_id", read_only=True, allow_null=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
 
@@ -197,7 +199,9 @@ class EvaluationSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(source="model_version.version", read_only=True)
     team = serializers.CharField(source="model_version.model.team.slug", read_only=True)
     dataset = serializers.CharField(source="dataset_version.dataset.name", read_only=True)
-    job = serializers.UUIDField(source="job_id", read_only=True, allow_null=True)
+    job = serializers.UUIDField(
+        source="job_id", read_only=True, allow_null=True, default=None, help_text="The job that made it, if any."
+    )
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
 
     class Meta:

@@ -132,20 +132,21 @@ def register_version(
     params: dict | None = None,
     dataset_versions: Iterable[DatasetVersion] = (),
     description: str = "",
-    job=None,
+    from_job: bool = False,
     parent: ModelVersion | None = None,
     fmt: str = WeightsFormat.SAFETENSORS,
 ) -> ModelVersion:
     """Validate safetensors weights + architecture spec and record them as the model's next version. ONNX and
-    TorchScript files come only from Eco's own export and quantize jobs, which check them by running them; they
-    keep the spec (the input preprocessing) and parameter count of their `parent`."""
+    TorchScript files come only from Eco's own export and quantize jobs (`from_job`), which check them by running
+    them; they keep the spec (the input preprocessing) and parameter count of their `parent`. The job that made
+    a version is recorded by jobs_app (JobOutput), not here."""
     if fmt == WeightsFormat.SAFETENSORS:
         try:
             facts = inspect_safetensors(weights_path)
         except ArtifactError as exc:
             raise ValidationError({"weights": [str(exc)]}) from None
     else:
-        if parent is None or job is None:
+        if parent is None or not from_job:
             raise ValidationError({"format": [f"{fmt} versions are made by export and quantize jobs only."]})
         facts = {"tensors": {}, "num_parameters": parent.num_parameters}
     try:
@@ -184,7 +185,6 @@ def register_version(
             metrics=metrics or {},
             params=params or {},
             description=description,
-            job=job,
             parent=parent,
             created_by=actor,
         )
@@ -313,7 +313,6 @@ def record_evaluation(
     split: str,
     metrics: dict,
     num_rows: int,
-    job=None,
 ) -> Evaluation:
     """Store an evaluation's metrics; its score is the headline metric (accuracy, or R² for regression)."""
     metric = next((m for m in HEADLINE_METRICS if m in metrics), "")
@@ -327,7 +326,6 @@ def record_evaluation(
         score=metrics.get(metric),
         metrics=metrics,
         num_rows=num_rows,
-        job=job,
         created_by=actor,
     )
 

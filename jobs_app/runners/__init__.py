@@ -1,9 +1,9 @@
 """Runners: the adapters from a job's spec to `ml/` and back into the registry.
 
-`execute` is what a Celery delivery does: take the job (or drop a stale delivery), run the runner for its
-kind with a RegistryReporter, and record the end: succeeded (outputs registered in the same transaction),
-cancelled, failed with a one-line error (the traceback goes to the job's log), or re-queued after a
-transient error while retries remain.
+`execute` is what a Celery delivery does: take the job (or drop a stale delivery), run its kind's runner
+(jobs_app/kinds/) with a RegistryReporter, and record the end: succeeded (outputs registered in the same
+transaction), cancelled, failed with a one-line error (the traceback goes to the job's log), or re-queued
+after a transient error while retries remain.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from django.db import InterfaceError, OperationalError
 
 from datasets_app.formats import FormatError
 from datasets_app.processing import StepError
-from jobs_app import services
-from jobs_app.models import JobKind
+from jobs_app import kinds, services
 from jobs_app.runners.reporter import RegistryReporter
 from ml.architectures import SpecError
 from ml.artifacts import ArtifactError
@@ -47,16 +46,7 @@ TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutEr
 
 
 def _runner(kind: str):
-    from jobs_app.runners import evaluate, optimize, process, snapshot, train
-
-    return {
-        JobKind.TRAIN: train.run,
-        JobKind.EVALUATE: evaluate.run,
-        JobKind.PROCESS: process.run,
-        JobKind.EXPORT: optimize.run,
-        JobKind.QUANTIZE: optimize.run,
-        JobKind.SNAPSHOT: snapshot.run,
-    }[kind]
+    return kinds.get(kind).run
 
 
 def execute(*, job_id: str, task_id: str, worker: str) -> str:

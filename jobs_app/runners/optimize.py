@@ -11,11 +11,12 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files import File
 
+from accounts_app.models import Team, User
 from datasets_app import blobs
 from datasets_app.models import DatasetVersion
-from jobs_app import services
-from jobs_app.models import Job, JobKind
-from jobs_app.runners.evaluate import encoded_data
+from jobs_app import services, specs
+from jobs_app.kinds.evaluate import encoded_data
+from jobs_app.models import Job, JobKind, OutputKind
 from jobs_app.runners.reporter import RegistryReporter
 from ml import optimize
 from ml.artifacts import load_model
@@ -24,7 +25,7 @@ from ml.inference import run_batched
 from ml.runtimes import load_runtime
 from ml.train import Stopped
 from models_app import services as model_services
-from models_app.models import ModelVersion, WeightsFormat
+from models_app.models import ModelVersion, Split, WeightsFormat
 
 SUFFIX = {WeightsFormat.ONNX: "onnx", WeightsFormat.TORCHSCRIPT: "pt"}
 
@@ -106,10 +107,11 @@ def run(job: Job, reporter: RegistryReporter) -> None:
                     params=params,
                     dataset_versions=dataset_versions,
                     description=spec.get("description", "") or f"{params['optimization']} of v{source.version}",
-                    job=locked,
+                    from_job=True,
                     parent=source,
                     fmt=fmt,
                 )
+                services.record_output(job=locked, kind=OutputKind.MODEL_VERSION, object_id=version.pk)
             return {
                 "model_version": str(version.pk),
                 "version": version.version,
@@ -119,3 +121,34 @@ def run(job: Job, reporter: RegistryReporter) -> None:
             }
 
         services.complete(job_id=job.pk, task_id=reporter.task_id, register=register)
+
+
+# --- the spec (export and quantize) -------------------------------------------------------------------
+
+
+def check_source(user: User, team: Team, spec: dict, kind: str) -> tuple[dict, ModelVersion]:
+    """The source version and the data its parity, accuracy and latency are measured on: `dataset_version`
+    when given, else the data set the source was trained on; `split` defaults to test."""
+    source = specs.model_version(user, team, spec.get("model_version"))
+    absent = [k for k in ("task", "target", "preprocessing") if k not in source.spec]
+    if absent:
+        raise specs.error(
+            "spec.model_version",
+            f"{kind} needs a version trained by an Eco job (its spec has no {', '.join(absent)}), to measure "
+            "the new version against the source on real data.",
+        )
+    if spec.get("dataset_version") not in (None, ""):
+        data = specs.dataset_version(user, team, spec["dataset_version"])
+    else:
+        link = source.dataset_links.first()
+        if link is None:
+            raise specs.error(
+                "spec.dataset_version", "the source version names no training data; give a dataset_version."
+            )
+        data = DatasetVersion.objects.select_related("dataset").get(pk=link.dataset_version_id)
+    split = spec.get("split", Split.TEST)
+    if split not in Split.values:
+        raise specs.error("spec.split", f"must be one of {', '.join(Split.values)}; got {split!r}.")
+    out = {"model_version": str(source.pk), "dataset_version": str(data.pk), "split": split}
+    specs.description(spec, out)
+    return out, source

@@ -14,7 +14,7 @@ from datasets_app import blobs, processing
 from datasets_app import services as dataset_services
 from datasets_app.models import DatasetVersion
 from jobs_app import services
-from jobs_app.models import Job
+from jobs_app.models import Job, OutputKind
 from jobs_app.runners.reporter import RegistryReporter
 
 
@@ -50,8 +50,8 @@ def complete_with_dataset_version(
                     source_detail={"job": str(locked.pk), **detail},
                     parents=[base],
                     description=job.spec.get("description", ""),
-                    job=locked,
                 )
+                services.record_output(job=locked, kind=OutputKind.DATASET_VERSION, object_id=child.pk)
             return {"dataset_version": str(child.pk), "version": child.version, "num_rows": child.num_rows}
 
         services.complete(job_id=job.pk, task_id=reporter.task_id, register=register)

@@ -19,9 +19,7 @@ def staff_client(world, iris_version, model_version):
     job = Job.objects.create(team=world.alpha, kind="evaluate", spec={})
     JobLog.objects.create(job=job, line="attempt 1 started")
     metrics.ingest(job.pk, [("loss", 1, 0.5), ("loss", 2, 0.25)])
-    Evaluation.objects.create(
-        model_version=model_version, dataset_version=iris_version, metric="accuracy", score=0.9, job=job
-    )
+    Evaluation.objects.create(model_version=model_version, dataset_version=iris_version, metric="accuracy", score=0.9)
     superuser = world.users["admin"]
     superuser.is_staff = superuser.is_superuser = True
     superuser.save()

@@ -8,7 +8,7 @@ from accounts_app.models import AuditEvent, Membership
 from accounts_app.services import issue_token
 from datasets_app.models import DatasetLineage, DatasetVersion
 from datasets_app.services import create_dataset
-from jobs_app.models import Job, JobLog
+from jobs_app.models import Job, JobLog, JobOutput
 from models_app.models import Evaluation, ModelAlias, ModelVersion, ModelVersionDataset, RegisteredModel
 from tests.factories import TeamFactory, UserFactory
 
@@ -44,7 +44,10 @@ def grow(world, iris_version, model_version, n):
         ModelAlias.objects.create(model=other, alias="production", version=mv)
         job = Job.objects.create(team=world.alpha, kind="train", spec={}, created_by=admin)
         JobLog.objects.create(job=job, line="hello")
-        Evaluation.objects.create(model_version=mv, dataset_version=iris_version, metric="accuracy", score=0.5, job=job)
+        evaluation = Evaluation.objects.create(
+            model_version=mv, dataset_version=iris_version, metric="accuracy", score=0.5
+        )
+        JobOutput.objects.create(job=job, kind="evaluation", object_id=evaluation.pk)
 
 
 LISTS = [

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from jobs_app import services
 from jobs_app.models import Job, JobStatus
+from jobs_app.services import dispatch
 
 
 @pytest.fixture
@@ -47,14 +48,11 @@ def test_a_job_completes_once_and_registers_one_output(job):
 
 
 def test_the_database_refuses_a_second_model_version_for_a_job(job, model_version):
-    from models_app.models import ModelVersion
+    from jobs_app.models import OutputKind
 
-    ModelVersion.objects.filter(pk=model_version.pk).update(job=job)
-    twin = ModelVersion.objects.get(pk=model_version.pk)
-    twin.pk, twin.version = None, 2
-    twin.id = __import__("uuid").uuid4()
+    services.record_output(job=job, kind=OutputKind.MODEL_VERSION, object_id=model_version.pk)
     with pytest.raises(IntegrityError), transaction.atomic():
-        twin.save(force_insert=True)
+        services.record_output(job=job, kind=OutputKind.MODEL_VERSION, object_id=__import__("uuid").uuid4())
 
 
 def test_a_failed_register_leaves_the_job_running_and_nothing_written(job):
@@ -196,7 +194,7 @@ def test_sending_with_the_broker_away_leaves_the_job_for_the_reaper(job, monkeyp
         raise ConnectionError("broker away")
 
     monkeypatch.setattr(current_app, "send_task", down)
-    assert services._send(job.pk, job.task_id, "cpu", 4) is False
+    assert dispatch.send(job.pk, job.task_id, "cpu", 4) is False
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED and job.sent_at is None
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from datasets_app.models import DatasetVersion
+from jobs_app import selectors
 from jobs_app.models import Job
 from models_app.models import ModelVersion
 from tests.helpers import builtin_version, submit, wait_finished, wait_for
@@ -41,7 +41,7 @@ def test_train_digits_cnn_registers_a_version_with_metrics_and_lineage(world, wo
     assert model_version["dataset_versions"] == [version_id]
     assert model_version["params"]["hyperparameters"]["epochs"] == 4
     assert model_version["spec"]["preprocessing"]["image_shape"] == [8, 8]
-    assert ModelVersion.objects.filter(job_id=job["id"]).count() == 1
+    assert ModelVersion.objects.filter(pk__in=finished.output_links.values("object_id")).count() == 1
 
     keys = {k["key"]: k for k in member.get(f"/api/v1/jobs/{job['id']}/metrics/").json()["keys"]}
     assert {"loss", "lr", "samples_per_s", "val_accuracy"} <= set(keys)
@@ -115,7 +115,7 @@ def test_process_job_writes_a_child_version(world, worker):
     preview = member.get(f"/api/v1/dataset-versions/{child['id']}/preview/?limit=100").json()
     labels = {row[preview["columns"].index("target")] for row in preview["rows"]}
     assert labels == {"first", "second"}
-    assert DatasetVersion.objects.get(pk=child["id"]).job_id == done.pk
+    assert selectors.job_id_of(kind="dataset_version", object_id=child["id"]) == str(done.pk)
 
 
 def _long_training(member, version_id, **extra):
@@ -138,7 +138,7 @@ def test_cancel_stops_a_running_job(world, worker):
     assert response.status_code == 200 and response.json()["cancel_requested"] is True
     done = wait_finished(job["id"], timeout=30)
     assert done.status == "cancelled" and done.progress < 0.5
-    assert not ModelVersion.objects.filter(job=done).exists()
+    assert not ModelVersion.objects.filter(pk__in=done.output_links.values("object_id")).exists()
     assert member.post(f"/api/v1/jobs/{job['id']}/cancel/").status_code == 409
 
 
@@ -149,7 +149,7 @@ def test_timeout_fails_the_job_with_a_clear_error(world, worker):
     done = wait_finished(job["id"], timeout=40)
     assert done.status == "failed"
     assert done.error == "timed out: the job ran longer than its timeout_s (2 s)"
-    assert not ModelVersion.objects.filter(job=done).exists()
+    assert not ModelVersion.objects.filter(pk__in=done.output_links.values("object_id")).exists()
 
 
 def test_nan_loss_fails_the_job_with_a_clear_error(world, worker, tmp_path):
@@ -171,7 +171,7 @@ def test_nan_loss_fails_the_job_with_a_clear_error(world, worker, tmp_path):
     done = wait_finished(job["id"])
     assert done.status == "failed"
     assert "the loss became" in done.error and "lower the learning rate" in done.error
-    assert not ModelVersion.objects.filter(job=done).exists()
+    assert not ModelVersion.objects.filter(pk__in=done.output_links.values("object_id")).exists()
 
 
 def test_a_sigkilled_worker_is_replaced_and_the_job_resumes_from_its_checkpoint(world, stack):
@@ -209,11 +209,11 @@ def test_a_sigkilled_worker_is_replaced_and_the_job_resumes_from_its_checkpoint(
         done = wait_finished(job["id"], timeout=120)
         assert done.status == "succeeded", done.error + "\n" + reaper.log()
         assert done.attempts == 2
-        assert ModelVersion.objects.filter(job=done).count() == 1
+        assert ModelVersion.objects.filter(pk__in=done.output_links.values("object_id")).count() == 1
         lines = list(done.log_lines.order_by("id").values_list("line", flat=True))
         assert any("stopped responding" in line and "re-queued" in line for line in lines)
         assert any(line.startswith("resumed from the checkpoint of epoch") for line in lines)
-        version = ModelVersion.objects.get(job=done)
+        version = ModelVersion.objects.get(pk__in=done.output_links.values("object_id"))
         assert version.params["resumed_from_epoch"] >= 1
         assert version.params["epochs_run"] < 8
     finally:
@@ -295,5 +295,5 @@ def test_text_and_npz_image_data_sets_train_on_the_worker(world, worker):
         )
         done = wait_finished(job["id"])
         assert done.status == "succeeded", (architecture, done.error)
-        metrics = ModelVersion.objects.get(job=done).metrics
+        metrics = ModelVersion.objects.get(pk__in=done.output_links.values("object_id")).metrics
         assert metrics["accuracy"] >= floor, (architecture, metrics["accuracy"])

@@ -1,0 +1,51 @@
+"""export: see DESCRIPTION. The runner and the checks of the source version are shared with the other
+optimization kind, in jobs_app/runners/optimize.py."""
+
+from __future__ import annotations
+
+from accounts_app.models import Team, User
+from jobs_app import specs
+from jobs_app.kinds import SCHEMA_DIALECT
+from jobs_app.runners import optimize
+from models_app.models import Split
+
+DESCRIPTION = (
+    "Export a safetensors model version to ONNX or TorchScript; registers the export as its child, with its "
+    "parity, size and latency."
+)
+EXPORT_KEYS = {"model_version", "format", "dataset_version", "split", "description"}
+EXPORT_FORMATS = ("onnx", "torchscript")
+SPEC_SCHEMA = {
+    "$schema": SCHEMA_DIALECT,
+    "title": "export job spec",
+    "type": "object",
+    "required": ["model_version", "format"],
+    "additionalProperties": False,
+    "properties": {
+        "model_version": {"type": "string", "format": "uuid", "description": "A version trained by an Eco job."},
+        "format": {"enum": list(EXPORT_FORMATS)},
+        "dataset_version": {
+            "type": ["string", "null"],
+            "format": "uuid",
+            "description": "The data parity, accuracy and latency are measured on; default: the source's "
+            "training data.",
+        },
+        "split": {"enum": Split.values, "default": Split.TEST},
+        "description": {"type": ["string", "null"]},
+    },
+}
+run = optimize.run
+
+
+def check(*, user: User, team: Team, spec: dict) -> dict:
+    """The export spec with the measuring data and split filled in (ValidationError naming the field)."""
+    specs.unknown_keys(spec, EXPORT_KEYS, "export")
+    out, source = optimize.check_source(user, team, spec, "export")
+    fmt = spec.get("format")
+    if fmt not in EXPORT_FORMATS:
+        raise specs.error("spec.format", f"must be one of {', '.join(EXPORT_FORMATS)}; got {fmt!r}.")
+    if source.format != "safetensors":
+        raise specs.error(
+            "spec.model_version", f"v{source.version} is already a {source.format} version; export its parent."
+        )
+    return {**out, "format": fmt}

@@ -1,0 +1,109 @@
+"""process: a dataset version through processing steps -> a new DatasetVersion whose parent is the input."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from accounts_app.models import Team, User
+from datasets_app import blobs, processing
+from datasets_app.models import DatasetVersion, Source
+from jobs_app import specs
+from jobs_app.kinds import SCHEMA_DIALECT
+from jobs_app.models import Job
+from jobs_app.runners.outputs import complete_with_dataset_version
+from jobs_app.runners.reporter import RegistryReporter
+from ml.data import DataError
+from ml.train import Stopped
+
+DESCRIPTION = "Run processing steps over a CSV or JSONL dataset version; registers the result as its child."
+PROCESS_KEYS = {"dataset_version", "steps", "description"}
+_COLUMNS = {"type": ["array", "null"], "items": {"type": "string"}, "minItems": 1}
+_STEPS = {
+    "dropna": {"columns": _COLUMNS},
+    "dedupe": {"columns": _COLUMNS},
+    "standardize": {"columns": _COLUMNS},
+    "filter": {
+        "column": {"type": "string"},
+        "operator": {"enum": list(processing.COMPARISONS)},
+        "value": {"description": "A value of the column's type; a list for in / not_in; none for is_null."},
+    },
+    "map_labels": {
+        "column": {"type": "string", "description": "Default: the target."},
+        "mapping": {"type": "object", "minProperties": 1, "additionalProperties": {"type": ["string", "integer"]}},
+    },
+    "sample": {
+        "n": {"type": ["integer", "null"], "minimum": 1},
+        "fraction": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1},
+        "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1, "default": 0},
+        "complement": {"type": "boolean", "default": False},
+    },
+}
+SPEC_SCHEMA = {
+    "$schema": SCHEMA_DIALECT,
+    "title": "process job spec",
+    "type": "object",
+    "required": ["dataset_version", "steps"],
+    "additionalProperties": False,
+    "properties": {
+        "dataset_version": {"type": "string", "format": "uuid", "description": "A CSV or JSONL version."},
+        "steps": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": processing.MAX_STEPS,
+            "items": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "required": ["op"],
+                        "additionalProperties": False,
+                        "properties": {"op": {"const": op}, **fields},
+                    }
+                    for op, fields in _STEPS.items()
+                ]
+            },
+        },
+        "description": {"type": ["string", "null"]},
+    },
+}
+
+
+def run(job: Job, reporter: RegistryReporter) -> None:
+    spec = job.spec
+    version = DatasetVersion.objects.select_related("dataset", "blob").get(pk=spec["dataset_version"])
+    try:
+        with blobs.local_copy(version.blob) as path:
+            table = processing.read_table(path, version.format, version.schema["columns"])
+        table, report = processing.apply_steps(table, spec["steps"], should_stop=reporter.should_stop)
+    except (pa.ArrowException, OverflowError) as exc:  # data the checks could not foresee
+        raise DataError(f"the steps cannot run on this data: {exc}") from None
+    if reporter.should_stop():
+        raise Stopped("stopped between processing steps")
+    for done in report:
+        reporter.log(f"{done['op']}: {done['rows_before']} -> {done['rows_after']} rows")
+    reporter.set_progress(0.8)
+    if table.num_rows == 0:
+        raise DataError("the steps left no rows; loosen the filters")
+    complete_with_dataset_version(
+        job, reporter, base=version, table=table, source=Source.PROCESS, suffix="processed", detail={"steps": report}
+    )
+
+
+# --- the spec ------------------------------------------------------------------------------------------
+
+
+def check(*, user: User, team: Team, spec: dict) -> dict:
+    """The process spec with each step checked against the columns (ValidationError naming the field)."""
+    specs.unknown_keys(spec, PROCESS_KEYS, "process")
+    version = specs.dataset_version(user, team, spec.get("dataset_version"))
+    if version.format not in processing.PROCESSABLE_FORMATS:
+        raise specs.error(
+            "spec.dataset_version",
+            f"{version.format} versions cannot be processed; use {' or '.join(processing.PROCESSABLE_FORMATS)}.",
+        )
+    try:
+        steps = processing.check_steps(spec.get("steps"), columns=version.schema["columns"], target=version.target)
+    except processing.StepError as exc:
+        raise specs.error(f"spec.{exc.field}", exc.message) from None
+    out = {"dataset_version": str(version.pk), "steps": steps}
+    specs.description(spec, out)
+    return out

@@ -1,0 +1,355 @@
+"""train: a dataset version -> a new ModelVersion with metrics, params, weights and lineage.
+
+The spec: `{dataset_version, model (id or new name), architecture, hyperparameters, options, split,
+image_shape, text_column, description}`; see SPEC_SCHEMA."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+
+from accounts_app.models import Team, User
+from accounts_app.names import named
+from datasets_app import blobs
+from datasets_app.formats import is_numeric
+from datasets_app.models import DatasetVersion
+from jobs_app import services, specs
+from jobs_app.kinds import SCHEMA_DIALECT
+from jobs_app.models import Job, OutputKind
+from jobs_app.runners.reporter import RegistryReporter
+from ml import pipeline, recipes
+from ml.architectures import IMAGE, REGISTRY, TEXT, SpecError, tensor_shapes
+from ml.artifacts import save_weights
+from ml.data import DataError, read_columns
+from ml.names import clean_name
+from ml.pipeline import SPLIT_DEFAULTS, split_config
+from ml.train import DEFAULTS as HYPERPARAMETER_DEFAULTS
+from ml.train import INTEGER, LIMITS, HyperparameterError, hyperparameters
+from models_app import services as model_services
+from models_app.models import RegisteredModel
+
+DESCRIPTION = "Train a network on a dataset version; registers a new version of the model."
+MODEL_NAME_MAX = 200
+TRAIN_KEYS = {
+    "dataset_version",
+    "model",
+    "architecture",
+    "hyperparameters",
+    "options",
+    "split",
+    "image_shape",
+    "text_column",
+    "description",
+}
+SPEC_SCHEMA = {
+    "$schema": SCHEMA_DIALECT,
+    "title": "train job spec",
+    "type": "object",
+    "required": ["dataset_version", "model"],
+    "additionalProperties": False,
+    "properties": {
+        "dataset_version": {"type": "string", "format": "uuid", "description": "The data to train on."},
+        "model": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MODEL_NAME_MAX,
+            "description": "A model id of the team, or a name: the model is created on first use.",
+        },
+        "architecture": {
+            "enum": [*REGISTRY, None],
+            "description": "Default: the data set's task recommends one (cnn for images, textcnn for texts, "
+            "mlp for tables).",
+        },
+        "hyperparameters": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "description": "Each value overrides the recipe's, which depends on the architecture and data size.",
+            "properties": {
+                key: {
+                    "type": "integer" if key in INTEGER else "number",
+                    "minimum": LIMITS[key][0],
+                    "maximum": LIMITS[key][1],
+                    "default": default,
+                }
+                for key, default in HYPERPARAMETER_DEFAULTS.items()
+            },
+        },
+        "options": {
+            "type": ["object", "null"],
+            "description": "Architecture settings (the layer sizes, dropout...): see allOf for each architecture.",
+        },
+        "split": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "properties": {
+                "seed": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": SPLIT_DEFAULTS["seed"]},
+                "validation": {
+                    "type": "number",
+                    "minimum": 0,
+                    "exclusiveMaximum": 1,
+                    "default": SPLIT_DEFAULTS["validation"],
+                },
+                "test": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "exclusiveMaximum": 1,
+                    "default": SPLIT_DEFAULTS["test"],
+                },
+                "stratify": {"type": "boolean", "default": SPLIT_DEFAULTS["stratify"]},
+            },
+        },
+        "image_shape": {
+            "type": ["array", "null"],
+            "items": {"type": "integer", "minimum": 1, "maximum": 4096},
+            "minItems": 2,
+            "maxItems": 2,
+            "description": "[height, width] of the images stored as pixel columns; default: a square.",
+        },
+        "text_column": {"type": ["string", "null"], "description": "The text column of a text data set."},
+        "description": {"type": ["string", "null"]},
+    },
+    # the options an architecture takes, each with the recipe's value as its default
+    "allOf": [
+        {
+            "if": {"properties": {"architecture": {"const": name}}, "required": ["architecture"]},
+            "then": {
+                "properties": {
+                    "options": {
+                        "type": ["object", "null"],
+                        "additionalProperties": False,
+                        "properties": {key: {"default": value} for key, value in entry.defaults.items()},
+                    }
+                }
+            },
+        }
+        for name, entry in REGISTRY.items()
+    ],
+}
+
+
+def run(job: Job, reporter: RegistryReporter) -> None:
+    spec = job.spec
+    version = DatasetVersion.objects.select_related("dataset", "blob").get(pk=spec["dataset_version"])
+    with blobs.local_copy(version.blob) as path:
+        columns = read_columns(path, version.format)
+    device = "cuda" if job.resources.get("gpus") else "cpu"
+    import torch
+
+    reporter.log(f"device {device}, {torch.get_num_threads()} CPU thread(s)")
+    outcome = pipeline.train(
+        columns,
+        task=version.dataset.task,
+        target=version.target,
+        architecture=spec["architecture"],
+        hyperparameters=spec.get("hyperparameters"),
+        options=spec.get("options"),
+        split=spec.get("split"),
+        reporter=reporter,
+        device=device,
+        image_shape=spec.get("image_shape"),
+        text_column=spec.get("text_column"),
+    )
+    fit = outcome.fit
+    reporter.log(
+        f"trained {fit.epochs_run} epoch(s) in {fit.train_seconds:.2f} s"
+        + (f", resumed after epoch {fit.resumed_from_epoch + 1}" if fit.resumed_from_epoch is not None else "")
+    )
+    params = {
+        "architecture": spec["architecture"],
+        "hyperparameters": outcome.hyperparameters,
+        "options": spec.get("options") or {},
+        "split": outcome.split,
+        "device": device,
+        "epochs_run": fit.epochs_run,
+        "resumed_from_epoch": fit.resumed_from_epoch,
+        "train_seconds": round(fit.train_seconds, 4),
+    }
+    with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
+        weights = Path(tmp) / "weights.safetensors"
+        save_weights(outcome.model, weights)
+
+        def register(locked: Job) -> dict:
+            model = _model_for(locked, version)
+            with open(weights, "rb") as fh:
+                model_version = model_services.register_version(
+                    actor=locked.created_by,
+                    model=model,
+                    weights_path=weights,
+                    weights=File(fh, name="weights.safetensors"),
+                    spec=outcome.spec,
+                    metrics=outcome.metrics,
+                    params=params,
+                    dataset_versions=[version],
+                    description=spec.get("description", ""),
+                    from_job=True,
+                )
+                services.record_output(job=locked, kind=OutputKind.MODEL_VERSION, object_id=model_version.pk)
+            return {
+                "model": str(model.pk),
+                "model_version": str(model_version.pk),
+                "version": model_version.version,
+                "train_seconds": params["train_seconds"],
+            }
+
+        reporter.close()  # the last metrics and log lines land before the job reads as succeeded
+        services.complete(job_id=job.pk, task_id=reporter.task_id, register=register)
+
+
+def _model_for(job: Job, version: DatasetVersion) -> RegisteredModel:
+    """The model named by the spec: by id, else by name (created on first use, with the data set's task)."""
+    spec = job.spec
+    if spec.get("model"):
+        return RegisteredModel.objects.get(pk=spec["model"])
+    existing = named(RegisteredModel.objects.filter(team=job.team), spec["model_name"]).first()
+    if existing is None:
+        try:
+            return model_services.create_model(
+                actor=job.created_by, team=job.team, name=spec["model_name"], task=version.dataset.task
+            )
+        except ValidationError:  # another job created it a moment ago (create_model used a savepoint)
+            existing = named(RegisteredModel.objects.filter(team=job.team), spec["model_name"]).get()
+    if existing.task != version.dataset.task:
+        raise DataError(
+            f"model '{existing.name}' is now a {existing.task} model; the data set is {version.dataset.task}"
+        )
+    return existing
+
+
+# --- the spec ------------------------------------------------------------------------------------------
+
+
+def check(*, user: User, team: Team, spec: dict) -> dict:
+    """The train spec with defaults filled in (ValidationError naming the field otherwise)."""
+    specs.unknown_keys(spec, TRAIN_KEYS, "train")
+    version = specs.dataset_version(user, team, spec.get("dataset_version"))
+    task = version.dataset.task
+    out: dict = {"dataset_version": str(version.pk)}
+    out.update(_model_field(team, spec.get("model"), task))
+
+    architecture = spec.get("architecture") or recipes.recommended_architecture(task)
+    if not isinstance(architecture, str) or architecture not in REGISTRY:
+        raise specs.error(
+            "spec.architecture", f"unknown architecture {architecture!r}; use one of {', '.join(REGISTRY)}."
+        )
+    entry = REGISTRY[architecture]
+    if problem := recipes.fits_task(architecture, task):
+        raise specs.error("spec.architecture", f"{problem} (dataset '{version.dataset.name}' is {task})")
+    out["architecture"] = architecture
+    _check_columns_fit(version, architecture, spec)
+
+    given = spec.get("hyperparameters") or {}
+    if not isinstance(given, dict):
+        raise specs.error("spec.hyperparameters", 'must be an object such as {"epochs": 10, "lr": 0.001}.')
+    try:
+        split = split_config(spec.get("split"))
+    except DataError as exc:
+        raise specs.error("spec.split", str(exc)) from None
+    train_rows = max(1, int(version.num_rows * (1 - split["test"] - split["validation"])))
+    try:
+        hyperparameters({**recipes.default_hyperparameters(architecture, train_rows, task), **given})
+    except HyperparameterError as exc:
+        raise specs.error("spec.hyperparameters", str(exc)) from None
+    out["hyperparameters"] = given
+    out["split"] = split
+
+    options = spec.get("options") or {}
+    if not isinstance(options, dict):
+        raise specs.error("spec.options", 'must be an object of architecture settings such as {"hidden": [128]}.')
+    try:
+        recipes.check_options(architecture, options)
+        # values too: build the network's shapes with the smallest data it could meet
+        tensor_shapes(
+            {
+                "architecture": architecture,
+                **entry.defaults,
+                **options,
+                **entry.smallest_data,
+            }
+        )
+    except SpecError as exc:
+        raise specs.error("spec.options", str(exc)) from None
+    out["options"] = options
+    for key in ("image_shape", "text_column", "description"):
+        if spec.get(key) is not None:
+            out[key] = spec[key]
+    if "image_shape" in out and not (
+        isinstance(out["image_shape"], list)
+        and len(out["image_shape"]) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096 for v in out["image_shape"])
+    ):
+        raise specs.error("spec.image_shape", "must be [height, width] in pixels.")
+    if "description" in out and not isinstance(out["description"], str):
+        raise specs.error("spec.description", "must be a string.")
+    if "text_column" in out and (not isinstance(out["text_column"], str) or entry.input_kind != TEXT):
+        raise specs.error("spec.text_column", "names the text column of a text-classification data set (a string).")
+    return out
+
+
+def _model_field(team: Team, value, task: str) -> dict:
+    """`model` is an existing model's id, or the name of a new (or existing) model of the team."""
+    if value in (None, ""):
+        raise specs.error("spec.model", "This field is required: a model id, or a name for a new model.")
+    if not isinstance(value, str):
+        raise specs.error("spec.model", "must be a model id or a model name.")
+    model = RegisteredModel.objects.filter(team=team, pk=specs.as_uuid(value)).first() if specs.as_uuid(value) else None
+    if model is None and specs.as_uuid(value):
+        raise specs.error("spec.model", f"Model {value} does not exist in team '{team.slug}'.")
+    if model is None:
+        value = clean_name(value, field="spec.model", max_length=MODEL_NAME_MAX)  # printable, NFC
+        model = named(RegisteredModel.objects.filter(team=team), value).first()  # without regard to case
+        if model is None:
+            return {"model": None, "model_name": value}
+    if model.task != task:
+        raise specs.error("spec.model", f"model '{model.name}' is a {model.task} model; the dataset is {task}.")
+    return {"model": str(model.pk), "model_name": model.name}
+
+
+def _feature_columns(version: DatasetVersion) -> list[dict]:
+    return [c for c in version.schema.get("columns", []) if c["name"] != version.target]
+
+
+def _check_columns_fit(version: DatasetVersion, architecture: str, spec: dict) -> None:
+    """The data set's columns can feed the architecture (checked from the recorded schema, no file read)."""
+    features = _feature_columns(version)
+    kind = REGISTRY[architecture].input_kind
+    if kind == TEXT:
+        texts = [c["name"] for c in features if c["dtype"] == "string"]
+        wanted = spec.get("text_column")
+        if wanted is not None and wanted not in texts:
+            raise specs.error(
+                "spec.text_column", f"no text column named {wanted!r}; text columns: {', '.join(texts) or 'none'}."
+            )
+        if wanted is None and len(texts) != 1:
+            raise specs.error(
+                "spec.text_column", f"name the text column: found {len(texts)} ({', '.join(texts) or 'none'})."
+            )
+        return
+    if version.format == "npz":
+        return
+    bad = [c["name"] for c in features if not is_numeric(c["dtype"])]
+    if bad:
+        raise specs.error(
+            "spec.architecture",
+            f"{architecture} needs numeric feature columns; not numeric: {', '.join(bad[:10])} "
+            "(process the data set first, or pick a text architecture).",
+        )
+    shape = spec.get("image_shape")
+    if kind == IMAGE and isinstance(shape, list) and len(shape) == 2 and all(isinstance(v, int) for v in shape):
+        if shape[0] * shape[1] != len(features):
+            raise specs.error(
+                "spec.image_shape",
+                f"{shape[0]}x{shape[1]} images need {shape[0] * shape[1]} pixel columns; "
+                f"the data set has {len(features)}.",
+            )
+    if kind == IMAGE and shape is None:
+        side = math.isqrt(len(features))
+        if side * side != len(features):
+            raise specs.error(
+                "spec.image_shape",
+                f"the data set has {len(features)} pixel columns, not a square number; give image_shape [h, w].",
+            )

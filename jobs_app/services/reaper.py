@@ -1,0 +1,70 @@
+"""The reaper's round: jobs whose worker died, that ignore a cancel or outlive their timeout, and
+messages the broker never took."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from jobs_app.models import Job, JobStatus
+from jobs_app.services.dispatch import broker_priority, enqueue, send
+from jobs_app.services.lifecycle import finish, gives_up, log_line
+
+log = logging.getLogger(__name__)
+
+
+def reap_stale_jobs(*, now=None) -> list[str]:
+    """The reaper's round. Safe to run from several places at once (rows are locked, skip-locked).
+    - a running job whose heartbeat stopped (its worker died) is re-queued; the new delivery resumes from the
+      last checkpoint (or failed, when its workers keep dying);
+    - a running job that ignores its cancel request or outlives timeout_s by the heartbeat timeout (stuck
+      outside the train loop) is cancelled or failed; its delivery no longer owns it;
+    - a queued job the broker never took (it was away) is sent again.
+    Returns the ids it touched."""
+    now = now or timezone.now()
+    grace = timedelta(seconds=settings.ECO_HEARTBEAT_TIMEOUT_S)
+    touched, resend = [], []
+    with transaction.atomic():
+        running = Job.objects.select_for_update(skip_locked=True).filter(status=JobStatus.RUNNING)
+        for job in running.filter(Q(heartbeat_at__lt=now - grace) | Q(heartbeat_at__isnull=True)):
+            touched.append(str(job.pk))
+            if job.cancel_requested_at is not None:
+                finish(
+                    job, JobStatus.CANCELLED, "cancelled (its worker had stopped responding)", now=now, new_owner=True
+                )
+                continue
+            if gives_up(job, now):
+                continue
+            silent = (now - (job.heartbeat_at or job.started_at or job.created_at)).total_seconds()
+            job.status = JobStatus.QUEUED
+            job.save(update_fields=["status"])
+            log_line(
+                job, f"worker {job.worker or '?'} stopped responding ({silent:.0f} s without a heartbeat); re-queued"
+            )
+            enqueue(job)
+        for job in running.filter(cancel_requested_at__lt=now - grace).exclude(pk__in=touched):
+            touched.append(str(job.pk))
+            finish(job, JobStatus.CANCELLED, "cancelled (the run did not stop by itself)", now=now, new_owner=True)
+        for job in running.filter(timeout_s__isnull=False, attempt_started_at__isnull=False).exclude(pk__in=touched):
+            if now - job.attempt_started_at > timedelta(seconds=job.timeout_s) + grace:
+                touched.append(str(job.pk))
+                error = f"timed out: the job ran longer than its timeout_s ({job.timeout_s} s) and did not stop"
+                finish(job, JobStatus.FAILED, error, now=now, new_owner=True)
+        unsent = (
+            Job.objects.select_for_update(skip_locked=True)
+            .filter(status=JobStatus.QUEUED, sent_at__isnull=True, enqueued_at__lt=now - timedelta(seconds=30))
+            .exclude(pk__in=touched)
+        )
+        for job in unsent:
+            touched.append(str(job.pk))
+            resend.append((job.pk, job.task_id, job.pool, broker_priority(job.priority)))
+    for delivery in resend:
+        send(*delivery)
+    if touched:
+        log.warning("reaper touched %d job(s): %s", len(touched), ", ".join(touched))
+    return touched
