@@ -6,6 +6,7 @@ themselves call the services. A version factory makes a real blob (its bytes are
 """
 
 import hashlib
+import uuid
 from datetime import timedelta
 
 import factory
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from accounts_app.models import ApiToken, AuditEvent, Membership, Team, User
 from datasets_app.models import Blob, Dataset, DatasetLineage, DatasetVersion
-from jobs_app.models import Job, JobLog, MetricPoint, MetricRollup, RetrainTrigger, TriggerRun
+from jobs_app.models import Job, JobLog, JobOutput, MetricPoint, MetricRollup, OutputKind, RetrainTrigger, TriggerRun
 from models_app.models import (
     Evaluation,
     GatePolicy,
@@ -267,6 +268,17 @@ class JobLogFactory(factory.django.DjangoModelFactory):
 
     job = factory.SubFactory(JobFactory)
     line = factory.Sequence(lambda n: f"line {n}")
+
+
+class JobOutputFactory(factory.django.DjangoModelFactory):
+    """Provenance: the model version a train job made (set `kind` and `object_id` for others)."""
+
+    class Meta:
+        model = JobOutput
+
+    job = factory.SubFactory(JobFactory)
+    kind = OutputKind.MODEL_VERSION
+    object_id = factory.LazyFunction(uuid.uuid4)
 
 
 class MetricPointFactory(factory.django.DjangoModelFactory):

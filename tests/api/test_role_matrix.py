@@ -121,6 +121,8 @@ ROUTES: dict[str, tuple[Callable | None, dict[str, Case]]] = {
         },
     ),
     "me/": (None, {"GET": anyone(200)}),
+    "job-kinds/": (None, {"GET": anyone(200)}),
+    "job-kinds/<str:kind>/": (lambda s: {"kind": "train"}, {"GET": anyone(200)}),
     "teams/": (None, {"GET": anyone(200), "POST": anyone(201, body=lambda s: {"slug": "gamma", "name": "Gamma"})}),
     "teams/<slug:slug>/": (lambda s: {"slug": "alpha"}, {"GET": team(200)}),
     "teams/<slug:slug>/members/": (
