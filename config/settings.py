@@ -123,6 +123,8 @@ ECO_MAX_JSON_BYTES = env.int("ECO_MAX_JSON_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = ECO_MAX_JSON_BYTES
 # Chunk size the upload handler asks the multipart parser for.
 ECO_UPLOAD_CHUNK_BYTES = env.int("ECO_UPLOAD_CHUNK_BYTES", default=1024 * 1024)
+# The reaper deletes upload temporary files (of uploads a killed web process left) not written for this long.
+ECO_UPLOAD_TMP_MAX_AGE_S = env.float("ECO_UPLOAD_TMP_MAX_AGE_S", default=3600.0)
 
 AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
 if AWS_STORAGE_BUCKET_NAME:

@@ -7,9 +7,13 @@ and marks the request so the view answers 413 (see `ensure_upload_completed`).
 """
 
 import hashlib
+import logging
+import os
 import queue
 import threading
+import time
 import weakref
+from pathlib import Path
 
 from django.conf import settings
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
@@ -18,6 +22,11 @@ from config.errors import PayloadTooLarge
 from datasets_app.formats import CsvStreamInspector, format_of
 
 TOO_LARGE_FLAG = "_eco_upload_too_large"
+# Django's TemporaryUploadedFile names its files tmpXXXXXXXX.upload<.ext>; other files and folders in
+# FILE_UPLOAD_TEMP_DIR (jobs' scratch folders, blob copies) are not uploads and are never touched here.
+UPLOAD_TEMP_MARK = ".upload"
+
+log = logging.getLogger(__name__)
 
 
 class BackgroundHasher:
@@ -135,3 +144,64 @@ def ensure_upload_completed(request) -> None:
 
 def _too_large_message() -> str:
     return f"The upload is larger than the limit of {settings.ECO_MAX_UPLOAD_BYTES} bytes (ECO_MAX_UPLOAD_BYTES)."
+
+
+def remove_stale_temp_files(older_than_s: float) -> int:
+    """Delete the temporary files of interrupted uploads from FILE_UPLOAD_TEMP_DIR; returns how many.
+
+    A web process killed mid-upload never removes its temporary file. A file is stale when nothing wrote to
+    it for `older_than_s` seconds (a live upload writes every chunk) and no process on this machine holds it
+    open (a live upload holds its file until its request ends; checked through /proc where there is one).
+    Run by the reaper (`manage.py reap_jobs`) every ECO_REAPER_INTERVAL_S with ECO_UPLOAD_TMP_MAX_AGE_S.
+    """
+    folder = Path(settings.FILE_UPLOAD_TEMP_DIR)
+    cutoff = time.time() - older_than_s
+    stale = []
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        try:
+            if UPLOAD_TEMP_MARK in entry.name and entry.is_file(follow_symlinks=False):
+                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    stale.append(Path(entry.path))
+        except FileNotFoundError:  # its upload ended meanwhile
+            continue
+    if not stale:
+        return 0
+    held = _open_files()
+    removed = 0
+    for path in stale:
+        if str(path.resolve()) in held:
+            continue
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
+    if removed:
+        log.info("removed %d stale upload temporary file(s) from %s", removed, folder)
+    return removed
+
+
+def _open_files() -> set[str]:
+    """Paths that processes of this machine hold open (those /proc lets us see; none without /proc)."""
+    held: set[str] = set()
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return held
+    for pid in os.listdir(proc):
+        if not pid.isdigit():
+            continue
+        try:
+            fds = os.scandir(proc / pid / "fd")
+        except OSError:  # gone, or another user's
+            continue
+        with fds:
+            for fd in fds:
+                try:
+                    held.add(os.readlink(fd.path))
+                except OSError:
+                    continue
+    return held

@@ -2,6 +2,7 @@
 background writer), and a clean shutdown (SIGTERM) writes every pending row before the worker exits."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -63,6 +64,52 @@ def test_a_clean_shutdown_writes_every_pending_prediction(world, model, trained,
     logged = set(PredictionLog.objects.values_list("id", flat=True))
     assert {str(i) for i in logged} == set(ids) and len(ids) == 60
     assert client_for(world.users["viewer"]).get("/api/v1/predictions/").json()["count"] == 60
+
+
+def test_make_run_web_process_writes_every_pending_prediction_on_sigterm(world, model, trained, stack, tmp_path):
+    """The web process exactly as `make run` starts it (honcho on platform/Procfile, two gunicorn workers): a
+    SIGTERM to it writes every row both workers still hold."""
+    from accounts_app.services import issue_token
+
+    _, token = issue_token(user=world.users["viewer"], name="serving")
+    port = _free_port()
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        **stack.env,
+        "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
+        "ECO_HOST": "127.0.0.1",
+        "WEB_CONCURRENCY": "2",
+        "ECO_PREDICTION_LOG": "background",
+        "ECO_PREDICTION_LOG_FLUSH_S": "600",  # nothing is written before the shutdown
+        "MEDIA_ROOT": settings.MEDIA_ROOT,
+    }
+    argv = [str(Path(bin_dir) / "honcho"), "-f", "platform/Procfile", "-d", ".", "start", "--port", str(port), "web"]
+    log_path = tmp_path / "honcho.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(argv, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1/models/{model.pk}/predict/"
+        headers = {"Authorization": f"Bearer {token}"}
+        ids = []
+        with httpx.Client(headers=headers, timeout=30) as client:
+            for _ in range(300):
+                try:
+                    client.get(f"http://127.0.0.1:{port}/api/v1/health/")
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            for _ in range(30):
+                response = client.post(url, json={"alias": "production", "inputs": [SETOSA] * 2})
+                assert response.status_code == 200, response.text
+                ids += [p["id"] for p in response.json()["predictions"]]
+        assert PredictionLog.objects.count() == 0  # answered before anything was written
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    output = log_path.read_text(errors="replace")
+    logged = {str(i) for i in PredictionLog.objects.values_list("id", flat=True)}
+    assert len(ids) == 60 and logged == set(ids), output[-3000:]
+    assert len(set(re.findall(r"Booting worker with pid: (\d+)", output))) == 2, output  # gunicorn, 2 workers
 
 
 def test_feedback_right_after_a_prediction_finds_its_pending_log_row(world, model, trained, settings):

@@ -9,6 +9,17 @@ from accounts_app.models import Membership, Role, Team, User
 from accounts_app.services import create_team
 
 
+def server_url() -> str:
+    """The address `make run` serves on: platform/Procfile binds the web process to ECO_HOST:PORT."""
+    host = os.environ.get("ECO_HOST") or "127.0.0.1"
+    port = os.environ.get("PORT") or "8000"
+    if host in ("0.0.0.0", "::"):  # every interface: this machine answers on its loopback address too
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/"
+
+
 class Command(BaseCommand):
     help = "Create a demo admin user and a demo team if they do not exist, and print the login."
 
@@ -30,7 +41,7 @@ class Command(BaseCommand):
         Membership.objects.get_or_create(team=demo, user=user, defaults={"role": Role.ADMIN})
         self.stdout.write(
             self.style.SUCCESS(
-                f"\n  Eco is at http://127.0.0.1:8000/  (admin: /admin/, API docs: /api/docs/)\n"
+                f"\n  Eco is at {server_url()}  (admin: /admin/, API docs: /api/docs/)\n"
                 f"  Log in as '{username}' with password '{password}' (team '{team}').\n"
             )
         )

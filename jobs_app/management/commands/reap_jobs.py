@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
+from datasets_app.uploads import remove_stale_temp_files
 from jobs_app.services import reap_stale_jobs
 from jobs_app.triggers import check_triggers
 
@@ -27,6 +28,7 @@ class Command(BaseCommand):
             close_old_connections()
             try:
                 touched = reap_stale_jobs()
+                remove_stale_temp_files(settings.ECO_UPLOAD_TMP_MAX_AGE_S)
                 if time.monotonic() >= triggers_due:
                     started = check_triggers()
                     triggers_due = time.monotonic() + settings.ECO_TRIGGER_INTERVAL_S
