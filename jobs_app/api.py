@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import generics
 from rest_framework.response import Response
 
@@ -11,10 +11,15 @@ from datasets_app import selectors as dataset_selectors
 from jobs_app import metrics, selectors, services, triggers
 from jobs_app.models import Job, JobKind, JobStatus, RetrainTrigger, TriggerRun
 from jobs_app.serializers import (
+    JobLogsAnswerSerializer,
     JobLogSerializer,
     JobSerializer,
     JobSubmitSerializer,
+    MetricIngestAnswerSerializer,
+    MetricKeysAnswerSerializer,
     MetricPointsSerializer,
+    MetricSeriesAnswerSerializer,
+    TeamUsageSerializer,
     TriggerRunSerializer,
     TriggerSerializer,
     TriggerUpdateSerializer,
@@ -98,7 +103,11 @@ class JobMetricsApi(generics.GenericAPIView):
             OpenApiParameter("key", OpenApiTypes.STR, description="the metric; omit to list keys"),
             OpenApiParameter("max_points", OpenApiTypes.INT, description="0 for every point; default 1000"),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses=PolymorphicProxySerializer(
+            component_name="JobMetrics",
+            serializers=[MetricKeysAnswerSerializer, MetricSeriesAnswerSerializer],
+            resource_type_field_name=None,
+        ),
     )
     def get(self, request, pk):
         job = selectors.job_for_user(user=request.user, pk=pk)
@@ -110,7 +119,7 @@ class JobMetricsApi(generics.GenericAPIView):
             raise ValidationError({"max_points": ["must be 0 (every point) or at least 2."]})
         return Response({"job": str(job.pk), **metrics.series(job.pk, key, max_points=wanted or None)})
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=MetricPointsSerializer, responses=MetricIngestAnswerSerializer)
     def post(self, request, pk):
         job = selectors.job_for_user(user=request.user, pk=pk)
         ensure_role(user=request.user, team=job.team, minimum=Role.MEMBER)
@@ -132,7 +141,7 @@ class JobLogsApi(generics.GenericAPIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("after", OpenApiTypes.INT), OpenApiParameter("limit", OpenApiTypes.INT)],
-        responses={200: OpenApiTypes.OBJECT},
+        responses=JobLogsAnswerSerializer,
     )
     def get(self, request, pk):
         job = selectors.job_for_user(user=request.user, pk=pk)
@@ -153,7 +162,7 @@ class TeamUsageApi(generics.GenericAPIView):
     """What a team uses: running jobs, jobs by status, CPU and GPU seconds, storage bytes, and its quota
     (none yet: quotas arrive with resource governance). Any member may read it."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses=TeamUsageSerializer)
     def get(self, request, slug):
         team = team_for_user(user=request.user, slug=slug)
         return Response(selectors.team_usage(team=team))

@@ -138,3 +138,56 @@ class TriggerRunSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
         read_only_fields = fields
+
+
+class MetricKeySerializer(serializers.Serializer):
+    key = serializers.CharField()
+    count = serializers.IntegerField()
+    first_step = serializers.IntegerField()
+    last_step = serializers.IntegerField()
+    last_value = serializers.FloatField(allow_null=True)
+
+
+class MetricKeysAnswerSerializer(serializers.Serializer):
+    """GET .../metrics/ without ?key."""
+
+    job = serializers.UUIDField()
+    keys = MetricKeySerializer(many=True)
+
+
+class MetricSeriesAnswerSerializer(serializers.Serializer):
+    """GET .../metrics/?key=...: `points` is [[step, value], ...] in step order."""
+
+    job = serializers.UUIDField()
+    key = serializers.CharField()
+    count = serializers.IntegerField(help_text="points stored")
+    downsampled = serializers.BooleanField()
+    points = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        help_text="[[step, value], ...]",
+    )
+
+
+class MetricIngestAnswerSerializer(serializers.Serializer):
+    job = serializers.UUIDField()
+    received = serializers.IntegerField()
+    written = serializers.IntegerField()
+
+
+class JobLogsAnswerSerializer(serializers.Serializer):
+    job = serializers.UUIDField()
+    status = serializers.CharField()
+    results = JobLogSerializer(many=True)
+    next_after = serializers.IntegerField(help_text="pass as ?after= to read on")
+
+
+class TeamUsageSerializer(serializers.Serializer):
+    team = serializers.CharField()
+    running_jobs = serializers.IntegerField()
+    jobs = serializers.DictField(child=serializers.IntegerField(), help_text="job count by status")
+    cpu_seconds = serializers.FloatField()
+    gpu_seconds = serializers.FloatField()
+    storage_bytes = serializers.IntegerField()
+    blobs = serializers.IntegerField()
+    metric_points = serializers.IntegerField()
+    quota = serializers.DictField(allow_null=True, help_text="none until resource governance")
