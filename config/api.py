@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -149,6 +150,7 @@ def handler404(request, exception=None):
     return page_not_found(request, exception)
 
 
+@csrf_exempt  # like every API view: a cookie must not turn a 404 into Django's HTML CSRF page
 def api_not_found(request, *args, **kwargs):
     """The catch-all of /api/: a JSON 404 for any method. A URL that only lacks its trailing slash gets
     Django's redirect for GET and HEAD, and for other methods a 404 that says so (a redirect would drop a body)."""
@@ -176,6 +178,23 @@ def handler500(request):
     from django.views.defaults import server_error
 
     return server_error(request)
+
+
+def handler403(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse(error_body(403, "permission_denied", "Forbidden."), status=403)
+    from django.views.defaults import permission_denied
+
+    return permission_denied(request, exception)
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: the JSON error body under /api/ (a session caller without the CSRF token)."""
+    if _wants_json(request):
+        return JsonResponse(error_body(403, "permission_denied", f"CSRF failed: {reason}"), status=403)
+    from django.views.csrf import csrf_failure as default
+
+    return default(request, reason)
 
 
 def handler400(request, exception=None):

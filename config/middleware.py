@@ -22,15 +22,14 @@ class RejectNulInQueryMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        # WSGI hands both as latin-1 strings of the raw bytes; the path arrives percent-decoded already
-        raw_path = request.META.get("PATH_INFO", "")
-        raw_query = request.META.get("QUERY_STRING", "")
+        # Django re-percent-encodes the bytes of a path that are not UTF-8 (%FF) before we see it; the query
+        # string arrives raw, as a latin-1 string of its bytes
         try:
-            raw_path.encode("latin-1").decode("utf-8")
+            unquote_to_bytes(request.path_info).decode("utf-8")
         except UnicodeError:
             return _bad_request("path", "the URL path is not valid UTF-8.")
         try:
-            unquote_to_bytes(raw_query.encode("latin-1")).decode("utf-8")
+            unquote_to_bytes(request.META.get("QUERY_STRING", "").encode("latin-1")).decode("utf-8")
         except UnicodeError:
             return _bad_request("query", "the query string is not valid UTF-8.")
         for name, values in request.GET.lists():

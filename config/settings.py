@@ -55,6 +55,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+CSRF_FAILURE_VIEW = "config.api.csrf_failure"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 
@@ -155,6 +156,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
+    "DEFAULT_METADATA_CLASS": "config.metadata.Metadata",
     # JSON only: a multipart or form body elsewhere answers 415 before it is read. The endpoints that take
     # files (dataset and model version uploads) name their parsers themselves.
     "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],

@@ -27,6 +27,7 @@ urlpatterns = [
 ]
 
 handler400 = "config.api.handler400"
+handler403 = "config.api.handler403"
 handler404 = "config.api.handler404"
 handler500 = "config.api.handler500"
 

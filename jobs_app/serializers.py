@@ -6,7 +6,7 @@ from jobs_app.models import Job, JobKind, JobLog, RetrainTrigger, TriggerRun
 
 class JobSerializer(serializers.ModelSerializer):
     team = serializers.CharField(source="team.slug", read_only=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
     cancel_requested = serializers.SerializerMethodField()
 
     class Meta:
@@ -71,7 +71,7 @@ class TriggerSerializer(serializers.ModelSerializer):
     min_feedback = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False, default=100)
     train = serializers.JSONField(required=False, default=dict, help_text="Train spec less dataset_version, model.")
     promote_if = serializers.JSONField(required=False, default=dict, help_text='{"alias": "production"}')
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = RetrainTrigger

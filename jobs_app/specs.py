@@ -166,12 +166,12 @@ def _train(user: User, team: Team, spec: dict) -> dict:
     try:
         split = split_config(spec.get("split"))
     except DataError as exc:
-        raise _error("spec.split", str(exc)) from None
+        raise exc.prefixed("spec.split") from None
     train_rows = max(1, int(version.num_rows * (1 - split["test"] - split["validation"])))
     try:
         hyperparameters({**recipes.default_hyperparameters(architecture, train_rows, task), **given})
     except HyperparameterError as exc:
-        raise _error("spec.hyperparameters", str(exc)) from None
+        raise exc.prefixed("spec.hyperparameters") from None
     out["hyperparameters"] = given
     out["split"] = split
 
@@ -190,7 +190,7 @@ def _train(user: User, team: Team, spec: dict) -> dict:
             }
         )
     except SpecError as exc:
-        raise _error("spec.options", str(exc)) from None
+        raise exc.prefixed("spec.options") from None
     out["options"] = options
     for key in ("image_shape", "text_column", "description"):
         if spec.get(key) is not None:
@@ -332,7 +332,7 @@ def _process(user: User, team: Team, spec: dict) -> dict:
     try:
         steps = processing.check_steps(spec.get("steps"), columns=version.schema["columns"], target=version.target)
     except processing.StepError as exc:
-        raise _error(f"spec.{exc.field}", exc.message) from None
+        raise exc.prefixed("spec") from None
     out = {"dataset_version": str(version.pk), "steps": steps}
     _description(spec, out)
     return out

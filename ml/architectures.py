@@ -16,12 +16,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ml.errors import UserError
+
 ARCHITECTURES = ("mlp", "cnn", "textcnn", "transformer")
 TABULAR, IMAGE, TEXT = "tabular", "image", "text"
 INPUT_KIND = {"mlp": TABULAR, "cnn": IMAGE, "textcnn": TEXT, "transformer": TEXT}
 
 
-class SpecError(ValueError):
+class SpecError(UserError):
     """The spec cannot build a network; the message names the field."""
 
 

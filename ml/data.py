@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from ml.architectures import IMAGE, INPUT_KIND, TABULAR, TEXT
+from ml.errors import UserError
 
 PAD, UNK = 0, 1
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """The data cannot feed this architecture; the message says why."""
 
 
