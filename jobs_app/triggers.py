@@ -9,7 +9,6 @@ failed checks.
 
 from __future__ import annotations
 
-import copy
 import logging
 
 from django.core.exceptions import ValidationError
@@ -51,9 +50,7 @@ def _checked_train(*, actor: User, team: Team, model: RegisteredModel, base: Dat
             {key.replace("spec.", "train.", 1): msgs for key, msgs in exc.message_dict.items()}
         ) from None
     except UserError as exc:
-        renamed = copy.copy(exc)
-        renamed.field = exc.field.replace("spec.", "train.", 1) if exc.field else "train"
-        raise renamed from None
+        raise exc.with_field(exc.field.replace("spec.", "train.", 1) if exc.field else "train") from None
     return {k: v for k, v in checked.items() if k not in ("dataset_version", "model", "model_name")}
 
 
