@@ -69,8 +69,8 @@ class RoleSerializer(serializers.Serializer):
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
-    actor = serializers.CharField(source="actor.username", default=None)
-    team = serializers.CharField(source="team.slug", default=None)
+    actor = serializers.CharField(source="actor.username", default=None, allow_null=True)
+    team = serializers.CharField(source="team.slug", default=None, allow_null=True)
 
     class Meta:
         model = AuditEvent

@@ -6,7 +6,8 @@ Error body: {"status": 400, "code": "invalid", "detail": "<field>: <problem>", "
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -88,3 +89,117 @@ def exception_handler(exc, context):
     if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS and getattr(exc, "wait", None):
         response.data["retry_after_s"] = exc.wait
     return response
+
+
+# The statuses any operation may answer besides its own: DRF and the handlers above answer them in the one shape.
+ERROR_STATUSES = {
+    "400": "Invalid input; `errors` names each field.",
+    "401": "Not authenticated.",
+    "403": "Authenticated, but the role is too low.",
+    "404": "Not found (or not visible to you).",
+    "405": "Method not allowed.",
+    "406": "Not acceptable.",
+    "409": "Conflicts with the current state.",
+    "413": "Body too large.",
+    "415": "Unsupported media type.",
+    "429": "Too many requests.",
+}
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "The one shape of every error answer.",
+    "properties": {
+        "status": {"type": "integer"},
+        "code": {"type": "string"},
+        "detail": {"type": "string"},
+        "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+        "checks": {"type": "array", "items": {}, "description": "409 of a gate: the failed checks"},
+        "retry_after_s": {"type": "number", "description": "429: seconds to wait"},
+    },
+    "required": ["status", "code", "detail", "errors"],
+}
+
+
+def add_error_responses(result, generator, request, public):
+    """drf-spectacular postprocessing hook: every operation documents the error answers in the one shape, so
+    clients generated from the schema can read them and Schemathesis checks them like any other answer."""
+    components = result.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault("Error", ERROR_SCHEMA)
+    ref = {"$ref": "#/components/schemas/Error"}
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            for code, description in ERROR_STATUSES.items():
+                answer = {"content": {"application/json": {"schema": ref}}, "description": description}
+                responses.setdefault(code, answer)
+    return result
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def handler404(request, exception=None):
+    """Unmatched URLs under /api/ (including ids that are not UUIDs) answer the JSON error body; others keep
+    Django's page (the dashboard's deep links are served by the catch-all route, never here)."""
+    if _wants_json(request):
+        return JsonResponse(error_body(404, "not_found", "Not found."), status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+@csrf_exempt  # like every API view: a cookie must not turn a 404 into Django's HTML CSRF page
+def api_not_found(request, *args, **kwargs):
+    """The catch-all of /api/: a JSON 404 for any method. A URL that only lacks its trailing slash gets
+    Django's redirect for GET and HEAD, and for other methods a 404 that says so (a redirect would drop a body)."""
+    from django.http import HttpResponsePermanentRedirect
+    from django.urls import Resolver404, resolve
+
+    path = request.path_info
+    if not path.endswith("/"):
+        try:
+            match = resolve(path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_not_found:
+            if request.method in ("GET", "HEAD"):
+                query = request.META.get("QUERY_STRING", "")
+                return HttpResponsePermanentRedirect(request.path + "/" + (f"?{query}" if query else ""))
+            detail = f"Not found: API URLs end with a slash ({request.path}/)."
+            return JsonResponse(error_body(404, "not_found", detail), status=404)
+    return JsonResponse(error_body(404, "not_found", "Not found."), status=404)
+
+
+def handler500(request):
+    if _wants_json(request):
+        return JsonResponse(error_body(500, "server_error", "Internal server error."), status=500)
+    from django.views.defaults import server_error
+
+    return server_error(request)
+
+
+def handler403(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse(error_body(403, "permission_denied", "Forbidden."), status=403)
+    from django.views.defaults import permission_denied
+
+    return permission_denied(request, exception)
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: the JSON error body under /api/ (a session caller without the CSRF token)."""
+    if _wants_json(request):
+        return JsonResponse(error_body(403, "permission_denied", f"CSRF failed: {reason}"), status=403)
+    from django.views.csrf import csrf_failure as default
+
+    return default(request, reason)
+
+
+def handler400(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse(error_body(400, "invalid", "Bad request."), status=400)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)

@@ -2,6 +2,7 @@
 
 from django.db import connection
 from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,11 +24,17 @@ def _broker() -> str:
     return "ok"
 
 
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "degraded"])
+    database = serializers.CharField(help_text='"ok" or "error: <what>"')
+    broker = serializers.CharField(help_text='"ok" or "error: <what>"')
+
+
 class HealthApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(responses={200: dict, 503: dict})
+    @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer})
     def get(self, request):
         checks = {}
         for name, check in (("database", _database), ("broker", _broker)):

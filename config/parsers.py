@@ -6,7 +6,7 @@ from django.conf import settings
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
-from config.errors import PayloadTooLarge
+from config.errors import PayloadTooLarge, UserError
 
 
 def _ensure_small(parser_context) -> None:
@@ -19,13 +19,39 @@ def _ensure_small(parser_context) -> None:
         raise PayloadTooLarge(f"The request body is larger than {settings.ECO_MAX_JSON_BYTES} bytes.")
 
 
+def _surrogate_path(value) -> str | None:
+    """Where the first string holding an unpaired surrogate (JSON's "\\ud800", not valid Unicode) sits, or
+    None. Iterative: the parser has already bounded the depth, but a long list must not cost a recursion."""
+    stack = [(value, "")]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return where or "non_field_errors"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                stack.append((key, where or "non_field_errors"))
+                stack.append((child, f"{where}.{key}" if where else str(key)))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
+    return None
+
+
 class JSONParser(parsers.JSONParser):
+    """DRF's parser, capped in size, with deep nesting and invalid Unicode (a lone surrogate in a string,
+    which PostgreSQL and every JSON encoder refuse later) answered as 400 here."""
+
     def parse(self, stream, media_type=None, parser_context=None):
         _ensure_small(parser_context)
         try:
-            return super().parse(stream, media_type, parser_context)
+            data = super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
+        if (where := _surrogate_path(data)) is not None:
+            raise UserError("contains an unpaired surrogate: not valid Unicode.", field=where)
+        return data
 
 
 class FormParser(parsers.FormParser):

@@ -55,6 +55,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+CSRF_FAILURE_VIEW = "config.api.csrf_failure"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 
@@ -160,11 +161,11 @@ REST_FRAMEWORK = {
         "accounts_app.permissions.TeamRole",  # each view's minimum role per method
     ],
     "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
-    "DEFAULT_PARSER_CLASSES": [
-        "config.parsers.JSONParser",
-        "config.parsers.FormParser",
-        "config.parsers.MultiPartParser",
-    ],
+    "DEFAULT_METADATA_CLASS": "config.metadata.Metadata",
+    # JSON only: a multipart or form body elsewhere answers 415 before it is read. The endpoints that take
+    # files (dataset and model version uploads) name their parsers themselves.
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -182,6 +183,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.api.add_error_responses"],
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "jobs_app.models.JobStatus",
         "TriggerRunStatusEnum": "jobs_app.models.RunStatus",

@@ -1,8 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config.api import api_not_found
 from config.health import HealthApi
 
 api_v1 = [
@@ -19,8 +20,16 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api-auth/", include("rest_framework.urls")),
+    # last of the API: any other /api/ URL (an id that is not a UUID, a typo) answers the JSON error body,
+    # whatever DEBUG says (Django's handler404 is skipped in DEBUG)
+    re_path(r"^api/", api_not_found),
     path("", TemplateView.as_view(template_name="index.html"), name="home"),
 ]
+
+handler400 = "config.api.handler400"
+handler403 = "config.api.handler403"
+handler404 = "config.api.handler404"
+handler500 = "config.api.handler500"
 
 admin.site.site_header = "Eco administration"
 admin.site.site_title = "Eco admin"

@@ -85,8 +85,11 @@ def open_blob(blob: Blob):
 
 
 def download_response(blob: Blob, filename: str):
-    """The blob as a streamed attachment, with its length and its hash as ETag."""
-    response = FileResponse(open_blob(blob), as_attachment=True, filename=filename)
+    """The blob as a streamed attachment (application/octet-stream, as the schema says, whatever the file's
+    extension), with its length and its hash as ETag."""
+    response = FileResponse(
+        open_blob(blob), as_attachment=True, filename=filename, content_type="application/octet-stream"
+    )
     response.block_size = CHUNK
     response["Content-Length"] = str(blob.size_bytes)
     response["ETag"] = f'"{blob.sha256}"'

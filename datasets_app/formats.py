@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from config.jsonsafe import too_deep
+from ml.errors import UserError
 
 FORMATS = ("csv", "jsonl", "npz")
 csv.field_size_limit(1 << 30)  # pyarrow accepts long fields; Python's csv module must read them back too
@@ -29,7 +30,7 @@ PREVIEW_TEXT_CHARS = 10_000  # longer text cells are cut in previews
 _EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".npz": "npz"}
 
 
-class FormatError(ValueError):
+class FormatError(UserError):
     """The file cannot be used: the message says why, and where."""
 
 

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datasets_app.formats import NULL_VALUES, is_numeric
+from ml.errors import UserError
 
 OPS = ("dropna", "dedupe", "standardize", "filter", "map_labels", "sample")
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "is_null", "not_null")
@@ -39,13 +40,11 @@ def _numeric(dtype: str) -> bool:
 INT64_MAX = 2**63 - 1
 
 
-class StepError(ValueError):
+class StepError(UserError):
     """A step does not fit the data; `field` names it (steps[2].column)."""
 
     def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
+        super().__init__(message, field=field)
 
 
 def check_steps(steps, *, columns: list[dict], target: str) -> list[dict]:

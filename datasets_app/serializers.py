@@ -9,9 +9,9 @@ from datasets_app.models import Dataset, DatasetVersion, Sensitivity, Task
 class DatasetSerializer(serializers.ModelSerializer):
     team = serializers.CharField(source="team.slug", validators=[slug_validator])
     name = NameField(max_length=200)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
     num_versions = serializers.IntegerField(read_only=True, default=0)
-    latest_version = serializers.IntegerField(read_only=True, default=None)
+    latest_version = serializers.IntegerField(read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Dataset
@@ -53,7 +53,7 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
     sha256 = serializers.CharField(source="blob_id", read_only=True)
     size_bytes = serializers.IntegerField(source="blob.size_bytes", read_only=True)
     parents = serializers.SerializerMethodField()
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = DatasetVersion

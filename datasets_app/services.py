@@ -156,7 +156,7 @@ def register_version(
     try:
         inspection = formats.inspect(path, fmt, target, early=early_inspection if fmt == "csv" else None)
     except formats.FormatError as exc:
-        raise ValidationError({"file": [str(exc)]}) from None
+        raise exc.prefixed("file") from None
     if problem := unsafe_text(inspection.schema["columns"], "column"):
         raise ValidationError({"file": [f"a {problem}; rename it"]})
     _check_fits_task(dataset, inspection)
@@ -196,7 +196,7 @@ def create_version_from_upload(
     try:
         fmt = formats.detect_format(file.name, fmt)
     except formats.FormatError as exc:
-        raise ValidationError({"format": [str(exc)]}) from None
+        raise exc.prefixed("format") from None
     path = file.temporary_file_path()
     sha256 = getattr(file, "sha256", None)
     if sha256 is None:

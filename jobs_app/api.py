@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import generics
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
@@ -14,10 +14,15 @@ from jobs_app.filters import JobFilter, TriggerFilter
 from jobs_app.models import Job, RetrainTrigger, TriggerRun
 from jobs_app.serializers import (
     JobKindSerializer,
+    JobLogsAnswerSerializer,
     JobLogSerializer,
     JobSerializer,
     JobSubmitSerializer,
+    MetricIngestAnswerSerializer,
+    MetricKeysAnswerSerializer,
     MetricPointsSerializer,
+    MetricSeriesAnswerSerializer,
+    TeamUsageSerializer,
     TriggerRunSerializer,
     TriggerSerializer,
     TriggerUpdateSerializer,
@@ -97,7 +102,11 @@ class JobMetricsApi(generics.GenericAPIView):
             OpenApiParameter("key", OpenApiTypes.STR, description="the metric; omit to list keys"),
             OpenApiParameter("max_points", OpenApiTypes.INT, description="0 for every point; default 1000"),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses=PolymorphicProxySerializer(
+            component_name="JobMetrics",
+            serializers=[MetricKeysAnswerSerializer, MetricSeriesAnswerSerializer],
+            resource_type_field_name=None,
+        ),
     )
     def get(self, request, pk):
         job = selectors.job_for_user(user=request.user, pk=pk)
@@ -109,17 +118,14 @@ class JobMetricsApi(generics.GenericAPIView):
             raise ValidationError({"max_points": ["must be 0 (every point) or at least 2."]})
         return Response({"job": str(job.pk), **metrics.series(job.pk, key, max_points=wanted or None)})
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=MetricPointsSerializer, responses=MetricIngestAnswerSerializer)
     def post(self, request, pk):
         job = selectors.job_for_user(user=request.user, pk=pk)
         self.check_object_permissions(request, job)
         body = request.data
         if not isinstance(body, dict) or "points" not in body:
             raise ValidationError({"points": ["This field is required: a list of {key, step, value}."]})
-        try:
-            points = metrics.check_points(body["points"])
-        except metrics.PointError as exc:
-            raise ValidationError({exc.field: [exc.message]}) from None
+        points = metrics.check_points(body["points"])  # PointError names the point (points[3].value)
         written = metrics.ingest(job.pk, points)
         return Response({"job": str(job.pk), "received": len(body["points"]), "written": written})
 
@@ -131,7 +137,7 @@ class JobLogsApi(generics.GenericAPIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("after", OpenApiTypes.INT), OpenApiParameter("limit", OpenApiTypes.INT)],
-        responses={200: OpenApiTypes.OBJECT},
+        responses=JobLogsAnswerSerializer,
     )
     def get(self, request, pk):
         job = selectors.job_for_user(user=request.user, pk=pk)
@@ -152,7 +158,7 @@ class TeamUsageApi(generics.GenericAPIView):
     """What a team uses: running jobs, jobs by status, CPU and GPU seconds, storage bytes, and its quota
     (none yet: quotas arrive with resource governance). Any member may read it."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses=TeamUsageSerializer)
     def get(self, request, slug):
         team = team_for_user(user=request.user, slug=slug)
         return Response(selectors.team_usage(team=team))

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from jobs_app.models import ROLLUP_STEPS, MetricPoint
 from ml import names
+from ml.errors import UserError
 
 KEY_MAX = 100
 STEP_MAX = 2**63 - 1
@@ -25,13 +26,11 @@ DEFAULT_MAX_POINTS = 1000
 MAX_POINTS_LIMIT = 100_000
 
 
-class PointError(ValueError):
+class PointError(UserError):
     """A point is malformed; `field` names it (points[3].value)."""
 
     def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
+        super().__init__(message, field=field)
 
 
 def check_points(points) -> list[tuple[str, int, float]]:

@@ -6,7 +6,7 @@ from jobs_app.models import Job, JobKind, JobLog, RetrainTrigger, TriggerRun
 
 class JobSerializer(serializers.ModelSerializer):
     team = serializers.CharField(source="team.slug", read_only=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
     cancel_requested = serializers.SerializerMethodField()
 
     class Meta:
@@ -71,7 +71,7 @@ class TriggerSerializer(serializers.ModelSerializer):
     min_feedback = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False, default=100)
     train = serializers.JSONField(required=False, default=dict, help_text="Train spec less dataset_version, model.")
     promote_if = serializers.JSONField(required=False, default=dict, help_text='{"alias": "production"}')
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = RetrainTrigger
@@ -148,3 +148,56 @@ class JobKindSerializer(serializers.Serializer):
     spec_schema = serializers.DictField(
         read_only=True, help_text="A JSON Schema (draft 2020-12) of the spec a job of this kind takes."
     )
+
+
+class MetricKeySerializer(serializers.Serializer):
+    key = serializers.CharField()
+    count = serializers.IntegerField()
+    first_step = serializers.IntegerField()
+    last_step = serializers.IntegerField()
+    last_value = serializers.FloatField(allow_null=True)
+
+
+class MetricKeysAnswerSerializer(serializers.Serializer):
+    """GET .../metrics/ without ?key."""
+
+    job = serializers.UUIDField()
+    keys = MetricKeySerializer(many=True)
+
+
+class MetricSeriesAnswerSerializer(serializers.Serializer):
+    """GET .../metrics/?key=...: `points` is [[step, value], ...] in step order."""
+
+    job = serializers.UUIDField()
+    key = serializers.CharField()
+    count = serializers.IntegerField(help_text="points stored")
+    downsampled = serializers.BooleanField()
+    points = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        help_text="[[step, value], ...]",
+    )
+
+
+class MetricIngestAnswerSerializer(serializers.Serializer):
+    job = serializers.UUIDField()
+    received = serializers.IntegerField()
+    written = serializers.IntegerField()
+
+
+class JobLogsAnswerSerializer(serializers.Serializer):
+    job = serializers.UUIDField()
+    status = serializers.CharField()
+    results = JobLogSerializer(many=True)
+    next_after = serializers.IntegerField(help_text="pass as ?after= to read on")
+
+
+class TeamUsageSerializer(serializers.Serializer):
+    team = serializers.CharField()
+    running_jobs = serializers.IntegerField()
+    jobs = serializers.DictField(child=serializers.IntegerField(), help_text="job count by status")
+    cpu_seconds = serializers.FloatField()
+    gpu_seconds = serializers.FloatField()
+    storage_bytes = serializers.IntegerField()
+    blobs = serializers.IntegerField()
+    metric_points = serializers.IntegerField()
+    quota = serializers.DictField(allow_null=True, help_text="none until resource governance")

@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts_app.models import Role, Team, User
 from accounts_app.selectors import role_of
 from accounts_app.services import record_audit
-from config.errors import Conflict
+from config.errors import Conflict, UserError
 from datasets_app import processing
 from datasets_app.models import DatasetVersion
 from jobs_app import specs
@@ -50,6 +50,8 @@ def _checked_train(*, actor: User, team: Team, model: RegisteredModel, base: Dat
         raise ValidationError(
             {key.replace("spec.", "train.", 1): msgs for key, msgs in exc.message_dict.items()}
         ) from None
+    except UserError as exc:
+        raise exc.with_field(exc.field.replace("spec.", "train.", 1) if exc.field else "train") from None
     return {k: v for k, v in checked.items() if k not in ("dataset_version", "model", "model_name")}
 
 

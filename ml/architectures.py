@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ml.errors import UserError
+
 TABULAR, IMAGE, TEXT = "tabular", "image", "text"
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
@@ -33,7 +35,7 @@ IMAGE_CLASSIFICATION = "image-classification"
 TASKS = (CLASSIFICATION, REGRESSION, TEXT_CLASSIFICATION, IMAGE_CLASSIFICATION)
 
 
-class SpecError(ValueError):
+class SpecError(UserError):
     """The spec cannot build a network; the message names the field."""
 
 

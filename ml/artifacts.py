@@ -11,6 +11,8 @@ import math
 import struct
 from pathlib import Path
 
+from ml.errors import UserError
+
 _DTYPE_BYTES = {
     "BOOL": 1,
     "U8": 1,
@@ -33,7 +35,7 @@ _PICKLE_PROTOCOL_BYTE = 0x80
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
-class ArtifactError(ValueError):
+class ArtifactError(UserError):
     """The artifact is not acceptable; the message says why."""
 
 

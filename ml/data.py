@@ -16,12 +16,13 @@ import numpy as np
 
 from ml.architectures import IMAGE, TABULAR, TEXT
 from ml.architectures import get as architecture_entry
+from ml.errors import UserError
 
 PAD, UNK = 0, 1
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """The data cannot feed this architecture; the message says why."""
 
 

@@ -7,8 +7,6 @@ A worker that catches one records `str(exc)` (field and message) as the job's on
 
 from __future__ import annotations
 
-import copy
-
 
 class UserError(ValueError):
     """Bad input the caller can fix (HTTP 400 unless a subclass says otherwise).
@@ -34,11 +32,17 @@ class UserError(ValueError):
 
     def prefixed(self, prefix: str) -> UserError:
         """A copy whose field path sits under `prefix` (`steps[2]` + `column` -> `spec.steps[2].column`)."""
-        clone = copy.copy(self)
         if not self.field:
-            clone.field = prefix
-        else:
-            clone.field = f"{prefix}{self.field}" if self.field.startswith("[") else f"{prefix}.{self.field}"
+            return self.with_field(prefix)
+        return self.with_field(f"{prefix}{self.field}" if self.field.startswith("[") else f"{prefix}.{self.field}")
+
+    def with_field(self, field: str | None) -> UserError:
+        """A copy of the same class and message at another field path (subclasses may take other arguments,
+        so the copy is made without calling `__init__`)."""
+        clone = self.__class__.__new__(self.__class__)
+        clone.__dict__.update(self.__dict__)
+        clone.args = self.args
+        clone.field = field
         return clone
 
 

@@ -19,17 +19,18 @@ import numpy as np
 
 from ml.architectures import IMAGE, TEXT
 from ml.data import encode_texts
+from ml.errors import UserError
 
 PIXELS = "pixels"
 
 
-class InputError(ValueError):
-    """An input cannot be encoded; `index` says which one (None: the whole request)."""
+class InputError(UserError):
+    """An input cannot be encoded; `index` says which one (None: the whole request), and `field` where:
+    `inputs[3]`, or `inputs`."""
 
     def __init__(self, index: int | None, message: str):
-        super().__init__(message if index is None else f"inputs[{index}]: {message}")
+        super().__init__(message, field="inputs" if index is None else f"inputs[{index}]")
         self.index = index
-        self.message = message
 
 
 def _finite(value) -> bool:

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ml.architectures import REGISTRY, TEXT, Architecture, SpecError
+from ml.errors import UserError
 from ml.runtimes import OnnxRuntime, Runtime, TorchScriptRuntime
 
 ONNX_OPSET = 17
@@ -47,7 +48,7 @@ MAX_EXPORT_BYTES = 2**31 - 2**26
 _export_lock = threading.Lock()  # one export at a time flips the process-wide transformer fast path
 
 
-class OptimizeError(ValueError):
+class OptimizeError(UserError):
     """The model cannot be exported, quantized or measured as asked; the message says why."""
 
 

@@ -25,6 +25,7 @@ import torch
 
 from ml.architectures import TEXT, input_kind
 from ml.artifacts import load_model
+from ml.errors import UserError
 
 FORMATS = ("safetensors", "onnx", "torchscript")
 """File formats `load_runtime` accepts: safetensors weights plus a spec, an ONNX graph, a TorchScript file."""
@@ -32,7 +33,7 @@ FORMATS = ("safetensors", "onnx", "torchscript")
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(double)": np.float64}
 
 
-class RuntimeFormatError(ValueError):
+class RuntimeFormatError(UserError):
     """The model file format is not one `load_runtime` knows; the message names it."""
 
 

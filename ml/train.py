@@ -15,6 +15,7 @@ from torch import nn
 
 from ml.architectures import IMAGE, REGISTRY, TABULAR, TEXT, build_model
 from ml.data import Arrays
+from ml.errors import UserError
 from ml.evaluate import evaluate
 
 DEFAULTS = {"epochs": 10, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.0, "seed": 0, "log_every": 10}
@@ -29,12 +30,13 @@ LIMITS = {
 INTEGER = {"epochs", "batch_size", "seed", "log_every"}
 
 
-class HyperparameterError(ValueError):
+class HyperparameterError(UserError):
     """A hyperparameter is unknown or out of range; the message names it."""
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (a NaN loss, say); the message is one clear line."""
+class TrainingError(UserError):
+    """Training cannot go on (a NaN loss, say); the message is one clear line. The job's own fault: a worker
+    fails the job with it and does not retry."""
 
 
 class Stopped(Exception):

@@ -144,6 +144,10 @@ class AliasListSetApi(generics.ListCreateAPIView):
         model = selectors.model_for_user(user=self.request.user, pk=self.kwargs["pk"])
         return model.aliases.select_related("version", "updated_by").order_by("alias")
 
+    @extend_schema(request=AliasSerializer, responses={200: AliasSerializer})
+    def post(self, request, *args, **kwargs):
+        return self.create(request, *args, **kwargs)
+
     def create(self, request, *args, **kwargs):
         model = selectors.model_for_user(user=request.user, pk=self.kwargs["pk"])
         self.check_object_permissions(request, model)

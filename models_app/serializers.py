@@ -26,9 +26,9 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
     team = serializers.CharField(source="team.slug", validators=[slug_validator])
     name = NameField(max_length=200)
     aliases = serializers.SerializerMethodField()
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
     num_versions = serializers.IntegerField(read_only=True, default=0)
-    latest_version = serializers.IntegerField(read_only=True, default=None)
+    latest_version = serializers.IntegerField(read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = RegisteredModel
@@ -76,7 +76,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         source="job_id", read_only=True, allow_null=True, default=None, help_text="The job that made it, if any."
     )
     parent = serializers.UUIDField(source="parent_id", read_only=True, allow_null=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = ModelVersion
@@ -185,7 +185,7 @@ class AliasSerializer(serializers.ModelSerializer):
     reason = serializers.CharField(write_only=True, required=False, allow_blank=True, default="", max_length=1000)
     model = serializers.UUIDField(source="model_id", read_only=True)
     version_number = serializers.IntegerField(source="version.version", read_only=True)
-    updated_by = serializers.CharField(source="updated_by.username", read_only=True, default=None)
+    updated_by = serializers.CharField(source="updated_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = ModelAlias
@@ -202,7 +202,7 @@ class EvaluationSerializer(serializers.ModelSerializer):
     job = serializers.UUIDField(
         source="job_id", read_only=True, allow_null=True, default=None, help_text="The job that made it, if any."
     )
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Evaluation
@@ -243,7 +243,7 @@ class GateSerializer(serializers.ModelSerializer):
         default=list,
         max_length=20,
     )
-    updated_by = serializers.CharField(source="updated_by.username", read_only=True, default=None)
+    updated_by = serializers.CharField(source="updated_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = GatePolicy
@@ -290,8 +290,8 @@ class PredictionSerializer(serializers.ModelSerializer):
     model = serializers.UUIDField(source="model_id", read_only=True)
     model_version = serializers.UUIDField(source="model_version_id", read_only=True)
     version = serializers.IntegerField(source="model_version.version", read_only=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
-    feedback_by = serializers.CharField(source="feedback_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
+    feedback_by = serializers.CharField(source="feedback_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = PredictionLog

@@ -14,7 +14,7 @@ from accounts_app.models import Role, Team, User
 from accounts_app.names import named
 from accounts_app.selectors import ensure_role
 from accounts_app.services import record_audit
-from config.errors import Conflict
+from config.errors import Conflict, UserError
 from config.jsonsafe import unsafe_text
 from datasets_app import blobs
 from datasets_app.models import DatasetVersion
@@ -144,7 +144,7 @@ def register_version(
         try:
             facts = inspect_safetensors(weights_path)
         except ArtifactError as exc:
-            raise ValidationError({"weights": [str(exc)]}) from None
+            raise exc.prefixed("weights") from None
     else:
         if parent is None or not from_job:
             raise ValidationError({"format": [f"{fmt} versions are made by export and quantize jobs only."]})
@@ -152,7 +152,7 @@ def register_version(
     try:
         spec = validate_spec(spec)
     except ArtifactError as exc:
-        raise ValidationError({"spec": [str(exc)]}) from None
+        raise exc.prefixed("spec") from None
     for field, value in (("weights", facts), ("spec", spec), ("metrics", metrics), ("params", params)):
         if problem := unsafe_text(value, field):
             raise ValidationError({field: [f"{problem}."]})
@@ -160,7 +160,7 @@ def register_version(
         if fmt == WeightsFormat.SAFETENSORS:
             check_weights_fit_spec(spec, facts["tensors"])
     except ArtifactError as exc:
-        raise ValidationError({"weights": [str(exc)]}) from None
+        raise exc.prefixed("weights") from None
     dataset_versions = list(dataset_versions)
     for dv in dataset_versions:
         if dv.dataset.team_id != model.team_id:
@@ -400,7 +400,7 @@ def record_feedback(*, actor: User, prediction: PredictionLog, label) -> Predict
     try:
         value = inference.check_label(spec, label)
     except inference.InputError as exc:
-        raise ValidationError({"label": [exc.message]}) from None
+        raise UserError(exc.message, field="label") from None
     prediction = PredictionLog.objects.select_for_update().get(pk=prediction.pk)
     prediction.feedback, prediction.feedback_by, prediction.feedback_at = value, actor, timezone.now()
     prediction.save(update_fields=["feedback", "feedback_by", "feedback_at"])

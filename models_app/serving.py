@@ -151,9 +151,8 @@ def predict(*, user: User, model_pk, alias=None, version=None, inputs=None, runt
         array, logged = inference.encode(served.spec, inputs)
         outputs = served.runtime.run(array)
         predictions = inference.decode(served.spec, outputs)
-    except inference.InputError as exc:
-        field = "inputs" if exc.index is None else f"inputs[{exc.index}]"
-        raise ValidationError({field: [exc.message]}) from None
+    except inference.InputError:
+        raise  # names its input (inputs[3]); the clause below is for specs that do not fit their network
     except (KeyError, TypeError, ValueError, IndexError) as exc:  # a spec whose preprocessing does not fit its network
         raise ValidationError(
             {"version": [f"v{target['version']}'s spec cannot encode inputs for its network: {exc}"]}

@@ -103,7 +103,7 @@ def check(*, user: User, team: Team, spec: dict) -> dict:
     try:
         steps = processing.check_steps(spec.get("steps"), columns=version.schema["columns"], target=version.target)
     except processing.StepError as exc:
-        raise specs.error(f"spec.{exc.field}", exc.message) from None
+        raise exc.prefixed("spec") from None
     out = {"dataset_version": str(version.pk), "steps": steps}
     specs.description(spec, out)
     return out

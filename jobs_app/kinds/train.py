@@ -248,12 +248,12 @@ def check(*, user: User, team: Team, spec: dict) -> dict:
     try:
         split = split_config(spec.get("split"))
     except DataError as exc:
-        raise specs.error("spec.split", str(exc)) from None
+        raise exc.prefixed("spec.split") from None
     train_rows = max(1, int(version.num_rows * (1 - split["test"] - split["validation"])))
     try:
         hyperparameters({**recipes.default_hyperparameters(architecture, train_rows, task), **given})
     except HyperparameterError as exc:
-        raise specs.error("spec.hyperparameters", str(exc)) from None
+        raise exc.prefixed("spec.hyperparameters") from None
     out["hyperparameters"] = given
     out["split"] = split
 
@@ -272,7 +272,7 @@ def check(*, user: User, team: Team, spec: dict) -> dict:
             }
         )
     except SpecError as exc:
-        raise specs.error("spec.options", str(exc)) from None
+        raise exc.prefixed("spec.options") from None
     out["options"] = options
     for key in ("image_shape", "text_column", "description"):
         if spec.get(key) is not None:

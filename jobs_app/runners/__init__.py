@@ -14,33 +14,15 @@ import traceback
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError
 
-from datasets_app.formats import FormatError
-from datasets_app.processing import StepError
 from jobs_app import kinds, services
 from jobs_app.runners.reporter import RegistryReporter
-from ml.architectures import SpecError
-from ml.artifacts import ArtifactError
-from ml.data import DataError
-from ml.inference import InputError
-from ml.optimize import OptimizeError
-from ml.runtimes import RuntimeFormatError
-from ml.train import HyperparameterError, Stopped, TrainingError
+from ml.errors import UserError
+from ml.train import Stopped
 
 log = logging.getLogger(__name__)
 
 # The job's own fault: retrying cannot help, the message says what to change.
-USER_ERRORS = (
-    TrainingError,
-    DataError,
-    HyperparameterError,
-    SpecError,
-    ArtifactError,
-    StepError,
-    FormatError,
-    OptimizeError,
-    RuntimeFormatError,
-    InputError,
-)
+USER_ERRORS = (UserError,)
 # The world's fault: a database, broker or storage that was briefly away.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 

@@ -30,7 +30,9 @@ def text_version(world):
     client = world.client("member")
     rows = "text,label\n" + "\n".join(f"{'good' if i % 2 else 'bad'} movie {i},{i % 2}" for i in range(40))
     response = client.post(
-        f"/api/v1/datasets/{dataset.pk}/versions/", {"file": csv_file(rows, "reviews.csv"), "target": "label"}
+        f"/api/v1/datasets/{dataset.pk}/versions/",
+        {"file": csv_file(rows, "reviews.csv"), "target": "label"},
+        format="multipart",
     )
     assert response.status_code == 201, response.json()
     del create_version_from_upload

@@ -161,7 +161,9 @@ def test_nan_loss_fails_the_job_with_a_clear_error(world, worker, tmp_path):
     path = tmp_path / "huge.csv"
     path.write_text("x,y\n" + rows + "\n")
     with open(path, "rb") as fh:
-        version = member.post(f"/api/v1/datasets/{dataset['id']}/versions/", {"file": fh, "target": "y"})
+        version = member.post(
+            f"/api/v1/datasets/{dataset['id']}/versions/", {"file": fh, "target": "y"}, format="multipart"
+        )
     assert version.status_code == 201, version.json()
     job = submit(
         member,
@@ -263,7 +265,9 @@ def test_text_and_npz_image_data_sets_train_on_the_worker(world, worker):
         lines.append(f"the film was {' and '.join(rng.choice(words[label], 2))} overall,{label}")
     text = io.BytesIO(("\n".join(lines) + "\n").encode())
     text.name = "reviews.csv"
-    version = member.post(f"/api/v1/datasets/{reviews['id']}/versions/", {"file": text, "target": "label"})
+    version = member.post(
+        f"/api/v1/datasets/{reviews['id']}/versions/", {"file": text, "target": "label"}, format="multipart"
+    )
     assert version.status_code == 201, version.json()
 
     digits = load_digits()
@@ -274,7 +278,9 @@ def test_text_and_npz_image_data_sets_train_on_the_worker(world, worker):
     pictures = member.post(
         "/api/v1/datasets/", {"team": "alpha", "name": "pictures", "task": "image-classification"}, format="json"
     ).json()
-    npz = member.post(f"/api/v1/datasets/{pictures['id']}/versions/", {"file": images, "target": "label"})
+    npz = member.post(
+        f"/api/v1/datasets/{pictures['id']}/versions/", {"file": images, "target": "label"}, format="multipart"
+    )
     assert npz.status_code == 201, npz.json()
 
     runs = [
