@@ -19,17 +19,18 @@ def _ensure_small(parser_context) -> None:
         raise PayloadTooLarge(f"The request body is larger than {settings.ECO_MAX_JSON_BYTES} bytes.")
 
 
-def _surrogate_path(value) -> str | None:
-    """Where the first string holding an unpaired surrogate (JSON's "\\ud800", not valid Unicode) sits, or
-    None. Iterative: the parser has already bounded the depth, but a long list must not cost a recursion."""
+def _surrogate_path(value) -> tuple[str, str] | None:
+    """Where the first string holding an unpaired surrogate (JSON's "\\ud800", not valid Unicode) sits, and
+    the surrogate as U+XXXX; or None. Iterative: the parser has already bounded the depth, but a long list
+    must not cost a recursion."""
     stack = [(value, "")]
     while stack:
         item, where = stack.pop()
         if isinstance(item, str):
             try:
                 item.encode("utf-8")
-            except UnicodeEncodeError:
-                return where or "non_field_errors"
+            except UnicodeEncodeError as exc:
+                return where or "non_field_errors", f"U+{ord(item[exc.start]):04X}"
         elif isinstance(item, dict):
             for key, child in item.items():
                 stack.append((key, where or "non_field_errors"))
@@ -49,8 +50,9 @@ class JSONParser(parsers.JSONParser):
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
-        if (where := _surrogate_path(data)) is not None:
-            raise UserError("contains an unpaired surrogate: not valid Unicode.", field=where)
+        if (found := _surrogate_path(data)) is not None:
+            where, char = found
+            raise UserError(f"contains an unpaired surrogate {char}: not valid Unicode.", field=where)
         return data
 
 
