@@ -113,7 +113,7 @@ def make_seed() -> Seed:
     from models_app.models import PredictionLog
     from models_app.services import create_model, record_evaluation, record_feedback, set_alias, set_gate
     from tests.factories import UserFactory
-    from tests.trained import register_trained
+    from tests.helpers import register_trained
 
     admin = UserFactory(username="st-admin")
     viewer = UserFactory(username="st-viewer")
@@ -175,6 +175,7 @@ PATH_IDS = {
     "/api/v1/dataset-versions/{id}/preview/": lambda s: {"id": str(s.dataset_version.pk)},
     "/api/v1/datasets/{id}/": lambda s: {"id": str(s.dataset.pk)},
     "/api/v1/datasets/{id}/versions/": lambda s: {"id": str(s.dataset.pk)},
+    "/api/v1/job-kinds/{kind}/": lambda s: {"kind": "train"},
     "/api/v1/jobs/{id}/": lambda s: {"id": str(s.job.pk)},
     "/api/v1/jobs/{id}/cancel/": lambda s: {"id": str(s.job.pk)},
     "/api/v1/jobs/{id}/logs/": lambda s: {"id": str(s.job.pk)},
