@@ -3,6 +3,7 @@ shown read-only."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 
 from accounts_app.names import named
 from ml import names
@@ -45,6 +46,40 @@ class TeamNameForm(forms.ModelForm):
                     "name", f"Team '{team.slug}' already has a {self.noun} named '{name}' (names ignore case)."
                 )
         return data
+
+
+class ServiceWriteMixin:
+    """For the ModelAdmin of a team's named record (a dataset, a model): adds, edits and deletes go through the
+    app's services, with the admin user as the actor, so they are checked and audited like API writes.
+
+    Set `create_service(*, actor, team, name, ...)`, `update_service(*, actor, <noun>=obj, **changed)`,
+    `delete_service(*, actor, <noun>=obj)`, `service_noun` (the keyword naming the record), `create_fields` (the
+    form fields handed to `create_service` beside the team) and `editable_fields` (those `update_service`
+    takes). A refused bulk delete is reported per record and the others go on."""
+
+    create_service = update_service = delete_service = None
+    service_noun = "record"
+    create_fields: tuple[str, ...] = ()
+    editable_fields: frozenset[str] = frozenset()
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            changes = {f: form.cleaned_data[f] for f in form.changed_data if f in self.editable_fields}
+            saved = self.update_service(actor=request.user, **{self.service_noun: obj}, **changes)
+        else:
+            values = {f: getattr(obj, f) for f in self.create_fields}
+            saved = self.create_service(actor=request.user, team=obj.team, **values)
+        copy_saved(saved, obj)
+
+    def delete_model(self, request, obj):
+        self.delete_service(actor=request.user, **{self.service_noun: obj})
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            try:
+                self.delete_service(actor=request.user, **{self.service_noun: obj})
+            except (UserError, ValidationError) as exc:
+                report_refusal(self, request, obj, exc)
 
 
 def copy_saved(saved, obj) -> None:

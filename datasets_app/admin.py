@@ -1,10 +1,8 @@
 from django.contrib import admin
-from django.core.exceptions import ValidationError
 
-from accounts_app.adminkit import ReadOnlyMixin, TeamNameForm, copy_saved, report_refusal
+from accounts_app.adminkit import ReadOnlyMixin, ServiceWriteMixin, TeamNameForm
 from datasets_app import services
 from datasets_app.models import Blob, Dataset, DatasetLineage, DatasetVersion
-from ml.errors import UserError
 
 
 @admin.register(Blob)
@@ -33,10 +31,16 @@ class DatasetForm(TeamNameForm):
 
 
 @admin.register(Dataset)
-class DatasetAdmin(admin.ModelAdmin):
+class DatasetAdmin(ServiceWriteMixin, admin.ModelAdmin):
     """Adds, edits and deletes go through datasets_app.services (checked and audited, the admin user as actor)."""
 
     form = DatasetForm
+    create_service = staticmethod(services.create_dataset)
+    update_service = staticmethod(services.update_dataset)
+    delete_service = staticmethod(services.delete_dataset)
+    service_noun = "dataset"
+    create_fields = ("name", "task", "description", "sensitivity", "license")
+    editable_fields = services.EDITABLE_FIELDS
     list_display = ["name", "team", "task", "sensitivity", "license", "created_by", "updated_at"]
     list_filter = ["task", "sensitivity", "team"]
     search_fields = ["name", "description", "team__slug"]
@@ -50,32 +54,6 @@ class DatasetAdmin(admin.ModelAdmin):
         if obj is not None:  # a dataset stays in its team; its task is fixed once it has versions
             fixed += ["team", "task"] if obj.versions.exists() else ["team"]
         return fixed
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            changes = {f: form.cleaned_data[f] for f in form.changed_data if f in services.EDITABLE_FIELDS}
-            saved = services.update_dataset(actor=request.user, dataset=obj, **changes)
-        else:
-            saved = services.create_dataset(
-                actor=request.user,
-                team=obj.team,
-                name=obj.name,
-                task=obj.task,
-                description=obj.description,
-                sensitivity=obj.sensitivity,
-                license=obj.license,
-            )
-        copy_saved(saved, obj)
-
-    def delete_model(self, request, obj):
-        services.delete_dataset(actor=request.user, dataset=obj)
-
-    def delete_queryset(self, request, queryset):
-        for dataset in queryset:
-            try:
-                services.delete_dataset(actor=request.user, dataset=dataset)
-            except (UserError, ValidationError) as exc:
-                report_refusal(self, request, dataset, exc)
 
 
 class LineageInline(ReadOnlyMixin, admin.TabularInline):

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
-from accounts_app.adminkit import ReadOnlyMixin, TeamNameForm, copy_saved, report_refusal
+from accounts_app.adminkit import ReadOnlyMixin, ServiceWriteMixin, TeamNameForm, report_refusal
 from ml.errors import UserError
 from models_app import services
 from models_app.models import (
@@ -34,10 +34,16 @@ class RegisteredModelForm(TeamNameForm):
 
 
 @admin.register(RegisteredModel)
-class RegisteredModelAdmin(admin.ModelAdmin):
+class RegisteredModelAdmin(ServiceWriteMixin, admin.ModelAdmin):
     """Adds, edits and deletes go through models_app.services (checked and audited, the admin user as actor)."""
 
     form = RegisteredModelForm
+    create_service = staticmethod(services.create_model)
+    update_service = staticmethod(services.update_model)
+    delete_service = staticmethod(services.delete_model)
+    service_noun = "model"
+    create_fields = ("name", "task", "description", "card")
+    editable_fields = services.EDITABLE_FIELDS
     list_display = ["name", "team", "task", "created_by", "updated_at"]
     list_filter = ["task", "team"]
     search_fields = ["name", "description", "team__slug"]
@@ -49,31 +55,6 @@ class RegisteredModelAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # a model stays in its team, and its task is fixed (its versions were trained for it)
         return [*self.readonly_fields, "team", "task"] if obj is not None else self.readonly_fields
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            changes = {f: form.cleaned_data[f] for f in form.changed_data if f in services.EDITABLE_FIELDS}
-            saved = services.update_model(actor=request.user, model=obj, **changes)
-        else:
-            saved = services.create_model(
-                actor=request.user,
-                team=obj.team,
-                name=obj.name,
-                task=obj.task,
-                description=obj.description,
-                card=obj.card,
-            )
-        copy_saved(saved, obj)
-
-    def delete_model(self, request, obj):
-        services.delete_model(actor=request.user, model=obj)
-
-    def delete_queryset(self, request, queryset):
-        for model in queryset:
-            try:
-                services.delete_model(actor=request.user, model=model)
-            except (UserError, ValidationError) as exc:
-                report_refusal(self, request, model, exc)
 
 
 class DatasetLinkInline(ReadOnlyMixin, admin.TabularInline):

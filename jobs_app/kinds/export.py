@@ -7,7 +7,6 @@ from accounts_app.models import Team, User
 from jobs_app import specs
 from jobs_app.kinds import SCHEMA_DIALECT
 from jobs_app.runners import optimize
-from models_app.models import Split
 
 DESCRIPTION = (
     "Export a safetensors model version to ONNX or TorchScript; registers the export as its child, with its "
@@ -22,16 +21,8 @@ SPEC_SCHEMA = {
     "required": ["model_version", "format"],
     "additionalProperties": False,
     "properties": {
-        "model_version": {"type": "string", "format": "uuid", "description": "A version trained by an Eco job."},
+        **optimize.SOURCE_SPEC_PROPERTIES,
         "format": {"enum": list(EXPORT_FORMATS)},
-        "dataset_version": {
-            "type": ["string", "null"],
-            "format": "uuid",
-            "description": "The data parity, accuracy and latency are measured on; default: the source's "
-            "training data.",
-        },
-        "split": {"enum": Split.values, "default": Split.TEST},
-        "description": {"type": ["string", "null"]},
     },
 }
 run = optimize.run

@@ -7,7 +7,6 @@ from accounts_app.models import Team, User
 from jobs_app import specs
 from jobs_app.kinds import SCHEMA_DIALECT
 from jobs_app.runners import optimize
-from models_app.models import Split
 
 DESCRIPTION = (
     "Quantize a model version to dynamic-int8 ONNX; registers it as its child, with its parity, size and latency."
@@ -21,16 +20,8 @@ SPEC_SCHEMA = {
     "required": ["model_version"],
     "additionalProperties": False,
     "properties": {
-        "model_version": {"type": "string", "format": "uuid", "description": "A version trained by an Eco job."},
+        **optimize.SOURCE_SPEC_PROPERTIES,
         "dtype": {"enum": list(QUANTIZE_DTYPES), "default": "int8"},
-        "dataset_version": {
-            "type": ["string", "null"],
-            "format": "uuid",
-            "description": "The data parity, accuracy and latency are measured on; default: the source's "
-            "training data.",
-        },
-        "split": {"enum": Split.values, "default": Split.TEST},
-        "description": {"type": ["string", "null"]},
     },
 }
 run = optimize.run

@@ -126,6 +126,19 @@ def run(job: Job, reporter: RegistryReporter) -> None:
 # --- the spec (export and quantize) -------------------------------------------------------------------
 
 
+# The spec fields both optimization kinds share: the source and the data its copy is measured on (JSON Schema).
+SOURCE_SPEC_PROPERTIES = {
+    "model_version": {"type": "string", "format": "uuid", "description": "A version trained by an Eco job."},
+    "dataset_version": {
+        "type": ["string", "null"],
+        "format": "uuid",
+        "description": "The data parity, accuracy and latency are measured on; default: the source's training data.",
+    },
+    "split": {"enum": Split.values, "default": Split.TEST},
+    "description": {"type": ["string", "null"]},
+}
+
+
 def check_source(user: User, team: Team, spec: dict, kind: str) -> tuple[dict, ModelVersion]:
     """The source version and the data its parity, accuracy and latency are measured on: `dataset_version`
     when given, else the data set the source was trained on; `split` defaults to test."""
