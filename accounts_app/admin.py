@@ -1,13 +1,20 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import ValidationError
 
+from accounts_app import services
+from accounts_app.adminkit import ReadOnlyMixin, RefusalsAsMessagesMixin, copy_saved, report_refusal
 from accounts_app.models import ApiToken, AuditEvent, Membership, Team, User
+from ml.errors import UserError
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ReadOnlyMixin, admin.TabularInline):
+    """Members are added, re-roled and removed on the Membership page, through the services (audited)."""
+
     model = Membership
     extra = 0
-    autocomplete_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = fields
 
 
 @admin.register(User)
@@ -21,10 +28,29 @@ class EcoUserAdmin(UserAdmin):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(RefusalsAsMessagesMixin, admin.ModelAdmin):
+    """Teams are created (the admin user becomes their first admin) and renamed through accounts_app.services;
+    a team holds data sets, models and an audit trail, so it is not deleted here."""
+
     list_display = ["slug", "name", "member_count", "created_at"]
     search_fields = ["slug", "name"]
     inlines = [MembershipInline]
+
+    def get_fields(self, request, obj=None):
+        return ["slug", "name", "created_at"] if obj is not None else ["slug", "name"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["slug", "created_at"] if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            saved = services.rename_team(actor=request.user, team=obj, name=form.cleaned_data["name"])
+        else:
+            saved = services.create_team(actor=request.user, slug=obj.slug, name=obj.name)
+        copy_saved(saved, obj)
 
     @admin.display(description="members")
     def member_count(self, obj):
@@ -32,12 +58,38 @@ class TeamAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(RefusalsAsMessagesMixin, admin.ModelAdmin):
+    """Adding, re-roling and removing a member go through accounts_app.services: audited, and the last admin of
+    a team cannot be demoted or removed."""
+
     list_display = ["team", "user", "role", "created_at"]
     list_filter = ["role", "team"]
     search_fields = ["team__slug", "user__username"]
     autocomplete_fields = ["team", "user"]
     list_select_related = ["team", "user"]
+
+    def get_fields(self, request, obj=None):
+        return ["team", "user", "role", "created_at"] if obj is not None else ["team", "user", "role"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["team", "user", "created_at"] if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            saved = services.change_member_role(actor=request.user, membership=obj, role=form.cleaned_data["role"])
+        else:
+            saved = services.add_member(actor=request.user, team=obj.team, username=obj.user.username, role=obj.role)
+        copy_saved(saved, obj)
+
+    def delete_model(self, request, obj):
+        services.remove_member(actor=request.user, membership=obj)
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.select_related("team", "user"):
+            try:
+                services.remove_member(actor=request.user, membership=membership)
+            except (UserError, ValidationError) as exc:
+                report_refusal(self, request, membership, exc)
 
 
 @admin.register(ApiToken)
@@ -45,19 +97,20 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["prefix", "user", "name", "created_at", "expires_at", "revoked_at", "last_used_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at"]
     search_fields = ["prefix", "name", "user__username"]
-    readonly_fields = ["user", "prefix", "key_hash", "created_at", "last_used_at"]
+    readonly_fields = [f.name for f in ApiToken._meta.fields]
     list_select_related = ["user"]
     actions = ["revoke"]
 
     def has_add_permission(self, request):
         return False  # tokens are issued through the API, where the full token can be shown once
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead (audited; the row stays as a record)
+
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
-        from accounts_app.services import revoke_token
-
         for token in queryset:
-            revoke_token(actor=request.user, token=token)
+            services.revoke_token(actor=request.user, token=token)
 
 
 @admin.register(AuditEvent)

@@ -4,6 +4,7 @@ shown read-only."""
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 
 from accounts_app.names import named
 from ml import names
@@ -48,7 +49,27 @@ class TeamNameForm(forms.ModelForm):
         return data
 
 
-class ServiceWriteMixin:
+class RefusalsAsMessagesMixin:
+    """A service's refusal while the admin saves or deletes one record (the last admin of a team, a data set a
+    model was trained on) comes back as an error message on the same page, not a server error; the
+    transaction Django wraps around the view has rolled back."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except (UserError, ValidationError) as exc:
+            report_refusal(self, request, None, exc)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except (UserError, ValidationError) as exc:
+            report_refusal(self, request, None, exc)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+class ServiceWriteMixin(RefusalsAsMessagesMixin):
     """For the ModelAdmin of a team's named record (a dataset, a model): adds, edits and deletes go through the
     app's services, with the admin user as the actor, so they are checked and audited like API writes.
 
@@ -93,4 +114,4 @@ def copy_saved(saved, obj) -> None:
 def report_refusal(modeladmin: admin.ModelAdmin, request, obj, exc: Exception) -> None:
     """Show a service's refusal (a UserError or ValidationError) as an admin error message."""
     text = str(exc) if isinstance(exc, UserError) else "; ".join(getattr(exc, "messages", [str(exc)]))
-    modeladmin.message_user(request, f"{obj}: {text}", level=messages.ERROR)
+    modeladmin.message_user(request, f"{obj}: {text}" if obj is not None else text, level=messages.ERROR)

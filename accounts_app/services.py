@@ -48,6 +48,21 @@ def create_team(*, actor: User, slug: str, name: str) -> Team:
     return team
 
 
+@transaction.atomic
+def rename_team(*, actor: User, team: Team, name: str) -> Team:
+    """Change a team's display name (the slug is its permanent address); audited. Raises UserError for a name
+    that is not printable."""
+    name = clean_name(name, max_length=200)
+    team = Team.objects.select_for_update().get(pk=team.pk)
+    if team.name != name:
+        old, team.name = team.name, name
+        team.save(update_fields=["name"])
+        record_audit(
+            actor=actor, action="team.update", team=team, target=team, data={"name": {"old": old, "new": name}}
+        )
+    return team
+
+
 def _admin_count(team: Team) -> int:
     return Membership.objects.filter(team=team, role=Role.ADMIN).count()
 

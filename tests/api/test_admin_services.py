@@ -206,3 +206,52 @@ def test_a_staff_member_without_the_change_permission_cannot_archive(world, reco
 def test_predictions_stay_in_the_admin_list(staff, records):
     response = staff.get(_url(PredictionLog, "changelist"))
     assert response.status_code == 200 and str(records[-1].pk) in response.content.decode()
+
+
+def test_teams_and_members_change_in_the_admin_only_through_services(db, client):
+    """A team created in the admin gets its creator as admin and an audit event; a member added, re-roled and
+    removed there is audited; the last admin cannot be demoted; tokens cannot be edited or deleted there."""
+    from accounts_app.models import ApiToken, AuditEvent, Membership, Role, Team
+    from accounts_app.services import issue_token
+    from tests.factories import UserFactory
+
+    staff = UserFactory(username="root-admin", is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    answer = client.post("/admin/accounts_app/team/add/", {"slug": "omega", "name": "Omega", **_empty_inline()})
+    assert answer.status_code == 302, answer.context["adminform"].form.errors
+    team = Team.objects.get(slug="omega")
+    assert Membership.objects.get(team=team, user=staff).role == Role.ADMIN
+    assert AuditEvent.objects.filter(action="team.create", team=team, actor=staff).exists()
+
+    ada = UserFactory(username="ada")
+    answer = client.post(
+        "/admin/accounts_app/membership/add/", {"team": team.pk, "user": ada.pk, "role": Role.MEMBER}
+    )
+    assert answer.status_code == 302, answer.content[:500]
+    membership = Membership.objects.get(team=team, user=ada)
+    assert AuditEvent.objects.filter(action="membership.add", team=team, actor=staff).exists()
+
+    answer = client.post(f"/admin/accounts_app/membership/{membership.pk}/change/", {"role": Role.MAINTAINER})
+    assert answer.status_code == 302, answer.content[:500]
+    assert AuditEvent.objects.filter(action="membership.role", team=team, data__to=Role.MAINTAINER).exists()
+
+    own = Membership.objects.get(team=team, user=staff)
+    answer = client.post(f"/admin/accounts_app/membership/{own.pk}/delete/", {"post": "yes"}, follow=True)
+    assert Membership.objects.filter(pk=own.pk).exists()  # the last admin stays, and the page says why
+    assert "is the last admin of &#x27;omega&#x27;" in answer.content.decode()
+    answer = client.post(f"/admin/accounts_app/membership/{own.pk}/change/", {"role": Role.VIEWER}, follow=True)
+    assert Membership.objects.get(pk=own.pk).role == Role.ADMIN
+    assert "is the last admin" in answer.content.decode()
+
+    client.post(f"/admin/accounts_app/membership/{membership.pk}/delete/", {"post": "yes"})
+    assert not Membership.objects.filter(pk=membership.pk).exists()
+    assert AuditEvent.objects.filter(action="membership.remove", team=team, actor=staff).exists()
+
+    token, _ = issue_token(user=ada, name="t")
+    assert client.post(f"/admin/accounts_app/apitoken/{token.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert ApiToken.objects.filter(pk=token.pk).exists()
+    assert client.get(f"/admin/accounts_app/team/{team.pk}/delete/").status_code == 403
+
+
+def _empty_inline() -> dict:
+    return {"memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"}
