@@ -68,6 +68,10 @@ def _valid_specs(iris_version, model, trained_version) -> dict[str, list[dict]]:
             {"dataset_version": data, "model": str(model.pk)},
             {"dataset_version": data, "model": str(model.pk), "until": "2026-11-29T12:00:00Z", "description": "x"},
         ],
+        "tracking": [
+            {},
+            {"model": str(model.pk), "dataset_version": data, "params": {"lr": 0.01}, "description": "x"},
+        ],
     }
 
 
@@ -123,16 +127,19 @@ def test_each_schema_refuses_what_every_check_refuses(world, iris_version, model
     """An unknown field and a missing required field are refused by both, so a form cannot send them."""
     from django.core.exceptions import ValidationError
 
+    from ml.errors import UserError
+
+    refused = (ValidationError, UserError)
     user = world.users["member"]
     for name, cases in _valid_specs(iris_version, model, trained_version).items():
         validator = _validator(name)
         smallest = cases[0]
-        with pytest.raises(ValidationError):
+        with pytest.raises(refused):
             specs.check_spec(user=user, team=world.alpha, kind=name, spec={**smallest, "bogus": 1})
         assert not validator.is_valid({**smallest, "bogus": 1})
         for field in kinds.get(name).SPEC_SCHEMA["required"]:
             partial = {k: v for k, v in smallest.items() if k != field}
-            with pytest.raises(ValidationError):
+            with pytest.raises(refused):
                 specs.check_spec(user=user, team=world.alpha, kind=name, spec=partial)
             assert not validator.is_valid(partial), (name, field)
 
