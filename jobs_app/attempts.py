@@ -66,14 +66,17 @@ def check_writer(job: Job, *, user: User | None, token: str | None) -> None:
     """
     if not kinds.runs_on_worker(job.kind):
         if user is None or user.pk != job.created_by_id:
-            raise Forbidden("A tracking run takes metric points only from the user who started it.")
+            raise Forbidden("A tracking run takes metric points only from the user who started it, whatever the role.")
         return
     if job.status != JobStatus.RUNNING:
         raise Conflict(
             f"The job is {job.status}: its metric points come only from the worker running it, and none is now."
         )
     if not token:
-        raise Forbidden(f"A {job.kind} job's metric points come only from the worker running it (it sends {HEADER}).")
+        raise Forbidden(
+            f"A {job.kind} job's metric points come only from the worker running it (it sends {HEADER}), "
+            "whatever the role."
+        )
     if not job.attempt_token_hash or not hmac.compare_digest(digest(token), job.attempt_token_hash):
         attempt = token.split(".", 1)[0]
         if attempt.isdigit() and int(attempt) != job.attempts:

@@ -103,7 +103,7 @@ def finish_run(*, actor: User, job: Job, status: str, error: str = "") -> Job:
     if status not in ENDINGS:
         raise UserError(f"must be one of {', '.join(ENDINGS)}.", field="status")
     if actor.pk != job.created_by_id:
-        raise Forbidden("Only the user who started a tracking run ends it (anyone with the member role may cancel it).")
+        raise Forbidden("Only the user who started a tracking run ends it, whatever the role (a member may cancel it).")
     if job.status != JobStatus.RUNNING:
         raise Conflict(f"The run has already {job.status}.")
     if status == JobStatus.SUCCEEDED:
