@@ -175,6 +175,7 @@ PATH_IDS = {
     "/api/v1/dataset-versions/{id}/preview/": lambda s: {"id": str(s.dataset_version.pk)},
     "/api/v1/datasets/{id}/": lambda s: {"id": str(s.dataset.pk)},
     "/api/v1/datasets/{id}/versions/": lambda s: {"id": str(s.dataset.pk)},
+    "/api/v1/job-kinds/{kind}/": lambda s: {"kind": "train"},
     "/api/v1/jobs/{id}/": lambda s: {"id": str(s.job.pk)},
     "/api/v1/jobs/{id}/cancel/": lambda s: {"id": str(s.job.pk)},
     "/api/v1/jobs/{id}/finish/": lambda s: _throwaway_tracking_run(s),
