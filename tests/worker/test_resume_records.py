@@ -99,7 +99,7 @@ def test_a_resumed_job_has_every_epochs_points_and_log_line_once(world, stack, r
                 process.stop()
     assert done.status == "succeeded", done.error
     assert done.attempts == 2
-    params = ModelVersion.objects.get(job=done).params
+    params = ModelVersion.objects.get(pk=done.outputs["model_version"]).params
     resumed_after = params["resumed_from_epoch"] + 1  # the last epoch the first attempt checkpointed
     assert 1 <= resumed_after < EPOCHS
 
