@@ -30,8 +30,12 @@ Rules that depend on an object's state, not only on the caller's role, stay in s
 - The last admin of a team cannot be demoted or removed (409): `accounts_app.services.change_member_role`,
   `accounts_app.services.remove_member`.
 - A finished job cannot be cancelled (409): `jobs_app.services.cancel_job`.
-- Who may post metric points into a job (today: any team member, the view's declared role; the per-attempt
-  worker credential and the tracking job's creator rule belong in `jobs_app` services, not here).
+- Metric points belong to their writer (after the member role): a worker job's come only from the worker
+  running its current attempt, with that attempt's credential (403 without it or with a stale one, 409 while
+  the job is not running); a tracking run's only from its creator, also after it ended (403 for anyone else):
+  `jobs_app.attempts.check_writer`.
+- Only a tracking run's creator ends it (403), only while it runs (409), and only a tracking run is ended this
+  way (400): `jobs_app.services.finish_run`.
 - A model or dataset still in use cannot be deleted (409): `models_app.services.delete_model`,
   `datasets_app.services.delete_dataset`.
 - A trigger fires only when no run of it is going and the model has labelled predictions (409), and a run

@@ -26,8 +26,9 @@ from accounts_app.services import create_team, issue_token
 from jobs_app.models import Job
 u = User.objects.create_user(username="bench", password="bench-password-1")
 t = create_team(actor=u, slug="bench", name="Bench")
-ingest = Job.objects.create(team=t, kind="train", spec={}, created_by=u)
-read = Job.objects.create(team=t, kind="train", spec={}, created_by=u)
+# tracking runs of the bench user: their points come from their creator (a worker job's only from its worker)
+ingest = Job.objects.create(team=t, kind="tracking", status="running", spec={}, created_by=u)
+read = Job.objects.create(team=t, kind="tracking", status="running", spec={}, created_by=u)
 _, raw = issue_token(user=u)
 print("RESULT", raw, ingest.pk, read.pk)
 """

@@ -95,7 +95,7 @@ def exception_handler(exc, context):
 ERROR_STATUSES = {
     "400": "Invalid input; `errors` names each field.",
     "401": "Not authenticated.",
-    "403": "Authenticated, but the role is too low.",
+    "403": "Authenticated, but the role is too low (or a rule on the object's state refuses the caller).",
     "404": "Not found (or not visible to you).",
     "405": "Method not allowed.",
     "406": "Not acceptable.",

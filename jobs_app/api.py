@@ -9,10 +9,11 @@ from rest_framework.response import Response
 from accounts_app.models import Role
 from accounts_app.selectors import team_for_user, team_for_write
 from datasets_app import selectors as dataset_selectors
-from jobs_app import kinds, metrics, selectors, services, triggers
+from jobs_app import attempts, kinds, metrics, selectors, services, triggers
 from jobs_app.filters import JobFilter, TriggerFilter
 from jobs_app.models import Job, RetrainTrigger, TriggerRun
 from jobs_app.serializers import (
+    JobFinishSerializer,
     JobKindSerializer,
     JobLogsAnswerSerializer,
     JobLogSerializer,
@@ -89,10 +90,30 @@ class JobCancelApi(generics.GenericAPIView):
         return Response(JobSerializer(selectors.job_for_user(user=request.user, pk=pk)).data)
 
 
+class JobFinishApi(generics.GenericAPIView):
+    """End a tracking run: POST {status: "succeeded"|"failed", error?} (member role, and only the run's
+    creator: 403 otherwise). A run that has already ended answers 409; a job of another kind 400."""
+
+    serializer_class = JobFinishSerializer
+    required_roles = {"POST": Role.MEMBER}  # and only the run's creator: see accounts_app.permissions
+
+    @extend_schema(request=JobFinishSerializer, responses=JobSerializer)
+    def post(self, request, pk):
+        job = selectors.job_for_user(user=request.user, pk=pk)
+        self.check_object_permissions(request, job)
+        data = JobFinishSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.finish_run(actor=request.user, job=job, **data.validated_data)
+        return Response(JobSerializer(selectors.job_for_user(user=request.user, pk=pk)).data)
+
+
 class JobMetricsApi(generics.GenericAPIView):
     """GET without ?key: the job's metric keys. GET ?key=loss&max_points=N: the series [[step, value], ...],
     downsampled to at most N points (min/max buckets keep spikes; default 1000, max_points=0 for every point).
-    POST {points: [{key, step, value}]}: batch ingest (member role), idempotent on (key, step)."""
+    POST {points: [{key, step, value}]}: batch ingest (member role), idempotent on (key, step). Points belong
+    to their writer (jobs_app.attempts.check_writer): a worker job's come only from the worker running its
+    current attempt (header X-Eco-Attempt-Token), a tracking job's only from its creator; anyone else is
+    answered 403, or 409 for a worker job that is not running."""
 
     serializer_class = MetricPointsSerializer
     required_roles = {"POST": Role.MEMBER}  # which writer a job takes points from: see accounts_app.permissions
@@ -118,7 +139,19 @@ class JobMetricsApi(generics.GenericAPIView):
             raise ValidationError({"max_points": ["must be 0 (every point) or at least 2."]})
         return Response({"job": str(job.pk), **metrics.series(job.pk, key, max_points=wanted or None)})
 
-    @extend_schema(request=MetricPointsSerializer, responses=MetricIngestAnswerSerializer)
+    @extend_schema(
+        request=MetricPointsSerializer,
+        parameters=[
+            OpenApiParameter(
+                attempts.HEADER,
+                OpenApiTypes.STR,
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="the current attempt's credential; required for a worker job's points",
+            )
+        ],
+        responses=MetricIngestAnswerSerializer,
+    )
     def post(self, request, pk):
         job = selectors.job_for_user(user=request.user, pk=pk)
         self.check_object_permissions(request, job)
@@ -126,7 +159,8 @@ class JobMetricsApi(generics.GenericAPIView):
         if not isinstance(body, dict) or "points" not in body:
             raise ValidationError({"points": ["This field is required: a list of {key, step, value}."]})
         points = metrics.check_points(body["points"])  # PointError names the point (points[3].value)
-        written = metrics.ingest(job.pk, points)
+        token = request.headers.get(attempts.HEADER)
+        written = attempts.record_points(actor=request.user, job_id=job.pk, points=points, token=token)
         return Response({"job": str(job.pk), "received": len(body["points"]), "written": written})
 
 

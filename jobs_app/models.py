@@ -23,7 +23,9 @@ class Job(models.Model):
     """A unit of work run by a Celery worker. Its state lives here, not in a Celery result backend.
 
     `task_id` names the one Celery delivery that may work on the job now: a re-queued job gets a new one, so
-    a stale redelivery of an older message finds a different id and does nothing.
+    a stale redelivery of an older message finds a different id and does nothing. `attempt_token_hash` names
+    the one attempt whose worker may write the job's metrics (see jobs_app.attempts). A job of a kind that runs
+    outside the workers (`tracking`) is running once submitted and its creator ends it.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -47,6 +49,9 @@ class Job(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     checkpoint = models.CharField(max_length=300, blank=True, help_text="Storage name of the latest checkpoint.")
+    attempt_token_hash = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of the current attempt's credential (jobs_app.attempts)."
+    )
     outputs = models.JSONField(default=dict, blank=True)
     trigger_run = models.ForeignKey(
         "TriggerRun",

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from accounts_app.models import Team, User
 from accounts_app.selectors import team_ids_for_user
+from jobs_app import kinds
 from jobs_app.models import Job, JobLog, JobOutput, JobStatus, MetricPoint, RetrainTrigger, TriggerRun
 
 
@@ -46,7 +47,9 @@ def team_usage(*, team: Team) -> dict:
     ran = ExpressionWrapper(Coalesce("finished_at", Value(now)) - F("started_at"), output_field=DurationField())
     cpu_seconds = gpu_seconds = 0.0
     # one row per GPU count: the database adds up the durations
-    for row in jobs.filter(started_at__isnull=False).values("resources__gpus").annotate(total=Sum(ran)):
+    # runs outside Eco's workers (tracking) use none of its compute
+    ran_here = jobs.filter(started_at__isnull=False).exclude(kind__in=kinds.outside_workers())
+    for row in ran_here.values("resources__gpus").annotate(total=Sum(ran)):
         seconds = max(0.0, row["total"].total_seconds()) if row["total"] else 0.0
         gpus = row["resources__gpus"] or 0
         if gpus:

@@ -53,6 +53,13 @@ class JobSubmitSerializer(serializers.Serializer):
     timeout_s = serializers.JSONField(required=False, default=None, allow_null=True)
 
 
+class JobFinishSerializer(serializers.Serializer):
+    """How a tracking run ended: `succeeded`, or `failed` with a one-line `error`."""
+
+    status = serializers.ChoiceField(choices=["succeeded", "failed"])
+    error = serializers.CharField(required=False, allow_blank=True, max_length=10_000, default="")
+
+
 class JobLogSerializer(serializers.ModelSerializer):
     class Meta:
         model = JobLog

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -50,6 +51,15 @@ class Reporter(Protocol):
     def save_checkpoint(self, tensors: dict[str, torch.Tensor], meta: dict) -> None: ...
     def load_checkpoint(self) -> tuple[dict[str, torch.Tensor], dict] | None: ...
     def should_stop(self) -> bool: ...
+
+    # Optional: `together()`, a context manager within which what is reported (an epoch's summary, its log
+    # line, its checkpoint) is recorded all at once or not at all; see `_together`.
+
+
+def _together(reporter: Reporter):
+    """The reporter's `together()` block when it has one (the registry's does), else a no-op."""
+    together = getattr(reporter, "together", None)
+    return together() if together is not None else nullcontext()
 
 
 class NullReporter:
@@ -148,14 +158,14 @@ class FitResult:
     metrics: dict = field(default_factory=dict)
     epochs_run: int = 0
     resumed_from_epoch: int | None = None
-    train_seconds: float = 0.0
+    train_seconds: float = 0.0  # the training time of every epoch, over every attempt (kept in the checkpoint)
 
 
 def _loss_fn(task: str):
     return nn.MSELoss() if task == "regression" else nn.CrossEntropyLoss()
 
 
-def _checkpoint(model, optimizer, epoch: int, step: int) -> tuple[dict[str, torch.Tensor], dict]:
+def _checkpoint(model, optimizer, epoch: int, step: int, train_seconds: float) -> tuple[dict[str, torch.Tensor], dict]:
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     state = optimizer.state_dict()
     for index, values in state["state"].items():
@@ -166,7 +176,7 @@ def _checkpoint(model, optimizer, epoch: int, step: int) -> tuple[dict[str, torc
     if torch.cuda.is_available():
         for index, rng in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{index}"] = rng
-    meta = {"epoch": epoch, "step": step, "optim_groups": state["param_groups"]}
+    meta = {"epoch": epoch, "step": step, "optim_groups": state["param_groups"], "train_seconds": train_seconds}
     return tensors, meta
 
 
@@ -202,12 +212,13 @@ def fit(
     model = build_model(spec).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=hyper["lr"], weight_decay=hyper["weight_decay"])
     loss_fn = _loss_fn(task)
-    start_epoch, step, resumed = 0, 0, None
+    start_epoch, step, resumed, train_seconds = 0, 0, None, 0.0
     checkpoint = reporter.load_checkpoint()
     if checkpoint is not None:
         tensors, meta = checkpoint
         _restore(model, optimizer, tensors, meta, device)
         start_epoch, step, resumed = meta["epoch"] + 1, meta["step"], meta["epoch"]
+        train_seconds = float(meta.get("train_seconds", 0.0))  # the earlier attempts' epochs
         reporter.log(f"resumed from the checkpoint of epoch {meta['epoch'] + 1}")
 
     inputs = torch.from_numpy(train.inputs)
@@ -217,7 +228,6 @@ def fit(
     n, batch_size, epochs = len(train), hyper["batch_size"], hyper["epochs"]
     steps_per_epoch = max(1, math.ceil(n / batch_size))
     amp = torch.device(device).type == "cuda"
-    train_seconds = 0.0
     for epoch in range(start_epoch, epochs):
         model.train()
         order = torch.randperm(n, generator=torch.Generator().manual_seed(hyper["seed"] * 100_003 + epoch))
@@ -248,16 +258,19 @@ def fit(
             reporter.set_progress(
                 min(1.0, (epoch * steps_per_epoch + batch_start // batch_size + 1) / (epochs * steps_per_epoch))
             )
-        train_seconds += time.perf_counter() - started
+        epoch_seconds = time.perf_counter() - started
+        train_seconds += epoch_seconds
         summary = {"epoch": epoch + 1, "train_loss": epoch_loss / max(seen, 1)}
         if validation is not None and len(validation):
             scores = evaluate(model, validation, task, device=device)
             summary.update({f"val_{k}": v for k, v in scores.items() if isinstance(v, float)})
             if not all(math.isfinite(v) for k, v in summary.items() if k.startswith("val_")):
                 raise TrainingError(f"validation metrics are not finite after epoch {epoch + 1}: the network diverged")
-        reporter.log_metrics(step, summary)
-        reporter.log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
-        reporter.save_checkpoint(*_checkpoint(model, optimizer, epoch, step))
+        line = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items())
+        with _together(reporter):  # the epoch's record and its checkpoint land together, or not at all
+            reporter.log_metrics(step, summary)
+            reporter.log(f"{line} ({epoch_seconds:.4f} s)")
+            reporter.save_checkpoint(*_checkpoint(model, optimizer, epoch, step, train_seconds))
     reporter.set_progress(1.0)
     return FitResult(
         model=model.cpu().eval(),

@@ -5,10 +5,15 @@ A kind's module holds everything about it:
 
     DESCRIPTION: str           one line for people (served by GET /api/v1/job-kinds/)
     SPEC_SCHEMA: dict          a JSON Schema (draft 2020-12) of the spec a user submits, for forms
-    check(user, team, spec)    the spec with defaults filled in and ids as strings; ValidationError naming the
-                               field (`spec.architecture`) otherwise. `spec` is already known to be a dict.
+    check(user, team, spec)    the spec with defaults filled in and ids as strings; ValidationError or
+                               ml.errors.UserError naming the field (`spec.architecture`) otherwise. `spec` is
+                               already known to be a dict.
     run(job, reporter)         the runner: does the work on a worker and ends the job through
                                `services.complete`; raises what `runners.execute` maps to the job's end
+    RUNS_ON_WORKER: bool       optional, default True. False for a run outside the workers (`tracking`): it is
+                               never sent to a broker but running once submitted, its creator ends it
+                               (`services.finish_run`), the reaper leaves it alone, it counts in no team's
+                               compute, and its metric points come only from its creator (jobs_app.attempts)
 
 The list of kinds (`JobKind`, the API's choices and filters) and the task's dispatch are read from
 `REGISTRY`. Modules are imported on first use, so this package imports no model and `jobs_app.models` can
@@ -27,6 +32,7 @@ REGISTRY: dict[str, str] = {
     "export": "jobs_app.kinds.export",
     "quantize": "jobs_app.kinds.quantize",
     "snapshot": "jobs_app.kinds.snapshot",
+    "tracking": "jobs_app.kinds.tracking",
 }
 NAMES: tuple[str, ...] = tuple(REGISTRY)
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -35,6 +41,16 @@ SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 def get(name: str) -> ModuleType:
     """The module of kind `name` (KeyError for a kind not in REGISTRY)."""
     return import_module(REGISTRY[name])
+
+
+def runs_on_worker(name: str) -> bool:
+    """Whether jobs of kind `name` are sent to a worker (the module's RUNS_ON_WORKER, default True)."""
+    return getattr(get(name), "RUNS_ON_WORKER", True)
+
+
+def outside_workers() -> list[str]:
+    """The kinds whose jobs run outside the workers (RUNS_ON_WORKER False), in registry order."""
+    return [name for name in REGISTRY if not runs_on_worker(name)]
 
 
 def describe(name: str) -> dict:

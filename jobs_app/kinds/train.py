@@ -156,7 +156,7 @@ def run(job: Job, reporter: RegistryReporter) -> None:
     )
     fit = outcome.fit
     reporter.log(
-        f"trained {fit.epochs_run} epoch(s) in {fit.train_seconds:.2f} s"
+        f"trained {fit.epochs_run} epoch(s); {fit.train_seconds:.2f} s of training over all attempts"
         + (f", resumed after epoch {fit.resumed_from_epoch + 1}" if fit.resumed_from_epoch is not None else "")
     )
     params = {

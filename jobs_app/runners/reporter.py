@@ -5,6 +5,11 @@ next to nothing. A background thread wakes every ECO_HEARTBEAT_INTERVAL_S: it fl
 through the bulk COPY path), writes the heartbeat and progress, and picks up a cancel request, a timeout or
 the loss of the job to another delivery, which it turns into `should_stop()`.
 Checkpoints go to storage as safetensors (tensors + JSON metadata), never pickle.
+
+Every write lands only while this reporter's attempt is still the job's current one (its credential,
+jobs_app.attempts), and a checkpoint is recorded in the same transaction as everything buffered before it:
+a worker killed at any moment leaves either the epoch's points, log line and checkpoint, or none of them,
+so the resumed attempt neither skips nor repeats an epoch's record.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 import struct
 import threading
 import time
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -21,8 +27,9 @@ from django.core.files.storage import default_storage
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from jobs_app import metrics, services
+from jobs_app import attempts, metrics, services
 from jobs_app.models import Job
+from ml.errors import Conflict, Forbidden
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +38,7 @@ class RegistryReporter:
     def __init__(self, job: Job, task_id: str):
         self.job_id = job.pk
         self.task_id = task_id
+        self.attempt_token = getattr(job, "attempt_token", "")  # set by services.begin_attempt
         self.timeout_s = job.timeout_s
         self.checkpoint_name = job.checkpoint
         self.progress = 0.0 if job.attempts <= 1 else job.progress
@@ -39,6 +47,8 @@ class RegistryReporter:
         self._points: list[tuple[str, int, float]] = []
         self._lines: list[tuple] = []
         self._lock = threading.Lock()
+        self._writing = threading.Lock()  # one flush at a time, so log lines keep their order
+        self._held: tuple[int, int] | None = None  # buffer lengths when `together()` began
         self._stop = threading.Event()
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job.pk}", daemon=True)
@@ -60,7 +70,22 @@ class RegistryReporter:
     def should_stop(self) -> bool:
         return self._stop.is_set()
 
+    @contextmanager
+    def together(self):
+        """What the training thread reports inside this block (an epoch's summary points and log line, then
+        its checkpoint) is written in one transaction with the checkpoint: the heartbeat thread meanwhile
+        writes only what was buffered before the block."""
+        with self._lock:
+            self._held = (len(self._points), len(self._lines))
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._held = None
+
     def save_checkpoint(self, tensors, meta: dict) -> None:
+        """Store the checkpoint file, then write every buffered point and line and point the job at the
+        file, in one transaction (see module docstring)."""
         from safetensors.torch import save
 
         data = save(tensors, metadata={"meta": json.dumps(meta)})
@@ -69,10 +94,12 @@ class RegistryReporter:
             default_storage.delete(name)
         saved = default_storage.save(name, ContentFile(data))
         try:
-            previous = services.record_checkpoint(job_id=self.job_id, task_id=self.task_id, name=saved)
-        except services.Lost:
+            previous = self.flush(checkpoint=saved)
+        except BaseException:
             default_storage.delete(saved)
-            self._halt("lost")
+            raise
+        if previous is None:  # the job is no longer this attempt's
+            default_storage.delete(saved)
             return
         self.checkpoint_name = saved
         if previous and previous != saved:
@@ -105,22 +132,35 @@ class RegistryReporter:
         except Exception:
             log.warning("could not write the last metrics or log lines of job %s", self.job_id, exc_info=True)
 
-    def flush(self) -> None:
-        """Write buffered log lines, then metrics; what fails to be written goes back into the buffer."""
-        with self._lock:
-            points, self._points = self._points, []
-            lines, self._lines = self._lines, []
-        try:
-            if lines:
-                services.append_log(job_id=self.job_id, lines=lines)
-                lines = []
-            if points:
-                metrics.ingest(self.job_id, points)
-                points = []
-        finally:
-            if lines or points:
+    def flush(self, *, checkpoint: str | None = None) -> str | None:
+        """Write buffered log lines, then metrics, then (when given) the checkpoint pointer, in one
+        transaction and only while this attempt is current. Returns the checkpoint replaced ('' if none), or
+        None when the job is no longer this attempt's: the buffers are dropped and the run is told to stop.
+        What fails to be written otherwise goes back into the buffer. Without a checkpoint, what the
+        training thread buffered inside `together()` waits for the checkpoint."""
+        with self._writing:
+            with self._lock:
+                if self._held is not None and checkpoint is None:
+                    taken_points, taken_lines = self._held
+                    self._held = (0, 0)
+                else:
+                    taken_points, taken_lines = len(self._points), len(self._lines)
+                points, self._points = self._points[:taken_points], self._points[taken_points:]
+                lines, self._lines = self._lines[:taken_lines], self._lines[taken_lines:]
+            if not (points or lines or checkpoint):
+                return ""
+            try:
+                return attempts.write_from_worker(
+                    job_id=self.job_id, token=self.attempt_token, lines=lines, points=points, checkpoint=checkpoint
+                )
+            except (Forbidden, Conflict):
+                log.warning("job %s is no longer attempt %s's; its last writes are dropped", self.job_id, self.task_id)
+                self._halt("lost")
+                return None
+            except BaseException:
                 with self._lock:
                     self._lines[:0], self._points[:0] = lines, points
+                raise
 
     def _halt(self, reason: str) -> None:
         if self.stop_reason is None:

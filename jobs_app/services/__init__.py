@@ -1,6 +1,7 @@
-"""Every write of jobs_app, by concern: `submission` (submit, cancel), `lifecycle` (a delivery's life on a
-worker: begin, heartbeat, checkpoint, complete, fail), `reaper` (jobs whose worker died or that overstay),
-and `dispatch` (handing a job to the broker). Callers import the functions from here.
+"""Every write of jobs_app, by concern: `submission` (submit, cancel, finish a run outside the workers),
+`lifecycle` (a delivery's life on a worker: begin, heartbeat, checkpoint, complete, fail), `reaper` (jobs
+whose worker died or that overstay), and `dispatch` (handing a job to the broker). Callers import the
+functions from here.
 
 A job's row is the truth. Every worker-side write locks the row (`select_for_update`) and first checks that
 the Celery delivery doing it (`task_id`) is still the job's current one, so a redelivered or re-queued
@@ -23,7 +24,7 @@ from jobs_app.services.lifecycle import (
     retry_or_fail,
 )
 from jobs_app.services.reaper import reap_stale_jobs
-from jobs_app.services.submission import cancel_job, submit_job
+from jobs_app.services.submission import cancel_job, finish_run, submit_job
 
 __all__ = [
     "RUN_TASK",
@@ -35,6 +36,7 @@ __all__ = [
     "cancel_job",
     "complete",
     "fail",
+    "finish_run",
     "heartbeat",
     "mark_cancelled",
     "on_job_end",

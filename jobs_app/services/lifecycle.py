@@ -13,6 +13,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from jobs_app import attempts
 from jobs_app.models import FINISHED, Job, JobLog, JobOutput, JobStatus
 from jobs_app.services.dispatch import enqueue
 
@@ -41,7 +42,8 @@ def append_log(*, job_id, lines: list[tuple]) -> None:
 @transaction.atomic
 def begin_attempt(*, job_id, task_id: str, worker: str) -> Job | None:
     """Mark the job running for this delivery, or None when the delivery is stale, the job is over, or a
-    live delivery is already running it (the broker handed the same message out twice)."""
+    live delivery is already running it (the broker handed the same message out twice). The job returned
+    carries `attempt_token`, the new attempt's credential (jobs_app.attempts)."""
     job = Job.objects.select_for_update().filter(pk=job_id).first()
     if job is None or job.task_id != task_id or job.status in FINISHED:
         return None
@@ -62,8 +64,18 @@ def begin_attempt(*, job_id, task_id: str, worker: str) -> Job | None:
     job.attempt_started_at = now
     job.heartbeat_at = now
     job.error = ""
+    job.attempt_token = attempts.issue(job)  # handed to the runner; only its hash is stored
     job.save(
-        update_fields=["status", "attempts", "worker", "started_at", "attempt_started_at", "heartbeat_at", "error"]
+        update_fields=[
+            "status",
+            "attempts",
+            "worker",
+            "started_at",
+            "attempt_started_at",
+            "heartbeat_at",
+            "error",
+            "attempt_token_hash",
+        ]
     )
     log_line(job, f"attempt {job.attempts} started on {worker}")
     return job

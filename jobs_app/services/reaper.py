@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from jobs_app import kinds
 from jobs_app.models import Job, JobStatus
 from jobs_app.services.dispatch import broker_priority, enqueue, send
 from jobs_app.services.lifecycle import finish, gives_up, log_line
@@ -30,7 +31,11 @@ def reap_stale_jobs(*, now=None) -> list[str]:
     grace = timedelta(seconds=settings.ECO_HEARTBEAT_TIMEOUT_S)
     touched, resend = [], []
     with transaction.atomic():
-        running = Job.objects.select_for_update(skip_locked=True).filter(status=JobStatus.RUNNING)
+        running = (
+            Job.objects.select_for_update(skip_locked=True)
+            .filter(status=JobStatus.RUNNING)
+            .exclude(kind__in=kinds.outside_workers())  # runs outside the workers: no heartbeat, ended by their creator
+        )
         for job in running.filter(Q(heartbeat_at__lt=now - grace) | Q(heartbeat_at__isnull=True)):
             touched.append(str(job.pk))
             if job.cancel_requested_at is not None:

@@ -1,4 +1,7 @@
-"""Submitting and cancelling jobs: the writes a user makes."""
+"""Submitting, cancelling and (for a run outside the workers) finishing jobs: the writes a user makes.
+
+A kind whose module says `RUNS_ON_WORKER = False` (`tracking`) is never sent to a broker: it is running from
+the moment it is submitted, a cancel ends it at once, and its creator ends it with `finish_run`."""
 
 from __future__ import annotations
 
@@ -7,11 +10,13 @@ from django.utils import timezone
 
 from accounts_app.models import Team, User
 from accounts_app.services import record_audit
-from config.errors import Conflict
-from jobs_app import specs
+from jobs_app import kinds, specs
 from jobs_app.models import FINISHED, Job, JobStatus
 from jobs_app.services.dispatch import enqueue
 from jobs_app.services.lifecycle import finish, log_line
+from ml.errors import Conflict, Forbidden, UserError
+
+ENDINGS = (JobStatus.SUCCEEDED, JobStatus.FAILED)
 
 
 @transaction.atomic
@@ -27,7 +32,8 @@ def submit_job(
     timeout_s: int | None = None,
     trigger_run=None,
 ) -> Job:
-    """Check the submission, record the job as queued and enqueue it once the transaction commits."""
+    """Check the submission, record the job as queued and enqueue it once the transaction commits; a job of a
+    kind that runs outside the workers is running at once instead, and never sent to a broker."""
     resources = specs.check_common(
         kind=kind, priority=priority, resources=resources or {}, max_retries=max_retries, timeout_s=timeout_s
     )
@@ -45,8 +51,19 @@ def submit_job(
         created_by=actor,
     )
     record_audit(actor=actor, action="job.submit", team=team, target=job, data={"kind": kind})
-    enqueue(job)
+    if kinds.runs_on_worker(kind):
+        enqueue(job)
+    else:
+        _start_outside(job)
     return job
+
+
+def _start_outside(job: Job) -> None:
+    """Mark a just-submitted job of a kind outside the workers running: it runs wherever its creator runs it."""
+    now = timezone.now()
+    job.status, job.started_at, job.attempt_started_at = JobStatus.RUNNING, now, now
+    job.save(update_fields=["status", "started_at", "attempt_started_at"])
+    log_line(job, f"{job.kind} run started by {job.created_by.username if job.created_by else '?'}")
 
 
 @transaction.atomic
@@ -59,9 +76,41 @@ def cancel_job(*, actor: User, job: Job) -> Job:
     if job.status == JobStatus.QUEUED:
         job.cancel_requested_at = now
         finish(job, JobStatus.CANCELLED, "cancelled before it started", now=now, also=("cancel_requested_at",))
+    elif not kinds.runs_on_worker(job.kind):  # no worker to ask: it ends now
+        job.cancel_requested_at = now
+        finish(job, JobStatus.CANCELLED, f"cancelled by {actor.username}", now=now, also=("cancel_requested_at",))
     elif job.cancel_requested_at is None:
         job.cancel_requested_at = now
         job.save(update_fields=["cancel_requested_at"])
         log_line(job, f"cancel requested by {actor.username}")
     record_audit(actor=actor, action="job.cancel", team=job.team, target=job)
+    return job
+
+
+@transaction.atomic
+def finish_run(*, actor: User, job: Job, status: str, error: str = "") -> Job:
+    """End a running job of a kind outside the workers (`tracking`) as `succeeded` or `failed` (with a one-line
+    `error`). Only its creator may: a state-dependent rule, listed in accounts_app.permissions.
+
+    Raises:
+        UserError (400): `status` is not succeeded or failed, or the job's kind runs on the workers.
+        Forbidden (403): the actor is not the run's creator.
+        Conflict (409): the run has already ended.
+    """
+    job = Job.objects.select_for_update().get(pk=job.pk)
+    if kinds.runs_on_worker(job.kind):
+        raise UserError(f"only a tracking job is ended by its client; this is a {job.kind} job.")
+    if status not in ENDINGS:
+        raise UserError(f"must be one of {', '.join(ENDINGS)}.", field="status")
+    if actor.pk != job.created_by_id:
+        raise Forbidden("Only the user who started a tracking run ends it, whatever the role (a member may cancel it).")
+    if job.status != JobStatus.RUNNING:
+        raise Conflict(f"The run has already {job.status}.")
+    if status == JobStatus.SUCCEEDED:
+        job.status, job.finished_at, job.progress, job.error = status, timezone.now(), 1.0, ""
+        job.save(update_fields=["status", "finished_at", "progress", "error"])
+        log_line(job, f"succeeded (ended by {actor.username})")
+    else:
+        finish(job, JobStatus.FAILED, " ".join(str(error).split()) or "failed (no error given)")
+    record_audit(actor=actor, action="job.finish", team=job.team, target=job, data={"status": status})
     return job

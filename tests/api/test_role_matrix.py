@@ -237,11 +237,25 @@ ROUTES: dict[str, tuple[Callable | None, dict[str, Case]]] = {
     ),
     "jobs/<uuid:pk>/": (lambda s: {"pk": s.job.pk}, {"GET": team(200)}),
     "jobs/<uuid:pk>/cancel/": (lambda s: {"pk": s.job.pk}, {"POST": team(200, "member")}),
+    # A tracking run of the member's: only its creator ends it and writes its points (a state rule,
+    # jobs_app.attempts / services.finish_run), so the roles above member are refused too.
+    "jobs/<uuid:pk>/finish/": (
+        lambda s: {"pk": s.tracking_run.pk},
+        {
+            "POST": only(
+                {ANONYMOUS: 401, OUTSIDER: 404, "viewer": 403, "member": 200, "maintainer": 403, "admin": 403},
+                body=lambda s: {"status": "succeeded"},
+            )
+        },
+    ),
+    # A worker job's points come only from its worker: the queued seed job answers 409 to every member (a running
+    # one 403 without the attempt's credential; a tracking run takes them from its creator alone, 200, and 403
+    # for everyone else: tests/jobs/test_metric_owners.py).
     "jobs/<uuid:pk>/metrics/": (
         lambda s: {"pk": s.job.pk},
         {
             "GET": team(200),
-            "POST": team(200, "member", body=lambda s: {"points": [{"key": "loss", "step": 2, "value": 0.4}]}),
+            "POST": team(409, "member", body=lambda s: {"points": [{"key": "loss", "step": 2, "value": 0.4}]}),
         },
     ),
     "jobs/<uuid:pk>/logs/": (lambda s: {"pk": s.job.pk}, {"GET": team(200)}),
@@ -391,6 +405,16 @@ class Seed:
         job = submit_job(actor=self.member, team=self.world.alpha, kind="train", spec=train_spec(self))
         metrics.ingest(job.pk, [("loss", 1, 0.5)])
         append_log(job_id=job.pk, lines=[(timezone.now(), "epoch 1: loss 0.5")])
+        return job
+
+    @cached_property
+    def tracking_run(self):
+        """A tracking run of the member's, running, with one point: only the member ends it or adds points."""
+        from jobs_app import metrics
+        from jobs_app.services import submit_job
+
+        job = submit_job(actor=self.member, team=self.world.alpha, kind="tracking", spec={"model": "matrix-run"})
+        metrics.ingest(job.pk, [("loss", 1, 0.5)])
         return job
 
     @cached_property

@@ -178,6 +178,7 @@ PATH_IDS = {
     "/api/v1/job-kinds/{kind}/": lambda s: {"kind": "train"},
     "/api/v1/jobs/{id}/": lambda s: {"id": str(s.job.pk)},
     "/api/v1/jobs/{id}/cancel/": lambda s: {"id": str(s.job.pk)},
+    "/api/v1/jobs/{id}/finish/": lambda s: _throwaway_tracking_run(s),
     "/api/v1/jobs/{id}/logs/": lambda s: {"id": str(s.job.pk)},
     "/api/v1/jobs/{id}/metrics/": lambda s: {"id": str(s.job.pk)},
     "/api/v1/model-versions/{id}/": lambda s: {"id": str(s.model_version.pk)},
@@ -253,6 +254,14 @@ def _throwaway_job(s: Seed) -> dict:
     return {"id": str(submit_job(actor=s.admin, team=s.team, kind="evaluate", spec=spec).pk)}
 
 
+def _throwaway_tracking_run(s: Seed) -> dict:
+    """A running tracking run of the admin's: the only job that takes points from a user, and that its
+    creator ends."""
+    from jobs_app.services import submit_job
+
+    return {"id": str(submit_job(actor=s.admin, team=s.team, kind="tracking", spec={"model": "st-clf"}).pk)}
+
+
 def _throwaway_trigger(s: Seed) -> dict:
     from jobs_app import triggers
 
@@ -273,6 +282,9 @@ THROWAWAY = {
     ("PATCH", "/api/v1/teams/{slug}/members/{username}/"): _throwaway_member,
     ("DELETE", "/api/v1/teams/{slug}/members/{username}/"): _throwaway_member,
     ("POST", "/api/v1/jobs/{id}/cancel/"): _throwaway_job,
+    # a worker job takes points only from its worker (409 / 403); a tracking run from its creator, the admin
+    ("POST", "/api/v1/jobs/{id}/metrics/"): _throwaway_tracking_run,
+    ("POST", "/api/v1/jobs/{id}/finish/"): _throwaway_tracking_run,
     ("PATCH", "/api/v1/triggers/{id}/"): _throwaway_trigger,
     ("DELETE", "/api/v1/triggers/{id}/"): _throwaway_trigger,
 }
@@ -334,6 +346,7 @@ VALID_BODIES = {
         "application/json",
         {"points": [{"key": "acc", "step": s.counter, "value": 0.5}]},
     ),
+    ("POST", "/api/v1/jobs/{id}/finish/"): lambda s: ("application/json", {"status": "succeeded"}),
     ("POST", "/api/v1/triggers/"): lambda s: (
         "application/json",
         {

@@ -68,6 +68,10 @@ def _valid_specs(iris_version, model, trained_version) -> dict[str, list[dict]]:
             {"dataset_version": data, "model": str(model.pk)},
             {"dataset_version": data, "model": str(model.pk), "until": "2026-11-29T12:00:00Z", "description": "x"},
         ],
+        "tracking": [
+            {},
+            {"model": str(model.pk), "dataset_version": data, "params": {"lr": 0.01}, "description": "x"},
+        ],
     }
 
 

@@ -8,7 +8,11 @@ from jobs_app.models import Job, MetricPoint
 
 @pytest.fixture
 def job(world):
-    return Job.objects.create(team=world.alpha, kind="train", spec={}, created_by=world.users["member"])
+    """A tracking run of the member's: its points come from the member (tests/jobs/test_metric_owners.py
+    covers who else may write)."""
+    return Job.objects.create(
+        team=world.alpha, kind="tracking", status="running", spec={}, created_by=world.users["member"]
+    )
 
 
 def _post(client, job, points):
