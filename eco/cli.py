@@ -253,7 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("team")
     train.add_argument("dataset_version")
     train.add_argument("model", help="a model id, or a name (a new model is created on success)")
-    train.add_argument("--architecture", choices=["mlp", "cnn", "textcnn", "transformer"])
+    train.add_argument(
+        "--architecture", help="mlp, cnn, textcnn, transformer, ...: GET /api/v1/job-kinds/train/ lists them"
+    )
     train.add_argument("--hyperparameters", default="{}", help='JSON, e.g. {"epochs": 5, "lr": 0.001}')
     train.add_argument("--options", default="{}", help='architecture options, e.g. {"hidden": [128]}')
     train.add_argument("--wait", action="store_true", help="print the log while it runs; return the finished job")
