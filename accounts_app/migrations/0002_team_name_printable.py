@@ -10,16 +10,15 @@ def clean_team_names(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts_app', '0001_initial'),
+        ("accounts_app", "0001_initial"),
     ]
 
     operations = [
         migrations.RunPython(clean_team_names, migrations.RunPython.noop),
         migrations.AlterField(
-            model_name='team',
-            name='name',
+            model_name="team",
+            name="name",
             field=models.CharField(max_length=200, validators=[accounts_app.names.validate_name]),
         ),
     ]

@@ -4,19 +4,18 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('datasets_app', '0003_dataset_names_case_insensitive'),
-        ('jobs_app', '0006_job_output'),
+        ("datasets_app", "0003_dataset_names_case_insensitive"),
+        ("jobs_app", "0006_job_output"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='datasetversion',
-            name='dataset_version_one_per_job',
+            model_name="datasetversion",
+            name="dataset_version_one_per_job",
         ),
         migrations.RemoveField(
-            model_name='datasetversion',
-            name='job',
+            model_name="datasetversion",
+            name="job",
         ),
     ]

@@ -31,25 +31,46 @@ def copy_back(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs_app', '0005_triggers_snapshot_jobs'),
-        ('datasets_app', '0002_datasetversion_job'),
-        ('models_app', '0003_gates_predictions'),
+        ("jobs_app", "0005_triggers_snapshot_jobs"),
+        ("datasets_app", "0002_datasetversion_job"),
+        ("models_app", "0003_gates_predictions"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='JobOutput',
+            name="JobOutput",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('kind', models.CharField(choices=[('dataset_version', 'Dataset Version'), ('model_version', 'Model Version'), ('evaluation', 'Evaluation')], max_length=32)),
-                ('object_id', models.UUIDField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='output_links', to='jobs_app.job')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("dataset_version", "Dataset Version"),
+                            ("model_version", "Model Version"),
+                            ("evaluation", "Evaluation"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("object_id", models.UUIDField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="output_links", to="jobs_app.job"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('job', 'kind'), name='job_output_one_per_kind'), models.UniqueConstraint(fields=('kind', 'object_id'), name='job_output_one_job_per_object'), models.CheckConstraint(condition=models.Q(('kind__in', ['dataset_version', 'model_version', 'evaluation'])), name='job_output_kind_valid')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("job", "kind"), name="job_output_one_per_kind"),
+                    models.UniqueConstraint(fields=("kind", "object_id"), name="job_output_one_job_per_object"),
+                    models.CheckConstraint(
+                        condition=models.Q(("kind__in", ["dataset_version", "model_version", "evaluation"])),
+                        name="job_output_kind_valid",
+                    ),
+                ],
             },
         ),
         migrations.RunPython(copy_links, copy_back),

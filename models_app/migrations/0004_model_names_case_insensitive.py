@@ -14,26 +14,30 @@ def rename_twins(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts_app', '0001_initial'),
-        ('models_app', '0003_gates_predictions'),
+        ("accounts_app", "0001_initial"),
+        ("models_app", "0003_gates_predictions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='registeredmodel',
-            name='model_unique_team_name',
+            model_name="registeredmodel",
+            name="model_unique_team_name",
         ),
         migrations.RunPython(rename_twins, migrations.RunPython.noop),
         migrations.AlterField(
-            model_name='registeredmodel',
-            name='name',
+            model_name="registeredmodel",
+            name="name",
             field=models.CharField(max_length=200, validators=[accounts_app.names.validate_name]),
         ),
         migrations.AddConstraint(
-            model_name='registeredmodel',
-            constraint=models.UniqueConstraint(models.F('team'), django.db.models.functions.text.Lower('name'), name='model_unique_team_lower_name', violation_error_message='The team already has a model of this name (names ignore case).'),
+            model_name="registeredmodel",
+            constraint=models.UniqueConstraint(
+                models.F("team"),
+                django.db.models.functions.text.Lower("name"),
+                name="model_unique_team_lower_name",
+                violation_error_message="The team already has a model of this name (names ignore case).",
+            ),
         ),
     ]

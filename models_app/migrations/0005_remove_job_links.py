@@ -4,27 +4,26 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0004_model_names_case_insensitive'),
-        ('jobs_app', '0006_job_output'),
+        ("models_app", "0004_model_names_case_insensitive"),
+        ("jobs_app", "0006_job_output"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='evaluation',
-            name='evaluation_one_per_job',
+            model_name="evaluation",
+            name="evaluation_one_per_job",
         ),
         migrations.RemoveConstraint(
-            model_name='modelversion',
-            name='model_version_one_per_job',
+            model_name="modelversion",
+            name="model_version_one_per_job",
         ),
         migrations.RemoveField(
-            model_name='evaluation',
-            name='job',
+            model_name="evaluation",
+            name="job",
         ),
         migrations.RemoveField(
-            model_name='modelversion',
-            name='job',
+            model_name="modelversion",
+            name="job",
         ),
     ]

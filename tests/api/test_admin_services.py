@@ -224,9 +224,7 @@ def test_teams_and_members_change_in_the_admin_only_through_services(db, client)
     assert AuditEvent.objects.filter(action="team.create", team=team, actor=staff).exists()
 
     ada = UserFactory(username="ada")
-    answer = client.post(
-        "/admin/accounts_app/membership/add/", {"team": team.pk, "user": ada.pk, "role": Role.MEMBER}
-    )
+    answer = client.post("/admin/accounts_app/membership/add/", {"team": team.pk, "user": ada.pk, "role": Role.MEMBER})
     assert answer.status_code == 302, answer.content[:500]
     membership = Membership.objects.get(team=team, user=ada)
     assert AuditEvent.objects.filter(action="membership.add", team=team, actor=staff).exists()
