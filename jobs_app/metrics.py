@@ -38,12 +38,14 @@ def check_points(points) -> list[tuple[str, int, float]]:
     if not isinstance(points, list):
         raise PointError("points", "must be a list of {key, step, value} objects")
     merged: dict[tuple[str, int], float] = {}
+    checked: dict[str, str] = {}  # a batch repeats a few keys many times: check and normalise each once
     for i, point in enumerate(points):
         if not isinstance(point, dict):
             raise PointError(f"points[{i}]", "must be an object {key, step, value}")
         key, step, value = point.get("key"), point.get("step"), point.get("value")
-        if not isinstance(key, str) or not 0 < len(key) <= KEY_MAX or names.problem(key):
+        if not isinstance(key, str) or (key not in checked and (not 0 < len(key) <= KEY_MAX or names.problem(key))):
             raise PointError(f"points[{i}].key", f"must be a printable string of 1 to {KEY_MAX} characters")
+        clean = checked.get(key) or checked.setdefault(key, names.nfc(key))
         if type(step) is not int or not 0 <= step <= STEP_MAX:  # noqa: E721 (bool is not a step)
             raise PointError(f"points[{i}].step", f"must be an integer from 0 to {STEP_MAX}")
         if not finite_number(value):
@@ -51,7 +53,7 @@ def check_points(points) -> list[tuple[str, int, float]]:
         if len(point) > 3:
             extra = sorted(set(point) - {"key", "step", "value"})
             raise PointError(f"points[{i}].{extra[0]}", "unknown field; a point is {key, step, value}")
-        merged[(names.nfc(key), step)] = float(value)
+        merged[(clean, step)] = float(value)
     return [(k, s, v) for (k, s), v in merged.items()]
 
 
