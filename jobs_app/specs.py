@@ -14,15 +14,18 @@ from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_datetime
 
 from accounts_app.models import Team, User
+from accounts_app.names import named
 from config.jsonsafe import unsafe_text
 from datasets_app import selectors as dataset_selectors
 from datasets_app.models import DatasetVersion, Task
 from jobs_app import kinds
 from jobs_app.models import JobKind
+from ml.names import clean_name
 from models_app import selectors as model_selectors
-from models_app.models import ModelVersion
+from models_app.models import ModelVersion, RegisteredModel
 
 MAX_PRIORITY = 10
+MODEL_NAME_MAX = 200
 MAX_RETRIES = 10
 MAX_TIMEOUT_S = 7 * 24 * 3600
 
@@ -63,6 +66,27 @@ def model_version(user: User, team: Team, value, field: str = "spec.model_versio
     if version.model.team_id != team.pk:
         raise error(field, f"Model version {value} does not exist in team '{team.slug}'.")
     return version
+
+
+def model_field(team: Team, value, task: str | None, field: str = "spec.model") -> dict:
+    """`{model, model_name}` for `value`, an existing model's id or the name of a new (or existing) model of
+    the team (printable, NFC, found without regard to case); `model` is None for a name not yet taken. With a
+    `task`, an existing model must be of that task. Raises UserError / ValidationError naming `field`."""
+    if value in (None, ""):
+        raise error(field, "This field is required: a model id, or a name for a new model.")
+    if not isinstance(value, str):
+        raise error(field, "must be a model id or a model name.")
+    model = RegisteredModel.objects.filter(team=team, pk=as_uuid(value)).first() if as_uuid(value) else None
+    if model is None and as_uuid(value):
+        raise error(field, f"Model {value} does not exist in team '{team.slug}'.")
+    if model is None:
+        value = clean_name(value, field=field, max_length=MODEL_NAME_MAX)
+        model = named(RegisteredModel.objects.filter(team=team), value).first()
+        if model is None:
+            return {"model": None, "model_name": value}
+    if task is not None and model.task != task:
+        raise error(field, f"model '{model.name}' is a {model.task} model; the dataset is {task}.")
+    return {"model": str(model.pk), "model_name": model.name}
 
 
 def description(spec: dict, out: dict) -> None:
@@ -126,4 +150,6 @@ def check_spec(*, user: User, team: Team, kind: str, spec) -> dict:
         raise error("spec", "must be a JSON object.")
     if problem := unsafe_text(spec, "spec"):
         raise error("spec", f"{problem}.")
-    return kinds.get(kind).check(user=user, team=team, spec=spec)
+    module = kinds.get(kind)
+    unknown_keys(spec, set(module.SPEC_SCHEMA["properties"]), kind)  # the form's fields are the spec's fields
+    return module.check(user=user, team=team, spec=spec)

@@ -20,7 +20,6 @@ from models_app import services as model_services
 from models_app.models import ModelVersion, Split
 
 DESCRIPTION = "Evaluate a model version on one split of a dataset version; records an evaluation."
-EVALUATE_KEYS = {"model_version", "dataset_version", "split", "description"}
 SPEC_SCHEMA = {
     "$schema": SCHEMA_DIALECT,
     "title": "evaluate job spec",
@@ -89,7 +88,6 @@ def run(job: Job, reporter: RegistryReporter) -> None:
 
 def check(*, user: User, team: Team, spec: dict) -> dict:
     """The evaluate spec with its split filled in (ValidationError naming the field otherwise)."""
-    specs.unknown_keys(spec, EVALUATE_KEYS, "evaluate")
     model_version = specs.model_version(user, team, spec.get("model_version"))
     version = specs.dataset_version(user, team, spec.get("dataset_version"))
     split = spec.get("split", Split.TEST)

@@ -12,7 +12,6 @@ DESCRIPTION = (
     "Export a safetensors model version to ONNX or TorchScript; registers the export as its child, with its "
     "parity, size and latency."
 )
-EXPORT_KEYS = {"model_version", "format", "dataset_version", "split", "description"}
 EXPORT_FORMATS = ("onnx", "torchscript")
 SPEC_SCHEMA = {
     "$schema": SCHEMA_DIALECT,
@@ -30,7 +29,6 @@ run = optimize.run
 
 def check(*, user: User, team: Team, spec: dict) -> dict:
     """The export spec with the measuring data and split filled in (ValidationError naming the field)."""
-    specs.unknown_keys(spec, EXPORT_KEYS, "export")
     out, source = optimize.check_source(user, team, spec, "export")
     fmt = spec.get("format")
     if fmt not in EXPORT_FORMATS:

@@ -16,7 +16,6 @@ from ml.data import DataError
 from ml.train import Stopped
 
 DESCRIPTION = "Run processing steps over a CSV or JSONL dataset version; registers the result as its child."
-PROCESS_KEYS = {"dataset_version", "steps", "description"}
 _COLUMNS = {"type": ["array", "null"], "items": {"type": "string"}, "minItems": 1}
 _STEPS = {
     "dropna": {"columns": _COLUMNS},
@@ -93,7 +92,6 @@ def run(job: Job, reporter: RegistryReporter) -> None:
 
 def check(*, user: User, team: Team, spec: dict) -> dict:
     """The process spec with each step checked against the columns (ValidationError naming the field)."""
-    specs.unknown_keys(spec, PROCESS_KEYS, "process")
     version = specs.dataset_version(user, team, spec.get("dataset_version"))
     if version.format not in processing.PROCESSABLE_FORMATS:
         raise specs.error(

@@ -11,7 +11,6 @@ from jobs_app.runners import optimize
 DESCRIPTION = (
     "Quantize a model version to dynamic-int8 ONNX; registers it as its child, with its parity, size and latency."
 )
-QUANTIZE_KEYS = {"model_version", "dtype", "dataset_version", "split", "description"}
 QUANTIZE_DTYPES = ("int8",)
 SPEC_SCHEMA = {
     "$schema": SCHEMA_DIALECT,
@@ -29,7 +28,6 @@ run = optimize.run
 
 def check(*, user: User, team: Team, spec: dict) -> dict:
     """The quantize spec with the measuring data and split filled in (ValidationError naming the field)."""
-    specs.unknown_keys(spec, QUANTIZE_KEYS, "quantize")
     out, source = optimize.check_source(user, team, spec, "quantize")
     dtype = spec.get("dtype", "int8")
     if dtype not in QUANTIZE_DTYPES:

@@ -20,7 +20,6 @@ from models_app import feedback
 from models_app.models import RegisteredModel
 
 DESCRIPTION = "A base dataset version plus the labelled predictions of a model; registers it as the base's child."
-SNAPSHOT_KEYS = {"dataset_version", "model", "until", "description"}
 SPEC_SCHEMA = {
     "$schema": SCHEMA_DIALECT,
     "title": "snapshot job spec",
@@ -80,7 +79,6 @@ def run(job: Job, reporter: RegistryReporter) -> None:
 
 def check(*, user: User, team: Team, spec: dict) -> dict:
     """Base dataset version + every labelled prediction of `model` up to `until` (default: now)."""
-    specs.unknown_keys(spec, SNAPSHOT_KEYS, "snapshot")
     version = specs.dataset_version(user, team, spec.get("dataset_version"))
     if version.format not in processing.PROCESSABLE_FORMATS:
         raise specs.error(

@@ -26,7 +26,6 @@ from ml import pipeline, recipes
 from ml.architectures import IMAGE, REGISTRY, TEXT, SpecError, tensor_shapes
 from ml.artifacts import save_weights
 from ml.data import DataError, read_columns
-from ml.names import clean_name
 from ml.pipeline import SPLIT_DEFAULTS, split_config
 from ml.train import DEFAULTS as HYPERPARAMETER_DEFAULTS
 from ml.train import INTEGER, LIMITS, HyperparameterError, hyperparameters
@@ -34,18 +33,6 @@ from models_app import services as model_services
 from models_app.models import RegisteredModel
 
 DESCRIPTION = "Train a network on a dataset version; registers a new version of the model."
-MODEL_NAME_MAX = 200
-TRAIN_KEYS = {
-    "dataset_version",
-    "model",
-    "architecture",
-    "hyperparameters",
-    "options",
-    "split",
-    "image_shape",
-    "text_column",
-    "description",
-}
 SPEC_SCHEMA = {
     "$schema": SCHEMA_DIALECT,
     "title": "train job spec",
@@ -57,7 +44,7 @@ SPEC_SCHEMA = {
         "model": {
             "type": "string",
             "minLength": 1,
-            "maxLength": MODEL_NAME_MAX,
+            "maxLength": specs.MODEL_NAME_MAX,
             "description": "A model id of the team, or a name: the model is created on first use.",
         },
         "architecture": {
@@ -225,11 +212,10 @@ def _model_for(job: Job, version: DatasetVersion) -> RegisteredModel:
 
 def check(*, user: User, team: Team, spec: dict) -> dict:
     """The train spec with defaults filled in (ValidationError naming the field otherwise)."""
-    specs.unknown_keys(spec, TRAIN_KEYS, "train")
     version = specs.dataset_version(user, team, spec.get("dataset_version"))
     task = version.dataset.task
     out: dict = {"dataset_version": str(version.pk)}
-    out.update(_model_field(team, spec.get("model"), task))
+    out.update(specs.model_field(team, spec.get("model"), task))
 
     architecture = spec.get("architecture") or recipes.recommended_architecture(task)
     if not isinstance(architecture, str) or architecture not in REGISTRY:
@@ -288,25 +274,6 @@ def check(*, user: User, team: Team, spec: dict) -> dict:
     if "text_column" in out and (not isinstance(out["text_column"], str) or entry.input_kind != TEXT):
         raise specs.error("spec.text_column", "names the text column of a text-classification data set (a string).")
     return out
-
-
-def _model_field(team: Team, value, task: str) -> dict:
-    """`model` is an existing model's id, or the name of a new (or existing) model of the team."""
-    if value in (None, ""):
-        raise specs.error("spec.model", "This field is required: a model id, or a name for a new model.")
-    if not isinstance(value, str):
-        raise specs.error("spec.model", "must be a model id or a model name.")
-    model = RegisteredModel.objects.filter(team=team, pk=specs.as_uuid(value)).first() if specs.as_uuid(value) else None
-    if model is None and specs.as_uuid(value):
-        raise specs.error("spec.model", f"Model {value} does not exist in team '{team.slug}'.")
-    if model is None:
-        value = clean_name(value, field="spec.model", max_length=MODEL_NAME_MAX)  # printable, NFC
-        model = named(RegisteredModel.objects.filter(team=team), value).first()  # without regard to case
-        if model is None:
-            return {"model": None, "model_name": value}
-    if model.task != task:
-        raise specs.error("spec.model", f"model '{model.name}' is a {model.task} model; the dataset is {task}.")
-    return {"model": str(model.pk), "model_name": model.name}
 
 
 def _feature_columns(version: DatasetVersion) -> list[dict]:

@@ -6,6 +6,7 @@ import sys
 import types
 
 import pytest
+from django.core.exceptions import ValidationError
 from jsonschema import Draft202012Validator
 
 from jobs_app import kinds, runners, specs
@@ -102,7 +103,8 @@ def test_each_kind_module_holds_a_description_a_valid_schema_a_check_and_a_runne
 def test_a_kind_added_to_the_registry_is_dispatched_to(world, monkeypatch):
     """The one line in REGISTRY is all the task's dispatch and the spec check need."""
     echo = types.ModuleType("tests_echo_kind")
-    echo.DESCRIPTION, echo.SPEC_SCHEMA = "echo", {"type": "object"}
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    echo.DESCRIPTION, echo.SPEC_SCHEMA = "echo", schema
     echo.check = lambda *, user, team, spec: {"echoed": spec}
     echo.run = lambda job, reporter: None
     monkeypatch.setitem(sys.modules, "tests_echo_kind", echo)
@@ -110,7 +112,10 @@ def test_a_kind_added_to_the_registry_is_dispatched_to(world, monkeypatch):
     user = world.users["member"]
     assert specs.check_spec(user=user, team=world.alpha, kind="echo", spec={"a": 1}) == {"echoed": {"a": 1}}
     assert runners._runner("echo") is echo.run
-    assert kinds.describe("echo") == {"kind": "echo", "description": "echo", "spec_schema": {"type": "object"}}
+    assert kinds.describe("echo") == {"kind": "echo", "description": "echo", "spec_schema": schema}
+    with pytest.raises(ValidationError) as refused:  # the schema's properties are the spec's only fields
+        specs.check_spec(user=user, team=world.alpha, kind="echo", spec={"a": 1, "b": 2})
+    assert "spec.b" in refused.value.message_dict
 
 
 def test_each_schema_accepts_the_specs_its_check_accepts(world, iris_version, model, trained_version):

@@ -145,3 +145,12 @@ def test_a_cancelled_tracking_run_ends_at_once_and_the_reaper_leaves_runs_alone(
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     assert world.client("maintainer").post(f"/api/v1/jobs/{job_id}/cancel/").status_code == 409
     assert _finish(world.client("member"), job_id, status="succeeded").status_code == 409
+
+
+def test_a_tracking_run_names_its_model_like_a_train_job(world, model):
+    """The model name follows the same rule as a train job's: found without regard to case, printable only."""
+    member = world.client("member")
+    body = _submit(member, {"model": model.name.upper()}).json()
+    assert body["spec"]["model"] == str(model.pk) and body["spec"]["model_name"] == model.name
+    refused = _submit(member, {"model": "bad\u202ename"})
+    assert refused.status_code == 400 and "U+202E" in refused.json()["errors"]["spec.model"][0]
