@@ -7,8 +7,10 @@ import unicodedata
 from collections.abc import Callable
 
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet, Value
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from ml import names
 
@@ -79,3 +81,50 @@ def rename_case_twins(
         renamed.append((str(row.pk), old, new))
         report(f"{model._meta.label} {row.pk} ({scope}={getattr(row, scope)}): renamed {old!r} -> {new!r} (case twin)")
     return renamed
+
+
+def duplicate_name(team, name: str, noun: str) -> ValidationError:
+    """The 400 on `name` for a name its team already has (without regard to case)."""
+    return ValidationError({"name": [f"Team '{team.slug}' already has a {noun} named '{name}' (names ignore case)."]})
+
+
+def update_named(
+    instance,
+    changes: dict,
+    *,
+    noun: str,
+    editable: set[str],
+    audited_values: set[str],
+    check: Callable | None = None,
+) -> tuple:
+    """Apply `changes` to a team's named record (a dataset, a model) under a row lock: only `editable` fields,
+    the name printable, NFC and free in its team without regard to case. `check(locked, changes)` may refuse
+    further (raising). Returns `(saved, audit)`, where `audit` is `{"fields": [...changed], <audited_values
+    field>: {"old", "new"}}`, or None when nothing changed. Raises ValidationError / UserError naming the
+    field; the caller's transaction rolls back."""
+    unknown = set(changes) - editable
+    if unknown:
+        raise ValidationError({field: ["This field cannot be changed."] for field in unknown})
+    if "name" in changes:
+        changes["name"] = names.clean_name(changes["name"], max_length=200)
+    locked = type(instance).objects.select_for_update().get(pk=instance.pk)
+    if check is not None:
+        check(locked, changes)
+    siblings = type(instance).objects.filter(team_id=locked.team_id).exclude(pk=locked.pk)
+    if "name" in changes and (twin := named(siblings, changes["name"]).first()):
+        raise duplicate_name(locked.team, twin.name, noun)
+    changed = sorted(field for field, value in changes.items() if getattr(locked, field) != value)
+    audit = {
+        "fields": changed,
+        **{f: {"old": getattr(locked, f), "new": changes[f]} for f in audited_values & set(changed)},
+    }
+    for field, value in changes.items():
+        setattr(locked, field, value)
+    locked.updated_at = timezone.now()
+    locked.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            locked.save()
+    except IntegrityError as exc:  # a twin created since the check above
+        raise duplicate_name(locked.team, locked.name, noun) from exc
+    return locked, (audit if changed else None)

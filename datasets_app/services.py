@@ -13,7 +13,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts_app.models import Team, User
-from accounts_app.names import named
+from accounts_app.names import duplicate_name, named, update_named
 from accounts_app.services import record_audit
 from config.errors import Conflict
 from config.jsonsafe import unsafe_text
@@ -23,10 +23,6 @@ from ml.names import clean_name
 
 EDITABLE_FIELDS = {"name", "description", "sensitivity", "license", "task"}
 AUDITED_VALUES = {"name", "sensitivity", "license", "task"}  # the description may be long: only its change is noted
-
-
-def _duplicate_name(team: Team, name: str) -> ValidationError:
-    return ValidationError({"name": [f"Team '{team.slug}' already has a dataset named '{name}' (names ignore case)."]})
 
 
 @transaction.atomic
@@ -44,7 +40,7 @@ def create_dataset(
     a name the team already has, in any case, is a 400 on `name`."""
     name = clean_name(name, max_length=200)
     if twin := named(Dataset.objects.filter(team=team), name).first():
-        raise _duplicate_name(team, twin.name)
+        raise duplicate_name(team, twin.name, "dataset")
     dataset = Dataset(
         team=team,
         name=name,
@@ -59,7 +55,7 @@ def create_dataset(
         with transaction.atomic():
             dataset.save()
     except IntegrityError as exc:
-        raise _duplicate_name(team, name) from exc
+        raise duplicate_name(team, name, "dataset") from exc
     record_audit(actor=actor, action="dataset.create", team=team, target=dataset, data={"name": name})
     return dataset
 
@@ -69,33 +65,15 @@ def update_dataset(*, actor: User, dataset: Dataset, **changes) -> Dataset:
     """Change the EDITABLE_FIELDS given in `changes`; audited as `dataset.update` with the fields that changed
     (`fields`) and, for the short ones, their old and new values. The name rules of `create_dataset` apply; the
     task is fixed once a version exists."""
-    unknown = set(changes) - EDITABLE_FIELDS
-    if unknown:
-        raise ValidationError({field: ["This field cannot be changed."] for field in unknown})
-    if "name" in changes:
-        changes["name"] = clean_name(changes["name"], max_length=200)
-    dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
-    if "task" in changes and changes["task"] != dataset.task and dataset.versions.exists():
-        raise ValidationError({"task": ["The task cannot change once the dataset has versions."]})
-    if "name" in changes and (
-        twin := named(Dataset.objects.filter(team_id=dataset.team_id), changes["name"]).exclude(pk=dataset.pk).first()
-    ):
-        raise _duplicate_name(dataset.team, twin.name)
-    changed = sorted(field for field, value in changes.items() if getattr(dataset, field) != value)
-    audit = {
-        "fields": changed,
-        **{f: {"old": getattr(dataset, f), "new": changes[f]} for f in AUDITED_VALUES & set(changed)},
-    }
-    for field, value in changes.items():
-        setattr(dataset, field, value)
-    dataset.updated_at = timezone.now()
-    dataset.full_clean(validate_constraints=False)
-    try:
-        with transaction.atomic():
-            dataset.save()
-    except IntegrityError as exc:  # a twin created since the check above
-        raise _duplicate_name(dataset.team, dataset.name) from exc
-    if changed:
+
+    def task_fixed(locked: Dataset, changes: dict) -> None:
+        if "task" in changes and changes["task"] != locked.task and locked.versions.exists():
+            raise ValidationError({"task": ["The task cannot change once the dataset has versions."]})
+
+    dataset, audit = update_named(
+        dataset, changes, noun="dataset", editable=EDITABLE_FIELDS, audited_values=AUDITED_VALUES, check=task_fixed
+    )
+    if audit:
         record_audit(actor=actor, action="dataset.update", team=dataset.team, target=dataset, data=audit)
     return dataset
 

@@ -11,7 +11,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts_app.models import Role, Team, User
-from accounts_app.names import named
+from accounts_app.names import duplicate_name, named, update_named
 from accounts_app.selectors import ensure_role
 from accounts_app.services import record_audit
 from config.errors import Conflict, UserError
@@ -39,10 +39,6 @@ EDITABLE_FIELDS = {"name", "description", "card"}
 AUDITED_VALUES = {"name"}  # description and card may be long: only their change is noted
 
 
-def _duplicate_name(team: Team, name: str) -> ValidationError:
-    return ValidationError({"name": [f"Team '{team.slug}' already has a model named '{name}' (names ignore case)."]})
-
-
 @transaction.atomic
 def create_model(
     *, actor: User, team: Team, name: str, task: str, description: str = "", card: str = ""
@@ -51,14 +47,14 @@ def create_model(
     a name the team already has, in any case, is a 400 on `name`."""
     name = clean_name(name, max_length=200)
     if twin := named(RegisteredModel.objects.filter(team=team), name).first():
-        raise _duplicate_name(team, twin.name)
+        raise duplicate_name(team, twin.name, "model")
     model = RegisteredModel(team=team, name=name, task=task, description=description, card=card, created_by=actor)
     model.full_clean(validate_constraints=False)
     try:
         with transaction.atomic():
             model.save()
     except IntegrityError as exc:
-        raise _duplicate_name(team, name) from exc
+        raise duplicate_name(team, name, "model") from exc
     record_audit(actor=actor, action="model.create", team=team, target=model, data={"name": name})
     return model
 
@@ -67,33 +63,8 @@ def create_model(
 def update_model(*, actor: User, model: RegisteredModel, **changes) -> RegisteredModel:
     """Change the EDITABLE_FIELDS given in `changes`; audited as `model.update` with the fields that changed
     (`fields`) and the old and new name. The name rules of `create_model` apply."""
-    unknown = set(changes) - EDITABLE_FIELDS
-    if unknown:
-        raise ValidationError({field: ["This field cannot be changed."] for field in unknown})
-    if "name" in changes:
-        changes["name"] = clean_name(changes["name"], max_length=200)
-    model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
-    if "name" in changes and (
-        twin := named(RegisteredModel.objects.filter(team_id=model.team_id), changes["name"])
-        .exclude(pk=model.pk)
-        .first()
-    ):
-        raise _duplicate_name(model.team, twin.name)
-    changed = sorted(field for field, value in changes.items() if getattr(model, field) != value)
-    audit = {
-        "fields": changed,
-        **{f: {"old": getattr(model, f), "new": changes[f]} for f in AUDITED_VALUES & set(changed)},
-    }
-    for field, value in changes.items():
-        setattr(model, field, value)
-    model.updated_at = timezone.now()
-    model.full_clean(validate_constraints=False)
-    try:
-        with transaction.atomic():
-            model.save()
-    except IntegrityError as exc:  # a twin created since the check above
-        raise _duplicate_name(model.team, model.name) from exc
-    if changed:
+    model, audit = update_named(model, changes, noun="model", editable=EDITABLE_FIELDS, audited_values=AUDITED_VALUES)
+    if audit:
         record_audit(actor=actor, action="model.update", team=model.team, target=model, data=audit)
     return model
 
