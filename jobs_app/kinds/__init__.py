@@ -4,7 +4,8 @@
 A kind's module holds everything about it:
 
     DESCRIPTION: str           one line for people (served by GET /api/v1/job-kinds/)
-    SPEC_SCHEMA: dict          a JSON Schema (draft 2020-12) of the spec a user submits, for forms
+    SPEC_SCHEMA: dict          a JSON Schema (draft 2020-12) of the spec a user submits, for forms; its
+                               `properties` are the spec's fields (specs.check_spec refuses any other)
     check(user, team, spec)    the spec with defaults filled in and ids as strings; ValidationError or
                                ml.errors.UserError naming the field (`spec.architecture`) otherwise. `spec` is
                                already known to be a dict.
