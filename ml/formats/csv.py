@@ -1,0 +1,322 @@
+"""CSV: delimited UTF-8 text with a header row. LF, CRLF and CR-only line endings, a UTF-8 BOM, quoted
+fields holding delimiters or newlines, and blank lines are read; `Reading.delimiter` picks the delimiter.
+
+One streaming pass with pyarrow gives the schema, the row count and the missing counts in constant memory.
+Columns whose first block holds only numbers (or only booleans) are converted by the parser; a later value
+that does not fit makes that column be read again as text, where its type is settled batch by batch from
+every value (rules.kind_of_text), so the type never depends on where an odd value sits.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv as pycsv
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from ml.formats import rules
+from ml.formats.rules import BOOL, EMPTY, FLOAT, INT, STRING, FormatError, Reading
+
+EXTENSIONS = (".csv",)
+# Small blocks keep memory flat: the streaming reader holds a few blocks in flight.
+BLOCK_BYTES = 1 << 20
+LIKELY_DELIMITERS = (";", "\t", "|", ",")
+pycsv.field_size_limit(1 << 30)  # pyarrow accepts long fields; Python's csv module must find errors in them too
+
+
+def _options(reading: Reading, types: dict[str, pa.DataType], check_utf8: bool = True):
+    return dict(
+        # One thread: the upload handler already runs this beside the hashing and the request thread.
+        read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES, use_threads=False),
+        parse_options=pacsv.ParseOptions(delimiter=reading.delimiter, newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types,
+            null_values=["", *reading.na_values],
+            true_values=list(rules.TRUE_VALUES),
+            false_values=list(rules.FALSE_VALUES),
+            strings_can_be_null=False,  # text columns keep every cell; the rule decides what is missing
+            check_utf8=check_utf8,
+        ),
+    )
+
+
+class _Replay:
+    """A read-only stream: `head`, then the rest of `source`."""
+
+    def __init__(self, head: bytes, source):
+        self._head = memoryview(head)
+        self._source = source
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            data = bytes(self._head) + self._source.read()
+            self._head = self._head[len(self._head) :]
+            return data
+        part = bytes(self._head[:size])
+        self._head = self._head[len(part) :]
+        if len(part) < size:
+            part += self._source.read(size - len(part))
+        return part
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _complete_lines(head: bytes, complete: bool) -> bytes:
+    if complete:
+        return head
+    cut = max(head.rfind(b"\n"), head.rfind(b"\r"))
+    return head[: cut + 1] if cut >= 0 else head
+
+
+def _header(head: bytes, reading: Reading) -> list[str]:
+    """The column names, checked: none empty, none twice; a one-column header that holds another likely
+    delimiter is refused with that delimiter named."""
+    try:
+        names = pacsv.open_csv(pa.BufferReader(head), **_options(reading, {}, check_utf8=False)).schema.names
+    except pa.ArrowInvalid:
+        names = None
+    first = head.split(b"\n", 1)[0].split(b"\r", 1)[0]
+    try:
+        line = first.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"line 1, column {exc.start + 1}: the file is not valid UTF-8 text") from None
+    if names is None:
+        names = next(pycsv.reader([line], delimiter=reading.delimiter), [])
+    if not names or all(not n.strip() for n in names):
+        raise FormatError("line 1: the header row is empty")
+    if len(names) == 1:
+        other = [d for d in LIKELY_DELIMITERS if d != reading.delimiter and d in line]
+        if other:
+            shown = "a tab" if other[0] == "\t" else f"'{other[0]}'"
+            raise FormatError(
+                f"line 1: the header is one column, but the file looks like it uses {shown} as its delimiter; "
+                f"upload it again with delimiter={other[0]!r}"
+            )
+    seen = set()
+    for i, name in enumerate(names):
+        if not name.strip():
+            raise FormatError(f"line 1, column {i + 1}: the column has no name")
+        if name in seen:
+            raise FormatError(f"line 1, column {i + 1}: the column name '{name}' appears twice")
+        seen.add(name)
+    return names
+
+
+def _scan(source, reading: Reading, check_utf8: bool = True) -> tuple[int, list[dict]]:
+    """One streaming pass over a binary stream: (rows, per column its type and its counts of empty cells
+    and of other missing values), the same for any target (see `_columns`).
+
+    Every column is parsed as text and its type settled batch by batch from all of its values, so the type
+    never depends on where an odd value sits and nothing is read twice. Raises pa.ArrowInvalid where the
+    parser meets a problem in the file."""
+    head = source.read(BLOCK_BYTES)
+    names = _header(_complete_lines(head, len(head) < BLOCK_BYTES), reading)
+    text = {n: pa.string() for n in names}
+    reader = pacsv.open_csv(_Replay(head, source), **_options(reading, text, check_utf8))
+    tokens = pa.array(list(reading.na_values), type=pa.string())
+    rows = 0
+    empty = dict.fromkeys(names, 0)
+    na = dict.fromkeys(names, 0)
+    kinds = dict.fromkeys(names, EMPTY)
+    for batch in reader:
+        rows += batch.num_rows
+        for name, values in zip(names, batch.columns, strict=True):
+            blank = pc.equal(pc.utf8_length(values), 0)
+            blanks = pc.sum(blank).as_py() or 0
+            mask = pc.or_(blank, pc.is_in(values, value_set=tokens)) if len(tokens) else blank
+            missing = pc.sum(mask).as_py() or 0
+            empty[name] += blanks
+            present = pc.filter(values, pc.invert(mask)) if missing else values
+            kinds[name], nans = rules.kind_of_text(present, kinds[name])
+            na[name] += missing - blanks + nans
+    return rows, [{"name": n, "kind": kinds[n], "empty": empty[n], "na": na[n]} for n in names]
+
+
+def _columns(raw: list[dict], reading: Reading) -> list[dict]:
+    """Schema columns from a scan's counts: a classification target is text missing only where empty."""
+    return [
+        {"name": c["name"], "dtype": STRING, "missing": c["empty"]}
+        if reading.label_column(c["name"])
+        else {"name": c["name"], "dtype": c["kind"], "missing": c["empty"] + c["na"]}
+        for c in raw
+    ]
+
+
+def inspect(path: Path, reading: Reading, early: StreamInspector | None = None) -> tuple[int, list[dict]]:
+    """(rows, columns) of a complete file; `early` is a parse that already ran while the file arrived
+    (used when it read with the same delimiter and missing tokens)."""
+    same = early is not None and (early.reading.delimiter, early.reading.na_values) == (
+        reading.delimiter,
+        reading.na_values,
+    )
+    if same:
+        try:
+            rows, columns = early.result(reading)
+        except Exception:  # noqa: BLE001 - whatever went wrong, the complete file is read again below
+            pass  # that pass finds the bad line
+        else:
+            if not early.ascii:  # the streaming pass skipped UTF-8 checks; do them now, only if needed
+                _ensure_utf8(path)
+            return rows, columns
+    try:
+        with open(path, "rb") as fh:
+            rows, raw = _scan(fh, reading)
+        return rows, _columns(raw, reading)
+    except pa.ArrowInvalid as exc:
+        raise FormatError(problem(path, reading, str(exc))) from None
+
+
+def batches(source, reading: Reading) -> Iterator[pa.Table]:
+    """The file (a path or a binary stream) as tables of about one block each, following the rule."""
+    dtypes = reading.dtypes()
+    types = {name: rules.ARROW_TYPES[d] if d in (INT, FLOAT, BOOL) else pa.string() for name, d in dtypes.items()}
+    for name in types:
+        if reading.label_column(name):
+            types[name] = pa.string()
+    try:
+        reader = pacsv.open_csv(source, **_options(reading, types))
+        for batch in reader:
+            yield rules.normalize(batch, reading)
+    except pa.ArrowInvalid as exc:  # the stored file was inspected: only a changed reading gets here
+        raise FormatError("CSV error: " + str(exc).split("\n")[0]) from None
+
+
+def write(table: pa.Table, path: Path) -> dict:
+    """Write a table as CSV (comma-delimited, missing values as empty cells); returns the reading options
+    the written file needs."""
+    pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
+    return {"delimiter": ","}
+
+
+def _ensure_utf8(path: Path) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(BLOCK_BYTES):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError:
+                raise FormatError(_bad_utf8(path)) from None
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise FormatError(_bad_utf8(path)) from None
+
+
+def problem(path: Path, reading: Reading, arrow_message: str) -> str:
+    """Find the first bad line with Python's csv module (only on the error path) and describe it."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = pycsv.reader(fh, delimiter=reading.delimiter, strict=True)
+            header = next(reader, [])
+            for row in reader:
+                if row and len(row) != len(header):
+                    hint = _delimiter_hint(header, row, reading)
+                    return f"line {reader.line_num}: expected {len(header)} fields, found {len(row)}{hint}"
+    except UnicodeDecodeError:
+        return _bad_utf8(path)
+    except pycsv.Error as exc:
+        return f"line {reader.line_num}: {exc}"
+    return "CSV error: " + arrow_message.split("\n")[0]
+
+
+def _delimiter_hint(header: list[str], row: list[str], reading: Reading) -> str:
+    if reading.delimiter == "," and len(row) > len(header):
+        return " (a decimal comma or a thousands separator in an unquoted number? quote such fields, or use ';')"
+    return ""
+
+
+def _bad_utf8(path: Path) -> str:
+    with open(path, "rb") as fh:
+        for number, line in enumerate(_lines(fh), start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return f"line {number}, column {exc.start + 1}: the file is not valid UTF-8 text"
+    return "the file is not valid UTF-8 text"
+
+
+def _lines(fh) -> Iterator[bytes]:
+    """Physical lines ending in LF, CRLF or a lone CR."""
+    rest = b""
+    while chunk := fh.read(BLOCK_BYTES):
+        parts = re.split(rb"\r\n|\r|\n", rest + chunk)
+        rest = parts.pop()
+        yield from parts
+    if rest:
+        yield rest
+
+
+class StreamInspector:
+    """Parses a CSV on a background thread while it is still arriving, fed chunk by chunk through a pipe.
+
+    The upload handler feeds it, so parsing overlaps with receiving, hashing and writing the file. pyarrow
+    parses outside the GIL. `result()` gives (rows, columns) or raises what the parse raised; a failed or
+    abandoned stream is simply read again from the finished file by `inspect`.
+    """
+
+    def __init__(self, reading: Reading | None = None):
+        import fcntl
+
+        read_fd, self._write_fd = os.pipe()
+        try:
+            fcntl.fcntl(self._write_fd, 1031, BLOCK_BYTES)  # F_SETPIPE_SZ: fewer wake-ups
+        except OSError:
+            pass
+        # Buffered: read(n) returns n bytes unless at end of stream, as pyarrow expects of a file.
+        self._reader = os.fdopen(read_fd, "rb", buffering=BLOCK_BYTES)
+        # The form's target and options may arrive after the file: the scan keeps what any target needs
+        # (a label column counts only empty cells), and `inspect` reads again if the options differ.
+        self.reading = reading or Reading()
+        self._outcome: tuple | BaseException | None = None
+        self._open = True
+        self.ascii = True  # while True, the streamed bytes need no UTF-8 check
+        self._thread = threading.Thread(target=self._run, name="csv-inspector", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._outcome = _scan(self._reader, self.reading, check_utf8=False)
+        except BaseException as exc:  # handed to the caller of result()
+            self._outcome = exc
+        finally:
+            self._reader.close()  # a writer still feeding now gets BrokenPipeError and stops
+
+    def feed(self, data: bytes) -> None:
+        if not self._open:
+            return
+        self.ascii = self.ascii and data.isascii()
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._write_fd, view) :]
+        except OSError:  # the parser stopped early (bad input); the finished file is parsed again
+            self.close()
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            os.close(self._write_fd)
+
+    def result(self, reading: Reading) -> tuple[int, list[dict]]:
+        """(rows, columns) as `reading` (its target and task) sees them."""
+        self.close()
+        self._thread.join()
+        if isinstance(self._outcome, BaseException):
+            raise self._outcome
+        rows, raw = self._outcome
+        return rows, _columns(raw, reading)
