@@ -56,12 +56,15 @@ def plain_loop(version_path: Path) -> float:
     sys.path.insert(0, str(ROOT))
     import torch
 
+    from ml import formats
     from ml.architectures import build_model
-    from ml.data import encode_targets, prepare, read_columns, split_indices
+    from ml.data import encode_targets, prepare, split_indices
     from ml.pipeline import SPLIT_DEFAULTS
     from ml.recipes import build_spec
 
-    columns = read_columns(version_path, "csv")
+    reading = formats.Reading(target="target", task="classification")
+    schema = formats.inspect(version_path, "csv", reading).schema
+    columns = formats.arrays(version_path, "csv", schema)
     targets, labels = encode_targets(columns["target"], "classification")
     split = {k: v for k, v in SPLIT_DEFAULTS.items()}
     train_index, _, _ = split_indices(targets, **split)

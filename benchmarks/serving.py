@@ -42,7 +42,7 @@ from datasets_app.services import create_dataset, create_version_from_builtin
 from jobs_app.models import Job
 from ml import optimize, pipeline
 from ml.artifacts import save_weights
-from ml.data import read_columns
+from ml import formats
 from ml.train import NullReporter
 from models_app.services import create_model, register_version, set_alias
 
@@ -52,7 +52,7 @@ t = create_team(actor=u, slug="bench", name="Bench")
 d = create_dataset(actor=u, team=t, name="digits", task="classification")
 dv = create_version_from_builtin(actor=u, dataset=d, name="digits")
 with blobs.local_copy(dv.blob) as path:
-    columns = read_columns(path, dv.format)
+    columns = formats.arrays(path, dv.format, dv.schema)
 torch.manual_seed(0)
 outcome = pipeline.train(
     columns, task="classification", target=dv.target, architecture="cnn",

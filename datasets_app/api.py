@@ -101,6 +101,8 @@ class DatasetVersionListCreateApi(generics.ListCreateAPIView):
                 file=values["file"],
                 target=values["target"],
                 fmt=values.get("format"),
+                na_values=values.get("na_values"),
+                delimiter=values.get("delimiter"),
                 description=values["description"],
             )
         version = selectors.version_for_user(user=request.user, pk=version.pk)
@@ -116,19 +118,24 @@ class DatasetVersionDetailApi(generics.RetrieveAPIView):
 
 class PreviewQuery(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=PREVIEW_MAX, default=PREVIEW_DEFAULT)
+    offset = serializers.IntegerField(min_value=0, max_value=2**62, default=0)
 
 
 class DatasetVersionPreviewApi(APIView):
-    """The first rows of a version: {columns, rows}."""
+    """A window of a version's rows, read as training reads them: {columns, rows, offset, limit}."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("limit", int, description=f"1 to {PREVIEW_MAX}")], responses=PreviewSerializer
+        parameters=[
+            OpenApiParameter("limit", int, description=f"1 to {PREVIEW_MAX}"),
+            OpenApiParameter("offset", int, description="Rows to skip (default 0)."),
+        ],
+        responses=PreviewSerializer,
     )
     def get(self, request, pk):
         version = selectors.version_for_user(user=request.user, pk=pk)
         query = PreviewQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        body = selectors.preview(version=version, limit=query.validated_data["limit"])
+        body = selectors.preview(version=version, **query.validated_data)
         return Response({"id": str(version.pk), "num_rows": version.num_rows, **body})
 
 

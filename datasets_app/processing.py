@@ -2,25 +2,25 @@
 
 Steps: dropna, dedupe, standardize, filter, map_labels, sample. `check_steps` validates a list of steps
 against a version's schema before anything runs (a StepError names the step and field); `apply_steps`
-runs them over a pyarrow Table. CSV and JSONL versions can be processed; the output keeps the input format.
+runs them over a pyarrow Table read by ml.formats (the one typing rule: missing values are nulls). Versions of
+every format can be processed; the output keeps the input format.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from datasets_app.formats import NULL_VALUES, is_numeric
+from ml import formats
 from ml.errors import UserError
+from ml.formats import is_numeric
 
 OPS = ("dropna", "dedupe", "standardize", "filter", "map_labels", "sample")
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "is_null", "not_null")
-PROCESSABLE_FORMATS = ("csv", "jsonl")
+PROCESSABLE_FORMATS = formats.FORMATS
 MAX_STEPS = 50
 _ALLOWED = {
     "dropna": {"columns"},
@@ -199,65 +199,6 @@ _CHECKS = {
 
 
 # --- running -------------------------------------------------------------------------------------
-
-
-def read_table(path: str | Path, fmt: str, columns: list[dict]) -> pa.Table:
-    """The whole file as a table, read with the types the version's schema recorded."""
-    if fmt == "csv":
-        import pyarrow.csv as pacsv
-
-        types = {c["name"]: _arrow_type(c["dtype"]) for c in columns}
-        return pacsv.read_csv(
-            path,
-            convert_options=pacsv.ConvertOptions(
-                column_types={k: v for k, v in types.items() if v is not None},
-                null_values=NULL_VALUES,
-                strings_can_be_null=True,
-            ),
-        )
-    if fmt == "jsonl":
-        with open(path, encoding="utf-8") as fh:
-            rows = [json.loads(line) for line in fh.read().split("\n") if line.strip()]
-        return pa.table({c["name"]: _json_column([row.get(c["name"]) for row in rows], c["dtype"]) for c in columns})
-    raise StepError("dataset_version", f"{fmt} versions cannot be processed; use {' or '.join(PROCESSABLE_FORMATS)}")
-
-
-def _json_column(values: list, dtype: str) -> pa.Array:
-    """A JSONL column in the type its schema recorded; lists, objects, mixed values and integers beyond
-    int64 are kept as their JSON text, so every step can handle them and the output round-trips."""
-    kind = _arrow_type(dtype)
-    if kind is not None:
-        try:
-            return pa.array(values, type=kind, from_pandas=True)
-        except (pa.ArrowException, OverflowError, TypeError, ValueError):
-            pass
-    return pa.array(
-        [None if v is None else v if isinstance(v, str) else json.dumps(v, allow_nan=True) for v in values],
-        type=pa.string(),
-    )
-
-
-def _arrow_type(dtype: str):
-    return {
-        "int64": pa.int64(),
-        "float64": pa.float64(),
-        "float32": pa.float32(),
-        "bool": pa.bool_(),
-        "string": pa.string(),
-    }.get(dtype)
-
-
-def write_table(table: pa.Table, path: str | Path, fmt: str) -> None:
-    if fmt == "csv":
-        import pyarrow.csv as pacsv
-
-        pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
-        return
-    with open(path, "w", encoding="utf-8") as fh:
-        for batch in table.to_batches(max_chunksize=10_000):
-            for row in batch.to_pylist():
-                # NaN / Infinity stay as the input had them (Eco's JSONL reader accepts them)
-                fh.write(json.dumps(row, ensure_ascii=False, allow_nan=True) + "\n")
 
 
 def apply_steps(table: pa.Table, steps: list[dict], *, should_stop=lambda: False) -> tuple[pa.Table, list[dict]]:

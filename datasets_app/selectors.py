@@ -5,8 +5,9 @@ from django.shortcuts import get_object_or_404
 
 from accounts_app.models import User
 from accounts_app.selectors import team_ids_for_user
-from datasets_app import blobs, formats
+from datasets_app import blobs
 from datasets_app.models import Dataset, DatasetVersion
+from ml import formats
 
 
 def datasets_for_user(*, user: User) -> QuerySet[Dataset]:
@@ -34,9 +35,10 @@ def version_for_user(*, user: User, pk) -> DatasetVersion:
     return get_object_or_404(versions_for_user(user=user), pk=pk)
 
 
-def preview(*, version: DatasetVersion, limit: int) -> dict:
+def preview(*, version: DatasetVersion, limit: int, offset: int = 0) -> dict:
+    """Rows `offset` to `offset + limit` of a version (see ml.formats.preview)."""
     with blobs.open_blob(version.blob) as fh:
-        return formats.preview(fh, version.format, version.schema, limit)
+        return formats.preview(fh, version.format, version.schema, limit=limit, offset=offset)
 
 
 def lineage(*, user: User, version: DatasetVersion, max_depth: int = 50) -> dict:

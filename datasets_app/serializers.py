@@ -1,9 +1,12 @@
+import json
+
 from rest_framework import serializers
 
 from accounts_app.fields import NameField
 from accounts_app.models import slug_validator
-from datasets_app import bundled, formats
+from datasets_app import bundled
 from datasets_app.models import Dataset, DatasetVersion, Sensitivity, Task
+from ml import formats
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -85,12 +88,25 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
 
 
 class DatasetVersionCreateSerializer(serializers.Serializer):
-    file = serializers.FileField(required=False, help_text="CSV, JSONL or NPZ (multipart).")
+    file = serializers.FileField(required=False, help_text="CSV, JSONL, NPZ or Parquet (multipart).")
     target = serializers.CharField(
         required=False, max_length=200, help_text="The label column (CSV, JSONL) or array (NPZ)."
     )
     format = serializers.ChoiceField(
         choices=formats.FORMATS, required=False, help_text="Overrides the format told by the file's extension."
+    )
+    na_values = serializers.CharField(
+        required=False,
+        max_length=10_000,
+        help_text="A JSON array of the tokens that mean a missing feature value, replacing the default "
+        '["NA", "N/A", "NaN", "null", "NULL"]; [] leaves only empty cells missing. Never applies to the '
+        "target of a classification data set, where only an empty cell is missing.",
+    )
+    delimiter = serializers.CharField(
+        required=False,
+        max_length=2,
+        trim_whitespace=False,
+        help_text="CSV only: the field delimiter, one character (default ','; \\t for a tab).",
     )
     builtin = serializers.ChoiceField(
         choices=sorted(bundled.BUILTINS),
@@ -106,6 +122,14 @@ class DatasetVersionCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError({"file": ["Send a file (multipart) or a builtin data set name."]})
         if "file" in attrs and not attrs.get("target"):
             raise serializers.ValidationError({"target": ["Name the label column of the file."]})
+        na_values = attrs.get("na_values")
+        if na_values is not None:
+            try:
+                attrs["na_values"] = json.loads(na_values)
+            except ValueError:
+                raise serializers.ValidationError(
+                    {"na_values": ['Give a JSON array of strings, e.g. ["-", "?"].']}
+                ) from None
         return attrs
 
 
@@ -140,5 +164,7 @@ class LineageSerializer(serializers.Serializer):
 class PreviewSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     num_rows = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
     columns = serializers.ListField(child=serializers.CharField())
     rows = serializers.ListField(child=serializers.ListField(child=serializers.JSONField()))

@@ -17,8 +17,11 @@ from accounts_app.names import duplicate_name, named, update_named
 from accounts_app.services import record_audit
 from config.errors import Conflict
 from config.jsonsafe import unsafe_text
-from datasets_app import blobs, bundled, formats
+from datasets_app import blobs, bundled
 from datasets_app.models import Dataset, DatasetLineage, DatasetVersion, Source, Task
+from ml import formats
+from ml.errors import UserError
+from ml.formats.csv import StreamInspector
 from ml.names import clean_name
 
 EDITABLE_FIELDS = {"name", "description", "sensitivity", "license", "task"}
@@ -104,6 +107,7 @@ def delete_dataset(*, actor: User, dataset: Dataset) -> None:
 
 
 def _check_fits_task(dataset: Dataset, inspection: formats.Inspection) -> None:
+    """A regression target must be a number column (ValidationError naming the target)."""
     target = inspection.schema.get("target")
     if dataset.task == Task.REGRESSION and target is not None:
         column = next(c for c in inspection.schema["columns"] if c["name"] == target)
@@ -128,11 +132,20 @@ def register_version(
     source_detail: dict | None = None,
     parents: Iterable[DatasetVersion] = (),
     description: str = "",
-    early_inspection: formats.CsvStreamInspector | None = None,
+    early_inspection: StreamInspector | None = None,
+    na_values: list[str] | None = None,
+    delimiter: str | None = None,
 ) -> DatasetVersion:
-    """Validate a file and record it as the dataset's next version. Nothing is stored if anything fails."""
+    """Validate a file and record it as the dataset's next version. Nothing is stored if anything fails.
+
+    The file is read under the one typing rule (ml/formats/rules.py) with the data set's task and the upload's
+    `na_values` and `delimiter`; a FormatError answers 400 naming the field and where in the file."""
+    na_values, delimiter = formats.check_options(na_values, delimiter)
+    if delimiter != "," and fmt != "csv":
+        raise UserError("a delimiter applies to CSV files only", field="delimiter")
+    reading = formats.Reading(target=target, task=dataset.task, na_values=na_values, delimiter=delimiter)
     try:
-        inspection = formats.inspect(path, fmt, target, early=early_inspection if fmt == "csv" else None)
+        inspection = formats.inspect(path, fmt, reading, early=early_inspection if fmt == "csv" else None)
     except formats.FormatError as exc:
         raise exc.prefixed("file") from None
     if problem := unsafe_text(inspection.schema["columns"], "column"):
@@ -168,7 +181,15 @@ def register_version(
 
 
 def create_version_from_upload(
-    *, actor: User, dataset: Dataset, file, target: str, fmt: str | None = None, description: str = ""
+    *,
+    actor: User,
+    dataset: Dataset,
+    file,
+    target: str,
+    fmt: str | None = None,
+    na_values: list[str] | None = None,
+    delimiter: str | None = None,
+    description: str = "",
 ) -> DatasetVersion:
     """A version from an uploaded file that HashingUploadHandler has already hashed to a temporary file."""
     try:
@@ -193,6 +214,8 @@ def create_version_from_upload(
         source_detail={"filename": file.name},
         description=description,
         early_inspection=getattr(file, "early_inspection", None),
+        na_values=na_values,
+        delimiter=delimiter,
     )
 
 

@@ -19,7 +19,8 @@ from django.conf import settings
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 
 from config.errors import PayloadTooLarge
-from datasets_app.formats import CsvStreamInspector, format_of
+from ml.formats import format_of
+from ml.formats.csv import StreamInspector
 
 TOO_LARGE_FLAG = "_eco_upload_too_large"
 # Django's TemporaryUploadedFile names its files tmpXXXXXXXX.upload<.ext>; other files and folders in
@@ -57,7 +58,7 @@ class BackgroundHasher:
 
 class HashingUploadHandler(TemporaryFileUploadHandler):
     """Streams each uploaded file to FILE_UPLOAD_TEMP_DIR. The finished file carries `.sha256` and, for a
-    `.csv`, `.early_inspection` (a CsvStreamInspector that parsed it on the way in)."""
+    `.csv`, `.early_inspection` (a csv StreamInspector that parsed it on the way in)."""
 
     def __init__(self, request=None):
         super().__init__(request)
@@ -73,7 +74,7 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
         super().new_file(field_name, file_name, *args, **kwargs)
         self._size = 0
         self._hasher = BackgroundHasher()
-        self._inspector = CsvStreamInspector() if format_of(file_name) == "csv" else None
+        self._inspector = StreamInspector() if format_of(file_name) == "csv" else None
         self._helpers.extend(h for h in (self._hasher, self._inspector) if h is not None)
 
     def receive_data_chunk(self, raw_data, start):

@@ -1,4 +1,5 @@
-"""Dataset-version files (CSV, JSONL, NPZ) to arrays a network can eat, and seeded train/val/test splits.
+"""A file's columns (as ml.formats.arrays reads them) to arrays a network can eat, and seeded train / validation /
+test splits.
 
 Everything needed to turn raw inputs into model inputs again at serving time (class names, feature
 names, input scaling, vocabulary) is returned as `preprocessing`, which goes into the model's spec.
@@ -6,17 +7,16 @@ names, input scaling, vocabulary) is returned as `preprocessing`, which goes int
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from ml.architectures import IMAGE, TABULAR, TEXT
 from ml.architectures import get as architecture_entry
 from ml.errors import UserError
+from ml.formats import label_text
 
 PAD, UNK = 0, 1
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -39,40 +39,6 @@ class Arrays:
         return Arrays(self.inputs[index], self.targets[index], self.preprocessing)
 
 
-def read_columns(path: str | Path, fmt: str) -> dict[str, np.ndarray]:
-    """Every column (CSV, JSONL) or array (NPZ) of a file, by name. NPZ is read without pickle."""
-    path = Path(path)
-    if fmt == "csv":
-        import pyarrow.csv as pacsv
-
-        table = pacsv.read_csv(path)
-        return {name: _column(table.column(name)) for name in table.column_names}
-    if fmt == "jsonl":
-        # split on "\n" only: str.splitlines() would also split on U+2028 inside JSON strings
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
-        names = list(dict.fromkeys(k for row in rows for k in row))
-        return {n: _json_column([row.get(n) for row in rows]) for n in names}
-    if fmt == "npz":
-        with np.load(path, allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
-    raise DataError(f"unknown format {fmt!r}")
-
-
-def _json_column(values: list) -> np.ndarray:
-    """float64 when every value is a number (None as NaN), otherwise an object array."""
-    if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
-        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-    return np.array(values, dtype=object)
-
-
-def _column(column) -> np.ndarray:
-    import pyarrow as pa
-
-    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type):
-        return column.to_numpy(zero_copy_only=False).astype(np.float64)
-    return np.array(column.to_pylist(), dtype=object)
-
-
 def encode_targets(values: np.ndarray, task: str, classes: list[str] | None = None) -> tuple[np.ndarray, dict]:
     if task == "regression":
         try:
@@ -82,7 +48,7 @@ def encode_targets(values: np.ndarray, task: str, classes: list[str] | None = No
         if not np.isfinite(targets).all():
             raise DataError("the target has missing or infinite values; drop those rows first")
         return targets, {}
-    labels = np.array([_label(v) for v in values], dtype=object)
+    labels = np.array([label_text(v) for v in values], dtype=object)
     if any(label is None for label in labels):
         raise DataError("the target has missing values; drop those rows first")
     classes = classes or sorted(set(labels), key=_natural)
@@ -93,14 +59,6 @@ def encode_targets(values: np.ndarray, task: str, classes: list[str] | None = No
     if len(classes) < 2:
         raise DataError("classification needs at least two classes")
     return np.array([index[label] for label in labels], dtype=np.int64), {"classes": classes}
-
-
-def _label(value) -> str | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _natural(label: str):

@@ -10,8 +10,8 @@ from jobs_app import services, specs
 from jobs_app.kinds import SCHEMA_DIALECT
 from jobs_app.models import Job, OutputKind
 from jobs_app.runners.reporter import RegistryReporter
-from ml import pipeline
-from ml.data import Arrays, read_columns
+from ml import formats, pipeline
+from ml.data import Arrays
 from ml.evaluate import metrics_from_outputs
 from ml.inference import run_batched
 from ml.runtimes import load_runtime
@@ -46,7 +46,7 @@ def trained_split(model_version: ModelVersion) -> dict:
 
 def encoded_data(model_version: ModelVersion, version: DatasetVersion, split: str) -> Arrays:
     with blobs.local_copy(version.blob) as path:
-        columns = read_columns(path, version.format)
+        columns = formats.arrays(path, version.format, version.schema)
     return pipeline.encoded_split(model_version.spec, columns, split=split, split_config=trained_split(model_version))
 
 

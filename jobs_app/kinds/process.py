@@ -12,10 +12,11 @@ from jobs_app.kinds import SCHEMA_DIALECT
 from jobs_app.models import Job
 from jobs_app.runners.outputs import complete_with_dataset_version
 from jobs_app.runners.reporter import RegistryReporter
+from ml import formats
 from ml.data import DataError
 from ml.train import Stopped
 
-DESCRIPTION = "Run processing steps over a CSV or JSONL dataset version; registers the result as its child."
+DESCRIPTION = "Run processing steps over a dataset version; registers the result (same format) as its child."
 _COLUMNS = {"type": ["array", "null"], "items": {"type": "string"}, "minItems": 1}
 _STEPS = {
     "dropna": {"columns": _COLUMNS},
@@ -44,7 +45,7 @@ SPEC_SCHEMA = {
     "required": ["dataset_version", "steps"],
     "additionalProperties": False,
     "properties": {
-        "dataset_version": {"type": "string", "format": "uuid", "description": "A CSV or JSONL version."},
+        "dataset_version": {"type": "string", "format": "uuid", "description": "The input version."},
         "steps": {
             "type": "array",
             "minItems": 1,
@@ -71,7 +72,7 @@ def run(job: Job, reporter: RegistryReporter) -> None:
     version = DatasetVersion.objects.select_related("dataset", "blob").get(pk=spec["dataset_version"])
     try:
         with blobs.local_copy(version.blob) as path:
-            table = processing.read_table(path, version.format, version.schema["columns"])
+            table = formats.read_table(path, version.format, version.schema)
         table, report = processing.apply_steps(table, spec["steps"], should_stop=reporter.should_stop)
     except (pa.ArrowException, OverflowError) as exc:  # data the checks could not foresee
         raise DataError(f"the steps cannot run on this data: {exc}") from None

@@ -8,17 +8,19 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts_app.models import Team, User
-from datasets_app import blobs, processing
+from datasets_app import blobs
 from datasets_app.models import DatasetVersion, Source
 from jobs_app import specs
 from jobs_app.kinds import SCHEMA_DIALECT
 from jobs_app.models import Job
 from jobs_app.runners.outputs import complete_with_dataset_version
 from jobs_app.runners.reporter import RegistryReporter
+from ml import formats
 from ml.data import DataError
 from models_app import feedback
 from models_app.models import RegisteredModel
 
+SNAPSHOT_FORMATS = ("csv", "jsonl", "parquet")  # feedback rows are appended by column name
 DESCRIPTION = "A base dataset version plus the labelled predictions of a model; registers it as the base's child."
 SPEC_SCHEMA = {
     "$schema": SCHEMA_DIALECT,
@@ -27,7 +29,7 @@ SPEC_SCHEMA = {
     "required": ["dataset_version", "model"],
     "additionalProperties": False,
     "properties": {
-        "dataset_version": {"type": "string", "format": "uuid", "description": "The CSV or JSONL base."},
+        "dataset_version": {"type": "string", "format": "uuid", "description": "The CSV, JSONL or Parquet base."},
         "model": {"type": "string", "format": "uuid", "description": "The model whose feedback is added."},
         "until": {
             "type": ["string", "null"],
@@ -48,7 +50,7 @@ def run(job: Job, reporter: RegistryReporter) -> None:
         raise DataError(f"the model has no labelled predictions up to {spec['until']}; nothing to add")
     try:
         with blobs.local_copy(base.blob) as path:
-            table = processing.read_table(path, base.format, base.schema["columns"])
+            table = formats.read_table(path, base.format, base.schema)
     except (pa.ArrowException, OverflowError) as exc:
         raise DataError(f"the base data set cannot be read: {exc}") from None
     merged, skipped = feedback.snapshot_table(table, base.target, rows)
@@ -80,10 +82,10 @@ def run(job: Job, reporter: RegistryReporter) -> None:
 def check(*, user: User, team: Team, spec: dict) -> dict:
     """Base dataset version + every labelled prediction of `model` up to `until` (default: now)."""
     version = specs.dataset_version(user, team, spec.get("dataset_version"))
-    if version.format not in processing.PROCESSABLE_FORMATS:
+    if version.format not in SNAPSHOT_FORMATS:
         raise specs.error(
             "spec.dataset_version",
-            f"a snapshot needs a {' or '.join(processing.PROCESSABLE_FORMATS)} base; this one is {version.format}.",
+            f"a snapshot needs a {', '.join(SNAPSHOT_FORMATS)} base (named columns); this one is {version.format}.",
         )
     value = spec.get("model")
     model = (

@@ -16,16 +16,16 @@ from django.core.files import File
 from accounts_app.models import Team, User
 from accounts_app.names import named
 from datasets_app import blobs
-from datasets_app.formats import is_numeric
 from datasets_app.models import DatasetVersion
 from jobs_app import services, specs
 from jobs_app.kinds import SCHEMA_DIALECT
 from jobs_app.models import Job, OutputKind
 from jobs_app.runners.reporter import RegistryReporter
-from ml import pipeline, recipes
+from ml import formats, pipeline, recipes
 from ml.architectures import IMAGE, REGISTRY, TEXT, SpecError, tensor_shapes
 from ml.artifacts import save_weights
-from ml.data import DataError, read_columns
+from ml.data import DataError
+from ml.formats import is_numeric
 from ml.pipeline import SPLIT_DEFAULTS, split_config
 from ml.train import DEFAULTS as HYPERPARAMETER_DEFAULTS
 from ml.train import INTEGER, LIMITS, HyperparameterError, hyperparameters
@@ -123,7 +123,7 @@ def run(job: Job, reporter: RegistryReporter) -> None:
     spec = job.spec
     version = DatasetVersion.objects.select_related("dataset", "blob").get(pk=spec["dataset_version"])
     with blobs.local_copy(version.blob) as path:
-        columns = read_columns(path, version.format)
+        columns = formats.arrays(path, version.format, version.schema)
     device = "cuda" if job.resources.get("gpus") else "cpu"
     import torch
 

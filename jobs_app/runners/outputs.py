@@ -10,12 +10,13 @@ import pyarrow as pa
 from django.conf import settings
 from django.core.files import File
 
-from datasets_app import blobs, processing
+from datasets_app import blobs
 from datasets_app import services as dataset_services
 from datasets_app.models import DatasetVersion
 from jobs_app import services
 from jobs_app.models import Job, OutputKind
 from jobs_app.runners.reporter import RegistryReporter
+from ml import formats
 
 
 def complete_with_dataset_version(
@@ -30,7 +31,7 @@ def complete_with_dataset_version(
 ) -> None:
     with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
         out = Path(tmp) / f"{suffix}.{base.format}"
-        processing.write_table(table, out, base.format)
+        written = formats.write_table(table, out, base.format)
         sha256, size = blobs.hash_path(out)
         reporter.close()
 
@@ -50,6 +51,8 @@ def complete_with_dataset_version(
                     source_detail={"job": str(locked.pk), **detail},
                     parents=[base],
                     description=job.spec.get("description", ""),
+                    na_values=base.schema.get("na_values"),
+                    delimiter=written.get("delimiter"),
                 )
                 services.record_output(job=locked, kind=OutputKind.DATASET_VERSION, object_id=child.pk)
             return {"dataset_version": str(child.pk), "version": child.version, "num_rows": child.num_rows}

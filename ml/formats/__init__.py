@@ -15,6 +15,7 @@ added to `_MODULES`.
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -151,11 +152,21 @@ def preview(source, fmt: str, schema: dict, *, limit: int, offset: int = 0) -> d
             continue
         part = table.slice(skip, limit - len(rows))
         skip = 0
-        columns = [part.column(n).to_pylist() for n in part.column_names]
+        columns = [_values(part, field) for field in part.schema]
         rows.extend([_jsonable(v) for v in row] for row in zip(*columns, strict=True))
         if len(rows) >= limit:
             break
     return {"columns": names, "rows": rows, "offset": offset, "limit": limit}
+
+
+def _values(table: pa.Table, field: pa.Field) -> list:
+    """A column's values as Python objects; sample columns (NPZ) in their shape."""
+    column = table.column(field.name)
+    if field.metadata and b"shape" in field.metadata:
+        shape = json.loads(field.metadata[b"shape"])
+        flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        return flat.reshape(len(column), *shape).tolist()
+    return column.to_pylist()
 
 
 def _jsonable(value, depth: int = 0):

@@ -20,7 +20,7 @@ BATCH_LINES = 8192
 _INT64 = 2**63
 
 
-def _too_deep(value, limit: int = 64) -> bool:
+def _too_deep(value, limit: int = 32) -> bool:
     stack = [(value, 0)]
     while stack:
         item, depth = stack.pop()
@@ -59,7 +59,7 @@ def records(source) -> Iterator[tuple[int, dict]]:
             if not isinstance(record, dict):
                 raise FormatError(f"line {number}: each line must be a JSON object, found {type(record).__name__}")
             if _too_deep(record):
-                raise FormatError(f"line {number}: the object is nested more than 64 levels deep")
+                raise FormatError(f"line {number}: a value is nested deeper than 32 levels")
             yield number, record
 
 

@@ -41,7 +41,7 @@ def _header(fh) -> tuple[tuple, bool, np.dtype]:
 
 def _dtype(dtype: np.dtype) -> str:
     kind = dtype.kind
-    return {"b": BOOL, "i": INT, "u": INT, "f": FLOAT, "U": STRING, "S": STRING}[kind]
+    return {"b": BOOL, "i": INT, "u": INT, "f": FLOAT, "c": STRING, "U": STRING, "S": STRING}[kind]
 
 
 def _archive(source) -> zipfile.ZipFile:
@@ -130,7 +130,7 @@ def inspect(path: Path, reading: Reading) -> tuple[int, list[dict]]:
 def _check_dtype(name: str, dtype: np.dtype) -> None:
     if dtype.hasobject:
         raise FormatError(f"array '{name}' holds Python objects, which are never loaded (no pickle)")
-    if dtype.fields is not None or dtype.kind not in "biufUS" or (dtype.kind == "f" and dtype.itemsize > 8):
+    if dtype.fields is not None or dtype.kind not in "biufcUS" or (dtype.kind == "f" and dtype.itemsize > 8):
         raise FormatError(
             f"array '{name}' has dtype {dtype}, which Eco does not read; use plain integers, floats, booleans "
             "or strings"
@@ -138,6 +138,10 @@ def _check_dtype(name: str, dtype: np.dtype) -> None:
 
 
 def _column(name: str, values: np.ndarray, reading: Reading) -> pa.Array:
+    if not values.dtype.isnative:  # big-endian arrays: Arrow takes the machine's byte order
+        values = values.astype(values.dtype.newbyteorder("="))
+    if values.dtype.kind == "c":
+        values = values.astype(str)  # complex numbers as their text
     if values.ndim > 1:
         flat = values.reshape(len(values), -1)
         return pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1])

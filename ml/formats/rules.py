@@ -143,8 +143,9 @@ def missing_mask(values: pa.Array, name: str, reading: Reading) -> pa.Array:
 
 
 def label_text(value) -> str | None:
-    """A target value of a classification data set as text: strings as they are, integers in decimal,
-    floats as Python writes them, booleans as `true` / `false`; None for a missing one."""
+    """A target value of a classification data set as text: strings as they are, integers in decimal, floats
+    as Python writes them (whole numbers without `.0`, as numeric labels always were), booleans as `true` /
+    `false`; None for a missing one (None, NaN or empty text)."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -154,7 +155,9 @@ def label_text(value) -> str | None:
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     if isinstance(value, (float, np.floating)):
-        return None if math.isnan(value) else repr(float(value))
+        if math.isnan(value):
+            return None
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
     return json.dumps(value, ensure_ascii=False)
 
 

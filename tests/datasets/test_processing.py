@@ -4,17 +4,18 @@ import json
 
 import pytest
 
-from datasets_app import formats, processing
+from datasets_app import processing
+from ml import formats
 
 
 def _run(tmp_path, text: str, fmt: str, steps: list[dict], target: str = "y"):
     path = tmp_path / f"in.{fmt}"
     path.write_text(text)
-    columns = formats.inspect(path, fmt, target).schema["columns"]
-    checked = processing.check_steps(steps, columns=columns, target=target)
-    table, _ = processing.apply_steps(processing.read_table(path, fmt, columns), checked)
+    schema = formats.inspect(path, fmt, formats.Reading(target=target, task="classification")).schema
+    checked = processing.check_steps(steps, columns=schema["columns"], target=target)
+    table, _ = processing.apply_steps(formats.read_table(path, fmt, schema), checked)
     out = tmp_path / f"out.{fmt}"
-    processing.write_table(table, out, fmt)
+    formats.write_table(table, out, fmt)
     return table, out
 
 
@@ -54,7 +55,7 @@ def test_jsonl_lists_objects_mixed_and_infinity_survive_processing(tmp_path):
     written = [json.loads(line) for line in out.read_text().splitlines()]
     assert written[0]["v"] == float("inf") and written[0]["y"] == "P"
     assert json.loads(written[0]["tags"]) == ["a", "b"]  # kept as its JSON text
-    formats.inspect(out, "jsonl", "y")  # the output is a valid version again
+    formats.inspect(out, "jsonl", formats.Reading(target="y", task="classification"))  # the output is a valid version again
 
 
 def test_thresholds_on_integer_columns_may_be_fractional(tmp_path):

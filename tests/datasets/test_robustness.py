@@ -164,11 +164,11 @@ def test_previews_of_odd_values_are_valid_json(world, dataset):
     jsonl = upload(world, dataset, named(b'{"a": NaN, "y": Infinity}\n{"a": 1, "y": 2}\n', "d.jsonl"))
     assert jsonl.status_code == 201, jsonl.content
     rows = world.client("viewer").get(f"/api/v1/dataset-versions/{jsonl.json()['id']}/preview/").json()["rows"]
-    assert rows == [[None, None], [1, 2]]
+    assert rows == [[None, "inf"], [1, "2"]]  # the target of a classification data set is text
     npz = upload(world, dataset, npz_file(x=np.array([1 + 2j, 3j]), y=np.array([0.5, np.nan])))
     assert npz.status_code == 201, npz.content
     rows = world.client("viewer").get(f"/api/v1/dataset-versions/{npz.json()['id']}/preview/").json()["rows"]
-    assert rows == [["(1+2j)", 0.5], ["3j", None]]
+    assert rows == [["(1+2j)", "0.5"], ["3j", None]]
     csv = upload(world, dataset, csv_file("a,y\n1.5,x\nNA,y\nnan,z\n"))
     rows = world.client("viewer").get(f"/api/v1/dataset-versions/{csv.json()['id']}/preview/").json()["rows"]
     assert rows == [[1.5, "x"], [None, "y"], [None, "z"]]
@@ -343,7 +343,7 @@ def test_long_csv_fields_preview_cut(world, dataset):
     response = upload(world, dataset, csv_file(text))
     assert response.status_code == 201, response.content[:300]
     rows = world.client("viewer").get(f"/api/v1/dataset-versions/{response.json()['id']}/preview/").json()["rows"]
-    assert len(rows[0][0]) == 10_001 and rows[0][0].endswith("…") and rows[0][1] == 1
+    assert len(rows[0][0]) == 10_001 and rows[0][0].endswith("…") and rows[0][1] == "1"
 
 
 def test_a_storage_failure_during_collection_does_not_fail_the_delete(

@@ -237,14 +237,15 @@ def test_snapshot_export_and_quantize_specs_are_checked(world, model, iris_versi
 
 def test_a_snapshot_adds_labelled_predictions_to_the_base_rows(world, model, iris_version, trained, settings):
     """The snapshot runner's table work (no worker): base rows + labelled predictions as dataset rows."""
-    from datasets_app import blobs, processing
+    from datasets_app import blobs
+    from ml import formats
     from models_app import feedback
 
     _labelled(world, model, 2, label="virginica")
     rows = feedback.labelled_rows(model=model, until=timezone.now())
     assert len(rows) == 2 and rows[0][1] == "virginica"
     with blobs.local_copy(iris_version.blob) as path:
-        base = processing.read_table(path, iris_version.format, iris_version.schema["columns"])
+        base = formats.read_table(path, iris_version.format, iris_version.schema)
     merged, skipped = feedback.snapshot_table(base, "target", rows + [({"colour": 1}, "setosa")])
     assert merged.num_rows == 152 and skipped == 1
     assert merged.column("target").to_pylist()[-2:] == ["virginica", "virginica"]

@@ -3,13 +3,13 @@ job with it (no retry) without a hand-kept list of classes."""
 
 import pytest
 
-from datasets_app.formats import FormatError
 from datasets_app.processing import StepError
 from jobs_app.metrics import PointError
 from ml.architectures import SpecError
 from ml.artifacts import ArtifactError
 from ml.data import DataError
 from ml.errors import UserError
+from ml.formats import FormatError
 from ml.inference import InputError
 from ml.optimize import OptimizeError
 from ml.runtimes import RuntimeFormatError

@@ -232,11 +232,12 @@ def test_weights_round_trip_through_safetensors_and_must_fit_the_spec(tmp_path):
 
 
 def test_jsonl_columns_read_back_numeric_and_with_line_separators(tmp_path):
-    from ml.data import read_columns
+    from ml import formats
 
     path = tmp_path / "d.jsonl"
     path.write_text('{"x": 1, "t": "a\u2028b", "y": "p"}\n{"x": 2.5, "t": "c", "y": "q"}\n', encoding="utf-8")
-    columns = read_columns(path, "jsonl")
+    schema = formats.inspect(path, "jsonl", formats.Reading(target="y", task="classification")).schema
+    columns = formats.arrays(path, "jsonl", schema)
     assert columns["x"].dtype == np.float64 and columns["x"].tolist() == [1.0, 2.5]
     assert columns["t"].tolist() == ["a\u2028b", "c"]
 
