@@ -1,10 +1,12 @@
-"""Predictions and metrics: accuracy, macro precision / recall / F1, confusion matrix and log loss for
-classification; MAE, RMSE and R² for regression. Plain numpy, so the numbers are easy to check."""
+"""Predictions and metrics: accuracy, macro precision / recall / F1, a per-class table, confusion matrix and
+log loss for classification (scikit-learn's own functions, so the numbers are the ones people check them
+against); MAE, RMSE and R² for regression."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, precision_recall_fscore_support
 
 from ml.data import Arrays
 
@@ -26,28 +28,40 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-def classification_metrics(targets: np.ndarray, probabilities: np.ndarray) -> dict:
+def classification_metrics(targets: np.ndarray, probabilities: np.ndarray, classes: list[str] | None = None) -> dict:
+    """Metrics of class probabilities (N, K) against int class indices (N,) in [0, K); JSON-safe.
+
+    Precision, recall and F1 are scikit-learn's `precision_recall_fscore_support` with `zero_division=0`,
+    over the union of the classes in the targets and in the predictions (its default, `labels=None`): a
+    class with no rows here but predicted still counts, with precision 0. Their unweighted means are the
+    `*_macro` values (equal to scikit-learn's `average="macro"`). `per_class` holds the same union, keyed
+    by class name (`classes[i]`) or, without K names, by the index as a string: {precision, recall, f1,
+    support}, support being the class's number of rows here. `confusion_matrix` is K x K over every class
+    of the model (rows: true class, columns: predicted). `log_loss` is scikit-learn's (probabilities
+    clipped to float64 epsilon). Raises ValueError when there are no rows.
+    """
+    if not len(targets):
+        raise ValueError("classification metrics need at least one row")
     num_classes = probabilities.shape[1]
     predicted = probabilities.argmax(axis=1)
-    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(confusion, (targets, predicted), 1)
-    true_pos = np.diag(confusion).astype(np.float64)
-    predicted_pos = confusion.sum(axis=0)
-    actual_pos = confusion.sum(axis=1)
-    precision = np.divide(true_pos, predicted_pos, out=np.zeros(num_classes), where=predicted_pos > 0)
-    recall = np.divide(true_pos, actual_pos, out=np.zeros(num_classes), where=actual_pos > 0)
-    f1 = np.divide(
-        2 * precision * recall, precision + recall, out=np.zeros(num_classes), where=(precision + recall) > 0
+    present = np.union1d(targets, predicted)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        targets, predicted, labels=present, average=None, zero_division=0
     )
-    present = actual_pos > 0
-    chosen = np.clip(probabilities[np.arange(len(targets)), targets], 1e-15, 1.0)
+    # names only when they fit the outputs (a hand-written spec may disagree); indices otherwise
+    names = [str(c) for c in classes] if classes and len(classes) == num_classes else list(map(str, range(num_classes)))
     return {
-        "accuracy": float((predicted == targets).mean()),
-        "precision_macro": float(precision[present].mean()),
-        "recall_macro": float(recall[present].mean()),
-        "f1_macro": float(f1[present].mean()),
-        "log_loss": float(-np.log(chosen).mean()),
-        "confusion_matrix": confusion.tolist(),
+        "accuracy": float(accuracy_score(targets, predicted)),
+        # np.average, which scikit-learn's macro average is, is the plain mean of the same values
+        "precision_macro": float(precision.mean()),
+        "recall_macro": float(recall.mean()),
+        "f1_macro": float(f1.mean()),
+        "log_loss": float(log_loss(targets, probabilities, labels=np.arange(num_classes))),
+        "confusion_matrix": confusion_matrix(targets, predicted, labels=np.arange(num_classes)).tolist(),
+        "per_class": {
+            names[c]: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(n)}
+            for c, p, r, f, n in zip(present.tolist(), precision, recall, f1, support, strict=True)
+        },
     }
 
 
@@ -62,7 +76,9 @@ def regression_metrics(targets: np.ndarray, predictions: np.ndarray) -> dict:
 
 
 def evaluate(model: torch.nn.Module, data: Arrays, task: str, *, device: str = "cpu") -> dict:
-    return metrics_from_outputs(predict(model, data.inputs, device=device), data.targets, task)
+    """Metrics of `model` on `data`; classes are named from `data.preprocessing["classes"]` when present."""
+    classes = data.preprocessing.get("classes")
+    return metrics_from_outputs(predict(model, data.inputs, device=device), data.targets, task, classes=classes)
 
 
 def headline(metrics: dict) -> tuple[str, float | None]:
@@ -71,8 +87,11 @@ def headline(metrics: dict) -> tuple[str, float | None]:
     return name, metrics.get(name)
 
 
-def metrics_from_outputs(outputs: np.ndarray, targets: np.ndarray, task: str) -> dict:
-    """Metrics of raw outputs (logits, or values for regression) against the targets, from any runtime."""
+def metrics_from_outputs(
+    outputs: np.ndarray, targets: np.ndarray, task: str, *, classes: list[str] | None = None
+) -> dict:
+    """Metrics of raw outputs (logits, or values for regression) against the targets, from any runtime;
+    `classes` (the preprocessing's class names) names the rows of a classification's `per_class` table."""
     if task == "regression":
         return regression_metrics(targets.astype(np.float64), outputs[:, 0].astype(np.float64))
-    return classification_metrics(targets, softmax(outputs.astype(np.float64)))
+    return classification_metrics(targets, softmax(outputs.astype(np.float64)), classes)

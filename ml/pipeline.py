@@ -96,6 +96,29 @@ def _shorten_texts(arrays: Arrays) -> Arrays:
     return Arrays(np.ascontiguousarray(arrays.inputs[:, :length]), arrays.targets, preprocessing)
 
 
+def _unmeasured_classes(
+    targets: np.ndarray, classes: list[str] | None, val_index: np.ndarray, test_index: np.ndarray
+) -> list[str]:
+    """Warnings for classes that a held-out split lacks (a class of one row, say): their recall there is not
+    measured, and any prediction of them there is a false positive. A validation split is only checked when
+    there is one. Nothing for regression (no classes)."""
+    if not classes:
+        return []
+    overall = np.bincount(targets, minlength=len(classes))
+    lines = []
+    for split, index in (("validation", val_index), ("test", test_index)):
+        if not len(index):
+            continue
+        counts = np.bincount(targets[index], minlength=len(classes))
+        for c in np.flatnonzero(counts == 0):
+            total = int(overall[c])
+            lines.append(
+                f"warning: class {classes[c]!r} has no {split} rows ({total} row{'s' if total != 1 else ''} in all); "
+                f"its {split} metrics are not measured (any {split} prediction of it is a false positive)"
+            )
+    return lines
+
+
 def train(
     columns: dict,
     *,
@@ -148,6 +171,8 @@ def train(
         f"{architecture} on {len(train_index)} train / {len(val_index)} validation / {len(test_index)} test rows; "
         + " ".join(f"{k}={v}" for k, v in hyper.items())
     )
+    for line in _unmeasured_classes(targets, label_info.get("classes"), val_index, test_index):
+        reporter.log(line)
     result = fit(spec, task, train_arrays, val_arrays, hyper, reporter, device=device)
     metrics = metrics_of.evaluate(result.model, test_arrays, task)
     if val_arrays is not None:

@@ -20,6 +20,12 @@ from models_app.models import (
 )
 
 MAX_SPEC_BYTES = 1024 * 1024
+METRICS_HELP = (
+    "Metric name -> value. Numbers (classification: accuracy, precision_macro, recall_macro, f1_macro, "
+    "log_loss; regression: mae, rmse, r2), beside classification's confusion_matrix (rows: true class, "
+    "columns: predicted) and per_class ({class name: {precision, recall, f1, support}} over the classes "
+    "in the rows or the predictions); val_* are the same on the validation rows."
+)
 
 
 class RegisteredModelSerializer(serializers.ModelSerializer):
@@ -104,6 +110,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {"metrics": {"help_text": METRICS_HELP}}
 
     def get_dataset_versions(self, obj) -> list[str]:
         return [str(link.dataset_version_id) for link in obj.dataset_links.all()]
@@ -225,6 +232,7 @@ class EvaluationSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {"metrics": {"help_text": METRICS_HELP}}
 
 
 class GateSerializer(serializers.ModelSerializer):

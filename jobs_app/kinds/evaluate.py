@@ -60,7 +60,12 @@ def run(job: Job, reporter: RegistryReporter) -> None:
     reporter.set_progress(0.3)
     if reporter.should_stop():
         raise Stopped("stopped before evaluating")
-    metrics = metrics_from_outputs(run_batched(runtime, arrays.inputs), arrays.targets, model_version.spec["task"])
+    metrics = metrics_from_outputs(
+        run_batched(runtime, arrays.inputs),
+        arrays.targets,
+        model_version.spec["task"],
+        classes=arrays.preprocessing.get("classes"),
+    )
     num_rows = len(arrays)
     reporter.log(
         f"{model_version} on {version} ({spec['split']}, {num_rows} rows, {runtime.name}): "

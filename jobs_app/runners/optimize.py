@@ -62,8 +62,9 @@ def run(job: Job, reporter: RegistryReporter) -> None:
         reference = run_batched(source_runtime, arrays.inputs)
         candidate = run_batched(runtime, arrays.inputs)
         task = source.spec["task"]
-        before = metrics_from_outputs(reference, arrays.targets, task)
-        after = metrics_from_outputs(candidate, arrays.targets, task)
+        classes = arrays.preprocessing.get("classes")
+        before = metrics_from_outputs(reference, arrays.targets, task, classes=classes)
+        after = metrics_from_outputs(candidate, arrays.targets, task, classes=classes)
         metric, score_before = headline(before)
         _, score_after = headline(after)
         size, source_size = optimize.file_size(out), source.blob.size_bytes

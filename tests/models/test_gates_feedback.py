@@ -26,12 +26,19 @@ def _promote(client, model, version, **extra):
 
 
 def _evaluate(version, dataset_version, accuracy: float):
+    """An evaluation shaped like an evaluate job's: numbers beside a nested per-class table and a matrix."""
+    row = {"precision": accuracy, "recall": accuracy, "f1": accuracy, "support": 50}
     record_evaluation(
         actor=None,
         model_version=version,
         dataset_version=dataset_version,
         split="all",
-        metrics={"accuracy": accuracy, "log_loss": 1 - accuracy},
+        metrics={
+            "accuracy": accuracy,
+            "log_loss": 1 - accuracy,
+            "per_class": {name: row for name in ("setosa", "versicolor", "virginica")},
+            "confusion_matrix": [[50, 0, 0], [0, 50, 0], [0, 0, 50]],
+        },
         num_rows=150,
     )
 
@@ -71,6 +78,7 @@ def test_the_gate_has_sensible_defaults_and_needs_a_maintainer(world, model, iri
     "body, field",
     [
         ({"metric": "r2"}, "metric"),
+        ({"metric": "per_class"}, "metric"),  # a table, not a number to compare
         ({"direction": "up"}, "direction"),
         ({"split": "dev"}, "split"),
         ({"min_gain": "a lot"}, "min_gain"),

@@ -37,6 +37,9 @@ def test_train_digits_cnn_registers_a_version_with_metrics_and_lineage(world, wo
     assert model_version["metrics"]["accuracy"] >= 0.9
     assert set(model_version["metrics"]) >= {"precision_macro", "recall_macro", "f1_macro", "log_loss"}
     assert len(model_version["metrics"]["confusion_matrix"]) == 10
+    per_class = model_version["metrics"]["per_class"]  # named by the preprocessing's classes
+    rows_per_class = {str(d): sum(row) for d, row in enumerate(model_version["metrics"]["confusion_matrix"])}
+    assert {name: r["support"] for name, r in per_class.items()} == rows_per_class
     assert model_version["job"] == job["id"]
     assert model_version["dataset_versions"] == [version_id]
     assert model_version["params"]["hyperparameters"]["epochs"] == 4
@@ -90,6 +93,9 @@ def test_evaluate_jobs_build_a_leaderboard(world, worker):
     # evaluating on the test split reproduces the metrics training recorded for the held-out rows
     trained_metrics = ModelVersion.objects.get(pk=best["model_version"]).metrics
     assert best["metrics"]["accuracy"] == pytest.approx(trained_metrics["accuracy"])
+    assert {k: r["support"] for k, r in best["metrics"]["per_class"].items()} == {
+        k: r["support"] for k, r in trained_metrics["per_class"].items()
+    }
     by_version = member.get(f"/api/v1/evaluations/?model_version={trained[0]}").json()
     assert by_version["count"] == 1
     assert world.client("outsider").get(f"/api/v1/evaluations/?dataset_version={version_id}").json()["count"] == 0
