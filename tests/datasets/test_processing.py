@@ -55,7 +55,8 @@ def test_jsonl_lists_objects_mixed_and_infinity_survive_processing(tmp_path):
     written = [json.loads(line) for line in out.read_text().splitlines()]
     assert written[0]["v"] == float("inf") and written[0]["y"] == "P"
     assert json.loads(written[0]["tags"]) == ["a", "b"]  # kept as its JSON text
-    formats.inspect(out, "jsonl", formats.Reading(target="y", task="classification"))  # the output is a valid version again
+    # the output is a valid version again
+    formats.inspect(out, "jsonl", formats.Reading(target="y", task="classification"))
 
 
 def test_thresholds_on_integer_columns_may_be_fractional(tmp_path):
