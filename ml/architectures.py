@@ -13,7 +13,9 @@ Specs (every field but `architecture` has a default):
 `REGISTRY` (at the bottom) holds one `Architecture` entry per network: its module, builder, input kind,
 tasks, option defaults, data fields, smallest data, input shape and training recipe. Recipes, the train
 spec check, data preparation, training and export read it; a new architecture is its nn.Module, a builder
-function and one entry (plus, for a new input kind, how data is prepared for it in ml/data.py).
+function and one entry (plus, for a new input kind, how data is prepared for it in ml/data.py). Every
+network ends in an nn.Linear that it names `output_layer`: training folds a regression target's scale into
+it (see `rescale_outputs`).
 """
 
 from __future__ import annotations
@@ -96,6 +98,10 @@ class MLP(nn.Module):
         layers.append(nn.Linear(width, num_outputs))
         self.net = nn.Sequential(*layers)
 
+    @property
+    def output_layer(self) -> nn.Linear:
+        return self.net[-1]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
@@ -114,6 +120,10 @@ class CNN(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(2)
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(width * 4, num_outputs))
 
+    @property
+    def output_layer(self) -> nn.Linear:
+        return self.head[-1]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 3:  # (N, H, W): one channel
             x = x.unsqueeze(1)
@@ -129,6 +139,10 @@ class TextCNN(nn.Module):
         self.convs = nn.ModuleList(nn.Conv1d(embed_dim, num_filters, k, padding=k // 2) for k in kernel_sizes)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(num_filters * len(kernel_sizes), num_outputs)
+
+    @property
+    def output_layer(self) -> nn.Linear:
+        return self.head
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         x = self.embedding(tokens).transpose(1, 2)
@@ -150,6 +164,10 @@ class TransformerClassifier(nn.Module):
         self.norm = nn.LayerNorm(embed_dim)
         self.head = nn.Linear(embed_dim, num_outputs)
 
+    @property
+    def output_layer(self) -> nn.Linear:
+        return self.head
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         padding = tokens == 0
         positions = torch.arange(tokens.shape[1], device=tokens.device)
@@ -158,6 +176,21 @@ class TransformerClassifier(nn.Module):
         keep = (~padding).unsqueeze(-1).to(x.dtype)
         pooled = (x * keep).sum(1) / keep.sum(1).clamp(min=1.0)
         return self.head(self.norm(pooled))
+
+
+def rescale_outputs(model: nn.Module, scale: float, shift: float) -> None:
+    """Make `model` answer `outputs * scale + shift` for what it answered before, by rewriting its output
+    layer (weight * scale; bias * scale + shift). Every network here ends in that nn.Linear
+    (its `output_layer`) with nothing after it, so the saved weights, every runtime and every export then
+    answer in the new units with no extra op. Used to restore a regression target's units after training
+    on standardised targets.
+
+    The layer gets new tensors, worked out in float64 and rounded once: a checkpoint taken just before may
+    share storage with the old ones and must keep the unscaled values."""
+    layer = model.output_layer
+    weight, bias = layer.weight.detach(), layer.bias.detach()
+    layer.weight = nn.Parameter((weight.double() * scale).to(weight.dtype), requires_grad=layer.weight.requires_grad)
+    layer.bias = nn.Parameter((bias.double() * scale + shift).to(bias.dtype), requires_grad=layer.bias.requires_grad)
 
 
 def tensor_shapes(spec: dict) -> dict[str, list[int]]:

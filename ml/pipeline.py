@@ -9,6 +9,11 @@ and preprocessing, so a redelivered job resumes from its checkpoint with identic
 The model's spec carries everything needed to encode raw inputs again at serving time:
     {**architecture spec, "task": ..., "target": ..., "preprocessing": {...}}
 `build_model` ignores the extra keys, and the whole spec is plain JSON.
+
+A regression is trained on standardised targets (`ml.train.fit`, with the train rows' mean and standard
+deviation) and its output layer then rescaled, so the saved weights answer in the target's units:
+evaluation, serving, export and quantization need nothing more. The preprocessing records `target_mean`
+and `target_std` for provenance only; nothing applies them again.
 """
 
 from __future__ import annotations
@@ -174,6 +179,8 @@ def train(
     for line in _unmeasured_classes(targets, label_info.get("classes"), val_index, test_index):
         reporter.log(line)
     result = fit(spec, task, train_arrays, val_arrays, hyper, reporter, device=device)
+    if result.target_mean is not None:  # a record of the scaling fit folded into the output layer
+        preprocessing = {**preprocessing, "target_mean": result.target_mean, "target_std": result.target_std}
     metrics = metrics_of.evaluate(result.model, test_arrays, task)
     if val_arrays is not None:
         metrics.update({f"val_{k}": v for k, v in metrics_of.evaluate(result.model, val_arrays, task).items()})

@@ -1,7 +1,14 @@
 """The train loop. It reports through a small `Reporter` protocol (metrics, progress, checkpoints,
 should-stop) so the same code runs in a Celery worker (jobs_app implements the protocol against the
 registry) and in a test. Deterministic for a seed on the CPU; checkpoints hold tensors and JSON only,
-so resuming never unpickles anything."""
+so resuming never unpickles anything.
+
+Regression targets are learnt standardised, (target - mean) / std with the train rows' statistics, so the
+optimizer sees the same problem whether the target is in units or in trillions of units (targets around
+1e12 otherwise leave the output layer far from the data after any sensible number of steps). The
+scaling is folded into the network's output layer only once the loop is done, so checkpoints (and a resumed
+fit) stay in the standardised space while the returned model answers in the target's units.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +18,14 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
-from ml.architectures import IMAGE, REGISTRY, TABULAR, TEXT, build_model
+from ml.architectures import IMAGE, REGISTRY, TABULAR, TEXT, build_model, rescale_outputs
 from ml.data import Arrays
 from ml.errors import UserError
-from ml.evaluate import evaluate
+from ml.evaluate import evaluate, metrics_from_outputs, predict
 
 DEFAULTS = {"epochs": 10, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.0, "seed": 0, "log_every": 10}
 LIMITS = {
@@ -159,6 +167,38 @@ class FitResult:
     epochs_run: int = 0
     resumed_from_epoch: int | None = None
     train_seconds: float = 0.0  # the training time of every epoch, over every attempt (kept in the checkpoint)
+    target_mean: float | None = None  # regression: the train targets' mean and standard deviation, folded
+    target_std: float | None = None  # into the model's output layer (see `target_scaling`)
+
+
+def target_scaling(targets: np.ndarray) -> tuple[float, float]:
+    """(mean, std) of regression targets, computed in float64: training fits (target - mean) / std. A
+    constant target gets std 1.0 (there is no spread to scale by)."""
+    values = np.asarray(targets, dtype=np.float64)
+    mean, std = float(values.mean()), float(values.std())
+    return mean, std if std > 0 else 1.0
+
+
+def _check_rescaled(model: nn.Module, train: Arrays, std: float, rows: int = 1024) -> None:
+    """TrainingError when the model, rescaled to the target's units, answers inf or NaN on (up to `rows`
+    of) its own train rows: float32 ends at ~3.4e38, and a diverged network times a huge target's spread
+    can pass it though the standardised training stayed finite."""
+    outputs = predict(model, train.inputs[:rows])
+    if not np.isfinite(outputs).all():
+        raise TrainingError(
+            f"the network's outputs overflow float32 in the target's units (its standard deviation is {std:.3g}): "
+            "lower the learning rate or check the data for extreme values"
+        )
+
+
+def _validation_scores(model: nn.Module, validation: Arrays, task: str, device: str, scaling) -> dict:
+    """Metrics of the model being trained on the validation rows, in the target's units (a regression
+    network answers standardised values until the end of `fit`)."""
+    if scaling is None:
+        return evaluate(model, validation, task, device=device)
+    mean, std = scaling
+    outputs = predict(model, validation.inputs, device=device).astype(np.float64) * std + mean
+    return metrics_from_outputs(outputs, validation.targets, task)
 
 
 def _loss_fn(task: str):
@@ -204,7 +244,11 @@ def fit(
     *,
     device: str | None = None,
 ) -> FitResult:
-    """Train `spec` on `train`, resuming from the reporter's checkpoint when there is one."""
+    """Train `spec` on `train`, resuming from the reporter's checkpoint when there is one.
+
+    For a regression the loss (and `train_loss`) is the mean squared error of standardised targets, the
+    validation metrics are in the target's units, and the returned model answers in the target's units
+    (FitResult.target_mean / target_std say how it was scaled)."""
     hyper = hyperparameters(hyper)
     device = pick_device(device)
     check_fits_data(spec, task, train)
@@ -223,8 +267,11 @@ def fit(
 
     inputs = torch.from_numpy(train.inputs)
     targets = torch.from_numpy(train.targets)
+    scaling = None
     if task == "regression":
-        targets = targets.float().unsqueeze(1)
+        scaling = target_scaling(train.targets)
+        standardised = (train.targets.astype(np.float64) - scaling[0]) / scaling[1]
+        targets = torch.from_numpy(standardised.astype(np.float32)).unsqueeze(1)
     n, batch_size, epochs = len(train), hyper["batch_size"], hyper["epochs"]
     steps_per_epoch = max(1, math.ceil(n / batch_size))
     amp = torch.device(device).type == "cuda"
@@ -262,7 +309,7 @@ def fit(
         train_seconds += epoch_seconds
         summary = {"epoch": epoch + 1, "train_loss": epoch_loss / max(seen, 1)}
         if validation is not None and len(validation):
-            scores = evaluate(model, validation, task, device=device)
+            scores = _validation_scores(model, validation, task, device, scaling)
             summary.update({f"val_{k}": v for k, v in scores.items() if isinstance(v, float)})
             if not all(math.isfinite(v) for k, v in summary.items() if k.startswith("val_")):
                 raise TrainingError(f"validation metrics are not finite after epoch {epoch + 1}: the network diverged")
@@ -272,9 +319,15 @@ def fit(
             reporter.log(f"{line} ({epoch_seconds:.4f} s)")
             reporter.save_checkpoint(*_checkpoint(model, optimizer, epoch, step, train_seconds))
     reporter.set_progress(1.0)
+    model = model.cpu().eval()
+    if scaling is not None:
+        rescale_outputs(model, scale=scaling[1], shift=scaling[0])
+        _check_rescaled(model, train, scaling[1])
     return FitResult(
-        model=model.cpu().eval(),
+        model=model,
         epochs_run=epochs - start_epoch,
         resumed_from_epoch=resumed,
         train_seconds=train_seconds,
+        target_mean=None if scaling is None else scaling[0],
+        target_std=None if scaling is None else scaling[1],
     )

@@ -1,7 +1,7 @@
 """export and quantize: a model version -> a new version (ONNX with a dynamic batch axis, TorchScript, or
 dynamic-int8 ONNX) whose parent is the source. Each records, on the evaluation data, its size, the parity
-(max abs difference of its outputs from the source's), its latency for one input and for 64, and the change
-of the headline metric."""
+(max abs difference of its outputs from the source's, and that over the outputs' scale), its latency for
+one input and for 64, and the change of the headline metric."""
 
 from __future__ import annotations
 
@@ -77,6 +77,8 @@ def run(job: Job, reporter: RegistryReporter) -> None:
             "source_size_bytes": source_size,
             "size_ratio": round(size / source_size, 4) if source_size else None,
             "parity_max_abs_diff": optimize.max_abs_difference(reference, candidate),
+            # the same over the outputs' scale: comparable across models whatever their target's units
+            "parity_max_rel_diff": optimize.relative_difference(reference, candidate, source.spec),
             "metric": metric,
             "source_score": score_before,
             "score": score_after,
@@ -89,7 +91,7 @@ def run(job: Job, reporter: RegistryReporter) -> None:
             params["split"] = source.params["split"]
         reporter.log(
             f"{fmt} {params['dtype']}: {size} bytes ({source_size} before), "
-            f"parity {params['parity_max_abs_diff']:.3g}, "
+            f"parity {params['parity_max_abs_diff']:.3g} ({params['parity_max_rel_diff']:.3g} of the outputs' scale), "
             f"{metric} {score_before:.4f} -> {score_after:.4f}, "
             f"p50 {params['latency_ms']['batch_1']['p50']:.3f} ms for one input"
         )
@@ -118,6 +120,7 @@ def run(job: Job, reporter: RegistryReporter) -> None:
                 "version": version.version,
                 "size_bytes": size,
                 "parity_max_abs_diff": params["parity_max_abs_diff"],
+                "parity_max_rel_diff": params["parity_max_rel_diff"],
                 "score_change": params["score_change"],
             }
 

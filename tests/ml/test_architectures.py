@@ -6,7 +6,16 @@ import pytest
 import torch
 
 from ml import optimize, recipes
-from ml.architectures import ARCHITECTURES, REGISTRY, TEXT, SpecError, build_model, get, input_kind
+from ml.architectures import (
+    ARCHITECTURES,
+    REGISTRY,
+    TEXT,
+    SpecError,
+    build_model,
+    get,
+    input_kind,
+    rescale_outputs,
+)
 
 
 def _smallest_spec(name: str) -> dict:
@@ -31,6 +40,27 @@ def test_each_entry_builds_its_network_and_takes_inputs_of_its_shape(name):
     with torch.no_grad():
         outputs = network(torch.from_numpy(inputs))
     assert tuple(outputs.shape) == (3, spec["num_outputs"])
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_rescaling_the_output_layer_rescales_every_output(name):
+    """Training folds a regression target's scale into `output_layer`: that is only sound when the layer is
+    the network's last step, checked here for every architecture (not only those that serve regression
+    today) with a scale far from 1 and a shift far from 0."""
+    spec = _smallest_spec(name)
+    torch.manual_seed(0)
+    network = build_model(spec).eval()
+    inputs = optimize.example_inputs(spec, batch=3)
+    if inputs.dtype == np.float32:
+        inputs = np.random.default_rng(0).standard_normal(inputs.shape).astype(np.float32)
+    inputs = torch.from_numpy(inputs)
+    with torch.no_grad():
+        before = network(inputs).double()
+        rescale_outputs(network, scale=7.0e11, shift=1.5e12)
+        after = network(inputs).double()
+    assert isinstance(network.output_layer, torch.nn.Linear)
+    assert torch.allclose(after, before * 7.0e11 + 1.5e12, rtol=1e-5, atol=0)
+    assert set(network.state_dict()) == set(build_model(spec).state_dict())  # the weights' names are unchanged
 
 
 @pytest.mark.parametrize("name", list(REGISTRY))
