@@ -13,6 +13,7 @@ from tests.helpers import register_trained
 FEATURES = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 VIRGINICA = [7.7, 3.0, 6.1, 2.3]
+SETOSA_ROW = dict(zip(FEATURES, SETOSA, strict=True))
 
 
 def _predict(client, model, **body):
@@ -145,7 +146,7 @@ def test_odd_values_are_400_not_500(world, model, trained):
     "row, field, words",
     [
         ([5.1, 3.5, 1.4, 1e308], "inputs[1]", "value 3 is 1e+308, outside the float32 range (±3.4e38)"),
-        ({**dict(zip(FEATURES, SETOSA, strict=True)), "sepal_width_cm": -1e39}, "inputs[1]", "is -1e+39, outside"),
+        ({**SETOSA_ROW, "sepal_width_cm": -1e39}, "inputs[1]", "'sepal_width_cm' is -1e+39, outside"),
         ([10**39, 3.5, 1.4, 0.2], "inputs[1]", "value 0 is 1e+39, outside the float32 range"),  # a huge integer
         ([5.1, 3e38, 1.4, 0.2], "inputs[1]", "'sepal_width_cm' is 3e+38; standardized"),  # fits float32; scaled, not
     ],
