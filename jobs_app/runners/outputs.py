@@ -27,7 +27,10 @@ def complete_with_dataset_version(
     source: str,
     suffix: str,
     detail: dict,
+    outputs: dict | None = None,
 ) -> None:
+    """Write `table` as the base's next version and mark the job succeeded with it; the job's outputs are the
+    new version's id, number and row count, plus `outputs` (a snapshot's skipped rows, say)."""
     with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
         out = Path(tmp) / f"{suffix}.{base.format}"
         processing.write_table(table, out, base.format)
@@ -52,6 +55,11 @@ def complete_with_dataset_version(
                     description=job.spec.get("description", ""),
                 )
                 services.record_output(job=locked, kind=OutputKind.DATASET_VERSION, object_id=child.pk)
-            return {"dataset_version": str(child.pk), "version": child.version, "num_rows": child.num_rows}
+            return {
+                "dataset_version": str(child.pk),
+                "version": child.version,
+                "num_rows": child.num_rows,
+                **(outputs or {}),
+            }
 
         services.complete(job_id=job.pk, task_id=reporter.task_id, register=register)
