@@ -22,6 +22,9 @@ from ml.data import encode_texts
 from ml.errors import UserError
 
 PIXELS = "pixels"
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+"""The largest magnitude an input value may have: models run in float32, where anything larger is infinite."""
+FLOAT32_RANGE = "±3.4e38"
 
 
 class InputError(UserError):
@@ -47,6 +50,8 @@ def _number(value, index: int, where: str) -> float:
         else:
             shown = repr(value) if len(repr(value)) < 40 else repr(value)[:37] + "..."
         raise InputError(index, f"{where} must be a finite number, got {shown}")
+    if abs(value) > FLOAT32_MAX:
+        raise InputError(index, f"{where} is {float(value):g}, outside the float32 range ({FLOAT32_RANGE})")
     return float(value)
 
 
@@ -86,15 +91,20 @@ def _only_numbers(values: list, depth: int) -> bool:
 
 
 def _fast_array(inputs: list, shapes: tuple[tuple[int, ...], ...]) -> np.ndarray | None:
-    """Every input as one float array when all are well-formed lists of finite numbers in one of `shapes`
-    (per input), checked in bulk; None when any is not, and the per-input path then names the problem."""
+    """Every input as one float array when all are well-formed lists of numbers within the float32 range in
+    one of `shapes` (per input), checked in bulk; None when any is not, and the per-input path then names the
+    problem."""
     if inputs[0].__class__ is not list:
         return None
     try:
         array = np.array(inputs, dtype=np.float64)
     except (ValueError, TypeError, OverflowError):
         return None
-    if array.shape[1:] not in shapes or not _only_numbers(inputs, array.ndim) or not np.isfinite(array).all():
+    if (
+        array.shape[1:] not in shapes
+        or not _only_numbers(inputs, array.ndim)
+        or not (np.abs(array) <= FLOAT32_MAX).all()  # False for NaN and infinity too: one pass checks all three
+    ):
         return None  # strings and booleans would have converted silently: the type check refuses them
     return array.reshape(len(inputs), -1)
 
@@ -125,10 +135,10 @@ def encode(spec: dict, inputs) -> tuple[np.ndarray, list[dict]]:
             else:
                 raise InputError(i, f"an image is a {shape[0]}x{shape[1]} list of numbers, got {type(value).__name__}")
         array = np.asarray(rows if fast is None else fast, dtype=np.float32)
-        array = (array - preprocessing["input_mean"]) / preprocessing["input_std"]
+        array = _standardized(array, preprocessing["input_mean"], preprocessing["input_std"], columns or [])
         # the pixels in the order of the version's feature names (compact; feedback snapshots name them)
         logged = [{PIXELS: r} if columns else {names[0]: r} for r in rows]
-        return array.reshape(len(rows), 1, *shape).astype(np.float32, copy=False), logged
+        return array.reshape(len(rows), 1, *shape), logged
     fast = _fast_array(inputs, ((len(names),),))
     rows = [] if fast is None else fast.tolist()
     for i, value in enumerate(inputs if fast is None else ()):
@@ -142,7 +152,23 @@ def encode(spec: dict, inputs) -> tuple[np.ndarray, list[dict]]:
     mean = np.asarray(preprocessing["input_mean"], dtype=np.float32)
     std = np.asarray(preprocessing["input_std"], dtype=np.float32)
     logged = [dict(zip(names, r, strict=True)) for r in rows]
-    return ((array - mean) / std).astype(np.float32, copy=False), logged
+    return _standardized(array, mean, std, names), logged
+
+
+def _standardized(array: np.ndarray, mean, std, names: list[str]) -> np.ndarray:
+    """(array - mean) / std as float32 (N, F); a value in range that the training data's small deviation
+    scales past the float32 range is refused, naming the input and its feature (`names`, else its position)."""
+    with np.errstate(over="ignore"):
+        scaled = ((array - mean) / std).astype(np.float32, copy=False)
+    if np.isfinite(scaled).all():
+        return scaled
+    row, column = (int(k) for k in np.argwhere(~np.isfinite(scaled))[0])
+    where = f"'{names[column]}'" if column < len(names) else f"value {column}"
+    raise InputError(
+        row,
+        f"{where} is {float(array[row, column]):g}; standardized with the training data's mean and deviation it "
+        f"falls outside the float32 range ({FLOAT32_RANGE})",
+    )
 
 
 def _encode_texts(preprocessing: dict, inputs: list) -> tuple[np.ndarray, list[dict]]:
@@ -162,8 +188,25 @@ def _encode_texts(preprocessing: dict, inputs: list) -> tuple[np.ndarray, list[d
     return ids, [{column: t} for t in texts]
 
 
+def check_outputs(outputs: np.ndarray) -> None:
+    """Refuse outputs (N, num_outputs) with a NaN or infinite value: such a row has no label and no scores
+    worth answering, whichever runtime made it. Raises InputError naming the first such input (`inputs[3]`)."""
+    finite = np.isfinite(outputs).all(axis=1)
+    if finite.all():
+        return
+    bad = np.flatnonzero(~finite)
+    others = f" ({len(bad)} inputs of {len(outputs)} in all)" if len(bad) > 1 else ""
+    raise InputError(
+        int(bad[0]),
+        "the model's output is not finite for this input, so there is no prediction to give; the input is "
+        f"probably far outside the values the model was trained on{others}",
+    )
+
+
 def decode(spec: dict, outputs: np.ndarray) -> list[dict]:
-    """{"label", "scores"} per row: the most likely class and every class's probability, or the value."""
+    """{"label", "scores"} per row: the most likely class and every class's probability, or the value.
+    Every serving runtime's outputs pass through here, so non-finite ones are refused here (`check_outputs`)."""
+    check_outputs(outputs)
     if spec.get("task") == "regression":
         return [{"label": float(v), "scores": None} for v in outputs[:, 0]]
     classes = (spec.get("preprocessing") or {}).get("classes") or [str(i) for i in range(outputs.shape[1])]

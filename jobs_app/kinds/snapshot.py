@@ -54,10 +54,10 @@ def run(job: Job, reporter: RegistryReporter) -> None:
     except (pa.ArrowException, OverflowError) as exc:
         raise DataError(f"the base data set cannot be read: {exc}") from None
     merged, skipped = feedback.snapshot_table(table, base.target, rows)
-    reporter.log(
-        f"{table.num_rows} base rows + {len(rows) - skipped} labelled predictions"
-        + (f" ({skipped} skipped: their inputs lack the base's columns)" if skipped else "")
-    )
+    added = len(rows) - len(skipped)
+    reporter.log(f"{table.num_rows} base rows + {added} labelled predictions")
+    _report_skipped(reporter, skipped)
+    shown = {"skipped": len(skipped), "skipped_reasons": skipped[: feedback.SHOWN_REASONS]}
     reporter.set_progress(0.8)
     complete_with_dataset_version(
         job,
@@ -70,10 +70,25 @@ def run(job: Job, reporter: RegistryReporter) -> None:
             "model": spec["model"],
             "until": spec["until"],
             "base_rows": table.num_rows,
-            "feedback_rows": len(rows) - skipped,
-            "skipped": skipped,
+            "feedback_rows": added,
+            **shown,
         },
+        outputs={"feedback_rows": added, **shown},
     )
+
+
+LOGGED_REASONS = 20
+
+
+def _report_skipped(reporter: RegistryReporter, skipped: list[str]) -> None:
+    """The count of feedback rows that do not fit the base's schema, then the first reasons, one a line."""
+    if not skipped:
+        return
+    reporter.log(f"{len(skipped)} labelled predictions skipped: they do not fit the data set's schema")
+    for reason in skipped[:LOGGED_REASONS]:
+        reporter.log(f"  skipped {reason}")
+    if len(skipped) > LOGGED_REASONS:
+        reporter.log(f"  ... and {len(skipped) - LOGGED_REASONS} more")
 
 
 # --- the spec ------------------------------------------------------------------------------------------

@@ -28,7 +28,10 @@ def complete_with_dataset_version(
     source: str,
     suffix: str,
     detail: dict,
+    outputs: dict | None = None,
 ) -> None:
+    """Write `table` as the base's next version and mark the job succeeded with it; the job's outputs are the
+    new version's id, number and row count, plus `outputs` (a snapshot's skipped rows, say)."""
     with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
         out = Path(tmp) / f"{suffix}.{base.format}"
         written = formats.write_table(table, out, base.format)
@@ -55,6 +58,11 @@ def complete_with_dataset_version(
                     delimiter=written.get("delimiter"),
                 )
                 services.record_output(job=locked, kind=OutputKind.DATASET_VERSION, object_id=child.pk)
-            return {"dataset_version": str(child.pk), "version": child.version, "num_rows": child.num_rows}
+            return {
+                "dataset_version": str(child.pk),
+                "version": child.version,
+                "num_rows": child.num_rows,
+                **(outputs or {}),
+            }
 
         services.complete(job_id=job.pk, task_id=reporter.task_id, register=register)

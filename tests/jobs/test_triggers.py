@@ -5,6 +5,7 @@ tests/worker/test_loop_on_worker.py."""
 import pytest
 from django.utils import timezone
 
+from datasets_app.models import DatasetVersion
 from jobs_app import services, triggers
 from jobs_app.models import Job, RetrainTrigger, TriggerRun
 from models_app.models import PredictionLog
@@ -247,7 +248,7 @@ def test_a_snapshot_adds_labelled_predictions_to_the_base_rows(world, model, iri
     with blobs.local_copy(iris_version.blob) as path:
         base = formats.read_table(path, iris_version.format, iris_version.schema)
     merged, skipped = feedback.snapshot_table(base, "target", rows + [({"colour": 1}, "setosa")])
-    assert merged.num_rows == 152 and skipped == 1
+    assert merged.num_rows == 152 and len(skipped) == 1 and "lacks the feature(s)" in skipped[0]
     assert merged.column("target").to_pylist()[-2:] == ["virginica", "virginica"]
     assert merged.column("petal_length_cm").to_pylist()[-1] == 1.4
     assert PredictionLog.objects.filter(feedback__isnull=False).count() == 2
@@ -287,3 +288,81 @@ def test_an_impossible_snapshot_time_is_400(world, model, iris_version):
         format="json",
     )
     assert response.status_code == 400 and "spec.until" in response.json()["errors"]
+
+
+def _logged_before_the_check(world, model, trained, columns) -> str:
+    """A prediction logged before serving refused such inputs (the API no longer answers them), labelled
+    through the feedback API."""
+    prediction = PredictionLog.objects.create(
+        team=world.alpha,
+        model=model,
+        model_version=trained,
+        runtime="torch",
+        input=columns,
+        output={"label": "setosa", "scores": None},
+        latency_ms=1.0,
+        created_by=world.users["member"],
+    )
+    response = world.client("member").post(
+        f"/api/v1/predictions/{prediction.pk}/feedback/", {"label": "virginica"}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    return str(prediction.pk)
+
+
+def test_a_snapshot_skips_and_reports_feedback_rows_that_do_not_fit_the_schema(world, model, trained, trigger):
+    """The trigger's snapshot run by the worker's own entry point (runners.execute, what the Celery task calls)."""
+    from jobs_app import runners
+
+    _labelled(world, model, 2, label="virginica")
+    row = dict(zip(["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"], SETOSA, strict=True))
+    huge = _logged_before_the_check(world, model, trained, {**row, "sepal_length_cm": 1e308})
+    colour = _logged_before_the_check(world, model, trained, {**row, "colour": 1})
+    short = _logged_before_the_check(world, model, trained, {"sepal_length_cm": 5.1})
+    odd_label = _labelled(world, model, 1)[0]
+    PredictionLog.objects.filter(pk=odd_label).update(feedback=["setosa"])  # a label no iris target can hold
+    _labelled(world, model, 1, label="versicolor")
+
+    run = TriggerRun.objects.get(pk=triggers.check_triggers()[0])
+    snapshot = run.jobs.get(kind="snapshot")
+    assert runners.execute(job_id=snapshot.pk, task_id=snapshot.task_id, worker="w") == "succeeded"
+    snapshot.refresh_from_db()
+    outputs = snapshot.outputs
+    assert outputs["num_rows"] == 150 + 3 and outputs["feedback_rows"] == 3 and outputs["skipped"] == 4
+    reasons = outputs["skipped_reasons"]
+    assert reasons[0] == (
+        f"prediction {huge}: 'sepal_length_cm' is 1e+308, outside the float32 range (±3.4e38)"
+    )  # the log stored 1e308; PostgreSQL's jsonb gives it back as an integer of 309 digits
+    assert reasons[1] == f"prediction {colour}: its input has unknown feature(s) colour"
+    assert reasons[2].startswith(f"prediction {short}: its input lacks the feature(s) sepal_width_cm")
+    assert reasons[3] == f"prediction {odd_label}: the label is ['setosa'], not text (the target 'target' is string)"
+    lines = list(snapshot.log_lines.values_list("line", flat=True))
+    assert "150 base rows + 3 labelled predictions" in lines
+    assert "4 labelled predictions skipped: they do not fit the data set's schema" in lines
+    assert any(huge in line and "outside the float32 range" in line for line in lines)
+
+    version = DatasetVersion.objects.get(pk=outputs["dataset_version"])
+    assert version.num_rows == 153 and version.source_detail["skipped"] == 4
+    run.refresh_from_db()
+    assert run.step == "train" and str(run.dataset_version_id) == outputs["dataset_version"]
+    assert world.client("viewer").get(f"/api/v1/trigger-runs/{run.pk}/").json()["jobs"][0]["outputs"] == outputs
+
+
+def test_a_snapshot_with_no_fitting_feedback_fails_saying_why(world, model, iris_version, trained):
+    from jobs_app import runners
+
+    row = {"sepal_length_cm": 1e39, "sepal_width_cm": 3.5, "petal_length_cm": 1.4, "petal_width_cm": 0.2}
+    bad = _logged_before_the_check(world, model, trained, row)
+    job = services.submit_job(
+        actor=world.users["member"],
+        team=world.alpha,
+        kind="snapshot",
+        spec={"dataset_version": str(iris_version.pk), "model": str(model.pk)},
+    )
+    assert runners.execute(job_id=job.pk, task_id=job.task_id, worker="w") == "failed"
+    job.refresh_from_db()
+    assert job.error == (
+        "none of the 1 labelled predictions fits this data set's schema: "
+        f"prediction {bad}: 'sepal_length_cm' is 1e+39, outside the float32 range (±3.4e38)"
+    )
+    assert not DatasetVersion.objects.filter(source="feedback").exists()

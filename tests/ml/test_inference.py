@@ -63,6 +63,12 @@ def test_images_as_nested_flat_or_channel_lists():
         (TEXT, ["nul\x00here"], 0, "NUL character"),
         (TEXT, [{"title": "x"}], 0, "a text input is a string"),
         (TABULAR, [], None, "non-empty list"),
+        (TABULAR, [[1, 2], [1, 1e308]], 1, "value 1 is 1e+308, outside the float32 range (±3.4e38)"),
+        (TABULAR, [{"a": -1e39, "b": 2}], 0, "'a' is -1e+39, outside the float32 range (±3.4e38)"),
+        (TABULAR, [[10**39, 2]], 0, "value 0 is 1e+39, outside the float32 range"),  # an int a float64 holds
+        (IMAGE, [[1, 2, 3, 4], [1, 2, 3, 1e308]], 1, "value 3 is 1e+308, outside the float32 range"),
+        (IMAGE, [[[1, 2], [-4e38, 4]]], 0, "value 2 is -4e+38, outside the float32 range"),
+        (IMAGE, [{"p0": 1, "p1": 2, "p2": 3, "p3": 1e39}], 0, "'p3' is 1e+39, outside the float32 range"),
     ],
 )
 def test_malformed_inputs_name_the_input_and_the_problem(spec, inputs, index, words):
@@ -86,3 +92,34 @@ def test_feedback_labels_are_checked_against_the_classes():
     assert check_label({"task": "regression"}, 3) == 3.0
     with pytest.raises(InputError):
         check_label({"task": "regression"}, 10**400)
+
+
+def test_the_float32_range_is_the_limit_on_both_paths():
+    largest = float(np.finfo(np.float32).max)
+    for inputs in ([[largest, -largest]], [{"a": largest, "b": -largest}]):  # the bulk path, the per-input path
+        array, _ = encode({**TABULAR, "preprocessing": {**TABULAR["preprocessing"], "input_mean": [0, 0]}}, inputs)
+        assert np.isfinite(array).all()
+    with pytest.raises(InputError, match="outside the float32 range"):
+        encode(TABULAR, [[largest * 1.0001, 0]])
+
+
+def test_a_value_that_standardization_scales_past_float32_is_refused_naming_the_feature():
+    spec = {**TABULAR, "preprocessing": {**TABULAR["preprocessing"], "input_std": [1.0, 0.5]}}
+    with pytest.raises(InputError) as caught:
+        encode(spec, [[1, 2], [1, 3e38]])  # 3e38 fits float32; 3e38 / 0.5 does not
+    assert caught.value.index == 1 and "'b' is 3e+38; standardized" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "spec, outputs, index",
+    [
+        (TABULAR, [[1.0, 0.0], [np.nan, 0.0], [np.inf, 1.0]], 1),
+        (TABULAR, [[1.0, 0.0], [np.inf, np.inf]], 1),  # softmax of inf - inf would be NaN scores
+        ({"task": "regression"}, [[1.5], [-np.inf]], 1),
+    ],
+)
+def test_decode_refuses_non_finite_outputs_naming_the_input(spec, outputs, index):
+    with pytest.raises(InputError) as caught:
+        decode(spec, np.array(outputs, dtype=np.float32))
+    assert caught.value.index == index and "the model's output is not finite for this input" in str(caught.value)
+    assert caught.value.field == f"inputs[{index}]"

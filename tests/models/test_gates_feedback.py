@@ -199,3 +199,43 @@ def test_removing_a_protected_alias_takes_an_admin(world, model, gated):
     assert model.aliases.filter(alias="production").exists()
     assert world.client("admin").delete(f"/api/v1/models/{model.pk}/aliases/production/").status_code == 204
     assert AuditEvent.objects.filter(action="alias.delete", actor=world.users["admin"]).exists()
+
+
+def test_feedback_rows_are_screened_against_the_base_schema():
+    """Each value in its column's type; the jsonb round trip turns large floats into integers (1e20 -> 10**20)."""
+    import pyarrow as pa
+
+    from models_app.feedback import Labelled, screen_rows, snapshot_table
+
+    base = pa.table(
+        {
+            "x": pa.array([1.5], pa.float64()),
+            "n": pa.array([2], pa.int64()),
+            "on": pa.array([True]),
+            "y": pa.array([0], pa.int64()),
+        }
+    )
+    rows = [
+        Labelled({"x": 10**20, "n": 3, "on": 1.0}, "4", "a"),  # fits: 1e20 is a float32, "4" a class of an int target
+        Labelled({"x": float("nan"), "n": 3, "on": True}, "1", "b"),
+        Labelled({"x": 10**400, "n": 3, "on": True}, "1", "c"),
+        Labelled({"x": 1.0, "n": 3, "on": 2}, "1", "d"),
+        Labelled({"x": 1.0, "n": 3, "on": True}, "cat", "e"),
+        Labelled({"x": 1.0, "n": 3, "on": True}, "2.5", "f"),
+        Labelled({"x": 1.0, "n": 3, "on": True, "y": 9}, 1, "g"),  # the target column in the input: the label wins
+        ([1.0, 3, True], "1"),  # a bare pair, as older callers pass
+    ]
+    screened = screen_rows(base.schema, "y", rows)
+    assert screened.rows == [{"x": 1e20, "n": 3, "on": True, "y": 4}, {"x": 1.0, "n": 3, "on": True, "y": 1}]
+    assert screened.skipped == [
+        "prediction b: 'x' is nan, not a finite number",
+        "prediction c: 'x' is an integer too large for a float, outside the float32 range (±3.4e38)",
+        "prediction d: 'on' is 2, not true / false",
+        "prediction e: the label is 'cat', not a number (the target 'y' is int64)",
+        "prediction f: the label is 2.5, not a whole number within int64 (the target 'y' is int64)",
+        "labelled prediction 8: its input is list, not an object of columns",
+    ]
+
+    merged, skipped = snapshot_table(base, "y", [Labelled({"x": 1.0, "n": 2.5, "on": False}, "7")])
+    assert skipped == [] and merged.column("n").type == pa.float64()  # fractions widen an integer feature
+    assert merged.column("n").to_pylist() == [2.0, 2.5] and merged.column("y").to_pylist() == [0, 7]

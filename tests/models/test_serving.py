@@ -1,8 +1,10 @@
 """Serving through POST /models/{id}/predict/: by alias or version, rows as lists or objects, the per-process
 cache, the prediction log, and a clear 400 for every malformed request."""
 
+import numpy as np
 import pytest
 
+from ml import inference
 from models_app import serving
 from models_app.models import PredictionLog
 from models_app.services import set_alias
@@ -11,6 +13,7 @@ from tests.helpers import register_trained
 FEATURES = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 VIRGINICA = [7.7, 3.0, 6.1, 2.3]
+SETOSA_ROW = dict(zip(FEATURES, SETOSA, strict=True))
 
 
 def _predict(client, model, **body):
@@ -137,3 +140,79 @@ def test_odd_values_are_400_not_500(world, model, trained):
     assert nan.status_code == 400 and "JSON parse error" in nan.json()["detail"]
     nul = _predict(client, model, alias="prod\x00", inputs=[SETOSA])
     assert nul.status_code == 400 and "alias" in nul.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    "row, field, words",
+    [
+        ([5.1, 3.5, 1.4, 1e308], "inputs[1]", "value 3 is 1e+308, outside the float32 range (±3.4e38)"),
+        ({**SETOSA_ROW, "sepal_width_cm": -1e39}, "inputs[1]", "'sepal_width_cm' is -1e+39, outside"),
+        ([10**39, 3.5, 1.4, 0.2], "inputs[1]", "value 0 is 1e+39, outside the float32 range"),  # a huge integer
+        ([5.1, 3e38, 1.4, 0.2], "inputs[1]", "'sepal_width_cm' is 3e+38; standardized"),  # fits float32; scaled, not
+    ],
+)
+def test_values_a_float32_model_cannot_take_are_400_naming_the_input(world, model, trained, row, field, words):
+    response = _predict(world.client("member"), model, alias="production", inputs=[SETOSA, row])
+    assert response.status_code == 400, response.json()
+    assert words in " ".join(response.json()["errors"][field]), response.json()
+    assert not PredictionLog.objects.exists()
+
+
+@pytest.fixture
+def overflowing(world, model, trained, tmp_path):
+    """Versions of a network whose outputs overflow float32 for large but valid inputs, one per runtime: its
+    last layer is `trained`'s scaled by 1e30 (real weights: ordinary inputs give finite logits of ~1e30, so the
+    ONNX export's parity check passes), as safetensors (torch), its ONNX export and an int8 quantization
+    (ONNX Runtime). Returns {runtime: version number}."""
+    import torch
+    from django.core.files import File
+
+    from datasets_app import blobs
+    from ml.artifacts import load_model, save_weights
+    from ml.optimize import export_onnx, quantize_int8
+    from models_app.services import register_version
+
+    with blobs.local_copy(trained.blob) as path:
+        network = load_model(trained.spec, path)
+    with torch.no_grad():
+        [*_, last] = (m for m in network.modules() if isinstance(m, torch.nn.Linear))
+        last.weight.mul_(1e30)
+    files = {"torch": tmp_path / "w.safetensors", "onnx": tmp_path / "a.onnx", "int8": tmp_path / "q.onnx"}
+    save_weights(network, files["torch"])
+    export_onnx(network, trained.spec, files["onnx"])
+    quantize_int8(files["onnx"], files["int8"])
+    versions, source = {}, None
+    for name, path in files.items():  # the ONNX files as an export and a quantize job register them
+        with open(path, "rb") as fh:
+            version = register_version(
+                actor=world.users["member"],
+                model=model,
+                weights_path=path,
+                weights=File(fh, name=path.name),
+                spec=trained.spec,
+                from_job=source is not None,
+                parent=source,
+                fmt="safetensors" if source is None else "onnx",
+            )
+        source = source or version
+        versions[name] = version.version
+    return versions
+
+
+HUGE = [1e10, 1e10, 1e10, 1e10]  # within float32, standardized too; the scaled last layer overflows on it
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnx", "int8"])
+def test_a_model_whose_output_is_not_finite_answers_400_never_a_label(world, model, overflowing, runtime):
+    client = world.client("member")
+    fine = _predict(client, model, version=overflowing[runtime], inputs=[SETOSA])
+    assert fine.status_code == 200 and fine.json()["runtime"] == ("torch" if runtime == "torch" else "onnxruntime")
+    served = serving.cache.get(fine.json()["model_version"])
+    outputs = served.runtime.run(inference.encode(served.spec, [HUGE])[0])
+    assert not np.isfinite(outputs).all()  # the premise: this runtime's outputs overflow for this input
+
+    response = _predict(client, model, version=overflowing[runtime], inputs=[SETOSA, VIRGINICA, HUGE, HUGE])
+    assert response.status_code == 400, response.json()
+    [message] = response.json()["errors"]["inputs[2]"]
+    assert "the model's output is not finite for this input" in message and "(2 inputs of 4 in all)" in message
+    assert PredictionLog.objects.count() == 1  # the first request's
