@@ -116,8 +116,22 @@ def build_parser() -> argparse.ArgumentParser:
     d_upload.add_argument("dataset")
     d_upload.add_argument("file")
     d_upload.add_argument("--target", required=True)
-    d_upload.add_argument("--format")
-    d_upload.set_defaults(run=lambda a: _client().upload_version(a.dataset, a.file, target=a.target, format=a.format))
+    d_upload.add_argument("--format", help="csv, jsonl, npz or parquet (default: from the extension)")
+    d_upload.add_argument(
+        "--na-values",
+        help='a JSON array of the tokens that mean a missing feature value (default ["NA","N/A","NaN","null","NULL"])',
+    )
+    d_upload.add_argument("--delimiter", help="CSV only: the field delimiter (default ','; \\t for a tab)")
+    d_upload.set_defaults(
+        run=lambda a: _client().upload_version(
+            a.dataset,
+            a.file,
+            target=a.target,
+            format=a.format,
+            na_values=json.loads(a.na_values) if a.na_values is not None else None,
+            delimiter=a.delimiter,
+        )
+    )
     d_builtin = datasets.add_parser("builtin", help="a version from a scikit-learn bundled data set")
     d_builtin.add_argument("dataset")
     d_builtin.add_argument("name", choices=["digits", "iris", "wine", "breast_cancer", "diabetes"])
@@ -134,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     v_preview = versions.add_parser("preview")
     v_preview.add_argument("version")
     v_preview.add_argument("--limit", type=int, default=20)
-    v_preview.set_defaults(run=lambda a: _client().preview(a.version, a.limit))
+    v_preview.add_argument("--offset", type=int, default=0, help="rows to skip")
+    v_preview.set_defaults(run=lambda a: _client().preview(a.version, a.limit, a.offset))
     v_download = versions.add_parser("download")
     v_download.add_argument("version")
     v_download.add_argument("destination")

@@ -93,11 +93,26 @@ class Client:
         return list(self._pages(f"datasets/{dataset}/versions/"))
 
     def upload_version(
-        self, dataset: str, path: str | Path, *, target: str, format: str | None = None, description: str = ""
+        self,
+        dataset: str,
+        path: str | Path,
+        *,
+        target: str,
+        format: str | None = None,
+        na_values: list[str] | None = None,
+        delimiter: str | None = None,
+        description: str = "",
     ) -> dict:
-        """Stream a CSV, JSONL or NPZ file up as the dataset's next version."""
+        """Stream a CSV, JSONL, NPZ or Parquet file up as the dataset's next version. `na_values` replaces the
+        tokens that mean a missing feature value ([] : only empty cells); `delimiter` is CSV's (default ',')."""
         path = Path(path)
-        data = {"target": target, "description": description, **({"format": format} if format else {})}
+        data = {"target": target, "description": description}
+        if format:
+            data["format"] = format
+        if na_values is not None:
+            data["na_values"] = json.dumps(na_values)
+        if delimiter:
+            data["delimiter"] = delimiter
         with open(path, "rb") as fh:
             return self._call("POST", f"datasets/{dataset}/versions/", data=data, files={"file": (path.name, fh)})
 
@@ -107,8 +122,9 @@ class Client:
     def dataset_version(self, version: str) -> dict:
         return self._call("GET", f"dataset-versions/{version}/")
 
-    def preview(self, version: str, limit: int = 20) -> dict:
-        return self._call("GET", f"dataset-versions/{version}/preview/", params={"limit": limit})
+    def preview(self, version: str, limit: int = 20, offset: int = 0) -> dict:
+        """Rows `offset` to `offset + limit` of a version, as training reads them."""
+        return self._call("GET", f"dataset-versions/{version}/preview/", params={"limit": limit, "offset": offset})
 
     def download(self, version: str, destination: str | Path) -> Path:
         destination = Path(destination)

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from ml import formats
 from ml.artifacts import save_weights
-from ml.data import read_columns, split_indices
+from ml.data import split_indices
 from ml.evaluate import metrics_from_outputs, predict
 from ml.inference import decode, encode
 from ml.optimize import EXPORT_TOLERANCE, export_onnx, quantize_int8, relative_difference
@@ -53,7 +54,11 @@ class Reporter:
 
 
 def case(name: str) -> dict:
-    return read_columns(CASES / f"{name}.csv", "csv")
+    """The case file's columns as training reads them (the regression target is its last column)."""
+    path = CASES / f"{name}.csv"
+    target = path.read_text().splitlines()[0].split(",")[-1]
+    schema = formats.inspect(path, "csv", formats.Reading(target=target, task="regression")).schema
+    return formats.arrays(path, "csv", schema)
 
 
 def train_on(columns: dict, target: str, reporter=None, **hyperparameters):
