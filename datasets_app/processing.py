@@ -38,6 +38,7 @@ def _numeric(dtype: str) -> bool:
 
 
 INT64_MAX = 2**63 - 1
+SAMPLES = "samples"
 
 
 class StepError(UserError):
@@ -53,7 +54,8 @@ def check_steps(steps, *, columns: list[dict], target: str) -> list[dict]:
         raise StepError("steps", "give a non-empty list of steps")
     if len(steps) > MAX_STEPS:
         raise StepError("steps", f"at most {MAX_STEPS} steps, got {len(steps)}")
-    dtypes = {c["name"]: c["dtype"] for c in columns}
+    # an NPZ array of several axes is one column of samples (images): steps that look at values refuse it
+    dtypes = {c["name"]: SAMPLES if len(c.get("shape") or ()) > 1 else c["dtype"] for c in columns}
     checked = []
     for i, step in enumerate(steps):
         where = f"steps[{i}]"
@@ -77,14 +79,18 @@ def _column_list(step: dict, dtypes: dict, where: str, *, numeric: bool = False)
         raise StepError(f"{where}.columns", "give a non-empty list of column names")
     for name in names:
         _known(name, dtypes, f"{where}.columns")
+        if dtypes[name] == SAMPLES and step["op"] != "dropna":
+            raise StepError(f"{where}.columns", f"'{name}' is an array of samples; '{step['op']}' takes flat columns")
         if numeric and not _numeric(dtypes[name]):
             raise StepError(f"{where}.columns", f"column '{name}' is {dtypes[name]}, not numeric")
     return names
 
 
-def _known(name, dtypes: dict, field: str) -> str:
+def _known(name, dtypes: dict, field: str, *, flat: bool = False) -> str:
     if not isinstance(name, str) or name not in dtypes:
         raise StepError(field, f"no column named {name!r}; columns: {', '.join(list(dtypes)[:20])}")
+    if flat and dtypes[name] == SAMPLES:
+        raise StepError(field, f"'{name}' is an array of samples; this step takes a flat column")
     return name
 
 
@@ -108,7 +114,7 @@ def _check_standardize(step, dtypes, target, where):
 
 
 def _check_filter(step, dtypes, target, where):
-    name = _known(step.get("column"), dtypes, f"{where}.column")
+    name = _known(step.get("column"), dtypes, f"{where}.column", flat=True)
     operator = step.get("operator")
     if operator not in COMPARISONS:
         raise StepError(f"{where}.operator", f"'operator' must be one of {', '.join(COMPARISONS)}; got {operator!r}")
@@ -152,7 +158,7 @@ def _filter_value(value, dtype: str, name: str, field: str, *, threshold: bool =
 
 
 def _check_map_labels(step, dtypes, target, where):
-    name = _known(step.get("column", target), dtypes, f"{where}.column")
+    name = _known(step.get("column", target), dtypes, f"{where}.column", flat=True)
     mapping = step.get("mapping")
     if not isinstance(mapping, dict) or not mapping:
         raise StepError(f"{where}.mapping", "give a non-empty object of old label -> new label")
@@ -184,7 +190,7 @@ def _check_sample(step, dtypes, target, where):
 
 
 def _check_dedupe(step, dtypes, target, where):
-    step["columns"] = _column_list(step, dtypes, where)
+    step["columns"] = _column_list(step, dtypes, where) or [n for n, t in dtypes.items() if t != SAMPLES]
     return step
 
 
@@ -215,9 +221,15 @@ def apply_steps(table: pa.Table, steps: list[dict], *, should_stop=lambda: False
 
 
 def _missing(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Missing values as the typing rule reads them (nulls, NaN numbers); a sample (an NPZ row of several
+    axes) is missing when it holds a NaN, as inspection counts it."""
     missing = pc.is_null(column)
     if pa.types.is_floating(column.type):
         missing = pc.or_(missing, pc.is_nan(column))
+    elif pa.types.is_fixed_size_list(column.type) and pa.types.is_floating(column.type.value_type):
+        flat = column.combine_chunks()
+        values = flat.flatten().to_numpy(zero_copy_only=False).reshape(len(flat), -1)
+        missing = pc.or_(missing, pa.array(np.isnan(values).any(axis=1)))
     return missing
 
 
