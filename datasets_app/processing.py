@@ -79,7 +79,7 @@ def _column_list(step: dict, dtypes: dict, where: str, *, numeric: bool = False)
         raise StepError(f"{where}.columns", "give a non-empty list of column names")
     for name in names:
         _known(name, dtypes, f"{where}.columns")
-        if dtypes[name] == SAMPLES and step["op"] != "dropna":
+        if dtypes[name] == SAMPLES and step["op"] not in ("dropna", "dedupe"):
             raise StepError(f"{where}.columns", f"'{name}' is an array of samples; '{step['op']}' takes flat columns")
         if numeric and not _numeric(dtypes[name]):
             raise StepError(f"{where}.columns", f"column '{name}' is {dtypes[name]}, not numeric")
@@ -190,7 +190,7 @@ def _check_sample(step, dtypes, target, where):
 
 
 def _check_dedupe(step, dtypes, target, where):
-    step["columns"] = _column_list(step, dtypes, where) or [n for n, t in dtypes.items() if t != SAMPLES]
+    step["columns"] = _column_list(step, dtypes, where)
     return step
 
 
@@ -247,7 +247,13 @@ def _run_dedupe(table, step):
     row = "__row__"
     while row in table.column_names:
         row += "_"
-    indexed = table.select(names).append_column(row, pa.array(np.arange(table.num_rows)))
+    keys = table.select(names)
+    for i, field in enumerate(keys.schema):
+        if pa.types.is_fixed_size_list(field.type):  # a sample (image): its bytes are its key
+            flat = keys.column(i).combine_chunks()
+            values = flat.flatten().to_numpy(zero_copy_only=False).reshape(len(flat), -1)
+            keys = keys.set_column(i, field.name, pa.array([r.tobytes() for r in values], type=pa.binary()))
+    indexed = keys.append_column(row, pa.array(np.arange(table.num_rows)))
     first = indexed.group_by(names, use_threads=False).aggregate([(row, "min")])
     rows = np.sort(first.column(f"{row}_min").to_numpy())
     return table.take(pa.array(rows)), {}

@@ -70,3 +70,26 @@ def test_thresholds_on_integer_columns_may_be_fractional(tmp_path):
         processing.check_steps(
             [{"op": "filter", "column": "age", "operator": "==", "value": 30.5}], columns=columns, target="y"
         )
+
+
+def test_npz_sample_columns_are_processed_whole_and_written_back_in_shape(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "in.npz"
+    images = np.arange(4 * 2 * 3, dtype=np.float32).reshape(4, 2, 3)
+    images[1, 0, 2] = np.nan
+    images = np.concatenate([images, images[3:]])  # a duplicate sample, which dedupe drops
+    np.savez(path, x=images, y=np.array([3, 1, 3, 2, 2]))
+    schema = formats.inspect(path, "npz", formats.Reading(target="y", task="classification")).schema
+    assert schema["columns"][0]["missing"] == 1  # the sample holding a NaN
+    for bad in ({"op": "standardize", "columns": ["x"]}, {"op": "filter", "column": "x", "operator": "is_null"}):
+        with pytest.raises(processing.StepError, match="array of samples"):
+            processing.check_steps([bad], columns=schema["columns"], target="y")
+    steps = processing.check_steps([{"op": "dropna"}, {"op": "dedupe"}], columns=schema["columns"], target="y")
+    table, report = processing.apply_steps(formats.read_table(path, "npz", schema), steps)
+    assert [r["rows_after"] for r in report] == [4, 3]
+    out = tmp_path / "out.npz"
+    formats.write_table(table, out, "npz")
+    with np.load(out) as written:
+        assert written["x"].shape == (3, 2, 3) and np.array_equal(written["x"], images[[0, 2, 3]])
+        assert written["y"].tolist() == ["3", "3", "2"]
