@@ -221,7 +221,9 @@ def _check_fillna(step, dtypes, target, where):
     if has_value == (strategy is not None):
         raise StepError(f"{where}.value", f"give exactly one of 'value' or 'strategy' ({', '.join(FILL_STRATEGIES)})")
     if strategy is not None and strategy not in FILL_STRATEGIES:
-        raise StepError(f"{where}.strategy", f"'strategy' must be one of {', '.join(FILL_STRATEGIES)}; got {strategy!r}")
+        raise StepError(
+            f"{where}.strategy", f"'strategy' must be one of {', '.join(FILL_STRATEGIES)}; got {strategy!r}"
+        )
     value = step.get("value")
     if has_value and (isinstance(value, (list, dict)) or (isinstance(value, float) and not math.isfinite(value))):
         raise StepError(f"{where}.value", f"'value' is one finite number, string or boolean; got {value!r}")

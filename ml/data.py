@@ -132,7 +132,10 @@ def prepare(
 
 
 def used_features(
-    features: dict[str, np.ndarray], architecture: str, text_column: str | None = None, preprocessing: dict | None = None
+    features: dict[str, np.ndarray],
+    architecture: str,
+    text_column: str | None = None,
+    preprocessing: dict | None = None,
 ) -> list[str]:
     """The feature columns `architecture` reads: the text column for text models, else every feature column
     (those of `preprocessing` once a model has been trained)."""

@@ -55,7 +55,9 @@ def test_jsonl_lists_objects_mixed_and_infinity_survive_processing(tmp_path):
     written = [json.loads(line) for line in out.read_text().splitlines()]
     assert written[0]["v"] == float("inf") and written[0]["y"] == "P"
     assert json.loads(written[0]["tags"]) == ["a", "b"]  # kept as its JSON text
-    formats.inspect(out, "jsonl", formats.Reading(target="y", task="classification"))  # the output is a valid version again
+    formats.inspect(
+        out, "jsonl", formats.Reading(target="y", task="classification")
+    )  # the output is a valid version again
 
 
 def test_thresholds_on_integer_columns_may_be_fractional(tmp_path):
@@ -153,7 +155,9 @@ def test_cast_reads_thousands_separators_and_decimal_commas_and_counts_what_it_c
     assert report[1]["cast"]["qty"] == {"to": "int64", "uncastable": 1, "examples": ["5.5"]}
 
     csv = 'amount,y\n"1.234,5",a\n"12,5",b\n"3,25",a\n"1 000",b\n"1,234.5",a\n'
-    table, report = _report(tmp_path, csv, "csv", [{"op": "cast", "columns": ["amount"], "to": "float64", "decimal": ","}])
+    table, report = _report(
+        tmp_path, csv, "csv", [{"op": "cast", "columns": ["amount"], "to": "float64", "decimal": ","}]
+    )
     assert table.column("amount").to_pylist() == [1234.5, 12.5, 3.25, 1000.0, None]
     assert report[0]["cast"]["amount"]["uncastable"] == 1 and report[0]["cast"]["amount"]["examples"] == ["1,234.5"]
 
@@ -197,7 +201,10 @@ def test_fillna_and_cast_refuse_npz_arrays_of_more_than_one_axis():
         {"name": "weight", "dtype": "float64", "missing": 1, "shape": [10]},
         {"name": "y", "dtype": "int64", "missing": 0, "shape": [10]},
     ]
-    for step in ({"op": "fillna", "columns": ["images"], "value": 0}, {"op": "cast", "columns": ["images"], "to": "int64"}):
+    for step in (
+        {"op": "fillna", "columns": ["images"], "value": 0},
+        {"op": "cast", "columns": ["images"], "to": "int64"},
+    ):
         with pytest.raises(processing.StepError) as error:
             processing.check_steps([step], columns=columns, target="y")
         assert "more than one axis" in error.value.message

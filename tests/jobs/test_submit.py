@@ -354,7 +354,9 @@ def test_train_on_missing_values_is_400_naming_each_column_and_its_count(world, 
     ],
 )
 def test_bad_impute_options_are_400(world, holes_version, options, field, words):
-    response = _post(world.client("member"), spec={"dataset_version": holes_version["id"], "model": "m", "options": options})
+    response = _post(
+        world.client("member"), spec={"dataset_version": holes_version["id"], "model": "m", "options": options}
+    )
     assert response.status_code == 400, response.json()
     assert words in response.json()["errors"][field][0]
 
