@@ -1,14 +1,25 @@
 """Processing steps that turn one dataset version's table into a new one (the `process` job).
 
-Steps: dropna, dedupe, standardize, filter, map_labels, sample. `check_steps` validates a list of steps
-against a version's schema before anything runs (a StepError names the step and field); `apply_steps`
-runs them over a pyarrow Table read by ml.formats (the one typing rule: missing values are nulls). Versions of
-every format can be processed; the output keeps the input format.
+Steps: dropna, dedupe, standardize, filter, map_labels, sample, fillna, cast. `check_steps` validates a
+list of steps against a version's schema before anything runs (a StepError names the step and field);
+`apply_steps` runs them over a pyarrow Table read by ml.formats (the one typing rule: missing values are
+nulls). Versions of every format can be processed; the output keeps the input format, and its schema comes
+from reading the written file again under the rule (so a CSV column cast to `string` that holds only numbers
+reads back as numbers; Parquet keeps the type).
+
+fillna fills missing values with a `value` or a `strategy` computed over the whole table (the table is the
+data set, not a train split: for statistics learnt from train rows only, train with options.impute):
+mean / median of the present values, or the most frequent present value (the smallest among ties). cast
+turns columns into int64, float64 or string; text numbers may carry thousands separators (`1,234`,
+`1 234`, `1_234`, `1'234`, in groups of three) and, with `decimal: ","`, a decimal comma (`1.234,5`);
+values it cannot cast become missing and are counted in the step's report.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 import pyarrow as pa
@@ -16,9 +27,9 @@ import pyarrow.compute as pc
 
 from ml import formats
 from ml.errors import UserError
-from ml.formats import is_numeric
+from ml.formats import is_numeric, label_text
 
-OPS = ("dropna", "dedupe", "standardize", "filter", "map_labels", "sample")
+OPS = ("dropna", "dedupe", "standardize", "filter", "map_labels", "sample", "fillna", "cast")
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "is_null", "not_null")
 PROCESSABLE_FORMATS = formats.FORMATS
 MAX_STEPS = 50
@@ -29,7 +40,13 @@ _ALLOWED = {
     "filter": {"column", "operator", "value"},
     "map_labels": {"column", "mapping"},
     "sample": {"n", "fraction", "seed", "complement"},
+    "fillna": {"columns", "value", "strategy"},
+    "cast": {"columns", "to", "decimal"},
 }
+FILL_STRATEGIES = ("mean", "median", "most_frequent")
+CAST_TYPES = ("int64", "float64", "string")
+DECIMALS = (".", ",")
+EXAMPLES = 5  # uncastable values shown in a cast step's report, per column
 
 
 def _numeric(dtype: str) -> bool:
@@ -48,14 +65,25 @@ class StepError(UserError):
         super().__init__(message, field=field)
 
 
+class _Dtypes(dict):
+    """Column name -> dtype as the earlier steps leave it. An NPZ array of more than one axis is one column of
+    samples (images): its dtype here is SAMPLES, and the steps that look at single values refuse it."""
+
+    def __init__(self, columns: list[dict]):
+        super().__init__((c["name"], SAMPLES if len(c.get("shape") or ()) > 1 else c["dtype"]) for c in columns)
+
+    @property
+    def shaped(self) -> set[str]:
+        return {name for name, dtype in self.items() if dtype == SAMPLES}
+
+
 def check_steps(steps, *, columns: list[dict], target: str) -> list[dict]:
     """The steps, checked one by one against the columns as the earlier steps leave them."""
     if not isinstance(steps, list) or not steps:
         raise StepError("steps", "give a non-empty list of steps")
     if len(steps) > MAX_STEPS:
         raise StepError("steps", f"at most {MAX_STEPS} steps, got {len(steps)}")
-    # an NPZ array of several axes is one column of samples (images): steps that look at values refuse it
-    dtypes = {c["name"]: SAMPLES if len(c.get("shape") or ()) > 1 else c["dtype"] for c in columns}
+    dtypes = _Dtypes(columns)
     checked = []
     for i, step in enumerate(steps):
         where = f"steps[{i}]"
@@ -194,7 +222,91 @@ def _check_dedupe(step, dtypes, target, where):
     return step
 
 
+def _check_fillna(step, dtypes, target, where):
+    """Exactly one of `value` (of each column's type; an integer column takes a fraction by becoming float64)
+    or `strategy`; `columns` default to the feature columns the value or strategy fits."""
+    has_value, strategy = step.get("value") is not None, step.get("strategy")
+    if has_value == (strategy is not None):
+        raise StepError(f"{where}.value", f"give exactly one of 'value' or 'strategy' ({', '.join(FILL_STRATEGIES)})")
+    if strategy is not None and strategy not in FILL_STRATEGIES:
+        raise StepError(
+            f"{where}.strategy", f"'strategy' must be one of {', '.join(FILL_STRATEGIES)}; got {strategy!r}"
+        )
+    value = step.get("value")
+    if has_value and (isinstance(value, (list, dict)) or (isinstance(value, float) and not math.isfinite(value))):
+        raise StepError(f"{where}.value", f"'value' is one finite number, string or boolean; got {value!r}")
+
+    def problem(name: str) -> str | None:
+        dtype = dtypes[name]
+        if name in dtypes.shaped:
+            return f"'{name}' is an array of samples; 'fillna' takes flat columns"
+        if strategy is not None and dtype == "empty":
+            return f"column '{name}' has no values to compute the {strategy} from"
+        if strategy in ("mean", "median") and not _numeric(dtype):
+            return f"column '{name}' is {dtype}; a {strategy} needs numbers"
+        if has_value:
+            return _fill_problem(value, dtype, name)
+        return None
+
+    names = _column_list(step, dtypes, where)
+    if names is None:
+        names = [n for n in dtypes if n != target and problem(n) is None]
+        if not names:
+            raise StepError(f"{where}.columns", "no feature column fits this fill; name the columns")
+    for name in names:
+        if reason := problem(name):
+            raise StepError(f"{where}.value" if has_value else f"{where}.columns", reason)
+        dtype = dtypes[name]
+        if strategy in ("mean", "median") or (dtype == "int64" and isinstance(value, float)):
+            dtypes[name] = "float64"
+        elif has_value and dtype == "empty":
+            dtypes[name] = _dtype_of_value(value)
+    step["columns"] = names
+    step["value"] = value
+    step["strategy"] = strategy
+    return step
+
+
+def _fill_problem(value, dtype: str, name: str) -> str | None:
+    """None when `value` can fill column `name` of `dtype`, else why not."""
+    if dtype == "empty":
+        return None
+    if dtype == "bool":
+        return None if isinstance(value, bool) else f"column '{name}' holds true / false; fill it with a boolean"
+    if _numeric(dtype):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"column '{name}' is numeric; fill it with a number, not {value!r}"
+        if abs(value) > INT64_MAX and dtype.startswith(("int", "uint")) and isinstance(value, int):
+            return f"{value!r} is beyond the range of column '{name}'"
+        return None
+    return None if isinstance(value, str) else f"column '{name}' is {dtype}; fill it with a string, not {value!r}"
+
+
+def _dtype_of_value(value) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    return {int: "int64", float: "float64"}.get(type(value), "string")
+
+
+def _check_cast(step, dtypes, target, where):
+    names = _column_list(step, dtypes, where)
+    if names is None:
+        raise StepError(f"{where}.columns", "name the columns to cast")
+    to = step.get("to")
+    if to not in CAST_TYPES:
+        raise StepError(f"{where}.to", f"'to' must be one of {', '.join(CAST_TYPES)}; got {to!r}")
+    decimal = step.setdefault("decimal", ".")
+    if decimal not in DECIMALS:
+        raise StepError(f"{where}.decimal", f"'decimal' is '.' or ','; got {decimal!r}")
+    for name in names:
+        dtypes[name] = to
+    step["columns"] = names
+    return step
+
+
 _CHECKS = {
+    "fillna": _check_fillna,
+    "cast": _check_cast,
     "dropna": _check_dropna,
     "dedupe": _check_dedupe,
     "standardize": _check_standardize,
@@ -225,11 +337,11 @@ def _missing(column: pa.ChunkedArray) -> pa.ChunkedArray:
     axes) is missing when it holds a NaN, as inspection counts it."""
     missing = pc.is_null(column)
     if pa.types.is_floating(column.type):
-        missing = pc.or_(missing, pc.is_nan(column))
+        missing = pc.or_kleene(missing, pc.is_nan(column))  # is_nan(null) is null: plain or_ would give null
     elif pa.types.is_fixed_size_list(column.type) and pa.types.is_floating(column.type.value_type):
         flat = column.combine_chunks()
         values = flat.flatten().to_numpy(zero_copy_only=False).reshape(len(flat), -1)
-        missing = pc.or_(missing, pa.array(np.isnan(values).any(axis=1)))
+        missing = pc.or_kleene(missing, pa.array(np.isnan(values).any(axis=1)))
     return missing
 
 
@@ -333,7 +445,120 @@ def _run_sample(table, step):
     return table.take(pa.array(rows)), {}
 
 
+def _present(column: pa.ChunkedArray) -> pa.Array:
+    return pc.filter(column, pc.invert(_missing(column))).combine_chunks()
+
+
+def _statistic(column: pa.ChunkedArray, strategy: str):
+    """The mean, median or most frequent value (the smallest among ties) of the present values; None if
+    there are none. Median: the mean of the two middle values for an even count."""
+    present = _present(column)
+    if len(present) == 0:
+        return None
+    if strategy in ("mean", "median"):
+        numbers = present.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        return float(np.mean(numbers) if strategy == "mean" else np.median(numbers))
+    counts = pc.value_counts(present)
+    values, hits = counts.field("values").to_pylist(), counts.field("counts").to_pylist()
+    top = max(hits)
+    return min(v for v, n in zip(values, hits, strict=True) if n == top)
+
+
+def _run_fillna(table, step):
+    filled = {}
+    for name in step["columns"]:
+        column = table.column(name)
+        missing = _missing(column)
+        count = pc.sum(missing).as_py() or 0
+        value = step["value"] if step.get("strategy") is None else _statistic(column, step["strategy"])
+        if step.get("strategy") in ("mean", "median") or (isinstance(value, float) and is_numeric_type(column.type)):
+            column = column.cast(pa.float64())
+        elif value is not None and (
+            pa.types.is_null(column.type) or (pa.types.is_string(column.type) and not isinstance(value, str))
+        ):  # an all-missing (`empty`) column takes the type of its value
+            column = pa.chunked_array([pa.nulls(len(column), pa.scalar(value).type)])
+        if value is not None and count:
+            column = pc.if_else(missing, pa.scalar(value, type=column.type), column)
+        table = table.set_column(table.column_names.index(name), name, column)
+        filled[name] = {"count": count if value is not None else 0, "value": value}
+    return table, {"filled": filled}
+
+
+_THOUSANDS = {".": ",_' \u00a0\u202f", ",": "._' \u00a0\u202f"}
+
+
+def _number_pattern(decimal: str) -> re.Pattern:
+    """A number written with optional thousands separators (one kind, groups of three) and `decimal`."""
+    sep, dot = re.escape(_THOUSANDS[decimal]), re.escape(decimal)
+    return re.compile(
+        rf"(?P<sign>[+-]?)(?P<int>\d{{1,3}}(?P<sep>[{sep}])\d{{3}}(?:(?P=sep)\d{{3}})*|\d+)(?:{dot}(?P<frac>\d*))?"
+        rf"(?P<exp>[eE][+-]?\d+)?|(?P<sign2>[+-]?){dot}(?P<frac2>\d+)(?P<exp2>[eE][+-]?\d+)?"
+    )
+
+
+_INFINITY = re.compile(r"(?P<sign>[+-]?)(?:inf|infinity)", re.IGNORECASE)
+
+
+def parse_number(text: str, to: str, decimal: str = "."):
+    """`text` as an int (to int64: whole numbers in range only) or a float (to float64), or None when it is
+    not a number written the way the docstring of this module says."""
+    text = text.strip()
+    match = _number_pattern(decimal).fullmatch(text)
+    if match is None:
+        infinity = _INFINITY.fullmatch(text) if to == "float64" else None
+        return None if infinity is None else float(f"{infinity['sign']}inf")
+    if match["int"] is not None:
+        digits = match["int"].replace(match["sep"] or "", "")
+        normal = f"{match['sign']}{digits}.{match['frac'] or '0'}{match['exp'] or ''}"
+    else:
+        normal = f"{match['sign2']}0.{match['frac2']}{match['exp2'] or ''}"
+    if to == "float64":
+        number = float(normal)
+        return number if math.isfinite(number) else None
+    try:
+        exact = Decimal(normal)
+    except InvalidOperation:
+        return None
+    if exact != exact.to_integral_value() or abs(exact) > INT64_MAX:
+        return None
+    return int(exact)
+
+
+def _run_cast(table, step):
+    report = {}
+    arrow = {"int64": pa.int64(), "float64": pa.float64(), "string": pa.string()}
+    for name in step["columns"]:
+        column = table.column(name).combine_chunks()
+        to, source = step["to"], table.column(name).type
+        present = pc.invert(_missing(pa.chunked_array([column]))).combine_chunks()
+        if pa.types.is_string(source) or pa.types.is_large_string(source):
+            if to == "string":
+                result = column.cast(pa.string())
+            else:
+                encoded = column.cast(pa.string()).dictionary_encode()
+                parsed = [parse_number(v, to, step["decimal"]) for v in encoded.dictionary.to_pylist()]
+                result = pa.array(parsed, type=arrow[to]).take(encoded.indices)
+        elif to == "string":
+            result = pa.array([label_text(v) for v in column.to_pylist()], type=pa.string())
+        elif pa.types.is_boolean(source):
+            result = column.cast(pa.int8()).cast(arrow[to])
+        elif to == "int64" and pa.types.is_floating(source):
+            values = column.to_numpy(zero_copy_only=False)
+            whole = np.isfinite(values) & (np.floor(values) == values) & (np.abs(values) < 2.0**63)
+            result = pa.array(np.where(whole, values, 0).astype(np.int64), mask=~whole, type=pa.int64())
+        else:  # numbers (or an all-missing column) to a number type
+            result = column.cast(arrow[to])
+        failed = pc.and_(present, pc.is_null(result))
+        count = pc.sum(failed).as_py() or 0
+        examples = pc.unique(pc.filter(column, failed)).to_pylist()[:EXAMPLES] if count else []
+        report[name] = {"to": to, "uncastable": count, "examples": [label_text(v) for v in examples]}
+        table = table.set_column(table.column_names.index(name), name, result)
+    return table, {"cast": report}
+
+
 _RUN = {
+    "fillna": _run_fillna,
+    "cast": _run_cast,
     "dropna": _run_dropna,
     "dedupe": _run_dedupe,
     "standardize": _run_standardize,

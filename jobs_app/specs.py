@@ -20,6 +20,7 @@ from datasets_app import selectors as dataset_selectors
 from datasets_app.models import DatasetVersion, Task
 from jobs_app import kinds
 from jobs_app.models import JobKind
+from ml.formats import missing_counts
 from ml.names import clean_name
 from models_app import selectors as model_selectors
 from models_app.models import ModelVersion, RegisteredModel
@@ -87,6 +88,16 @@ def model_field(team: Team, value, task: str | None, field: str = "spec.model") 
     if task is not None and model.task != task:
         raise error(field, f"model '{model.name}' is a {model.task} model; the dataset is {task}.")
     return {"model": str(model.pk), "model_name": model.name}
+
+
+def missing_values(version: DatasetVersion, names) -> str | None:
+    """`age (9 of 60 rows), income (10 of 60 rows)` for the named columns of `version` that hold missing
+    values, from the recorded schema (no file read); None when none does."""
+    counts = missing_counts(version.schema, dict.fromkeys(n for n in names if n))
+    if not counts:
+        return None
+    shown = [f"{name} ({count} of {version.num_rows} rows)" for name, count in list(counts.items())[:20]]
+    return ", ".join(shown) + (f" and {len(counts) - 20} more column(s)" if len(counts) > 20 else "")
 
 
 def description(spec: dict, out: dict) -> None:

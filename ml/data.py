@@ -17,6 +17,8 @@ from ml.architectures import IMAGE, TABULAR, TEXT
 from ml.architectures import get as architecture_entry
 from ml.errors import UserError
 from ml.formats import label_text
+from ml.impute import fill as fill_missing
+from ml.impute import learn as learn_imputer
 
 PAD, UNK = 0, 1
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -98,15 +100,23 @@ def prepare(
     max_len: int = 128,
     max_vocab: int = 20000,
     preprocessing: dict | None = None,
+    impute: str | None = None,
 ) -> Arrays:
     """Arrays for `architecture` from a file's columns. Pass `preprocessing` from training to encode new
-    data the same way (evaluation, serving)."""
+    data the same way (evaluation, serving). `impute` (a strategy of ml.impute) learns an imputer from these
+    rows when `preprocessing` has none; an imputer in `preprocessing` fills missing feature values."""
     if target not in columns:
         raise DataError(f"target column '{target}' not found")
     known = dict(preprocessing or {})
     targets, label_info = encode_targets(columns[target], task, known.get("classes"))
     kind = architecture_entry(architecture).input_kind
     features = {k: v for k, v in columns.items() if k != target}
+    imputer, learnt = known.get("impute"), {}
+    if imputer is None and impute:
+        imputer = learn_imputer(features, used_features(features, architecture, text_column, known), impute)
+    if imputer is not None:
+        features = fill_missing(features, imputer)
+        learnt["impute"] = imputer
     if kind == TEXT:
         name = known.get("text_column") or text_column or _pick_text_column(features)
         if name not in features:
@@ -118,7 +128,24 @@ def prepare(
         info = {"text_column": name, "vocab": vocab, "max_len": length}
     else:
         inputs, info = _numeric_inputs(features, kind, image_shape, known)
-    return Arrays(inputs, targets, {**known, **label_info, **info, "kind": kind})
+    return Arrays(inputs, targets, {**known, **label_info, **learnt, **info, "kind": kind})
+
+
+def used_features(
+    features: dict[str, np.ndarray],
+    architecture: str,
+    text_column: str | None = None,
+    preprocessing: dict | None = None,
+) -> list[str]:
+    """The feature columns `architecture` reads: the text column for text models, else every feature column
+    (those of `preprocessing` once a model has been trained)."""
+    known = preprocessing or {}
+    if architecture_entry(architecture).input_kind == TEXT:
+        name = known.get("text_column") or text_column or _pick_text_column(features)
+        if name not in features:
+            raise DataError(f"text column '{name}' not found")
+        return [name]
+    return [n for n in known.get("feature_names") or features if n in features]
 
 
 def _pick_text_column(features: dict[str, np.ndarray]) -> str:
@@ -143,7 +170,10 @@ def _numeric_inputs(features, kind, image_shape, known) -> tuple[np.ndarray, dic
             raise DataError(f"missing feature columns: {', '.join(missing[:10])}")
         inputs = np.stack([features[n] for n in names], axis=1).astype(np.float32)
     if not np.isfinite(inputs).all():
-        raise DataError("features have missing or infinite values; drop or fill them first")
+        raise DataError(
+            "features have missing or infinite values; set options.impute, or drop or fill them first "
+            "(a process job's dropna or fillna)"
+        )
     if kind == IMAGE:
         shape = (
             known.get("image_shape")

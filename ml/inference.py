@@ -6,6 +6,8 @@ Accepted inputs, by the kind of model:
            column, if present, is ignored)
   image    an H x W (or 1 x H x W) nested list, a flat list of H*W numbers, or an object of pixel columns
   text     a string, or an object {text_column: string}
+A null value is filled with the value the model's imputer learnt (options.impute mean, median or
+most_frequent); a model trained with drop_rows, or without an imputer, refuses it naming the feature.
 Each input is also given back in the form prediction logs store: an object of dataset columns (a text, a
 table row), or for images `{"pixels": [...]}` in the order of the version's feature names (64 named pixel
 columns per image would make the log several times larger); feedback snapshots turn both into dataset rows.
@@ -20,6 +22,7 @@ import numpy as np
 from ml.architectures import IMAGE, TEXT
 from ml.data import encode_texts
 from ml.errors import UserError
+from ml.impute import FILLING
 
 PIXELS = "pixels"
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -55,20 +58,66 @@ def _number(value, index: int, where: str) -> float:
     return float(value)
 
 
-def _numbers(values: list, index: int, count: int, what: str) -> list[float]:
+def _numbers(values: list, index: int, count: int, what: str, nulls: _Nulls | None = None) -> list[float]:
     if len(values) != count:
         raise InputError(index, f"expected {count} {what}, got {len(values)}")
+    values = nulls(values, index) if nulls is not None else values
     return [_number(v, index, f"value {i}") for i, v in enumerate(values)]
 
 
-def _from_object(row: dict, index: int, names: list[str], target: str | None) -> list[float]:
+def _from_object(
+    row: dict, index: int, names: list[str], target: str | None, nulls: _Nulls | None = None
+) -> list[float]:
     missing = [n for n in names if n not in row]
     if missing:
         raise InputError(index, f"missing feature(s) {', '.join(missing[:10])}")
     extra = [k for k in row if k not in names and k != target]
     if extra:
         raise InputError(index, f"unknown feature(s) {', '.join(str(k) for k in extra[:10])}")
-    return [_number(row[n], index, f"'{n}'") for n in names]
+    values = [row[n] for n in names]
+    values = nulls(values, index) if nulls is not None else values
+    return [_number(v, index, f"'{n}'") for n, v in zip(names, values, strict=True)]
+
+
+class _Nulls:
+    """Null (JSON null) input values: filled with the values the model's imputer learnt (mean, median,
+    most_frequent; see ml/impute.py), or refused naming the feature (drop_rows, or no imputer). Remembers
+    where the nulls were, so the prediction log keeps them missing rather than recording the fill."""
+
+    def __init__(self, preprocessing: dict, names: list[str], size: int):
+        imputer = preprocessing.get("impute") or {}
+        strategy, values = imputer.get("strategy"), imputer.get("values") or {}
+        self.reason = (
+            f"this model was trained with impute {strategy}, which cannot fill it"
+            if strategy
+            else "this model was trained without options.impute, so it cannot fill it"
+        )
+        self.labels = [f"'{n}'" for n in names] if len(names) == size else [f"value {j}" for j in range(size)]
+        self.fills: list | None = None
+        if strategy in FILLING and len(names) == size and all(n in values for n in names):
+            self.fills = [values[n] for n in names]
+        elif strategy in FILLING and len(names) == 1 and names[0] in values:  # an NPZ array: per element
+            flat = np.ravel(np.asarray(values[names[0]], dtype=np.float64)).tolist()
+            self.fills = flat if len(flat) == size else None
+        self.holes: dict[int, list[int]] = {}
+
+    def __call__(self, values: list, index: int) -> list:
+        holes = [j for j, v in enumerate(values) if v is None]
+        if not holes:
+            return values
+        if self.fills is None:
+            raise InputError(index, f"{self.labels[holes[0]]} is missing; {self.reason}")
+        self.holes[index] = holes
+        return [self.fills[j] if v is None else v for j, v in enumerate(values)]
+
+    def logged(self, index: int, row: list) -> list:
+        """`row` with None where input `index` had its nulls."""
+        if index not in self.holes:
+            return row
+        row = list(row)
+        for j in self.holes[index]:
+            row[j] = None
+        return row
 
 
 def _flatten_image(value: list, index: int, shape: list[int]) -> list:
@@ -125,33 +174,35 @@ def encode(spec: dict, inputs) -> tuple[np.ndarray, list[dict]]:
         columns = names if len(names) == size else None
         fast = _fast_array(inputs, ((size,), tuple(shape), (1, *shape)))
         rows = [] if fast is None else fast.tolist()
+        nulls = _Nulls(preprocessing, names, size)
         for i, value in enumerate(inputs if fast is None else ()):
             if isinstance(value, dict):
                 if columns is None:
                     raise InputError(i, "send the image as a nested list of pixels")
-                rows.append(_from_object(value, i, columns, target))
+                rows.append(_from_object(value, i, columns, target, nulls))
             elif isinstance(value, list):
-                rows.append(_numbers(_flatten_image(value, i, shape), i, size, "pixel values"))
+                rows.append(_numbers(_flatten_image(value, i, shape), i, size, "pixel values", nulls))
             else:
                 raise InputError(i, f"an image is a {shape[0]}x{shape[1]} list of numbers, got {type(value).__name__}")
         array = np.asarray(rows if fast is None else fast, dtype=np.float32)
         array = _standardized(array, preprocessing["input_mean"], preprocessing["input_std"], columns or [])
         # the pixels in the order of the version's feature names (compact; feedback snapshots name them)
-        logged = [{PIXELS: r} if columns else {names[0]: r} for r in rows]
+        logged = [{PIXELS: r} if columns else {names[0]: r} for r in map(nulls.logged, range(len(rows)), rows)]
         return array.reshape(len(rows), 1, *shape), logged
     fast = _fast_array(inputs, ((len(names),),))
     rows = [] if fast is None else fast.tolist()
+    nulls = _Nulls(preprocessing, names, len(names))
     for i, value in enumerate(inputs if fast is None else ()):
         if isinstance(value, dict):
-            rows.append(_from_object(value, i, names, target))
+            rows.append(_from_object(value, i, names, target, nulls))
         elif isinstance(value, list):
-            rows.append(_numbers(value, i, len(names), "feature values"))
+            rows.append(_numbers(value, i, len(names), "feature values", nulls))
         else:
             raise InputError(i, f"a row is a list of {len(names)} numbers or an object of features")
     array = np.asarray(rows if fast is None else fast, dtype=np.float32)
     mean = np.asarray(preprocessing["input_mean"], dtype=np.float32)
     std = np.asarray(preprocessing["input_std"], dtype=np.float32)
-    logged = [dict(zip(names, r, strict=True)) for r in rows]
+    logged = [dict(zip(names, r, strict=True)) for r in map(nulls.logged, range(len(rows)), rows)]
     return _standardized(array, mean, std, names), logged
 
 
@@ -173,19 +224,22 @@ def _standardized(array: np.ndarray, mean, std, names: list[str]) -> np.ndarray:
 
 def _encode_texts(preprocessing: dict, inputs: list) -> tuple[np.ndarray, list[dict]]:
     column = preprocessing["text_column"]
-    texts = []
+    nulls = _Nulls(preprocessing, [column], 1)
+    texts, logged = [], []
     for i, value in enumerate(inputs):
         if isinstance(value, dict):
             if set(value) - {column} or column not in value:
                 raise InputError(i, f"a text input is a string or an object {{'{column}': string}}")
             value = value[column]
+        logged.append({column: value})
+        value = nulls([value], i)[0]
         if not isinstance(value, str):
             raise InputError(i, f"expected a string, got {type(value).__name__}")
         if "\x00" in value:
             raise InputError(i, "the text contains a NUL character")
         texts.append(value)
     ids = encode_texts(texts, preprocessing["vocab"], preprocessing["max_len"])
-    return ids, [{column: t} for t in texts]
+    return ids, logged
 
 
 def check_outputs(outputs: np.ndarray) -> None:

@@ -2,8 +2,10 @@
 
 `train` encodes the targets of every row first (so every class is known and the split can stratify),
 splits with a seeded `split_indices`, and only then learns the input preprocessing (feature mean / std,
-image mean / std, vocabulary) from the train rows, applying it unchanged to the validation and test rows:
-nothing about the held-out rows leaks into the model. The same data and split seed give the same split
+image mean / std, vocabulary, the imputer of `options.impute`: see ml/impute.py) from the train rows,
+applying it unchanged to the validation and test rows: nothing about the held-out rows leaks into the model.
+With an impute strategy, rows with a missing target (and for drop_rows, a missing used value) are dropped
+before the split, in training and evaluation alike. The same data and split seed give the same split
 and preprocessing, so a redelivered job resumes from its checkpoint with identical inputs.
 
 The model's spec carries everything needed to encode raw inputs again at serving time:
@@ -25,8 +27,9 @@ import numpy as np
 from torch import nn
 
 from ml import evaluate as metrics_of
+from ml import impute
 from ml.architectures import TEXT, SpecError, input_kind
-from ml.data import Arrays, DataError, encode_targets, prepare, split_indices
+from ml.data import Arrays, DataError, encode_targets, prepare, split_indices, used_features
 from ml.recipes import build_spec, check_options, default_hyperparameters, fits_task, text_max_len
 from ml.train import FitResult, HyperparameterError, Reporter, fit
 from ml.train import hyperparameters as checked_hyperparameters
@@ -93,6 +96,27 @@ def _rows(columns: dict[str, np.ndarray], index: np.ndarray) -> dict[str, np.nda
     return {name: values[index] for name, values in columns.items()}
 
 
+def _drop_unusable_rows(
+    columns: dict[str, np.ndarray], target: str, used: list[str], strategy: str, log=None
+) -> dict[str, np.ndarray]:
+    """The rows a model with an imputer can use, chosen before the split (training and evaluation drop the
+    same rows, so they draw the same split): never a missing target; with drop_rows, no missing used value."""
+    no_target = impute.missing_target(columns[target])
+    drop = no_target | (impute.missing_rows(columns, used) if strategy == impute.DROP_ROWS else False)
+    if not drop.any():
+        return columns
+    if log is not None:
+        if no_target.any():
+            log(f"impute {strategy}: dropped {int(no_target.sum())} row(s) whose target '{target}' is missing")
+        if strategy == impute.DROP_ROWS and (drop & ~no_target).any():
+            named = [n for n in used if impute.missing_mask(columns[n]).any()]
+            shown = ", ".join(named[:10]) + (" ..." if len(named) > 10 else "")
+            log(f"impute drop_rows: dropped {int((drop & ~no_target).sum())} row(s) with missing values in {shown}")
+    if drop.all():
+        raise DataError(f"no rows are left after impute {strategy} dropped the rows with missing values")
+    return _rows(columns, np.flatnonzero(~drop))
+
+
 def _shorten_texts(arrays: Arrays) -> Arrays:
     """Token ids cut to the recipe's length for these texts (most of them fit; padding is not kept)."""
     lengths = (arrays.inputs != 0).sum(axis=1)
@@ -143,10 +167,14 @@ def train(
     if problem:
         raise SpecError(problem)
     check_options(architecture, options)
+    strategy = impute.strategy_of(options)
     if hyperparameters is not None and not isinstance(hyperparameters, dict):
         raise HyperparameterError("hyperparameters must be a JSON object")
     config = split_config(split)
     columns = _checked_columns(columns, target)
+    if strategy:
+        used = used_features({k: v for k, v in columns.items() if k != target}, architecture, text_column)
+        columns = _drop_unusable_rows(columns, target, used, strategy, reporter.log)
     targets, label_info = encode_targets(columns[target], task)
     train_index, val_index, test_index = split_indices(targets, **config)
 
@@ -159,9 +187,12 @@ def train(
             image_shape=image_shape,
             text_column=text_column,
             preprocessing=preprocessing,
+            impute=strategy,
         )
 
     train_arrays = encode(train_index, label_info)  # learns the input preprocessing from train rows only
+    if strategy in impute.FILLING:
+        reporter.log(f"{impute.summary(train_arrays.preprocessing['impute'])} (from {len(train_index)} train rows)")
     if input_kind(architecture) == TEXT:
         train_arrays = _shorten_texts(train_arrays)
     preprocessing = train_arrays.preprocessing
@@ -209,6 +240,10 @@ def encoded_split(spec: dict, columns: dict, *, split: str = "test", split_confi
             raise DataError(f"the model's spec has no '{key}'; it was not trained by this pipeline")
     task, target, preprocessing = spec["task"], spec["target"], spec["preprocessing"]
     columns = _checked_columns(columns, target)
+    if imputer := preprocessing.get("impute"):
+        features = {k: v for k, v in columns.items() if k != target}
+        used = used_features(features, spec["architecture"], preprocessing=preprocessing)
+        columns = _drop_unusable_rows(columns, target, used, imputer["strategy"])
     targets, _ = encode_targets(columns[target], task, preprocessing.get("classes"))
     if split == "all":
         index = np.arange(len(targets))

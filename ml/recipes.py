@@ -22,6 +22,8 @@ from ml.architectures import (
 )
 from ml.architectures import get as entry_of
 from ml.data import Arrays
+from ml.impute import OPTION as IMPUTE
+from ml.impute import check_strategy
 
 __all__ = ["CLASSIFICATION", "IMAGE_CLASSIFICATION", "REGRESSION", "TASKS", "TEXT_CLASSIFICATION"]
 
@@ -29,6 +31,7 @@ BUILTIN_RECIPES = {"digits": "cnn", "iris": "mlp", "wine": "mlp", "breast_cancer
 
 # What each architecture serves, the options a user may set and their values, and its training recipe
 # are entries of ml.architectures.REGISTRY; this module turns them into a spec and hyperparameters.
+DATA_OPTIONS = (IMPUTE,)  # options every architecture takes; never part of the network's spec
 SMALL_TABLE_ROWS = 5000  # below this many train rows, an architecture's small_data_defaults apply
 SMALL_BATCH_ROWS = 1000  # below this many train rows, its training recipe's small_batch_size applies
 
@@ -83,7 +86,10 @@ def architecture_defaults(architecture: str, num_train_rows: int) -> dict:
 
 
 def check_options(architecture: str, options: dict | None) -> dict:
-    """The user's architecture options, checked for names only (values are checked on the built spec)."""
+    """The user's architecture options, checked for names only (values are checked on the built spec).
+
+    Data options (`impute`, see ml/impute.py), allowed for every architecture, are checked here and left out
+    of the returned options: they shape the data, not the network."""
     entry = entry_of(architecture)
     if options is None:
         return {}
@@ -91,11 +97,16 @@ def check_options(architecture: str, options: dict | None) -> dict:
         raise SpecError("architecture options must be a JSON object")
     allowed = entry.defaults
     for key in options:
+        if key in DATA_OPTIONS:
+            continue
         if key in entry.data_fields or key == "architecture":
             raise SpecError(f"'{key}' is set from the data and cannot be given for {architecture}")
         if key not in allowed:
-            raise SpecError(f"unknown option '{key}' for {architecture}; allowed: {', '.join(allowed)}")
-    return dict(options)
+            raise SpecError(
+                f"unknown option '{key}' for {architecture}; allowed: {', '.join([*allowed, *DATA_OPTIONS])}"
+            )
+    check_strategy(options.get(IMPUTE))
+    return {k: v for k, v in options.items() if k not in DATA_OPTIONS}
 
 
 def build_spec(architecture: str, train: Arrays, task: str, options: dict | None = None) -> dict:

@@ -118,6 +118,12 @@ def check(*, user: User, team: Team, spec: dict) -> dict:
             f"this version's spec has no {', '.join(absent)}: only versions trained by Eco jobs know how to encode "
             "raw data for evaluation.",
         )
+    if "impute" not in (model_version.spec["preprocessing"] or {}) and (found := specs.missing_values(version, needed)):
+        raise specs.error(
+            "spec.dataset_version",
+            f"missing values in {found}; this model has no imputer: train one with options.impute "
+            "(mean, median, most_frequent or drop_rows), or run a process job with fillna or dropna first.",
+        )
     out = {"model_version": str(model_version.pk), "dataset_version": str(version.pk), "split": split}
     specs.description(spec, out)
     return out

@@ -37,6 +37,26 @@ _STEPS = {
         "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1, "default": 0},
         "complement": {"type": "boolean", "default": False},
     },
+    "fillna": {
+        "columns": {**_COLUMNS, "description": "Default: the feature columns the value or strategy fits."},
+        "value": {
+            "type": ["number", "string", "boolean", "null"],
+            "description": "The fill, of each column's type; give this or strategy.",
+        },
+        "strategy": {
+            "enum": [*processing.FILL_STRATEGIES, None],
+            "description": "Computed over the whole table (most_frequent: the smallest among ties).",
+        },
+    },
+    "cast": {
+        "columns": {**_COLUMNS, "type": "array"},
+        "to": {"enum": list(processing.CAST_TYPES)},
+        "decimal": {
+            "enum": list(processing.DECIMALS),
+            "default": ".",
+            "description": "The decimal mark of text numbers; thousands separators (, . space _ ') are read.",
+        },
+    },
 }
 SPEC_SCHEMA = {
     "$schema": SCHEMA_DIALECT,
@@ -54,7 +74,7 @@ SPEC_SCHEMA = {
                 "oneOf": [
                     {
                         "type": "object",
-                        "required": ["op"],
+                        "required": ["op", "columns", "to"] if op == "cast" else ["op"],
                         "additionalProperties": False,
                         "properties": {"op": {"const": op}, **fields},
                     }
@@ -79,13 +99,24 @@ def run(job: Job, reporter: RegistryReporter) -> None:
     if reporter.should_stop():
         raise Stopped("stopped between processing steps")
     for done in report:
-        reporter.log(f"{done['op']}: {done['rows_before']} -> {done['rows_after']} rows")
+        reporter.log(f"{done['op']}: {done['rows_before']} -> {done['rows_after']} rows" + _detail(done))
     reporter.set_progress(0.8)
     if table.num_rows == 0:
         raise DataError("the steps left no rows; loosen the filters")
     complete_with_dataset_version(
         job, reporter, base=version, table=table, source=Source.PROCESS, suffix="processed", detail={"steps": report}
     )
+
+
+def _detail(done: dict) -> str:
+    """What a fillna or cast step did per column, for the log (the full report is in the version's source)."""
+    if "filled" in done:
+        parts = [f"{k}: {v['count']} with {v['value']!r}" for k, v in done["filled"].items()]
+    elif "cast" in done:
+        parts = [f"{k}: {v['uncastable']} uncastable" for k, v in done["cast"].items() if v["uncastable"]]
+    else:
+        return ""
+    return ("; " + ", ".join(parts[:10]) + (" ..." if len(parts) > 10 else "")) if parts else ""
 
 
 # --- the spec ------------------------------------------------------------------------------------------

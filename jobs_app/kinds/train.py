@@ -21,7 +21,7 @@ from jobs_app import services, specs
 from jobs_app.kinds import SCHEMA_DIALECT
 from jobs_app.models import Job, OutputKind
 from jobs_app.runners.reporter import RegistryReporter
-from ml import formats, pipeline, recipes
+from ml import formats, impute, pipeline, recipes
 from ml.architectures import IMAGE, REGISTRY, TEXT, SpecError, tensor_shapes
 from ml.artifacts import save_weights
 from ml.data import DataError
@@ -33,6 +33,15 @@ from models_app import services as model_services
 from models_app.models import RegisteredModel
 
 DESCRIPTION = "Train a network on a dataset version; registers a new version of the model."
+IMPUTE_SCHEMA = {
+    "enum": [*impute.STRATEGIES, None],
+    "default": None,
+    "description": "Missing values in the used columns (the target and the features the architecture reads): "
+    "mean, median or most_frequent fill each feature with that statistic of the train rows (text columns: "
+    "most_frequent only), stored with the model and used again in evaluation and serving; drop_rows drops "
+    "the rows with a missing value before the split. A missing target is never filled: with any strategy, "
+    "those rows are dropped. Without it, a data set with missing values in its used columns is refused.",
+}
 SPEC_SCHEMA = {
     "$schema": SCHEMA_DIALECT,
     "title": "train job spec",
@@ -68,7 +77,8 @@ SPEC_SCHEMA = {
         },
         "options": {
             "type": ["object", "null"],
-            "description": "Architecture settings (the layer sizes, dropout...): see allOf for each architecture.",
+            "description": "Architecture settings (the layer sizes, dropout...): see allOf for each architecture; "
+            "and for every architecture `impute`, how to treat missing values in the used columns.",
         },
         "split": {
             "type": ["object", "null"],
@@ -109,7 +119,10 @@ SPEC_SCHEMA = {
                     "options": {
                         "type": ["object", "null"],
                         "additionalProperties": False,
-                        "properties": {key: {"default": value} for key, value in entry.defaults.items()},
+                        "properties": {
+                            **{key: {"default": value} for key, value in entry.defaults.items()},
+                            impute.OPTION: IMPUTE_SCHEMA,
+                        },
                     }
                 }
             },
@@ -226,7 +239,7 @@ def check(*, user: User, team: Team, spec: dict) -> dict:
     if problem := recipes.fits_task(architecture, task):
         raise specs.error("spec.architecture", f"{problem} (dataset '{version.dataset.name}' is {task})")
     out["architecture"] = architecture
-    _check_columns_fit(version, architecture, spec)
+    used = _check_columns_fit(version, architecture, spec)
 
     given = spec.get("hyperparameters") or {}
     if not isinstance(given, dict):
@@ -247,18 +260,19 @@ def check(*, user: User, team: Team, spec: dict) -> dict:
     if not isinstance(options, dict):
         raise specs.error("spec.options", 'must be an object of architecture settings such as {"hidden": [128]}.')
     try:
-        recipes.check_options(architecture, options)
+        network_options = recipes.check_options(architecture, options)
         # values too: build the network's shapes with the smallest data it could meet
         tensor_shapes(
             {
                 "architecture": architecture,
                 **entry.defaults,
-                **options,
+                **network_options,
                 **entry.smallest_data,
             }
         )
     except SpecError as exc:
         raise exc.prefixed("spec.options") from None
+    _check_missing_values(version, used, options.get(impute.OPTION))
     out["options"] = options
     for key in ("image_shape", "text_column", "description"):
         if spec.get(key) is not None:
@@ -280,8 +294,29 @@ def _feature_columns(version: DatasetVersion) -> list[dict]:
     return [c for c in version.schema.get("columns", []) if c["name"] != version.target]
 
 
-def _check_columns_fit(version: DatasetVersion, architecture: str, spec: dict) -> None:
-    """The data set's columns can feed the architecture (checked from the recorded schema, no file read)."""
+def _check_missing_values(version: DatasetVersion, used: list[str], strategy: str | None) -> None:
+    """Without `options.impute`, the used columns (target and features) hold no missing value; with it, a
+    text feature takes most_frequent or drop_rows only (read from the recorded schema, no file read)."""
+    if strategy is None:
+        if found := specs.missing_values(version, [version.target, *used]):
+            raise specs.error(
+                "spec.dataset_version",
+                f"missing values in {found}; set options.impute to {impute.CHOICES_TEXT}, or run a process job "
+                "with fillna or dropna first.",
+            )
+        return
+    if strategy not in impute.TEXT_STRATEGIES:
+        text = [n for n in used if n in formats.text_columns(version.schema)]
+        if text:
+            raise specs.error(
+                f"spec.options.{impute.OPTION}",
+                f"impute {strategy} cannot fill text column '{text[0]}'; use most_frequent or drop_rows.",
+            )
+
+
+def _check_columns_fit(version: DatasetVersion, architecture: str, spec: dict) -> list[str]:
+    """The data set's columns can feed the architecture (checked from the recorded schema, no file read);
+    returns the feature columns it reads (a text model: its text column; any other: every feature column)."""
     features = _feature_columns(version)
     kind = REGISTRY[architecture].input_kind
     if kind == TEXT:
@@ -295,9 +330,9 @@ def _check_columns_fit(version: DatasetVersion, architecture: str, spec: dict) -
             raise specs.error(
                 "spec.text_column", f"name the text column: found {len(texts)} ({', '.join(texts) or 'none'})."
             )
-        return
+        return [wanted or texts[0]]
     if version.format == "npz":
-        return
+        return [c["name"] for c in features]
     bad = [c["name"] for c in features if not is_numeric(c["dtype"])]
     if bad:
         raise specs.error(
@@ -320,3 +355,4 @@ def _check_columns_fit(version: DatasetVersion, architecture: str, spec: dict) -
                 "spec.image_shape",
                 f"the data set has {len(features)} pixel columns, not a square number; give image_shape [h, w].",
             )
+    return [c["name"] for c in features]

@@ -32,7 +32,7 @@ def _valid_specs(iris_version, model, trained_version) -> dict[str, list[dict]]:
                 "model": str(model.pk),
                 "architecture": "mlp",
                 "hyperparameters": {"epochs": 3, "batch_size": 8, "lr": 0.01, "weight_decay": 0.0001, "seed": 2},
-                "options": {"hidden": [32, 16], "dropout": 0.2},
+                "options": {"hidden": [32, 16], "dropout": 0.2, "impute": "median"},
                 "split": {"seed": 3, "validation": 0.0, "test": 0.25, "stratify": False},
                 "description": "every field",
             },
@@ -53,6 +53,10 @@ def _valid_specs(iris_version, model, trained_version) -> dict[str, list[dict]]:
                     {"op": "map_labels", "mapping": {"setosa": "small"}},
                     {"op": "sample", "fraction": 0.5, "seed": 7, "complement": True},
                     {"op": "sample", "n": 20},
+                    {"op": "fillna", "columns": [feature], "strategy": "median"},
+                    {"op": "fillna", "value": 0},
+                    {"op": "cast", "columns": [feature], "to": "string"},
+                    {"op": "cast", "columns": [feature], "to": "float64", "decimal": ","},
                 ],
                 "description": "every op",
             },
@@ -154,6 +158,9 @@ def test_the_train_schema_lists_each_architectures_options():
     base = {"dataset_version": "6f1d7c8e-4a55-4c38-9a57-2f6c1e0b3c11", "model": "m"}
     assert validator.is_valid({**base, "architecture": "cnn", "options": {"channels": [8]}})
     assert not validator.is_valid({**base, "architecture": "mlp", "options": {"channels": [8]}})
+    for name in ("mlp", "cnn", "textcnn", "transformer"):  # a data option every architecture takes
+        assert validator.is_valid({**base, "architecture": name, "options": {"impute": "drop_rows"}})
+        assert not validator.is_valid({**base, "architecture": name, "options": {"impute": "zero"}})
     assert schema["properties"]["hyperparameters"]["properties"]["epochs"]["type"] == "integer"
 
 

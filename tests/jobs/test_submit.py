@@ -2,7 +2,9 @@
 queued and sent to its pool's queue only when the transaction commits."""
 
 import uuid
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from jobs_app.models import Job
@@ -249,6 +251,13 @@ def test_evaluate_on_a_dataset_of_another_task_is_400(world, model_version):
         ([{"op": "sample", "n": 5, "fraction": 0.5}], "spec.steps[0].n", "exactly one"),
         ([{"op": "map_labels", "mapping": {}}], "spec.steps[0].mapping", "non-empty"),
         ([{"op": "dedupe", "keep": "last"}], "spec.steps[0].keep", "dedupe"),
+        ([{"op": "fillna"}], "spec.steps[0].value", "exactly one of 'value' or 'strategy'"),
+        ([{"op": "fillna", "strategy": "mode"}], "spec.steps[0].strategy", "mean, median, most_frequent"),
+        ([{"op": "fillna", "columns": ["target"], "strategy": "mean"}], "spec.steps[0].columns", "needs numbers"),
+        ([{"op": "fillna", "columns": ["sepal_length_cm"], "value": "x"}], "spec.steps[0].value", "a number"),
+        ([{"op": "cast", "to": "int64"}], "spec.steps[0].columns", "name the columns"),
+        ([{"op": "cast", "columns": ["target"], "to": "date"}], "spec.steps[0].to", "int64, float64, string"),
+        ([{"op": "cast", "columns": ["target"], "to": "float64", "decimal": ";"}], "spec.steps[0].decimal", "','"),
     ],
 )
 def test_bad_process_steps_are_400_naming_the_step(world, iris_version, steps, field, words):
@@ -300,3 +309,133 @@ def test_cancelling_a_queued_job_is_immediate_and_audited(world, iris_version):
     assert AuditEvent.objects.filter(action="job.cancel", target_id=job["id"]).exists()
     logs = client.get(f"/api/v1/jobs/{job['id']}/logs/").json()
     assert logs["results"][-1]["line"] == "cancelled before it started"
+
+
+CASES = Path(__file__).resolve().parents[1] / "data" / "cases"
+
+
+@pytest.fixture
+def holes_version(world):
+    """Case 12 uploaded through the API: `age` and `income` have missing cells (empty, NaN, N/A)."""
+    client = world.client("member")
+    dataset = client.post(
+        "/api/v1/datasets/", {"team": "alpha", "name": "segments", "task": "classification"}, format="json"
+    ).json()
+    content = (CASES / "12_missing_cells_numeric.csv").read_bytes()
+    response = client.post(
+        f"/api/v1/datasets/{dataset['id']}/versions/",
+        {"file": csv_file(content, "segments.csv"), "target": "segment"},
+        format="multipart",
+    )
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def test_train_on_missing_values_is_400_naming_each_column_and_its_count(world, holes_version):
+    spec = {"dataset_version": holes_version["id"], "model": "seg"}
+    response = _post(world.client("member"), spec=spec)
+    assert response.status_code == 400, response.json()
+    assert response.json()["errors"]["spec.dataset_version"] == [
+        "missing values in age (9 of 60 rows), income (10 of 60 rows); set options.impute to mean, median, "
+        "most_frequent or drop_rows, or run a process job with fillna or dropna first."
+    ]
+    assert not Job.objects.exists()
+    for strategy in ("mean", "median", "most_frequent", "drop_rows"):
+        response = _post(world.client("member"), spec={**spec, "options": {"impute": strategy, "hidden": [16]}})
+        assert response.status_code == 201, response.json()
+        assert response.json()["spec"]["options"] == {"impute": strategy, "hidden": [16]}
+
+
+@pytest.mark.parametrize(
+    "options, field, words",
+    [
+        ({"impute": "zero"}, "spec.options.impute", "mean, median, most_frequent or drop_rows; got 'zero'"),
+        ({"impute": 1}, "spec.options.impute", "must be one of"),
+    ],
+)
+def test_bad_impute_options_are_400(world, holes_version, options, field, words):
+    response = _post(
+        world.client("member"), spec={"dataset_version": holes_version["id"], "model": "m", "options": options}
+    )
+    assert response.status_code == 400, response.json()
+    assert words in response.json()["errors"][field][0]
+
+
+def test_text_columns_refuse_mean_and_median_naming_the_column(world):
+    client = world.client("member")
+    dataset = client.post(
+        "/api/v1/datasets/", {"team": "alpha", "name": "notes", "task": "text-classification"}, format="json"
+    ).json()
+    rows = "text,label\n" + "\n".join(f"{'' if i % 9 == 0 else f'note {i}'},{i % 2}" for i in range(40))
+    version = client.post(
+        f"/api/v1/datasets/{dataset['id']}/versions/",
+        {"file": csv_file(rows, "notes.csv"), "target": "label"},
+        format="multipart",
+    ).json()
+    spec = {"dataset_version": version["id"], "model": "notes"}
+    response = _post(client, spec=spec)
+    assert response.status_code == 400
+    assert "missing values in text (5 of 40 rows)" in response.json()["errors"]["spec.dataset_version"][0]
+    response = _post(client, spec={**spec, "options": {"impute": "mean"}})
+    assert response.status_code == 400
+    assert response.json()["errors"]["spec.options.impute"] == [
+        "impute mean cannot fill text column 'text'; use most_frequent or drop_rows."
+    ]
+    assert _post(client, spec={**spec, "options": {"impute": "most_frequent"}}).status_code == 201
+
+
+def _register_on_case_12(world, model, version_id, options):
+    """A version trained by the real pipeline on case 12 (no worker), registered as a train job would."""
+    import tempfile
+
+    from django.core.files import File
+
+    from datasets_app.models import DatasetVersion
+    from ml import formats
+    from ml.artifacts import save_weights
+    from ml.pipeline import train
+    from ml.train import NullReporter
+    from models_app.services import register_version
+
+    path = CASES / "12_missing_cells_numeric.csv"
+    version = DatasetVersion.objects.get(pk=version_id)
+    columns = formats.arrays(path, "csv", version.schema)
+    if not options:  # a model without an imputer, trained on the complete rows
+        keep = ~(np.isnan(columns["age"]) | np.isnan(columns["income"]))
+        columns = {k: v[keep] for k, v in columns.items()}
+    outcome = train(
+        columns,
+        task="classification",
+        target="segment",
+        architecture="mlp",
+        options=options,
+        hyperparameters={"epochs": 1},
+        reporter=NullReporter(),
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / "weights.safetensors"
+        save_weights(outcome.model, weights)
+        with open(weights, "rb") as fh:
+            return register_version(
+                actor=world.users["member"],
+                model=model,
+                weights_path=weights,
+                weights=File(fh, name="weights.safetensors"),
+                spec=outcome.spec,
+                metrics=outcome.metrics,
+                params={"split": outcome.split},
+                dataset_versions=[version],
+            )
+
+
+def test_evaluate_on_missing_values_needs_a_model_with_an_imputer(world, model, holes_version):
+    plain = _register_on_case_12(world, model, holes_version["id"], None)
+    imputing = _register_on_case_12(world, model, holes_version["id"], {"impute": "median"})
+    client = world.client("member")
+    spec = {"model_version": str(plain.pk), "dataset_version": holes_version["id"]}
+    response = _post(client, kind="evaluate", spec=spec)
+    assert response.status_code == 400, response.json()
+    message = response.json()["errors"]["spec.dataset_version"][0]
+    assert message.startswith("missing values in age (9 of 60 rows), income (10 of 60 rows); this model has no imputer")
+    response = _post(client, kind="evaluate", spec={**spec, "model_version": str(imputing.pk)})
+    assert response.status_code == 201, response.json()

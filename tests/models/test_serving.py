@@ -216,3 +216,73 @@ def test_a_model_whose_output_is_not_finite_answers_400_never_a_label(world, mod
     [message] = response.json()["errors"]["inputs[2]"]
     assert "the model's output is not finite for this input" in message and "(2 inputs of 4 in all)" in message
     assert PredictionLog.objects.count() == 1  # the first request's
+
+
+def _register_imputing(world, model, dataset_version, strategy: str):
+    """flower-clf trained by the real pipeline on iris with holes in two features, with options.impute."""
+    import tempfile
+    from pathlib import Path
+
+    from django.core.files import File
+
+    from ml.artifacts import save_weights
+    from ml.pipeline import train
+    from ml.train import NullReporter
+    from models_app.services import register_version
+    from tests.helpers import iris_columns
+
+    columns = iris_columns()
+    columns[FEATURES[0]][::7] = float("nan")
+    columns[FEATURES[2]][3::11] = float("nan")
+    outcome = train(
+        columns,
+        task="classification",
+        target="target",
+        architecture="mlp",
+        options={"impute": strategy},
+        hyperparameters={"epochs": 30},
+        reporter=NullReporter(),
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "weights.safetensors"
+        save_weights(outcome.model, path)
+        with open(path, "rb") as fh:
+            return register_version(
+                actor=world.users["member"],
+                model=model,
+                weights_path=path,
+                weights=File(fh, name="weights.safetensors"),
+                spec=outcome.spec,
+                metrics=outcome.metrics,
+                params={"split": outcome.split, "options": {"impute": strategy}},
+                dataset_versions=[dataset_version],
+            )
+
+
+def test_a_null_feature_is_filled_with_the_learnt_value_and_logged_as_missing(world, model, iris_version):
+    version = _register_imputing(world, model, iris_version, "median")
+    median = version.spec["preprocessing"]["impute"]["values"][FEATURES[0]]
+    client = world.client("member")
+    with_null = dict(zip(FEATURES, VIRGINICA, strict=True)) | {FEATURES[0]: None}
+    filled = dict(zip(FEATURES, VIRGINICA, strict=True)) | {FEATURES[0]: median}
+    response = _predict(client, model, version=1, inputs=[with_null, [None, *VIRGINICA[1:]], filled])
+    assert response.status_code == 200, response.json()
+    predictions = response.json()["predictions"]
+    assert predictions[0]["scores"] == predictions[1]["scores"] == predictions[2]["scores"]
+    logged = PredictionLog.objects.get(pk=predictions[0]["id"])
+    assert logged.input[FEATURES[0]] is None and logged.input[FEATURES[1]] == VIRGINICA[1]
+
+
+def test_a_null_feature_for_a_drop_rows_model_is_400_naming_input_and_feature(world, model, iris_version, trained):
+    _register_imputing(world, model, iris_version, "drop_rows")
+    client = world.client("member")
+    row = dict(zip(FEATURES, SETOSA, strict=True)) | {FEATURES[2]: None}
+    response = _predict(client, model, version=2, inputs=[SETOSA, row])
+    assert response.status_code == 400, response.json()
+    assert response.json()["errors"]["inputs[1]"] == [
+        f"'{FEATURES[2]}' is missing; this model was trained with impute drop_rows, which cannot fill it"
+    ]
+    response = _predict(client, model, version=1, inputs=[[None, *SETOSA[1:]]])  # no imputer at all
+    assert response.status_code == 400
+    assert "'sepal_length_cm' is missing; this model was trained without options.impute" in response.json()["detail"]
+    assert not PredictionLog.objects.exists()
