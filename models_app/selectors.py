@@ -5,6 +5,7 @@ import uuid
 import psycopg
 from django.apps import apps
 from django.db import connection
+from django.db import models
 from django.db.models import Count, F, Max, OuterRef, Prefetch, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
@@ -38,7 +39,8 @@ def _made_by_job(kind: str) -> Subquery:
     """The id of the job that made the row (`job_id`), from jobs_app's provenance table: read by name, since
     the lower apps never import jobs_app."""
     outputs = apps.get_model("jobs_app", "JobOutput").objects.filter(kind=kind, object_id=OuterRef("pk"))
-    return Subquery(outputs.values("job_id")[:1])
+    # typed: SQLite stores UUIDs as bare hex and gives an untyped subquery back as that text
+    return Subquery(outputs.values("job_id")[:1], output_field=models.UUIDField())
 
 
 def versions_for_user(*, user: User) -> QuerySet[ModelVersion]:
