@@ -1,0 +1,24 @@
+"""ml.formats cases found by the problem corpus (tests/datasets/test_corpus.py), each pinned at the reader."""
+
+import pytest
+
+from ml import formats
+
+CLASSIFY = formats.Reading(target="label", task="classification")
+
+
+def _inspect(tmp_path, data: bytes, name: str, reading=CLASSIFY) -> formats.Inspection:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return formats.inspect(path, formats.detect_format(name), reading)
+
+
+def test_bad_utf8_in_the_csv_header_names_line_and_column(tmp_path):
+    with pytest.raises(formats.FormatError, match=r"line 1, column 4: the file is not valid UTF-8"):
+        _inspect(tmp_path, b"a,b\xe9,label\n1,2,x\n", "latin1.csv")
+
+
+def test_an_unclosed_quote_is_named_by_the_line_it_opens_on(tmp_path):
+    with pytest.raises(formats.FormatError, match=r"^line 3: .*never closes"):
+        _inspect(tmp_path, b'a,b,label\n1,2,x\n3,"open,y\n4,5,z\n6,7,x\n', "quote.csv")
+
