@@ -1,5 +1,6 @@
 """ml.formats cases found by the problem corpus (tests/datasets/test_corpus.py), each pinned at the reader."""
 
+import numpy as np
 import pytest
 
 from ml import formats
@@ -22,3 +23,11 @@ def test_an_unclosed_quote_is_named_by_the_line_it_opens_on(tmp_path):
     with pytest.raises(formats.FormatError, match=r"^line 3: .*never closes"):
         _inspect(tmp_path, b'a,b,label\n1,2,x\n3,"open,y\n4,5,z\n6,7,x\n', "quote.csv")
 
+
+def test_integers_beyond_2_53_reach_training_as_the_nearest_float(tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_bytes(b"id,label\n-9223372036854775808,x\n9007199254740993,y\n")
+    schema = formats.inspect(path, "csv", CLASSIFY).schema
+    assert schema["columns"][0]["dtype"] == "int64"
+    ids = formats.arrays(path, "csv", schema)["id"]
+    assert ids.dtype == np.float64 and ids.tolist() == [-9.223372036854776e18, 9007199254740992.0]
