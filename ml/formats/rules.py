@@ -135,10 +135,11 @@ def kind_of_text(values: pa.Array | pa.ChunkedArray, start: str = EMPTY) -> tupl
 def missing_mask(values: pa.Array, name: str, reading: Reading) -> pa.Array:
     """True where a value of column `name` is missing under the rule (nulls, NaN numbers, missing tokens)."""
     mask = pc.is_null(values)
+    # Kleene logic: is_nan(null) is null, and a plain `or` would turn a null's True into null (not counted)
     if pa.types.is_floating(values.type):
-        mask = pc.or_(mask, pc.is_nan(values))
+        mask = pc.or_kleene(mask, pc.is_nan(values))
     elif pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        mask = pc.or_(mask, pc.is_in(values, value_set=reading.missing_tokens(name)))
+        mask = pc.or_kleene(mask, pc.is_in(values, value_set=reading.missing_tokens(name)))
     return mask
 
 

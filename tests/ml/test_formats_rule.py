@@ -31,3 +31,14 @@ def test_integers_beyond_2_53_reach_training_as_the_nearest_float(tmp_path):
     assert schema["columns"][0]["dtype"] == "int64"
     ids = formats.arrays(path, "csv", schema)["id"]
     assert ids.dtype == np.float64 and ids.tolist() == [-9.223372036854776e18, 9007199254740992.0]
+
+
+def test_parquet_counts_nulls_and_nan_of_a_float_column_as_missing(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "floats.parquet"
+    pq.write_table(pa.table({"f": [0.5, None, float("nan"), 1.5], "label": ["a", "b", "a", "b"]}), path)
+    schema = formats.inspect(path, "parquet", CLASSIFY).schema
+    assert schema["columns"][0] == {"name": "f", "dtype": "float64", "missing": 2}
+    assert formats.read_table(path, "parquet", schema).column("f").null_count == 2
