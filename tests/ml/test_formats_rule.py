@@ -42,3 +42,11 @@ def test_parquet_counts_nulls_and_nan_of_a_float_column_as_missing(tmp_path):
     schema = formats.inspect(path, "parquet", CLASSIFY).schema
     assert schema["columns"][0] == {"name": "f", "dtype": "float64", "missing": 2}
     assert formats.read_table(path, "parquet", schema).column("f").null_count == 2
+
+
+@pytest.mark.parametrize("task", ["classification", "text-classification", "image-classification"])
+def test_the_target_of_every_classification_task_is_text_as_written(tmp_path, task):
+    reading = formats.Reading(target="label", task=task)
+    schema = _inspect(tmp_path, b"text,label\nhi,007\nyo,7\nok,\n", "labels.csv", reading).schema
+    assert schema["columns"][1] == {"name": "label", "dtype": "string", "missing": 1}
+    assert formats.arrays(tmp_path / "labels.csv", "csv", schema)["label"].tolist() == ["007", "7", None]
