@@ -50,3 +50,14 @@ def test_the_target_of_every_classification_task_is_text_as_written(tmp_path, ta
     schema = _inspect(tmp_path, b"text,label\nhi,007\nyo,7\nok,\n", "labels.csv", reading).schema
     assert schema["columns"][1] == {"name": "label", "dtype": "string", "missing": 1}
     assert formats.arrays(tmp_path / "labels.csv", "csv", schema)["label"].tolist() == ["007", "7", None]
+
+
+def test_a_huge_integer_widens_a_column_to_float64_in_jsonl_as_in_csv(tmp_path):
+    huge = 2**70
+    jsonl = _inspect(tmp_path, f'{{"n": {huge}, "label": "x"}}\n{{"n": 1, "label": "y"}}\n'.encode(), "n.jsonl")
+    csv = _inspect(tmp_path, f"n,label\n{huge},x\n1,y\n".encode(), "n.csv")
+    assert jsonl.schema["columns"][0]["dtype"] == csv.schema["columns"][0]["dtype"] == "float64"
+    table = formats.read_table(tmp_path / "n.jsonl", "jsonl", jsonl.schema)
+    assert table.column("n").to_pylist() == [float(huge), 1.0]
+    beyond = _inspect(tmp_path, f'{{"n": {2**1024 - 2**970}, "label": "x"}}\n'.encode(), "beyond.jsonl")
+    assert beyond.schema["columns"][0]["dtype"] == "string"  # no float holds it: kept as its digits
