@@ -197,10 +197,22 @@ def batches(source, reading: Reading) -> Iterator[pa.Table]:
 
 
 def write(table: pa.Table, path: Path) -> dict:
-    """Write a table as CSV (comma-delimited, missing values as empty cells); returns the reading options
-    the written file needs."""
+    """Write a table as CSV (comma-delimited, missing values as empty cells) that reads back in the same
+    column types; returns the reading options the written file needs."""
+    columns = [_float_text(c) if pa.types.is_floating(c.type) else c for c in table.columns]
+    table = pa.table(columns, names=table.column_names)
     pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
     return {"delimiter": ","}
+
+
+def _float_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Arrow writes the float 1.0 as `1`, so a float column of whole numbers would read back as int64: such
+    a column is written as text with `.0` after each whole number. Other float columns are left as they are."""
+    text = pc.cast(column, pa.string())
+    whole = pc.match_substring_regex(text, r"^-?[0-9]+$")
+    if not pc.all(pc.or_kleene(pc.is_null(text), whole)).as_py():
+        return column  # some value has a point or an exponent: the column reads back as float64
+    return pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
 
 
 def _ensure_utf8(path: Path) -> None:

@@ -61,3 +61,13 @@ def test_a_huge_integer_widens_a_column_to_float64_in_jsonl_as_in_csv(tmp_path):
     assert table.column("n").to_pylist() == [float(huge), 1.0]
     beyond = _inspect(tmp_path, f'{{"n": {2**1024 - 2**970}, "label": "x"}}\n'.encode(), "beyond.jsonl")
     assert beyond.schema["columns"][0]["dtype"] == "string"  # no float holds it: kept as its digits
+
+
+def test_csv_written_by_processing_reads_back_in_the_same_types(tmp_path):
+    source = _inspect(tmp_path, b"a,b,c,label\n1.0,2,1.5,x\n2.0,3,,y\n,4,1e300,x\n", "in.csv")
+    table = formats.read_table(tmp_path / "in.csv", "csv", source.schema)
+    formats.write_table(table, tmp_path / "out.csv", "csv")
+    again = _inspect(tmp_path, (tmp_path / "out.csv").read_bytes(), "out.csv")
+    assert again.schema["columns"] == source.schema["columns"]
+    assert [c["dtype"] for c in again.schema["columns"]] == ["float64", "int64", "float64", "string"]
+    assert formats.read_table(tmp_path / "out.csv", "csv", again.schema).equals(table)
