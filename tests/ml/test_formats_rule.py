@@ -71,3 +71,16 @@ def test_csv_written_by_processing_reads_back_in_the_same_types(tmp_path):
     assert again.schema["columns"] == source.schema["columns"]
     assert [c["dtype"] for c in again.schema["columns"]] == ["float64", "int64", "float64", "string"]
     assert formats.read_table(tmp_path / "out.csv", "csv", again.schema).equals(table)
+
+
+def test_a_parquet_column_without_values_is_empty_whatever_its_declared_type(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "blank.parquet"
+    table = {"t": pa.array([None, None], pa.string()), "n": pa.nulls(2), "f": [float("nan"), None], "label": ["a", "b"]}
+    pq.write_table(pa.table(table), path)
+    schema = formats.inspect(path, "parquet", CLASSIFY).schema
+    assert [(c["dtype"], c["missing"]) for c in schema["columns"]] == [("empty", 2)] * 3 + [("string", 0)]
+    read = formats.read_table(path, "parquet", schema)
+    assert [read.column(n).null_count for n in ("t", "n", "f")] == [2, 2, 2]
