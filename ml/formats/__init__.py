@@ -209,7 +209,8 @@ def column_array(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
         if pa.types.is_boolean(t):
             column = column.cast(pa.int8())
-        return column.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        # unsafe: integers beyond 2**53 become the nearest float instead of an error
+        return column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
     return np.array(column.to_pylist(), dtype=object)
 
 

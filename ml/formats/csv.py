@@ -86,15 +86,15 @@ def _complete_lines(head: bytes, complete: bool) -> bytes:
 def _header(head: bytes, reading: Reading) -> list[str]:
     """The column names, checked: none empty, none twice; a one-column header that holds another likely
     delimiter is refused with that delimiter named."""
-    try:
-        names = pacsv.open_csv(pa.BufferReader(head), **_options(reading, {}, check_utf8=False)).schema.names
-    except pa.ArrowInvalid:
-        names = None
     first = head.split(b"\n", 1)[0].split(b"\r", 1)[0]
     try:
         line = first.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise FormatError(f"line 1, column {exc.start + 1}: the file is not valid UTF-8 text") from None
+    try:
+        names = pacsv.open_csv(pa.BufferReader(head), **_options(reading, {}, check_utf8=False)).schema.names
+    except (pa.ArrowInvalid, UnicodeDecodeError):  # a quoted name that runs on into bad text: read it below
+        names = None
     if names is None:
         names = next(pycsv.reader([line], delimiter=reading.delimiter), [])
     if not names or all(not n.strip() for n in names):
@@ -197,10 +197,22 @@ def batches(source, reading: Reading) -> Iterator[pa.Table]:
 
 
 def write(table: pa.Table, path: Path) -> dict:
-    """Write a table as CSV (comma-delimited, missing values as empty cells); returns the reading options
-    the written file needs."""
+    """Write a table as CSV (comma-delimited, missing values as empty cells) that reads back in the same
+    column types; returns the reading options the written file needs."""
+    columns = [_float_text(c) if pa.types.is_floating(c.type) else c for c in table.columns]
+    table = pa.table(columns, names=table.column_names)
     pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
     return {"delimiter": ","}
+
+
+def _float_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Arrow writes the float 1.0 as `1`, so a float column of whole numbers would read back as int64: such
+    a column is written as text with `.0` after each whole number. Other float columns are left as they are."""
+    text = pc.cast(column, pa.string())
+    whole = pc.match_substring_regex(text, r"^-?[0-9]+$")
+    if not pc.all(pc.or_kleene(pc.is_null(text), whole)).as_py():
+        return column  # some value has a point or an exponent: the column reads back as float64
+    return pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
 
 
 def _ensure_utf8(path: Path) -> None:
@@ -218,19 +230,24 @@ def _ensure_utf8(path: Path) -> None:
 
 
 def problem(path: Path, reading: Reading, arrow_message: str) -> str:
-    """Find the first bad line with Python's csv module (only on the error path) and describe it."""
+    """Find the first bad line with Python's csv module (only on the error path) and describe it; a record
+    the module cannot read is named by the line it starts on (where an unclosed quote opens)."""
+    start = 1
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = pycsv.reader(fh, delimiter=reading.delimiter, strict=True)
             header = next(reader, [])
+            start = reader.line_num + 1
             for row in reader:
                 if row and len(row) != len(header):
                     hint = _delimiter_hint(header, row, reading)
                     return f"line {reader.line_num}: expected {len(header)} fields, found {len(row)}{hint}"
+                start = reader.line_num + 1
     except UnicodeDecodeError:
         return _bad_utf8(path)
     except pycsv.Error as exc:
-        return f"line {reader.line_num}: {exc}"
+        hint = " (a quoted field that starts here never closes)" if "unexpected end of data" in str(exc) else ""
+        return f"line {start}: {exc}{hint}"
     return "CSV error: " + arrow_message.split("\n")[0]
 
 

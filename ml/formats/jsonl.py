@@ -67,7 +67,13 @@ def _kind(value) -> str:
     if isinstance(value, bool):
         return BOOL
     if isinstance(value, int):
-        return INT if -_INT64 <= value < _INT64 else STRING  # beyond int64 and float: kept as its digits
+        if -_INT64 <= value < _INT64:
+            return INT
+        try:  # a huge number widens to float64, as in CSV; beyond any float it is kept as its digits
+            float(value)
+        except OverflowError:
+            return STRING
+        return FLOAT
     if isinstance(value, float):
         return FLOAT
     return STRING

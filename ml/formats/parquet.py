@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ml.formats import rules
-from ml.formats.rules import STRING, FormatError, Reading
+from ml.formats.rules import EMPTY, STRING, FormatError, Reading
 
 EXTENSIONS = (".parquet", ".pq")
 BATCH_ROWS = 65_536
@@ -66,6 +66,9 @@ def inspect(path: Path, reading: Reading) -> tuple[int, list[dict]]:
                 values = values.cast(values.type.value_type)
             missing[name] += pc.sum(rules.missing_mask(values, name, reading)).as_py() or 0
         rows += table.num_rows
+    for name in names:  # the rule: a column with no value is `empty`, whatever type the file declares
+        if rows and missing[name] == rows and not reading.label_column(name):
+            dtypes[name] = EMPTY
     return rows, [{"name": n, "dtype": dtypes[n], "missing": missing[n]} for n in names]
 
 

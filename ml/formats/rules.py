@@ -3,8 +3,8 @@
 - Feature columns: a missing value is an empty cell, a null, a NaN number, or one of the tokens in
   `na_values` (by default `NA`, `N/A`, `NaN`, `null`, `NULL`; an upload option replaces the list, and an
   empty list leaves only empty cells, nulls and NaN numbers missing).
-- The target of a classification data set is text exactly as written (`007` stays `007`, `NA` is a label);
-  only an empty cell (or a null) is a missing target.
+- The target of a classification data set (classification, text- or image-classification) is text exactly
+  as written (`007` stays `007`, `NA` is a label); only an empty cell (or a null) is a missing target.
 - A column's type comes from all of its non-missing values, whatever their order: `int64`, widened to
   `float64` by any fractional or huge number, widened to `string` by any other text; `bool` when every value
   is true or false (`true`, `True`, `TRUE`, `false`...), `string` when mixed with anything else; `empty` when
@@ -34,7 +34,8 @@ FALSE_VALUES = ("false", "False", "FALSE")
 MAX_NA_VALUES = 50
 EMPTY, INT, FLOAT, BOOL, STRING = "empty", "int64", "float64", "bool", "string"
 ARROW_TYPES = {INT: pa.int64(), FLOAT: pa.float64(), BOOL: pa.bool_(), STRING: pa.string(), EMPTY: pa.string()}
-CLASSIFICATION = "classification"
+# Every task whose target is a class label (ml.architectures.TASKS less regression).
+CLASSIFICATION_TASKS = ("classification", "text-classification", "image-classification")
 
 
 class FormatError(UserError):
@@ -66,8 +67,9 @@ class Reading:
         )
 
     def label_column(self, name: str) -> bool:
-        """True for the target of a classification data set: text as written, only empty is missing."""
-        return name == self.target and self.task == CLASSIFICATION
+        """True for the target of a classification data set (of any kind: tabular, text or images): text as
+        written, only empty is missing."""
+        return name == self.target and self.task in CLASSIFICATION_TASKS
 
     def missing_tokens(self, name: str) -> pa.Array:
         tokens = [""] if self.label_column(name) else ["", *self.na_values]
@@ -135,10 +137,11 @@ def kind_of_text(values: pa.Array | pa.ChunkedArray, start: str = EMPTY) -> tupl
 def missing_mask(values: pa.Array, name: str, reading: Reading) -> pa.Array:
     """True where a value of column `name` is missing under the rule (nulls, NaN numbers, missing tokens)."""
     mask = pc.is_null(values)
+    # Kleene logic: is_nan(null) is null, and a plain `or` would turn a null's True into null (not counted)
     if pa.types.is_floating(values.type):
-        mask = pc.or_(mask, pc.is_nan(values))
+        mask = pc.or_kleene(mask, pc.is_nan(values))
     elif pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        mask = pc.or_(mask, pc.is_in(values, value_set=reading.missing_tokens(name)))
+        mask = pc.or_kleene(mask, pc.is_in(values, value_set=reading.missing_tokens(name)))
     return mask
 
 

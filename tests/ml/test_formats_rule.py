@@ -1,0 +1,86 @@
+"""ml.formats cases found by the problem corpus (tests/datasets/test_corpus.py), each pinned at the reader."""
+
+import numpy as np
+import pytest
+
+from ml import formats
+
+CLASSIFY = formats.Reading(target="label", task="classification")
+
+
+def _inspect(tmp_path, data: bytes, name: str, reading=CLASSIFY) -> formats.Inspection:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return formats.inspect(path, formats.detect_format(name), reading)
+
+
+def test_bad_utf8_in_the_csv_header_names_line_and_column(tmp_path):
+    with pytest.raises(formats.FormatError, match=r"line 1, column 4: the file is not valid UTF-8"):
+        _inspect(tmp_path, b"a,b\xe9,label\n1,2,x\n", "latin1.csv")
+
+
+def test_an_unclosed_quote_is_named_by_the_line_it_opens_on(tmp_path):
+    with pytest.raises(formats.FormatError, match=r"^line 3: .*never closes"):
+        _inspect(tmp_path, b'a,b,label\n1,2,x\n3,"open,y\n4,5,z\n6,7,x\n', "quote.csv")
+
+
+def test_integers_beyond_2_53_reach_training_as_the_nearest_float(tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_bytes(b"id,label\n-9223372036854775808,x\n9007199254740993,y\n")
+    schema = formats.inspect(path, "csv", CLASSIFY).schema
+    assert schema["columns"][0]["dtype"] == "int64"
+    ids = formats.arrays(path, "csv", schema)["id"]
+    assert ids.dtype == np.float64 and ids.tolist() == [-9.223372036854776e18, 9007199254740992.0]
+
+
+def test_parquet_counts_nulls_and_nan_of_a_float_column_as_missing(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "floats.parquet"
+    pq.write_table(pa.table({"f": [0.5, None, float("nan"), 1.5], "label": ["a", "b", "a", "b"]}), path)
+    schema = formats.inspect(path, "parquet", CLASSIFY).schema
+    assert schema["columns"][0] == {"name": "f", "dtype": "float64", "missing": 2}
+    assert formats.read_table(path, "parquet", schema).column("f").null_count == 2
+
+
+@pytest.mark.parametrize("task", ["classification", "text-classification", "image-classification"])
+def test_the_target_of_every_classification_task_is_text_as_written(tmp_path, task):
+    reading = formats.Reading(target="label", task=task)
+    schema = _inspect(tmp_path, b"text,label\nhi,007\nyo,7\nok,\n", "labels.csv", reading).schema
+    assert schema["columns"][1] == {"name": "label", "dtype": "string", "missing": 1}
+    assert formats.arrays(tmp_path / "labels.csv", "csv", schema)["label"].tolist() == ["007", "7", None]
+
+
+def test_a_huge_integer_widens_a_column_to_float64_in_jsonl_as_in_csv(tmp_path):
+    huge = 2**70
+    jsonl = _inspect(tmp_path, f'{{"n": {huge}, "label": "x"}}\n{{"n": 1, "label": "y"}}\n'.encode(), "n.jsonl")
+    csv = _inspect(tmp_path, f"n,label\n{huge},x\n1,y\n".encode(), "n.csv")
+    assert jsonl.schema["columns"][0]["dtype"] == csv.schema["columns"][0]["dtype"] == "float64"
+    table = formats.read_table(tmp_path / "n.jsonl", "jsonl", jsonl.schema)
+    assert table.column("n").to_pylist() == [float(huge), 1.0]
+    beyond = _inspect(tmp_path, f'{{"n": {2**1024 - 2**970}, "label": "x"}}\n'.encode(), "beyond.jsonl")
+    assert beyond.schema["columns"][0]["dtype"] == "string"  # no float holds it: kept as its digits
+
+
+def test_csv_written_by_processing_reads_back_in_the_same_types(tmp_path):
+    source = _inspect(tmp_path, b"a,b,c,label\n1.0,2,1.5,x\n2.0,3,,y\n,4,1e300,x\n", "in.csv")
+    table = formats.read_table(tmp_path / "in.csv", "csv", source.schema)
+    formats.write_table(table, tmp_path / "out.csv", "csv")
+    again = _inspect(tmp_path, (tmp_path / "out.csv").read_bytes(), "out.csv")
+    assert again.schema["columns"] == source.schema["columns"]
+    assert [c["dtype"] for c in again.schema["columns"]] == ["float64", "int64", "float64", "string"]
+    assert formats.read_table(tmp_path / "out.csv", "csv", again.schema).equals(table)
+
+
+def test_a_parquet_column_without_values_is_empty_whatever_its_declared_type(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "blank.parquet"
+    table = {"t": pa.array([None, None], pa.string()), "n": pa.nulls(2), "f": [float("nan"), None], "label": ["a", "b"]}
+    pq.write_table(pa.table(table), path)
+    schema = formats.inspect(path, "parquet", CLASSIFY).schema
+    assert [(c["dtype"], c["missing"]) for c in schema["columns"]] == [("empty", 2)] * 3 + [("string", 0)]
+    read = formats.read_table(path, "parquet", schema)
+    assert [read.column(n).null_count for n in ("t", "n", "f")] == [2, 2, 2]
