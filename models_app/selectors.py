@@ -4,8 +4,7 @@ import uuid
 
 import psycopg
 from django.apps import apps
-from django.db import connection
-from django.db import models
+from django.db import connection, models
 from django.db.models import Count, F, Max, OuterRef, Prefetch, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
