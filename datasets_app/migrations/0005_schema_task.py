@@ -13,7 +13,7 @@ def record_task(apps, schema_editor):
             continue
         schema["task"] = version.dataset.task
         target = schema.get("target")
-        if version.dataset.task == "classification":
+        if version.dataset.task != "regression":  # every classification task: its target is text
             for column in schema.get("columns", []):
                 if column.get("name") == target:
                     column["dtype"] = "string"
