@@ -58,11 +58,15 @@ def _number(value, index: int, where: str) -> float:
     return float(value)
 
 
-def _numbers(values: list, index: int, count: int, what: str, nulls: _Nulls | None = None) -> list[float]:
+def _numbers(
+    values: list, index: int, count: int, what: str, nulls: _Nulls | None = None, names: list[str] | None = None
+) -> list[float]:
+    """A list input's numbers, checked; a bad one is named by its feature when `names` has one per value."""
     if len(values) != count:
         raise InputError(index, f"expected {count} {what}, got {len(values)}")
     values = nulls(values, index) if nulls is not None else values
-    return [_number(v, index, f"value {i}") for i, v in enumerate(values)]
+    named = names is not None and len(names) == count
+    return [_number(v, index, f"'{names[i]}'" if named else f"value {i}") for i, v in enumerate(values)]
 
 
 def _from_object(
@@ -196,7 +200,7 @@ def encode(spec: dict, inputs) -> tuple[np.ndarray, list[dict]]:
         if isinstance(value, dict):
             rows.append(_from_object(value, i, names, target, nulls))
         elif isinstance(value, list):
-            rows.append(_numbers(value, i, len(names), "feature values", nulls))
+            rows.append(_numbers(value, i, len(names), "feature values", nulls, names))
         else:
             raise InputError(i, f"a row is a list of {len(names)} numbers or an object of features")
     array = np.asarray(rows if fast is None else fast, dtype=np.float32)

@@ -51,7 +51,7 @@ def test_images_as_nested_flat_or_channel_lists():
 @pytest.mark.parametrize(
     "spec, inputs, index, words",
     [
-        (TABULAR, [[1, 2], [1, "2"]], 1, "value 1 must be a finite number"),
+        (TABULAR, [[1, 2], [1, "2"]], 1, "'b' must be a finite number"),
         (TABULAR, [[1, True]], 0, "finite number"),
         (TABULAR, [[1, 10**400]], 0, "an integer too large for a float"),
         (TABULAR, [[1, float("nan")]], 0, "finite number"),
@@ -63,9 +63,9 @@ def test_images_as_nested_flat_or_channel_lists():
         (TEXT, ["nul\x00here"], 0, "NUL character"),
         (TEXT, [{"title": "x"}], 0, "a text input is a string"),
         (TABULAR, [], None, "non-empty list"),
-        (TABULAR, [[1, 2], [1, 1e308]], 1, "value 1 is 1e+308, outside the float32 range (±3.4e38)"),
+        (TABULAR, [[1, 2], [1, 1e308]], 1, "'b' is 1e+308, outside the float32 range (±3.4e38)"),
         (TABULAR, [{"a": -1e39, "b": 2}], 0, "'a' is -1e+39, outside the float32 range (±3.4e38)"),
-        (TABULAR, [[10**39, 2]], 0, "value 0 is 1e+39, outside the float32 range"),  # an int a float64 holds
+        (TABULAR, [[10**39, 2]], 0, "'a' is 1e+39, outside the float32 range"),  # an int a float64 holds
         (IMAGE, [[1, 2, 3, 4], [1, 2, 3, 1e308]], 1, "value 3 is 1e+308, outside the float32 range"),
         (IMAGE, [[[1, 2], [-4e38, 4]]], 0, "value 2 is -4e+38, outside the float32 range"),
         (IMAGE, [{"p0": 1, "p1": 2, "p2": 3, "p3": 1e39}], 0, "'p3' is 1e+39, outside the float32 range"),

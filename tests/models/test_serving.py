@@ -71,7 +71,11 @@ def test_a_version_loads_once_and_an_alias_move_takes_effect_at_once(world, mode
         ({"alias": "production", "inputs": []}, "inputs", "non-empty list"),
         ({"alias": "production", "inputs": "1,2,3,4"}, "inputs", "non-empty list"),
         ({"alias": "production", "inputs": [[1, 2, 3]]}, "inputs[0]", "expected 4 feature values, got 3"),
-        ({"alias": "production", "inputs": [SETOSA, [1, 2, "x", 4]]}, "inputs[1]", "value 2 must be a finite number"),
+        (
+            {"alias": "production", "inputs": [SETOSA, [1, 2, "x", 4]]},
+            "inputs[1]",
+            "'petal_length_cm' must be a finite number",
+        ),
         ({"alias": "production", "inputs": [[1, 2, True, 4]]}, "inputs[0]", "finite number"),
         ({"alias": "production", "inputs": ["a flower"]}, "inputs[0]", "a row is a list of 4 numbers"),
         ({"alias": "production", "inputs": [{"sepal_length_cm": 5}]}, "inputs[0]", "missing feature(s) sepal_width_cm"),
@@ -145,9 +149,13 @@ def test_odd_values_are_400_not_500(world, model, trained):
 @pytest.mark.parametrize(
     "row, field, words",
     [
-        ([5.1, 3.5, 1.4, 1e308], "inputs[1]", "value 3 is 1e+308, outside the float32 range (±3.4e38)"),
+        ([5.1, 3.5, 1.4, 1e308], "inputs[1]", "'petal_width_cm' is 1e+308, outside the float32 range (±3.4e38)"),
         ({**SETOSA_ROW, "sepal_width_cm": -1e39}, "inputs[1]", "'sepal_width_cm' is -1e+39, outside"),
-        ([10**39, 3.5, 1.4, 0.2], "inputs[1]", "value 0 is 1e+39, outside the float32 range"),  # a huge integer
+        (
+            [10**39, 3.5, 1.4, 0.2],
+            "inputs[1]",
+            "'sepal_length_cm' is 1e+39, outside the float32 range",
+        ),  # a huge integer
         ([5.1, 3e38, 1.4, 0.2], "inputs[1]", "'sepal_width_cm' is 3e+38; standardized"),  # fits float32; scaled, not
     ],
 )
