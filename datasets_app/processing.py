@@ -416,17 +416,9 @@ def is_numeric_type(t: pa.DataType) -> bool:
     return pa.types.is_integer(t) or pa.types.is_floating(t)
 
 
-def _label_text(value) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def _run_map_labels(table, step):
     name, mapping = step["column"], step["mapping"]
-    values = [_label_text(v) for v in table.column(name).to_pylist()]
+    values = [label_text(v) for v in table.column(name).to_pylist()]  # labels as the typing rule writes them
     mapped = [None if v is None else mapping.get(v, v) for v in values]
     changed = sum(1 for a, b in zip(values, mapped, strict=True) if a != b)
     column = pa.array(mapped, type=pa.string())

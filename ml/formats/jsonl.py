@@ -6,6 +6,8 @@ rule (rules.py); arrays and objects are kept as their JSON text.
 from __future__ import annotations
 
 import json
+import math
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,7 @@ from ml.formats.rules import BOOL, EMPTY, FLOAT, INT, STRING, FormatError, Readi
 
 EXTENSIONS = (".jsonl", ".ndjson")
 BATCH_LINES = 8192
+MAX_LINE_BYTES = 64 << 20
 _INT64 = 2**63
 
 
@@ -45,7 +48,12 @@ def _opened(source):
 def records(source) -> Iterator[tuple[int, dict]]:
     """(line number, object) for every non-blank line; FormatError names the line (and column) of a bad one."""
     with _opened(source) as fh:
-        for number, raw in enumerate(fh, start=1):
+        # a line is read with a cap: a whole JSON array saved as one "line" would otherwise fill memory
+        for number, raw in enumerate(iter(lambda: fh.readline(MAX_LINE_BYTES + 1), b""), start=1):
+            if len(raw) > MAX_LINE_BYTES:
+                raise FormatError(
+                    f"line {number} is longer than {MAX_LINE_BYTES >> 20} MiB; JSON Lines holds one object per line"
+                )
             if not raw.strip():
                 continue
             try:
@@ -60,6 +68,8 @@ def records(source) -> Iterator[tuple[int, dict]]:
                 raise FormatError(f"line {number}: each line must be a JSON object, found {type(record).__name__}")
             if _too_deep(record):
                 raise FormatError(f"line {number}: a value is nested deeper than 32 levels")
+            if "" in record:
+                raise FormatError(f"line {number}: a key is empty; every column needs a name")
             yield number, record
 
 
@@ -80,11 +90,14 @@ def _kind(value) -> str:
 
 
 def _missing(value, tokens: frozenset) -> str | None:
-    """'empty' for a null or empty text, 'na' for a missing token or a NaN number, else None."""
+    """'empty' for a null or empty text, 'na' for a missing token, 'nonfinite' for NaN or ±Infinity (missing
+    in a number column; in a text column it is its JSON text, missing only when that is a token), else None."""
     if value is None or value == "":
         return "empty"
-    if (isinstance(value, str) and value in tokens) or (isinstance(value, float) and value != value):
+    if isinstance(value, str) and value in tokens:
         return "na"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nonfinite"
     return None
 
 
@@ -92,27 +105,29 @@ def inspect(path: Path, reading: Reading) -> tuple[int, list[dict]]:
     tokens = frozenset(reading.na_values)
     kinds: dict[str, str] = {}
     present: dict[str, int] = {}
-    na: dict[str, int] = {}
+    nonfinite: dict[str, Counter] = {}
     rows = 0
     for _number, record in records(path):
         rows += 1
         for key, value in record.items():
             if key not in kinds:
-                kinds[key], present[key], na[key] = EMPTY, 0, 0
+                kinds[key], present[key], nonfinite[key] = EMPTY, 0, Counter()
             missing = _missing(value, tokens)
             if missing is None:
                 present[key] += 1
                 kinds[key] = rules.widen(kinds[key], _kind(value))
-            elif missing == "na":
-                na[key] += 1
-                if reading.label_column(key) and isinstance(value, str):
-                    present[key] += 1  # `NA` is a label
+            elif missing == "na" and reading.label_column(key):
+                present[key] += 1  # `NA` is a label
+            elif missing == "nonfinite":
+                nonfinite[key][rules.json_text(value)] += 1
     columns = []
     for key, kind in kinds.items():
-        if reading.label_column(key):
-            columns.append({"name": key, "dtype": STRING, "missing": rows - present[key]})
-        else:
-            columns.append({"name": key, "dtype": kind, "missing": rows - present[key]})
+        label = reading.label_column(key)
+        if label:  # NaN is a missing label; ±Infinity is the label `inf`
+            present[key] += sum(n for text, n in nonfinite[key].items() if text != "NaN")
+        elif kind == STRING:  # NaN and Infinity are text there: missing only when a token
+            present[key] += sum(n for text, n in nonfinite[key].items() if text not in tokens)
+        columns.append({"name": key, "dtype": STRING if label else kind, "missing": rows - present[key]})
     return rows, columns
 
 

@@ -9,6 +9,7 @@ refused before anything is loaded.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import zipfile
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ml.formats import rules
 from ml.formats.rules import BOOL, FLOAT, INT, STRING, FormatError, Reading
@@ -40,8 +42,10 @@ def _header(fh) -> tuple[tuple, bool, np.dtype]:
 
 
 def _dtype(dtype: np.dtype) -> str:
-    kind = dtype.kind
-    return {"b": BOOL, "i": INT, "u": INT, "f": FLOAT, "c": STRING, "U": STRING, "S": STRING}[kind]
+    """The rule's type of an array's values; uint64 is float64, since its values may pass int64's range."""
+    if dtype.kind == "u" and dtype.itemsize == 8:
+        return FLOAT
+    return {"b": BOOL, "i": INT, "u": INT, "f": FLOAT, "c": STRING, "U": STRING, "S": STRING}[dtype.kind]
 
 
 def _archive(source) -> zipfile.ZipFile:
@@ -52,8 +56,8 @@ def _archive(source) -> zipfile.ZipFile:
 
 
 def _nan_rows(fh, shape: tuple, dtype: np.dtype, fortran: bool) -> int:
-    """Rows holding a NaN, read in chunks of whole rows (a Fortran-ordered array: any NaN counts once per
-    row it is found in, read column-major in the same chunks)."""
+    """Rows holding a value that is not a finite number (NaN, ±inf), read in chunks of whole rows (a
+    Fortran-ordered array: any such value counts once per row it is found in, read column-major)."""
     row_items = int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
     if row_items == 0 or shape[0] == 0:
         return 0
@@ -64,7 +68,7 @@ def _nan_rows(fh, shape: tuple, dtype: np.dtype, fortran: bool) -> int:
         while done < total:
             count = min(max(CHUNK_BYTES // dtype.itemsize, 1), total - done)
             part = np.frombuffer(fh.read(count * dtype.itemsize), dtype=dtype)
-            rows = (np.arange(done, done + len(part)) % shape[0])[np.isnan(part)]
+            rows = (np.arange(done, done + len(part)) % shape[0])[~np.isfinite(part)]
             hit[rows] = True
             done += count
         return int(hit.sum())
@@ -74,7 +78,7 @@ def _nan_rows(fh, shape: tuple, dtype: np.dtype, fortran: bool) -> int:
     while remaining:
         count = min(per_chunk, remaining)
         part = np.frombuffer(fh.read(count * row_items * dtype.itemsize), dtype=dtype).reshape(count, row_items)
-        nan_rows += int(np.isnan(part).any(axis=1).sum())
+        nan_rows += int((~np.isfinite(part)).any(axis=1).sum())
         remaining -= count
     return nan_rows
 
@@ -109,7 +113,19 @@ def inspect(path: Path, reading: Reading) -> tuple[int, list[dict]]:
                         )
                     if not shape:
                         raise FormatError(f"array '{name}' is a scalar; every array needs a first (row) axis")
-                    missing = _nan_rows(fh, shape, dtype, fortran) if dtype.kind == "f" else 0
+                    if 0 in shape[1:]:
+                        raise FormatError(f"array '{name}' has shape {tuple(shape)}: its samples hold no values")
+                    if reading.label_column(name) and len(shape) != 1:
+                        raise FormatError(
+                            f"array '{name}' is the target: it needs one value per row, shape ({shape[0]},); "
+                            f"it has shape {tuple(shape)}"
+                        )
+                    if dtype.kind == "f":
+                        missing = _nan_rows(fh, shape, dtype, fortran)
+                    elif dtype.kind in "US" and len(shape) == 1:
+                        missing = _text_missing(fh, name, shape[0], dtype, reading)
+                    else:
+                        missing = 0
             except ValueError as exc:
                 raise FormatError(f"array '{name}': {exc}") from None
             except _ERRORS as exc:
@@ -125,6 +141,34 @@ def inspect(path: Path, reading: Reading) -> tuple[int, list[dict]]:
         detail = ", ".join(f"{c['name']}: {c['shape'][0]}" for c in columns)
         raise FormatError(f"arrays disagree on the number of rows ({detail})")
     return lengths.pop(), columns
+
+
+def _text_missing(fh, name: str, rows: int, dtype: np.dtype, reading: Reading) -> int:
+    """Missing values of a 1-D text array under the rule, read in chunks; bytes must be UTF-8 text."""
+    per_chunk = max(CHUNK_BYTES // max(dtype.itemsize, 1), 1)
+    missing = done = 0
+    while done < rows:
+        count = min(per_chunk, rows - done)
+        part = np.frombuffer(fh.read(count * dtype.itemsize), dtype=dtype)
+        missing += pc.sum(rules.missing_mask(_text(name, part, done), name, reading)).as_py() or 0
+        done += count
+    return missing
+
+
+def _text(name: str, values: np.ndarray, first_row: int = 0) -> pa.Array:
+    """A text array as Arrow strings; bytes (dtype S) are decoded as UTF-8, naming the first bad row."""
+    if values.dtype.kind == "S":
+        try:
+            return pa.array([v.decode("utf-8") for v in values.tolist()], type=pa.string())
+        except UnicodeDecodeError:
+            for row, value in enumerate(values.tolist()):
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise FormatError(
+                        f"array '{name}', row {first_row + row + 1}: byte {exc.start + 1} is not UTF-8 text"
+                    ) from None
+    return pa.array(values.astype(str).tolist(), type=pa.string())
 
 
 def _check_dtype(name: str, dtype: np.dtype) -> None:
@@ -145,10 +189,12 @@ def _column(name: str, values: np.ndarray, reading: Reading) -> pa.Array:
     if values.ndim > 1:
         flat = values.reshape(len(values), -1)
         return pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1])
+    if values.dtype.kind in "US":
+        return _text(name, values)
     if reading.label_column(name):
         return pa.array([rules.label_text(v) for v in values.tolist()], type=pa.string())
-    if values.dtype.kind == "S":
-        values = np.char.decode(values, "utf-8", errors="replace")
+    if values.dtype.kind == "u" and values.dtype.itemsize == 8:
+        return pa.array(values.astype(np.float64))
     return pa.array(values)
 
 
@@ -189,8 +235,11 @@ def batches(source, reading: Reading) -> Iterator[pa.Table]:
 
 
 def _whole(archive: zipfile.ZipFile, reading: Reading) -> Iterator[pa.Table]:
-    with np.load(archive.fp if hasattr(archive, "fp") else archive, allow_pickle=False) as npz:
-        loaded = {c["name"]: npz[c["name"]] for c in reading.columns}
+    """All rows at once: a Fortran-ordered sample array cannot be read row by row."""
+    loaded = {}
+    for column in reading.columns:
+        with archive.open(column["name"] + ".npy") as fh:
+            loaded[column["name"]] = np.lib.format.read_array(fh, allow_pickle=False)
     arrays = [_column(n, v, reading) for n, v in loaded.items()]
     fields = [_field(n, v, a) for (n, v), a in zip(loaded.items(), arrays, strict=True)]
     yield _normalized(pa.Table.from_arrays(arrays, schema=pa.schema(fields)), reading)
@@ -206,18 +255,23 @@ def _normalized(table: pa.Table, reading: Reading) -> pa.Table:
 
 
 def arrays(source, reading: Reading) -> dict[str, np.ndarray]:
-    """Every array as stored (float64 for 1-D numbers with NaN where missing is what training expects of
-    columns; N-D arrays keep their dtype), a classification target as label text."""
-    with np.load(source, allow_pickle=False) as npz:
-        out = {name: npz[name] for name in npz.files}
-    for name, values in out.items():
-        if reading.label_column(name) and values.ndim == 1:
-            out[name] = np.array([rules.label_text(v) for v in values.tolist()], dtype=object)
-        elif values.ndim == 1 and values.dtype.kind in "biuf":
-            out[name] = values.astype(np.float64)
-        elif values.dtype.kind in "US":
-            out[name] = values.astype(object)
-    return out
+    """Training arrays: the 1-D arrays as columns under the rule (see ml.formats.arrays), and each array of
+    several axes as stored (samples such as images, any dtype), read without pickle."""
+    from ml.formats import column_array
+
+    flat = [c for c in reading.columns if len(c.get("shape") or (0,)) == 1]
+    out = {}
+    if flat:
+        parts = list(batches(source, dataclasses.replace(reading, columns=flat)))
+        table = pa.concat_tables(parts)
+        out = {name: column_array(table.column(name)) for name in table.column_names}
+    shaped = [c["name"] for c in reading.columns if len(c.get("shape") or (0,)) > 1]
+    if shaped:
+        if hasattr(source, "seek"):
+            source.seek(0)
+        with np.load(source, allow_pickle=False) as npz:
+            out.update({name: npz[name] for name in shaped})
+    return {c["name"]: out[c["name"]] for c in reading.columns}
 
 
 def write(table: pa.Table, path: Path) -> dict:

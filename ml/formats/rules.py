@@ -135,11 +135,12 @@ def kind_of_text(values: pa.Array | pa.ChunkedArray, start: str = EMPTY) -> tupl
 
 
 def missing_mask(values: pa.Array, name: str, reading: Reading) -> pa.Array:
-    """True where a value of column `name` is missing under the rule (nulls, NaN numbers, missing tokens)."""
+    """True where a value of column `name` is missing under the rule (nulls, NaN and infinite numbers,
+    missing tokens)."""
     mask = pc.is_null(values)
     # Kleene logic: is_nan(null) is null, and a plain `or` would turn a null's True into null (not counted)
-    if pa.types.is_floating(values.type):
-        mask = pc.or_kleene(mask, pc.is_nan(values))
+    if pa.types.is_floating(values.type):  # NaN and ±inf: not numbers a model can take
+        mask = pc.or_kleene(mask, pc.invert(pc.is_finite(values)))
     elif pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         mask = pc.or_kleene(mask, pc.is_in(values, value_set=reading.missing_tokens(name)))
     return mask
@@ -147,8 +148,8 @@ def missing_mask(values: pa.Array, name: str, reading: Reading) -> pa.Array:
 
 def label_text(value) -> str | None:
     """A target value of a classification data set as text: strings as they are, integers in decimal, floats
-    as Python writes them (whole numbers without `.0`, as numeric labels always were), booleans as `true` /
-    `false`; None for a missing one (None, NaN or empty text)."""
+    as Python writes them (`7.0`, `0.5`, `1e+300`: a JSON `7.0` and a CSV `7.0` are the same class, apart from
+    `7`), booleans as `true` / `false`; None for a missing one (None, NaN or empty text)."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -158,9 +159,7 @@ def label_text(value) -> str | None:
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     if isinstance(value, (float, np.floating)):
-        if math.isnan(value):
-            return None
-        return str(int(value)) if float(value).is_integer() else repr(float(value))
+        return None if math.isnan(value) else repr(float(value))
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -42,7 +42,7 @@ def test_boolean_columns_compare_with_booleans(tmp_path):
             processing.check_steps([{"op": "filter", "column": "x", **step}], columns=columns, target="y")
 
 
-def test_jsonl_lists_objects_mixed_and_infinity_survive_processing(tmp_path):
+def test_jsonl_lists_objects_mixed_and_infinity_survive_processing_under_the_rule(tmp_path):
     rows = [
         {"tags": ["a", "b"], "meta": {"k": 1}, "m": 1, "big": 2**64, "v": float("inf"), "y": "p"},
         {"tags": ["a", "b"], "meta": {"k": 1}, "m": "one", "big": 1, "v": 1.5, "y": "p"},
@@ -53,7 +53,7 @@ def test_jsonl_lists_objects_mixed_and_infinity_survive_processing(tmp_path):
     table, out = _run(tmp_path, text, "jsonl", [{"op": "dedupe"}, {"op": "map_labels", "mapping": {"p": "P"}}])
     assert table.num_rows == 3  # the exact duplicate is gone
     written = [json.loads(line) for line in out.read_text().splitlines()]
-    assert written[0]["v"] == float("inf") and written[0]["y"] == "P"
+    assert written[0]["v"] is None and written[0]["y"] == "P"  # Infinity in a number column is missing
     assert json.loads(written[0]["tags"]) == ["a", "b"]  # kept as its JSON text
     # the output is a valid version again
     formats.inspect(out, "jsonl", formats.Reading(target="y", task="classification"))
@@ -185,7 +185,7 @@ def test_cast_reads_thousands_separators_and_decimal_commas_and_counts_what_it_c
 
     # numbers to text and back: the written file is a valid version again
     table, out = _run(tmp_path, "n,y\n1,a\n2.5,b\n", "csv", [{"op": "cast", "columns": ["n"], "to": "string"}])
-    assert table.column("n").to_pylist() == ["1", "2.5"]
+    assert table.column("n").to_pylist() == ["1.0", "2.5"]  # n is a float64 column: its numbers as Python writes them
     formats.inspect(out, "csv", formats.Reading(target="y", task="classification"))
 
 

@@ -84,3 +84,98 @@ def test_a_parquet_column_without_values_is_empty_whatever_its_declared_type(tmp
     assert [(c["dtype"], c["missing"]) for c in schema["columns"]] == [("empty", 2)] * 3 + [("string", 0)]
     read = formats.read_table(path, "parquet", schema)
     assert [read.column(n).null_count for n in ("t", "n", "f")] == [2, 2, 2]
+
+
+# --- found by a review of the data layer ----------------------------------------------------------------
+
+
+def _npz(tmp_path, **arrays) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _every_path(tmp_path, name: str, reading=CLASSIFY):
+    """Inspection, the whole table, a preview and the training arrays of one file, which must agree."""
+    path = tmp_path / name
+    fmt = formats.detect_format(name)
+    schema = formats.inspect(path, fmt, reading).schema
+    table = formats.read_table(path, fmt, schema)
+    with open(path, "rb") as fh:
+        preview = formats.preview(fh, fmt, schema, limit=1000)
+    return schema, table, preview, formats.arrays(path, fmt, schema)
+
+
+def test_a_fortran_ordered_npz_sample_array_is_read_by_every_path(tmp_path):
+    x = np.asfortranarray(np.arange(6.0).reshape(2, 3))
+    (tmp_path / "f.npz").write_bytes(_npz(tmp_path, x=x, label=np.array(["a", "b"])))
+    schema, table, preview, arrays = _every_path(tmp_path, "f.npz")
+    assert preview["rows"] == [[[0.0, 1.0, 2.0], "a"], [[3.0, 4.0, 5.0], "b"]]
+    assert np.array_equal(arrays["x"], x) and table.num_rows == 2
+
+
+def test_uint64_values_beyond_int64_widen_to_float64(tmp_path):
+    big = np.array([2**64 - 1, 1], dtype=np.uint64)
+    (tmp_path / "u.npz").write_bytes(_npz(tmp_path, big=big, label=np.array(["a", "b"])))
+    schema, table, preview, arrays = _every_path(tmp_path, "u.npz")
+    assert schema["columns"][0]["dtype"] == "float64" and arrays["big"].tolist() == [1.8446744073709552e19, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"x": np.zeros((3, 0)), "label": np.array(["a", "b", "c"])}, "array 'x' has shape (3, 0)"),
+        ({"x": np.zeros(3), "label": np.array([[1], [2], [3]])}, "array 'label' is the target"),
+        ({"x": np.array([b"ok", b"\xff"]), "label": np.array(["a", "b"])}, "array 'x', row 2: byte 1 is not UTF-8"),
+    ],
+    ids=["empty-samples", "2d-target", "bad-utf8-bytes"],
+)
+def test_npz_arrays_that_cannot_be_read_are_refused_at_inspection(tmp_path, arrays, message):
+    (tmp_path / "bad.npz").write_bytes(_npz(tmp_path, **arrays))
+    with pytest.raises(formats.FormatError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        formats.inspect(tmp_path / "bad.npz", "npz", CLASSIFY)
+
+
+def test_npz_text_arrays_follow_the_rule_on_every_path(tmp_path):
+    x = np.array(["NA", "1", "2"])
+    label = np.array(["NA", "b", ""])
+    (tmp_path / "t.npz").write_bytes(_npz(tmp_path, x=x, label=label))
+    schema, table, preview, arrays = _every_path(tmp_path, "t.npz")
+    assert [c["missing"] for c in schema["columns"]] == [1, 1]  # x's NA token; the label's empty text
+    assert table.column("x").null_count == 1 and table.column("label").to_pylist() == ["NA", "b", None]
+    assert arrays["x"].tolist() == [None, "1", "2"] and arrays["label"].tolist() == ["NA", "b", None]
+
+
+def test_non_finite_numbers_are_missing_in_number_columns_and_text_in_text_columns(tmp_path):
+    lines = (
+        '{"a": NaN, "b": NaN, "label": "x"}\n'
+        '{"a": Infinity, "b": "abc", "label": NaN}\n'
+        '{"a": 1.5, "b": 2, "label": Infinity}\n'
+    )
+    (tmp_path / "n.jsonl").write_text(lines)
+    schema, table, preview, arrays = _every_path(
+        tmp_path, "n.jsonl", formats.Reading(**{**CLASSIFY.__dict__, "na_values": ()})
+    )
+    columns = {c["name"]: (c["dtype"], c["missing"]) for c in schema["columns"]}
+    # a: NaN and Infinity are missing numbers; b is text, where NaN is just text (no tokens); NaN is no label
+    assert columns == {"a": ("float64", 2), "b": ("string", 0), "label": ("string", 1)}
+    assert table.column("a").null_count == 2 and table.column("b").to_pylist() == ["NaN", "abc", "2"]
+    assert table.column("label").to_pylist() == ["x", None, "inf"]
+
+
+def test_classification_labels_keep_how_numbers_were_written(tmp_path):
+    (tmp_path / "l.jsonl").write_text('{"x": 1, "label": 7}\n{"x": 2, "label": 7.0}\n{"x": 3, "label": "7"}\n')
+    schema, table, preview, arrays = _every_path(tmp_path, "l.jsonl")
+    assert arrays["label"].tolist() == ["7", "7.0", "7"]
+
+
+def test_a_jsonl_line_over_the_cap_and_an_empty_key_are_refused(tmp_path, monkeypatch):
+    from ml.formats import jsonl
+
+    monkeypatch.setattr(jsonl, "MAX_LINE_BYTES", 64)
+    with pytest.raises(formats.FormatError, match="line 2 is longer than"):
+        _inspect(tmp_path, b'{"label": "a"}\n{"label": "' + b"x" * 100 + b'"}\n', "long.jsonl")
+    with pytest.raises(formats.FormatError, match="line 1: a key is empty"):
+        _inspect(tmp_path, b'{"": 1, "label": "a"}\n', "empty-key.jsonl")
