@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv as pycsv
+import math
 import os
 import re
 import threading
@@ -25,23 +26,35 @@ from ml.formats import rules
 from ml.formats.rules import BOOL, EMPTY, FLOAT, INT, STRING, FormatError, Reading
 
 EXTENSIONS = (".csv",)
-# Small blocks keep memory flat: the streaming reader holds a few blocks in flight.
+# Small blocks keep memory flat: pyarrow's streaming reader reads up to 32 blocks ahead (ARROW-12090). A row
+# longer than about two blocks cannot be read: files are read in BLOCK_BYTES; the upload's parse, which runs
+# in the web process while the file arrives, in STREAM_BLOCK_BYTES, and a file it cannot read so is read again.
 BLOCK_BYTES = 1 << 20
+STREAM_BLOCK_BYTES = 1 << 18
 LIKELY_DELIMITERS = (";", "\t", "|", ",")
 pycsv.field_size_limit(1 << 30)  # pyarrow accepts long fields; Python's csv module must find errors in them too
 
 
-def _options(reading: Reading, types: dict[str, pa.DataType], check_utf8: bool = True):
+def _options(
+    reading: Reading,
+    types: dict[str, pa.DataType],
+    check_utf8: bool = True,
+    *,
+    scan: bool = False,
+    block_bytes: int = BLOCK_BYTES,
+):
+    """Reader options; `scan`: every cell as text, empty cells as nulls (their count comes for free)."""
     return dict(
         # One thread: the upload handler already runs this beside the hashing and the request thread.
-        read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES, use_threads=False),
+        read_options=pacsv.ReadOptions(block_size=block_bytes, use_threads=False),
         parse_options=pacsv.ParseOptions(delimiter=reading.delimiter, newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types=types,
-            null_values=["", *reading.na_values],
+            null_values=[""] if scan else ["", *reading.na_values],
             true_values=list(rules.TRUE_VALUES),
             false_values=list(rules.FALSE_VALUES),
-            strings_can_be_null=False,  # text columns keep every cell; the rule decides what is missing
+            # Otherwise text columns keep every cell; the rule decides what is missing.
+            strings_can_be_null=scan,
             check_utf8=check_utf8,
         ),
     )
@@ -117,34 +130,69 @@ def _header(head: bytes, reading: Reading) -> list[str]:
     return names
 
 
-def _scan(source, reading: Reading, check_utf8: bool = True) -> tuple[int, list[dict]]:
+def _scan(source, reading: Reading, check_utf8: bool = True, block_bytes: int = BLOCK_BYTES) -> tuple[int, list[dict]]:
     """One streaming pass over a binary stream: (rows, per column its type and its counts of empty cells
     and of other missing values), the same for any target (see `_columns`).
 
     Every column is parsed as text and its type settled batch by batch from all of its values, so the type
     never depends on where an odd value sits and nothing is read twice. Raises pa.ArrowInvalid where the
-    parser meets a problem in the file."""
-    head = source.read(BLOCK_BYTES)
-    names = _header(_complete_lines(head, len(head) < BLOCK_BYTES), reading)
+    parser meets a problem in the file (or a row longer than `block_bytes`)."""
+    head = source.read(block_bytes)
+    names = _header(_complete_lines(head, len(head) < block_bytes), reading)
     text = {n: pa.string() for n in names}
-    reader = pacsv.open_csv(_Replay(head, source), **_options(reading, text, check_utf8))
+    options = _options(reading, text, check_utf8, scan=True, block_bytes=block_bytes)
+    reader = pacsv.open_csv(_Replay(head, source), **options)
     tokens = pa.array(list(reading.na_values), type=pa.string())
     rows = 0
     empty = dict.fromkeys(names, 0)
     na = dict.fromkeys(names, 0)
     kinds = dict.fromkeys(names, EMPTY)
+    # A number column is settled without looking for missing tokens while no token reads as a number and
+    # the column has shown none (see `_numbers`).
+    quick = dict.fromkeys(names, not any(_is_number(t) for t in reading.na_values))
     for batch in reader:
         rows += batch.num_rows
         for name, values in zip(names, batch.columns, strict=True):
-            blank = pc.equal(pc.utf8_length(values), 0)
-            blanks = pc.sum(blank).as_py() or 0
-            mask = pc.or_(blank, pc.is_in(values, value_set=tokens)) if len(tokens) else blank
-            missing = pc.sum(mask).as_py() or 0
-            empty[name] += blanks
-            present = pc.filter(values, pc.invert(mask)) if missing else values
-            kinds[name], nans = rules.kind_of_text(present, kinds[name])
-            na[name] += missing - blanks + nans
+            empty[name] += values.null_count
+            if quick[name] and kinds[name] in (EMPTY, INT, FLOAT):
+                settled = _numbers(values, kinds[name])
+                if settled is not None:
+                    kinds[name], nans = settled
+                    na[name] += nans
+                    continue
+            hits = 0
+            if len(tokens):
+                found = pc.is_in(values, value_set=tokens)  # false on a null (an empty cell)
+                if hits := pc.sum(found).as_py() or 0:
+                    quick[name] = False
+                    values = pc.filter(values, pc.invert(found))
+            kinds[name], nans = rules.kind_of_text(values, kinds[name])
+            na[name] += hits + nans
     return rows, [{"name": n, "kind": kinds[n], "empty": empty[n], "na": na[n]} for n in names]
+
+
+def _is_number(token: str) -> bool:
+    """True for a missing token that reads as a number other than NaN (`-999`, `0`)."""
+    try:
+        return not math.isnan(pc.cast(pa.array([token]), pa.float64())[0].as_py())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    try:
+        pc.cast(pa.array([token]), pa.int64())
+        return True
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+
+
+def _numbers(values: pa.Array, kind: str) -> tuple[str, int] | None:
+    """(type, NaN count) of a batch of a number column that reads as numbers with its tokens left in, or
+    None when the tokens must be looked for. Without a token that reads as a number other than NaN, a
+    batch that reads as numbers holds no token but NaN ones, which the NaN count counts as the token
+    count would; only an int64 column that a NaN would widen to float64 needs the look (is it a token?)."""
+    settled, nans = rules.kind_of_text(values, kind)
+    if settled in (EMPTY, INT) or (settled == FLOAT and (nans == 0 or kind == FLOAT)):
+        return settled, nans
+    return None
 
 
 def _columns(raw: list[dict], reading: Reading) -> list[dict]:
@@ -290,7 +338,7 @@ class StreamInspector:
 
     def _run(self) -> None:
         try:
-            self._outcome = _scan(self._reader, self.reading, check_utf8=False)
+            self._outcome = _scan(self._reader, self.reading, check_utf8=False, block_bytes=STREAM_BLOCK_BYTES)
         except BaseException as exc:  # handed to the caller of result()
             self._outcome = exc
         finally:

@@ -1,7 +1,8 @@
 """Parquet (pyarrow): the field's standard columnar format. Types come from the file's own schema, mapped
 onto the rule (rules.dtype_of_arrow): integers to int64, floats and decimals to float64, dictionaries to
 their values, nested values (lists, structs, maps) to their JSON text, dates and times to ISO text.
-Inspection reads one row group at a time (constant memory for row groups of bounded size).
+Inspection reads the footer's statistics and, one column of one row group at a time, the columns whose
+missing values the statistics cannot tell (constant memory for row groups of bounded size).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ EXTENSIONS = (".parquet", ".pq")
 BATCH_ROWS = 65_536
 
 
-def _file(source) -> pq.ParquetFile:
+def _file(source, read_dictionary=None) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(source)
+        return pq.ParquetFile(source, read_dictionary=read_dictionary)
     except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
         raise FormatError(f"not a readable Parquet file: {str(exc).splitlines()[0][:200]}") from None
 
@@ -41,32 +42,81 @@ def _check_schema(schema: pa.Schema) -> None:
 
 
 def inspect(path: Path, reading: Reading) -> tuple[int, list[dict]]:
-    parquet = _file(path)
+    """(rows, columns) of a Parquet file: its rule types and missing counts, in constant memory.
+
+    Missing counts come from the row groups' statistics (`null_count`) where a column can only be missing
+    as a null (integers, booleans, dates, decimals...); floats (NaN) and text (missing tokens) are read,
+    one column of one row group at a time, on the calling thread, text through its dictionary. Raises
+    FormatError naming the row group that cannot be read."""
+    text = [f.name for f in _file(path).schema_arrow if _is_text(f.type)]
+    # Text read as dictionaries: the missing tokens are looked up once per distinct value.
+    parquet = _file(path, read_dictionary=text)
     schema = parquet.schema_arrow
     _check_schema(schema)
     names = schema.names
     dtypes = {f.name: STRING if reading.label_column(f.name) else rules.dtype_of_arrow(f.type) for f in schema}
+    leaves: dict[str, list[int]] = {}
+    for index, leaf_path in enumerate(parquet.reader.column_paths):
+        leaves.setdefault(leaf_path[0], []).append(index)
     missing = dict.fromkeys(names, 0)
     rows = 0
     for group in range(parquet.num_row_groups):
-        try:
-            table = parquet.read_row_group(group)
-        except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
-            raise FormatError(f"row group {group} (from row {rows + 1}): {str(exc).splitlines()[0][:200]}") from None
-        for name in names:
-            values = table.column(name)
-            if rules.is_nested_type(values.type):
-                missing[name] += values.null_count
-                continue
-            if reading.label_column(name):
-                text = rules.to_rule(values, name, STRING, reading)
-                missing[name] += text.null_count
-                continue
-            if pa.types.is_dictionary(values.type):
-                values = values.cast(values.type.value_type)
-            missing[name] += pc.sum(rules.missing_mask(values, name, reading)).as_py() or 0
-        rows += table.num_rows
+        meta = parquet.metadata.row_group(group)
+        for field in schema:
+            counted = _null_count(meta, leaves.get(field.name, []), field)
+            if counted is None:
+                counted = _count_missing(parquet, group, rows, field.name, reading)
+            missing[field.name] += counted
+        rows += meta.num_rows
     return rows, [{"name": n, "dtype": dtypes[n], "missing": missing[n]} for n in names]
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _nulls_only(t: pa.DataType) -> bool:
+    """True for a flat type whose values can only be missing as nulls: no NaN, no missing tokens."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return not (pa.types.is_floating(t) or _is_text(t) or rules.is_nested_type(t))
+
+
+def _null_count(meta: pq.RowGroupMetaData, leaves: list[int], field: pa.Field) -> int | None:
+    """A column's missing count in one row group from its statistics, or None where it must be read."""
+    if len(leaves) != 1 or not _nulls_only(field.type):
+        return None
+    column = meta.column(leaves[0])
+    stats = column.statistics
+    if column.path_in_schema != field.name or stats is None or not stats.has_null_count:
+        return None
+    return stats.null_count
+
+
+def _count_missing(parquet: pq.ParquetFile, group: int, first_row: int, name: str, reading: Reading) -> int:
+    """Missing values of one column in one row group under the rule (a classification target: nulls and
+    empty text; nested values: nulls)."""
+    try:
+        column = parquet.read_row_group(group, columns=[name], use_threads=False).column(0)
+    except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
+        message = str(exc).splitlines()[0][:200]
+        raise FormatError(f"row group {group} (from row {first_row + 1}), column '{name}': {message}") from None
+    if rules.is_nested_type(column.type):
+        return column.null_count
+    count = 0
+    for chunk in column.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            # Which distinct values are missing, then how many rows point at one of them.
+            dictionary = chunk.dictionary
+            if pa.types.is_large_string(dictionary.type):
+                dictionary = dictionary.cast(pa.string())
+            flags = rules.missing_mask(dictionary, name, reading)
+            count += chunk.null_count + (pc.sum(pc.take(flags, chunk.indices)).as_py() or 0)
+        elif pa.types.is_floating(chunk.type):
+            count += chunk.null_count + (pc.sum(pc.is_nan(chunk)).as_py() or 0)
+        else:
+            count += pc.sum(rules.missing_mask(chunk, name, reading)).as_py() or 0
+    return count
 
 
 def batches(source, reading: Reading) -> Iterator[pa.Table]:

@@ -111,8 +111,9 @@ def widen(a: str, b: str) -> str:
 
 def kind_of_text(values: pa.Array | pa.ChunkedArray, start: str = EMPTY) -> tuple[str, int]:
     """The type of non-missing text values widened from `start` (a column read as text, batch by batch),
-    and how many of them are NaN numbers (`nan`, which the rule counts as missing in a number column)."""
-    if start == STRING or len(values) == 0:
+    and how many of them are NaN numbers (`nan`, which the rule counts as missing in a number column).
+    Nulls (missing values) are left out."""
+    if start == STRING or len(values) == values.null_count:
         return start, 0
     if start in (EMPTY, INT):
         try:
@@ -127,18 +128,22 @@ def kind_of_text(values: pa.Array | pa.ChunkedArray, start: str = EMPTY) -> tupl
             pass
         else:
             return FLOAT, pc.sum(pc.is_nan(numbers)).as_py() or 0
-    if start in (EMPTY, BOOL) and pc.all(pc.is_in(values, value_set=pa.array(TRUE_VALUES + FALSE_VALUES))).as_py():
-        return BOOL, 0
+    if start in (EMPTY, BOOL):
+        # index_in gives null for a value not in the set (and for a null): all found when only nulls are null
+        found = pc.index_in(values, value_set=pa.array(TRUE_VALUES + FALSE_VALUES))
+        if found.null_count == values.null_count:
+            return BOOL, 0
     return STRING, 0
 
 
 def missing_mask(values: pa.Array, name: str, reading: Reading) -> pa.Array:
     """True where a value of column `name` is missing under the rule (nulls, NaN numbers, missing tokens)."""
     mask = pc.is_null(values)
+    # Kleene "or": is_nan / is_in give null on a null, and a plain "or" would turn the null's True into null.
     if pa.types.is_floating(values.type):
-        mask = pc.or_(mask, pc.is_nan(values))
+        mask = pc.or_kleene(mask, pc.is_nan(values))
     elif pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        mask = pc.or_(mask, pc.is_in(values, value_set=reading.missing_tokens(name)))
+        mask = pc.or_kleene(mask, pc.is_in(values, value_set=reading.missing_tokens(name)))
     return mask
 
 
