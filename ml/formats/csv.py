@@ -2,9 +2,8 @@
 fields holding delimiters or newlines, and blank lines are read; `Reading.delimiter` picks the delimiter.
 
 One streaming pass with pyarrow gives the schema, the row count and the missing counts in constant memory.
-Columns whose first block holds only numbers (or only booleans) are converted by the parser; a later value
-that does not fit makes that column be read again as text, where its type is settled batch by batch from
-every value (rules.kind_of_text), so the type never depends on where an odd value sits.
+Every column is read as text and its type settled batch by batch from every value (rules.kind_of_text), so
+the type never depends on where an odd value sits; a line longer than two blocks is refused.
 """
 
 from __future__ import annotations

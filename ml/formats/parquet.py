@@ -21,9 +21,9 @@ EXTENSIONS = (".parquet", ".pq")
 BATCH_ROWS = 65_536
 
 
-def _file(source, read_dictionary=None) -> pq.ParquetFile:
+def _file(source, buffer_size: int = 0) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(source, read_dictionary=read_dictionary)
+        return pq.ParquetFile(source, buffer_size=buffer_size)
     except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
         raise FormatError(f"not a readable Parquet file: {str(exc).splitlines()[0][:200]}") from None
 
@@ -45,12 +45,11 @@ def inspect(path: Path, reading: Reading) -> tuple[int, list[dict]]:
     """(rows, columns) of a Parquet file: its rule types and missing counts, in constant memory.
 
     Missing counts come from the row groups' statistics (`null_count`) where a column can only be missing
-    as a null (integers, booleans, dates, decimals...); floats (NaN) and text (missing tokens) are read,
-    one column of one row group at a time, on the calling thread, text through its dictionary. Raises
-    FormatError naming the row group that cannot be read."""
-    text = [f.name for f in _file(path).schema_arrow if _is_text(f.type)]
-    # Text read as dictionaries: the missing tokens are looked up once per distinct value.
-    parquet = _file(path, read_dictionary=text)
+    as a null (integers, booleans, dates, decimals...); floats (NaN), text (missing tokens) and nested
+    values are read one column of one row group at a time, in batches of BATCH_ROWS rows, on the calling
+    thread. Raises FormatError naming the row group and column that cannot be read."""
+    # Buffered: pages stream in instead of whole column chunks.
+    parquet = _file(path, buffer_size=1 << 20)
     schema = parquet.schema_arrow
     _check_schema(schema)
     names = schema.names
@@ -71,15 +70,12 @@ def inspect(path: Path, reading: Reading) -> tuple[int, list[dict]]:
     return rows, [{"name": n, "dtype": dtypes[n], "missing": missing[n]} for n in names]
 
 
-def _is_text(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t)
-
-
 def _nulls_only(t: pa.DataType) -> bool:
     """True for a flat type whose values can only be missing as nulls: no NaN, no missing tokens."""
     if pa.types.is_dictionary(t):
         t = t.value_type
-    return not (pa.types.is_floating(t) or _is_text(t) or rules.is_nested_type(t))
+    text = pa.types.is_string(t) or pa.types.is_large_string(t)
+    return not (text or pa.types.is_floating(t) or rules.is_nested_type(t))
 
 
 def _null_count(meta: pq.RowGroupMetaData, leaves: list[int], field: pa.Field) -> int | None:
@@ -96,27 +92,26 @@ def _null_count(meta: pq.RowGroupMetaData, leaves: list[int], field: pa.Field) -
 def _count_missing(parquet: pq.ParquetFile, group: int, first_row: int, name: str, reading: Reading) -> int:
     """Missing values of one column in one row group under the rule (a classification target: nulls and
     empty text; nested values: nulls)."""
+    count = 0
     try:
-        column = parquet.read_row_group(group, columns=[name], use_threads=False).column(0)
+        for batch in parquet.iter_batches(BATCH_ROWS, row_groups=[group], columns=[name], use_threads=False):
+            count += _missing_in(batch.column(0), name, reading)
     except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
         message = str(exc).splitlines()[0][:200]
         raise FormatError(f"row group {group} (from row {first_row + 1}), column '{name}': {message}") from None
-    if rules.is_nested_type(column.type):
-        return column.null_count
-    count = 0
-    for chunk in column.chunks:
-        if pa.types.is_dictionary(chunk.type):
-            # Which distinct values are missing, then how many rows point at one of them.
-            dictionary = chunk.dictionary
-            if pa.types.is_large_string(dictionary.type):
-                dictionary = dictionary.cast(pa.string())
-            flags = rules.missing_mask(dictionary, name, reading)
-            count += chunk.null_count + (pc.sum(pc.take(flags, chunk.indices)).as_py() or 0)
-        elif pa.types.is_floating(chunk.type):
-            count += chunk.null_count + (pc.sum(pc.is_nan(chunk)).as_py() or 0)
-        else:
-            count += pc.sum(rules.missing_mask(chunk, name, reading)).as_py() or 0
     return count
+
+
+def _missing_in(values: pa.Array, name: str, reading: Reading) -> int:
+    if rules.is_nested_type(values.type):
+        return values.null_count
+    if pa.types.is_dictionary(values.type):
+        # Which distinct values are missing, then how many rows point at one of them.
+        flags = rules.missing_mask(values.dictionary, name, reading)
+        return values.null_count + (pc.sum(pc.take(flags, values.indices)).as_py() or 0)
+    if pa.types.is_floating(values.type):
+        return values.null_count + (pc.sum(pc.is_nan(values)).as_py() or 0)
+    return pc.sum(rules.missing_mask(values, name, reading)).as_py() or 0
 
 
 def batches(source, reading: Reading) -> Iterator[pa.Table]:

@@ -19,6 +19,7 @@ TABLE = pa.table(
         "f": pa.array([1.0, NAN, None, 2.5, 3.0, NAN]),
         "s": pa.array(["a", "", "NA", None, "null", "b"]),
         "ls": pa.array(["a", "", "x", None, "N/A", "b"], pa.large_string()),
+        "ld": pa.array(["a", "", "a", None, "N/A", "b"], pa.large_string()).dictionary_encode(),
         "d": pa.array(["x", "NA", "x", None, "y", "x"]).dictionary_encode(),
         "dn": pa.array([1.0, NAN, 1.0, None, 2.0, 1.0]).dictionary_encode(),
         "b": pa.array([True, None, False, True, None, None]),
@@ -27,12 +28,28 @@ TABLE = pa.table(
         "lst": pa.array([[1, None], None, [], [3], None, [1]]),
         "st": pa.array([{"a": 1, "b": None}, None, {"a": None, "b": "x"}, None, None, {"a": 2, "b": "y"}]),
         "a.b": pa.array([1, 2, None, 4, 5, 6]),
+        "n": pa.array([None] * 6, pa.null()),
         "label": pa.array(["x", "", "NA", None, "y", "x"]),
     }
 )
 # Under the rule: nulls, NaN numbers, empty text and the default tokens; the classification target only
 # nulls and empty text.
-MISSING = {"i": 2, "f": 3, "s": 4, "ls": 3, "d": 2, "dn": 2, "b": 3, "dt": 4, "dec": 4, "lst": 2, "st": 3, "a.b": 1}
+MISSING = {
+    "i": 2,
+    "f": 3,
+    "s": 4,
+    "ls": 3,
+    "ld": 3,
+    "d": 2,
+    "dn": 2,
+    "b": 3,
+    "dt": 4,
+    "dec": 4,
+    "lst": 2,
+    "st": 3,
+    "a.b": 1,
+    "n": 6,
+}
 
 
 @pytest.mark.parametrize(
@@ -54,22 +71,23 @@ def test_parquet_missing_counts_follow_the_rule_with_or_without_statistics(tmp_p
     assert counted == {name: table.column(name).null_count for name in table.column_names}
 
 
-def test_parquet_reads_one_column_at_a_time_and_counts_integers_from_statistics(tmp_path, monkeypatch):
+def test_parquet_reads_one_column_of_one_row_group_at_a_time_and_counts_integers_from_statistics(tmp_path, monkeypatch):
     path = tmp_path / "t.parquet"
     pq.write_table(TABLE, path, row_group_size=4)
     reads = []
-    real = pq.ParquetFile.read_row_group
+    real = pq.ParquetFile.iter_batches
 
-    def recording(self, i, columns=None, use_threads=True, **kwargs):
-        reads.append((i, columns, use_threads))
-        return real(self, i, columns=columns, use_threads=use_threads, **kwargs)
+    def recording(self, batch_size=65536, row_groups=None, columns=None, use_threads=True, **kwargs):
+        reads.append((row_groups, columns, use_threads))
+        return real(self, batch_size, row_groups=row_groups, columns=columns, use_threads=use_threads, **kwargs)
 
-    monkeypatch.setattr(pq.ParquetFile, "read_row_group", recording)
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", recording)
     parquet.inspect(path, Reading())
-    assert all(len(columns) == 1 and not threads for _, columns, threads in reads)
+    assert all(len(groups) == 1 and len(columns) == 1 and not threads for groups, columns, threads in reads)
     read = {columns[0] for _, columns, _ in reads}
-    assert read == {"f", "s", "ls", "d", "dn", "lst", "st", "label"}  # not i, b, dt, dec, a.b
-    assert [group for group, columns, _ in reads if columns == ["f"]] == [0, 1]  # each row group once
+    assert read >= {"f", "s", "ls", "ld", "d", "dn", "lst", "st", "label"}  # NaN, tokens, nested values
+    assert read.isdisjoint({"i", "b", "dt", "dec", "a.b"})  # null counts from the statistics
+    assert [groups for groups, columns, _ in reads if columns == ["f"]] == [[0], [1]]  # each row group once
 
 
 def test_parquet_numeric_classification_target_counts_nulls_and_nan(tmp_path):
