@@ -144,7 +144,8 @@ def _scan(source, reading: Reading, check_utf8: bool = True, block_bytes: int = 
     tokens = pa.array(list(reading.na_values), type=pa.string())
     rows = 0
     empty = dict.fromkeys(names, 0)
-    na = dict.fromkeys(names, 0)
+    found_tokens = dict.fromkeys(names, 0)
+    nans = dict.fromkeys(names, 0)  # missing only if the column ends up a number column
     kinds = dict.fromkeys(names, EMPTY)
     # A number column is settled without looking for missing tokens while no token reads as a number and
     # the column has shown none (see `_numbers`).
@@ -156,18 +157,20 @@ def _scan(source, reading: Reading, check_utf8: bool = True, block_bytes: int = 
             if quick[name] and kinds[name] in (EMPTY, INT, FLOAT):
                 settled = _numbers(values, kinds[name])
                 if settled is not None:
-                    kinds[name], nans = settled
-                    na[name] += nans
+                    kinds[name] = settled[0]
                     continue
-            hits = 0
             if len(tokens):
                 found = pc.is_in(values, value_set=tokens)  # false on a null (an empty cell)
                 if hits := pc.sum(found).as_py() or 0:
+                    found_tokens[name] += hits
                     quick[name] = False
                     values = pc.filter(values, pc.invert(found))
-            kinds[name], nans = rules.kind_of_text(values, kinds[name])
-            na[name] += hits + nans
-    return rows, [{"name": n, "kind": kinds[n], "empty": empty[n], "na": na[n]} for n in names]
+            kinds[name], count = rules.kind_of_text(values, kinds[name])
+            nans[name] += count
+    return rows, [
+        {"name": n, "kind": kinds[n], "empty": empty[n], "na": found_tokens[n] + (nans[n] if kinds[n] == FLOAT else 0)}
+        for n in names
+    ]
 
 
 def _is_number(token: str) -> bool:
@@ -184,14 +187,11 @@ def _is_number(token: str) -> bool:
 
 
 def _numbers(values: pa.Array, kind: str) -> tuple[str, int] | None:
-    """(type, NaN count) of a batch of a number column that reads as numbers with its tokens left in, or
-    None when the tokens must be looked for. Without a token that reads as a number other than NaN, a
-    batch that reads as numbers holds no token but NaN ones, which the NaN count counts as the token
-    count would; only an int64 column that a NaN would widen to float64 needs the look (is it a token?)."""
+    """(type, 0) of a batch of a number column read with its missing tokens left in, when every value in
+    it reads as a number other than NaN; else None, and the tokens must be looked for. Used only while no
+    token reads as a number other than NaN: then such a batch holds no token (a NaN might be one)."""
     settled, nans = rules.kind_of_text(values, kind)
-    if settled in (EMPTY, INT) or (settled == FLOAT and (nans == 0 or kind == FLOAT)):
-        return settled, nans
-    return None
+    return (settled, 0) if settled in (EMPTY, INT, FLOAT) and nans == 0 else None
 
 
 def _columns(raw: list[dict], reading: Reading) -> list[dict]:

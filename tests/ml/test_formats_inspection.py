@@ -126,6 +126,14 @@ def test_csv_empty_cells_tokens_and_nan_are_counted_apart():
     }
 
 
+def test_csv_nan_numbers_are_missing_only_if_the_column_ends_up_numbers_whatever_the_batches():
+    # NaN numbers in early batches, text at the end: a text column, where `nan` is a value and NaN a token.
+    text = "c\n" + "nan\n" * 30 + "NaN\n" * 30 + "1.5\n" * 30 + "abc\n"
+    assert scan(text) == {"c": ("string", 0, 30)}
+    assert scan(text, block_bytes=1 << 20) == {"c": ("string", 0, 30)}
+    assert scan(text.replace("abc", "2")) == {"c": ("float64", 0, 60)}
+
+
 def test_csv_upload_parse_uses_small_blocks_and_long_rows_are_read_from_the_file(tmp_path):
     long_row = "x" * (3 * csv.STREAM_BLOCK_BYTES)  # a row may span two blocks, not more
     path = tmp_path / "long.csv"
