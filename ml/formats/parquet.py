@@ -45,9 +45,10 @@ def inspect(path: Path, reading: Reading) -> tuple[int, list[dict]]:
     """(rows, columns) of a Parquet file: its rule types and missing counts, in constant memory.
 
     Missing counts come from the row groups' statistics (`null_count`) where a column can only be missing
-    as a null (integers, booleans, dates, decimals...); floats (NaN), text (missing tokens) and nested
-    values are read one column of one row group at a time, in batches of BATCH_ROWS rows, on the calling
-    thread. Raises FormatError naming the row group and column that cannot be read."""
+    as a null (integers, booleans, dates, decimals..., and text whose min and max leave out every missing
+    token); floats (NaN), other text and nested values are read one column of one row group at a time, in
+    batches of BATCH_ROWS rows, on the calling thread. Raises FormatError naming the row group and column
+    that cannot be read."""
     # Buffered: pages stream in instead of whole column chunks.
     parquet = _file(path, buffer_size=1 << 20)
     schema = parquet.schema_arrow
@@ -57,12 +58,13 @@ def inspect(path: Path, reading: Reading) -> tuple[int, list[dict]]:
     leaves: dict[str, list[int]] = {}
     for index, leaf_path in enumerate(parquet.reader.column_paths):
         leaves.setdefault(leaf_path[0], []).append(index)
+    tokens = {name: reading.missing_tokens(name).to_pylist() for name in names}
     missing = dict.fromkeys(names, 0)
     rows = 0
     for group in range(parquet.num_row_groups):
         meta = parquet.metadata.row_group(group)
         for field in schema:
-            counted = _null_count(meta, leaves.get(field.name, []), field)
+            counted = _null_count(meta, leaves.get(field.name, []), field, tokens[field.name])
             if counted is None:
                 counted = _count_missing(parquet, group, rows, field.name, reading)
             missing[field.name] += counted
@@ -70,23 +72,32 @@ def inspect(path: Path, reading: Reading) -> tuple[int, list[dict]]:
     return rows, [{"name": n, "dtype": dtypes[n], "missing": missing[n]} for n in names]
 
 
-def _nulls_only(t: pa.DataType) -> bool:
-    """True for a flat type whose values can only be missing as nulls: no NaN, no missing tokens."""
-    if pa.types.is_dictionary(t):
-        t = t.value_type
+def _null_count(meta: pq.RowGroupMetaData, leaves: list[int], field: pa.Field, tokens: list[str]) -> int | None:
+    """A column's missing count in one row group from its statistics, or None where it must be read: a
+    flat column whose values can only be missing as nulls (no NaN), text only when its range shows that
+    none of its values is one of the missing `tokens`."""
+    t = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
     text = pa.types.is_string(t) or pa.types.is_large_string(t)
-    return not (text or pa.types.is_floating(t) or rules.is_nested_type(t))
-
-
-def _null_count(meta: pq.RowGroupMetaData, leaves: list[int], field: pa.Field) -> int | None:
-    """A column's missing count in one row group from its statistics, or None where it must be read."""
-    if len(leaves) != 1 or not _nulls_only(field.type):
+    if len(leaves) != 1 or pa.types.is_floating(t) or rules.is_nested_type(t):
         return None
     column = meta.column(leaves[0])
     stats = column.statistics
     if column.path_in_schema != field.name or stats is None or not stats.has_null_count:
         return None
+    if text and not _outside_range(stats, tokens):
+        return None
     return stats.null_count
+
+
+def _outside_range(stats: pq.Statistics, tokens: list[str]) -> bool:
+    """True when every token lies outside the column's [min, max]. Only for ASCII bounds and tokens: old
+    writers compared bytes as signed, which orders ASCII text the same."""
+    if not stats.has_min_max:
+        return False
+    low, high = stats.min, stats.max
+    if not (isinstance(low, str) and isinstance(high, str) and low.isascii() and high.isascii()):
+        return False
+    return all(token.isascii() and not low <= token <= high for token in tokens)
 
 
 def _count_missing(parquet: pq.ParquetFile, group: int, first_row: int, name: str, reading: Reading) -> int:

@@ -90,6 +90,30 @@ def test_parquet_reads_one_column_of_one_row_group_at_a_time_and_counts_integers
     assert [groups for groups, columns, _ in reads if columns == ["f"]] == [[0], [1]]  # each row group once
 
 
+def test_parquet_text_is_counted_from_statistics_only_when_its_range_leaves_out_every_token(tmp_path, monkeypatch):
+    path = tmp_path / "t.parquet"
+    table = pa.table(
+        {
+            "pets": ["cat", "dog", None, "cow"],  # "", "N/A", "NA", "NULL", "NaN" < "cat" ... "dog" < "null"
+            "kinds": ["mammal", "null", None, "bird"],  # "null" lies in [bird, null]
+            "accents": ["été", "été", None, "éte"],  # not ASCII: the range is not trusted
+            "label": ["a", "b", None, "c"],  # a classification target: "" is its only token
+        }
+    )
+    pq.write_table(table, path)
+    read = []
+    real = pq.ParquetFile.iter_batches
+
+    def recording(self, *args, columns=None, **kwargs):
+        read.append(columns[0])
+        return real(self, *args, columns=columns, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", recording)
+    _, columns = parquet.inspect(path, Reading(target="label", task="classification"))
+    assert {c["name"]: c["missing"] for c in columns} == {"pets": 1, "kinds": 2, "accents": 1, "label": 1}
+    assert read == ["kinds", "accents"]
+
+
 def test_parquet_numeric_classification_target_counts_nulls_and_nan(tmp_path):
     path = tmp_path / "t.parquet"
     pq.write_table(pa.table({"x": [1, 2, 3, 4], "y": [1.0, NAN, None, 2.0]}), path)
