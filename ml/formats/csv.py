@@ -52,7 +52,7 @@ def _options(
             null_values=[""] if scan else ["", *reading.na_values],
             true_values=list(rules.TRUE_VALUES),
             false_values=list(rules.FALSE_VALUES),
-            # Otherwise text columns keep every cell; the rule decides what is missing.
+            # Outside the scan text columns keep every cell: the rule decides what is missing.
             strings_can_be_null=scan,
             check_utf8=check_utf8,
         ),
@@ -135,7 +135,7 @@ def _scan(source, reading: Reading, check_utf8: bool = True, block_bytes: int = 
 
     Every column is parsed as text and its type settled batch by batch from all of its values, so the type
     never depends on where an odd value sits and nothing is read twice. Raises pa.ArrowInvalid where the
-    parser meets a problem in the file (or a row longer than `block_bytes`)."""
+    parser meets a problem in the file (or a row longer than about two blocks)."""
     head = source.read(block_bytes)
     names = _header(_complete_lines(head, len(head) < block_bytes), reading)
     text = {n: pa.string() for n in names}

@@ -1,8 +1,8 @@
 """Parquet (pyarrow): the field's standard columnar format. Types come from the file's own schema, mapped
 onto the rule (rules.dtype_of_arrow): integers to int64, floats and decimals to float64, dictionaries to
 their values, nested values (lists, structs, maps) to their JSON text, dates and times to ISO text.
-Inspection reads the footer's statistics and, one column of one row group at a time, the columns whose
-missing values the statistics cannot tell (constant memory for row groups of bounded size).
+Inspection reads the footer's statistics and, one column of one row group at a time in batches, the
+columns whose missing values the statistics cannot tell (constant memory).
 """
 
 from __future__ import annotations

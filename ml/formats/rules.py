@@ -139,7 +139,7 @@ def kind_of_text(values: pa.Array | pa.ChunkedArray, start: str = EMPTY) -> tupl
 def missing_mask(values: pa.Array, name: str, reading: Reading) -> pa.Array:
     """True where a value of column `name` is missing under the rule (nulls, NaN numbers, missing tokens)."""
     mask = pc.is_null(values)
-    # Kleene "or": is_nan / is_in give null on a null, and a plain "or" would turn the null's True into null.
+    # Kleene "or": is_nan gives null on a null, and a plain "or" would turn that null's True into null.
     if pa.types.is_floating(values.type):
         mask = pc.or_kleene(mask, pc.is_nan(values))
     elif pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
