@@ -92,6 +92,15 @@ def write_parquet(path: Path, mib: int) -> int:
 WRITERS = {"csv": write_csv, "parquet": write_parquet}
 
 
+def parquet_layout(path: Path) -> dict:
+    """How many row groups the file has and the largest one's uncompressed size in MB."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    sizes = [meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)]
+    return {"row_groups": len(sizes), "largest_row_group_mb": round(max(sizes) / 1e6, 1)}
+
+
 def stage_speeds(path: Path, fmt: str) -> dict:
     """What one core does alone on this file: SHA-256 and the format's inspection in MB/s (the upload's CSV
     scan, every value converted; the Parquet inspection with the upload's reading), and the inspection's
@@ -194,6 +203,7 @@ def measure(env: dict, token: str, dataset: str, fmt: str, mib: int) -> dict:
         rss_after = status_kb(worker, "VmRSS")
     seconds = float(seconds)
     stages = stage_speeds_alone(data, fmt)
+    layout = parquet_layout(data) if fmt == "parquet" else {}
     data.unlink()
     return {
         "benchmark": f"upload_{fmt}",
@@ -208,6 +218,7 @@ def measure(env: dict, token: str, dataset: str, fmt: str, mib: int) -> dict:
         "worker_peak_rss_after_mb": round(hwm_after / 1024, 1),
         "peak_rss_growth_mb": round((hwm_after - rss_before) / 1024, 1),
         "goal": {**GOALS[fmt], "peak_rss_growth_mb": "< 100"},
+        **layout,
         "single_core_stage_mb_per_s": stages,
         "load_average_1_5_15": [round(x, 2) for x in load],
         "cpu_count": os.cpu_count(),
