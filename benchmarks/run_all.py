@@ -1,4 +1,4 @@
-"""`make bench`: run every benchmark; each prints one JSON object on its own line.
+"""`make bench`: run every benchmark; each prints its JSON figures, one object per line (upload: one per format).
 
 With DATABASE_URL pointing at PostgreSQL, each benchmark uses its own throw-away database on that server;
 otherwise SQLite in a throw-away folder. ECO_BENCH_UPLOAD_MIB sets the upload size (default 1024).

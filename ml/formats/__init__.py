@@ -2,7 +2,8 @@
 
 Every format is one module here with the same parts:
     EXTENSIONS                      file name endings that mean this format
-    inspect(path, reading)          -> (rows, columns): schema and missing counts in constant memory
+    inspect(path, reading)          -> (rows, columns[, extra schema entries]): schema and missing counts,
+                                       in constant memory
     batches(source, reading)        -> iterator of Arrow tables that follow the rule (preview, processing)
     write(table, path)              -> the reading options the written file needs
 and optionally `arrays(path, reading)` for formats whose training arrays are not columns of a table (NPZ).
@@ -101,7 +102,7 @@ def inspect(path: str | Path, fmt: str, reading: Reading, early=None) -> Inspect
     if path.stat().st_size == 0:
         raise FormatError("the file is empty")
     reader = module(fmt)
-    rows, columns = reader.inspect(path, reading, early) if fmt == "csv" else reader.inspect(path, reading)
+    rows, columns, *extra = reader.inspect(path, reading, early) if fmt == "csv" else reader.inspect(path, reading)
     names = [c["name"] for c in columns]
     if reading.target is not None and reading.target not in names:
         raise FormatError(f"target column '{reading.target}' not found; the columns are: {', '.join(names[:50])}")
@@ -115,6 +116,7 @@ def inspect(path: str | Path, fmt: str, reading: Reading, early=None) -> Inspect
     }
     if fmt == "csv":
         schema["delimiter"] = reading.delimiter
+    schema.update(extra[0] if extra else {})  # what a reader needs to read this file again (block_bytes)
     return Inspection(format=fmt, num_rows=rows, schema=schema)
 
 

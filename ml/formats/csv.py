@@ -2,15 +2,17 @@
 fields holding delimiters or newlines, and blank lines are read; `Reading.delimiter` picks the delimiter.
 
 One streaming pass with pyarrow gives the schema, the row count and the missing counts in constant memory.
-Columns whose first block holds only numbers (or only booleans) are converted by the parser; a later value
-that does not fit makes that column be read again as text, where its type is settled batch by batch from
-every value (rules.kind_of_text), so the type never depends on where an odd value sits.
+Every column is read as text and its type settled batch by batch from every value (rules.kind_of_text), so
+the type never depends on where an odd value sits. Reading (preview, processing, training) parses cells as
+text too and converts them with the same casts (rules.to_rule). A file with a line longer than two blocks is
+read in LARGE_BLOCK_BYTES blocks, recorded in its schema.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv as pycsv
+import math
 import os
 import re
 import threading
@@ -22,26 +24,41 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ml.formats import rules
-from ml.formats.rules import BOOL, EMPTY, FLOAT, INT, STRING, FormatError, Reading
+from ml.formats.rules import EMPTY, FLOAT, INT, STRING, FormatError, Reading
 
 EXTENSIONS = (".csv",)
-# Small blocks keep memory flat: the streaming reader holds a few blocks in flight.
+# Small blocks keep memory flat: pyarrow's streaming reader reads up to 32 blocks ahead (ARROW-12090). A row
+# longer than about two blocks cannot be read: files are read in BLOCK_BYTES; the upload's parse, which runs
+# in the web process while the file arrives, in STREAM_BLOCK_BYTES, and a file it cannot read so is read again.
 BLOCK_BYTES = 1 << 20
+STREAM_BLOCK_BYTES = 1 << 18
+# A file with a longer line (a long document, a huge header) is read again in blocks this large; the size is
+# recorded in the schema (`block_bytes`) so that every later read of it uses the same.
+LARGE_BLOCK_BYTES = 64 << 20
 LIKELY_DELIMITERS = (";", "\t", "|", ",")
 pycsv.field_size_limit(1 << 30)  # pyarrow accepts long fields; Python's csv module must find errors in them too
 
 
-def _options(reading: Reading, types: dict[str, pa.DataType], check_utf8: bool = True):
+def _options(
+    reading: Reading,
+    types: dict[str, pa.DataType],
+    check_utf8: bool = True,
+    *,
+    scan: bool = False,
+    block_bytes: int = BLOCK_BYTES,
+):
+    """Reader options; `scan`: every cell as text, empty cells as nulls (their count comes for free)."""
     return dict(
         # One thread: the upload handler already runs this beside the hashing and the request thread.
-        read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES, use_threads=False),
+        read_options=pacsv.ReadOptions(block_size=block_bytes, use_threads=False),
         parse_options=pacsv.ParseOptions(delimiter=reading.delimiter, newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types=types,
-            null_values=["", *reading.na_values],
+            null_values=[""] if scan else ["", *reading.na_values],
             true_values=list(rules.TRUE_VALUES),
             false_values=list(rules.FALSE_VALUES),
-            strings_can_be_null=False,  # text columns keep every cell; the rule decides what is missing
+            # Outside the scan text columns keep every cell: the rule decides what is missing.
+            strings_can_be_null=scan,
             check_utf8=check_utf8,
         ),
     )
@@ -117,34 +134,69 @@ def _header(head: bytes, reading: Reading) -> list[str]:
     return names
 
 
-def _scan(source, reading: Reading, check_utf8: bool = True) -> tuple[int, list[dict]]:
+def _scan(source, reading: Reading, check_utf8: bool = True, block_bytes: int = BLOCK_BYTES) -> tuple[int, list[dict]]:
     """One streaming pass over a binary stream: (rows, per column its type and its counts of empty cells
     and of other missing values), the same for any target (see `_columns`).
 
     Every column is parsed as text and its type settled batch by batch from all of its values, so the type
     never depends on where an odd value sits and nothing is read twice. Raises pa.ArrowInvalid where the
-    parser meets a problem in the file."""
-    head = source.read(BLOCK_BYTES)
-    names = _header(_complete_lines(head, len(head) < BLOCK_BYTES), reading)
+    parser meets a problem in the file (or a row longer than about two blocks)."""
+    head = source.read(block_bytes)
+    names = _header(_complete_lines(head, len(head) < block_bytes), reading)
     text = {n: pa.string() for n in names}
-    reader = pacsv.open_csv(_Replay(head, source), **_options(reading, text, check_utf8))
+    options = _options(reading, text, check_utf8, scan=True, block_bytes=block_bytes)
+    reader = pacsv.open_csv(_Replay(head, source), **options)
     tokens = pa.array(list(reading.na_values), type=pa.string())
     rows = 0
     empty = dict.fromkeys(names, 0)
-    na = dict.fromkeys(names, 0)
+    found_tokens = dict.fromkeys(names, 0)
+    nans = dict.fromkeys(names, 0)  # missing only if the column ends up a number column
     kinds = dict.fromkeys(names, EMPTY)
+    # A number column is settled without looking for missing tokens while no token reads as a number and
+    # the column has shown none (see `_numbers`).
+    quick = dict.fromkeys(names, not any(_is_number(t) for t in reading.na_values))
     for batch in reader:
         rows += batch.num_rows
         for name, values in zip(names, batch.columns, strict=True):
-            blank = pc.equal(pc.utf8_length(values), 0)
-            blanks = pc.sum(blank).as_py() or 0
-            mask = pc.or_(blank, pc.is_in(values, value_set=tokens)) if len(tokens) else blank
-            missing = pc.sum(mask).as_py() or 0
-            empty[name] += blanks
-            present = pc.filter(values, pc.invert(mask)) if missing else values
-            kinds[name], nans = rules.kind_of_text(present, kinds[name])
-            na[name] += missing - blanks + nans
-    return rows, [{"name": n, "kind": kinds[n], "empty": empty[n], "na": na[n]} for n in names]
+            empty[name] += values.null_count
+            if quick[name] and kinds[name] in (EMPTY, INT, FLOAT):
+                settled = _numbers(values, kinds[name])
+                if settled is not None:
+                    kinds[name] = settled[0]
+                    continue
+            if len(tokens):
+                found = pc.is_in(values, value_set=tokens)  # false on a null (an empty cell)
+                if hits := pc.sum(found).as_py() or 0:
+                    found_tokens[name] += hits
+                    quick[name] = False
+                    values = pc.filter(values, pc.invert(found))
+            kinds[name], count = rules.kind_of_text(values, kinds[name])
+            nans[name] += count
+    return rows, [
+        {"name": n, "kind": kinds[n], "empty": empty[n], "na": found_tokens[n] + (nans[n] if kinds[n] == FLOAT else 0)}
+        for n in names
+    ]
+
+
+def _is_number(token: str) -> bool:
+    """True for a missing token that reads as a number other than NaN (`-999`, `0`)."""
+    try:
+        return not math.isnan(pc.cast(pa.array([token]), pa.float64())[0].as_py())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    try:
+        pc.cast(pa.array([token]), pa.int64())
+        return True
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+
+
+def _numbers(values: pa.Array, kind: str) -> tuple[str, int] | None:
+    """(type, 0) of a batch of a number column read with its missing tokens left in, when every value in
+    it reads as a number other than NaN; else None, and the tokens must be looked for. Used only while no
+    token reads as a number other than NaN: then such a batch holds no token (a NaN might be one)."""
+    settled, nans = rules.kind_of_text(values, kind)
+    return (settled, 0) if settled in (EMPTY, INT, FLOAT) and nans == 0 else None
 
 
 def _columns(raw: list[dict], reading: Reading) -> list[dict]:
@@ -173,23 +225,29 @@ def inspect(path: Path, reading: Reading, early: StreamInspector | None = None) 
             if not early.ascii:  # the streaming pass skipped UTF-8 checks; do them now, only if needed
                 _ensure_utf8(path)
             return rows, columns
-    try:
-        with open(path, "rb") as fh:
-            rows, raw = _scan(fh, reading)
-        return rows, _columns(raw, reading)
-    except pa.ArrowInvalid as exc:
-        raise FormatError(problem(path, reading, str(exc))) from None
+    for block_bytes in (BLOCK_BYTES, LARGE_BLOCK_BYTES):
+        try:
+            with open(path, "rb") as fh:
+                rows, raw = _scan(fh, reading, block_bytes=block_bytes)
+        except pa.ArrowInvalid as exc:
+            message = str(exc)
+            if "straddl" in message and block_bytes < LARGE_BLOCK_BYTES:
+                continue  # a line longer than the blocks: read again in large ones
+            if "Empty CSV file" in message:
+                raise FormatError("the file has no data rows") from None
+            raise FormatError(problem(path, reading, message)) from None
+        extra = {"block_bytes": block_bytes} if block_bytes != BLOCK_BYTES else {}
+        return rows, _columns(raw, reading), extra
 
 
 def batches(source, reading: Reading) -> Iterator[pa.Table]:
-    """The file (a path or a binary stream) as tables of about one block each, following the rule."""
-    dtypes = reading.dtypes()
-    types = {name: rules.ARROW_TYPES[d] if d in (INT, FLOAT, BOOL) else pa.string() for name, d in dtypes.items()}
-    for name in types:
-        if reading.label_column(name):
-            types[name] = pa.string()
+    """The file (a path or a binary stream) as tables of about one block each, following the rule: cells
+    are read as text, as inspection reads them, and converted by the same casts (rules.to_rule), so the
+    two never disagree on what is a number."""
+    text = {name: pa.string() for name in reading.dtypes()}
+    block_bytes = reading.block_bytes or BLOCK_BYTES
     try:
-        reader = pacsv.open_csv(source, **_options(reading, types))
+        reader = pacsv.open_csv(source, **_options(reading, text, scan=True, block_bytes=block_bytes))
         for batch in reader:
             yield rules.normalize(batch, reading)
     except pa.ArrowInvalid as exc:  # the stored file was inspected: only a changed reading gets here
@@ -307,7 +365,7 @@ class StreamInspector:
 
     def _run(self) -> None:
         try:
-            self._outcome = _scan(self._reader, self.reading, check_utf8=False)
+            self._outcome = _scan(self._reader, self.reading, check_utf8=False, block_bytes=STREAM_BLOCK_BYTES)
         except BaseException as exc:  # handed to the caller of result()
             self._outcome = exc
         finally:

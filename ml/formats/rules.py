@@ -54,6 +54,7 @@ class Reading:
     na_values: tuple[str, ...] = DEFAULT_NA_VALUES
     delimiter: str = ","
     columns: list[dict] | None = field(default=None, compare=False)
+    block_bytes: int | None = None  # CSV: the block size a file with very long lines needs
 
     @classmethod
     def of(cls, schema: dict, *, task: str | None = None) -> Reading:
@@ -64,6 +65,7 @@ class Reading:
             na_values=tuple(schema.get("na_values", DEFAULT_NA_VALUES)),
             delimiter=schema.get("delimiter", ","),
             columns=schema.get("columns"),
+            block_bytes=schema.get("block_bytes"),
         )
 
     def label_column(self, name: str) -> bool:
@@ -113,25 +115,37 @@ def widen(a: str, b: str) -> str:
 
 def kind_of_text(values: pa.Array | pa.ChunkedArray, start: str = EMPTY) -> tuple[str, int]:
     """The type of non-missing text values widened from `start` (a column read as text, batch by batch),
-    and how many of them are NaN numbers (`nan`, which the rule counts as missing in a number column)."""
-    if start == STRING or len(values) == 0:
+    and how many of them are numbers that are not finite (`nan`, `inf`, `1e400`: missing in a number column).
+    Nulls (missing values) are left out. The casts here are the ones `to_rule` converts with."""
+    if start == STRING or len(values) == values.null_count:
         return start, 0
     if start in (EMPTY, INT):
         try:
             pc.cast(values, pa.int64())
-            return widen(start, INT), 0
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
+        else:
+            if not pc.any(pc.match_substring(values, "x", ignore_case=True)).as_py():  # Arrow reads 0x1F as 31
+                return widen(start, INT), 0
+            return STRING, 0
     if start in (EMPTY, INT, FLOAT):
         try:
             numbers = pc.cast(values, pa.float64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
         else:
-            return FLOAT, pc.sum(pc.is_nan(numbers)).as_py() or 0
-    if start in (EMPTY, BOOL) and pc.all(pc.is_in(values, value_set=pa.array(TRUE_VALUES + FALSE_VALUES))).as_py():
-        return BOOL, 0
+            return FLOAT, pc.sum(pc.invert(pc.is_finite(numbers))).as_py() or 0
+    if start in (EMPTY, BOOL):
+        # index_in gives null for a value not in the set (and for a null): all found when only nulls are null
+        found = pc.index_in(values, value_set=pa.array(TRUE_VALUES + FALSE_VALUES))
+        if found.null_count == values.null_count:
+            return BOOL, 0
     return STRING, 0
+
+
+def is_text_type(t: pa.DataType) -> bool:
+    """string, large_string and string_view (which Parquet readers may give)."""
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
 def missing_mask(values: pa.Array, name: str, reading: Reading) -> pa.Array:
@@ -141,7 +155,9 @@ def missing_mask(values: pa.Array, name: str, reading: Reading) -> pa.Array:
     # Kleene logic: is_nan(null) is null, and a plain `or` would turn a null's True into null (not counted)
     if pa.types.is_floating(values.type):  # NaN and ±inf: not numbers a model can take
         mask = pc.or_kleene(mask, pc.invert(pc.is_finite(values)))
-    elif pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+    elif is_text_type(values.type):
+        if not pa.types.is_string(values.type):
+            values = values.cast(pa.string())
         mask = pc.or_kleene(mask, pc.is_in(values, value_set=reading.missing_tokens(name)))
     return mask
 
@@ -177,7 +193,7 @@ def to_rule(values: pa.Array, name: str, dtype: str, reading: Reading) -> pa.Arr
         values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
     if pa.types.is_dictionary(values.type):
         values = values.dictionary_decode()
-    if pa.types.is_large_string(values.type):
+    if is_text_type(values.type) and not pa.types.is_string(values.type):
         values = values.cast(pa.string())
     if reading.label_column(name):
         if not pa.types.is_string(values.type):
@@ -192,7 +208,13 @@ def to_rule(values: pa.Array, name: str, dtype: str, reading: Reading) -> pa.Arr
         if dtype == BOOL:
             truth = pc.is_in(values, value_set=pa.array(TRUE_VALUES))
             return pc.if_else(pc.is_null(values), pa.scalar(None, pa.bool_()), truth)
-        return pc.cast(values, target)
+        try:
+            numbers = pc.cast(values, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:  # the file is not what was inspected
+            raise FormatError(f"column '{name}' holds a value that is not {dtype}: {exc}") from None
+        if dtype == FLOAT:  # `nan`, `inf`: missing numbers
+            numbers = pc.if_else(pc.is_finite(numbers), numbers, pa.scalar(None, pa.float64()))
+        return numbers
     if values.type != target:
         if target == pa.string() and (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
             values = pa.array([label_text(v) for v in values.to_pylist()], pa.string())
@@ -213,6 +235,8 @@ def dtype_of_arrow(t: pa.DataType) -> str:
     dictionaries of text are text, anything else (dates, decimals, nested values) is kept as text."""
     if pa.types.is_dictionary(t):
         t = t.value_type
+    if pa.types.is_uint64(t):  # its values may pass int64's range
+        return FLOAT
     if pa.types.is_integer(t):
         return INT
     if pa.types.is_floating(t) or pa.types.is_decimal(t):

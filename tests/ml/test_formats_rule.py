@@ -179,3 +179,18 @@ def test_a_jsonl_line_over_the_cap_and_an_empty_key_are_refused(tmp_path, monkey
         _inspect(tmp_path, b'{"label": "a"}\n{"label": "' + b"x" * 100 + b'"}\n', "long.jsonl")
     with pytest.raises(formats.FormatError, match="line 1: a key is empty"):
         _inspect(tmp_path, b'{"": 1, "label": "a"}\n', "empty-key.jsonl")
+
+
+def test_csv_inspection_and_reading_agree_on_what_is_a_number(tmp_path):
+    # hex is text (Arrow's cast would read 0x1F as 31); inf and 1e400 are missing numbers on every path
+    (tmp_path / "n.csv").write_text("h,f,label\n0x1F,inf,a\n2,1e400,b\n3,2.5,a\n")
+    schema, table, preview, arrays = _every_path(tmp_path, "n.csv")
+    assert [(c["dtype"], c["missing"]) for c in schema["columns"][:2]] == [("string", 0), ("float64", 2)]
+    assert table.column("h").to_pylist() == ["0x1F", "2", "3"] and table.column("f").to_pylist() == [None, None, 2.5]
+    assert [row[1] for row in preview["rows"]] == [None, None, 2.5]
+    assert np.isnan(arrays["f"][:2]).all() and arrays["f"][2] == 2.5
+
+
+def test_a_header_without_rows_or_newline_is_a_clear_400(tmp_path):
+    with pytest.raises(formats.FormatError, match="the file has no data rows"):
+        _inspect(tmp_path, b"a,b,label", "header.csv")
