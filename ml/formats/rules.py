@@ -125,7 +125,7 @@ def kind_of_text(values: pa.Array | pa.ChunkedArray, start: str = EMPTY) -> tupl
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
         else:
-            if not pc.any(pc.match_substring(values, "x", ignore_case=True)).as_py():  # Arrow reads 0x1F as 31
+            if not _may_hold_hex(values):  # Arrow's cast reads 0x1F as 31; the rule reads it as text
                 return widen(start, INT), 0
             return STRING, 0
     if start in (EMPTY, INT, FLOAT):
@@ -141,6 +141,21 @@ def kind_of_text(values: pa.Array | pa.ChunkedArray, start: str = EMPTY) -> tupl
         if found.null_count == values.null_count:
             return BOOL, 0
     return STRING, 0
+
+
+def _may_hold_hex(values: pa.Array | pa.ChunkedArray) -> bool:
+    """True when a text value holds an `x` or `X` (as in 0x1F). The chunks' character buffers are searched
+    with bytes.find (memchr speed, where a case-insensitive match costs 7x the int cast); a hit in a
+    buffer shared with other values is confirmed value by value."""
+    for chunk in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
+        data = chunk.buffers()[2]
+        if data is None:
+            continue
+        raw = data.to_pybytes()
+        if raw.find(b"x") >= 0 or raw.find(b"X") >= 0:
+            if pc.any(pc.match_substring_regex(chunk, "[xX]")).as_py():
+                return True
+    return False
 
 
 def is_text_type(t: pa.DataType) -> bool:
