@@ -103,8 +103,6 @@ def iris_columns() -> dict:
 
 
 def register_trained(*, actor, model, dataset_version, epochs: int = 30, seed: int = 0):
-    from models_app.services import register_version
-
     outcome = train(
         iris_columns(),
         task="classification",
@@ -113,6 +111,13 @@ def register_trained(*, actor, model, dataset_version, epochs: int = 30, seed: i
         hyperparameters={"epochs": epochs, "seed": seed},
         reporter=NullReporter(),
     )
+    return register_outcome(actor=actor, model=model, outcome=outcome, dataset_version=dataset_version)
+
+
+def register_outcome(*, actor, model, outcome, dataset_version, params: dict | None = None):
+    """A model version of `model` from a pipeline.train outcome (its weights, spec, metrics and split)."""
+    from models_app.services import register_version
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "weights.safetensors"
         save_weights(outcome.model, path)
@@ -124,7 +129,7 @@ def register_trained(*, actor, model, dataset_version, epochs: int = 30, seed: i
                 weights=File(fh, name="weights.safetensors"),
                 spec=outcome.spec,
                 metrics=outcome.metrics,
-                params={"split": outcome.split},
+                params={"split": outcome.split, **(params or {})},
                 dataset_versions=[dataset_version],
             )
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jobs_app.models import Job
-from tests.helpers import csv_file
+from tests.helpers import csv_file, register_outcome
 
 
 def _post(client, kind="train", spec=None, **extra):
@@ -386,16 +386,11 @@ def test_text_columns_refuse_mean_and_median_naming_the_column(world):
 
 def _register_on_case_12(world, model, version_id, options):
     """A version trained by the real pipeline on case 12 (no worker), registered as a train job would."""
-    import tempfile
-
-    from django.core.files import File
 
     from datasets_app.models import DatasetVersion
     from ml import formats
-    from ml.artifacts import save_weights
     from ml.pipeline import train
     from ml.train import NullReporter
-    from models_app.services import register_version
 
     path = CASES / "12_missing_cells_numeric.csv"
     version = DatasetVersion.objects.get(pk=version_id)
@@ -412,20 +407,7 @@ def _register_on_case_12(world, model, version_id, options):
         hyperparameters={"epochs": 1},
         reporter=NullReporter(),
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        weights = Path(tmp) / "weights.safetensors"
-        save_weights(outcome.model, weights)
-        with open(weights, "rb") as fh:
-            return register_version(
-                actor=world.users["member"],
-                model=model,
-                weights_path=weights,
-                weights=File(fh, name="weights.safetensors"),
-                spec=outcome.spec,
-                metrics=outcome.metrics,
-                params={"split": outcome.split},
-                dataset_versions=[version],
-            )
+    return register_outcome(actor=world.users["member"], model=model, outcome=outcome, dataset_version=version)
 
 
 def test_evaluate_on_missing_values_needs_a_model_with_an_imputer(world, model, holes_version):

@@ -50,6 +50,19 @@ def _mode(values):
     return float(values[counts.argmax()])  # np.unique sorts: the smallest among ties
 
 
+def fit(columns: dict, strategy: str, reporter, architecture: str = "mlp"):
+    """Two epochs of `architecture` on `columns` (target `label`) with options.impute = `strategy`."""
+    return train(
+        columns,
+        task="classification",
+        target="label",
+        architecture=architecture,
+        options={"impute": strategy},
+        hyperparameters={"epochs": 2},
+        reporter=reporter,
+    )
+
+
 @pytest.mark.parametrize(
     "strategy, statistic", [("mean", np.nanmean), ("median", np.nanmedian), ("most_frequent", _mode)]
 )
@@ -57,15 +70,7 @@ def test_filling_strategies_learn_from_the_train_rows_only(strategy, statistic):
     columns = frame()
     columns.pop("colour")
     reporter = Lines()
-    outcome = train(
-        columns,
-        task="classification",
-        target="label",
-        architecture="mlp",
-        options={"impute": strategy},
-        hyperparameters={"epochs": 2},
-        reporter=reporter,
-    )
+    outcome = fit(columns, strategy, reporter)
     stored = outcome.spec["preprocessing"]["impute"]
     assert stored["strategy"] == strategy and set(stored["values"]) == {"age", "income"}
     train_part = train_rows(columns)
@@ -84,15 +89,7 @@ def test_drop_rows_drops_rows_with_a_missing_used_value_before_the_split():
     columns = frame()
     columns.pop("colour")
     reporter = Lines()
-    outcome = train(
-        columns,
-        task="classification",
-        target="label",
-        architecture="mlp",
-        options={"impute": "drop_rows"},
-        hyperparameters={"epochs": 2},
-        reporter=reporter,
-    )
+    outcome = fit(columns, "drop_rows", reporter)
     complete = ~(np.isnan(columns["age"]) | np.isnan(columns["income"]) | impute.missing_target(columns["label"]))
     split = outcome.split
     assert split["train_rows"] + split["validation_rows"] + split["test_rows"] == complete.sum()

@@ -8,7 +8,7 @@ from ml import inference
 from models_app import serving
 from models_app.models import PredictionLog
 from models_app.services import set_alias
-from tests.helpers import register_trained
+from tests.helpers import register_outcome, register_trained
 
 FEATURES = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
 SETOSA = [5.1, 3.5, 1.4, 0.2]
@@ -228,15 +228,9 @@ def test_a_model_whose_output_is_not_finite_answers_400_never_a_label(world, mod
 
 def _register_imputing(world, model, dataset_version, strategy: str):
     """flower-clf trained by the real pipeline on iris with holes in two features, with options.impute."""
-    import tempfile
-    from pathlib import Path
 
-    from django.core.files import File
-
-    from ml.artifacts import save_weights
     from ml.pipeline import train
     from ml.train import NullReporter
-    from models_app.services import register_version
     from tests.helpers import iris_columns
 
     columns = iris_columns()
@@ -251,20 +245,13 @@ def _register_imputing(world, model, dataset_version, strategy: str):
         hyperparameters={"epochs": 30},
         reporter=NullReporter(),
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "weights.safetensors"
-        save_weights(outcome.model, path)
-        with open(path, "rb") as fh:
-            return register_version(
-                actor=world.users["member"],
-                model=model,
-                weights_path=path,
-                weights=File(fh, name="weights.safetensors"),
-                spec=outcome.spec,
-                metrics=outcome.metrics,
-                params={"split": outcome.split, "options": {"impute": strategy}},
-                dataset_versions=[dataset_version],
-            )
+    return register_outcome(
+        actor=world.users["member"],
+        model=model,
+        outcome=outcome,
+        dataset_version=dataset_version,
+        params={"options": {"impute": strategy}},
+    )
 
 
 def test_a_null_feature_is_filled_with_the_learnt_value_and_logged_as_missing(world, model, iris_version):
