@@ -46,6 +46,19 @@ def test_a_user_session_from_login_to_alias(eco):
     assert builtin["version"] == 2 and builtin["num_rows"] == 150
     assert [d["name"] for d in eco("datasets", "list", "--team", "alpha")] == ["flowers"]
 
+    # a semicolon file whose "-" means missing; --offset pages through the rows as training reads them
+    (eco.dir / "semi.csv").write_text("a;b;label\n1;-;NA\n2;3;007\n4;5;7\n")
+    semi = eco(
+        "datasets", "upload", dataset["id"], "semi.csv", "--target", "label", "--delimiter", ";", "--na-values", '["-"]'
+    )
+    assert semi["schema"]["delimiter"] == ";" and semi["schema"]["na_values"] == ["-"]
+    assert [(c["dtype"], c["missing"]) for c in semi["schema"]["columns"]] == [
+        ("int64", 0),
+        ("int64", 1),
+        ("string", 0),
+    ]
+    assert eco("versions", "preview", semi["id"], "--offset", "1")["rows"] == [[2, 3, "007"], [4, 5, "7"]]
+
     (eco.dir / "bad.csv").write_text("a,b,label\n1,2,x\n3\n")
     failed = eco("datasets", "upload", dataset["id"], "bad.csv", "--target", "label", ok=False)
     assert failed.returncode == 1 and "line 3: expected 3 fields, found 1" in failed.stderr
