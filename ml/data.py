@@ -170,9 +170,14 @@ def _numeric_inputs(features, kind, image_shape, known) -> tuple[np.ndarray, dic
             raise DataError(f"missing feature columns: {', '.join(missing[:10])}")
         inputs = np.stack([features[n] for n in names], axis=1).astype(np.float32)
     if not np.isfinite(inputs).all():
+        flat = inputs.reshape(len(inputs), -1)
+        bad = [
+            names[i] if len(names) == flat.shape[1] else f"feature {i}"
+            for i in np.flatnonzero(~np.isfinite(flat).all(axis=0))
+        ]
         raise DataError(
-            "features have missing or infinite values; set options.impute, or drop or fill them first "
-            "(a process job's dropna or fillna)"
+            f"features have missing values or values beyond float32 (±3.4e38): {', '.join(bad[:10])}; set "
+            "options.impute, or drop or fill them first (a process job's dropna, fillna or filter)"
         )
     if kind == IMAGE:
         shape = (

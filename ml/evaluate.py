@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, precision_recall_fscore_support
 
-from ml.data import Arrays
+from ml.data import Arrays, DataError
 
 
 @torch.no_grad()
@@ -91,7 +91,15 @@ def metrics_from_outputs(
     outputs: np.ndarray, targets: np.ndarray, task: str, *, classes: list[str] | None = None
 ) -> dict:
     """Metrics of raw outputs (logits, or values for regression) against the targets, from any runtime;
-    `classes` (the preprocessing's class names) names the rows of a classification's `per_class` table."""
+    `classes` (the preprocessing's class names) names the rows of a classification's `per_class` table.
+    Raises DataError when an output is not finite: metrics of such rows would be NaN or meaningless."""
+    finite = np.isfinite(outputs).reshape(len(outputs), -1).all(axis=1)
+    if not finite.all():
+        raise DataError(
+            f"the model's outputs are not finite for {int((~finite).sum())} of {len(outputs)} rows (first: row "
+            f"{int(np.flatnonzero(~finite)[0])}); its weights diverged or these inputs lie far outside its training "
+            "data"
+        )
     if task == "regression":
         return regression_metrics(targets.astype(np.float64), outputs[:, 0].astype(np.float64))
     return classification_metrics(targets, softmax(outputs.astype(np.float64)), classes)

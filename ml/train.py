@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ml.architectures import IMAGE, REGISTRY, TABULAR, TEXT, build_model, rescale_outputs
-from ml.data import Arrays
+from ml.data import Arrays, DataError
 from ml.errors import UserError
 from ml.evaluate import evaluate, metrics_from_outputs, predict
 
@@ -193,12 +193,16 @@ def _check_rescaled(model: nn.Module, train: Arrays, std: float, rows: int = 102
 
 def _validation_scores(model: nn.Module, validation: Arrays, task: str, device: str, scaling) -> dict:
     """Metrics of the model being trained on the validation rows, in the target's units (a regression
-    network answers standardised values until the end of `fit`)."""
-    if scaling is None:
-        return evaluate(model, validation, task, device=device)
-    mean, std = scaling
-    outputs = predict(model, validation.inputs, device=device).astype(np.float64) * std + mean
-    return metrics_from_outputs(outputs, validation.targets, task)
+    network answers standardised values until the end of `fit`). Raises TrainingError when the network's
+    outputs are no longer finite (it diverged)."""
+    try:
+        if scaling is None:
+            return evaluate(model, validation, task, device=device)
+        mean, std = scaling
+        outputs = predict(model, validation.inputs, device=device).astype(np.float64) * std + mean
+        return metrics_from_outputs(outputs, validation.targets, task)
+    except DataError as exc:
+        raise TrainingError(f"training diverged: {exc}; lower the learning rate") from None
 
 
 def _loss_fn(task: str):

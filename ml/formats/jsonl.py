@@ -36,6 +36,22 @@ def _too_deep(value, limit: int = 32) -> bool:
     return False
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple]) -> dict:
+    """An object's pairs as a dict, refusing a key given twice (json.loads would keep the last silently)."""
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return record
+
+
 @contextmanager
 def _opened(source):
     if isinstance(source, (str, Path)):
@@ -57,11 +73,13 @@ def records(source) -> Iterator[tuple[int, dict]]:
             if not raw.strip():
                 continue
             try:
-                record = json.loads(raw)
+                record = json.loads(raw, object_pairs_hook=_unique_keys)
             except UnicodeDecodeError as exc:
                 raise FormatError(f"line {number}, column {exc.start + 1}: the file is not valid UTF-8 text") from None
             except json.JSONDecodeError as exc:
                 raise FormatError(f"line {number}, column {exc.colno}: invalid JSON ({exc.msg})") from None
+            except _DuplicateKey as exc:
+                raise FormatError(f"line {number}: the key '{exc.args[0]}' appears twice in one object") from None
             except (ValueError, RecursionError) as exc:  # numbers too long to convert, nesting too deep
                 raise FormatError(f"line {number}: unreadable JSON ({exc.__class__.__name__})") from None
             if not isinstance(record, dict):

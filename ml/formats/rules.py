@@ -233,6 +233,8 @@ def to_rule(values: pa.Array, name: str, dtype: str, reading: Reading) -> pa.Arr
     if values.type != target:
         if target == pa.string() and (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
             values = pa.array([label_text(v) for v in values.to_pylist()], pa.string())
+        elif target == pa.string() and pa.types.is_timestamp(values.type):  # ISO 8601: 2020-01-01T12:30:05
+            values = pc.strftime(values, format="%Y-%m-%dT%H:%M:%S" + ("%z" if values.type.tz else ""))
         else:  # numbers to int64 / float64; dates, times, booleans... to their ISO / true-false text
             values = pc.cast(values, target)
     if pc.any(mask).as_py():

@@ -194,3 +194,28 @@ def test_csv_inspection_and_reading_agree_on_what_is_a_number(tmp_path):
 def test_a_header_without_rows_or_newline_is_a_clear_400(tmp_path):
     with pytest.raises(formats.FormatError, match="the file has no data rows"):
         _inspect(tmp_path, b"a,b,label", "header.csv")
+
+
+def test_a_jsonl_key_given_twice_is_refused_naming_it(tmp_path):
+    with pytest.raises(formats.FormatError, match="line 2: the key 'x' appears twice in one object"):
+        _inspect(tmp_path, b'{"x": 1, "label": "a"}\n{"x": 1, "x": 2, "label": "b"}\n', "dup.jsonl")
+
+
+def test_parquet_timestamps_and_dates_become_iso_text(tmp_path):
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "at": pa.array([datetime.datetime(2020, 1, 1, 12, 30, 5), None], pa.timestamp("s")),
+            "day": pa.array([datetime.date(2020, 1, 2), datetime.date(2021, 3, 4)]),
+            "label": ["a", "b"],
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    schema, read, preview, arrays = _every_path(tmp_path, "t.parquet")
+    assert [(c["dtype"], c["missing"]) for c in schema["columns"][:2]] == [("string", 1), ("string", 0)]
+    # Parquet stores seconds as milliseconds
+    assert preview["rows"] == [["2020-01-01T12:30:05.000", "2020-01-02", "a"], [None, "2021-03-04", "b"]]

@@ -12,7 +12,7 @@ from sklearn.metrics import classification_report, log_loss
 
 from config.jsonsafe import unsafe_text
 from ml.data import Arrays
-from ml.evaluate import classification_metrics, evaluate, predict, softmax
+from ml.evaluate import classification_metrics, evaluate, metrics_from_outputs, predict, softmax
 from ml.pipeline import encoded_split, train
 from tests.ml.test_pipeline import MemoryReporter
 
@@ -188,3 +188,21 @@ def test_no_warning_when_every_split_has_every_class_and_none_for_an_empty_valid
         "warning: class 'common' has no test rows (2 rows in all); its test metrics are not measured "
         "(any test prediction of it is a false positive)"
     ]
+
+
+def test_outputs_that_are_not_finite_give_no_metrics():
+    from ml.data import DataError
+
+    outputs = np.array([[0.1, 0.9], [np.nan, 0.0], [np.inf, 1.0]])
+    with pytest.raises(DataError, match=r"not finite for 2 of 3 rows \(first: row 1\)"):
+        metrics_from_outputs(outputs, np.array([1, 0, 1]), "classification")
+    with pytest.raises(DataError, match="not finite for 1 of 2 rows"):
+        metrics_from_outputs(np.array([[1.0], [np.inf]]), np.array([1.0, 2.0]), "regression")
+
+
+def test_features_beyond_float32_are_named_when_training_data_is_prepared():
+    from ml.data import DataError, prepare
+
+    columns = {"a": np.array([1.0, 2.0, 3.0]), "b": np.array([1.0, 1e39, 2.0]), "label": np.array(["x", "y", "x"])}
+    with pytest.raises(DataError, match=r"beyond float32 \(±3.4e38\): b;"):
+        prepare(columns, target="label", task="classification", architecture="mlp")
