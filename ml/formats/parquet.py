@@ -29,13 +29,8 @@ def _file(source, buffer_size: int = 0) -> pq.ParquetFile:
 
 
 def _check_schema(schema: pa.Schema) -> None:
-    seen = set()
-    for i, field in enumerate(schema):
-        if not field.name.strip():
-            raise FormatError(f"column {i + 1} has no name")
-        if field.name in seen:
-            raise FormatError(f"column '{field.name}' appears twice")
-        seen.add(field.name)
+    rules.check_names(schema.names)
+    for field in schema:
         t = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
         if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
             raise FormatError(f"column '{field.name}' holds binary data; Eco reads numbers, booleans and text")
@@ -129,9 +124,16 @@ def _missing_in(values: pa.Array, name: str, reading: Reading) -> int:
 
 
 def batches(source, reading: Reading) -> Iterator[pa.Table]:
+    """The file in tables of BATCH_ROWS rows following the rule. Data pages that inspection counted from
+    statistics are decoded only here: a corrupt one is a FormatError naming the rows."""
     parquet = _file(source)
-    for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
-        yield rules.normalize(batch, reading)
+    done = 0
+    try:
+        for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+            yield rules.normalize(batch, reading)
+            done += batch.num_rows
+    except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
+        raise FormatError(f"rows from {done + 1}: {str(exc).splitlines()[0][:200]}") from None
 
 
 def write(table: pa.Table, path: Path) -> dict:

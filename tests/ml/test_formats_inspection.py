@@ -180,3 +180,21 @@ def test_a_csv_line_longer_than_two_blocks_is_read_in_large_blocks_on_every_path
     assert schema["block_bytes"] == csv.LARGE_BLOCK_BYTES
     table = formats.read_table(path, "csv", schema)
     assert table.column("text").to_pylist() == [document, "short"] and table.column("y").to_pylist() == ["a", "b"]
+
+
+def test_a_corrupt_page_that_statistics_skipped_is_a_format_error_when_read(tmp_path):
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from ml import formats
+
+    path = tmp_path / "corrupt.parquet"
+    table = pa.table({"a": pa.array(np.arange(100_000)), "label": pa.array(["x", "y"] * 50_000)})
+    pq.write_table(table, path, compression="snappy")
+    data = bytearray(path.read_bytes())
+    data[2000:2400] = b"\xab" * 400  # inside the integer column's first data page
+    path.write_bytes(bytes(data))
+    reading = formats.Reading(target="label", task="classification")
+    schema = formats.inspect(path, "parquet", reading).schema  # counted from the footer's statistics
+    with pytest.raises(formats.FormatError, match="rows from 1: Corrupt snappy"):
+        formats.read_table(path, "parquet", schema)
