@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from ml import formats
 from ml.errors import UserError
-from ml.formats import is_numeric, label_text
+from ml.formats import is_numeric, label_text, sample_array
 
 OPS = ("dropna", "dedupe", "standardize", "filter", "map_labels", "sample", "fillna", "cast")
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "is_null", "not_null")
@@ -339,9 +339,8 @@ def _missing(column: pa.ChunkedArray) -> pa.ChunkedArray:
     if pa.types.is_floating(column.type):
         missing = pc.or_kleene(missing, pc.is_nan(column))  # is_nan(null) is null: plain or_ would give null
     elif pa.types.is_fixed_size_list(column.type) and pa.types.is_floating(column.type.value_type):
-        flat = column.combine_chunks()
-        values = flat.flatten().to_numpy(zero_copy_only=False).reshape(len(flat), -1)
-        missing = pc.or_kleene(missing, pa.array(np.isnan(values).any(axis=1)))
+        nan = np.isnan(sample_array(column)).any(axis=1)
+        missing = pc.or_kleene(missing, pa.array(nan))
     return missing
 
 
@@ -362,9 +361,8 @@ def _run_dedupe(table, step):
     keys = table.select(names)
     for i, field in enumerate(keys.schema):
         if pa.types.is_fixed_size_list(field.type):  # a sample (image): its bytes are its key
-            flat = keys.column(i).combine_chunks()
-            values = flat.flatten().to_numpy(zero_copy_only=False).reshape(len(flat), -1)
-            keys = keys.set_column(i, field.name, pa.array([r.tobytes() for r in values], type=pa.binary()))
+            rows = sample_array(keys.column(i))
+            keys = keys.set_column(i, field.name, pa.array([r.tobytes() for r in rows], type=pa.binary()))
     indexed = keys.append_column(row, pa.array(np.arange(table.num_rows)))
     first = indexed.group_by(names, use_threads=False).aggregate([(row, "min")])
     rows = np.sort(first.column(f"{row}_min").to_numpy())

@@ -16,7 +16,6 @@ added to `_MODULES`.
 from __future__ import annotations
 
 import importlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -25,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from ml.formats.rules import (
+    ARROW_TYPES,
     DEFAULT_NA_VALUES,
     EMPTY,
     STRING,
@@ -33,6 +33,7 @@ from ml.formats.rules import (
     check_options,
     is_numeric,
     label_text,
+    sample_array,
 )
 
 __all__ = [
@@ -79,7 +80,8 @@ def format_of(filename: str) -> str | None:
 def detect_format(filename: str, explicit: str | None = None) -> str:
     """`explicit` when given (checked), else the format of the file's extension; FormatError otherwise."""
     if explicit:
-        return module(explicit) and explicit
+        module(explicit)  # FormatError for an unknown one
+        return explicit
     fmt = format_of(filename)
     if fmt is None:
         endings = ", ".join(e for f in FORMATS for e in module(f).EXTENSIONS)
@@ -131,8 +133,6 @@ def read_table(source, fmt: str, schema: dict) -> pa.Table:
 
 
 def _empty_table(reading: Reading) -> pa.Table:
-    from ml.formats.rules import ARROW_TYPES
-
     return pa.table({c["name"]: pa.array([], ARROW_TYPES.get(c["dtype"], pa.string())) for c in reading.columns})
 
 
@@ -164,10 +164,8 @@ def preview(source, fmt: str, schema: dict, *, limit: int, offset: int = 0) -> d
 def _values(table: pa.Table, field: pa.Field) -> list:
     """A column's values as Python objects; sample columns (NPZ) in their shape."""
     column = table.column(field.name)
-    if field.metadata and b"shape" in field.metadata:
-        shape = json.loads(field.metadata[b"shape"])
-        flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        return flat.reshape(len(column), *shape).tolist()
+    if pa.types.is_fixed_size_list(field.type):
+        return sample_array(column, field).tolist()
     return column.to_pylist()
 
 

@@ -124,13 +124,7 @@ def _header(head: bytes, reading: Reading) -> list[str]:
                 f"line 1: the header is one column, but the file looks like it uses {shown} as its delimiter; "
                 f"upload it again with delimiter={other[0]!r}"
             )
-    seen = set()
-    for i, name in enumerate(names):
-        if not name.strip():
-            raise FormatError(f"line 1, column {i + 1}: the column has no name")
-        if name in seen:
-            raise FormatError(f"line 1, column {i + 1}: the column name '{name}' appears twice")
-        seen.add(name)
+    rules.check_names(names, "line 1, ")
     return names
 
 

@@ -280,10 +280,8 @@ def write(table: pa.Table, path: Path) -> dict:
     out = {}
     for field in table.schema:
         column = table.column(field.name)
-        if field.metadata and b"shape" in field.metadata:
-            shape = json.loads(field.metadata[b"shape"])
-            flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
-            out[field.name] = flat.reshape(len(column), *shape)
+        if pa.types.is_fixed_size_list(field.type):
+            out[field.name] = rules.sample_array(column, field)
         elif pa.types.is_integer(column.type) and column.null_count == 0:
             out[field.name] = column.to_numpy()
         elif pa.types.is_integer(column.type) or pa.types.is_floating(column.type):

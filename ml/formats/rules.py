@@ -57,11 +57,11 @@ class Reading:
     block_bytes: int | None = None  # CSV: the block size a file with very long lines needs
 
     @classmethod
-    def of(cls, schema: dict, *, task: str | None = None) -> Reading:
+    def of(cls, schema: dict) -> Reading:
         """The reading recorded in a version's schema (versions from before the options read with defaults)."""
         return cls(
             target=schema.get("target"),
-            task=schema.get("task", task),
+            task=schema.get("task"),
             na_values=tuple(schema.get("na_values", DEFAULT_NA_VALUES)),
             delimiter=schema.get("delimiter", ","),
             columns=schema.get("columns"),
@@ -90,15 +90,15 @@ def check_options(na_values, delimiter) -> tuple[tuple[str, ...], str]:
         raise UserError("give a list of strings (an empty list: only empty cells are missing)", field="na_values")
     elif len(na_values) > MAX_NA_VALUES or any(len(v) > 100 or "\n" in v or "\r" in v for v in na_values):
         raise UserError(f"at most {MAX_NA_VALUES} one-line tokens of up to 100 characters", field="na_values")
-    if delimiter is None or delimiter == "":
+    if delimiter in (None, ""):
         delimiter = ","
-    if delimiter == "\\t":
+    elif delimiter == "\\t":  # as typed in a form or a shell
         delimiter = "\t"
-    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n' or not delimiter.isprintable():
-        if delimiter != "\t":
-            raise UserError(
-                f"the delimiter is one character such as ',', ';', '|' or a tab; got {delimiter!r}", field="delimiter"
-            )
+    printable = isinstance(delimiter, str) and len(delimiter) == 1 and delimiter.isprintable()
+    if delimiter != "\t" and (not printable or delimiter == '"'):
+        raise UserError(
+            f"the delimiter is one character such as ',', ';', '|' or a tab; got {delimiter!r}", field="delimiter"
+        )
     return tuple(dict.fromkeys(na_values)), delimiter
 
 
@@ -191,7 +191,7 @@ def label_text(value) -> str | None:
         return str(int(value))
     if isinstance(value, (float, np.floating)):
         return None if math.isnan(value) else repr(float(value))
-    return json.dumps(value, ensure_ascii=False)
+    return json_text(value)  # dates, lists...
 
 
 def json_text(value) -> str | None:
@@ -212,7 +212,7 @@ def to_rule(values: pa.Array, name: str, dtype: str, reading: Reading) -> pa.Arr
         values = values.cast(pa.string())
     if reading.label_column(name):
         if not pa.types.is_string(values.type):
-            values = pa.array([label_text(v) for v in values.to_pylist()], type=pa.string())
+            values = _label_texts(values)
         return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
     if is_nested_type(values.type):
         values = pa.array([json_text(v) for v in values.to_pylist()], type=pa.string())
@@ -232,7 +232,7 @@ def to_rule(values: pa.Array, name: str, dtype: str, reading: Reading) -> pa.Arr
         return numbers
     if values.type != target:
         if target == pa.string() and (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
-            values = pa.array([label_text(v) for v in values.to_pylist()], pa.string())
+            values = _label_texts(values)  # numbers in a text column: as a label would write them
         elif target == pa.string() and pa.types.is_timestamp(values.type):  # ISO 8601: 2020-01-01T12:30:05
             values = pc.strftime(values, format="%Y-%m-%dT%H:%M:%S" + ("%z" if values.type.tz else ""))
         else:  # numbers to int64 / float64; dates, times, booleans... to their ISO / true-false text
@@ -240,6 +240,32 @@ def to_rule(values: pa.Array, name: str, dtype: str, reading: Reading) -> pa.Arr
     if pc.any(mask).as_py():
         values = pc.if_else(mask, pa.scalar(None, target), values)
     return values
+
+
+def sample_array(column: pa.Array | pa.ChunkedArray, field: pa.Field | None = None) -> np.ndarray:
+    """A column of samples (fixed-size lists: NPZ arrays of several axes) as numpy: shape (N, *sample shape)
+    when `field`'s metadata records the shape, else (N, values per sample)."""
+    flat = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    shape = [-1]
+    if field is not None and field.metadata and b"shape" in field.metadata:
+        shape = json.loads(field.metadata[b"shape"])
+    return flat.flatten().to_numpy(zero_copy_only=False).reshape(len(flat), *shape)
+
+
+def check_names(names: list[str], where: str = "") -> None:
+    """Column names: none empty, none twice; FormatError naming the column (`where` prefixes its place,
+    `line 1, ` for a CSV header)."""
+    seen = set()
+    for i, name in enumerate(names):
+        if not name.strip():
+            raise FormatError(f"{where}column {i + 1}: the column has no name")
+        if name in seen:
+            raise FormatError(f"{where}column {i + 1}: the column name '{name}' appears twice")
+        seen.add(name)
+
+
+def _label_texts(values: pa.Array) -> pa.Array:
+    return pa.array([label_text(v) for v in values.to_pylist()], type=pa.string())
 
 
 def is_nested_type(t: pa.DataType) -> bool:
