@@ -10,7 +10,7 @@ from jobs_app import services, specs
 from jobs_app.kinds import SCHEMA_DIALECT
 from jobs_app.models import Job, OutputKind
 from jobs_app.runners.reporter import RegistryReporter
-from ml import formats, pipeline
+from ml import formats, impute, pipeline
 from ml.data import Arrays
 from ml.evaluate import metrics_from_outputs
 from ml.inference import run_batched
@@ -118,11 +118,12 @@ def check(*, user: User, team: Team, spec: dict) -> dict:
             f"this version's spec has no {', '.join(absent)}: only versions trained by Eco jobs know how to encode "
             "raw data for evaluation.",
         )
-    if "impute" not in (model_version.spec["preprocessing"] or {}) and (found := specs.missing_values(version, needed)):
+    has_imputer = "impute" in (model_version.spec["preprocessing"] or {})  # see ml.impute
+    if not has_imputer and (found := specs.missing_values(version, needed)):
         raise specs.error(
             "spec.dataset_version",
             f"missing values in {found}; this model has no imputer: train one with options.impute "
-            "(mean, median, most_frequent or drop_rows), or run a process job with fillna or dropna first.",
+            f"({impute.CHOICES_TEXT}), or run a process job with fillna or dropna first.",
         )
     out = {"model_version": str(model_version.pk), "dataset_version": str(version.pk), "split": split}
     specs.description(spec, out)

@@ -306,7 +306,8 @@ def _check_missing_values(version: DatasetVersion, used: list[str], strategy: st
             )
         return
     if strategy not in impute.TEXT_STRATEGIES:
-        text = [n for n in used if n in formats.text_columns(version.schema)]
+        texts = set(formats.text_columns(version.schema))
+        text = [n for n in used if n in texts]
         if text:
             raise specs.error(
                 f"spec.options.{impute.OPTION}",
