@@ -53,8 +53,8 @@ def strategy_of(options: dict | None) -> str | None:
 
 
 def missing_mask(values: np.ndarray) -> np.ndarray:
-    """(N,) bool: True for the rows where a column's value is missing. Numbers: NaN (an NPZ sample: NaN in
-    any of its elements); text: None or a NaN float."""
+    """(N,) bool: True for the rows where a column's value is missing. Numbers: NaN or ±inf, as the typing
+    rule reads them (an NPZ sample: in any of its elements); text: None or a NaN float."""
     values = np.asarray(values)
     if values.dtype == object:
         return np.fromiter(
@@ -62,7 +62,7 @@ def missing_mask(values: np.ndarray) -> np.ndarray:
         ).reshape(values.shape)
     if values.dtype.kind not in "fc":
         return np.zeros(len(values), dtype=bool)
-    missing = np.isnan(values)
+    missing = ~np.isfinite(values)
     return missing.reshape(len(values), -1).any(axis=1) if values.ndim > 1 else missing
 
 
@@ -109,6 +109,7 @@ def learn(features: dict[str, np.ndarray], names: list[str], strategy: str) -> d
             values[name] = str(imputer.fit(np.array(present, dtype=object)[:, None]).statistics_[0])
             continue
         flat = column.reshape(len(column), -1).astype(np.float64)
+        flat[~np.isfinite(flat)] = np.nan  # SimpleImputer's missing marker; ±inf is missing under the rule too
         statistics = SimpleImputer(strategy=strategy, keep_empty_features=False).fit(flat).statistics_
         if np.isnan(statistics).any():
             raise ImputeError(f"column '{name}' has no value in the train rows to impute from", field=OPTION)
@@ -131,7 +132,7 @@ def fill(features: dict[str, np.ndarray], imputer: dict | None) -> dict[str, np.
                 column = column.copy()
                 column[mask] = value
         elif column.dtype.kind == "f":
-            column = np.where(np.isnan(column), np.asarray(value, dtype=column.dtype), column)
+            column = np.where(np.isfinite(column), column, np.asarray(value, dtype=column.dtype))
         out[name] = column
     return out
 

@@ -243,3 +243,13 @@ def test_npz_sample_arrays_get_per_element_values():
     array, _ = inference.encode(outcome.spec, [image])
     pre = outcome.spec["preprocessing"]
     assert array[0, 0, 2, 2] == pytest.approx((values[2, 2] - pre["input_mean"]) / pre["input_std"], rel=1e-5)
+
+
+def test_infinite_values_of_npz_samples_are_missing_to_the_imputer_as_to_inspection():
+    images = np.arange(12, dtype=np.float32).reshape(3, 2, 2)
+    images[1, 0, 0] = np.inf
+    assert impute.missing_mask(images).tolist() == [False, True, False]
+    learnt = impute.learn({"x": images[[0, 1]]}, ["x"], "mean")
+    assert learnt["values"]["x"] == [[0.0, 3.0], [4.0, 5.0]]  # pixel (0, 0): the inf is left out of its mean
+    filled = impute.fill({"x": images}, learnt)["x"]
+    assert filled[1, 0, 0] == 0.0 and np.isfinite(filled).all()
