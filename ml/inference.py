@@ -65,8 +65,15 @@ def _numbers(
     if len(values) != count:
         raise InputError(index, f"expected {count} {what}, got {len(values)}")
     values = nulls(values, index) if nulls is not None else values
-    named = names is not None and len(names) == count
-    return [_number(v, index, f"'{names[i]}'" if named else f"value {i}") for i, v in enumerate(values)]
+    return [_number(v, index, label) for v, label in zip(values, _labels(names, count), strict=True)]
+
+
+def _labels(names: list[str] | None, size: int) -> list[str]:
+    """How messages name the values of a list input: by feature when `names` has one per value, else by
+    position."""
+    return (
+        [f"'{n}'" for n in names] if names is not None and len(names) == size else [f"value {j}" for j in range(size)]
+    )
 
 
 def _from_object(
@@ -96,7 +103,7 @@ class _Nulls:
             if strategy
             else "this model was trained without options.impute, so it cannot fill it"
         )
-        self.labels = [f"'{n}'" for n in names] if len(names) == size else [f"value {j}" for j in range(size)]
+        self.labels = _labels(names, size)
         self.fills: list | None = None
         if strategy in FILLING and len(names) == size and all(n in values for n in names):
             self.fills = [values[n] for n in names]
