@@ -155,10 +155,8 @@ def test_the_singleton_class_case_matches_sklearn_and_warns(seed):
     ]
 
 
-def test_no_warning_when_every_split_has_every_class_and_none_for_an_empty_validation_split():
-    columns = _singleton_columns()
-    keep = columns["label"] != "singleton"
-    columns = {name: values[keep] for name, values in columns.items()}
+def _warnings(columns: dict) -> list[str]:
+    """The warning lines of one epoch of training without a validation split."""
     reporter = MemoryReporter()
     train(
         columns,
@@ -169,22 +167,19 @@ def test_no_warning_when_every_split_has_every_class_and_none_for_an_empty_valid
         split={"validation": 0.0},
         reporter=reporter,
     )
-    assert not [line for line in reporter.lines if line.startswith("warning:")]
+    return [line for line in reporter.lines if line.startswith("warning:")]
+
+
+def test_no_warning_when_every_split_has_every_class_and_none_for_an_empty_validation_split():
+    columns = _singleton_columns()
+    keep = columns["label"] != "singleton"
+    columns = {name: values[keep] for name, values in columns.items()}
+    assert _warnings(columns) == []
 
     two_rows = _singleton_columns()
     two_rows["label"][np.flatnonzero(two_rows["label"] == "common")[:29]] = "frequent"  # common: 1 row left
     two_rows["label"][np.flatnonzero(two_rows["label"] == "singleton")] = "common"  # common: 2 rows
-    reporter = MemoryReporter()
-    train(
-        two_rows,
-        task="classification",
-        target="label",
-        architecture="mlp",
-        hyperparameters={"epochs": 1},
-        split={"validation": 0.0},
-        reporter=reporter,
-    )
-    assert [line for line in reporter.lines if line.startswith("warning:")] == [
+    assert _warnings(two_rows) == [
         "warning: class 'common' has no test rows (2 rows in all); its test metrics are not measured "
         "(any test prediction of it is a false positive)"
     ]
