@@ -191,7 +191,7 @@ def label_text(value) -> str | None:
         return str(int(value))
     if isinstance(value, (float, np.floating)):
         return None if math.isnan(value) else repr(float(value))
-    return json_text(value)  # dates, lists...
+    return json_text(value)
 
 
 def json_text(value) -> str | None:
@@ -212,7 +212,7 @@ def to_rule(values: pa.Array, name: str, dtype: str, reading: Reading) -> pa.Arr
         values = values.cast(pa.string())
     if reading.label_column(name):
         if not pa.types.is_string(values.type):
-            values = _label_texts(values)
+            values = _as_text(values)
         return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
     if is_nested_type(values.type):
         values = pa.array([json_text(v) for v in values.to_pylist()], type=pa.string())
@@ -230,13 +230,8 @@ def to_rule(values: pa.Array, name: str, dtype: str, reading: Reading) -> pa.Arr
         if dtype == FLOAT:  # `nan`, `inf`: missing numbers
             numbers = pc.if_else(pc.is_finite(numbers), numbers, pa.scalar(None, pa.float64()))
         return numbers
-    if values.type != target:
-        if target == pa.string() and (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
-            values = _label_texts(values)  # numbers in a text column: as a label would write them
-        elif target == pa.string() and pa.types.is_timestamp(values.type):  # ISO 8601: 2020-01-01T12:30:05
-            values = pc.strftime(values, format="%Y-%m-%dT%H:%M:%S" + ("%z" if values.type.tz else ""))
-        else:  # numbers to int64 / float64; dates, times, booleans... to their ISO / true-false text
-            values = pc.cast(values, target)
+    if values.type != target:  # numbers to int64 / float64, anything else in a text column to its text
+        values = _as_text(values) if target == pa.string() else pc.cast(values, target)
     if pc.any(mask).as_py():
         values = pc.if_else(mask, pa.scalar(None, target), values)
     return values
@@ -264,8 +259,15 @@ def check_names(names: list[str], where: str = "") -> None:
         seen.add(name)
 
 
-def _label_texts(values: pa.Array) -> pa.Array:
-    return pa.array([label_text(v) for v in values.to_pylist()], type=pa.string())
+def _as_text(values: pa.Array) -> pa.Array:
+    """Values of a non-text type as text: numbers as `label_text` writes them (`7`, `7.0`), timestamps in
+    ISO 8601 (2020-01-01T12:30:05), dates, times, booleans and decimals as Arrow writes them (2020-01-02,
+    true)."""
+    if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
+        return pa.array([label_text(v) for v in values.to_pylist()], type=pa.string())
+    if pa.types.is_timestamp(values.type):
+        return pc.strftime(values, format="%Y-%m-%dT%H:%M:%S" + ("%z" if values.type.tz else ""))
+    return pc.cast(values, pa.string())
 
 
 def is_nested_type(t: pa.DataType) -> bool:

@@ -219,3 +219,16 @@ def test_parquet_timestamps_and_dates_become_iso_text(tmp_path):
     assert [(c["dtype"], c["missing"]) for c in schema["columns"][:2]] == [("string", 1), ("string", 0)]
     # Parquet stores seconds as milliseconds
     assert preview["rows"] == [["2020-01-01T12:30:05.000", "2020-01-02", "a"], [None, "2021-03-04", "b"]]
+
+
+def test_a_classification_target_of_dates_is_their_iso_text(tmp_path):
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    days = [datetime.date(2020, 1, 2), datetime.date(2021, 3, 4), None]
+    pq.write_table(pa.table({"x": [1, 2, 3], "label": pa.array(days)}), tmp_path / "d.parquet")
+    schema, table, preview, arrays = _every_path(tmp_path, "d.parquet")
+    assert schema["columns"][1] == {"name": "label", "dtype": "string", "missing": 1}
+    assert arrays["label"].tolist() == ["2020-01-02", "2021-03-04", None]
