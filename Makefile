@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint setup migrate clean
+.PHONY: run test bench lint setup migrate clean frontend api-types check-api-types
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,18 +14,41 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+NPM_STAMP := frontend/node_modules/.installed
+
+$(NPM_STAMP): frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $(NPM_STAMP)
+
+setup: $(STAMP) $(NPM_STAMP)
+
+# the dashboard: type-check and build into frontend/dist/, which Django serves at /
+frontend: $(NPM_STAMP)
+	cd frontend && npm run --silent build
+
+# the dashboard's API types, generated from the OpenAPI schema; commit the result
+api-types: $(STAMP) $(NPM_STAMP)
+	mkdir -p var
+	$(BIN)/python manage.py spectacular --format openapi-json --file var/schema.json
+	cd frontend && npx openapi-typescript ../var/schema.json -o src/api/schema.d.ts
+
+check-api-types: $(STAMP) $(NPM_STAMP)
+	mkdir -p var
+	$(BIN)/python manage.py spectacular --format openapi-json --file var/schema.json
+	cd frontend && npx openapi-typescript ../var/schema.json -o ../var/schema.d.ts >/dev/null
+	cmp -s var/schema.d.ts frontend/src/api/schema.d.ts || (echo "frontend/src/api/schema.d.ts is stale: run make api-types"; exit 1)
 
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 
-run: migrate
+run: migrate frontend
 	$(BIN)/python manage.py bootstrap_demo
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho -f platform/Procfile -d . start --port $${PORT:-8000}
 
-test: $(STAMP)
+test: $(STAMP) check-api-types frontend
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null || (echo "missing migrations"; exit 1)
+	cd frontend && npx vitest run
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

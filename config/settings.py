@@ -62,7 +62,7 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "frontend"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -109,6 +109,11 @@ USE_TZ = True
 
 # --- files ----------------------------------------------------------------------------------------
 STATIC_URL = "/static/"
+# the dashboard's Vite build: WhiteNoise serves its files from the site root, config.dashboard its index.html
+DASHBOARD_DIR = Path(env("ECO_DASHBOARD_DIR", default=str(BASE_DIR / "frontend" / "dist")))
+WHITENOISE_ROOT = DASHBOARD_DIR
+WHITENOISE_AUTOREFRESH = DEBUG  # a rebuild while the server runs is picked up without a restart
+WHITENOISE_IMMUTABLE_FILE_TEST = r"^/assets/.+-[0-9A-Za-z_-]{8}\.[0-9a-z]+$"
 STATIC_ROOT = Path(env("STATIC_ROOT", default=str(VAR_DIR / "static")))
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"

@@ -1,9 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api import api_not_found
+from config.dashboard import dashboard
 from config.health import HealthApi
 
 api_v1 = [
@@ -23,7 +23,8 @@ urlpatterns = [
     # last of the API: any other /api/ URL (an id that is not a UUID, a typo) answers the JSON error body,
     # whatever DEBUG says (Django's handler404 is skipped in DEBUG)
     re_path(r"^api/", api_not_found),
-    path("", TemplateView.as_view(template_name="index.html"), name="home"),
+    # the dashboard owns every other path (deep links); its files come from WhiteNoise (WHITENOISE_ROOT)
+    re_path(r"^(?!(?:admin|static|api-auth)(?:/|$))(?P<path>.*)$", dashboard, name="home"),
 ]
 
 handler400 = "config.api.handler400"

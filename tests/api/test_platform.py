@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -54,9 +56,35 @@ def test_health_reports_a_broker_that_is_down(db, anon, settings):
     assert response.json()["status"] == "degraded" and response.json()["broker"].startswith("error:")
 
 
-def test_home_page_is_served(db, anon):
-    response = anon.get("/")
-    assert response.status_code == 200 and b"Eco" in response.content and b"/api/docs/" in response.content
+@pytest.fixture
+def built_dashboard(tmp_path, settings):
+    (tmp_path / "index.html").write_text('<!doctype html><div id="root"></div><script src="/assets/index-abcdefgh.js">')
+    settings.DASHBOARD_DIR = tmp_path
+    return tmp_path
+
+
+DEEP_LINKS = ["/", "/jobs/", "/jobs/0b9e2f1e-8d3a-4c52-9d8e-3f1b2a4c5d6e?keys=loss", "/models/x/promote"]
+
+
+@pytest.mark.parametrize("path", DEEP_LINKS)
+def test_every_app_path_gets_the_dashboard_so_deep_links_open(db, anon, built_dashboard, path):
+    response = anon.get(path)
+    assert response.status_code == 200 and b'<div id="root">' in response.content
+    assert "no-cache" in response["Cache-Control"]  # index.html names the current bundles
+    assert "csrftoken" in response.cookies  # the app sends it back on unsafe requests
+
+
+def test_the_api_admin_and_static_paths_are_not_taken_by_the_dashboard(db, anon, built_dashboard):
+    assert anon.get("/api/v1/no-such-thing/").json()["status"] == 404
+    assert anon.get("/admin/").status_code == 302  # the admin's sign-in
+    assert anon.get("/admin").status_code == 301  # APPEND_SLASH, not the app
+    assert anon.get("/static/nothing.css").status_code == 404
+
+
+def test_a_missing_build_answers_503_with_how_to_build_it(db, anon, settings, tmp_path):
+    settings.DASHBOARD_DIR = tmp_path / "not-built"
+    response = anon.get("/datasets/")
+    assert response.status_code == 503 and b"make run" in response.content and b"/api/docs/" in response.content
 
 
 def _manage(*args, **env):

@@ -1,0 +1,6 @@
+/** Jobs page (being built). */
+import { Title } from "@mantine/core";
+
+export default function JobsPage() {
+  return <Title order={2}>Jobs</Title>;
+}
