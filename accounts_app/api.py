@@ -1,22 +1,28 @@
 from django.contrib.auth import authenticate
 from django.db.models import OuterRef, Subquery
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, generics, status
+from rest_framework import exceptions, generics, serializers, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts_app import selectors, services
+from accounts_app.authentication import enforce_csrf
 from accounts_app.filters import AuditEventFilter
 from accounts_app.models import ApiToken, AuditEvent, Membership, Role, Team
 from accounts_app.serializers import (
     AuditEventSerializer,
     MembershipSerializer,
     MeSerializer,
+    NewTokenRequestSerializer,
     NewTokenSerializer,
     RoleSerializer,
+    SessionLoginSerializer,
+    SessionSerializer,
     TeamSerializer,
     TokenRequestSerializer,
     TokenSerializer,
@@ -49,8 +55,9 @@ class TokenCreateApi(APIView):
         return "Bearer"
 
 
-class TokenListApi(generics.ListAPIView):
-    """Your API tokens (prefix only)."""
+class TokenListApi(generics.ListCreateAPIView):
+    """Your API tokens (prefix only). POST `{name, expires_in_days?}` makes one for the signed-in caller
+    (session or token) without asking for the password again: 201 with the full token, shown this once."""
 
     serializer_class = TokenSerializer
 
@@ -58,6 +65,17 @@ class TokenListApi(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return ApiToken.objects.none()
         return selectors.tokens_of_user(user=self.request.user)
+
+    @extend_schema(request=NewTokenRequestSerializer, responses={201: NewTokenSerializer})
+    def post(self, request, *args, **kwargs):
+        data = NewTokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        token, raw = services.issue_token(
+            user=request.user,
+            name=data.validated_data["name"],
+            expires_in_days=data.validated_data.get("expires_in_days"),
+        )
+        return Response(NewTokenSerializer(token, context={"raw_token": raw}).data, status=status.HTTP_201_CREATED)
 
 
 class TokenRevokeApi(generics.DestroyAPIView):
@@ -70,6 +88,60 @@ class TokenRevokeApi(generics.DestroyAPIView):
 
     def perform_destroy(self, instance):
         services.revoke_token(actor=self.request.user, token=instance)
+
+
+def _session_body(user) -> dict:
+    signed_in = user is not None and user.is_authenticated
+    return SessionSerializer(
+        {
+            "authenticated": signed_in,
+            "username": user.username if signed_in else None,
+            "is_staff": bool(signed_in and user.is_staff),
+            "teams": selectors.memberships_of_user(user=user) if signed_in else [],
+        }
+    ).data
+
+
+class SessionApi(APIView):
+    """The browser's session (the dashboard signs in here; automation uses Bearer tokens).
+
+    GET: who the session belongs to, and the `csrftoken` cookie the other methods need. POST `{username,
+    password}` signs in and DELETE signs out; both need the `X-CSRFToken` header to match the `csrftoken`
+    cookie, signed in or not (403 otherwise). Signing in gives the session a new key and the CSRF cookie a
+    new value, so read the cookie again afterwards. A wrong username or password is a 400 that does not say
+    which; sign-in attempts share the `login` throttle with POST auth/token/. Only the session counts here:
+    a Bearer token is not a session."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = [SessionAuthentication]
+    throttle_scope = "login"
+
+    def get_throttles(self):
+        return [ScopedRateThrottle()] if self.request.method == "POST" else []
+
+    @extend_schema(responses=SessionSerializer)
+    def get(self, request):
+        get_token(request._request)  # what ensure_csrf_cookie does: the response sets the cookie
+        return Response(_session_body(request.user))
+
+    @extend_schema(request=SessionLoginSerializer, responses=SessionSerializer)
+    def post(self, request):
+        enforce_csrf(request)
+        data = SessionLoginSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(
+            request._request, username=data.validated_data["username"], password=data.validated_data["password"]
+        )
+        if user is None:  # unknown user, wrong password and inactive user alike
+            raise serializers.ValidationError("Invalid username or password.")
+        services.sign_in(request=request._request, user=user)
+        return Response(_session_body(user))
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request):
+        enforce_csrf(request)
+        services.sign_out(request=request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeApi(APIView):
@@ -168,7 +240,8 @@ class MemberDetailApi(generics.RetrieveUpdateDestroyAPIView):
 
 
 class AuditEventListApi(generics.ListAPIView):
-    """Audit trail of the teams you maintain or administer. Filter with ?team=&action=."""
+    """Audit trail of the teams you maintain or administer, newest first. Filter with
+    ?team=&action=&action__startswith=&actor=<username>&since=&until= (ISO 8601 times, inclusive)."""
 
     serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilter

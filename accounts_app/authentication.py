@@ -1,4 +1,5 @@
 from rest_framework import authentication, exceptions
+from rest_framework.authentication import CSRFCheck
 
 from accounts_app import token_cache
 from accounts_app.models import ApiToken
@@ -47,3 +48,16 @@ def _refusal(token: ApiToken | None) -> str | None:
     if not token.user.is_active:
         return "User is inactive."
     return None
+
+
+def enforce_csrf(request) -> None:
+    """Refuse (403, the house error body) a request whose X-CSRFToken header does not match its csrftoken
+    cookie, whoever makes it. DRF checks CSRF only for callers its SessionAuthentication has signed in; the
+    session sign-in and sign-out endpoints need it for anonymous callers too (login CSRF). Django's test
+    client skips the check unless built with `enforce_csrf_checks=True`, as it does for any view."""
+    check = CSRFCheck(lambda req: None)
+    django_request = getattr(request, "_request", request)
+    check.process_request(django_request)  # reads the cookie into request.META
+    reason = check.process_view(django_request, None, (), {})
+    if reason:
+        raise exceptions.PermissionDenied(f"CSRF Failed: {reason}")

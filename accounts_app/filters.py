@@ -6,9 +6,18 @@ from accounts_app.models import AuditEvent
 
 
 class AuditEventFilter(filters.FilterSet):
-    """?team=<slug>&action=<exact>&action__startswith=<prefix>"""
+    """?team=<slug>&action=<exact>&action__startswith=<prefix>&actor=<username>&since=<ISO 8601>&until=<ISO 8601>
+
+    `since` and `until` bound `created_at` (both inclusive); a time without a zone is in the server's zone."""
 
     team = filters.CharFilter(field_name="team__slug", help_text="Team slug.")
+    actor = filters.CharFilter(field_name="actor__username", help_text="Username of who acted.")
+    since = filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="Events at or after this time (ISO 8601)."
+    )
+    until = filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lte", help_text="Events at or before this time (ISO 8601)."
+    )
 
     class Meta:
         model = AuditEvent

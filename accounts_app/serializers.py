@@ -27,6 +27,15 @@ class NewTokenSerializer(TokenSerializer):
         return self.context["raw_token"]
 
 
+class NewTokenRequestSerializer(serializers.Serializer):
+    """A token for a caller already signed in (session or token): no password asked again."""
+
+    name = NameField(max_length=100, help_text="What the token is for (shown in the token list).")
+    expires_in_days = serializers.IntegerField(
+        required=False, min_value=0, max_value=3650, help_text="0: never expires; default ECO_TOKEN_DEFAULT_DAYS."
+    )
+
+
 class MyTeamSerializer(serializers.Serializer):
     slug = serializers.CharField(source="team.slug")
     name = serializers.CharField(source="team.name")
@@ -75,3 +84,17 @@ class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
         fields = ["id", "created_at", "actor", "team", "action", "target_type", "target_id", "data"]
+
+
+class SessionLoginSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False, max_length=4096)
+
+
+class SessionSerializer(serializers.Serializer):
+    """The browser session: who is signed in (`authenticated` false, `username` null and no teams when nobody)."""
+
+    authenticated = serializers.BooleanField()
+    username = serializers.CharField(allow_null=True)
+    is_staff = serializers.BooleanField()
+    teams = MyTeamSerializer(many=True)

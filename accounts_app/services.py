@@ -5,6 +5,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import login, logout
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -115,6 +116,23 @@ def remove_member(*, actor: User, membership: Membership) -> None:
         data={"user": membership.user.username, "role": membership.role},
     )
     membership.delete()
+
+
+@transaction.atomic
+def sign_in(*, request, user: User) -> None:
+    """Start a browser session for `user` (already authenticated): django.contrib.auth.login, which gives the
+    session a new key and the CSRF cookie a new secret (no fixation); audited as session.login."""
+    login(request, user)
+    record_audit(actor=user, action="session.login", target=user)
+
+
+@transaction.atomic
+def sign_out(*, request) -> None:
+    """End the browser session (a no-op without one); audited as session.logout when someone was signed in."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        record_audit(actor=user, action="session.logout", target=user)
+    logout(request)
 
 
 def hash_token(raw: str) -> str:

@@ -4,6 +4,7 @@ from accounts_app import api
 
 urlpatterns = [
     path("auth/token/", api.TokenCreateApi.as_view(), name="auth-token"),
+    path("auth/session/", api.SessionApi.as_view(), name="auth-session"),
     path("auth/tokens/", api.TokenListApi.as_view(), name="auth-tokens"),
     path("auth/tokens/<int:pk>/", api.TokenRevokeApi.as_view(), name="auth-token-revoke"),
     path("me/", api.MeApi.as_view(), name="me"),

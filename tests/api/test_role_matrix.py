@@ -110,7 +110,21 @@ ROUTES: dict[str, tuple[Callable | None, dict[str, Case]]] = {
             "OPTIONS": public(200),
         },
     ),
-    "auth/tokens/": (seeded("admin_token"), {"GET": anyone(200)}),
+    # The browser's session: anyone; signing in as the outsider shows only the outsider's team. CSRF (which
+    # APIClient does not enforce) is tested in tests/accounts/test_session.py.
+    "auth/session/": (
+        None,
+        {
+            "GET": public(200),
+            "POST": public(200, body=lambda s: {"username": "beta-admin", "password": s.password}),
+            "DELETE": public(204),
+            "OPTIONS": public(200),
+        },
+    ),
+    "auth/tokens/": (
+        seeded("admin_token"),
+        {"GET": anyone(200), "POST": anyone(201, body=lambda s: {"name": "matrix"})},
+    ),
     # A token is its owner's alone: the admin's token is unknown (404) to everybody else.
     "auth/tokens/<int:pk>/": (
         lambda s: {"pk": s.admin_token.pk},

@@ -299,6 +299,11 @@ def _weights() -> bytes:
 # A valid body for operations whose 2xx needs ids of other objects or unique names: (media type, body).
 VALID_BODIES = {
     ("POST", "/api/v1/auth/token/"): lambda s: ("application/json", {"username": "st-admin", "password": "password"}),
+    ("POST", "/api/v1/auth/session/"): lambda s: (
+        "application/json",
+        {"username": "st-admin", "password": "password"},
+    ),
+    ("POST", "/api/v1/auth/tokens/"): lambda s: ("application/json", {"name": s.unique("st-token")}),
     ("POST", "/api/v1/teams/"): lambda s: ("application/json", {"slug": s.unique("st-t"), "name": "A team"}),
     ("POST", "/api/v1/teams/{slug}/members/"): lambda s: ("application/json", _new_member(s)),
     ("PATCH", "/api/v1/teams/{slug}/members/{username}/"): lambda s: ("application/json", {"role": "maintainer"}),
@@ -358,6 +363,12 @@ VALID_BODIES = {
     ),
     ("PATCH", "/api/v1/triggers/{id}/"): lambda s: ("application/json", {"min_feedback": 7}),
 }
+
+
+# Operations that check CSRF whoever calls (the browser's sign-in and sign-out): every other case gets a
+# matching csrftoken cookie and X-CSRFToken header (the others must answer the 403 in the error shape).
+CSRF_CHECKED = {("POST", "/api/v1/auth/session/"), ("DELETE", "/api/v1/auth/session/")}
+CSRF_TOKEN = "schemathesisCsrfToken01234567890"  # 32 characters: the form of a CSRF secret
 
 
 def _new_member(s: Seed) -> dict:
@@ -487,6 +498,9 @@ def _prepare(case, api: Api) -> None:
         with api.blocker.unblock():
             media_type, body = VALID_BODIES[(method, path)](api.seed)
         case.media_type, case.body = media_type, body
+    if (method, path) in CSRF_CHECKED and n % 2 == 0:
+        case.headers = {**(case.headers or {}), "X-CSRFToken": CSRF_TOKEN}
+        case.cookies = {**(case.cookies or {}), settings.CSRF_COOKIE_NAME: CSRF_TOKEN}
 
 
 @schema.parametrize()

@@ -24,7 +24,8 @@ def test_create_list_filter_and_read(world):
     viewer = world.client("viewer")
     assert viewer.get("/api/v1/datasets/").json()["count"] == 2
     assert viewer.get("/api/v1/datasets/?task=classification").json()["count"] == 1
-    assert viewer.get("/api/v1/datasets/?search=REV").json()["results"][0]["name"] == "reviews"
+    found = viewer.get("/api/v1/datasets/?search=REV").json()["results"]
+    assert sorted(d["name"] for d in found) == ["reviews", "tabular"]  # tabular's description: "Film reviews"
     assert viewer.get("/api/v1/datasets/?team=beta").json()["count"] == 0
     assert viewer.get(f"/api/v1/datasets/{body['id']}/").json()["license"] == "CC-BY-4.0"
 
@@ -94,3 +95,34 @@ def test_delete_is_refused_while_a_model_version_uses_the_data(world, dataset, m
     assert response.status_code == 409
     assert "still in use" in response.json()["detail"] and "flower-clf v1" in response.json()["detail"]
     assert DatasetVersion.objects.filter(dataset=dataset).count() == 1
+
+
+def test_search_reads_the_name_and_the_description_in_any_case_within_the_callers_teams(world):
+    from datasets_app.services import create_dataset
+
+    create_dataset(actor=world.users["member"], team=world.alpha, name="reviews", task="text-classification")
+    create_dataset(
+        actor=world.users["member"],
+        team=world.alpha,
+        name="tabular",
+        description="Census incomes, REVIEWED in 2024",
+        task="classification",
+    )
+    create_dataset(actor=world.outsider, team=world.beta, name="reviews-beta", task="classification")
+    viewer = world.client("viewer")
+
+    def names(query: str) -> list[str]:
+        response = viewer.get(f"/api/v1/datasets/?{query}")
+        assert response.status_code == 200, response.json()
+        return sorted(d["name"] for d in response.json()["results"])
+
+    assert names("search=review") == ["reviews", "tabular"]
+    assert names("search=census") == ["tabular"]
+    assert names("search=Census&team=alpha") == ["tabular"]
+    assert names("search=review&team=beta") == []  # beta is not the viewer's team
+    assert names("search=review&task=classification") == ["tabular"]
+    assert names("search=nothing-like-it") == []
+    assert names("search=") == ["reviews", "tabular"]  # an empty search filters nothing
+    assert sorted(
+        d["name"] for d in world.client("outsider").get("/api/v1/datasets/?search=review").json()["results"]
+    ) == ["reviews-beta"]
