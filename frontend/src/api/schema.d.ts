@@ -11,11 +11,60 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Audit trail of the teams you maintain or administer. Filter with ?team=&action=. */
+        /**
+         * @description Audit trail of the teams you maintain or administer, newest first. Filter with
+         *     ?team=&action=&action__startswith=&actor=<username>&since=&until= (ISO 8601 times, inclusive).
+         */
         get: operations["v1_audit_events_list"];
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/session/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The browser's session (the dashboard signs in here; automation uses Bearer tokens).
+         *
+         *     GET: who the session belongs to, and the `csrftoken` cookie the other methods need. POST `{username,
+         *     password}` signs in and DELETE signs out; both need the `X-CSRFToken` header to match the `csrftoken`
+         *     cookie, signed in or not (403 otherwise). Signing in gives the session a new key and the CSRF cookie a
+         *     new value, so read the cookie again afterwards. A wrong username or password is a 400 that does not say
+         *     which; sign-in attempts share the `login` throttle with POST auth/token/. Only the session counts here:
+         *     a Bearer token is not a session.
+         */
+        get: operations["v1_auth_session_retrieve"];
+        put?: never;
+        /**
+         * @description The browser's session (the dashboard signs in here; automation uses Bearer tokens).
+         *
+         *     GET: who the session belongs to, and the `csrftoken` cookie the other methods need. POST `{username,
+         *     password}` signs in and DELETE signs out; both need the `X-CSRFToken` header to match the `csrftoken`
+         *     cookie, signed in or not (403 otherwise). Signing in gives the session a new key and the CSRF cookie a
+         *     new value, so read the cookie again afterwards. A wrong username or password is a 400 that does not say
+         *     which; sign-in attempts share the `login` throttle with POST auth/token/. Only the session counts here:
+         *     a Bearer token is not a session.
+         */
+        post: operations["v1_auth_session_create"];
+        /**
+         * @description The browser's session (the dashboard signs in here; automation uses Bearer tokens).
+         *
+         *     GET: who the session belongs to, and the `csrftoken` cookie the other methods need. POST `{username,
+         *     password}` signs in and DELETE signs out; both need the `X-CSRFToken` header to match the `csrftoken`
+         *     cookie, signed in or not (403 otherwise). Signing in gives the session a new key and the CSRF cookie a
+         *     new value, so read the cookie again afterwards. A wrong username or password is a 400 that does not say
+         *     which; sign-in attempts share the `login` throttle with POST auth/token/. Only the session counts here:
+         *     a Bearer token is not a session.
+         */
+        delete: operations["v1_auth_session_destroy"];
         options?: never;
         head?: never;
         patch?: never;
@@ -45,10 +94,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Your API tokens (prefix only). */
+        /**
+         * @description Your API tokens (prefix only). POST `{name, expires_in_days?}` makes one for the signed-in caller
+         *     (session or token) without asking for the password again: 201 with the full token, shown this once.
+         */
         get: operations["v1_auth_tokens_list"];
         put?: never;
-        post?: never;
+        /**
+         * @description Your API tokens (prefix only). POST `{name, expires_in_days?}` makes one for the signed-in caller
+         *     (session or token) without asking for the password again: 201 with the full token, shown this once.
+         */
+        post: operations["v1_auth_tokens_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1357,6 +1413,13 @@ export interface components {
             /** Format: date-time */
             last_used_at?: string | null;
         };
+        /** @description A token for a caller already signed in (session or token): no password asked again. */
+        NewTokenRequestRequest: {
+            /** @description What the token is for (shown in the token list). */
+            name: string;
+            /** @description 0: never expires; default ECO_TOKEN_DEFAULT_DAYS. */
+            expires_in_days?: number;
+        };
         PaginatedAliasList: {
             /** @example 123 */
             count: number;
@@ -1728,6 +1791,17 @@ export interface components {
          * @enum {string}
          */
         SensitivityEnum: "public" | "internal" | "restricted";
+        /** @description The browser session: who is signed in (`authenticated` false, `username` null and no teams when nobody). */
+        Session: {
+            authenticated: boolean;
+            username: string | null;
+            is_staff: boolean;
+            teams: components["schemas"]["MyTeam"][];
+        };
+        SessionLoginRequest: {
+            username: string;
+            password: string;
+        };
         /**
          * @description * `upload` - Upload
          *     * `builtin` - Builtin
@@ -1907,12 +1981,18 @@ export interface operations {
             query?: {
                 action?: string;
                 action__startswith?: string;
+                /** @description Username of who acted. */
+                actor?: string;
                 /** @description A page number within the paginated result set. */
                 page?: number;
                 /** @description Number of results to return per page. */
                 page_size?: number;
+                /** @description Events at or after this time (ISO 8601). */
+                since?: string;
                 /** @description Team slug. */
                 team?: string;
+                /** @description Events at or before this time (ISO 8601). */
+                until?: string;
             };
             header?: never;
             path?: never;
@@ -1927,6 +2007,336 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["PaginatedAuditEventList"];
                 };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_auth_session_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_auth_session_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionLoginRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_auth_session_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Invalid input; `errors` names each field. */
             400: {
@@ -2153,6 +2563,119 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PaginatedTokenList"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_auth_tokens_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewTokenRequestRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewToken"];
                 };
             };
             /** @description Invalid input; `errors` names each field. */
@@ -2813,7 +3336,7 @@ export interface operations {
                 page?: number;
                 /** @description Number of results to return per page. */
                 page_size?: number;
-                /** @description Part of the name, any case. */
+                /** @description Part of the name or the description, any case. */
                 search?: string;
                 /**
                  * @description * `public` - Public
