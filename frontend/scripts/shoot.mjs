@@ -23,7 +23,7 @@ for (const scheme of ["light", "dark"]) {
     page.on("pageerror", (e) => console.error(`[${scheme} ${width}] page error: ${e.message}`));
     await page.goto(base + "/");
     await page.getByLabel("Username").fill(user);
-    await page.getByLabel("Password").fill(password);
+    await page.getByRole("textbox", { name: "Password" }).fill(password);
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByRole("navigation", { name: "Main" }).waitFor({ state: "attached" });
     for (const path of paths) {
