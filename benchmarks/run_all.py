@@ -19,6 +19,7 @@ BENCHMARKS = [
     ["upload.py", "--mib", os.environ.get("ECO_BENCH_UPLOAD_MIB", "1024")],
     ["serving.py"],
     ["quantize.py"],
+    ["dashboard.py"],
 ]
 
 
