@@ -31,7 +31,7 @@ from jobs_app.serializers import (
 from models_app import selectors as model_selectors
 
 
-def _int_param(request, name: str, default: int, low: int, high: int) -> int:
+def _int_param(request, name: str, default: int | None, low: int, high: int) -> int | None:
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return default
@@ -108,8 +108,14 @@ class JobFinishApi(generics.GenericAPIView):
 
 
 class JobMetricsApi(generics.GenericAPIView):
-    """GET without ?key: the job's metric keys. GET ?key=loss&max_points=N: the series [[step, value], ...],
-    downsampled to at most N points (min/max buckets keep spikes; default 1000, max_points=0 for every point).
+    """GET without ?key: the job's metric keys. GET ?key=loss: the series for a chart,
+    `{job, key, count, total, downsampled, truncated, points: [[step, value], ...], times: [epoch s, ...]}`:
+    - `max_points=N` (default 1000, 0 for every point): a range holding more than N points comes back as
+      min/max buckets (N // 2 equal step ranges, each keeping its lowest and highest point, so spikes survive);
+    - `start_step`, `end_step` (inclusive, either alone): only that window, exact when it holds at most N points;
+    - `after_step=S` (not with a window): the exact points with step > S, at most N of them, for polling a
+      running job with the last step received (`truncated` says more are waiting).
+    `count` is the points in the range asked for, `total` the points in the whole series.
     POST {points: [{key, step, value}]}: batch ingest (member role), idempotent on (key, step). Points belong
     to their writer (jobs_app.attempts.check_writer): a worker job's come only from the worker running its
     current attempt (header X-Eco-Attempt-Token), a tracking job's only from its creator; anyone else is
@@ -122,6 +128,13 @@ class JobMetricsApi(generics.GenericAPIView):
         parameters=[
             OpenApiParameter("key", OpenApiTypes.STR, description="the metric; omit to list keys"),
             OpenApiParameter("max_points", OpenApiTypes.INT, description="0 for every point; default 1000"),
+            OpenApiParameter("start_step", OpenApiTypes.INT, description="first step of the window (inclusive)"),
+            OpenApiParameter("end_step", OpenApiTypes.INT, description="last step of the window (inclusive)"),
+            OpenApiParameter(
+                "after_step",
+                OpenApiTypes.INT,
+                description="only points with a larger step, exact (-1 for the start); not with a window",
+            ),
         ],
         responses=PolymorphicProxySerializer(
             component_name="JobMetrics",
@@ -137,7 +150,17 @@ class JobMetricsApi(generics.GenericAPIView):
         wanted = _int_param(request, "max_points", metrics.DEFAULT_MAX_POINTS, 0, metrics.MAX_POINTS_LIMIT)
         if wanted == 1:
             raise ValidationError({"max_points": ["must be 0 (every point) or at least 2."]})
-        return Response({"job": str(job.pk), **metrics.series(job.pk, key, max_points=wanted or None)})
+        start = _int_param(request, "start_step", None, 0, metrics.STEP_MAX)
+        end = _int_param(request, "end_step", None, 0, metrics.STEP_MAX)
+        after = _int_param(request, "after_step", None, -1, metrics.STEP_MAX)
+        if start is not None and end is not None and start > end:
+            raise ValidationError({"start_step": [f"must not be after end_step ({end})."]})
+        if after is not None and (start is not None or end is not None):
+            raise ValidationError({"after_step": ["cannot be combined with start_step or end_step."]})
+        answer = metrics.series(
+            job.pk, key, max_points=wanted or None, start_step=start, end_step=end, after_step=after
+        )
+        return Response({"job": str(job.pk), **answer})
 
     @extend_schema(
         request=MetricPointsSerializer,

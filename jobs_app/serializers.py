@@ -173,15 +173,21 @@ class MetricKeysAnswerSerializer(serializers.Serializer):
 
 
 class MetricSeriesAnswerSerializer(serializers.Serializer):
-    """GET .../metrics/?key=...: `points` is [[step, value], ...] in step order."""
+    """GET .../metrics/?key=...: `points` is [[step, value], ...] in step order, `times` each point's
+    recorded time (Unix epoch seconds), index for index."""
 
     job = serializers.UUIDField()
     key = serializers.CharField()
-    count = serializers.IntegerField(help_text="points stored")
-    downsampled = serializers.BooleanField()
+    count = serializers.IntegerField(help_text="points in the range asked for (series, window or after_step)")
+    total = serializers.IntegerField(help_text="points in the whole series")
+    downsampled = serializers.BooleanField(help_text="points is a min/max selection of the range, not all of it")
+    truncated = serializers.BooleanField(help_text="after_step: more points follow the last one returned")
     points = serializers.ListField(
         child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
         help_text="[[step, value], ...]",
+    )
+    times = serializers.ListField(
+        child=serializers.FloatField(), help_text="the time each point was recorded, Unix epoch seconds"
     )
 
 
