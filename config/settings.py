@@ -189,6 +189,7 @@ SPECTACULAR_SETTINGS = {
         "TriggerRunStatusEnum": "jobs_app.models.RunStatus",
         "ModelVersionStatusEnum": "models_app.models.VersionStatus",
         "DatasetVersionStatusEnum": "datasets_app.models.VersionStatus",
+        "MetricDirectionEnum": "jobs_app.metrics.DIRECTIONS",
     },
 }
 ECO_TOKEN_DEFAULT_DAYS = env.int("ECO_TOKEN_DEFAULT_DAYS", default=90)

@@ -13,6 +13,7 @@ from jobs_app import attempts, kinds, metrics, selectors, services, triggers
 from jobs_app.filters import JobFilter, TriggerFilter
 from jobs_app.models import Job, RetrainTrigger, TriggerRun
 from jobs_app.serializers import (
+    JobColumnsSerializer,
     JobFinishSerializer,
     JobKindSerializer,
     JobLogsAnswerSerializer,
@@ -23,6 +24,7 @@ from jobs_app.serializers import (
     MetricKeysAnswerSerializer,
     MetricPointsSerializer,
     MetricSeriesAnswerSerializer,
+    TeamOverviewSerializer,
     TeamUsageSerializer,
     TriggerRunSerializer,
     TriggerSerializer,
@@ -45,7 +47,9 @@ def _int_param(request, name: str, default: int | None, low: int, high: int) -> 
 
 
 class JobListCreateApi(generics.ListCreateAPIView):
-    """Jobs of your teams, newest first; filter with ?team=&status=&kind=. POST submits one (member role):
+    """Jobs of your teams, newest first (`ordering` to change it), `page_size` up to 500; filter with
+    ?team=&status=queued,running&kind=&search=&created_after=&created_before=. Each job carries its
+    `metric_summaries` (one query for the whole page) and its flat `params`. POST submits one (member role):
     the spec is checked at once (400 naming the field) and the job is queued on its pool."""
 
     serializer_class = JobSerializer
@@ -58,6 +62,11 @@ class JobListCreateApi(generics.ListCreateAPIView):
             return Job.objects.none()
         return selectors.jobs_for_user(user=self.request.user).order_by("-created_at")
 
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        context = {**self.get_serializer_context(), "metric_summaries": metrics.summaries(page)}
+        return self.get_paginated_response(JobSerializer(page, many=True, context=context).data)
+
     @extend_schema(request=JobSubmitSerializer, responses={201: JobSerializer})
     def post(self, request, *args, **kwargs):
         data = JobSubmitSerializer(data=request.data)
@@ -66,6 +75,33 @@ class JobListCreateApi(generics.ListCreateAPIView):
         team = team_for_write(user=request.user, slug=values.pop("team"))
         job = services.submit_job(actor=request.user, team=team, **values)
         return Response(JobSerializer(selectors.job_for_user(user=request.user, pk=job.pk)).data, status=201)
+
+
+class JobColumnsApi(generics.GenericAPIView):
+    """The runs table's column picker: `{params: [dot path], metrics: [{key, direction}]}`, the distinct
+    param paths and metric keys over your jobs (the newest 2,000 of them), narrowed by ?team=<slug> (404 for
+    a team that is not yours) and ?kind= (400 for an unknown kind)."""
+
+    serializer_class = JobColumnsSerializer
+    filter_backends = []
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("team", OpenApiTypes.STR, description="Team slug."),
+            OpenApiParameter("kind", OpenApiTypes.STR, enum=list(kinds.NAMES)),
+        ],
+        responses=JobColumnsSerializer,
+    )
+    def get(self, request):
+        jobs = selectors.jobs_for_user(user=request.user)
+        slug, kind = request.query_params.get("team"), request.query_params.get("kind")
+        if slug:
+            jobs = jobs.filter(team=team_for_user(user=request.user, slug=slug))
+        if kind:
+            if kind not in kinds.REGISTRY:
+                raise ValidationError({"kind": [f"must be one of {', '.join(kinds.NAMES)}."]})
+            jobs = jobs.filter(kind=kind)
+        return Response(selectors.job_columns(jobs=jobs))
 
 
 class JobDetailApi(generics.RetrieveAPIView):
@@ -219,6 +255,17 @@ class TeamUsageApi(generics.GenericAPIView):
     def get(self, request, slug):
         team = team_for_user(user=request.user, slug=slug)
         return Response(selectors.team_usage(team=team))
+
+
+class TeamOverviewApi(generics.GenericAPIView):
+    """The dashboard's overview of a team in one call (any role of the team; another team is a 404): datasets,
+    jobs by status with the running, queued and recent ones, models with their latest version and aliases,
+    serving counts of the last 24 h, retrain triggers with the feedback waiting, and the usage."""
+
+    @extend_schema(responses=TeamOverviewSerializer)
+    def get(self, request, slug):
+        team = team_for_user(user=request.user, slug=slug)
+        return Response(TeamOverviewSerializer(selectors.team_overview(team=team)).data)
 
 
 class TriggerListCreateApi(generics.ListCreateAPIView):

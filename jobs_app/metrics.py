@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
-from jobs_app.models import ROLLUP_STEPS, MetricPoint
+from jobs_app.models import ROLLUP_STEPS, MetricPoint, MetricRollup
 from ml import names
 from ml.errors import UserError
 
@@ -372,3 +372,123 @@ def _keep(steps: np.ndarray, values: np.ndarray, buckets: int) -> np.ndarray:
         low, high = start + int(segment.argmin()), start + int(segment.argmax())
         keep.extend((low, high) if low <= high else (high, low))
     return np.unique(np.array(keep, dtype=np.int64))
+
+
+# --- summaries for the runs table -------------------------------------------------------------------------
+
+DIRECTIONS = ("min", "max")  # which way a metric is better: lower, higher
+_LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "rmse", "perplexity")
+
+
+def direction(key: str, kind: str | None = None) -> str:
+    """Whether a lower ("min") or a higher ("max") value of metric `key` is better: the one rule every summary,
+    column and chart uses. First the job kind's declaration (its module's METRIC_DIRECTIONS, {key: "min"|"max"}),
+    or without a kind, the first declaration of any kind in registry order; else "min" for a name containing
+    loss, error, mse, mae, rmse or perplexity (case-insensitive), else "max"."""
+    declared = _declared()
+    found = declared.get(kind, {}).get(key) if kind else None
+    if found is None:
+        found = next((d[key] for d in declared.values() if key in d), None)
+    if found is not None:
+        return found
+    name = key.lower()
+    return "min" if any(word in name for word in _LOWER_IS_BETTER) else "max"
+
+
+def _declared() -> dict[str, dict[str, str]]:
+    from jobs_app import kinds
+
+    return {name: getattr(kinds.get(name), "METRIC_DIRECTIONS", {}) for name in kinds.NAMES}
+
+
+# One statement for a page of jobs: per (job, key) the count and extremes from the rollups (a 64th of the
+# points), then the last point by one backward probe of the primary key (LIMIT 1 keeps each a probe).
+_SUMMARIES = """
+WITH g AS (
+    SELECT job_id, key, sum(count) AS count,
+           min(min_value) AS min, (array_agg(min_step ORDER BY min_value, min_step))[1] AS min_step,
+           max(max_value) AS max, (array_agg(max_step ORDER BY max_value DESC, max_step))[1] AS max_step
+    FROM jobs_app_metricrollup WHERE job_id = ANY(%s::uuid[]) GROUP BY job_id, key
+)
+SELECT g.job_id, g.key, g.count, g.min, g.min_step, g.max, g.max_step, last.step, last.value
+FROM g CROSS JOIN LATERAL (
+    SELECT step, value FROM jobs_app_metricpoint p
+    WHERE p.job_id = g.job_id AND p.key = g.key ORDER BY p.step DESC LIMIT 1
+) AS last
+"""
+
+
+def summaries(jobs) -> dict[str, dict[str, dict]]:
+    """{job id: {key: {last, last_step, min, min_step, max, max_step, count, direction}}} for the given jobs
+    (Job objects: their kind picks each key's direction), from ONE query whatever their number. On ties the
+    earliest step holding the extreme is named. A job without points maps to {}."""
+    jobs = list(jobs)
+    kind_of = {str(job.pk): job.kind for job in jobs}
+    out: dict[str, dict[str, dict]] = {pk: {} for pk in kind_of}
+    if not jobs:
+        return out
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_SUMMARIES, [[job.pk for job in jobs]])
+            rows = cursor.fetchall()
+    else:  # SQLite keeps no rollups: reduce the points here (development databases only)
+        rows = _summaries_from_points([job.pk for job in jobs])
+    for job_id, key, count, low, low_step, high, high_step, last_step, last in rows:
+        job_id = str(job_id)
+        out[job_id][key] = {
+            "last": last,
+            "last_step": last_step,
+            "min": low,
+            "min_step": low_step,
+            "max": high,
+            "max_step": high_step,
+            "count": int(count),
+            "direction": direction(key, kind_of[job_id]),
+        }
+    for job_summaries in out.values():  # keys in name order, as GET .../metrics/ lists them
+        ordered = dict(sorted(job_summaries.items()))
+        job_summaries.clear()
+        job_summaries.update(ordered)
+    return out
+
+
+def _summaries_from_points(job_ids: list) -> list[tuple]:
+    rows: dict[tuple, list] = {}
+    points = MetricPoint.objects.filter(job_id__in=job_ids).order_by("job_id", "key", "step")
+    for job_id, key, step, value in points.values_list("job_id", "key", "step", "value").iterator():
+        row = rows.get((job_id, key))
+        if row is None:
+            rows[(job_id, key)] = [job_id, key, 1, value, step, value, step, step, value]
+            continue
+        row[2] += 1
+        if value < row[3]:
+            row[3], row[4] = value, step
+        if value > row[5]:
+            row[5], row[6] = value, step
+        row[7], row[8] = step, value
+    return [tuple(row) for row in rows.values()]
+
+
+def keys_of(jobs_queryset, *, limit: int = 1000) -> list[str]:
+    """The distinct metric keys of the jobs (a queryset of Job), in name order, at most `limit` of them.
+    Read from the rollups on PostgreSQL (a 64th of the points)."""
+    table = MetricRollup if connection.vendor == "postgresql" else MetricPoint
+    found = table.objects.filter(job__in=jobs_queryset.values("pk")).values_list("key", flat=True)
+    return list(found.distinct().order_by("key")[:limit])
+
+
+def rollups_of(points: list[MetricPoint]) -> list[MetricRollup]:
+    """The rollup rows of a set of points (all of the blocks they fall in, nothing else in those blocks), as
+    `ingest` would leave them: for bulk rows written around `ingest`, such as the `seed_jobs` command's."""
+    blocks: dict[tuple, list] = {}
+    for p in sorted(points, key=lambda p: (str(p.job_id), p.key, p.step)):
+        block = blocks.setdefault((p.job_id, p.key, p.step // ROLLUP_STEPS), [0, p.step, p.value, p.step, p.value])
+        block[0] += 1
+        if p.value < block[2]:
+            block[1], block[2] = p.step, p.value
+        if p.value > block[4]:
+            block[3], block[4] = p.step, p.value
+    return [
+        MetricRollup(job_id=job, key=key, block=b, count=n, min_step=s0, min_value=v0, max_step=s1, max_value=v1)
+        for (job, key, b), (n, s0, v0, s1, v1) in blocks.items()
+    ]
