@@ -170,6 +170,7 @@ def run(job: Job, reporter: RegistryReporter) -> None:
         device=device,
         image_shape=spec.get("image_shape"),
         text_column=spec.get("text_column"),
+        step_delay_s=settings.ECO_TRAIN_STEP_DELAY_S,  # 0 but in browser tests (ml/ takes a number, no settings)
     )
     fit = outcome.fit
     reporter.log(
