@@ -10,13 +10,15 @@ from config.renderers import FastJSONRenderer
 from datasets_app import blobs
 from datasets_app import selectors as dataset_selectors
 from datasets_app.uploads import read_upload
-from models_app import selectors, services, serving
+from models_app import gates, selectors, services, serving
 from models_app.filters import EvaluationFilter, ModelFilter, PredictionFilter
 from models_app.models import Evaluation, ModelAlias, ModelVersion, PredictionLog, RegisteredModel
 from models_app.serializers import (
     AliasSerializer,
     EvaluationSerializer,
     FeedbackSerializer,
+    GateCheckRequestSerializer,
+    GateCheckResponseSerializer,
     GateSerializer,
     ModelVersionCreateSerializer,
     ModelVersionSerializer,
@@ -133,7 +135,8 @@ class ModelVersionDownloadApi(generics.GenericAPIView):
 class AliasListSetApi(generics.ListCreateAPIView):
     """A model's aliases. POST {alias, version} points an alias at a version (member role); audited. An alias
     the model's gate protects moves only if the version passes the gate, else 409 with the failed `checks`;
-    a team admin may add `force: true` (and a `reason`) to move it anyway, which is audited as a force."""
+    a team admin may add `force: true` and a non-empty `reason` (400 on `reason` without one) to move it anyway,
+    which is audited as a force. POST /models/{id}/gate/check/ runs the same checks without moving anything."""
 
     serializer_class = AliasSerializer
     required_roles = {"POST": Role.MEMBER}  # in the model's team; forcing past the gate: services.set_alias
@@ -242,6 +245,39 @@ class GateApi(generics.GenericAPIView):
         gate = self.get_object()
         services.delete_gate(actor=request.user, gate=gate)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class GateCheckApi(generics.GenericAPIView):
+    """Dry run of an alias move: POST {alias, version} (version: id or number) runs exactly the checks the real
+    move (POST /models/{id}/aliases/) runs, with the same code (`gates.report`), and writes nothing. Member role,
+    like the move. An alias the gate does not protect answers gated=false, passed=true, checks=[]."""
+
+    serializer_class = GateCheckRequestSerializer
+    required_roles = {"POST": Role.MEMBER}  # in the model's team, as for the move itself
+
+    @extend_schema(request=GateCheckRequestSerializer, responses={200: GateCheckResponseSerializer})
+    def post(self, request, pk):
+        model = selectors.model_for_user(user=request.user, pk=pk)
+        self.check_object_permissions(request, model)
+        data = GateCheckRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = selectors.version_of_model(user=request.user, model=model, ref=data.validated_data["version"])
+        alias = data.validated_data["alias"]
+        result = gates.report(model=model, version=version, alias=alias)
+        current = result["current"]
+        # the checks as `gates.report` made them (the real move's 409 carries the same dicts); the serializer
+        # describes them for the schema, where a check's measured values are optional keys
+        return Response(
+            {
+                "alias": alias,
+                "version": {"id": str(version.pk), "version": version.version},
+                "current": {"id": str(current.pk), "version": current.version} if current is not None else None,
+                "gated": result["gated"],
+                "passed": result["passed"],
+                "checks": result["checks"],
+                "pinned_dataset_version": result["pinned_dataset_version"],
+            }
+        )
 
 
 class PredictApi(generics.GenericAPIView):

@@ -1,4 +1,5 @@
 import math
+import uuid
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -325,3 +326,74 @@ class PredictionSerializer(serializers.ModelSerializer):
 
 class FeedbackSerializer(serializers.Serializer):
     label = serializers.JSONField(help_text="The true label: one of the model's classes, or a number for regression.")
+
+
+class VersionRefField(serializers.JSONField):
+    """A model version named by its id (UUID string) or its number (integer >= 1, or a string of digits)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, int) and not isinstance(data, bool):
+            if data >= 1:
+                return data
+        elif isinstance(data, str):
+            text = data.strip()
+            if text.isdigit() and 1 <= int(text) < 2**31:
+                return int(text)
+            try:
+                return uuid.UUID(text)
+            except ValueError:
+                pass
+        raise serializers.ValidationError(f"A version id or version number, got {data!r}.")
+
+
+@extend_schema_field({"oneOf": [{"type": "string", "format": "uuid"}, {"type": "integer", "minimum": 1}]})
+class _VersionRefSchemaField(VersionRefField):
+    pass
+
+
+class VersionRefSerializer(serializers.Serializer):
+    """{id, version}: a model version by id and number."""
+
+    id = serializers.UUIDField()
+    version = serializers.IntegerField()
+
+
+class GateCheckRequestSerializer(serializers.Serializer):
+    alias = NameField(max_length=50, validators=[alias_validator])
+    version = _VersionRefSchemaField(help_text="The candidate version: its id, or its number.")
+
+
+class GateCheckItemSerializer(serializers.Serializer):
+    """One check of a promotion gate (the same shape in a dry run and in a refused move's 409 `checks`)."""
+
+    name = serializers.ChoiceField(choices=["model_card", "evaluation", "baseline", "min_gain"])
+    check = serializers.CharField(help_text="The same as `name` (kept for older clients).")
+    passed = serializers.BooleanField()
+    detail = serializers.CharField()
+    required = serializers.ListField(child=serializers.CharField(), required=False, help_text="model_card")
+    missing = serializers.ListField(child=serializers.CharField(), required=False, help_text="model_card")
+    metric = serializers.CharField(required=False, help_text="evaluation, baseline, min_gain: the gate's metric")
+    candidate = serializers.FloatField(
+        required=False, allow_null=True, help_text="evaluation, min_gain: the candidate's value on the pinned set"
+    )
+    incumbent = serializers.FloatField(
+        required=False, allow_null=True, help_text="baseline, min_gain: the value of the version holding the alias"
+    )
+    incumbent_version = serializers.UUIDField(required=False, help_text="baseline: the version holding the alias")
+    dataset_version = serializers.UUIDField(required=False, help_text="evaluation: the pinned dataset version")
+    split = serializers.CharField(required=False, help_text="evaluation: the pinned split")
+    gain = serializers.FloatField(
+        required=False, help_text="min_gain: candidate over incumbent, in the better direction"
+    )
+    threshold = serializers.FloatField(required=False, help_text="min_gain: the gain the gate requires")
+    direction = serializers.ChoiceField(choices=Direction.choices, required=False, help_text="min_gain")
+
+
+class GateCheckResponseSerializer(serializers.Serializer):
+    alias = serializers.CharField()
+    version = VersionRefSerializer()
+    current = VersionRefSerializer(allow_null=True, help_text="The version holding the alias now, if any.")
+    gated = serializers.BooleanField(help_text="Whether the model's gate protects this alias.")
+    passed = serializers.BooleanField(help_text="Whether the move would pass (always true when not gated).")
+    checks = GateCheckItemSerializer(many=True)
+    pinned_dataset_version = serializers.UUIDField(allow_null=True)

@@ -219,13 +219,17 @@ def set_version_status(*, actor: User, version: ModelVersion, status: str) -> Mo
 def set_alias(
     *, actor: User, model: RegisteredModel, alias: str, version: ModelVersion, force: bool = False, reason: str = ""
 ) -> ModelAlias:
-    """Point `alias` at `version` if the model's promotion gate lets it (409 listing the failed checks
-    otherwise). A team admin may `force` a move past a failing gate; the force and its reason are audited."""
+    """Point `alias` at `version` if the model's promotion gate lets it: otherwise Conflict (409) whose `checks`
+    are the failed checks of `gates.report` (each {name, check, passed: false, detail, ...measured values}).
+    A team admin may `force` a move past a failing gate with a non-empty `reason` (400 on `reason` without
+    one); the force, the failed checks and the reason are audited as `alias.force`."""
     alias = clean_name(alias, field="alias", max_length=50)
     if version.model_id != model.pk:
         raise ValidationError({"version": [f"Version {version.pk} is not a version of model '{model.name}'."]})
     if force:
         ensure_role(user=actor, team=model.team, minimum=Role.ADMIN)
+        if not (reason or "").strip():  # a force is audited; an empty reason tells the next reader nothing
+            raise ValidationError({"reason": ["A forced move needs a reason (it is kept in the audit trail)."]})
     model = RegisteredModel.objects.select_for_update().get(pk=model.pk)  # one alias move at a time per model
     failed = gates.failed_checks(model=model, version=version, alias=alias)
     if failed and not force:
