@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
@@ -10,7 +11,7 @@ from config.renderers import FastJSONRenderer
 from datasets_app import blobs
 from datasets_app import selectors as dataset_selectors
 from datasets_app.uploads import read_upload
-from models_app import gates, selectors, services, serving
+from models_app import gates, selectors, services, serving, serving_stats
 from models_app.filters import EvaluationFilter, ModelFilter, PredictionFilter
 from models_app.models import Evaluation, ModelAlias, ModelVersion, PredictionLog, RegisteredModel
 from models_app.serializers import (
@@ -27,6 +28,8 @@ from models_app.serializers import (
     PredictResponseSerializer,
     RegisteredModelSerializer,
     RegisteredModelUpdateSerializer,
+    ServingStatsQuerySerializer,
+    ServingStatsSerializer,
 )
 
 
@@ -283,7 +286,8 @@ class GateCheckApi(generics.GenericAPIView):
 class PredictApi(generics.GenericAPIView):
     """Predict with the version an alias points at (`alias`) or a given `version` (id or number). `inputs`:
     rows (a list of numbers in feature order, or an object of features), texts, or images (an H x W list).
-    Each prediction has an `id` to send feedback to. Any team role may predict."""
+    Each prediction has an `id` to send feedback to. Any team role may predict. Every request of a caller who
+    may see the model, answered or refused, is logged as one ServingRequest (GET /models/{id}/serving/)."""
 
     parser_classes = [FastJSONParser]
     renderer_classes = [FastJSONRenderer]
@@ -291,21 +295,70 @@ class PredictApi(generics.GenericAPIView):
 
     @extend_schema(request=PredictRequestSerializer, responses=PredictResponseSerializer)
     def post(self, request, pk):
+        facts = serving.RequestFacts()
+        try:
+            try:
+                response = Response(self._predict(request, pk, facts))
+            except Exception as exc:  # the house error answer, as dispatch would give it; re-raised when none (5xx)
+                response = self.handle_exception(exc)
+        except Exception as exc:
+            serving.log_request(facts, user=request.user, model_pk=pk, status_code=500, error=type(exc).__name__)
+            raise
+        error = response.data.get("detail", "") if response.status_code >= 400 and response.data else ""
+        serving.log_request(facts, user=request.user, model_pk=pk, status_code=response.status_code, error=str(error))
+        return response
+
+    def _predict(self, request, pk, facts: serving.RequestFacts) -> dict:
         body = request.data
         if not isinstance(body, dict):
             raise ValidationError({"non_field_errors": ["The body must be a JSON object."]})
         unknown = sorted(set(body) - {"alias", "version", "inputs", "runtime"})
         if unknown:
             raise ValidationError({unknown[0]: ["Unknown field; known: alias, version, inputs, runtime."]})
-        answer = serving.predict(
+        return serving.predict(
             user=request.user,
             model_pk=pk,
             alias=body.get("alias"),
             version=body.get("version"),
             inputs=body.get("inputs"),
             runtime=body.get("runtime", "auto"),
+            facts=facts,
         )
-        return Response(answer)
+
+
+class ServingStatsApi(generics.GenericAPIView):
+    """Serving statistics of a model per time bucket: ?version=<id|number>&bucket=<seconds>&since=<iso>&until=<iso>
+    (defaults: the last 24 h, a bucket of whole minutes giving at most 200 buckets; at least 60 s, at most
+    1000 buckets, a window of at most 400 days). Requests come from the serving request log; feedback,
+    correct and accuracy from the feedback given on predictions made in each bucket. Any team role."""
+
+    serializer_class = ServingStatsSerializer
+
+    @extend_schema(parameters=[ServingStatsQuerySerializer], responses=ServingStatsSerializer)
+    def get(self, request, pk):
+        model = selectors.model_for_user(user=request.user, pk=pk)
+        query = ServingStatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        values = query.validated_data
+        until = values.get("until") or timezone.now()
+        try:
+            since = values.get("since") or until - serving_stats.DEFAULT_SPAN
+        except OverflowError:
+            raise ValidationError({"until": ["Too early a date."]}) from None
+        if since >= until:
+            raise ValidationError({"since": ["must be before `until`."]})
+        if until - since > serving_stats.MAX_SPAN:
+            raise ValidationError({"since": [f"The window is at most {serving_stats.MAX_SPAN.days} days."]})
+        bucket_s = values.get("bucket") or serving_stats.default_bucket_s(until - since)
+        if (until - since).total_seconds() / bucket_s > serving_stats.MAX_BUCKETS:
+            raise ValidationError(
+                {"bucket": [f"This window at this width is over {serving_stats.MAX_BUCKETS} buckets."]}
+            )
+        version = None
+        if "version" in values:
+            version = selectors.version_of_model(user=request.user, model=model, ref=values["version"])
+        stats = serving_stats.serving_stats(model=model, version=version, since=since, until=until, bucket_s=bucket_s)
+        return Response(ServingStatsSerializer(stats).data)
 
 
 class PredictionListApi(generics.ListAPIView):

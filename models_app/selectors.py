@@ -144,6 +144,16 @@ def serving_target(*, user: User, model_pk, alias: str | None = None, version=No
     return out
 
 
+def visible_model_id(*, user: User, pk) -> uuid.UUID | None:
+    """The id of the model `pk` when it is one of the caller's teams' models, else None (also for a bad id)."""
+    try:
+        return (
+            RegisteredModel.objects.filter(pk=pk, team__in=team_ids_for_user(user)).values_list("pk", flat=True).first()
+        )
+    except (ValueError, TypeError, ValidationError):
+        return None
+
+
 def predictions_for_user(*, user: User) -> QuerySet[PredictionLog]:
     """Predictions served by your teams' models, newest first."""
     return (

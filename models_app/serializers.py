@@ -397,3 +397,33 @@ class GateCheckResponseSerializer(serializers.Serializer):
     passed = serializers.BooleanField(help_text="Whether the move would pass (always true when not gated).")
     checks = GateCheckItemSerializer(many=True)
     pinned_dataset_version = serializers.UUIDField(allow_null=True)
+
+
+class ServingStatsQuerySerializer(serializers.Serializer):
+    version = _VersionRefSchemaField(required=False, help_text="Only this version (id or number).")
+    bucket = serializers.IntegerField(
+        required=False, min_value=60, max_value=31 * 86400, help_text="Bucket width in seconds (at least 60)."
+    )
+    since = serializers.DateTimeField(required=False, help_text="Start (ISO 8601); default: 24 h before `until`.")
+    until = serializers.DateTimeField(required=False, help_text="End, exclusive (ISO 8601); default: now.")
+
+
+class ServingBucketSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    requests = serializers.IntegerField()
+    ok = serializers.IntegerField(help_text="2xx")
+    refused = serializers.IntegerField(help_text="4xx")
+    failed = serializers.IntegerField(help_text="5xx")
+    latency_p50_ms = serializers.FloatField(allow_null=True, help_text="Over the served (2xx) requests.")
+    latency_p95_ms = serializers.FloatField(allow_null=True)
+    feedback = serializers.IntegerField(help_text="Predictions made in the bucket that have feedback.")
+    correct = serializers.IntegerField(allow_null=True, help_text="Null for a regression model.")
+    accuracy = serializers.FloatField(allow_null=True, help_text="correct / feedback; null without feedback.")
+
+
+class ServingStatsSerializer(serializers.Serializer):
+    bucket_s = serializers.IntegerField()
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    versions = VersionRefSerializer(many=True)
+    buckets = ServingBucketSerializer(many=True)
