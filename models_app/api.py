@@ -11,7 +11,7 @@ from config.renderers import FastJSONRenderer
 from datasets_app import blobs
 from datasets_app import selectors as dataset_selectors
 from datasets_app.uploads import read_upload
-from models_app import gates, selectors, services, serving, serving_stats
+from models_app import gates, selectors, services, serving, serving_stats, timeline
 from models_app.filters import EvaluationFilter, ModelFilter, PredictionFilter
 from models_app.models import Evaluation, ModelAlias, ModelVersion, PredictionLog, RegisteredModel
 from models_app.serializers import (
@@ -30,6 +30,7 @@ from models_app.serializers import (
     RegisteredModelUpdateSerializer,
     ServingStatsQuerySerializer,
     ServingStatsSerializer,
+    TimelineSerializer,
 )
 
 
@@ -359,6 +360,19 @@ class ServingStatsApi(generics.GenericAPIView):
             version = selectors.version_of_model(user=request.user, model=model, ref=values["version"])
         stats = serving_stats.serving_stats(model=model, version=version, since=since, until=until, bucket_s=bucket_s)
         return Response(ServingStatsSerializer(stats).data)
+
+
+class ModelTimelineApi(generics.GenericAPIView):
+    """The model's story as a graph: data versions -> train jobs -> versions -> alias moves (from the audit
+    trail) -> predictions and feedback (one node each per version) -> retrain trigger runs (snapshot -> retrain
+    job -> new version). Node types and their `data`: models_app.timeline.model_timeline. Any team role."""
+
+    serializer_class = TimelineSerializer
+
+    @extend_schema(responses=TimelineSerializer)
+    def get(self, request, pk):
+        model = selectors.model_for_user(user=request.user, pk=pk)
+        return Response(TimelineSerializer(timeline.model_timeline(model=model)).data)
 
 
 class PredictionListApi(generics.ListAPIView):

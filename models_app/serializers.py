@@ -427,3 +427,30 @@ class ServingStatsSerializer(serializers.Serializer):
     until = serializers.DateTimeField()
     versions = VersionRefSerializer(many=True)
     buckets = ServingBucketSerializer(many=True)
+
+
+class TimelineRefSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["dataset_version", "job", "model_version", "audit_event", "trigger_run"])
+    id = serializers.CharField()
+
+
+class TimelineNodeSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text='"<type>:<id>", unique in the graph.')
+    type = serializers.ChoiceField(
+        choices=["dataset_version", "job", "model_version", "alias_move", "predictions", "feedback", "trigger_run"]
+    )
+    label = serializers.CharField()
+    at = serializers.DateTimeField(allow_null=True)
+    ref = TimelineRefSerializer(allow_null=True, help_text="The object the node stands for; null for aggregates.")
+    data = serializers.DictField(help_text="Facts of the node; its keys depend on `type` (see the view).")
+
+
+class TimelineEdgeSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    target = serializers.CharField()
+    label = serializers.CharField()
+
+
+class TimelineSerializer(serializers.Serializer):
+    nodes = TimelineNodeSerializer(many=True)
+    edges = TimelineEdgeSerializer(many=True)

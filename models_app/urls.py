@@ -11,6 +11,7 @@ urlpatterns = [
     path("models/<uuid:pk>/gate/", api.GateApi.as_view(), name="model-gate"),
     path("models/<uuid:pk>/gate/check/", api.GateCheckApi.as_view(), name="model-gate-check"),
     path("models/<uuid:pk>/serving/", api.ServingStatsApi.as_view(), name="model-serving"),
+    path("models/<uuid:pk>/timeline/", api.ModelTimelineApi.as_view(), name="model-timeline"),
     path("models/<uuid:pk>/predict/", api.PredictApi.as_view(), name="model-predict"),
     path("predictions/", api.PredictionListApi.as_view(), name="predictions"),
     path("predictions/<uuid:pk>/", api.PredictionDetailApi.as_view(), name="prediction-detail"),
