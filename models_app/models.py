@@ -15,6 +15,10 @@ alias_validator = RegexValidator(
 )
 
 
+MAX_CARD_CHARS = 100_000
+"""The longest model card (Markdown, in characters) a model may hold: a long document, not a data store."""
+
+
 class RegisteredModel(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     team = models.ForeignKey("accounts_app.Team", on_delete=models.PROTECT, related_name="models")

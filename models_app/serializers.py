@@ -9,6 +9,7 @@ from accounts_app.fields import NameField
 from accounts_app.models import slug_validator
 from config.jsonsafe import parse_json, unsafe_text
 from models_app.models import (
+    MAX_CARD_CHARS,
     Direction,
     Evaluation,
     GatePolicy,
@@ -29,9 +30,18 @@ METRICS_HELP = (
 )
 
 
+CARD_HELP = (
+    "The model card: Markdown (intended use, data, limits, ethics), at most 100000 characters. Its headings are "
+    "the sections a promotion gate's required_card_fields ask for. Kept as sent (whitespace included)."
+)
+
+
 class RegisteredModelSerializer(serializers.ModelSerializer):
     team = serializers.CharField(source="team.slug", validators=[slug_validator])
     name = NameField(max_length=200)
+    card = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=MAX_CARD_CHARS, help_text=CARD_HELP
+    )
     aliases = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
     num_versions = serializers.IntegerField(read_only=True, default=0)
@@ -62,7 +72,9 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
 class RegisteredModelUpdateSerializer(serializers.Serializer):
     name = NameField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
-    card = serializers.CharField(required=False, allow_blank=True)
+    card = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=MAX_CARD_CHARS, help_text=CARD_HELP
+    )
 
     def validate(self, attrs):
         unknown = set(self.initial_data) - set(self.fields)
