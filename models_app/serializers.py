@@ -24,9 +24,9 @@ from models_app.models import (
 MAX_SPEC_BYTES = 1024 * 1024
 METRICS_HELP = (
     "Metric name -> value. Numbers (classification: accuracy, precision_macro, recall_macro, f1_macro, "
-    "log_loss; regression: mae, rmse, r2), beside classification's confusion_matrix (rows: true class, "
-    "columns: predicted) and per_class ({class name: {precision, recall, f1, support}} over the classes "
-    "in the rows or the predictions); val_* are the same on the validation rows."
+    "log_loss; regression: mae, rmse, r2), beside classification's confusion_matrix ({labels: [class name], "
+    "matrix: [[count]]}, rows: true class, columns: predicted) and per_class ({class name: {precision, recall, "
+    "f1, support}} over the classes in the rows or the predictions); val_* are the same on the validation rows."
 )
 
 

@@ -37,7 +37,10 @@ def _evaluate(version, dataset_version, accuracy: float):
             "accuracy": accuracy,
             "log_loss": 1 - accuracy,
             "per_class": {name: row for name in ("setosa", "versicolor", "virginica")},
-            "confusion_matrix": [[50, 0, 0], [0, 50, 0], [0, 0, 50]],
+            "confusion_matrix": {
+                "labels": ["setosa", "versicolor", "virginica"],
+                "matrix": [[50, 0, 0], [0, 50, 0], [0, 0, 50]],
+            },
         },
         num_rows=150,
     )

@@ -251,3 +251,17 @@ def test_the_service_refuses_an_oversized_card_too(world, model):
         create_model(
             actor=world.users["member"], team=world.alpha, name="n", task="regression", card="x" * (MAX_CARD_CHARS + 1)
         )
+
+
+def test_stored_bare_confusion_matrices_get_their_labels():
+    import importlib
+
+    migration = importlib.import_module("models_app.migrations.0007_confusion_matrix_labels")
+    metrics = {"accuracy": 1.0, "confusion_matrix": [[2, 0], [0, 1]], "val_confusion_matrix": [[1, 0], [0, 1]]}
+    assert migration._labelled(metrics, ["cat", "dog"])
+    assert metrics["confusion_matrix"] == {"labels": ["cat", "dog"], "matrix": [[2, 0], [0, 1]]}
+    assert metrics["val_confusion_matrix"]["labels"] == ["cat", "dog"]
+    assert not migration._labelled(metrics, ["cat", "dog"])  # already labelled: left alone
+    unnamed = {"confusion_matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}
+    assert migration._labelled(unnamed, ["a", "b"])  # names that do not fit: indices
+    assert unnamed["confusion_matrix"]["labels"] == ["0", "1", "2"]
