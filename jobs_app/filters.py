@@ -1,5 +1,8 @@
 """Query parameters of jobs_app's list endpoints. An invalid value answers 400 naming the parameter."""
 
+from datetime import UTC
+
+from django.core.exceptions import ValidationError
 from django.db.models import F, Q, TextField
 from django.db.models.functions import Cast
 from django_filters import rest_framework as filters
@@ -20,6 +23,23 @@ class StatusInFilter(filters.BaseInFilter, filters.ChoiceFilter):
     """A comma list of statuses, each checked."""
 
 
+class UtcDateTimeFilter(filters.IsoDateTimeFilter):
+    """An ISO 8601 time, turned into UTC before it reaches the database (PostgreSQL refuses UTC offsets beyond
+    15:59, which ISO 8601 text may carry); one that cannot be (year 1 at +01:00) is a 400 naming the parameter."""
+
+    def __init__(self, *args, param: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.param = param
+
+    def filter(self, qs, value):
+        if value is not None:
+            try:
+                value = value.astimezone(UTC)
+            except (OverflowError, ValueError):
+                raise ValidationError({self.param: ["is out of range."]}) from None
+        return super().filter(qs, value)
+
+
 class JobFilter(filters.FilterSet):
     """?team=<slug>&status=<s>[,<s>...]&kind=&search=&created_after=&created_before=&ordering="""
 
@@ -32,11 +52,11 @@ class JobFilter(filters.FilterSet):
         help_text="Any case: the start of the job id, or part of the kind, of the model's name (train jobs) or "
         "of the error.",
     )
-    created_after = filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="gte", help_text="ISO 8601; created at or after."
+    created_after = UtcDateTimeFilter(
+        param="created_after", field_name="created_at", lookup_expr="gte", help_text="ISO 8601; created at or after."
     )
-    created_before = filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="lt", help_text="ISO 8601; created before."
+    created_before = UtcDateTimeFilter(
+        param="created_before", field_name="created_at", lookup_expr="lt", help_text="ISO 8601; created before."
     )
     ordering = filters.ChoiceFilter(
         choices=[(name, name) for name in ORDERINGS],

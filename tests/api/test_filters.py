@@ -17,6 +17,7 @@ from models_app.models import Evaluation, PredictionLog
         ("/api/v1/jobs/?ordering=name", "ordering"),
         ("/api/v1/jobs/?created_after=yesterday", "created_after"),
         ("/api/v1/jobs/?created_before=2026-13-01", "created_before"),
+        ("/api/v1/jobs/?created_after=0001-01-01T00:30:00%2B01:00", "created_after"),
         ("/api/v1/datasets/?task=poetry", "task"),
         ("/api/v1/datasets/?sensitivity=secret", "sensitivity"),
         ("/api/v1/models/?task=poetry", "task"),
