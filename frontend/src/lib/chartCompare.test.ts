@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { flattenParams, paramRows, parallelLayout } from "./chartCompare";
+import { flattenParams, paramRows, parallelLayout, type Scalar } from "./chartCompare";
 
 describe("flattenParams", () => {
   it("flattens a spec to dot paths of scalar leaves", () => {
@@ -10,7 +10,7 @@ describe("flattenParams", () => {
 });
 
 describe("paramRows (diffing)", () => {
-  const params = [
+  const params: Record<string, Scalar>[] = [
     { lr: 0.1, arch: "mlp", seed: 1 },
     { lr: 0.01, arch: "mlp" },
   ];
@@ -29,7 +29,7 @@ describe("paramRows (diffing)", () => {
 });
 
 describe("parallelLayout", () => {
-  const jobs = [
+  const jobs: { id: string; params: Record<string, Scalar>; metric: number | null }[] = [
     { id: "a", params: { lr: 0.1, epochs: 10, arch: "mlp" }, metric: 0.9 },
     { id: "b", params: { lr: 0.3, epochs: 10, arch: "cnn" }, metric: 0.7 },
     { id: "c", params: { lr: 0.2, epochs: 10, arch: "mlp" }, metric: null },
