@@ -13,7 +13,6 @@ import {
   Progress,
   SimpleGrid,
   Stack,
-  Table,
   Text,
   Title,
 } from "@mantine/core";
@@ -153,41 +152,27 @@ function JobView({ job }: { job: JobDetail }) {
         />
       </Stack>
 
-      <Table.ScrollContainer minWidth={520}>
-        <Table fz="sm" withTableBorder aria-label="Job details">
-          <Table.Tbody>
-            <Table.Tr>
-              <Table.Th scope="row">Attempts</Table.Th>
-              <Table.Td>
-                {job.attempts} (max retries {job.max_retries})
-              </Table.Td>
-              <Table.Th scope="row">Worker</Table.Th>
-              <Table.Td ff="monospace">{job.worker || "–"}</Table.Td>
-            </Table.Tr>
-            <Table.Tr>
-              <Table.Th scope="row">Created</Table.Th>
-              <Table.Td>
-                {when(job.created_at)}
-                {job.created_by ? ` by ${job.created_by}` : ""}
-              </Table.Td>
-              <Table.Th scope="row">Started</Table.Th>
-              <Table.Td>{when(job.started_at)}</Table.Td>
-            </Table.Tr>
-            <Table.Tr>
-              <Table.Th scope="row">Finished</Table.Th>
-              <Table.Td>{when(job.finished_at)}</Table.Td>
-              <Table.Th scope="row">Duration</Table.Th>
-              <Table.Td>{duration(job)}</Table.Td>
-            </Table.Tr>
-            <Table.Tr>
-              <Table.Th scope="row">Team</Table.Th>
-              <Table.Td>{job.team}</Table.Td>
-              <Table.Th scope="row">Priority</Table.Th>
-              <Table.Td>{job.priority}</Table.Td>
-            </Table.Tr>
-          </Table.Tbody>
-        </Table>
-      </Table.ScrollContainer>
+      <SimpleGrid cols={{ base: 2, md: 4 }} spacing="sm" verticalSpacing="xs" component="dl" m={0}>
+        {[
+          ["Attempts", `${job.attempts} (max retries ${job.max_retries})`],
+          ["Worker", job.worker || "–"],
+          ["Created", `${when(job.created_at)}${job.created_by ? ` by ${job.created_by}` : ""}`],
+          ["Started", when(job.started_at)],
+          ["Finished", when(job.finished_at)],
+          ["Duration", duration(job)],
+          ["Team", job.team],
+          ["Priority", String(job.priority)],
+        ].map(([label, value]) => (
+          <div key={label}>
+            <Text component="dt" size="xs" c="dimmed">
+              {label}
+            </Text>
+            <Text component="dd" size="sm" m={0}>
+              {value}
+            </Text>
+          </div>
+        ))}
+      </SimpleGrid>
 
       {job.error && (
         <Alert color="red" title="Error" role="alert">

@@ -171,7 +171,7 @@ export function SummaryTable({ summaries }: { summaries: Record<string, MetricSu
   const rows = Object.entries(summaries).sort(([a], [b]) => a.localeCompare(b));
   if (!rows.length) return <Text size="sm" c="dimmed">No metrics recorded.</Text>;
   return (
-    <Table.ScrollContainer minWidth={560}>
+    <Table.ScrollContainer minWidth={480}>
       <Table striped withTableBorder fz="sm" aria-label="Metric summaries">
         <Table.Thead>
           <Table.Tr>

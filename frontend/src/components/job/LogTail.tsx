@@ -118,8 +118,8 @@ export function LogTail({
       ) : state.loading && !lines.length ? (
         <Loading label="Loading log…" />
       ) : (
-        <ScrollArea
-          h={320}
+        <ScrollArea.Autosize
+          mah={360}
           viewportRef={viewport}
           onScrollPositionChange={({ y }) => {
             const v = viewport.current;
@@ -152,7 +152,7 @@ export function LogTail({
               ))
             )}
           </Box>
-        </ScrollArea>
+        </ScrollArea.Autosize>
       )}
     </Paper>
   );
