@@ -244,18 +244,18 @@ export default function ComparePage() {
                       <Table.Tr
                         key={r.key}
                         data-differs={r.differs || undefined}
-                        style={r.differs ? { background: "var(--mantine-color-yellow-light)" } : undefined}
+                        style={r.differs ? { boxShadow: "inset 4px 0 0 var(--mantine-color-yellow-filled)" } : undefined}
                       >
-                        <Table.Td ff="monospace">
+                        <Table.Td ff="monospace" fw={r.differs ? 700 : undefined}>
                           {r.key}
                           {r.differs && (
-                            <Badge ml="xs" size="xs" color="yellow" variant="light">
+                            <Badge ml="xs" size="xs" color="yellow" variant="filled" autoContrast>
                               differs
                             </Badge>
                           )}
                         </Table.Td>
                         {r.values.map((v, i) => (
-                          <Table.Td key={i} ff="monospace">
+                          <Table.Td key={i} ff="monospace" fw={r.differs ? 700 : undefined}>
                             {show(v)}
                           </Table.Td>
                         ))}

@@ -77,6 +77,8 @@ export function CompareChart({
   const options = useMemo<Omit<uPlot.Options, "width">>(
     () => ({
       height: HEIGHT,
+      // the page's legend names each job's colour; uPlot's would list every raw and smoothed line
+      legend: { show: false },
       cursor: { drag: { x: true, y: false } },
       scales: { x: { time: false } },
       axes: [{ ...axis, label: useTime ? "seconds since the run's first point" : "step", labelSize: 20 }, { ...axis, size: 60 }],
