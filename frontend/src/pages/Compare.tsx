@@ -49,8 +49,8 @@ function JobPicker({ selected, onChange }: { selected: string[]; onChange: (ids:
     queryFn: () =>
       unwrap(
         api.GET("/api/v1/jobs/", {
-          // `search` (id prefix, kind, model name, error) arrives with the jobs API additions; older servers ignore it
-          params: { query: { team: team?.slug, page_size: 50, ...(debounced ? { search: debounced } : {}) } as { team?: string } },
+          // `search` matches a job id prefix, kind, model name or error text
+          params: { query: { team: team?.slug, page_size: 50, search: debounced || undefined } },
         }),
       ),
     enabled: !!team,

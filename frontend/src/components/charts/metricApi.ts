@@ -7,8 +7,7 @@ import { api, unwrap, type Schemas } from "../../api/client";
 import type { MetricRequest } from "../../lib/chart";
 
 export type MetricKey = Schemas["MetricKey"];
-/** The series answer; `times`/`total`/`truncated` are optional so an older server's answer still reads. */
-export type SeriesAnswer = Schemas["MetricSeriesAnswer"] & { times?: number[]; total?: number; truncated?: boolean };
+export type SeriesAnswer = Schemas["MetricSeriesAnswer"];
 
 export async function fetchMetricKeys(jobId: string): Promise<MetricKey[]> {
   const data = await unwrap(api.GET("/api/v1/jobs/{id}/metrics/", { params: { path: { id: jobId } } }));
@@ -18,7 +17,7 @@ export async function fetchMetricKeys(jobId: string): Promise<MetricKey[]> {
 export async function fetchSeries(jobId: string, req: MetricRequest, signal?: AbortSignal): Promise<SeriesAnswer> {
   const data = await unwrap(
     api.GET("/api/v1/jobs/{id}/metrics/", {
-      params: { path: { id: jobId }, query: req as { key: string; max_points: number } },
+      params: { path: { id: jobId }, query: req },
       signal,
     }),
   );

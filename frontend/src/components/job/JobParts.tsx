@@ -9,25 +9,14 @@ import { api, unwrap, type Schemas } from "../../api/client";
 import { defaultDirection, formatValue } from "../../lib/chart";
 import { flattenParams, type Scalar } from "../../lib/chartCompare";
 
-/**
- * A job as the detail and list endpoints answer it. `metric_summaries` and `params` arrive with the jobs API
- * additions (branch a); until a server sends them the page falls back to the metric keys and the flattened spec.
- */
-export type JobDetail = Schemas["Job"] & {
-  metric_summaries?: Record<string, MetricSummary>;
-  params?: Record<string, Scalar>;
-};
+/** A job as the detail and list endpoints answer it (with `metric_summaries` and flat `params`). */
+export type JobDetail = Schemas["Job"];
 
-export interface MetricSummary {
-  last: number | null;
-  last_step: number | null;
-  min?: number | null;
-  min_step?: number | null;
-  max?: number | null;
-  max_step?: number | null;
-  count?: number;
-  direction?: "min" | "max";
-}
+/**
+ * A metric's summary: the server's (every field), or what the metric key list tells (last value only), which
+ * the page falls back to while a summary is missing.
+ */
+export type MetricSummary = Pick<Schemas["MetricSummary"], "last" | "last_step"> & Partial<Schemas["MetricSummary"]>;
 
 export const STATUS_COLOR: Record<Schemas["JobStatusEnum"], string> = {
   queued: "gray",
@@ -55,7 +44,7 @@ export function shortId(id: string): string {
 
 /** The job's params: the server's flattened `params`, else the spec flattened here. */
 export function jobParams(job: JobDetail): Record<string, Scalar> {
-  return job.params ?? flattenParams(job.spec);
+  return job.params && Object.keys(job.params).length ? job.params : flattenParams(job.spec);
 }
 
 /** The job's metric summaries: the server's, else what the metric key list tells (last value only). */
@@ -63,9 +52,9 @@ export function jobSummaries(
   job: JobDetail,
   keys?: Schemas["MetricKey"][],
 ): Record<string, MetricSummary> {
-  if (job.metric_summaries) return job.metric_summaries;
+  if (job.metric_summaries && Object.keys(job.metric_summaries).length) return job.metric_summaries;
   const out: Record<string, MetricSummary> = {};
-  for (const k of keys ?? []) out[k.key] = { last: k.last_value, last_step: k.last_step, count: k.count };
+  for (const k of keys ?? []) if (k.last_value !== null) out[k.key] = { last: k.last_value, last_step: k.last_step, count: k.count };
   return out;
 }
 
