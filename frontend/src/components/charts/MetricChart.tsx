@@ -129,7 +129,8 @@ export function MetricChart({ jobId, metricKey, live, x, smooth, window: win, on
       height: HEIGHT,
       legend: { show: true },
       cursor: { drag: { x: true, y: false, setScale: false } },
-      scales: { x: { time: useTime } },
+      // the data's own x range; points logged in one batch share a time, so a zero range is padded by 1
+      scales: { x: { time: useTime, range: (_u, min, max) => (min === max ? [min - 1, max + 1] : [min, max]) } },
       axes: [
         { ...axis, label: useTime ? undefined : "step", labelSize: 20 },
         { ...axis, size: Y_AXIS_PX },
