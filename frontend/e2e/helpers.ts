@@ -26,7 +26,14 @@ export async function expectAccessible(page: Page, what: string) {
 
 /** Writes <name>-<width>-<scheme>.png for the current viewport and colour scheme. */
 export async function screenshot(page: Page, name: string, width: number, scheme: string) {
-  await page.screenshot({ path: `${SHOTS}/${name}-${width}-${scheme}.png`, fullPage: true });
+  // a viewport as tall as the page, not Playwright's fullPage capture: that one resizes the view under the
+  // charts' canvases and photographs them blank
+  const viewport = page.viewportSize()!;
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  await page.setViewportSize({ width: viewport.width, height: Math.min(Math.max(height, viewport.height), 6000) });
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: `${SHOTS}/${name}-${width}-${scheme}.png` });
+  await page.setViewportSize(viewport);
 }
 
 /** Data the API holds, read with the browser's session (ids for the pages to visit). */
