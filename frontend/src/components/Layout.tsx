@@ -17,6 +17,7 @@ import {
 } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { Link, Outlet, useRouterState } from "@tanstack/react-router";
+import type { CSSProperties } from "react";
 import { TeamProvider, useSession, useSignInOut, useTeam } from "../auth";
 import { SignIn } from "./SignIn";
 import { ErrorState, Loading } from "./states";
@@ -89,7 +90,7 @@ function UserMenu({ username }: { username: string }) {
   return (
     <Menu position="bottom-end">
       <Menu.Target>
-        <Button variant="subtle" size="sm" aria-label={`Account: ${username}`}>
+        <Button variant="subtle" color="gray" size="sm" aria-label={`Account: ${username}`}>
           {username}
         </Button>
       </Menu.Target>
@@ -149,6 +150,8 @@ export function Layout() {
               label={item.label}
               active={item.to === "/" ? pathname === "/" : pathname.startsWith(item.to)}
               onClick={close}
+              fw={500}
+              style={{ "--nl-color": "light-dark(#1b6b2d, var(--mantine-color-green-2))" } as CSSProperties}
             />
           ))}
         </AppShell.Navbar>

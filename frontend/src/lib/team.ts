@@ -7,6 +7,7 @@
 export const AUDIT_ACTIONS = [
   "alias.delete",
   "alias.force",
+  "alias.set",
   "dataset.create",
   "dataset.delete",
   "dataset.update",
@@ -22,6 +23,7 @@ export const AUDIT_ACTIONS = [
   "model.delete",
   "model.update",
   "model_version.archive",
+  "model_version.restore",
   "session.login",
   "session.logout",
   "team.create",

@@ -9,6 +9,7 @@ import { DatasetsPanel, JobsPanel, ModelsPanel, TriggersPanel, UsagePanel } from
 import { useOverview } from "../components/overview/useOverview";
 import { ErrorState, Loading } from "../components/states";
 import { loopStages } from "../lib/overview";
+import { MUTED } from "../components/overview/links";
 
 export default function OverviewPage() {
   const { team } = useTeam();
@@ -18,7 +19,7 @@ export default function OverviewPage() {
       <Group justify="space-between" align="baseline">
         <Title order={2}>Overview</Title>
         {overview.data && (
-          <Text size="xs" c="dimmed" role="status">
+          <Text size="xs" c={MUTED} role="status">
             {team?.name || team?.slug} · live, every 5 s{overview.isFetching ? " · updating…" : ""}
           </Text>
         )}

@@ -13,6 +13,7 @@ import { Tokens } from "../components/team/Tokens";
 import { UsageView } from "../components/team/Usage";
 import { QueryState } from "../components/states";
 import type { TEAM_TABS } from "../router";
+import { MUTED } from "../components/overview/links";
 
 const route = getRouteApi("/team");
 type Tab = (typeof TEAM_TABS)[number];
@@ -35,12 +36,20 @@ export default function TeamPage() {
   const slug = team.slug;
   return (
     <Stack gap="md">
-      <Group gap="sm" align="center">
-        <Title order={2}>Team {team.name || team.slug}</Title>
-        <Badge variant="light" color={team.role === "admin" ? "grape" : "gray"} aria-label={`Your role: ${team.role}`}>
-          {team.role}
-        </Badge>
-      </Group>
+      <div>
+        <Title order={2}>Team</Title>
+        <Group gap="xs" mt={4}>
+          <Text size="sm">
+            {team.name || team.slug}{" "}
+            <Text span size="sm" c={MUTED}>
+              ({team.slug})
+            </Text>
+          </Text>
+          <Badge variant="light" color={team.role === "admin" ? "grape" : "gray"} aria-label={`Your role: ${team.role}`}>
+            {team.role}
+          </Badge>
+        </Group>
+      </div>
       <Tabs
         value={tab}
         onChange={(t) => t && void navigate({ search: (prev) => ({ ...prev, tab: t as Tab, page: 1 }) })}
@@ -62,7 +71,7 @@ export default function TeamPage() {
           {canAudit ? (
             <Audit slug={slug} />
           ) : (
-            <Text size="sm" c="dimmed">
+            <Text size="sm" c={MUTED}>
               The audit trail is open to the team's maintainers and admins.
             </Text>
           )}

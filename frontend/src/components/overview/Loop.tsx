@@ -1,6 +1,6 @@
 /** The loop as one picture: register data -> process -> train -> evaluate -> promote -> serve -> feedback -> retrain. */
 import { Box, SimpleGrid, Text, ThemeIcon } from "@mantine/core";
-import { PaperLink, partialSearch } from "./links";
+import { PaperLink, partialSearch, MUTED } from "./links";
 import type { LoopStage } from "../../lib/overview";
 import { formatCount } from "../../lib/overviewFormat";
 
@@ -32,14 +32,14 @@ function StageCard({ stage, index, last }: { stage: LoopStage; index: number; la
           <Text size="sm" fw={600} truncate>
             {stage.label}
           </Text>
-          <Text size="sm" c="dimmed" ml="auto" aria-hidden>
+          <Text size="sm" c={MUTED} ml="auto" aria-hidden>
             {last ? "↻" : "→"}
           </Text>
         </Box>
         <Text fz={26} fw={700} lh={1.2} mt={6}>
           {stage.value === null ? "—" : formatCount(stage.value)}
         </Text>
-        <Text size="xs" c="dimmed" lineClamp={1}>
+        <Text size="xs" c={MUTED} lineClamp={1}>
           {stage.unit}
         </Text>
         <Text size="xs" mt={4} lineClamp={2}>

@@ -1,9 +1,12 @@
 /** The Overview's panels: jobs, retrain triggers, models and aliases, data sets, usage. */
 import { Badge, Group, Paper, Progress, Stack, Table, Text, Title } from "@mantine/core";
-import { AnchorLink, BadgeLink, partialSearch } from "./links";
+import { AnchorLink, BadgeLink, partialSearch, MUTED } from "./links";
 import type { ReactNode } from "react";
 import { progressPercent, shortId, statusSummary, triggerProgress, type OverviewModel } from "../../lib/overview";
 import { formatBytes, formatCount, formatSeconds, timeAgo } from "../../lib/overviewFormat";
+
+/** a green dark enough for white badge text in both schemes (6.6:1) */
+const PRODUCTION_BG = "#1b6b2d";
 
 const STATUS_COLOR: Record<string, string> = {
   running: "blue",
@@ -29,7 +32,7 @@ export function Panel({ title, action, children }: { title: string; action?: Rea
 
 function None({ children }: { children: ReactNode }) {
   return (
-    <Text size="sm" c="dimmed">
+    <Text size="sm" c={MUTED}>
       {children}
     </Text>
   );
@@ -53,7 +56,7 @@ export function JobsPanel({ jobs }: { jobs: OverviewModel["jobs"] }) {
           summary.map((s) => (
             <BadgeLink
               key={s.status}
-              variant="light"
+              variant="dot"
               color={STATUS_COLOR[s.status] ?? "gray"}
               to="/jobs"
               search={partialSearch({ status: [s.status] })}
@@ -79,7 +82,7 @@ export function JobsPanel({ jobs }: { jobs: OverviewModel["jobs"] }) {
                   <AnchorLink to="/jobs/$jobId" params={{ jobId: j.id }} size="sm" truncate search={partialSearch()}>
                     {j.kind} {shortId(j.id)}
                   </AnchorLink>
-                  <Text size="xs" c="dimmed" style={{ whiteSpace: "nowrap" }}>
+                  <Text size="xs" c={MUTED} style={{ whiteSpace: "nowrap" }}>
                     {pct}% · started {timeAgo(j.started_at)}
                   </Text>
                 </Group>
@@ -104,7 +107,7 @@ export function JobsPanel({ jobs }: { jobs: OverviewModel["jobs"] }) {
               <AnchorLink to="/jobs/$jobId" params={{ jobId: j.id }} size="sm" truncate search={partialSearch()}>
                 {j.kind} {shortId(j.id)}
               </AnchorLink>
-              <Text size="xs" c="dimmed" truncate>
+              <Text size="xs" c={MUTED} truncate>
                 {j.queue_reason ?? `waiting since ${timeAgo(j.created_at)}`}
               </Text>
             </Group>
@@ -143,7 +146,7 @@ export function TriggersPanel({ triggers }: { triggers: OverviewModel["triggers"
                         ready
                       </Badge>
                     )}
-                    <Text size="xs" c="dimmed" style={{ whiteSpace: "nowrap" }}>
+                    <Text size="xs" c={MUTED} style={{ whiteSpace: "nowrap" }}>
                       {t.feedback_waiting === null ? "?" : formatCount(t.feedback_waiting)} / {formatCount(t.min_feedback)}{" "}
                       labels
                     </Text>
@@ -156,7 +159,7 @@ export function TriggersPanel({ triggers }: { triggers: OverviewModel["triggers"
                     aria-label={`Feedback waiting for ${label}`}
                   />
                 </Progress.Root>
-                <Text size="xs" c="dimmed" mt={2}>
+                <Text size="xs" c={MUTED} mt={2}>
                   {t.model.name} · {t.last_fired_at ? `feedback seen up to ${timeAgo(t.last_fired_at)}` : "never fired"}
                   {percent === null ? " · waiting count not known yet" : ""}
                 </Text>
@@ -205,7 +208,7 @@ export function ModelsPanel({ models, serving }: { models: OverviewModel["models
                     <AnchorLink to="/models/$modelId" params={{ modelId: m.id }} size="sm" search={partialSearch()}>
                       {m.name}
                     </AnchorLink>
-                    <Text size="xs" c="dimmed">
+                    <Text size="xs" c={MUTED}>
                       {m.task}
                     </Text>
                   </Table.Td>
@@ -213,7 +216,7 @@ export function ModelsPanel({ models, serving }: { models: OverviewModel["models
                   <Table.Td>
                     <Group gap={4}>
                       {Object.keys(m.aliases).length === 0 ? (
-                        <Text size="xs" c="dimmed">
+                        <Text size="xs" c={MUTED}>
                           none
                         </Text>
                       ) : (
@@ -221,8 +224,8 @@ export function ModelsPanel({ models, serving }: { models: OverviewModel["models
                           <Badge
                             key={alias}
                             size="sm"
-                            variant={alias === "production" ? "filled" : "light"}
-                            color={alias === "production" ? "green" : "gray"}
+                            variant={alias === "production" ? "filled" : "default"}
+                            color={alias === "production" ? PRODUCTION_BG : undefined}
                             tt="none"
                           >
                             {alias}
@@ -263,11 +266,11 @@ export function DatasetsPanel({ datasets }: { datasets: OverviewModel["datasets"
                 <AnchorLink to="/datasets/$datasetId" params={{ datasetId: d.id }} size="sm" truncate search={partialSearch()}>
                   {d.name}
                 </AnchorLink>
-                <Text size="xs" c="dimmed">
+                <Text size="xs" c={MUTED}>
                   {d.task} · {d.versions} version{d.versions === 1 ? "" : "s"}
                 </Text>
               </div>
-              <Text size="xs" c="dimmed" style={{ whiteSpace: "nowrap" }}>
+              <Text size="xs" c={MUTED} style={{ whiteSpace: "nowrap" }}>
                 {timeAgo(d.updated_at)}
               </Text>
             </Group>
@@ -297,7 +300,7 @@ export function UsagePanel({ usage }: { usage: OverviewModel["usage"] }) {
       <Group gap="xl" wrap="wrap">
         {items.map(([label, value]) => (
           <div key={label}>
-            <Text size="xs" c="dimmed" tt="uppercase" fw={600}>
+            <Text size="xs" c={MUTED} tt="uppercase" fw={600}>
               {label}
             </Text>
             <Text size="lg" fw={700}>

@@ -6,7 +6,7 @@ import { forwardRef, type AnchorHTMLAttributes } from "react";
 type A = AnchorHTMLAttributes<HTMLAnchorElement>;
 
 export const AnchorLink = createLink(
-  forwardRef<HTMLAnchorElement, AnchorProps & A>((props, ref) => <Anchor component="a" ref={ref} {...props} />),
+  forwardRef<HTMLAnchorElement, AnchorProps & A>((props, ref) => <Anchor component="a" ref={ref} c={LINK} {...props} />),
 );
 export const BadgeLink = createLink(
   forwardRef<HTMLAnchorElement, BadgeProps & A>((props, ref) => <Badge component="a" ref={ref} {...props} />),
@@ -22,3 +22,10 @@ export const PaperLink = createLink(
 export function partialSearch(search: Record<string, unknown> = {}): never {
   return search as never;
 }
+
+/**
+ * Text colours that pass WCAG AA (4.5:1) on the page and on striped rows in both schemes; Mantine's "dimmed"
+ * (gray.6 / dark.2) and green.9 links measure 3.3 to 4.4:1 there, which axe-core reports.
+ */
+export const MUTED = "light-dark(var(--mantine-color-gray-7), var(--mantine-color-dark-1))";
+export const LINK = "light-dark(#1b6b2d, var(--mantine-color-green-4))";

@@ -1,11 +1,12 @@
 /** The team's audit trail, newest first, filtered by action, actor and days (all in the URL), paginated. */
-import { Autocomplete, Badge, Button, Code, Group, Pagination, Stack, Table, Text, TextInput } from "@mantine/core";
+import { Autocomplete, Button, Code, Group, Pagination, SimpleGrid, Stack, Table, Text, TextInput } from "@mantine/core";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { getRouteApi } from "@tanstack/react-router";
 import { useEffect, useState } from "react";
 import { api, unwrap } from "../../api/client";
 import { formatDateTime } from "../../lib/overviewFormat";
 import { AUDIT_ACTIONS, actionGroups, auditQuery, pageCount, summarizeData } from "../../lib/team";
+import { AnchorLink, partialSearch, MUTED } from "../overview/links";
 import { Empty, ErrorState, Loading } from "../states";
 
 const route = getRouteApi("/team");
@@ -21,6 +22,33 @@ function useDebounced(value: string | undefined, write: (v: string | undefined) 
     return () => clearTimeout(t);
   }, [draft]); // eslint-disable-line react-hooks/exhaustive-deps
   return [draft, setDraft] as const;
+}
+
+/** The event's target, linked to its page when the dashboard has one. */
+function Target({ type, id }: { type?: string; id?: string }) {
+  if (!type) return <>—</>;
+  const short = <Code>{(id ?? "").slice(0, 8)}</Code>;
+  const link =
+    id && type === "job" ? (
+      <AnchorLink to="/jobs/$jobId" params={{ jobId: id }} search={partialSearch()} size="sm">
+        {short}
+      </AnchorLink>
+    ) : id && type === "registeredmodel" ? (
+      <AnchorLink to="/models/$modelId" params={{ modelId: id }} search={partialSearch()} size="sm">
+        {short}
+      </AnchorLink>
+    ) : id && type === "dataset" ? (
+      <AnchorLink to="/datasets/$datasetId" params={{ datasetId: id }} search={partialSearch()} size="sm">
+        {short}
+      </AnchorLink>
+    ) : (
+      short
+    );
+  return (
+    <Text size="sm" style={{ whiteSpace: "nowrap" }}>
+      {type} {link}
+    </Text>
+  );
 }
 
 export function Audit({ slug }: { slug: string }) {
@@ -41,51 +69,54 @@ export function Audit({ slug }: { slug: string }) {
 
   return (
     <Stack gap="md">
-      <Group align="flex-end" gap="sm" wrap="wrap">
+      <SimpleGrid cols={{ base: 2, md: 4 }} spacing="sm" maw={900}>
         <Autocomplete
           label="Action"
-          description='An action, or a group like "job."'
+          descriptionProps={{ c: MUTED }}
+          description='Or a group: "job."'
           placeholder="any action"
           data={ACTION_CHOICES}
           value={action}
           onChange={setAction}
           onOptionSubmit={(v) => set({ action: v })}
-          w={{ base: "100%", xs: 220 }}
           limit={40}
         />
         <TextInput
           label="Actor"
-          description="Username"
+          descriptionProps={{ c: MUTED }}
+          description="A username"
           placeholder="anyone"
           value={actor}
           onChange={(e) => setActor(e.currentTarget.value)}
-          w={{ base: "100%", xs: 160 }}
         />
         <TextInput
           type="date"
           label="Since"
+          descriptionProps={{ c: MUTED }}
           description="From this day"
           value={search.since ?? ""}
           onChange={(e) => set({ since: e.currentTarget.value || undefined })}
-          w={{ base: "100%", xs: 170 }}
         />
         <TextInput
           type="date"
           label="Until"
+          descriptionProps={{ c: MUTED }}
           description="Up to this day"
           value={search.until ?? ""}
           onChange={(e) => set({ until: e.currentTarget.value || undefined })}
-          w={{ base: "100%", xs: 170 }}
         />
-        {filtered && (
+      </SimpleGrid>
+      {filtered && (
+        <Group>
           <Button
             variant="default"
+            size="xs"
             onClick={() => set({ action: undefined, actor: undefined, since: undefined, until: undefined })}
           >
             Clear filters
           </Button>
-        )}
-      </Group>
+        </Group>
+      )}
       {events.isPending ? (
         <Loading label="Loading the audit trail…" />
       ) : events.isError ? (
@@ -96,7 +127,7 @@ export function Audit({ slug }: { slug: string }) {
         </Empty>
       ) : (
         <>
-          <Text size="sm" c="dimmed" role="status">
+          <Text size="sm" c={MUTED} role="status">
             {events.data.count.toLocaleString("en-US")} event{events.data.count === 1 ? "" : "s"}
             {events.isFetching ? " (updating…)" : ""}
           </Text>
@@ -117,21 +148,13 @@ export function Audit({ slug }: { slug: string }) {
                     <Table.Td style={{ whiteSpace: "nowrap" }}>{formatDateTime(e.created_at)}</Table.Td>
                     <Table.Td>{e.actor ?? "—"}</Table.Td>
                     <Table.Td>
-                      <Badge variant="light" color="gray" tt="none">
-                        {e.action}
-                      </Badge>
+                      <Code style={{ whiteSpace: "nowrap" }}>{e.action}</Code>
                     </Table.Td>
                     <Table.Td>
-                      {e.target_type ? (
-                        <Text size="sm">
-                          {e.target_type} <Code>{(e.target_id ?? "").slice(0, 12)}</Code>
-                        </Text>
-                      ) : (
-                        "—"
-                      )}
+                      <Target type={e.target_type} id={e.target_id} />
                     </Table.Td>
                     <Table.Td>
-                      <Text size="xs" c="dimmed" lineClamp={2} maw={360}>
+                      <Text size="xs" c={MUTED} lineClamp={2} maw={360}>
                         {summarizeData(e.data)}
                       </Text>
                     </Table.Td>

@@ -6,6 +6,7 @@ import { ApiError, api, errorMessage, unwrap, type Schemas } from "../../api/cli
 import { ROLES, useCan, useSession, type Role } from "../../auth";
 import { formatDateTime } from "../../lib/overviewFormat";
 import { Empty, ErrorState, Loading } from "../states";
+import { LINK, MUTED } from "../overview/links";
 
 type Membership = Schemas["Membership"];
 const ROLE_OPTIONS = ROLES.map((r) => ({ value: r, label: r }));
@@ -66,7 +67,7 @@ function InviteForm({ slug }: { slug: string }) {
         </Alert>
       )}
       {invite.isSuccess && (
-        <Text size="sm" c="green.9" mt="xs" role="status">
+        <Text size="sm" c={LINK} mt="xs" role="status">
           {invite.data.username} joined as {invite.data.role}.
         </Text>
       )}
@@ -107,7 +108,7 @@ function MemberRow({ slug, m, isAdmin, me }: { slug: string; m: Membership; isAd
         <Text size="sm" fw={500}>
           {m.username}
           {m.username === me && (
-            <Text span size="xs" c="dimmed">
+            <Text span size="xs" c={MUTED}>
               {" "}
               (you)
             </Text>
@@ -207,7 +208,7 @@ export function Members({ slug }: { slug: string }) {
       {isAdmin ? (
         <InviteForm slug={slug} />
       ) : (
-        <Text size="sm" c="dimmed">
+        <Text size="sm" c={MUTED}>
           Only a team admin can invite members or change roles.
         </Text>
       )}

@@ -20,6 +20,7 @@ import { ApiError, api, errorMessage, unwrap, type Schemas } from "../../api/cli
 import { formatDateTime } from "../../lib/overviewFormat";
 import { TOKEN_EXPIRY, expiryDays, tokenState } from "../../lib/team";
 import { Empty, ErrorState, Loading } from "../states";
+import { MUTED } from "../overview/links";
 
 type Token = Schemas["Token"];
 type NewToken = Schemas["NewToken"];
@@ -172,7 +173,7 @@ export function Tokens() {
   });
   return (
     <Stack gap="lg">
-      <Text size="sm" c="dimmed">
+      <Text size="sm" c={MUTED}>
         API tokens are yours, not the team's: a token acts as you, with your role in every team.
       </Text>
       {created && <NewTokenBox token={created} onDone={() => setCreated(null)} />}
@@ -184,7 +185,7 @@ export function Tokens() {
       ) : tokens.data.results.length === 0 ? (
         <Empty title="No tokens yet">Create one above to use the API or the command line.</Empty>
       ) : (
-        <Table.ScrollContainer minWidth={640}>
+        <Table.ScrollContainer minWidth={860}>
           <Table striped aria-label="API tokens">
             <Table.Thead>
               <Table.Tr>
@@ -202,12 +203,12 @@ export function Tokens() {
                 const state = tokenState(t);
                 return (
                   <Table.Tr key={t.id}>
-                    <Table.Td>{t.name || "—"}</Table.Td>
-                    <Table.Td>
+                    <Table.Td style={{ whiteSpace: "nowrap" }}>{t.name || "—"}</Table.Td>
+                    <Table.Td style={{ whiteSpace: "nowrap" }}>
                       <Code>{t.prefix}…</Code>
                     </Table.Td>
                     <Table.Td>
-                      <Badge variant="light" color={STATE_COLOR[state]}>
+                      <Badge variant="dot" color={STATE_COLOR[state]}>
                         {state}
                       </Badge>
                     </Table.Td>

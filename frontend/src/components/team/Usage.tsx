@@ -2,20 +2,21 @@
 import { Paper, SimpleGrid, Stack, Table, Text, Title } from "@mantine/core";
 import type { Schemas } from "../../api/client";
 import { formatBytes, formatCount, formatSeconds } from "../../lib/overviewFormat";
+import { MUTED } from "../overview/links";
 
 type Usage = Schemas["TeamUsage"];
 
 export function StatCard({ label, value, hint }: { label: string; value: string; hint?: string }) {
   return (
     <Paper withBorder p="sm" radius="md">
-      <Text size="xs" c="dimmed" tt="uppercase" fw={600}>
+      <Text size="xs" c={MUTED} tt="uppercase" fw={600}>
         {label}
       </Text>
       <Text size="xl" fw={700} mt={2}>
         {value}
       </Text>
       {hint && (
-        <Text size="xs" c="dimmed">
+        <Text size="xs" c={MUTED}>
           {hint}
         </Text>
       )}
@@ -41,7 +42,7 @@ export function UsageView({ usage }: { usage: Usage }) {
           Jobs by status
         </Title>
         {statuses.length === 0 ? (
-          <Text size="sm" c="dimmed">
+          <Text size="sm" c={MUTED}>
             No jobs yet.
           </Text>
         ) : (
@@ -69,7 +70,7 @@ export function UsageView({ usage }: { usage: Usage }) {
         <Title order={3} size="h5" mb="xs">
           Quota
         </Title>
-        <Text size="sm" c="dimmed">
+        <Text size="sm" c={MUTED}>
           {usage.quota ? JSON.stringify(usage.quota) : "No quota: limits arrive with resource governance."}
         </Text>
       </div>
