@@ -1,10 +1,9 @@
 /**
  * The Overview's model of the loop: what the page draws, computed from the API's answers.
  *
- * `OverviewModel` is the page's view model. Its shape follows the contract of GET /teams/{slug}/overview/
- * (backend branch `a`), so when that endpoint lands its answer is used as is; until then the page builds it
- * from the list endpoints, and the few numbers only that endpoint knows (queue reasons, predictions and
- * feedback of the last 24 h, feedback waiting per trigger) are null and shown as not known yet.
+ * `OverviewModel` is the part of GET /teams/{slug}/overview/ (`Schemas["TeamOverview"]`) the page reads,
+ * loosened where a number may be unknown (null is drawn as "not known yet"), so the pure logic here can be
+ * tested with small literals; the API's answer is assigned to it as is (TypeScript checks they agree).
  */
 
 export type JobStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
@@ -30,7 +29,7 @@ export interface OverviewModel {
   serving: { predictions_24h: number | null; feedback_24h: number | null };
   triggers: {
     id: string;
-    name: string;
+    name?: string;
     model: { id: string; name: string };
     min_feedback: number;
     feedback_waiting: number | null;
