@@ -160,7 +160,7 @@ export function TriggersPanel({ triggers }: { triggers: OverviewModel["triggers"
                   />
                 </Progress.Root>
                 <Text size="xs" c={MUTED} mt={2}>
-                  {t.model.name} · {t.last_fired_at ? `feedback seen up to ${timeAgo(t.last_fired_at)}` : "never fired"}
+                  {t.model.name} · {t.last_fired_at ? `last fired ${timeAgo(t.last_fired_at)}` : "never fired"}
                   {percent === null ? " · waiting count not known yet" : ""}
                 </Text>
               </div>
