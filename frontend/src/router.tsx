@@ -136,6 +136,8 @@ const team = createRoute({
     tab: oneOf(s.tab, TEAM_TABS, "members"),
     action: optStr(s.action),
     actor: optStr(s.actor),
+    since: optStr(s.since),
+    until: optStr(s.until),
     page: int(s.page, 1, 1),
   }),
   component: lazyRouteComponent(() => import("./pages/Team")),

@@ -2,6 +2,7 @@
 import {
   ActionIcon,
   AppShell,
+  Badge,
   Burger,
   Button,
   Group,
@@ -47,16 +48,39 @@ function TeamSwitcher() {
   const { teams, team, setTeam } = useTeam();
   if (teams.length === 0) return null;
   return (
-    <Select
-      aria-label="Team"
-      size="sm"
-      w={{ base: 130, sm: 200 }}
-      data={teams.map((t) => ({ value: t.slug, label: `${t.name || t.slug} (${t.role})` }))}
-      value={team?.slug ?? null}
-      onChange={(slug) => slug && setTeam(slug)}
-      allowDeselect={false}
-      comboboxProps={{ withinPortal: true }}
-    />
+    <Group gap={6} wrap="nowrap">
+      <Select
+        aria-label="Team"
+        size="sm"
+        w={{ base: 140, sm: 180 }}
+        data={teams.map((t) => ({ value: t.slug, label: t.name || t.slug }))}
+        renderOption={({ option }) => (
+          <Group gap="xs" justify="space-between" wrap="nowrap" w="100%">
+            <Text size="sm" truncate>
+              {option.label}
+            </Text>
+            <Badge size="xs" variant="light" color="gray">
+              {teams.find((t) => t.slug === option.value)?.role}
+            </Badge>
+          </Group>
+        )}
+        value={team?.slug ?? null}
+        onChange={(slug) => slug && setTeam(slug)}
+        allowDeselect={false}
+        comboboxProps={{ withinPortal: true, width: 240, position: "bottom-end" }}
+      />
+      {team && (
+        <Badge
+          size="sm"
+          variant="light"
+          color={team.role === "admin" ? "grape" : "gray"}
+          visibleFrom="xs"
+          aria-label={`Your role: ${team.role}`}
+        >
+          {team.role}
+        </Badge>
+      )}
+    </Group>
   );
 }
 
@@ -126,6 +150,7 @@ export function Layout() {
               variant="filled"
               active={item.to === "/" ? pathname === "/" : pathname.startsWith(item.to)}
               onClick={close}
+              fw={500}
             />
           ))}
         </AppShell.Navbar>
