@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { hasErrors, parseResources, splitErrors } from "./jobsform";
+
+describe("splitErrors", () => {
+  it("maps spec paths to rjsf extraErrors", () => {
+    const out = splitErrors({
+      "spec.hyperparameters.lr": ["Must be positive."],
+      "spec.features.1": ["Unknown column."],
+      "spec.architecture": ["Unknown architecture.", "Another."],
+      spec: ["Bad spec."],
+    });
+    expect(out.spec).toEqual({
+      __errors: ["Bad spec."],
+      hyperparameters: { lr: { __errors: ["Must be positive."] } },
+      features: { 1: { __errors: ["Unknown column."] } },
+      architecture: { __errors: ["Unknown architecture.", "Another."] },
+    });
+    expect(out.fields).toEqual({});
+    expect(out.other).toEqual([]);
+  });
+  it("keeps job fields and the rest apart", () => {
+    const out = splitErrors({
+      priority: ["Too high."],
+      "resources.pool": ["No such pool."],
+      non_field_errors: ["Quota reached."],
+      weird: "x",
+    });
+    expect(out.fields).toEqual({ priority: ["Too high."], resources: ["pool: No such pool."] });
+    expect(out.other).toEqual(["Quota reached.", "weird: x"]);
+    expect(hasErrors(out.spec)).toBe(false);
+  });
+  it("merges a parent and a child error", () => {
+    const out = splitErrors({ "spec.a": ["A."], "spec.a.b": ["B."] });
+    expect(out.spec).toEqual({ a: { __errors: ["A."], b: { __errors: ["B."] } } });
+    expect(hasErrors(out.spec)).toBe(true);
+  });
+  it("copes with nothing", () => {
+    expect(splitErrors(undefined)).toEqual({ spec: {}, fields: {}, other: [] });
+  });
+});
+
+describe("parseResources", () => {
+  it("reads a JSON object or blank", () => {
+    expect(parseResources("")).toEqual({});
+    expect(parseResources('{"pool": "gpu"}')).toEqual({ value: { pool: "gpu" } });
+    expect(parseResources("[1]").error).toMatch(/object/);
+    expect(parseResources("{").error).toMatch(/JSON/);
+  });
+});

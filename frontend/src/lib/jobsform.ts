@@ -1,0 +1,79 @@
+/**
+ * The submit form's logic: the API's 400 `errors` (dotted paths such as `spec.hyperparameters.lr`) turned into
+ * rjsf's `extraErrors` (a nested object with `__errors` lists), and the job fields outside the spec.
+ */
+
+/** rjsf's ErrorSchema shape: nested by field name (array items by index), messages in `__errors`. */
+export interface ErrorTree {
+  __errors?: string[];
+  [field: string]: ErrorTree | string[] | undefined;
+}
+
+/** Fields of a job submission outside the spec; their errors show on the matching Mantine input. */
+export const JOB_FIELDS = ["team", "kind", "priority", "resources", "max_retries", "timeout_s"] as const;
+
+export interface SplitErrors {
+  /** errors under `spec`, as rjsf extraErrors */
+  spec: ErrorTree;
+  /** errors of the job fields, by field name (`resources.pool` goes under `resources`) */
+  fields: Record<string, string[]>;
+  /** everything else (non_field_errors, unknown keys), as "key: message" lines */
+  other: string[];
+}
+
+function add(tree: ErrorTree, path: string[], messages: string[]): void {
+  let node = tree;
+  for (const part of path) {
+    const next = node[part];
+    if (next === undefined || Array.isArray(next)) node[part] = {};
+    node = node[part] as ErrorTree;
+  }
+  node.__errors = [...(node.__errors ?? []), ...messages];
+}
+
+/** Split an API error map into spec errors (rjsf extraErrors), job-field errors and the rest. */
+export function splitErrors(errors: Record<string, string[] | string> | undefined | null): SplitErrors {
+  const out: SplitErrors = { spec: {}, fields: {}, other: [] };
+  for (const [key, raw] of Object.entries(errors ?? {})) {
+    const messages = Array.isArray(raw) ? raw.map(String) : [String(raw)];
+    if (key === "spec" || key.startsWith("spec.")) {
+      const path = key === "spec" ? [] : key.slice(5).split(".").filter(Boolean);
+      add(out.spec, path, messages);
+      continue;
+    }
+    const head = key.split(".")[0];
+    if ((JOB_FIELDS as readonly string[]).includes(head)) {
+      const rest = key.slice(head.length + 1);
+      out.fields[head] = [...(out.fields[head] ?? []), ...messages.map((m) => (rest ? `${rest}: ${m}` : m))];
+      continue;
+    }
+    for (const m of messages) out.other.push(key === "non_field_errors" || key === "detail" ? m : `${key}: ${m}`);
+  }
+  return out;
+}
+
+/** Whether an error tree holds any message. */
+export function hasErrors(tree: ErrorTree): boolean {
+  for (const [key, value] of Object.entries(tree)) {
+    if (key === "__errors") {
+      if (Array.isArray(value) && value.length) return true;
+    } else if (value && !Array.isArray(value) && hasErrors(value)) return true;
+  }
+  return false;
+}
+
+/**
+ * Parse the resources box (a JSON object, blank for none). Returns the value, or an error message to show
+ * on the field.
+ */
+export function parseResources(text: string): { value?: Record<string, unknown>; error?: string } {
+  const t = text.trim();
+  if (!t) return {};
+  try {
+    const v: unknown = JSON.parse(t);
+    if (v === null || typeof v !== "object" || Array.isArray(v)) return { error: "Resources must be a JSON object." };
+    return { value: v as Record<string, unknown> };
+  } catch {
+    return { error: "Resources is not valid JSON." };
+  }
+}
