@@ -53,7 +53,7 @@ export function toggleFlip(flipped: readonly string[], key: string): string[] {
 
 /** The direction of each metric key over a page of jobs: the first summary that declares one wins. */
 export function directionsOf(
-  jobs: readonly { metric_summaries?: Record<string, SummaryLike> | null }[],
+  jobs: readonly { metric_summaries?: Record<string, SummaryLike | undefined> | null }[],
   declared: readonly { key: string; direction?: string | null }[] = [],
 ): Record<string, string> {
   const out: Record<string, string> = {};
