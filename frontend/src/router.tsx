@@ -47,6 +47,8 @@ const jobs = createRoute({
     /** metric keys whose direction the user flipped from the default (best = the other extreme) */
     flip: list(s.flip),
     page: optInt(s.page),
+    /** job ids ticked for Compare (kept across pages) */
+    selected: list(s.selected),
   }),
   component: lazyRouteComponent(() => import("./pages/Jobs")),
 });
