@@ -47,3 +47,39 @@ describe("parseResources", () => {
     expect(parseResources("{").error).toMatch(/JSON/);
   });
 });
+
+import { specOf, uiSchemaFor } from "./jobsform";
+
+describe("uiSchemaFor", () => {
+  it("puts pickers on id fields", () => {
+    const schema = {
+      properties: {
+        dataset_version: { type: "string", format: "uuid" },
+        model: { type: "string", minLength: 1 },
+        model_version: { type: "string", format: "uuid" },
+        split: { enum: ["train", "test"] },
+      },
+    };
+    expect(uiSchemaFor(schema)).toEqual({
+      dataset_version: { "ui:widget": "datasetVersion" },
+      model: { "ui:widget": "modelName" },
+      model_version: { "ui:widget": "modelVersion" },
+    });
+    expect(uiSchemaFor({ properties: { model: { type: "string", format: "uuid" } } })).toEqual({
+      model: { "ui:widget": "modelId" },
+    });
+    expect(uiSchemaFor(undefined)).toEqual({});
+  });
+});
+
+describe("specOf", () => {
+  it("copies a job's spec", () => {
+    const job = { spec: { a: { b: 1 } } };
+    const copy = specOf(job);
+    expect(copy).toEqual({ a: { b: 1 } });
+    (copy.a as { b: number }).b = 2;
+    expect((job.spec.a as { b: number }).b).toBe(1);
+    expect(specOf({ spec: null })).toEqual({});
+    expect(specOf(undefined)).toEqual({});
+  });
+});

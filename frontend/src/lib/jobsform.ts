@@ -77,3 +77,31 @@ export function parseResources(text: string): { value?: Record<string, unknown>;
     return { error: "Resources is not valid JSON." };
   }
 }
+
+/** The id pickers the submit form offers, by rjsf widget name. */
+export type PickerWidget = "datasetVersion" | "modelVersion" | "modelId" | "modelName";
+
+/**
+ * The rjsf uiSchema for a kind's spec schema: id fields get pickers filled from the API (a data set version,
+ * a model version, a model), the rest keeps rjsf's default widget. Only top-level properties are looked at.
+ */
+export function uiSchemaFor(schema: Record<string, unknown> | undefined): Record<string, { "ui:widget": PickerWidget }> {
+  const props = (schema?.properties ?? {}) as Record<string, Record<string, unknown>>;
+  const out: Record<string, { "ui:widget": PickerWidget }> = {};
+  for (const [name, prop] of Object.entries(props)) {
+    if (!prop || typeof prop !== "object") continue;
+    const uuid = prop.format === "uuid";
+    const stringy = prop.type === "string" || (Array.isArray(prop.type) && prop.type.includes("string"));
+    if (name === "dataset_version" && (uuid || stringy)) out[name] = { "ui:widget": "datasetVersion" };
+    else if (name === "model_version" && (uuid || stringy)) out[name] = { "ui:widget": "modelVersion" };
+    else if (name === "model" && uuid) out[name] = { "ui:widget": "modelId" };
+    else if (name === "model" && stringy) out[name] = { "ui:widget": "modelName" };
+  }
+  return out;
+}
+
+/** The spec of an existing job, as form data for resubmitting it (a copy; non-objects give an empty spec). */
+export function specOf(job: { spec?: unknown } | undefined): Record<string, unknown> {
+  const spec = job?.spec;
+  return spec && typeof spec === "object" && !Array.isArray(spec) ? structuredClone(spec as Record<string, unknown>) : {};
+}

@@ -12,6 +12,7 @@ import { useCan, useTeam } from "../auth";
 import { ColumnPicker } from "../components/jobs/ColumnPicker";
 import { JobsFilters, type FilterValues } from "../components/jobs/JobsFilters";
 import { JobsTable, ROW_HEIGHT } from "../components/jobs/JobsTable";
+import { useJobKinds } from "../components/jobs/queries";
 import type { JobRow } from "../components/jobs/types";
 import { Empty, ErrorState, Loading } from "../components/states";
 import { hasLiveJobs, jobsQuery, nextOrdering, PAGE_SIZE, parseColumns, type SortField, toggleSelected } from "../lib/jobs";
@@ -26,15 +27,6 @@ const looseGET = api.GET as unknown as (
   init: { params: { query: Record<string, unknown> } },
 ) => ReturnType<typeof api.GET<"/api/v1/jobs/", object>>;
 type ColumnChoices = { params: string[]; metrics: { key: string; direction?: string | null }[] };
-
-/** The job kinds the API offers (shared with the submit page's cache). */
-export function useJobKinds() {
-  return useQuery({
-    queryKey: ["job-kinds"],
-    queryFn: () => unwrap(api.GET("/api/v1/job-kinds/", { params: { query: { page_size: 100 } } })),
-    staleTime: 5 * 60_000,
-  });
-}
 
 export default function JobsPage() {
   const search = route.useSearch();
