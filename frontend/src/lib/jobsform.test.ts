@@ -61,14 +61,33 @@ describe("uiSchemaFor", () => {
       },
     };
     expect(uiSchemaFor(schema)).toEqual({
+      "ui:options": { label: false },
       dataset_version: { "ui:widget": "datasetVersion" },
       model: { "ui:widget": "modelName" },
       model_version: { "ui:widget": "modelVersion" },
     });
     expect(uiSchemaFor({ properties: { model: { type: "string", format: "uuid" } } })).toEqual({
+      "ui:options": { label: false },
       model: { "ui:widget": "modelId" },
     });
-    expect(uiSchemaFor(undefined)).toEqual({});
+    expect(uiSchemaFor(undefined)).toEqual({ "ui:options": { label: false } });
+  });
+  it("shows defaults as hints, one level down too", () => {
+    const schema = {
+      properties: {
+        hyperparameters: {
+          type: ["object", "null"],
+          properties: { lr: { type: "number", default: 0.001 }, epochs: { type: "integer" } },
+        },
+        split: { type: "object", properties: { stratify: { type: "boolean", default: true } } },
+        architecture: { enum: ["mlp", null], default: null },
+      },
+    };
+    expect(uiSchemaFor(schema)).toEqual({
+      "ui:options": { label: false },
+      hyperparameters: { lr: { "ui:placeholder": "default: 0.001" } },
+      split: { stratify: { "ui:help": "Default: true" } },
+    });
   });
 });
 
@@ -81,5 +100,10 @@ describe("specOf", () => {
     expect((job.spec.a as { b: number }).b).toBe(1);
     expect(specOf({ spec: null })).toEqual({});
     expect(specOf(undefined)).toEqual({});
+  });
+  it("drops keys the schema does not allow", () => {
+    const schema = { additionalProperties: false, properties: { model: {}, lr: {} } };
+    expect(specOf({ spec: { model: "m", model_name: "x", lr: 1 } }, schema)).toEqual({ model: "m", lr: 1 });
+    expect(specOf({ spec: { model: "m", extra: 1 } }, { properties: { model: {} } })).toEqual({ model: "m", extra: 1 });
   });
 });

@@ -81,27 +81,69 @@ export function parseResources(text: string): { value?: Record<string, unknown>;
 /** The id pickers the submit form offers, by rjsf widget name. */
 export type PickerWidget = "datasetVersion" | "modelVersion" | "modelId" | "modelName";
 
+type UiNode = { [key: string]: unknown };
+
+function isStringy(prop: Record<string, unknown>): boolean {
+  return prop.type === "string" || (Array.isArray(prop.type) && prop.type.includes("string"));
+}
+
+function isObjecty(prop: Record<string, unknown>): boolean {
+  return prop.type === "object" || (Array.isArray(prop.type) && prop.type.includes("object"));
+}
+
+/** Defaults are not filled in (a hyperparameter left blank keeps the recipe's value): show them as hints. */
+function defaultHints(prop: Record<string, unknown>): UiNode {
+  if (!("default" in prop) || prop.default === null || typeof prop.default === "object") return {};
+  const value = String(prop.default);
+  if (prop.type === "boolean") return { "ui:help": `Default: ${value}` };
+  return { "ui:placeholder": `default: ${value}` };
+}
+
 /**
- * The rjsf uiSchema for a kind's spec schema: id fields get pickers filled from the API (a data set version,
- * a model version, a model), the rest keeps rjsf's default widget. Only top-level properties are looked at.
+ * The rjsf uiSchema for a kind's spec schema: top-level id fields get pickers filled from the API (a data set
+ * version, a model version, a model), fields with a default show it as a hint (defaults are not filled in,
+ * so a blank field is left to the server), and the root title is hidden (the page has its own headings).
  */
-export function uiSchemaFor(schema: Record<string, unknown> | undefined): Record<string, { "ui:widget": PickerWidget }> {
+export function uiSchemaFor(schema: Record<string, unknown> | undefined): UiNode {
+  const out: UiNode = { "ui:options": { label: false } };
   const props = (schema?.properties ?? {}) as Record<string, Record<string, unknown>>;
-  const out: Record<string, { "ui:widget": PickerWidget }> = {};
   for (const [name, prop] of Object.entries(props)) {
     if (!prop || typeof prop !== "object") continue;
     const uuid = prop.format === "uuid";
-    const stringy = prop.type === "string" || (Array.isArray(prop.type) && prop.type.includes("string"));
-    if (name === "dataset_version" && (uuid || stringy)) out[name] = { "ui:widget": "datasetVersion" };
-    else if (name === "model_version" && (uuid || stringy)) out[name] = { "ui:widget": "modelVersion" };
-    else if (name === "model" && uuid) out[name] = { "ui:widget": "modelId" };
-    else if (name === "model" && stringy) out[name] = { "ui:widget": "modelName" };
+    const stringy = isStringy(prop);
+    let widget: PickerWidget | undefined;
+    if (name === "dataset_version" && (uuid || stringy)) widget = "datasetVersion";
+    else if (name === "model_version" && (uuid || stringy)) widget = "modelVersion";
+    else if (name === "model" && uuid) widget = "modelId";
+    else if (name === "model" && stringy) widget = "modelName";
+    if (widget) {
+      out[name] = { "ui:widget": widget };
+      continue;
+    }
+    const node: UiNode = { ...defaultHints(prop) };
+    if (isObjecty(prop) && prop.properties && typeof prop.properties === "object") {
+      for (const [child, childProp] of Object.entries(prop.properties as Record<string, Record<string, unknown>>)) {
+        const hints = childProp && typeof childProp === "object" ? defaultHints(childProp) : {};
+        if (Object.keys(hints).length) node[child] = hints;
+      }
+    }
+    if (Object.keys(node).length) out[name] = node;
   }
   return out;
 }
 
-/** The spec of an existing job, as form data for resubmitting it (a copy; non-objects give an empty spec). */
-export function specOf(job: { spec?: unknown } | undefined): Record<string, unknown> {
+/**
+ * The spec of an existing job, as form data for resubmitting it: a copy, without the top-level keys the
+ * kind's schema does not allow (the server adds some, such as `model_name`, that a new submission may not
+ * carry). A non-object spec gives an empty form.
+ */
+export function specOf(job: { spec?: unknown } | undefined, schema?: Record<string, unknown>): Record<string, unknown> {
   const spec = job?.spec;
-  return spec && typeof spec === "object" && !Array.isArray(spec) ? structuredClone(spec as Record<string, unknown>) : {};
+  if (!spec || typeof spec !== "object" || Array.isArray(spec)) return {};
+  const copy = structuredClone(spec as Record<string, unknown>);
+  const props = schema?.properties as Record<string, unknown> | undefined;
+  if (props && schema?.additionalProperties === false) {
+    for (const key of Object.keys(copy)) if (!(key in props)) delete copy[key];
+  }
+  return copy;
 }

@@ -72,7 +72,7 @@ export default function SubmitPage() {
         <SpecForm
           key={`${kind}:${from ?? ""}`}
           kind={current}
-          initialSpec={specOf(source.data)}
+          initialSpec={specOf(source.data, current.spec_schema)}
           initialFields={
             source.data
               ? {

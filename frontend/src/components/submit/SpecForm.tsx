@@ -16,7 +16,7 @@ import { ApiError, api, type Schemas, unwrap } from "../../api/client";
 import { atLeast, useTeam } from "../../auth";
 import { type ErrorTree, splitErrors, type SplitErrors, uiSchemaFor } from "../../lib/jobsform";
 import { JOB_FIELD_DEFAULTS, JobFields, type JobFieldValues, jobFieldsBody } from "./JobFields";
-import { PICKER_WIDGETS, PickerTeam } from "./widgets";
+import { PICKER_WIDGETS, PickerTeam, SpecTitle } from "./widgets";
 
 const validator = customizeValidator({ AjvClass: Ajv2020 });
 
@@ -103,6 +103,7 @@ export function SpecForm({
             formData={spec}
             validator={validator}
             widgets={PICKER_WIDGETS}
+            templates={{ TitleFieldTemplate: SpecTitle }}
             extraErrors={errors.spec as never}
             onChange={(e) => setSpec((e.formData ?? {}) as Record<string, unknown>)}
             onSubmit={(e) => submit.mutate((e.formData ?? {}) as Record<string, unknown>)}

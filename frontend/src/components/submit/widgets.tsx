@@ -3,7 +3,7 @@
  * then version), a model version (model, then version), a model (by id), and a model name (free text with the
  * team's model names offered). Errors and the schema's description show on the input, as in @rjsf/mantine.
  */
-import { Autocomplete, Group, Select } from "@mantine/core";
+import { Autocomplete, Select, SimpleGrid, Text, Title } from "@mantine/core";
 import type { WidgetProps } from "@rjsf/utils";
 import { useQuery } from "@tanstack/react-query";
 import { createContext, useContext, useState } from "react";
@@ -67,7 +67,7 @@ export function DatasetVersionWidget(props: WidgetProps) {
   if (value && !versionData.some((o) => o.value === value)) versionData.unshift({ value, label: current.data ? `v${current.data.version}` : value });
   const locked = props.disabled || props.readonly;
   return (
-    <Group grow align="flex-start" gap="sm" wrap="wrap">
+    <SimpleGrid cols={{ base: 1, sm: 2 }} spacing="sm" verticalSpacing="xs">
       <Select
         label={`${props.label || "Dataset version"}: data set`}
         placeholder={datasets.isPending ? "Loading…" : "Pick a data set"}
@@ -79,14 +79,12 @@ export function DatasetVersionWidget(props: WidgetProps) {
         }}
         searchable
         disabled={locked}
-        miw={200}
         comboboxProps={{ withinPortal: true }}
         nothingFoundMessage="No data set"
       />
       <Select
         id={props.id}
         label={props.label || "Dataset version"}
-        description={describe(props)}
         placeholder={dataset ? (versions.isPending ? "Loading…" : "Pick a version") : "Pick a data set first"}
         data={versionData}
         value={value}
@@ -94,11 +92,15 @@ export function DatasetVersionWidget(props: WidgetProps) {
         required={props.required}
         disabled={locked}
         error={errorOf(props)}
-        miw={200}
         comboboxProps={{ withinPortal: true }}
         nothingFoundMessage="No version"
       />
-    </Group>
+      {describe(props) && (
+        <Text size="xs" c="dimmed" style={{ gridColumn: "1 / -1" }}>
+          {describe(props)}
+        </Text>
+      )}
+    </SimpleGrid>
   );
 }
 
@@ -126,7 +128,7 @@ export function ModelVersionWidget(props: WidgetProps) {
   if (value && !versionData.some((o) => o.value === value)) versionData.unshift({ value, label: current.data ? `v${current.data.version}` : value });
   const locked = props.disabled || props.readonly;
   return (
-    <Group grow align="flex-start" gap="sm" wrap="wrap">
+    <SimpleGrid cols={{ base: 1, sm: 2 }} spacing="sm" verticalSpacing="xs">
       <Select
         label={`${props.label || "Model version"}: model`}
         placeholder={models.isPending ? "Loading…" : "Pick a model"}
@@ -138,14 +140,12 @@ export function ModelVersionWidget(props: WidgetProps) {
         }}
         searchable
         disabled={locked}
-        miw={200}
         comboboxProps={{ withinPortal: true }}
         nothingFoundMessage="No model"
       />
       <Select
         id={props.id}
         label={props.label || "Model version"}
-        description={describe(props)}
         placeholder={model ? (versions.isPending ? "Loading…" : "Pick a version") : "Pick a model first"}
         data={versionData}
         value={value}
@@ -153,11 +153,15 @@ export function ModelVersionWidget(props: WidgetProps) {
         required={props.required}
         disabled={locked}
         error={errorOf(props)}
-        miw={200}
         comboboxProps={{ withinPortal: true }}
         nothingFoundMessage="No version"
       />
-    </Group>
+      {describe(props) && (
+        <Text size="xs" c="dimmed" style={{ gridColumn: "1 / -1" }}>
+          {describe(props)}
+        </Text>
+      )}
+    </SimpleGrid>
   );
 }
 
@@ -213,3 +217,12 @@ export const PICKER_WIDGETS = {
   modelId: ModelIdWidget,
   modelName: ModelNameWidget,
 };
+
+/** Field-group titles (hyperparameters, split…) one level below the form's section headings. */
+export function SpecTitle({ id, title }: { id: string; title: string }) {
+  return title ? (
+    <Title id={id} order={4} fw={600} mt="xs">
+      {title}
+    </Title>
+  ) : null;
+}
