@@ -47,7 +47,7 @@ describe("jobsQuery", () => {
     expect(jobsQuery("demo", {})).toEqual({ team: "demo", page: 1, page_size: 100, ordering: "-created_at" });
     expect(
       jobsQuery("demo", { status: ["running", "queued", "nope"], kind: "train", q: "  abc ", ordering: "status", page: 3 }),
-    ).toEqual({ team: "demo", page: 3, page_size: 100, ordering: "status", status: "queued,running", kind: "train", search: "abc" });
+    ).toEqual({ team: "demo", page: 3, page_size: 100, ordering: "status", status: ["queued", "running"], kind: "train", search: "abc" });
   });
 });
 

@@ -5,6 +5,7 @@
  * A column id in ?cols= is `param:<dot path>` (a job's flattened spec value) or `metric:<key>` (that metric's
  * summary: last, min, max and the step of the best).
  */
+import type { operations } from "../api/schema";
 
 export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -85,20 +86,22 @@ export interface JobsSearch {
   page?: number;
 }
 
-/** The query of GET /api/v1/jobs/ for the table's URL state (status as a comma list; blank values left out). */
-export function jobsQuery(team: string, search: JobsSearch) {
-  const status = (search.status ?? []).filter((s) => (JOB_STATUSES as readonly string[]).includes(s));
-  const query: {
-    team: string;
-    page: number;
-    page_size: number;
-    ordering: string;
-    status?: string;
-    kind?: string;
-    search?: string;
-  } = { team, page: Math.max(1, search.page ?? 1), page_size: PAGE_SIZE, ordering: orderingParam(search.ordering) };
-  if (status.length) query.status = [...status].sort().join(",");
-  if (search.kind) query.kind = search.kind;
+export type JobsListQuery = NonNullable<operations["v1_jobs_list"]["parameters"]["query"]>;
+
+/**
+ * The query of GET /api/v1/jobs/ for the table's URL state (blank values left out). `status` goes out as a
+ * comma list (`status=queued,running`): send it with `querySerializer: { array: { style: "form", explode: false } }`.
+ */
+export function jobsQuery(team: string, search: JobsSearch): JobsListQuery {
+  const status = (search.status ?? []).filter((s): s is JobStatus => (JOB_STATUSES as readonly string[]).includes(s));
+  const query: JobsListQuery = {
+    team,
+    page: Math.max(1, search.page ?? 1),
+    page_size: PAGE_SIZE,
+    ordering: orderingParam(search.ordering) as JobsListQuery["ordering"],
+  };
+  if (status.length) query.status = [...status].sort();
+  if (search.kind) query.kind = search.kind as JobsListQuery["kind"];
   const q = search.q?.trim();
   if (q) query.search = q;
   return query;

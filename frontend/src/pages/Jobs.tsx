@@ -20,14 +20,6 @@ import { directionsOf, toggleFlip } from "../lib/metricsummary";
 
 const route = getRouteApi("/jobs");
 
-// TODO(branch a): the list's status/search/ordering params and /jobs/columns/ are not in schema.d.ts yet;
-// this loose GET goes once branch a is merged and the types are regenerated.
-const looseGET = api.GET as unknown as (
-  path: string,
-  init: { params: { query: Record<string, unknown> } },
-) => ReturnType<typeof api.GET<"/api/v1/jobs/", object>>;
-type ColumnChoices = { params: string[]; metrics: { key: string; direction?: string | null }[] };
-
 export default function JobsPage() {
   const search = route.useSearch();
   const navigate = useNavigate({ from: "/jobs" });
@@ -49,7 +41,8 @@ export default function JobsPage() {
   const query = jobsQuery(slug, search);
   const jobs = useQuery({
     queryKey: ["jobs", "table", query],
-    queryFn: () => unwrap(looseGET("/api/v1/jobs/", { params: { query } })),
+    queryFn: () =>
+      unwrap(api.GET("/api/v1/jobs/", { params: { query }, querySerializer: { array: { style: "form", explode: false } } })),
     enabled: slug !== "",
     placeholderData: keepPreviousData,
     refetchInterval: (q) => (hasLiveJobs(q.state.data?.results) ? 2000 : false),
@@ -58,12 +51,12 @@ export default function JobsPage() {
   const columnChoices = useQuery({
     queryKey: ["jobs", "columns", slug, search.kind ?? ""],
     queryFn: () =>
-      unwrap(looseGET("/api/v1/jobs/columns/", { params: { query: { team: slug, ...(search.kind ? { kind: search.kind } : {}) } } })) as Promise<unknown> as Promise<ColumnChoices>,
+      unwrap(api.GET("/api/v1/jobs/columns/", { params: { query: { team: slug, ...(query.kind ? { kind: query.kind } : {}) } } })),
     enabled: slug !== "",
     staleTime: 30_000,
   });
 
-  const rows = (jobs.data?.results ?? []) as JobRow[];
+  const rows: JobRow[] = jobs.data?.results ?? [];
   const columns = useMemo(() => parseColumns(search.cols), [search.cols]);
   const directions = useMemo(() => directionsOf(rows, columnChoices.data?.metrics ?? []), [rows, columnChoices.data]);
   const selected = search.selected;
