@@ -17,6 +17,7 @@ import type { JobRow } from "../components/jobs/types";
 import { Empty, ErrorState, Loading } from "../components/states";
 import { hasLiveJobs, jobsQuery, nextOrdering, PAGE_SIZE, parseColumns, type SortField, toggleSelected } from "../lib/jobs";
 import { directionsOf, toggleFlip } from "../lib/metricsummary";
+import { compact } from "../lib/search";
 
 const route = getRouteApi("/jobs");
 
@@ -32,7 +33,9 @@ export default function JobsPage() {
   const update = useCallback(
     (patch: Partial<Search>, keepPage = false) =>
       void navigate({
-        search: (prev: Search) => ({ ...prev, ...patch, ...(keepPage || "page" in patch ? {} : { page: undefined }) }),
+        // defaults (empty lists, no value) are left out so URLs stay short
+        search: (prev: Search) =>
+          compact({ ...prev, ...patch, ...(keepPage || "page" in patch ? {} : { page: undefined }) }) as Search,
         replace: true,
       }),
     [navigate],
