@@ -105,5 +105,34 @@ describe("specOf", () => {
     const schema = { additionalProperties: false, properties: { model: {}, lr: {} } };
     expect(specOf({ spec: { model: "m", model_name: "x", lr: 1 } }, schema)).toEqual({ model: "m", lr: 1 });
     expect(specOf({ spec: { model: "m", extra: 1 } }, { properties: { model: {} } })).toEqual({ model: "m", extra: 1 });
+    expect(specOf({ spec: { model: null, model_name: "digits" } }, schema)).toEqual({ model: "digits" });
+  });
+});
+
+import { withDefaultTypes } from "./jobsform";
+
+describe("withDefaultTypes", () => {
+  it("types properties that only have a default, deep in allOf/then", () => {
+    const schema = {
+      allOf: [{ then: { properties: { options: { properties: { hidden: { default: [128, 64] }, dropout: { default: 0.1 }, n: { default: 3 }, x: { enum: [1] } } } } } }],
+    };
+    expect(withDefaultTypes(schema)).toEqual({
+      allOf: [
+        {
+          then: {
+            properties: {
+              options: {
+                properties: {
+                  hidden: { type: "array", items: { type: "integer" }, default: [128, 64] },
+                  dropout: { type: "number", default: 0.1 },
+                  n: { type: "integer", default: 3 },
+                  x: { enum: [1] },
+                },
+              },
+            },
+          },
+        },
+      ],
+    });
   });
 });

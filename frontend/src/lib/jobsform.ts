@@ -135,15 +135,52 @@ export function uiSchemaFor(schema: Record<string, unknown> | undefined): UiNode
 /**
  * The spec of an existing job, as form data for resubmitting it: a copy, without the top-level keys the
  * kind's schema does not allow (the server adds some, such as `model_name`, that a new submission may not
- * carry). A non-object spec gives an empty form.
+ * carry; a `model_name` fills an empty `model`). A non-object spec gives an empty form.
  */
 export function specOf(job: { spec?: unknown } | undefined, schema?: Record<string, unknown>): Record<string, unknown> {
   const spec = job?.spec;
   if (!spec || typeof spec !== "object" || Array.isArray(spec)) return {};
   const copy = structuredClone(spec as Record<string, unknown>);
   const props = schema?.properties as Record<string, unknown> | undefined;
+  // a train job that created its model keeps the name in `model_name` (and `model` null): resubmit by name
+  if ((copy.model === null || copy.model === undefined) && typeof copy.model_name === "string") copy.model = copy.model_name;
   if (props && schema?.additionalProperties === false) {
     for (const key of Object.keys(copy)) if (!(key in props)) delete copy[key];
   }
   return copy;
+}
+
+function typeOfValue(v: unknown): Record<string, unknown> | null {
+  if (typeof v === "boolean") return { type: "boolean" };
+  if (typeof v === "number") return { type: Number.isInteger(v) ? "integer" : "number" };
+  if (typeof v === "string") return { type: "string" };
+  if (Array.isArray(v)) return { type: "array", ...(v.length && typeOfValue(v[0]) ? { items: typeOfValue(v[0]) } : {}) };
+  return null;
+}
+
+const TYPED = ["type", "enum", "const", "$ref", "anyOf", "oneOf", "allOf", "properties", "items"];
+
+/**
+ * A copy of a spec schema in which a property with only a default (some kinds give architecture options as
+ * `{"default": 64}`) gets the type of its default, so rjsf can draw an input for it instead of refusing it.
+ */
+export function withDefaultTypes<T>(schema: T): T {
+  if (Array.isArray(schema)) return schema.map((s) => withDefaultTypes(s)) as T;
+  if (!schema || typeof schema !== "object") return schema;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(schema as Record<string, unknown>)) {
+    if (k === "properties" && v && typeof v === "object" && !Array.isArray(v)) {
+      const props: Record<string, unknown> = {};
+      for (const [name, prop] of Object.entries(v as Record<string, unknown>)) {
+        let p: unknown = withDefaultTypes(prop);
+        if (p && typeof p === "object" && !Array.isArray(p) && "default" in p && !TYPED.some((t) => t in (p as object))) {
+          const inferred = typeOfValue((p as Record<string, unknown>).default);
+          if (inferred) p = { ...inferred, ...p };
+        }
+        props[name] = p;
+      }
+      out[k] = props;
+    } else out[k] = k === "default" || k === "const" || k === "enum" ? v : withDefaultTypes(v);
+  }
+  return out as T;
 }

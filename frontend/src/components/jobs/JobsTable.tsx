@@ -110,16 +110,16 @@ export function JobsTable(props: JobsTableProps) {
           </Anchor>
         ),
       },
-      { id: "kind", size: 100, header: sortable("kind", "Kind"), cell: ({ row }) => row.original.kind },
+      { id: "kind", size: 92, header: sortable("kind", "Kind"), cell: ({ row }) => row.original.kind },
       {
         id: "status",
-        size: 120,
+        size: 112,
         header: sortable("status", "Status"),
         cell: ({ row }) => <StatusBadge status={row.original.status} title={row.original.error} />,
       },
       {
         id: "progress",
-        size: 130,
+        size: 124,
         header: sortable("progress", "Progress"),
         cell: ({ row }) => {
           const pct = Math.round((row.original.progress ?? 0) * 100);
@@ -137,16 +137,16 @@ export function JobsTable(props: JobsTableProps) {
           );
         },
       },
-      { id: "created_at", size: 150, header: sortable("created_at", "Created"), cell: ({ row }) => shortDate(row.original.created_at) },
+      { id: "created_at", size: 136, header: sortable("created_at", "Created"), cell: ({ row }) => shortDate(row.original.created_at) },
       {
         id: "finished_at",
-        size: 150,
+        size: 136,
         header: sortable("finished_at", "Finished"),
         cell: ({ row }) => shortDate(row.original.finished_at),
       },
       {
         id: "duration",
-        size: 90,
+        size: 84,
         header: "Duration",
         cell: ({ row }) => duration(row.original.started_at, row.original.finished_at),
       },
@@ -193,7 +193,7 @@ export function JobsTable(props: JobsTableProps) {
       base.push({
         id: `metric:${key}`,
         header: () => (
-          <Group gap={4} wrap="nowrap" justify="space-between">
+          <Group gap="xs" wrap="nowrap">
             <Text size="sm" fw={700} truncate title={key}>
               {key}
             </Text>

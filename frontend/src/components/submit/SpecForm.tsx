@@ -14,7 +14,7 @@ import Ajv2020 from "ajv/dist/2020";
 import { useMemo, useState } from "react";
 import { ApiError, api, type Schemas, unwrap } from "../../api/client";
 import { atLeast, useTeam } from "../../auth";
-import { type ErrorTree, splitErrors, type SplitErrors, uiSchemaFor } from "../../lib/jobsform";
+import { type ErrorTree, splitErrors, type SplitErrors, uiSchemaFor, withDefaultTypes } from "../../lib/jobsform";
 import { JOB_FIELD_DEFAULTS, JobFields, type JobFieldValues, jobFieldsBody } from "./JobFields";
 import { PICKER_WIDGETS, PickerTeam, SpecTitle } from "./widgets";
 
@@ -43,7 +43,7 @@ export function SpecForm({
   const [errors, setErrors] = useState<SplitErrors>(NO_ERRORS);
   const canSubmit = atLeast(roleIn(fields.team), "member");
 
-  const schema = kind.spec_schema as RJSFSchema;
+  const schema = useMemo(() => withDefaultTypes(kind.spec_schema) as RJSFSchema, [kind.spec_schema]);
   const uiSchema = useMemo(
     () => ({ ...uiSchemaFor(kind.spec_schema), "ui:submitButtonOptions": { norender: true } }),
     [kind.spec_schema],
