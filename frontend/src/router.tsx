@@ -3,7 +3,7 @@
  * typed, shareable URL; each page's code is loaded on demand (`lazyRouteComponent`), so the first page
  * loads only what it needs. Pages read their params with `getRouteApi("<path>")`.
  */
-import { createRootRoute, createRoute, createRouter, lazyRouteComponent } from "@tanstack/react-router";
+import { createRootRoute, createRoute, createRouter, lazyRouteComponent, stripSearchParams } from "@tanstack/react-router";
 import { Layout, NotFound } from "./components/Layout";
 import { bool, int, list, num, oneOf, optInt, optStr, str } from "./lib/search";
 
@@ -47,7 +47,11 @@ const jobs = createRoute({
     /** metric keys whose direction the user flipped from the default (best = the other extreme) */
     flip: list(s.flip),
     page: optInt(s.page),
+    /** job ids ticked for Compare (kept across pages) */
+    selected: list(s.selected),
   }),
+  // empty lists stay out of the URL
+  search: { middlewares: [stripSearchParams({ status: [], cols: [], flip: [], selected: [] })] },
   component: lazyRouteComponent(() => import("./pages/Jobs")),
 });
 
