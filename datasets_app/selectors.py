@@ -28,6 +28,7 @@ def versions_for_user(*, user: User) -> QuerySet[DatasetVersion]:
         DatasetVersion.objects.filter(dataset__team__in=team_ids_for_user(user))
         .select_related("dataset__team", "blob", "created_by")
         .prefetch_related("parent_links")
+        .defer("stats")  # may be large; only the stats endpoint reads it (services.version_stats)
     )
 
 

@@ -182,6 +182,7 @@ ROUTES: dict[str, tuple[Callable | None, dict[str, Case]]] = {
     "dataset-versions/<uuid:pk>/preview/": (lambda s: {"pk": s.dataset_version.pk}, {"GET": team(200)}),
     "dataset-versions/<uuid:pk>/download/": (lambda s: {"pk": s.dataset_version.pk}, {"GET": team(200)}),
     "dataset-versions/<uuid:pk>/lineage/": (lambda s: {"pk": s.dataset_version.pk}, {"GET": team(200)}),
+    "dataset-versions/<uuid:pk>/stats/": (lambda s: {"pk": s.dataset_version.pk}, {"GET": team(200)}),
     "models/": (
         seeded("model"),
         {

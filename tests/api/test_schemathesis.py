@@ -173,6 +173,7 @@ PATH_IDS = {
     "/api/v1/dataset-versions/{id}/download/": lambda s: {"id": str(s.dataset_version.pk)},
     "/api/v1/dataset-versions/{id}/lineage/": lambda s: {"id": str(s.dataset_version.pk)},
     "/api/v1/dataset-versions/{id}/preview/": lambda s: {"id": str(s.dataset_version.pk)},
+    "/api/v1/dataset-versions/{id}/stats/": lambda s: {"id": str(s.dataset_version.pk)},
     "/api/v1/datasets/{id}/": lambda s: {"id": str(s.dataset.pk)},
     "/api/v1/datasets/{id}/versions/": lambda s: {"id": str(s.dataset.pk)},
     "/api/v1/job-kinds/{kind}/": lambda s: {"kind": "train"},
