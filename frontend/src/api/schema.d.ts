@@ -195,6 +195,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/dataset-versions/{id}/stats/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Per-column statistics of a version (any team role): {num_rows, columns: [...]}, in the schema's column
+         *     order. Computed from the file the first time they are asked for (this answer may take a while for a big
+         *     file), then stored: every later answer is the stored copy.
+         */
+        get: operations["v1_dataset_versions_stats_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/datasets/": {
         parameters: {
             query?: never;
@@ -953,6 +974,40 @@ export interface components {
          * @enum {string}
          */
         BuiltinEnum: "breast_cancer" | "diabetes" | "digits" | "iris" | "wine";
+        /**
+         * @description One column. Numbers (int64, float64): min, max, mean, std (population) and histogram; text, bool and
+         *     empty columns: unique and top; NPZ sample columns (images): count and missing only. Null where a figure
+         *     does not apply, or has no value (a column with no values has no min).
+         */
+        ColumnStats: {
+            name: string;
+            dtype: string;
+            /** @description Present (non-missing) values. */
+            count: number;
+            missing: number;
+            /** @description Distinct present values; null beyond 100,000 (too many to count exactly). */
+            unique: number | null;
+            /**
+             * Format: double
+             * @description An integer for int64 columns.
+             */
+            min: number | null;
+            /**
+             * Format: double
+             * @description An integer for int64 columns.
+             */
+            max: number | null;
+            /** Format: double */
+            mean: number | null;
+            /**
+             * Format: double
+             * @description Population standard deviation (ddof 0).
+             */
+            std: number | null;
+            histogram: components["schemas"]["Histogram"] | null;
+            /** @description Up to 10 most frequent values, most frequent first (ties by value); exact counts. */
+            top: components["schemas"]["TopValue"][] | null;
+        };
         Dataset: {
             /** Format: uuid */
             readonly id: string;
@@ -1148,6 +1203,12 @@ export interface components {
          * @enum {string}
          */
         HealthStatusEnum: "ok" | "degraded";
+        Histogram: {
+            /** @description BINS + 1 bin edges from min to max ([v, v] for one value). */
+            edges: number[];
+            /** @description Values per bin; the last bin includes its right edge. */
+            counts: number[];
+        };
         Job: {
             /** Format: uuid */
             readonly id: string;
@@ -1877,6 +1938,11 @@ export interface components {
             name: string;
             expires_in_days?: number;
         };
+        TopValue: {
+            /** @description The value as text (cut to 200 characters, ending in '…'). */
+            value: string;
+            count: number;
+        };
         Trigger: {
             /** Format: uuid */
             readonly id: string;
@@ -1954,6 +2020,10 @@ export interface components {
          * @enum {string}
          */
         TriggerRunStatusEnum: "running" | "promoted" | "not_promoted" | "failed";
+        VersionStats: {
+            num_rows: number;
+            columns: components["schemas"]["ColumnStats"][];
+        };
         /** @description The one shape of every error answer. */
         Error: {
             status: number;
@@ -3235,6 +3305,117 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Preview"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_dataset_versions_stats_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionStats"];
                 };
             };
             /** @description Invalid input; `errors` names each field. */
