@@ -4,6 +4,8 @@
  */
 import type { GraphEdge, GraphNode } from "../components/Graph";
 
+export const SENSITIVITY_COLOR: Record<string, string> = { public: "green", internal: "blue", restricted: "red" };
+
 /** 1536 -> "1.5 KB". */
 export function formatBytes(bytes: number | null | undefined): string {
   if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) return "—";
