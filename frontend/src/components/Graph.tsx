@@ -5,7 +5,7 @@
 import dagre from "@dagrejs/dagre";
 import { useComputedColorScheme } from "@mantine/core";
 import { useNavigate } from "@tanstack/react-router";
-import { Background, Controls, ReactFlow, type Edge, type Node } from "@xyflow/react";
+import { Background, Controls, Position, ReactFlow, type Edge, type Node } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { useMemo } from "react";
 
@@ -76,6 +76,9 @@ export function Graph({ nodes, edges, height = 420, label }: { nodes: GraphNode[
         border: n.highlight ? "2px solid var(--mantine-color-green-7)" : "1px solid var(--mantine-color-default-border)",
         cursor: n.href ? "pointer" : "default",
       },
+      // edges leave a node's right side and enter the next one's left side (the layout runs left to right)
+      sourcePosition: Position.Right,
+      targetPosition: Position.Left,
       connectable: false,
       draggable: false,
     }));
@@ -94,6 +97,7 @@ export function Graph({ nodes, edges, height = 420, label }: { nodes: GraphNode[
         edges={flowEdges}
         colorMode={scheme}
         fitView
+        fitViewOptions={{ maxZoom: 1.2 }}
         nodesConnectable={false}
         onNodeClick={(_, node) => {
           const href = hrefs.get(node.id);

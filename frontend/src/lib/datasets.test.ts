@@ -22,7 +22,8 @@ describe("formatting", () => {
   it("formats statistics", () => {
     expect(formatStat(1900)).toBe("1,900");
     expect(formatStat(90.6584)).toBe("90.66");
-    expect(formatStat(12345670.5)).toBe("1.235e+7");
+    expect(formatStat(12345670.5)).toBe("12,345,671");
+    expect(formatStat(2.5e-5)).toBe("2.500e-5");
     expect(formatStat(null)).toBe("—");
     expect(formatStat(0)).toBe("0");
   });

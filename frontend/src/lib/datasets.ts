@@ -24,7 +24,8 @@ export function formatStat(value: number | null | undefined): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return "—";
   if (Number.isInteger(value)) return value.toLocaleString("en-US");
   const abs = Math.abs(value);
-  if (abs !== 0 && (abs >= 1e6 || abs < 1e-3)) return value.toExponential(3);
+  if (abs >= 1e15 || (abs !== 0 && abs < 1e-3)) return value.toExponential(3);
+  if (abs >= 1e4) return Math.round(value).toLocaleString("en-US");
   return Number(value.toPrecision(4)).toLocaleString("en-US", { maximumFractionDigits: 6 });
 }
 

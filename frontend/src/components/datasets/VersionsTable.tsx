@@ -1,5 +1,6 @@
 /** A data set's versions; choosing one sets ?version= for every tab. */
-import { Badge, Button, Text } from "@mantine/core";
+import { Anchor, Badge, Button, Text } from "@mantine/core";
+import { Link } from "@tanstack/react-router";
 import { createColumnHelper } from "@tanstack/react-table";
 import { useMemo } from "react";
 import type { Schemas } from "../../api/client";
@@ -48,16 +49,27 @@ export function VersionsTable({
       col.accessor("source", {
         header: "Source",
         cell: (c) => {
-          const detail = c.row.original.source_detail as Record<string, unknown> | null;
-          const extra = detail && typeof detail === "object" ? (detail.builtin ?? detail.filename ?? detail.job) : undefined;
+          const detail = (c.row.original.source_detail ?? {}) as Record<string, unknown>;
+          const job = typeof detail.job === "string" ? detail.job : undefined;
+          const extra = typeof detail.builtin === "string" ? detail.builtin : typeof detail.filename === "string" ? detail.filename : undefined;
+          const steps = Array.isArray(detail.steps) ? (detail.steps as { op?: string }[]).map((s) => s.op).join(" → ") : "";
           return (
-            <Text size="sm" style={{ whiteSpace: "nowrap" }}>
+            <Text size="sm" style={{ whiteSpace: "nowrap" }} title={steps || undefined}>
               {c.getValue()}
-              {typeof extra === "string" && (
-                <Text span size="xs" c="dimmed">
-                  {" "}
-                  · {extra.length > 24 ? `${extra.slice(0, 8)}…` : extra}
-                </Text>
+              {job ? (
+                <>
+                  {" · "}
+                  <Anchor size="xs" renderRoot={(props) => <Link {...props} to="/jobs/$jobId" params={{ jobId: job }} />}>
+                    job {job.slice(0, 8)}
+                  </Anchor>
+                </>
+              ) : (
+                extra && (
+                  <Text span size="xs" c="dimmed">
+                    {" "}
+                    · {extra.length > 28 ? `${extra.slice(0, 27)}…` : extra}
+                  </Text>
+                )
               )}
             </Text>
           );
@@ -88,7 +100,6 @@ export function VersionsTable({
       columns={columns}
       minWidth={760}
       getRowId={(v) => v.id}
-      caption="Versions"
       rowProps={(row) => (row.original.id === selected?.id ? { "aria-selected": true, style: { background: "var(--mantine-color-green-light)" } } : {})}
     />
   );
