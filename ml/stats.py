@@ -108,7 +108,8 @@ class _Numbers:
         self.min: Any = None
         self.max: Any = None
         self.mean = self.m2 = 0.0
-        self.distinct: np.ndarray | None = np.empty(0)
+        self.distinct: pa.Array | None = None  # the distinct values so far
+        self.too_many = False
         self.counts: np.ndarray | None = None
         self.edges: np.ndarray | None = None
 
@@ -132,10 +133,12 @@ class _Numbers:
             self.mean += delta * n / total
             self.m2 += m2 + delta * delta * self.count * n / total
         self.count = total
-        if self.distinct is not None:
-            self.distinct = np.union1d(self.distinct.astype(values.dtype, copy=False), values)
-            if len(self.distinct) > UNIQUE_MAX:
-                self.distinct = None  # too many to count: unique is null
+        if not self.too_many:  # Arrow's hash-based unique: a batch costs about its size
+            found = pc.unique(present)
+            if self.distinct is not None:
+                found = pc.unique(pa.chunked_array([self.distinct, found]))
+            self.distinct = found if len(found) <= UNIQUE_MAX else None
+            self.too_many = self.distinct is None  # unique is null from here on
 
     def needs_second_pass(self) -> bool:
         return self.count > 0 and self.min != self.max
@@ -159,7 +162,7 @@ class _Numbers:
 
     def result(self) -> dict:
         figures: dict[str, Any] = {"count": self.count, "missing": self.missing}
-        figures["unique"] = None if self.distinct is None else len(self.distinct)
+        figures["unique"] = None if self.too_many else len(self.distinct) if self.distinct is not None else 0
         if self.count == 0:
             return figures
         std = math.sqrt(self.m2 / self.count) if math.isfinite(self.m2) and self.m2 > 0 else self.m2
@@ -174,81 +177,100 @@ class _Numbers:
 
 
 class _Values:
-    """A text, bool or empty column: counts of each value."""
+    """A text, bool or empty column: counts of each value, kept as an Arrow table (values, counts) that each
+    batch's value counts are merged into by Arrow's group-by (no Python loop over values)."""
 
     def __init__(self):
         self.count = self.missing = 0
-        self.counts: dict[str, int] = {}
-        self.text_bytes = 0
-        self.exact = True  # False once there were too many distinct values: `counts` then holds candidates
+        self.summary = _EMPTY_SUMMARY
+        self.exact = True  # False once there were too many distinct values: `summary` then holds candidates
         self.recount: dict[str, int] | None = None
         self.candidates: pa.Array | None = None
-
-    @staticmethod
-    def _value_counts(column: pa.ChunkedArray) -> tuple[list, list]:
-        present = column.drop_null()
-        if not pa.types.is_string(present.type):
-            present = present.cast(pa.string())  # bool: true / false
-        found = pc.value_counts(present)
-        return found.field("values").to_pylist(), found.field("counts").to_pylist()
 
     def add(self, column: pa.ChunkedArray) -> None:
         self.missing += column.null_count
         self.count += len(column) - column.null_count
         if len(column) == column.null_count:
             return
-        counts = self.counts
-        values, numbers = self._value_counts(column)
-        for value, number in zip(values, numbers, strict=True):
-            old = counts.get(value)
-            if old is None:
-                counts[value] = number
-                self.text_bytes += len(value)
-            else:
-                counts[value] = old + number
-        if self.exact and (len(counts) > UNIQUE_MAX or self.text_bytes > UNIQUE_MAX_BYTES):
+        batch = _value_counts(column)
+        if not self.exact:
+            # a batch's exact counts are a Misra-Gries summary; shrunk, it merges with the running one
+            # within the same bound (MG summaries are mergeable)
+            batch = _shrink(batch)
+        merged = pa.concat_tables([self.summary, batch]).group_by("values").aggregate([("counts", "sum")])
+        self.summary = pa.table({"values": merged["values"], "counts": merged["counts_sum"]})
+        if self.exact and (
+            len(self.summary) > UNIQUE_MAX
+            or (pc.sum(pc.binary_length(self.summary["values"])).as_py() or 0) > UNIQUE_MAX_BYTES
+        ):
             self.exact = False
-        if not self.exact and len(counts) > 2 * CANDIDATES:
-            self._shrink()
-
-    def _shrink(self) -> None:
-        """Misra-Gries over merged summaries: take the (CANDIDATES+1)-th largest count off every counter
-        and keep those left above zero (at most CANDIDATES)."""
-        ordered = sorted(self.counts.values(), reverse=True)
-        cut = ordered[CANDIDATES] if len(ordered) > CANDIDATES else 0
-        self.counts = {v: c - cut for v, c in self.counts.items() if c > cut}
-        self.text_bytes = sum(len(v) for v in self.counts)
+        if not self.exact and len(self.summary) > 2 * CANDIDATES:
+            self.summary = _shrink(self.summary)
 
     def needs_second_pass(self) -> bool:
         return not self.exact
 
     def start_second_pass(self) -> None:
         if not self.exact:
-            self.candidates = pa.array(list(self.counts), type=pa.string())
-            self.recount = dict.fromkeys(self.counts, 0)
+            self.candidates = self.summary["values"].combine_chunks()
+            self.recount = dict.fromkeys(self.candidates.to_pylist(), 0)
 
     def add_second_pass(self, column: pa.ChunkedArray) -> None:
         if self.recount is None or len(column) == column.null_count:
             return
-        present = column.drop_null()
-        if not pa.types.is_string(present.type):
-            present = present.cast(pa.string())
+        present = _text(column)
         present = present.filter(pc.is_in(present, value_set=self.candidates))
         if len(present):
-            found = pc.value_counts(present)
-            for value, number in zip(found.field("values").to_pylist(), found.field("counts").to_pylist(), strict=True):
+            found = _value_counts(present)
+            for value, number in zip(found["values"].to_pylist(), found["counts"].to_pylist(), strict=True):
                 self.recount[value] += number
 
     def result(self) -> dict:
-        counts = self.counts if self.exact else (self.recount or {})
-        best = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_K]
-        top = [{"value": _cut(value), "count": number} for value, number in best if number > 0]
+        if self.exact:
+            summary = self.summary
+        else:
+            recount = self.recount or {}
+            summary = pa.table(
+                {"values": pa.array(list(recount), pa.string()), "counts": pa.array(list(recount.values()), pa.int64())}
+            )
+        order = pc.sort_indices(summary, sort_keys=[("counts", "descending"), ("values", "ascending")])
+        best = summary.take(order[:TOP_K])
+        top = [
+            {"value": _cut(value), "count": number}
+            for value, number in zip(best["values"].to_pylist(), best["counts"].to_pylist(), strict=True)
+            if number > 0
+        ]
         return {
             "count": self.count,
             "missing": self.missing,
-            "unique": len(self.counts) if self.exact else None,
+            "unique": len(self.summary) if self.exact else None,
             "top": top,
         }
+
+
+_EMPTY_SUMMARY = pa.table({"values": pa.array([], pa.string()), "counts": pa.array([], pa.int64())})
+
+
+def _text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The present values as text (bool: true / false)."""
+    present = column.drop_null()
+    return present if pa.types.is_string(present.type) else present.cast(pa.string())
+
+
+def _value_counts(column: pa.ChunkedArray) -> pa.Table:
+    found = pc.value_counts(_text(column))
+    return pa.table({"values": found.field("values"), "counts": found.field("counts")})
+
+
+def _shrink(summary: pa.Table) -> pa.Table:
+    """Misra-Gries: take the (CANDIDATES+1)-th largest count off every counter, keep those left above zero (at
+    most CANDIDATES of them)."""
+    if len(summary) <= CANDIDATES:
+        return summary
+    top = pc.select_k_unstable(summary, k=CANDIDATES + 1, sort_keys=[("counts", "descending")])
+    cut = pc.min(summary["counts"].take(top)).as_py()
+    kept = summary.filter(pc.greater(summary["counts"], cut))
+    return pa.table({"values": kept["values"], "counts": pc.subtract(kept["counts"], cut)})
 
 
 def _cut(text: str) -> str:

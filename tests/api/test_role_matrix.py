@@ -155,6 +155,10 @@ ROUTES: dict[str, tuple[Callable | None, dict[str, Case]]] = {
         },
     ),
     "teams/<slug:slug>/usage/": (lambda s: {"slug": "alpha"}, {"GET": team(200)}),
+    "teams/<slug:slug>/overview/": (
+        lambda s: {**seeded("trigger", "alias", "job")(s), "slug": "alpha"},
+        {"GET": team(200)},
+    ),
     # Audit events: listed to maintainers and admins only, but the list itself answers everyone.
     "audit-events/": (seeded("dataset"), {"GET": anyone(200)}),
     "datasets/": (
@@ -229,7 +233,14 @@ ROUTES: dict[str, tuple[Callable | None, dict[str, Case]]] = {
             "DELETE": team(204, "maintainer"),
         },
     ),
-    # Any team role may predict.
+    # The dry run of an alias move: member, like the move itself; it writes nothing.
+    "models/<uuid:pk>/gate/check/": (
+        lambda s: {"pk": s.gate.model_id},
+        {"POST": team(200, "member", body=lambda s: {"alias": "production", "version": s.model_version.version})},
+    ),
+    "models/<uuid:pk>/serving/": (lambda s: {"pk": s.model_version.model_id}, {"GET": team(200)}),
+    "models/<uuid:pk>/timeline/": (lambda s: {"pk": s.alias.model_id}, {"GET": team(200)}),
+    # Any team role may predict; an outsider's refused request is not logged (a refused write writes nothing).
     "models/<uuid:pk>/predict/": (
         lambda s: {"pk": s.model_version.model_id},
         {"POST": team(200, body=lambda s: {"version": s.model_version.version, "inputs": [[5.1, 3.5, 1.4, 0.2]]})},
@@ -250,6 +261,8 @@ ROUTES: dict[str, tuple[Callable | None, dict[str, Case]]] = {
             "POST": into_team(201, "member", body=lambda s: {"team": "alpha", "kind": "train", "spec": train_spec(s)}),
         },
     ),
+    # Any caller: the columns of their own jobs (?team= of another team is a 404, tests/jobs/test_runs_table.py).
+    "jobs/columns/": (seeded("job"), {"GET": anyone(200)}),
     "jobs/<uuid:pk>/": (lambda s: {"pk": s.job.pk}, {"GET": team(200)}),
     "jobs/<uuid:pk>/cancel/": (lambda s: {"pk": s.job.pk}, {"POST": team(200, "member")}),
     # A tracking run of the member's: only its creator ends it and writes its points (a state rule,

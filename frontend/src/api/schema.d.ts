@@ -350,13 +350,17 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * @description Jobs of your teams, newest first; filter with ?team=&status=&kind=. POST submits one (member role):
+         * @description Jobs of your teams, newest first (`ordering` to change it), `page_size` up to 500; filter with
+         *     ?team=&status=queued,running&kind=&search=&created_after=&created_before=. Each job carries its
+         *     `metric_summaries` (one query for the whole page) and its flat `params`. POST submits one (member role):
          *     the spec is checked at once (400 naming the field) and the job is queued on its pool.
          */
         get: operations["v1_jobs_list"];
         put?: never;
         /**
-         * @description Jobs of your teams, newest first; filter with ?team=&status=&kind=. POST submits one (member role):
+         * @description Jobs of your teams, newest first (`ordering` to change it), `page_size` up to 500; filter with
+         *     ?team=&status=queued,running&kind=&search=&created_after=&created_before=. Each job carries its
+         *     `metric_summaries` (one query for the whole page) and its flat `params`. POST submits one (member role):
          *     the spec is checked at once (400 naming the field) and the job is queued on its pool.
          */
         post: operations["v1_jobs_create"];
@@ -447,8 +451,14 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * @description GET without ?key: the job's metric keys. GET ?key=loss&max_points=N: the series [[step, value], ...],
-         *     downsampled to at most N points (min/max buckets keep spikes; default 1000, max_points=0 for every point).
+         * @description GET without ?key: the job's metric keys. GET ?key=loss: the series for a chart,
+         *     `{job, key, count, total, downsampled, truncated, points: [[step, value], ...], times: [epoch s, ...]}`:
+         *     - `max_points=N` (default 1000, 0 for every point): a range holding more than N points comes back as
+         *       min/max buckets (N // 2 equal step ranges, each keeping its lowest and highest point, so spikes survive);
+         *     - `start_step`, `end_step` (inclusive, either alone): only that window, exact when it holds at most N points;
+         *     - `after_step=S` (not with a window): the exact points with step > S, at most N of them, for polling a
+         *       running job with the last step received (`truncated` says more are waiting).
+         *     `count` is the points in the range asked for, `total` the points in the whole series.
          *     POST {points: [{key, step, value}]}: batch ingest (member role), idempotent on (key, step). Points belong
          *     to their writer (jobs_app.attempts.check_writer): a worker job's come only from the worker running its
          *     current attempt (header X-Eco-Attempt-Token), a tracking job's only from its creator; anyone else is
@@ -457,14 +467,41 @@ export interface paths {
         get: operations["v1_jobs_metrics_retrieve"];
         put?: never;
         /**
-         * @description GET without ?key: the job's metric keys. GET ?key=loss&max_points=N: the series [[step, value], ...],
-         *     downsampled to at most N points (min/max buckets keep spikes; default 1000, max_points=0 for every point).
+         * @description GET without ?key: the job's metric keys. GET ?key=loss: the series for a chart,
+         *     `{job, key, count, total, downsampled, truncated, points: [[step, value], ...], times: [epoch s, ...]}`:
+         *     - `max_points=N` (default 1000, 0 for every point): a range holding more than N points comes back as
+         *       min/max buckets (N // 2 equal step ranges, each keeping its lowest and highest point, so spikes survive);
+         *     - `start_step`, `end_step` (inclusive, either alone): only that window, exact when it holds at most N points;
+         *     - `after_step=S` (not with a window): the exact points with step > S, at most N of them, for polling a
+         *       running job with the last step received (`truncated` says more are waiting).
+         *     `count` is the points in the range asked for, `total` the points in the whole series.
          *     POST {points: [{key, step, value}]}: batch ingest (member role), idempotent on (key, step). Points belong
          *     to their writer (jobs_app.attempts.check_writer): a worker job's come only from the worker running its
          *     current attempt (header X-Eco-Attempt-Token), a tracking job's only from its creator; anyone else is
          *     answered 403, or 409 for a worker job that is not running.
          */
         post: operations["v1_jobs_metrics_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/columns/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The runs table's column picker: `{params: [dot path], metrics: [{key, direction}]}`, the distinct
+         *     param paths and metric keys over your jobs (the newest 2,000 of them), narrowed by ?team=<slug> (404 for
+         *     a team that is not yours) and ?kind= (400 for an unknown kind).
+         */
+        get: operations["v1_jobs_columns_retrieve"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -567,14 +604,16 @@ export interface paths {
         /**
          * @description A model's aliases. POST {alias, version} points an alias at a version (member role); audited. An alias
          *     the model's gate protects moves only if the version passes the gate, else 409 with the failed `checks`;
-         *     a team admin may add `force: true` (and a `reason`) to move it anyway, which is audited as a force.
+         *     a team admin may add `force: true` and a non-empty `reason` (400 on `reason` without one) to move it anyway,
+         *     which is audited as a force. POST /models/{id}/gate/check/ runs the same checks without moving anything.
          */
         get: operations["v1_models_aliases_list"];
         put?: never;
         /**
          * @description A model's aliases. POST {alias, version} points an alias at a version (member role); audited. An alias
          *     the model's gate protects moves only if the version passes the gate, else 409 with the failed `checks`;
-         *     a team admin may add `force: true` (and a `reason`) to move it anyway, which is audited as a force.
+         *     a team admin may add `force: true` and a non-empty `reason` (400 on `reason` without one) to move it anyway,
+         *     which is audited as a force. POST /models/{id}/gate/check/ runs the same checks without moving anything.
          */
         post: operations["v1_models_aliases_create"];
         delete?: never;
@@ -630,6 +669,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/models/{id}/gate/check/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Dry run of an alias move: POST {alias, version} (version: id or number) runs exactly the checks the real
+         *     move (POST /models/{id}/aliases/) runs, with the same code (`gates.report`), and writes nothing. Member role,
+         *     like the move. An alias the gate does not protect answers gated=false, passed=true, checks=[].
+         */
+        post: operations["v1_models_gate_check_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/models/{id}/predict/": {
         parameters: {
             query?: never;
@@ -642,9 +702,53 @@ export interface paths {
         /**
          * @description Predict with the version an alias points at (`alias`) or a given `version` (id or number). `inputs`:
          *     rows (a list of numbers in feature order, or an object of features), texts, or images (an H x W list).
-         *     Each prediction has an `id` to send feedback to. Any team role may predict.
+         *     Each prediction has an `id` to send feedback to. Any team role may predict. Every request of a caller who
+         *     may see the model, answered or refused, is logged as one ServingRequest (GET /models/{id}/serving/).
          */
         post: operations["v1_models_predict_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{id}/serving/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Serving statistics of a model per time bucket: ?version=<id|number>&bucket=<seconds>&since=<iso>&until=<iso>
+         *     (defaults: the last 24 h, a bucket of whole minutes giving at most 200 buckets; at least 60 s, at most
+         *     1000 buckets, a window of at most 400 days). Requests come from the serving request log; feedback,
+         *     correct and accuracy from the feedback given on predictions made in each bucket. Any team role.
+         */
+        get: operations["v1_models_serving_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{id}/timeline/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The model's story as a graph: data versions -> train jobs -> versions -> alias moves (from the audit
+         *     trail) -> predictions and feedback (one node each per version) -> retrain trigger runs (snapshot -> retrain
+         *     job -> new version). Node types and their `data`: models_app.timeline.model_timeline. Any team role.
+         */
+        get: operations["v1_models_timeline_retrieve"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -792,6 +896,27 @@ export interface paths {
         head?: never;
         /** @description One member: change the role (PATCH) or remove them (DELETE); both need the admin role. */
         patch: operations["v1_teams_members_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/teams/{slug}/overview/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The dashboard's overview of a team in one call (any role of the team; another team is a 404): datasets,
+         *     jobs by status with the running, queued and recent ones, models with their latest version and aliases,
+         *     serving counts of the last 24 h, retrain triggers with the feedback waiting, and the usage.
+         */
+        get: operations["v1_teams_overview_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/teams/{slug}/usage/": {
@@ -974,6 +1099,10 @@ export interface components {
          * @enum {string}
          */
         BuiltinEnum: "breast_cancer" | "diabetes" | "digits" | "iris" | "wine";
+        ColumnMetric: {
+            key: string;
+            direction: components["schemas"]["MetricDirectionEnum"];
+        };
         /**
          * @description One column. Numbers (int64, float64): min, max, mean, std (population) and histogram; text, bool and
          *     empty columns: unique and top; NPZ sample columns (images): count and missing only. Null where a figure
@@ -1110,7 +1239,7 @@ export interface components {
          *     * `minimize` - Minimize
          * @enum {string}
          */
-        DirectionEnum: "maximize" | "minimize";
+        Direction571Enum: "maximize" | "minimize";
         Evaluation: {
             /** Format: uuid */
             readonly id: string;
@@ -1129,7 +1258,7 @@ export interface components {
             readonly metric: string;
             /** Format: double */
             readonly score: number | null;
-            /** @description Metric name -> value. Numbers (classification: accuracy, precision_macro, recall_macro, f1_macro, log_loss; regression: mae, rmse, r2), beside classification's confusion_matrix (rows: true class, columns: predicted) and per_class ({class name: {precision, recall, f1, support}} over the classes in the rows or the predictions); val_* are the same on the validation rows. */
+            /** @description Metric name -> value. Numbers (classification: accuracy, precision_macro, recall_macro, f1_macro, log_loss; regression: mae, rmse, r2), beside classification's confusion_matrix ({labels: [class name], matrix: [[count]]}, rows: true class, columns: predicted) and per_class ({class name: {precision, recall, f1, support}} over the classes in the rows or the predictions); val_* are the same on the validation rows. */
             readonly metrics: unknown;
             readonly num_rows: number;
             /**
@@ -1151,7 +1280,7 @@ export interface components {
             /** @default  */
             metric: string;
             /** @default  */
-            direction: components["schemas"]["DirectionEnum"] | components["schemas"]["BlankEnum"];
+            direction: components["schemas"]["Direction571Enum"] | components["schemas"]["BlankEnum"];
             /**
              * Format: uuid
              * @description The pinned evaluation set.
@@ -1170,11 +1299,82 @@ export interface components {
             /** Format: date-time */
             readonly updated_at: string;
         };
+        /** @description One check of a promotion gate (the same shape in a dry run and in a refused move's 409 `checks`). */
+        GateCheckItem: {
+            name: components["schemas"]["NameEnum"];
+            /** @description The same as `name` (kept for older clients). */
+            check: string;
+            passed: boolean;
+            detail: string;
+            /** @description model_card */
+            required?: string[];
+            /** @description model_card */
+            missing?: string[];
+            /** @description evaluation, baseline, min_gain: the gate's metric */
+            metric?: string;
+            /**
+             * Format: double
+             * @description evaluation, min_gain: the candidate's value on the pinned set
+             */
+            candidate?: number | null;
+            /**
+             * Format: double
+             * @description baseline, min_gain: the value of the version holding the alias
+             */
+            incumbent?: number | null;
+            /**
+             * Format: uuid
+             * @description baseline: the version holding the alias
+             */
+            incumbent_version?: string;
+            /**
+             * Format: uuid
+             * @description evaluation: the pinned dataset version
+             */
+            dataset_version?: string;
+            /** @description evaluation: the pinned split */
+            split?: string;
+            /**
+             * Format: double
+             * @description min_gain: candidate over incumbent, in the better direction
+             */
+            gain?: number;
+            /**
+             * Format: double
+             * @description min_gain: the gain the gate requires
+             */
+            threshold?: number;
+            /**
+             * @description min_gain
+             *
+             *     * `maximize` - Maximize
+             *     * `minimize` - Minimize
+             */
+            direction?: components["schemas"]["Direction571Enum"];
+        };
+        GateCheckRequestRequest: {
+            alias: string;
+            /** @description The candidate version: its id, or its number. */
+            version: string | number;
+        };
+        GateCheckResponse: {
+            alias: string;
+            version: components["schemas"]["VersionRef"];
+            /** @description The version holding the alias now, if any. */
+            current: components["schemas"]["VersionRef"] | null;
+            /** @description Whether the model's gate protects this alias. */
+            gated: boolean;
+            /** @description Whether the move would pass (always true when not gated). */
+            passed: boolean;
+            checks: components["schemas"]["GateCheckItem"][];
+            /** Format: uuid */
+            pinned_dataset_version: string | null;
+        };
         GateRequest: {
             /** @default  */
             metric: string;
             /** @default  */
-            direction: components["schemas"]["DirectionEnum"] | components["schemas"]["BlankEnum"];
+            direction: components["schemas"]["Direction571Enum"] | components["schemas"]["BlankEnum"];
             /**
              * Format: uuid
              * @description The pinned evaluation set.
@@ -1209,6 +1409,10 @@ export interface components {
             /** @description Values per bin; the last bin includes its right edge. */
             counts: number[];
         };
+        /**
+         * @description A job. In a list, `metric_summaries` of the whole page come from one query (the view passes them in
+         *     the context as {job id: summaries}); elsewhere the job's own are read.
+         */
         Job: {
             /** Format: uuid */
             readonly id: string;
@@ -1241,6 +1445,21 @@ export interface components {
             readonly started_at: string | null;
             /** Format: date-time */
             readonly finished_at: string | null;
+            /** @description {metric key: summary} */
+            readonly metric_summaries: {
+                [key: string]: components["schemas"]["MetricSummary"];
+            };
+            /** @description The spec's scalar leaves by dot path: {"hyperparameters.lr": 0.01, "architecture": "mlp"} (no nulls, lists or ids of other objects). */
+            readonly params: {
+                [key: string]: string | number | boolean;
+            };
+        };
+        /** @description GET /jobs/columns/: what the runs table can show as columns. */
+        JobColumns: {
+            /** @description param dot paths, in name order */
+            params: string[];
+            /** @description metric keys, in name order */
+            metrics: components["schemas"]["ColumnMetric"][];
         };
         /** @description How a tracking run ended: `succeeded`, or `failed` with a one-line `error`. */
         JobFinishRequest: {
@@ -1355,6 +1574,12 @@ export interface components {
             username: string;
             role: components["schemas"]["RoleEnum"];
         };
+        /**
+         * @description * `min` - min
+         *     * `max` - max
+         * @enum {string}
+         */
+        MetricDirectionEnum: "min" | "max";
         MetricIngestAnswer: {
             /** Format: uuid */
             job: string;
@@ -1379,16 +1604,49 @@ export interface components {
             /** @description [{key, step, value}, ...] */
             points: unknown;
         };
-        /** @description GET .../metrics/?key=...: `points` is [[step, value], ...] in step order. */
+        /**
+         * @description GET .../metrics/?key=...: `points` is [[step, value], ...] in step order, `times` each point's
+         *     recorded time (Unix epoch seconds), index for index.
+         */
         MetricSeriesAnswer: {
             /** Format: uuid */
             job: string;
             key: string;
-            /** @description points stored */
+            /** @description points in the range asked for (series, window or after_step) */
             count: number;
+            /** @description points in the whole series */
+            total: number;
+            /** @description points is a min/max selection of the range, not all of it */
             downsampled: boolean;
+            /** @description after_step: more points follow the last one returned */
+            truncated: boolean;
             /** @description [[step, value], ...] */
             points: number[][];
+            /** @description the time each point was recorded, Unix epoch seconds */
+            times: number[];
+        };
+        /**
+         * @description One metric of a job, summed up for the runs table: its last point, its lowest and highest point (the
+         *     earliest step on ties), how many points it has, and which way is better.
+         */
+        MetricSummary: {
+            /** Format: double */
+            last: number;
+            last_step: number;
+            /** Format: double */
+            min: number;
+            min_step: number;
+            /** Format: double */
+            max: number;
+            max_step: number;
+            count: number;
+            /**
+             * @description min: lower is better; max: higher
+             *
+             *     * `min` - min
+             *     * `max` - max
+             */
+            direction: components["schemas"]["MetricDirectionEnum"];
         };
         ModelVersion: {
             /** Format: uuid */
@@ -1400,7 +1658,7 @@ export interface components {
             readonly version: number;
             readonly status: components["schemas"]["ModelVersionStatusEnum"];
             readonly format: components["schemas"]["ModelVersionFormatEnum"];
-            /** @description Metric name -> value. Numbers (classification: accuracy, precision_macro, recall_macro, f1_macro, log_loss; regression: mae, rmse, r2), beside classification's confusion_matrix (rows: true class, columns: predicted) and per_class ({class name: {precision, recall, f1, support}} over the classes in the rows or the predictions); val_* are the same on the validation rows. */
+            /** @description Metric name -> value. Numbers (classification: accuracy, precision_macro, recall_macro, f1_macro, log_loss; regression: mae, rmse, r2), beside classification's confusion_matrix ({labels: [class name], matrix: [[count]]}, rows: true class, columns: predicted) and per_class ({class name: {precision, recall, f1, support}} over the classes in the rows or the predictions); val_* are the same on the validation rows. */
             readonly metrics: unknown;
             readonly params: unknown;
             readonly dataset_versions: string[];
@@ -1458,6 +1716,14 @@ export interface components {
             name: string;
             role: string;
         };
+        /**
+         * @description * `model_card` - model_card
+         *     * `evaluation` - evaluation
+         *     * `baseline` - baseline
+         *     * `min_gain` - min_gain
+         * @enum {string}
+         */
+        NameEnum: "model_card" | "evaluation" | "baseline" | "min_gain";
         NewToken: {
             /** @description The full token. Shown once; store it now. */
             readonly token: string;
@@ -1716,6 +1982,7 @@ export interface components {
         PatchedRegisteredModelUpdateRequest: {
             name?: string;
             description?: string;
+            /** @description The model card: Markdown (intended use, data, limits, ethics), at most 100000 characters. Its headings are the sections a promotion gate's required_card_fields ask for. Kept as sent (whitespace included). */
             card?: string;
         };
         PatchedRoleRequest: {
@@ -1796,7 +2063,7 @@ export interface components {
             name: string;
             description?: string;
             task: components["schemas"]["TaskEnum"];
-            /** @description Model card (Markdown): intended use, data, limits, ethics. */
+            /** @description The model card: Markdown (intended use, data, limits, ethics), at most 100000 characters. Its headings are the sections a promotion gate's required_card_fields ask for. Kept as sent (whitespace included). */
             card?: string;
             readonly aliases: {
                 [key: string]: string;
@@ -1815,7 +2082,7 @@ export interface components {
             name: string;
             description?: string;
             task: components["schemas"]["TaskEnum"];
-            /** @description Model card (Markdown): intended use, data, limits, ethics. */
+            /** @description The model card: Markdown (intended use, data, limits, ethics), at most 100000 characters. Its headings are the sections a promotion gate's required_card_fields ask for. Kept as sent (whitespace included). */
             card?: string;
         };
         /**
@@ -1852,6 +2119,42 @@ export interface components {
          * @enum {string}
          */
         SensitivityEnum: "public" | "internal" | "restricted";
+        ServingBucket: {
+            /** Format: date-time */
+            start: string;
+            requests: number;
+            /** @description 2xx */
+            ok: number;
+            /** @description 4xx */
+            refused: number;
+            /** @description 5xx */
+            failed: number;
+            /**
+             * Format: double
+             * @description Over the served (2xx) requests.
+             */
+            latency_p50_ms: number | null;
+            /** Format: double */
+            latency_p95_ms: number | null;
+            /** @description Predictions made in the bucket that have feedback. */
+            feedback: number;
+            /** @description Null for a regression model. */
+            correct: number | null;
+            /**
+             * Format: double
+             * @description correct / feedback; null without feedback.
+             */
+            accuracy: number | null;
+        };
+        ServingStats: {
+            bucket_s: number;
+            /** Format: date-time */
+            since: string;
+            /** Format: date-time */
+            until: string;
+            versions: components["schemas"]["VersionRef"][];
+            buckets: components["schemas"]["ServingBucket"][];
+        };
         /** @description The browser session: who is signed in (`authenticated` false, `username` null and no teams when nobody). */
         Session: {
             authenticated: boolean;
@@ -1894,6 +2197,17 @@ export interface components {
             readonly created_at: string;
             readonly role: string | null;
         };
+        /** @description GET /teams/{slug}/overview/: the dashboard's overview in one call. */
+        TeamOverview: {
+            team: string;
+            datasets: components["schemas"]["_OverviewDatasets"];
+            jobs: components["schemas"]["_OverviewJobs"];
+            /** @description at most 20, most recently updated first */
+            models: components["schemas"]["_OverviewModel"][];
+            serving: components["schemas"]["_OverviewServing"];
+            triggers: components["schemas"]["_OverviewTrigger"][];
+            usage: components["schemas"]["TeamUsage"];
+        };
         TeamRequest: {
             slug: string;
             name: string;
@@ -1917,6 +2231,53 @@ export interface components {
                 [key: string]: unknown;
             } | null;
         };
+        Timeline: {
+            nodes: components["schemas"]["TimelineNode"][];
+            edges: components["schemas"]["TimelineEdge"][];
+        };
+        TimelineEdge: {
+            source: string;
+            target: string;
+            label: string;
+        };
+        TimelineNode: {
+            /** @description "<type>:<id>", unique in the graph. */
+            id: string;
+            type: components["schemas"]["TimelineNodeTypeEnum"];
+            label: string;
+            /** Format: date-time */
+            at: string | null;
+            /** @description The object the node stands for; null for aggregates. */
+            ref: components["schemas"]["TimelineRef"] | null;
+            /** @description Facts of the node; its keys depend on `type` (see the view). */
+            data: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * @description * `dataset_version` - dataset_version
+         *     * `job` - job
+         *     * `model_version` - model_version
+         *     * `alias_move` - alias_move
+         *     * `predictions` - predictions
+         *     * `feedback` - feedback
+         *     * `trigger_run` - trigger_run
+         * @enum {string}
+         */
+        TimelineNodeTypeEnum: "dataset_version" | "job" | "model_version" | "alias_move" | "predictions" | "feedback" | "trigger_run";
+        TimelineRef: {
+            type: components["schemas"]["TimelineRefTypeEnum"];
+            id: string;
+        };
+        /**
+         * @description * `dataset_version` - dataset_version
+         *     * `job` - job
+         *     * `model_version` - model_version
+         *     * `audit_event` - audit_event
+         *     * `trigger_run` - trigger_run
+         * @enum {string}
+         */
+        TimelineRefTypeEnum: "dataset_version" | "job" | "model_version" | "audit_event" | "trigger_run";
         Token: {
             readonly id: number;
             name?: string;
@@ -2020,9 +2381,102 @@ export interface components {
          * @enum {string}
          */
         TriggerRunStatusEnum: "running" | "promoted" | "not_promoted" | "failed";
+        /** @description {id, version}: a model version by id and number. */
+        VersionRef: {
+            /** Format: uuid */
+            id: string;
+            version: number;
+        };
         VersionStats: {
             num_rows: number;
             columns: components["schemas"]["ColumnStats"][];
+        };
+        _ModelRef: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+        };
+        _OverviewDataset: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            task: string;
+            versions: number;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        _OverviewDatasets: {
+            count: number;
+            /** @description at most 5, most recently updated first */
+            recent: components["schemas"]["_OverviewDataset"][];
+        };
+        _OverviewJobs: {
+            /** @description every status, with 0s */
+            by_status: {
+                [key: string]: number;
+            };
+            /** @description at most 20, latest started first */
+            running: components["schemas"]["_OverviewRunning"][];
+            /** @description at most 20, oldest first */
+            queued: components["schemas"]["_OverviewQueued"][];
+            /** @description at most 5 finished jobs, latest first */
+            recent: components["schemas"]["_OverviewRecentJob"][];
+        };
+        _OverviewModel: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            task: string;
+            latest_version: components["schemas"]["_VersionRef"] | null;
+            /** @description {alias: {id, version}} */
+            aliases: {
+                [key: string]: components["schemas"]["_VersionRef"];
+            };
+        };
+        _OverviewQueued: {
+            /** Format: uuid */
+            id: string;
+            kind: string;
+            queue_reason: string | null;
+            /** Format: date-time */
+            created_at: string;
+        };
+        _OverviewRecentJob: {
+            /** Format: uuid */
+            id: string;
+            kind: string;
+            status: string;
+            /** Format: date-time */
+            finished_at: string | null;
+        };
+        _OverviewRunning: {
+            /** Format: uuid */
+            id: string;
+            kind: string;
+            /** Format: double */
+            progress: number;
+            /** Format: date-time */
+            started_at: string | null;
+        };
+        _OverviewServing: {
+            predictions_24h: number;
+            feedback_24h: number;
+        };
+        _OverviewTrigger: {
+            /** Format: uuid */
+            id: string;
+            model: components["schemas"]["_ModelRef"];
+            min_feedback: number;
+            /** @description labelled predictions since the trigger last fired: a run starts when it reaches min_feedback */
+            feedback_waiting: number;
+            /** Format: date-time */
+            last_fired_at: string | null;
+            enabled: boolean;
+        };
+        _VersionRef: {
+            /** Format: uuid */
+            id: string;
+            version: number;
         };
         /** @description The one shape of every error answer. */
         Error: {
@@ -4793,6 +5247,10 @@ export interface operations {
     v1_jobs_list: {
         parameters: {
             query?: {
+                /** @description ISO 8601; created at or after. */
+                created_after?: string;
+                /** @description ISO 8601; created before. */
+                created_before?: string;
                 /**
                  * @description * `train` - Train
                  *     * `evaluate` - Evaluate
@@ -4803,18 +5261,39 @@ export interface operations {
                  *     * `tracking` - Tracking
                  */
                 kind?: "evaluate" | "export" | "process" | "quantize" | "snapshot" | "tracking" | "train";
+                /**
+                 * @description Default -created_at. Jobs not started (finished) yet come last when ordering by started_at (finished_at), either way.
+                 *
+                 *     * `created_at` - created_at
+                 *     * `-created_at` - -created_at
+                 *     * `started_at` - started_at
+                 *     * `-started_at` - -started_at
+                 *     * `finished_at` - finished_at
+                 *     * `-finished_at` - -finished_at
+                 *     * `status` - status
+                 *     * `-status` - -status
+                 *     * `kind` - kind
+                 *     * `-kind` - -kind
+                 *     * `progress` - progress
+                 *     * `-progress` - -progress
+                 */
+                ordering?: "-created_at" | "-finished_at" | "-kind" | "-progress" | "-started_at" | "-status" | "created_at" | "finished_at" | "kind" | "progress" | "started_at" | "status";
                 /** @description A page number within the paginated result set. */
                 page?: number;
                 /** @description Number of results to return per page. */
                 page_size?: number;
+                /** @description Any case: the start of the job id, or part of the kind, of the model's name (train jobs) or of the error. */
+                search?: string;
                 /**
-                 * @description * `queued` - Queued
+                 * @description One status or a comma list: queued,running.
+                 *
+                 *     * `queued` - Queued
                  *     * `running` - Running
                  *     * `succeeded` - Succeeded
                  *     * `failed` - Failed
                  *     * `cancelled` - Cancelled
                  */
-                status?: "cancelled" | "failed" | "queued" | "running" | "succeeded";
+                status?: ("cancelled" | "failed" | "queued" | "running" | "succeeded")[];
                 /** @description Team slug. */
                 team?: string;
             };
@@ -5491,10 +5970,16 @@ export interface operations {
     v1_jobs_metrics_retrieve: {
         parameters: {
             query?: {
+                /** @description only points with a larger step, exact (-1 for the start); not with a window */
+                after_step?: number;
+                /** @description last step of the window (inclusive) */
+                end_step?: number;
                 /** @description the metric; omit to list keys */
                 key?: string;
                 /** @description 0 for every point; default 1000 */
                 max_points?: number;
+                /** @description first step of the window (inclusive) */
+                start_step?: number;
             };
             header?: never;
             path: {
@@ -5628,6 +6113,119 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MetricIngestAnswer"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_jobs_columns_retrieve: {
+        parameters: {
+            query?: {
+                kind?: "evaluate" | "export" | "process" | "quantize" | "snapshot" | "tracking" | "train";
+                /** @description Team slug. */
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobColumns"];
                 };
             };
             /** @description Invalid input; `errors` names each field. */
@@ -7417,6 +8015,121 @@ export interface operations {
             };
         };
     };
+    v1_models_gate_check_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GateCheckRequestRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GateCheckResponse"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     v1_models_predict_create: {
         parameters: {
             query?: never;
@@ -7438,6 +8151,237 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PredictResponse"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_models_serving_retrieve: {
+        parameters: {
+            query?: {
+                /** @description Bucket width in seconds (at least 60). */
+                bucket?: number;
+                /** @description Start (ISO 8601); default: 24 h before `until`. */
+                since?: string;
+                /** @description End, exclusive (ISO 8601); default: now. */
+                until?: string;
+                /** @description Only this version (id or number). */
+                version?: string | number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServingStats"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_models_timeline_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Timeline"];
                 };
             };
             /** @description Invalid input; `errors` names each field. */
@@ -8928,6 +9872,117 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Membership"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_teams_overview_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamOverview"];
                 };
             };
             /** @description Invalid input; `errors` names each field. */
