@@ -1,5 +1,5 @@
 import "@mantine/core/styles.css";
-import { MantineProvider, createTheme, type MantineColorsTuple } from "@mantine/core";
+import { MantineProvider, createTheme, type CSSVariablesResolver, type MantineColorsTuple } from "@mantine/core";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { RouterProvider } from "@tanstack/react-router";
 import { StrictMode } from "react";
@@ -12,6 +12,12 @@ const green: MantineColorsTuple = [
   "#e8f6ee", "#d3ebdd", "#a6d6ba", "#76c095", "#4fae77", "#36a164", "#279a5a", "#1a864a", "#1f7a4d", "#0f5f37",
 ];
 const theme = createTheme({ colors: { green }, primaryColor: "green", primaryShade: 8, defaultRadius: "sm" });
+// dimmed text and error messages darker (light) or lighter (dark) than Mantine's, for a 4.5:1 contrast
+const contrast: CSSVariablesResolver = () => ({
+  variables: {},
+  light: { "--mantine-color-dimmed": "var(--mantine-color-gray-7)", "--mantine-color-error": "var(--mantine-color-red-9)" },
+  dark: { "--mantine-color-dimmed": "var(--mantine-color-dark-1)", "--mantine-color-error": "var(--mantine-color-red-5)" },
+});
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -25,7 +31,7 @@ const queryClient = new QueryClient({
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>
-    <MantineProvider theme={theme} defaultColorScheme="auto">
+    <MantineProvider theme={theme} defaultColorScheme="auto" cssVariablesResolver={contrast}>
       <QueryClientProvider client={queryClient}>
         <RouterProvider router={router} />
       </QueryClientProvider>

@@ -4,7 +4,7 @@
  */
 import dagre from "@dagrejs/dagre";
 import { useComputedColorScheme } from "@mantine/core";
-import { useNavigate } from "@tanstack/react-router";
+import { useRouter } from "@tanstack/react-router";
 import { Background, Controls, Position, ReactFlow, type Edge, type Node } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { useMemo } from "react";
@@ -53,7 +53,7 @@ export function layout(nodes: GraphNode[], edges: GraphEdge[], direction: "LR" |
 }
 
 export function Graph({ nodes, edges, height = 420, label }: { nodes: GraphNode[]; edges: GraphEdge[]; height?: number; label: string }) {
-  const navigate = useNavigate();
+  const router = useRouter();
   const scheme = useComputedColorScheme("light");
   const [flowNodes, flowEdges] = useMemo(() => {
     const positions = layout(nodes, edges);
@@ -101,7 +101,8 @@ export function Graph({ nodes, edges, height = 420, label }: { nodes: GraphNode[
         nodesConnectable={false}
         onNodeClick={(_, node) => {
           const href = hrefs.get(node.id);
-          if (href) void navigate({ to: href });
+          // history.push reads a query string in the href (navigate({to}) would not)
+          if (href) router.history.push(href);
         }}
       >
         <Background />

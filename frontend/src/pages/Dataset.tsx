@@ -45,12 +45,12 @@ export default function DatasetPage() {
   const member = dataset.data ? canWriteHere : canWrite;
 
   const setSearch = useCallback(
-    (patch: Partial<{ tab: Tab; version: string | undefined; other: string | undefined; offset: number | undefined }>, replace = false) =>
+    (patch: Partial<{ tab: Tab; version: number | undefined; other: number | undefined; offset: number | undefined }>, replace = false) =>
       void navigate({ search: (s) => ({ ...s, ...patch }), replace }),
     [navigate],
   );
-  const selectVersion = useCallback((v: number) => setSearch({ version: String(v), offset: undefined, other: undefined }), [setSearch]);
-  const onCreated = useCallback((v: Version) => setSearch({ version: String(v.version), offset: undefined, other: undefined }), [setSearch]);
+  const selectVersion = useCallback((v: number) => setSearch({ version: v, offset: undefined, other: undefined }), [setSearch]);
+  const onCreated = useCallback((v: Version) => setSearch({ version: v.version, offset: undefined, other: undefined }), [setSearch]);
 
   if (dataset.isPending) return <Loading label="Loading the data set…" />;
   if (dataset.isError)
@@ -64,7 +64,7 @@ export default function DatasetPage() {
 
   const d = dataset.data;
   const list = versions.data?.results ?? [];
-  const selected = list.find((v) => String(v.version) === version) ?? list[0];
+  const selected = list.find((v) => v.version === version) ?? list[0];
   const tabs = DATASET_TABS.filter((t) => t !== "process" || member);
   const current: Tab = tabs.includes(tab) ? tab : "versions";
 

@@ -93,7 +93,7 @@ export default function DatasetsPage() {
         </Empty>
       ) : (
         <>
-          <DataTable data={query.data.results} columns={columns} minWidth={760} getRowId={(d) => d.id} />
+          <DataTable data={query.data.results} columns={columns} minWidth={760} getRowId={(d) => d.id} label="Data sets" />
           <Group justify="space-between">
             <Text size="sm" c="dimmed">
               {query.data.count.toLocaleString("en-US")} data set{query.data.count === 1 ? "" : "s"}
@@ -110,7 +110,7 @@ export default function DatasetsPage() {
           </Group>
         </>
       )}
-      <Modal opened={creating} onClose={() => setCreating(false)} title="New data set" size="lg">
+      <Modal opened={creating} onClose={() => setCreating(false)} title="New data set" size="lg" closeButtonProps={{ "aria-label": "Close" }}>
         {team && <NewDatasetForm team={team.slug} onDone={() => setCreating(false)} />}
       </Modal>
     </Stack>

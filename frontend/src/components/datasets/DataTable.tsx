@@ -7,6 +7,7 @@ export function DataTable<T>({
   columns,
   minWidth = 640,
   caption,
+  label,
   rowProps,
   getRowId,
   highlightOnHover = true,
@@ -16,13 +17,15 @@ export function DataTable<T>({
   columns: ColumnDef<T, any>[];
   minWidth?: number;
   caption?: string;
+  /** the accessible name of the (keyboard-scrollable) region around the table */
+  label: string;
   rowProps?: (row: Row<T>) => Record<string, unknown>;
   getRowId?: (row: T, index: number) => string;
   highlightOnHover?: boolean;
 }) {
   const table = useReactTable({ data, columns, getCoreRowModel: getCoreRowModel(), getRowId });
   return (
-    <Table.ScrollContainer minWidth={minWidth}>
+    <Table.ScrollContainer minWidth={minWidth} type="native" tabIndex={0} role="region" aria-label={label}>
       <Table striped highlightOnHover={highlightOnHover} verticalSpacing="xs" fz="sm">
         {caption && <Table.Caption>{caption}</Table.Caption>}
         <Table.Thead>

@@ -40,14 +40,14 @@ export function DiffTab({
 }: {
   versions: Version[];
   base: Version;
-  other: string | undefined;
-  onOther: (version: string | undefined) => void;
+  other: number | undefined;
+  onOther: (version: number | undefined) => void;
 }) {
   const choices = versions.filter((v) => v.id !== base.id);
   if (choices.length === 0) return <Empty title="Nothing to compare">This data set has only one version.</Empty>;
   // default: the version just before the selected one, else the newest other one
   const fallback = choices.find((v) => v.version < base.version) ?? choices[0];
-  const target = choices.find((v) => String(v.version) === other) ?? fallback;
+  const target = choices.find((v) => v.version === other) ?? fallback;
   // from the other version (older, by default) to the selected one
   const d = diffVersions(target, base);
   const sameFile = base.sha256 === target.sha256;
@@ -58,7 +58,7 @@ export function DiffTab({
           label="Compare with version"
           data={choices.map((v) => ({ value: String(v.version), label: `v${v.version} · ${v.num_rows.toLocaleString("en-US")} rows · ${v.source}` }))}
           value={String(target.version)}
-          onChange={(v) => onOther(v ?? undefined)}
+          onChange={(v) => onOther(v ? Number(v) : undefined)}
           allowDeselect={false}
           w={{ base: "100%", sm: 320 }}
         />
@@ -66,7 +66,7 @@ export function DiffTab({
           From v{target.version} to v{base.version} (the selected version){sameFile ? " · identical files" : ""}
         </Text>
       </Group>
-      <Table.ScrollContainer minWidth={360}>
+      <Table.ScrollContainer minWidth={360} type="native" tabIndex={0} role="region" aria-label="Row count">
         <Table withTableBorder fz="sm" verticalSpacing="xs" captionSide="top">
           <Table.Caption>Row count</Table.Caption>
           <Table.Thead>

@@ -9,6 +9,9 @@ import { ErrorState, Loading } from "../states";
 // xyflow is heavy: load it only when this tab opens
 const Graph = lazy(() => import("../Graph").then((m) => ({ default: m.Graph })));
 
+/** The models route reads ?version= as text but accepts a number, which keeps the URL ?version=3 (a string "3" would be written as %223%22). */
+const modelVersion = (v: number) => v as unknown as string;
+
 export function LineageTab({ versionId }: { versionId: string }) {
   const lineage = useLineage(versionId);
   const graph = useMemo(() => (lineage.data ? lineageGraph(lineage.data) : null), [lineage.data]);
@@ -35,7 +38,7 @@ export function LineageTab({ versionId }: { versionId: string }) {
             <List size="sm">
               {parents.map((p) => (
                 <List.Item key={p.id}>
-                  <Anchor renderRoot={(props) => <Link {...props} to="/datasets/$datasetId" params={{ datasetId: p.dataset }} search={{ tab: "lineage", version: String(p.version), other: undefined, offset: undefined }} />}>
+                  <Anchor renderRoot={(props) => <Link {...props} to="/datasets/$datasetId" params={{ datasetId: p.dataset }} search={{ tab: "lineage", version: p.version, other: undefined, offset: undefined }} />}>
                     {p.dataset_name} v{p.version}
                   </Anchor>{" "}
                   ({p.source})
@@ -54,7 +57,7 @@ export function LineageTab({ versionId }: { versionId: string }) {
             <List size="sm">
               {children.map((c) => (
                 <List.Item key={c.id}>
-                  <Anchor renderRoot={(props) => <Link {...props} to="/datasets/$datasetId" params={{ datasetId: c.dataset }} search={{ tab: "lineage", version: String(c.version), other: undefined, offset: undefined }} />}>
+                  <Anchor renderRoot={(props) => <Link {...props} to="/datasets/$datasetId" params={{ datasetId: c.dataset }} search={{ tab: "lineage", version: c.version, other: undefined, offset: undefined }} />}>
                     {c.dataset_name} v{c.version}
                   </Anchor>{" "}
                   ({c.source})
@@ -73,7 +76,7 @@ export function LineageTab({ versionId }: { versionId: string }) {
             <List size="sm">
               {models.map((m) => (
                 <List.Item key={m.id}>
-                  <Anchor renderRoot={(props) => <Link {...props} to="/models/$modelId" params={{ modelId: m.model }} search={{ tab: "versions", version: String(m.version) }} />}>
+                  <Anchor renderRoot={(props) => <Link {...props} to="/models/$modelId" params={{ modelId: m.model }} search={{ tab: "versions", version: modelVersion(m.version) }} />}>
                     {m.model_name} v{m.version}
                   </Anchor>
                 </List.Item>

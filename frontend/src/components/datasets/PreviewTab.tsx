@@ -54,7 +54,7 @@ export function PreviewTab({
           />
         )}
       </Group>
-      <Table.ScrollContainer minWidth={Math.max(480, columns.length * 110)} type="native">
+      <Table.ScrollContainer minWidth={Math.max(480, columns.length * 110)} type="native" tabIndex={0} role="region" aria-label="Rows">
         <Table striped withTableBorder withColumnBorders verticalSpacing={4} fz="xs" style={{ opacity: preview.isPlaceholderData ? 0.6 : 1 }}>
           <Table.Caption>Preview of rows {page.first} to {page.last}</Table.Caption>
           <Table.Thead>

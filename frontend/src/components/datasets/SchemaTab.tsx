@@ -110,7 +110,7 @@ export function SchemaTab({ versionId, target }: { versionId: string; target: st
         {stats.data.columns.length} columns · {stats.data.num_rows.toLocaleString("en-US")} rows
         {target ? ` · target: ${target}` : ""}
       </Text>
-      <DataTable data={stats.data.columns} columns={columns} minWidth={820} getRowId={(c) => c.name} />
+      <DataTable data={stats.data.columns} columns={columns} minWidth={820} getRowId={(c) => c.name} label="Column statistics" />
     </Stack>
   );
 }

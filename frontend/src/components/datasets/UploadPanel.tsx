@@ -2,9 +2,9 @@
  * Add a version (member+): upload a file (multipart through XMLHttpRequest so the progress bar moves; cancel
  * aborts it), or import one of scikit-learn's built-in sets. The API's 400 errors appear by their field.
  */
-import { Alert, Button, Card, FileInput, Group, Progress, Select, SimpleGrid, Stack, Text, TextInput, Title } from "@mantine/core";
+import { Alert, Button, Card, Group, Input, Progress, Select, SimpleGrid, Stack, Text, TextInput, Title } from "@mantine/core";
 import { useQueryClient } from "@tanstack/react-query";
-import { useRef, useState, type FormEvent } from "react";
+import { useId, useRef, useState, type ChangeEvent, type FormEvent } from "react";
 import { ApiError, errorMessage, type Schemas } from "../../api/client";
 import { delimiterField, naValuesField } from "../../lib/datasets";
 import { datasetKeys, useImportBuiltin } from "../../lib/datasetsQueries";
@@ -30,6 +30,8 @@ function FileUpload({ datasetId, onCreated }: { datasetId: string; onCreated: (v
   const [error, setError] = useState<unknown>(null);
   const [cancelled, setCancelled] = useState(false);
   const handle = useRef<UploadHandle<Version> | null>(null);
+  const fileInput = useRef<HTMLInputElement>(null);
+  const fileId = useId();
 
   const fieldErrors = error instanceof ApiError ? error.fieldErrors : {};
   const err = (field: string) => fieldErrors[field]?.join(" ");
@@ -58,6 +60,7 @@ function FileUpload({ datasetId, onCreated }: { datasetId: string; onCreated: (v
       .then((version) => {
         void client.invalidateQueries({ queryKey: datasetKeys.all });
         setFile(null);
+        if (fileInput.current) fileInput.current.value = "";
         onCreated(version);
       })
       .catch((e) => {
@@ -80,7 +83,19 @@ function FileUpload({ datasetId, onCreated }: { datasetId: string; onCreated: (v
           <Text size="sm" c="dimmed">
             CSV, JSONL, NPZ or Parquet. The new version is checked and registered when the upload ends.
           </Text>
-          <FileInput label="File" placeholder="Choose a file" value={file} onChange={setFile} clearable error={err("file") ?? err("format")} accept=".csv,.tsv,.txt,.jsonl,.json,.npz,.parquet" />
+          <Input.Wrapper label="File" id={fileId} error={err("file") ?? err("format")} description="CSV, TSV, JSONL, NPZ or Parquet">
+            <Input
+              component="input"
+              type="file"
+              id={fileId}
+              ref={fileInput}
+              accept=".csv,.tsv,.txt,.jsonl,.json,.npz,.parquet"
+              error={!!(err("file") ?? err("format"))}
+              disabled={uploading}
+              onChange={(e: ChangeEvent<HTMLInputElement>) => setFile(e.currentTarget.files?.[0] ?? null)}
+              styles={{ input: { paddingTop: 5 } }}
+            />
+          </Input.Wrapper>
           <TextInput label="Target column" description="The label column (CSV, JSONL) or array (NPZ)." value={target} onChange={(e) => setTarget(e.currentTarget.value)} error={err("target")} />
           <SimpleGrid cols={{ base: 1, sm: 2 }}>
             <TextInput label="Delimiter" description="CSV only; default ','. Type \t for a tab." value={delimiter} onChange={(e) => setDelimiter(e.currentTarget.value)} error={err("delimiter")} maxLength={3} />

@@ -96,11 +96,12 @@ export function VersionsTable({
   );
   return (
     <DataTable
+      label="Versions"
       data={versions}
       columns={columns}
       minWidth={760}
       getRowId={(v) => v.id}
-      rowProps={(row) => (row.original.id === selected?.id ? { "aria-selected": true, style: { background: "var(--mantine-color-green-light)" } } : {})}
+      rowProps={(row) => (row.original.id === selected?.id ? { "aria-current": "true", style: { boxShadow: "inset 4px 0 0 var(--mantine-primary-color-filled)", fontWeight: 600 } } : {})}
     />
   );
 }
