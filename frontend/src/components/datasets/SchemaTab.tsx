@@ -1,5 +1,5 @@
 /** Schema with per-column statistics (GET dataset-versions/{id}/stats/): dtype, missing, min/max/mean or top values, a histogram. */
-import { Badge, Group, Stack, Text, Tooltip } from "@mantine/core";
+import { Badge, Group, Stack, Text, Tooltip, useComputedColorScheme } from "@mantine/core";
 import { createColumnHelper } from "@tanstack/react-table";
 import { useMemo } from "react";
 import type { Schemas } from "../../api/client";
@@ -33,6 +33,7 @@ function TopValues({ top, unique }: { top: Schemas["TopValue"][]; unique: number
 
 export function SchemaTab({ versionId, target }: { versionId: string; target: string }) {
   const stats = useVersionStats(versionId);
+  const warn = useComputedColorScheme("light") === "dark" ? "orange.4" : "orange.9";
   const columns = useMemo(
     () => [
       col.accessor("name", {
@@ -57,7 +58,7 @@ export function SchemaTab({ versionId, target }: { versionId: string; target: st
           const total = c.row.original.count + c.getValue();
           const pct = total ? (c.getValue() / total) * 100 : 0;
           return (
-            <Text size="sm" c={c.getValue() > 0 ? "orange.9" : undefined} style={{ whiteSpace: "nowrap" }} className="eco-missing">
+            <Text size="sm" c={c.getValue() > 0 ? warn : undefined} style={{ whiteSpace: "nowrap" }}>
               {formatCount(c.getValue())}
               {c.getValue() > 0 && ` (${pct < 0.1 ? "<0.1" : pct.toFixed(1)}%)`}
             </Text>
@@ -98,7 +99,7 @@ export function SchemaTab({ versionId, target }: { versionId: string; target: st
         },
       }),
     ],
-    [target],
+    [target, warn],
   );
 
   if (stats.isPending) return <Loading label="Computing column statistics…" />;

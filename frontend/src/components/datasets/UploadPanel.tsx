@@ -93,7 +93,7 @@ function FileUpload({ datasetId, onCreated }: { datasetId: string; onCreated: (v
               error={!!(err("file") ?? err("format"))}
               disabled={uploading}
               onChange={(e: ChangeEvent<HTMLInputElement>) => setFile(e.currentTarget.files?.[0] ?? null)}
-              styles={{ input: { paddingTop: 5 } }}
+              styles={{ input: { height: "auto", paddingBlock: 5 } }}
             />
           </Input.Wrapper>
           <TextInput label="Target column" description="The label column (CSV, JSONL) or array (NPZ)." value={target} onChange={(e) => setTarget(e.currentTarget.value)} error={err("target")} />
