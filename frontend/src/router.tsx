@@ -28,8 +28,8 @@ const dataset = createRoute({
   path: "/datasets/$datasetId",
   validateSearch: (s: Record<string, unknown>) => ({
     tab: oneOf(s.tab, DATASET_TABS, "versions"),
-    version: optStr(s.version),
-    other: optStr(s.other),
+    version: optInt(s.version),
+    other: optInt(s.other),
     offset: optInt(s.offset),
   }),
   component: lazyRouteComponent(() => import("./pages/Dataset")),

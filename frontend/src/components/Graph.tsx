@@ -4,8 +4,8 @@
  */
 import dagre from "@dagrejs/dagre";
 import { useComputedColorScheme } from "@mantine/core";
-import { useNavigate } from "@tanstack/react-router";
-import { Background, Controls, ReactFlow, type Edge, type Node } from "@xyflow/react";
+import { useRouter } from "@tanstack/react-router";
+import { Background, Controls, Position, ReactFlow, type Edge, type Node } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { useMemo } from "react";
 
@@ -53,7 +53,7 @@ export function layout(nodes: GraphNode[], edges: GraphEdge[], direction: "LR" |
 }
 
 export function Graph({ nodes, edges, height = 420, label }: { nodes: GraphNode[]; edges: GraphEdge[]; height?: number; label: string }) {
-  const navigate = useNavigate();
+  const router = useRouter();
   const scheme = useComputedColorScheme("light");
   const [flowNodes, flowEdges] = useMemo(() => {
     const positions = layout(nodes, edges);
@@ -76,6 +76,9 @@ export function Graph({ nodes, edges, height = 420, label }: { nodes: GraphNode[
         border: n.highlight ? "2px solid var(--mantine-color-green-7)" : "1px solid var(--mantine-color-default-border)",
         cursor: n.href ? "pointer" : "default",
       },
+      // edges leave a node's right side and enter the next one's left side (the layout runs left to right)
+      sourcePosition: Position.Right,
+      targetPosition: Position.Left,
       connectable: false,
       draggable: false,
     }));
@@ -94,10 +97,12 @@ export function Graph({ nodes, edges, height = 420, label }: { nodes: GraphNode[
         edges={flowEdges}
         colorMode={scheme}
         fitView
+        fitViewOptions={{ maxZoom: 1.2 }}
         nodesConnectable={false}
         onNodeClick={(_, node) => {
           const href = hrefs.get(node.id);
-          if (href) void navigate({ to: href });
+          // history.push reads a query string in the href (navigate({to}) would not)
+          if (href) router.history.push(href);
         }}
       >
         <Background />
