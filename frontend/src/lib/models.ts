@@ -1,0 +1,402 @@
+/**
+ * Pure logic of the model pages: headline metrics, confusion matrices, leaderboards, the "Try it" input
+ * schema, gate check rows, serving time windows and series, and the timeline graph. No React here.
+ */
+import type { Schemas } from "../api/client";
+
+type Evaluation = Schemas["Evaluation"];
+
+/** The headline metric of a task and whether larger is better (the API's gate uses the same). */
+export function headlineMetric(task: string | undefined): { metric: string; higherIsBetter: boolean } {
+  return task === "regression" ? { metric: "r2", higherIsBetter: true } : { metric: "accuracy", higherIsBetter: true };
+}
+
+const LOWER_IS_BETTER = /(loss|error|mae|mse|rmse)$/i;
+
+/** Whether a metric improves downward (loss, error, mae, rmse…). */
+export function lowerIsBetter(metric: string): boolean {
+  return LOWER_IS_BETTER.test(metric);
+}
+
+/** The number-valued entries of a metrics object (skips confusion_matrix, per_class and anything else). */
+export function numericMetrics(metrics: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (!metrics || typeof metrics !== "object" || Array.isArray(metrics)) return out;
+  for (const [k, v] of Object.entries(metrics as Record<string, unknown>)) {
+    if (typeof v === "number" && Number.isFinite(v)) out[k] = v;
+  }
+  return out;
+}
+
+/** A few metrics to show in a table row: the task's headline first, then the other test metrics (no val_*). */
+export function keyMetrics(metrics: unknown, task: string | undefined, count = 3): [string, number][] {
+  const all = numericMetrics(metrics);
+  const head = headlineMetric(task).metric;
+  const names = Object.keys(all).filter((k) => !k.startsWith("val_"));
+  names.sort((a, b) => (a === head ? -1 : b === head ? 1 : a.localeCompare(b)));
+  return names.slice(0, count).map((k) => [k, all[k]]);
+}
+
+/** A metric value for people: 4 significant digits, integers as they are, "—" for none. */
+export function formatMetric(value: number | null | undefined): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return "—";
+  if (Number.isInteger(value)) return String(value);
+  const abs = Math.abs(value);
+  if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(3);
+  return String(Number(value.toPrecision(4)));
+}
+
+/** Bytes for people. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KB", "MB", "GB", "TB"];
+  let v = bytes;
+  let i = -1;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i += 1;
+  }
+  return `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
+}
+
+export interface ConfusionMatrix {
+  labels: string[];
+  /** rows: true label, columns: predicted */
+  matrix: number[][];
+}
+
+/** The confusion matrix inside a metrics object, if it has a well-formed one. */
+export function confusionMatrix(metrics: unknown): ConfusionMatrix | null {
+  if (!metrics || typeof metrics !== "object") return null;
+  const cm = (metrics as Record<string, unknown>).confusion_matrix;
+  if (!cm || typeof cm !== "object") return null;
+  const { labels, matrix } = cm as { labels?: unknown; matrix?: unknown };
+  if (!Array.isArray(labels) || !Array.isArray(matrix) || matrix.length !== labels.length) return null;
+  const rows: number[][] = [];
+  for (const row of matrix) {
+    if (!Array.isArray(row) || row.length !== labels.length || !row.every((v) => typeof v === "number")) return null;
+    rows.push(row as number[]);
+  }
+  return { labels: labels.map(String), matrix: rows };
+}
+
+/**
+ * Heat-map shades, lightest to darkest, all dark enough text-wise to carry black text at AA contrast
+ * (Mantine's green 0–7), so one palette reads in both colour schemes.
+ */
+export const HEAT = ["#ebfbee", "#d3f9d8", "#b2f2bb", "#8ce99a", "#69db7c", "#51cf66", "#40c057", "#37b24d"];
+
+/** The shade index of a cell: its share of its row (true label), 0 → lightest, 1 → darkest. */
+export function heatIndex(count: number, rowTotal: number): number {
+  if (rowTotal <= 0 || count <= 0) return 0;
+  const share = Math.min(1, count / rowTotal);
+  return Math.max(1, Math.round(share * (HEAT.length - 1)));
+}
+
+export interface LeaderboardEntry {
+  version: number;
+  modelVersion: string;
+  score: number | null;
+  evaluation: string;
+}
+
+export interface Leaderboard {
+  key: string;
+  datasetVersion: string;
+  dataset: string;
+  split: string;
+  metric: string;
+  entries: LeaderboardEntry[];
+}
+
+/**
+ * Evaluations grouped per evaluation set (data set version + split), one entry per model version (its
+ * latest evaluation there), in version order.
+ */
+export function leaderboards(evaluations: Evaluation[]): Leaderboard[] {
+  const boards = new Map<string, Leaderboard & { at: Map<string, string> }>();
+  for (const e of evaluations) {
+    const key = `${e.dataset_version}:${e.split}`;
+    let board = boards.get(key);
+    if (!board) {
+      board = { key, datasetVersion: e.dataset_version, dataset: e.dataset, split: e.split, metric: e.metric, entries: [], at: new Map() };
+      boards.set(key, board);
+    }
+    const seen = board.at.get(e.model_version);
+    if (seen !== undefined && seen >= e.created_at) continue;
+    board.at.set(e.model_version, e.created_at);
+    board.entries = board.entries.filter((x) => x.modelVersion !== e.model_version);
+    board.entries.push({ version: e.version, modelVersion: e.model_version, score: e.score, evaluation: e.id });
+  }
+  return [...boards.values()].map(({ at: _at, ...b }) => ({ ...b, entries: b.entries.sort((x, y) => x.version - y.version) }));
+}
+
+/** Bar geometry for a leaderboard: each bar's height share of the tallest score's span (scores may be negative). */
+export function barScale(scores: (number | null)[]): { min: number; max: number; share: (v: number) => number } {
+  const values = scores.filter((v): v is number => v !== null && Number.isFinite(v));
+  const max = Math.max(0, ...values);
+  const min = Math.min(0, ...values);
+  const span = max - min || 1;
+  return { min, max, share: (v) => (v - min) / span };
+}
+
+// ---------------------------------------------------------------- "Try it"
+
+export interface InputField {
+  name: string;
+  type: "number" | "text";
+}
+
+export interface InputSchema {
+  kind: "tabular" | "text" | "image" | "unknown";
+  fields: InputField[];
+  classes: string[];
+  imageShape?: [number, number];
+}
+
+/** What a version takes as input, from its spec's `preprocessing` (feature names, text column, image shape). */
+export function inputSchema(spec: unknown): InputSchema {
+  const pre = (spec && typeof spec === "object" ? (spec as Record<string, unknown>).preprocessing : undefined) as
+    | Record<string, unknown>
+    | undefined;
+  const classes = Array.isArray(pre?.classes) ? pre.classes.map(String) : [];
+  if (!pre) return { kind: "unknown", fields: [], classes };
+  const names = Array.isArray(pre.feature_names) ? pre.feature_names.map(String) : [];
+  if (pre.kind === "text" && typeof pre.text_column === "string") {
+    return { kind: "text", fields: [{ name: pre.text_column, type: "text" }], classes };
+  }
+  if (pre.kind === "image") {
+    const shape = Array.isArray(pre.image_shape) && pre.image_shape.length === 2 ? (pre.image_shape as [number, number]) : undefined;
+    return { kind: "image", fields: [], classes, imageShape: shape };
+  }
+  if (names.length > 0) return { kind: "tabular", fields: names.map((name) => ({ name, type: "number" })), classes };
+  return { kind: "unknown", fields: [], classes };
+}
+
+/**
+ * The one input to send for the form's values, or an error per field. Tabular: an object of numbers by
+ * feature name; text: an object {column: text}; image: the pixels as a JSON list (in the `pixels` field).
+ */
+export function buildInput(
+  schema: InputSchema,
+  values: Record<string, string>,
+): { input?: unknown; errors: Record<string, string> } {
+  const errors: Record<string, string> = {};
+  if (schema.kind === "image") {
+    try {
+      const parsed: unknown = JSON.parse(values.pixels ?? "");
+      if (!Array.isArray(parsed)) throw new Error();
+      return { input: parsed, errors };
+    } catch {
+      return { errors: { pixels: "Enter the pixels as a JSON list of numbers (rows of numbers)." } };
+    }
+  }
+  const input: Record<string, unknown> = {};
+  for (const field of schema.fields) {
+    const raw = (values[field.name] ?? "").trim();
+    if (field.type === "text") {
+      if (raw === "") errors[field.name] = "Enter some text.";
+      input[field.name] = values[field.name] ?? "";
+      continue;
+    }
+    const n = Number(raw);
+    if (raw === "" || !Number.isFinite(n)) errors[field.name] = "Enter a number.";
+    else input[field.name] = n;
+  }
+  return Object.keys(errors).length ? { errors } : { input, errors };
+}
+
+/** A prediction's scores as [label, probability] pairs, most likely first. */
+export function rankedScores(scores: unknown): [string, number][] {
+  if (!scores || typeof scores !== "object" || Array.isArray(scores)) return [];
+  return Object.entries(scores as Record<string, unknown>)
+    .filter((e): e is [string, number] => typeof e[1] === "number")
+    .sort((a, b) => b[1] - a[1]);
+}
+
+// ---------------------------------------------------------------- gate checks
+
+export interface CheckRow {
+  name: string;
+  passed: boolean;
+  detail: string;
+  candidate: unknown;
+  incumbent: unknown;
+  threshold: unknown;
+}
+
+function pick(o: Record<string, unknown>, ...keys: string[]): unknown {
+  for (const k of keys) if (o[k] !== undefined) return o[k];
+  return undefined;
+}
+
+/**
+ * Gate checks as table rows, whatever their exact keys: a dry-run's {name, passed, detail, candidate,
+ * incumbent, threshold} or a refused move's {check, detail} (a refused move lists failures: passed = false).
+ */
+export function checkRows(checks: unknown): CheckRow[] {
+  if (!Array.isArray(checks)) return [];
+  return checks
+    .filter((c): c is Record<string, unknown> => !!c && typeof c === "object")
+    .map((c) => ({
+      name: String(pick(c, "name", "check") ?? "check"),
+      passed: c.passed === true,
+      detail: typeof c.detail === "string" ? c.detail : "",
+      candidate: pick(c, "candidate", "candidate_value", "value"),
+      incumbent: pick(c, "incumbent", "current", "baseline", "incumbent_value"),
+      threshold: pick(c, "threshold", "min_gain", "required"),
+    }));
+}
+
+/** A check's value for a table cell. */
+export function formatValue(value: unknown): string {
+  if (value === null || value === undefined) return "—";
+  if (typeof value === "number") return formatMetric(value);
+  if (typeof value === "boolean") return value ? "yes" : "no";
+  if (Array.isArray(value)) return value.map(formatValue).join(", ") || "—";
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+// ---------------------------------------------------------------- serving
+
+export const RANGE_SECONDS = { "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 } as const;
+export type ServingRange = keyof typeof RANGE_SECONDS;
+
+/** The window and bucket (≤ 200 buckets, at least 60 s, on a round size) of a serving range ending at `now`. */
+export function servingWindow(range: ServingRange, now: Date): { since: string; until: string; bucket: number } {
+  const seconds = RANGE_SECONDS[range];
+  const steps = [60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+  const bucket = steps.find((s) => seconds / s <= 200) ?? 86400;
+  // end on a bucket boundary so the last bucket is whole and the query key stays stable for a while
+  const until = Math.ceil(now.getTime() / 1000 / bucket) * bucket;
+  return { since: new Date((until - seconds) * 1000).toISOString(), until: new Date(until * 1000).toISOString(), bucket };
+}
+
+export interface ServingBucket {
+  start: string;
+  requests: number;
+  ok: number;
+  refused: number;
+  failed: number;
+  latency_p50_ms: number | null;
+  latency_p95_ms: number | null;
+  feedback: number;
+  correct: number;
+  accuracy: number | null;
+}
+
+export interface ServingSeries {
+  x: number[];
+  requests: number[];
+  refused: number[];
+  failed: number[];
+  p50: (number | null)[];
+  p95: (number | null)[];
+  accuracy: (number | null)[];
+  feedback: number[];
+  totals: { requests: number; refused: number; failed: number; feedback: number; correct: number };
+}
+
+/** Buckets as uPlot columns (x in seconds); empty buckets have no latency or accuracy (gaps, not zeros). */
+export function servingSeries(buckets: ServingBucket[]): ServingSeries {
+  const s: ServingSeries = {
+    x: [],
+    requests: [],
+    refused: [],
+    failed: [],
+    p50: [],
+    p95: [],
+    accuracy: [],
+    feedback: [],
+    totals: { requests: 0, refused: 0, failed: 0, feedback: 0, correct: 0 },
+  };
+  for (const b of [...buckets].sort((a, c) => a.start.localeCompare(c.start))) {
+    s.x.push(Date.parse(b.start) / 1000);
+    s.requests.push(b.requests);
+    s.refused.push(b.refused);
+    s.failed.push(b.failed);
+    s.p50.push(b.latency_p50_ms);
+    s.p95.push(b.latency_p95_ms);
+    s.accuracy.push(b.accuracy);
+    s.feedback.push(b.feedback);
+    s.totals.requests += b.requests;
+    s.totals.refused += b.refused;
+    s.totals.failed += b.failed;
+    s.totals.feedback += b.feedback;
+    s.totals.correct += b.correct;
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------- timeline
+
+export interface TimelineNode {
+  id: string;
+  type: string;
+  label: string;
+  at: string | null;
+  ref: { type: string; id: string } | null;
+  data: Record<string, unknown>;
+}
+
+export const NODE_GROUP: Record<string, string> = {
+  dataset_version: "data",
+  job: "job",
+  model_version: "model",
+  alias_move: "alias",
+  predictions: "serving",
+  feedback: "feedback",
+  trigger_run: "trigger",
+};
+
+export const NODE_TYPE_LABEL: Record<string, string> = {
+  dataset_version: "Data version",
+  job: "Job",
+  model_version: "Model version",
+  alias_move: "Alias move",
+  predictions: "Predictions",
+  feedback: "Feedback",
+  trigger_run: "Retrain run",
+};
+
+/** The in-app page of a timeline node, if it has one. */
+export function nodeHref(node: TimelineNode, modelId: string): string | undefined {
+  const ref = node.ref;
+  const d = node.data ?? {};
+  const versionId = (ref?.type === "model_version" ? ref.id : undefined) ?? (typeof d.model_version === "string" ? d.model_version : undefined);
+  switch (node.type) {
+    case "dataset_version": {
+      const dataset = typeof d.dataset === "string" ? d.dataset : typeof d.dataset_id === "string" ? d.dataset_id : undefined;
+      return dataset ? `/datasets/${dataset}?version=${ref?.id ?? ""}` : undefined;
+    }
+    case "job":
+      return ref ? `/jobs/${ref.id}` : undefined;
+    case "model_version":
+      return ref ? `/models/${modelId}?version=${ref.id}` : undefined;
+    case "alias_move":
+      return versionId ? `/models/${modelId}?version=${versionId}` : undefined;
+    case "predictions":
+    case "feedback":
+      return `/models/${modelId}/serving${versionId ? `?version=${versionId}` : ""}`;
+    case "trigger_run": {
+      const job = typeof d.job === "string" ? d.job : typeof d.retrain_job === "string" ? d.retrain_job : undefined;
+      return job ? `/jobs/${job}` : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** A short date-time for node captions and lists. */
+export function shortTime(at: string | null | undefined): string {
+  if (!at) return "";
+  const d = new Date(at);
+  if (Number.isNaN(d.getTime())) return "";
+  return d.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+/** Timeline nodes in time order (undated last), for the phone list. */
+export function chronological<T extends { at: string | null }>(nodes: T[]): T[] {
+  return [...nodes].sort((a, b) => (a.at ?? "\uffff").localeCompare(b.at ?? "\uffff"));
+}
