@@ -3,6 +3,8 @@ import type { Schemas } from "../api/client";
 import {
   barScale,
   buildInput,
+  cardSections,
+  missingCardFields,
   checkRows,
   chronological,
   confusionMatrix,
@@ -55,6 +57,12 @@ describe("confusion matrix", () => {
     expect(confusionMatrix({ confusion_matrix: { labels: ["a", "b"], matrix: [[3, 1]] } })).toBeNull();
     expect(confusionMatrix({ confusion_matrix: { labels: ["a"], matrix: [["x"]] } })).toBeNull();
     expect(confusionMatrix({ accuracy: 1 })).toBeNull();
+    // a bare matrix takes the version's classes, else per_class's names, else positions
+    expect(confusionMatrix({ confusion_matrix: [[1, 0], [0, 1]] }, ["cat", "dog"])?.labels).toEqual(["cat", "dog"]);
+    expect(confusionMatrix({ confusion_matrix: [[1, 0], [0, 1]], per_class: { x: {}, y: {} } })?.labels).toEqual(["x", "y"]);
+    expect(confusionMatrix({ confusion_matrix: [[1, 0], [0, 1]] })?.labels).toEqual(["0", "1"]);
+    expect(confusionMatrix({ val_confusion_matrix: [[2]] }, [], "val_")?.matrix).toEqual([[2]]);
+    expect(confusionMatrix({ confusion_matrix: [[1, 0]] })).toBeNull();
   });
 
   it("shades a cell by its share of the row", () => {
@@ -217,5 +225,13 @@ describe("timeline", () => {
       { at: "2026-01-01", id: "a" },
     ]);
     expect(list.map((n) => n.id)).toEqual(["a", "b", "c"]);
+  });
+});
+
+describe("model card", () => {
+  it("reads sections as the gate does", () => {
+    const card = "# digits\n\n## Intended use\nReading digits.\n\n##   Limitations  ##\n\n## Ethics\n";
+    expect(cardSections(card)).toEqual({ digits: "", "intended use": "Reading digits.", limitations: "", ethics: "" });
+    expect(missingCardFields(card, ["Intended  use", "Limitations", "Data"])).toEqual(["Limitations", "Data"]);
   });
 });

@@ -65,19 +65,39 @@ export interface ConfusionMatrix {
   matrix: number[][];
 }
 
-/** The confusion matrix inside a metrics object, if it has a well-formed one. */
-export function confusionMatrix(metrics: unknown): ConfusionMatrix | null {
+function numberRows(matrix: unknown, size?: number): number[][] | null {
+  if (!Array.isArray(matrix) || matrix.length === 0) return null;
+  const n = size ?? matrix.length;
+  if (matrix.length !== n) return null;
+  for (const row of matrix) {
+    if (!Array.isArray(row) || row.length !== n || !row.every((v) => typeof v === "number")) return null;
+  }
+  return matrix as number[][];
+}
+
+/**
+ * The confusion matrix inside a metrics object, if it has a well-formed one: either {labels, matrix} or a
+ * bare square matrix, whose labels are then the version's `classes` (or per_class's names, or 0..n-1).
+ * `prefix` reads the validation one (`val_`).
+ */
+export function confusionMatrix(metrics: unknown, classes: string[] = [], prefix = ""): ConfusionMatrix | null {
   if (!metrics || typeof metrics !== "object") return null;
-  const cm = (metrics as Record<string, unknown>).confusion_matrix;
+  const m = metrics as Record<string, unknown>;
+  const cm = m[`${prefix}confusion_matrix`];
+  if (Array.isArray(cm)) {
+    const rows = numberRows(cm);
+    if (!rows) return null;
+    const perClass = m[`${prefix}per_class`];
+    const named = perClass && typeof perClass === "object" ? Object.keys(perClass) : [];
+    const labels =
+      classes.length === rows.length ? classes : named.length === rows.length ? named : rows.map((_, i) => String(i));
+    return { labels, matrix: rows };
+  }
   if (!cm || typeof cm !== "object") return null;
   const { labels, matrix } = cm as { labels?: unknown; matrix?: unknown };
-  if (!Array.isArray(labels) || !Array.isArray(matrix) || matrix.length !== labels.length) return null;
-  const rows: number[][] = [];
-  for (const row of matrix) {
-    if (!Array.isArray(row) || row.length !== labels.length || !row.every((v) => typeof v === "number")) return null;
-    rows.push(row as number[]);
-  }
-  return { labels: labels.map(String), matrix: rows };
+  if (!Array.isArray(labels)) return null;
+  const rows = numberRows(matrix, labels.length);
+  return rows ? { labels: labels.map(String), matrix: rows } : null;
 }
 
 /**
@@ -399,4 +419,28 @@ export function shortTime(at: string | null | undefined): string {
 /** Timeline nodes in time order (undated last), for the phone list. */
 export function chronological<T extends { at: string | null }>(nodes: T[]): T[] {
   return [...nodes].sort((a, b) => (a.at ?? "\uffff").localeCompare(b.at ?? "\uffff"));
+}
+
+// ---------------------------------------------------------------- model card
+
+const HEADING = /^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$/;
+
+/** Markdown headings of a card (lower-cased, spaces collapsed) and the text under each: the gate's reading. */
+export function cardSections(card: string): Record<string, string> {
+  const sections: Record<string, string[]> = {};
+  let current: string | null = null;
+  for (const line of (card || "").split(/\r?\n/)) {
+    const match = HEADING.exec(line);
+    if (match) {
+      current = match[1].split(/\s+/).join(" ").toLowerCase();
+      sections[current] ??= [];
+    } else if (current !== null) sections[current].push(line);
+  }
+  return Object.fromEntries(Object.entries(sections).map(([k, v]) => [k, v.join("\n").trim()]));
+}
+
+/** The gate's required card fields that the card lacks (a heading with text under it). */
+export function missingCardFields(card: string, required: string[]): string[] {
+  const sections = cardSections(card);
+  return required.filter((name) => !sections[name.split(/\s+/).join(" ").toLowerCase()]);
 }
