@@ -8,12 +8,14 @@ import { HEAT, heatIndex, type ConfusionMatrix as Matrix } from "../../lib/model
 export function ConfusionMatrix({ cm, caption }: { cm: Matrix; caption: string }) {
   const totals = cm.matrix.map((row) => row.reduce((a, b) => a + b, 0));
   return (
+    <div>
+    <Text size="sm" c="dimmed" mb={4}>
+      {caption}: rows are the true label, columns the predicted one; shade = share of the row.
+    </Text>
     <Table.ScrollContainer minWidth={Math.max(240, 64 + cm.labels.length * 44)}>
       <Table withTableBorder withColumnBorders verticalSpacing={4} horizontalSpacing={6} style={{ width: "auto" }}>
-        <caption style={{ captionSide: "top", textAlign: "left", paddingBottom: 4 }}>
-          <Text size="sm" c="dimmed" component="span">
-            {caption}: rows are the true label, columns the predicted one; shade = share of the row.
-          </Text>
+        <caption style={{ position: "absolute", width: 1, height: 1, overflow: "hidden", clip: "rect(0 0 0 0)" }}>
+          Confusion matrix, {caption}
         </caption>
         <Table.Thead>
           <Table.Tr>
@@ -57,5 +59,6 @@ export function ConfusionMatrix({ cm, caption }: { cm: Matrix; caption: string }
         </Table.Tbody>
       </Table>
     </Table.ScrollContainer>
+    </div>
   );
 }

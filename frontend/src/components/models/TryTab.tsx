@@ -73,7 +73,9 @@ export function TryTab({ modelId, task, versions, initial }: { modelId: string; 
   const result = predict.data?.predictions[0] as { id?: string; label?: unknown; scores?: unknown } | undefined;
   const scores = rankedScores(result?.scores).slice(0, 10);
   const set = (k: string, v: string) => setValues((s) => ({ ...s, [k]: v }));
-  const imageDefault = schema.imageShape ? JSON.stringify(Array.from({ length: schema.imageShape[0] }, () => Array(schema.imageShape![1]).fill(0))) : "";
+  const imageDefault = schema.imageShape
+    ? `[\n${Array.from({ length: schema.imageShape[0] }, () => `  [${Array(schema.imageShape![1]).fill(0).join(", ")}]`).join(",\n")}\n]`
+    : "";
 
   return (
     <SimpleGrid cols={{ base: 1, md: 2 }} spacing="lg">
