@@ -10,7 +10,8 @@ graceful_timeout = 30
 
 
 def worker_exit(server, worker):
-    """A worker that stops cleanly writes its pending prediction logs first (nothing is lost on shutdown)."""
-    from models_app.prediction_log import writer
+    """A worker that stops cleanly writes its pending prediction and serving request logs first (nothing is
+    lost on shutdown)."""
+    from models_app.prediction_log import shutdown
 
-    writer.shutdown()
+    shutdown()

@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     a_set.add_argument("alias")
     a_set.add_argument("version")
     a_set.add_argument("--force", action="store_true", help="past a failing gate (team admin; audited)")
-    a_set.add_argument("--reason", default="")
+    a_set.add_argument("--reason", default="", help="why (required with --force; kept in the audit trail)")
     a_set.set_defaults(run=lambda a: _client().set_alias(a.model, a.alias, a.version, force=a.force, reason=a.reason))
 
     gate = sub.add_parser("gate", help="a model's promotion gate").add_subparsers(dest="action", required=True)

@@ -36,9 +36,10 @@ def classification_metrics(targets: np.ndarray, probabilities: np.ndarray, class
     class with no rows here but predicted still counts, with precision 0. Their unweighted means are the
     `*_macro` values (equal to scikit-learn's `average="macro"`). `per_class` holds the same union, keyed
     by class name (`classes[i]`) or, without K names, by the index as a string: {precision, recall, f1,
-    support}, support being the class's number of rows here. `confusion_matrix` is K x K over every class
-    of the model (rows: true class, columns: predicted). `log_loss` is scikit-learn's (probabilities
-    clipped to float64 epsilon). Raises ValueError when there are no rows.
+    support}, support being the class's number of rows here. `confusion_matrix` is {"labels": [K class names
+    (or indices as strings)], "matrix": K x K counts} over every class of the model (scikit-learn's
+    `confusion_matrix`; rows: true class, columns: predicted, both in `labels` order). `log_loss` is
+    scikit-learn's (probabilities clipped to float64 epsilon). Raises ValueError when there are no rows.
     """
     if not len(targets):
         raise ValueError("classification metrics need at least one row")
@@ -57,7 +58,10 @@ def classification_metrics(targets: np.ndarray, probabilities: np.ndarray, class
         "recall_macro": float(recall.mean()),
         "f1_macro": float(f1.mean()),
         "log_loss": float(log_loss(targets, probabilities, labels=np.arange(num_classes))),
-        "confusion_matrix": confusion_matrix(targets, predicted, labels=np.arange(num_classes)).tolist(),
+        "confusion_matrix": {
+            "labels": names,
+            "matrix": confusion_matrix(targets, predicted, labels=np.arange(num_classes)).tolist(),
+        },
         "per_class": {
             names[c]: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(n)}
             for c, p, r, f, n in zip(present.tolist(), precision, recall, f1, support, strict=True)

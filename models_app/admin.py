@@ -12,6 +12,7 @@ from models_app.models import (
     ModelVersionDataset,
     PredictionLog,
     RegisteredModel,
+    ServingRequest,
     VersionStatus,
 )
 
@@ -153,3 +154,14 @@ class PredictionLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
     readonly_fields = [f.name for f in PredictionLog._meta.fields]
     date_hierarchy = "created_at"
     show_full_result_count = False  # the log grows fast: no COUNT(*) of the whole table per page
+
+
+@admin.register(ServingRequest)
+class ServingRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["id", "model", "model_version", "alias", "status_code", "latency_ms", "rows", "created_at"]
+    list_filter = ["status_code", "model__team"]
+    search_fields = ["model__name", "error"]
+    list_select_related = ["model", "model_version__model"]
+    readonly_fields = [f.name for f in ServingRequest._meta.fields]
+    date_hierarchy = "created_at"
+    show_full_result_count = False  # one row per predict request: no COUNT(*) of the whole table per page

@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
@@ -10,13 +11,15 @@ from config.renderers import FastJSONRenderer
 from datasets_app import blobs
 from datasets_app import selectors as dataset_selectors
 from datasets_app.uploads import read_upload
-from models_app import selectors, services, serving
+from models_app import gates, selectors, services, serving, serving_stats, timeline
 from models_app.filters import EvaluationFilter, ModelFilter, PredictionFilter
 from models_app.models import Evaluation, ModelAlias, ModelVersion, PredictionLog, RegisteredModel
 from models_app.serializers import (
     AliasSerializer,
     EvaluationSerializer,
     FeedbackSerializer,
+    GateCheckRequestSerializer,
+    GateCheckResponseSerializer,
     GateSerializer,
     ModelVersionCreateSerializer,
     ModelVersionSerializer,
@@ -25,6 +28,9 @@ from models_app.serializers import (
     PredictResponseSerializer,
     RegisteredModelSerializer,
     RegisteredModelUpdateSerializer,
+    ServingStatsQuerySerializer,
+    ServingStatsSerializer,
+    TimelineSerializer,
 )
 
 
@@ -133,7 +139,8 @@ class ModelVersionDownloadApi(generics.GenericAPIView):
 class AliasListSetApi(generics.ListCreateAPIView):
     """A model's aliases. POST {alias, version} points an alias at a version (member role); audited. An alias
     the model's gate protects moves only if the version passes the gate, else 409 with the failed `checks`;
-    a team admin may add `force: true` (and a `reason`) to move it anyway, which is audited as a force."""
+    a team admin may add `force: true` and a non-empty `reason` (400 on `reason` without one) to move it anyway,
+    which is audited as a force. POST /models/{id}/gate/check/ runs the same checks without moving anything."""
 
     serializer_class = AliasSerializer
     required_roles = {"POST": Role.MEMBER}  # in the model's team; forcing past the gate: services.set_alias
@@ -244,10 +251,44 @@ class GateApi(generics.GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class GateCheckApi(generics.GenericAPIView):
+    """Dry run of an alias move: POST {alias, version} (version: id or number) runs exactly the checks the real
+    move (POST /models/{id}/aliases/) runs, with the same code (`gates.report`), and writes nothing. Member role,
+    like the move. An alias the gate does not protect answers gated=false, passed=true, checks=[]."""
+
+    serializer_class = GateCheckRequestSerializer
+    required_roles = {"POST": Role.MEMBER}  # in the model's team, as for the move itself
+
+    @extend_schema(request=GateCheckRequestSerializer, responses={200: GateCheckResponseSerializer})
+    def post(self, request, pk):
+        model = selectors.model_for_user(user=request.user, pk=pk)
+        self.check_object_permissions(request, model)
+        data = GateCheckRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = selectors.version_of_model(user=request.user, model=model, ref=data.validated_data["version"])
+        alias = data.validated_data["alias"]
+        result = gates.report(model=model, version=version, alias=alias)
+        current = result["current"]
+        # the checks as `gates.report` made them (the real move's 409 carries the same dicts); the serializer
+        # describes them for the schema, where a check's measured values are optional keys
+        return Response(
+            {
+                "alias": alias,
+                "version": {"id": str(version.pk), "version": version.version},
+                "current": {"id": str(current.pk), "version": current.version} if current is not None else None,
+                "gated": result["gated"],
+                "passed": result["passed"],
+                "checks": result["checks"],
+                "pinned_dataset_version": result["pinned_dataset_version"],
+            }
+        )
+
+
 class PredictApi(generics.GenericAPIView):
     """Predict with the version an alias points at (`alias`) or a given `version` (id or number). `inputs`:
     rows (a list of numbers in feature order, or an object of features), texts, or images (an H x W list).
-    Each prediction has an `id` to send feedback to. Any team role may predict."""
+    Each prediction has an `id` to send feedback to. Any team role may predict. Every request of a caller who
+    may see the model, answered or refused, is logged as one ServingRequest (GET /models/{id}/serving/)."""
 
     parser_classes = [FastJSONParser]
     renderer_classes = [FastJSONRenderer]
@@ -255,21 +296,83 @@ class PredictApi(generics.GenericAPIView):
 
     @extend_schema(request=PredictRequestSerializer, responses=PredictResponseSerializer)
     def post(self, request, pk):
+        facts = serving.RequestFacts()
+        try:
+            try:
+                response = Response(self._predict(request, pk, facts))
+            except Exception as exc:  # the house error answer, as dispatch would give it; re-raised when none (5xx)
+                response = self.handle_exception(exc)
+        except Exception as exc:
+            serving.log_request(facts, user=request.user, model_pk=pk, status_code=500, error=type(exc).__name__)
+            raise
+        error = response.data.get("detail", "") if response.status_code >= 400 and response.data else ""
+        serving.log_request(facts, user=request.user, model_pk=pk, status_code=response.status_code, error=str(error))
+        return response
+
+    def _predict(self, request, pk, facts: serving.RequestFacts) -> dict:
         body = request.data
         if not isinstance(body, dict):
             raise ValidationError({"non_field_errors": ["The body must be a JSON object."]})
         unknown = sorted(set(body) - {"alias", "version", "inputs", "runtime"})
         if unknown:
             raise ValidationError({unknown[0]: ["Unknown field; known: alias, version, inputs, runtime."]})
-        answer = serving.predict(
+        return serving.predict(
             user=request.user,
             model_pk=pk,
             alias=body.get("alias"),
             version=body.get("version"),
             inputs=body.get("inputs"),
             runtime=body.get("runtime", "auto"),
+            facts=facts,
         )
-        return Response(answer)
+
+
+class ServingStatsApi(generics.GenericAPIView):
+    """Serving statistics of a model per time bucket: ?version=<id|number>&bucket=<seconds>&since=<iso>&until=<iso>
+    (defaults: the last 24 h, a bucket of whole minutes giving at most 200 buckets; at least 60 s, at most
+    1000 buckets, a window of at most 400 days). Requests come from the serving request log; feedback,
+    correct and accuracy from the feedback given on predictions made in each bucket. Any team role."""
+
+    serializer_class = ServingStatsSerializer
+
+    @extend_schema(parameters=[ServingStatsQuerySerializer], responses=ServingStatsSerializer)
+    def get(self, request, pk):
+        model = selectors.model_for_user(user=request.user, pk=pk)
+        query = ServingStatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        values = query.validated_data
+        until = values.get("until") or timezone.now()
+        try:
+            since = values.get("since") or until - serving_stats.DEFAULT_SPAN
+        except OverflowError:
+            raise ValidationError({"until": ["Too early a date."]}) from None
+        if since >= until:
+            raise ValidationError({"since": ["must be before `until`."]})
+        if until - since > serving_stats.MAX_SPAN:
+            raise ValidationError({"since": [f"The window is at most {serving_stats.MAX_SPAN.days} days."]})
+        bucket_s = values.get("bucket") or serving_stats.default_bucket_s(until - since)
+        if (until - since).total_seconds() / bucket_s > serving_stats.MAX_BUCKETS:
+            raise ValidationError(
+                {"bucket": [f"This window at this width is over {serving_stats.MAX_BUCKETS} buckets."]}
+            )
+        version = None
+        if "version" in values:
+            version = selectors.version_of_model(user=request.user, model=model, ref=values["version"])
+        stats = serving_stats.serving_stats(model=model, version=version, since=since, until=until, bucket_s=bucket_s)
+        return Response(ServingStatsSerializer(stats).data)
+
+
+class ModelTimelineApi(generics.GenericAPIView):
+    """The model's story as a graph: data versions -> train jobs -> versions -> alias moves (from the audit
+    trail) -> predictions and feedback (one node each per version) -> retrain trigger runs (snapshot -> retrain
+    job -> new version). Node types and their `data`: models_app.timeline.model_timeline. Any team role."""
+
+    serializer_class = TimelineSerializer
+
+    @extend_schema(responses=TimelineSerializer)
+    def get(self, request, pk):
+        model = selectors.model_for_user(user=request.user, pk=pk)
+        return Response(TimelineSerializer(timeline.model_timeline(model=model)).data)
 
 
 class PredictionListApi(generics.ListAPIView):

@@ -15,6 +15,10 @@ alias_validator = RegexValidator(
 )
 
 
+MAX_CARD_CHARS = 100_000
+"""The longest model card (Markdown, in characters) a model may hold: a long document, not a data store."""
+
+
 class RegisteredModel(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     team = models.ForeignKey("accounts_app.Team", on_delete=models.PROTECT, related_name="models")
@@ -218,3 +222,31 @@ class PredictionLog(models.Model):
 
     def __str__(self) -> str:
         return f"prediction {self.pk} of {self.model_version_id}"
+
+
+class ServingRequest(models.Model):
+    """One request to POST /models/{id}/predict/ by a caller who may see the model, whatever its outcome: served
+    (2xx), refused (4xx: bad input, unknown alias or version...) or failed (5xx). `model_version` is the version
+    that answered or was named (null when the request never got that far); `latency_ms` is the whole request's
+    time in the view, in milliseconds; `rows` the number of inputs sent (0 when `inputs` was not a list);
+    `error` the start of the error's detail. Written by a background writer (models_app.prediction_log), so
+    logging costs the predict path no round trip."""
+
+    id = models.BigAutoField(primary_key=True)
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="serving_requests")
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="serving_requests"
+    )
+    alias = models.CharField(max_length=50, blank=True)
+    status_code = models.PositiveSmallIntegerField()
+    latency_ms = models.FloatField()
+    rows = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["model", "created_at"], name="serving_request_model_time")]
+
+    def __str__(self) -> str:
+        return f"{self.status_code} from {self.model_id} at {self.created_at}"

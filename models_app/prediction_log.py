@@ -24,7 +24,7 @@ import orjson
 from django.conf import settings
 from django.db import DataError, IntegrityError, connection
 
-from models_app.models import PredictionLog
+from models_app.models import PredictionLog, ServingRequest
 
 COLUMNS = (
     "id",
@@ -66,11 +66,30 @@ def insert(rows: list[dict]) -> None:
     PredictionLog.objects.bulk_create([PredictionLog(**row) for row in rows])
 
 
+REQUEST_COLUMNS = ("model_id", "model_version_id", "alias", "status_code", "latency_ms", "rows", "error", "created_at")
+
+
+def insert_requests(rows: list[dict]) -> None:
+    """Write serving request rows (dicts with REQUEST_COLUMNS; the id comes from the table's sequence)."""
+    if connection.vendor == "postgresql":
+        table = ServingRequest._meta.db_table
+        with connection.cursor() as cursor:
+            with cursor.copy(f"COPY {table} ({', '.join(REQUEST_COLUMNS)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(tuple(row[c] for c in REQUEST_COLUMNS))
+        return
+    ServingRequest.objects.bulk_create([ServingRequest(**row) for row in rows])
+
+
 log = logging.getLogger(__name__)
 
 
 class PredictionLogWriter:
-    def __init__(self) -> None:
+    """Batches rows of one table: `insert` writes a list of them in one statement."""
+
+    def __init__(self, insert=insert, name: str = "prediction-log") -> None:
+        self._insert = insert
+        self._name = name
         self._pending: deque[dict] = deque()
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -83,20 +102,20 @@ class PredictionLogWriter:
 
     def add(self, rows: list[dict]) -> None:
         if settings.ECO_PREDICTION_LOG == "inline":
-            insert(rows)
+            self._insert(rows)
             return
         with self._lock:
             if self._pid != os.getpid():  # a forked child: the parent's thread does not exist here
-                self.__init__()
+                self.__init__(self._insert, self._name)
             self._pending.extend(rows)
             overflow = len(self._pending) - settings.ECO_PREDICTION_LOG_MAX_PENDING
             for _ in range(max(0, overflow)):
                 self._pending.popleft()
             if overflow > 0:
                 self.dropped += overflow
-                log.error("prediction log backlog full: dropped %d oldest entries", overflow)
+                log.error("%s backlog full: dropped %d oldest entries", self._name, overflow)
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
 
     def pending(self) -> int:
@@ -115,13 +134,13 @@ class PredictionLogWriter:
                 while written < len(batch):  # each chunk is one statement: in whole, or not at all
                     chunk = batch[written : written + 5000]
                     try:
-                        insert(chunk)
+                        self._insert(chunk)
                     except _refused_errors():  # a row the database refuses (its model was deleted, say)
                         self._insert_one_by_one(chunk)
                     written += len(chunk)
             except Exception:
                 left = batch[written:]
-                log.warning("could not write %d prediction log entries; will retry", len(left), exc_info=True)
+                log.warning("could not write %d %s entries; will retry", len(left), self._name, exc_info=True)
                 with self._lock:
                     self._pending.extendleft(reversed(left))
                 connection.close()  # a broken connection is replaced on the next try
@@ -131,10 +150,10 @@ class PredictionLogWriter:
     def _insert_one_by_one(self, rows: list[dict]) -> None:
         for row in rows:
             try:
-                insert([row])
+                self._insert([row])
             except _refused_errors():
                 self.dropped += 1
-                log.warning("dropped prediction log entry %s: the database refused it", row["id"], exc_info=True)
+                log.warning("dropped a %s entry: the database refused it (%s)", self._name, row, exc_info=True)
 
     def _run(self) -> None:
         while not self._stopped:
@@ -157,4 +176,14 @@ class PredictionLogWriter:
 
 
 writer = PredictionLogWriter()
-atexit.register(writer.shutdown)
+request_writer = PredictionLogWriter(insert_requests, "serving-request-log")
+"""ServingRequest rows (one per predict request), batched the same way."""
+
+
+def shutdown() -> None:
+    """Flush both writers (a clean shutdown loses nothing)."""
+    writer.shutdown()
+    request_writer.shutdown()
+
+
+atexit.register(shutdown)

@@ -4,6 +4,7 @@ import uuid
 
 import psycopg
 from django.apps import apps
+from django.core.exceptions import ValidationError
 from django.db import connection, models
 from django.db.models import Count, F, Max, OuterRef, Prefetch, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
@@ -143,6 +144,16 @@ def serving_target(*, user: User, model_pk, alias: str | None = None, version=No
     return out
 
 
+def visible_model_id(*, user: User, pk) -> uuid.UUID | None:
+    """The id of the model `pk` when it is one of the caller's teams' models, else None (also for a bad id)."""
+    try:
+        return (
+            RegisteredModel.objects.filter(pk=pk, team__in=team_ids_for_user(user)).values_list("pk", flat=True).first()
+        )
+    except (ValueError, TypeError, ValidationError):
+        return None
+
+
 def predictions_for_user(*, user: User) -> QuerySet[PredictionLog]:
     """Predictions served by your teams' models, newest first."""
     return (
@@ -154,3 +165,15 @@ def predictions_for_user(*, user: User) -> QuerySet[PredictionLog]:
 
 def prediction_for_user(*, user: User, pk) -> PredictionLog:
     return get_object_or_404(predictions_for_user(user=user).select_related("model__team"), pk=pk)
+
+
+def version_of_model(
+    *, user: User, model: RegisteredModel, ref: int | uuid.UUID, field: str = "version"
+) -> ModelVersion:
+    """One version of `model` (already checked to be the caller's) by number (int) or id (UUID); a version the
+    model does not have is a 400 naming `field` (the version is input, the model is the URL)."""
+    versions = versions_for_user(user=user).filter(model=model)
+    found = versions.filter(version=ref).first() if isinstance(ref, int) else versions.filter(pk=ref).first()
+    if found is None:
+        raise ValidationError({field: [f"Model '{model.name}' has no version {ref}."]})
+    return found

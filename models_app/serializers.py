@@ -1,4 +1,5 @@
 import math
+import uuid
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -8,6 +9,7 @@ from accounts_app.fields import NameField
 from accounts_app.models import slug_validator
 from config.jsonsafe import parse_json, unsafe_text
 from models_app.models import (
+    MAX_CARD_CHARS,
     Direction,
     Evaluation,
     GatePolicy,
@@ -22,15 +24,24 @@ from models_app.models import (
 MAX_SPEC_BYTES = 1024 * 1024
 METRICS_HELP = (
     "Metric name -> value. Numbers (classification: accuracy, precision_macro, recall_macro, f1_macro, "
-    "log_loss; regression: mae, rmse, r2), beside classification's confusion_matrix (rows: true class, "
-    "columns: predicted) and per_class ({class name: {precision, recall, f1, support}} over the classes "
-    "in the rows or the predictions); val_* are the same on the validation rows."
+    "log_loss; regression: mae, rmse, r2), beside classification's confusion_matrix ({labels: [class name], "
+    "matrix: [[count]]}, rows: true class, columns: predicted) and per_class ({class name: {precision, recall, "
+    "f1, support}} over the classes in the rows or the predictions); val_* are the same on the validation rows."
+)
+
+
+CARD_HELP = (
+    "The model card: Markdown (intended use, data, limits, ethics), at most 100000 characters. Its headings are "
+    "the sections a promotion gate's required_card_fields ask for. Kept as sent (whitespace included)."
 )
 
 
 class RegisteredModelSerializer(serializers.ModelSerializer):
     team = serializers.CharField(source="team.slug", validators=[slug_validator])
     name = NameField(max_length=200)
+    card = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=MAX_CARD_CHARS, help_text=CARD_HELP
+    )
     aliases = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
     num_versions = serializers.IntegerField(read_only=True, default=0)
@@ -61,7 +72,9 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
 class RegisteredModelUpdateSerializer(serializers.Serializer):
     name = NameField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
-    card = serializers.CharField(required=False, allow_blank=True)
+    card = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=MAX_CARD_CHARS, help_text=CARD_HELP
+    )
 
     def validate(self, attrs):
         unknown = set(self.initial_data) - set(self.fields)
@@ -325,3 +338,131 @@ class PredictionSerializer(serializers.ModelSerializer):
 
 class FeedbackSerializer(serializers.Serializer):
     label = serializers.JSONField(help_text="The true label: one of the model's classes, or a number for regression.")
+
+
+class VersionRefField(serializers.JSONField):
+    """A model version named by its id (UUID string) or its number (integer >= 1, or a string of digits)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, int) and not isinstance(data, bool):
+            if data >= 1:
+                return data
+        elif isinstance(data, str):
+            text = data.strip()
+            if text.isdigit() and 1 <= int(text) < 2**31:
+                return int(text)
+            try:
+                return uuid.UUID(text)
+            except ValueError:
+                pass
+        raise serializers.ValidationError(f"A version id or version number, got {data!r}.")
+
+
+@extend_schema_field({"oneOf": [{"type": "string", "format": "uuid"}, {"type": "integer", "minimum": 1}]})
+class _VersionRefSchemaField(VersionRefField):
+    pass
+
+
+class VersionRefSerializer(serializers.Serializer):
+    """{id, version}: a model version by id and number."""
+
+    id = serializers.UUIDField()
+    version = serializers.IntegerField()
+
+
+class GateCheckRequestSerializer(serializers.Serializer):
+    alias = NameField(max_length=50, validators=[alias_validator])
+    version = _VersionRefSchemaField(help_text="The candidate version: its id, or its number.")
+
+
+class GateCheckItemSerializer(serializers.Serializer):
+    """One check of a promotion gate (the same shape in a dry run and in a refused move's 409 `checks`)."""
+
+    name = serializers.ChoiceField(choices=["model_card", "evaluation", "baseline", "min_gain"])
+    check = serializers.CharField(help_text="The same as `name` (kept for older clients).")
+    passed = serializers.BooleanField()
+    detail = serializers.CharField()
+    required = serializers.ListField(child=serializers.CharField(), required=False, help_text="model_card")
+    missing = serializers.ListField(child=serializers.CharField(), required=False, help_text="model_card")
+    metric = serializers.CharField(required=False, help_text="evaluation, baseline, min_gain: the gate's metric")
+    candidate = serializers.FloatField(
+        required=False, allow_null=True, help_text="evaluation, min_gain: the candidate's value on the pinned set"
+    )
+    incumbent = serializers.FloatField(
+        required=False, allow_null=True, help_text="baseline, min_gain: the value of the version holding the alias"
+    )
+    incumbent_version = serializers.UUIDField(required=False, help_text="baseline: the version holding the alias")
+    dataset_version = serializers.UUIDField(required=False, help_text="evaluation: the pinned dataset version")
+    split = serializers.CharField(required=False, help_text="evaluation: the pinned split")
+    gain = serializers.FloatField(
+        required=False, help_text="min_gain: candidate over incumbent, in the better direction"
+    )
+    threshold = serializers.FloatField(required=False, help_text="min_gain: the gain the gate requires")
+    direction = serializers.ChoiceField(choices=Direction.choices, required=False, help_text="min_gain")
+
+
+class GateCheckResponseSerializer(serializers.Serializer):
+    alias = serializers.CharField()
+    version = VersionRefSerializer()
+    current = VersionRefSerializer(allow_null=True, help_text="The version holding the alias now, if any.")
+    gated = serializers.BooleanField(help_text="Whether the model's gate protects this alias.")
+    passed = serializers.BooleanField(help_text="Whether the move would pass (always true when not gated).")
+    checks = GateCheckItemSerializer(many=True)
+    pinned_dataset_version = serializers.UUIDField(allow_null=True)
+
+
+class ServingStatsQuerySerializer(serializers.Serializer):
+    version = _VersionRefSchemaField(required=False, help_text="Only this version (id or number).")
+    bucket = serializers.IntegerField(
+        required=False, min_value=60, max_value=31 * 86400, help_text="Bucket width in seconds (at least 60)."
+    )
+    since = serializers.DateTimeField(required=False, help_text="Start (ISO 8601); default: 24 h before `until`.")
+    until = serializers.DateTimeField(required=False, help_text="End, exclusive (ISO 8601); default: now.")
+
+
+class ServingBucketSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    requests = serializers.IntegerField()
+    ok = serializers.IntegerField(help_text="2xx")
+    refused = serializers.IntegerField(help_text="4xx")
+    failed = serializers.IntegerField(help_text="5xx")
+    latency_p50_ms = serializers.FloatField(allow_null=True, help_text="Over the served (2xx) requests.")
+    latency_p95_ms = serializers.FloatField(allow_null=True)
+    feedback = serializers.IntegerField(help_text="Predictions made in the bucket that have feedback.")
+    correct = serializers.IntegerField(allow_null=True, help_text="Null for a regression model.")
+    accuracy = serializers.FloatField(allow_null=True, help_text="correct / feedback; null without feedback.")
+
+
+class ServingStatsSerializer(serializers.Serializer):
+    bucket_s = serializers.IntegerField()
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    versions = VersionRefSerializer(many=True)
+    buckets = ServingBucketSerializer(many=True)
+
+
+class TimelineRefSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["dataset_version", "job", "model_version", "audit_event", "trigger_run"])
+    id = serializers.CharField()
+
+
+class TimelineNodeSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text='"<type>:<id>", unique in the graph.')
+    type = serializers.ChoiceField(
+        choices=["dataset_version", "job", "model_version", "alias_move", "predictions", "feedback", "trigger_run"]
+    )
+    label = serializers.CharField()
+    at = serializers.DateTimeField(allow_null=True)
+    ref = TimelineRefSerializer(allow_null=True, help_text="The object the node stands for; null for aggregates.")
+    data = serializers.DictField(help_text="Facts of the node; its keys depend on `type` (see the view).")
+
+
+class TimelineEdgeSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    target = serializers.CharField()
+    label = serializers.CharField()
+
+
+class TimelineSerializer(serializers.Serializer):
+    nodes = TimelineNodeSerializer(many=True)
+    edges = TimelineEdgeSerializer(many=True)

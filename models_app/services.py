@@ -23,6 +23,7 @@ from ml.artifacts import ArtifactError, check_weights_fit_spec, inspect_safetens
 from ml.names import clean_name
 from models_app import gates
 from models_app.models import (
+    MAX_CARD_CHARS,
     Evaluation,
     GatePolicy,
     ModelAlias,
@@ -36,6 +37,13 @@ from models_app.models import (
 )
 
 EDITABLE_FIELDS = {"name", "description", "card"}
+
+
+def _check_card(card) -> None:
+    if card is not None and len(card) > MAX_CARD_CHARS:
+        raise ValidationError({"card": [f"The model card is {len(card)} characters; at most {MAX_CARD_CHARS}."]})
+
+
 AUDITED_VALUES = {"name"}  # description and card may be long: only their change is noted
 
 
@@ -46,6 +54,7 @@ def create_model(
     """A new model of `team`; audited. `name` must be printable and is stored in NFC (UserError on `name`);
     a name the team already has, in any case, is a 400 on `name`."""
     name = clean_name(name, max_length=200)
+    _check_card(card)
     if twin := named(RegisteredModel.objects.filter(team=team), name).first():
         raise duplicate_name(team, twin.name, "model")
     model = RegisteredModel(team=team, name=name, task=task, description=description, card=card, created_by=actor)
@@ -62,7 +71,9 @@ def create_model(
 @transaction.atomic
 def update_model(*, actor: User, model: RegisteredModel, **changes) -> RegisteredModel:
     """Change the EDITABLE_FIELDS given in `changes`; audited as `model.update` with the fields that changed
-    (`fields`) and the old and new name. The name rules of `create_model` apply."""
+    (`fields`) and the old and new name. The name rules of `create_model` apply; a `card` (Markdown) longer than
+    MAX_CARD_CHARS is a 400 on `card`."""
+    _check_card(changes.get("card"))
     model, audit = update_named(model, changes, noun="model", editable=EDITABLE_FIELDS, audited_values=AUDITED_VALUES)
     if audit:
         record_audit(actor=actor, action="model.update", team=model.team, target=model, data=audit)
@@ -219,13 +230,17 @@ def set_version_status(*, actor: User, version: ModelVersion, status: str) -> Mo
 def set_alias(
     *, actor: User, model: RegisteredModel, alias: str, version: ModelVersion, force: bool = False, reason: str = ""
 ) -> ModelAlias:
-    """Point `alias` at `version` if the model's promotion gate lets it (409 listing the failed checks
-    otherwise). A team admin may `force` a move past a failing gate; the force and its reason are audited."""
+    """Point `alias` at `version` if the model's promotion gate lets it: otherwise Conflict (409) whose `checks`
+    are the failed checks of `gates.report` (each {name, check, passed: false, detail, ...measured values}).
+    A team admin may `force` a move past a failing gate with a non-empty `reason` (400 on `reason` without
+    one); the force, the failed checks and the reason are audited as `alias.force`."""
     alias = clean_name(alias, field="alias", max_length=50)
     if version.model_id != model.pk:
         raise ValidationError({"version": [f"Version {version.pk} is not a version of model '{model.name}'."]})
     if force:
         ensure_role(user=actor, team=model.team, minimum=Role.ADMIN)
+        if not (reason or "").strip():  # a force is audited; an empty reason tells the next reader nothing
+            raise ValidationError({"reason": ["A forced move needs a reason (it is kept in the audit trail)."]})
     model = RegisteredModel.objects.select_for_update().get(pk=model.pk)  # one alias move at a time per model
     failed = gates.failed_checks(model=model, version=version, alias=alias)
     if failed and not force:

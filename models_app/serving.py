@@ -4,20 +4,24 @@ Each artefact is loaded once per process and kept in a small least-recently-used
 of the file that runs, so a version never changes under its key; the alias is looked up on every request (one indexed
 query), which is why an alias move takes effect at once. A version with an ONNX export (a child version
 made by an export job) runs on ONNX Runtime, any other on torch (or TorchScript for a TorchScript version).
-Every prediction is logged through `prediction_log.writer` without waiting for the database.
+Every prediction is logged through `prediction_log.writer` without waiting for the database, and every request
+of a caller who may see the model (served, refused or failed) as one ServingRequest row through
+`prediction_log.request_writer` (`log_request`).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import DatabaseError, transaction
 from django.http import Http404
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
@@ -27,8 +31,9 @@ from datasets_app import blobs
 from ml import inference
 from models_app import selectors
 from models_app.models import ModelVersion, PredictionLog, WeightsFormat, alias_validator
-from models_app.prediction_log import writer
+from models_app.prediction_log import request_writer, writer
 
+log = logging.getLogger(__name__)
 RUNTIMES = ("auto", "torch", "onnxruntime")
 ALIAS = re.compile(alias_validator.regex.pattern.strip("^$"))
 
@@ -115,7 +120,62 @@ def _request_version(value):
     raise ValidationError({"version": [f"a version id or version number, got {value!r}"]})
 
 
-def predict(*, user: User, model_pk, alias=None, version=None, inputs=None, runtime: str = "auto") -> dict:
+@dataclass
+class RequestFacts:
+    """What a predict request turned out to name, filled in by `predict` as it learns it, for its ServingRequest
+    row: `model_id` once the model is known to be the caller's, `version_id` once a version answers."""
+
+    alias: str = ""
+    rows: int = 0
+    model_id: uuid.UUID | None = None
+    version_id: uuid.UUID | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+
+def log_request(facts: RequestFacts, *, user: User, model_pk, status_code: int, error: str = "") -> None:
+    """One ServingRequest row for a finished predict request. A request that failed before `predict` knew the
+    model is logged only when the caller may see the model (one query, on that failure path only): an outsider's
+    requests are 404 and never logged against another team's model. Logging never fails the request."""
+    latency_ms = (time.perf_counter() - facts.started) * 1000
+    model_id = facts.model_id
+    if model_id is None:
+        model_id = selectors.visible_model_id(user=user, pk=model_pk)
+        if model_id is None:
+            return
+    row = {
+        "model_id": model_id,
+        "model_version_id": facts.version_id,
+        "alias": facts.alias[:50],
+        "status_code": status_code,
+        "latency_ms": latency_ms,
+        "rows": facts.rows,
+        "error": error[:300],
+        "created_at": timezone.now(),
+    }
+    if settings.ECO_PREDICTION_LOG != "inline":
+        request_writer.add([row])
+        return
+    try:  # in the request: a savepoint, so a refused row cannot spoil an enclosing transaction
+        with transaction.atomic():
+            request_writer.add([row])
+    except DatabaseError:
+        log.warning("could not log a serving request of model %s", model_id, exc_info=True)
+
+
+def predict(
+    *,
+    user: User,
+    model_pk,
+    alias=None,
+    version=None,
+    inputs=None,
+    runtime: str = "auto",
+    facts: RequestFacts | None = None,
+) -> dict:
+    """Answer a predict request (see PredictApi). `facts`, when given, is filled in for the request's log."""
+    facts = facts if facts is not None else RequestFacts()
+    facts.alias = alias if isinstance(alias, str) else ""
+    facts.rows = len(inputs) if isinstance(inputs, list) else 0
     if (alias is None) == (version is None):
         raise ValidationError({"alias": ["Give exactly one of 'alias' or 'version'."]})
     if alias is not None and (not isinstance(alias, str) or not ALIAS.fullmatch(alias)):
@@ -132,9 +192,11 @@ def predict(*, user: User, model_pk, alias=None, version=None, inputs=None, runt
     target = selectors.serving_target(user=user, model_pk=model_pk, alias=alias, version=number)
     if target is None:
         model = selectors.model_for_user(user=user, pk=model_pk)  # 404 when not one of the caller's models
+        facts.model_id = model.pk
         if alias is not None:
             raise NotFound(f"Model '{model.name}' has no alias '{alias}'.")
         raise NotFound(f"Model '{model.name}' has no version {version}.")
+    facts.model_id, facts.version_id = target["model_id"], target["pk"]
     served = cache.get(_artifact(target, runtime))
 
     if "preprocessing" not in served.spec or "task" not in served.spec:

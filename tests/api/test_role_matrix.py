@@ -228,7 +228,14 @@ ROUTES: dict[str, tuple[Callable | None, dict[str, Case]]] = {
             "DELETE": team(204, "maintainer"),
         },
     ),
-    # Any team role may predict.
+    # The dry run of an alias move: member, like the move itself; it writes nothing.
+    "models/<uuid:pk>/gate/check/": (
+        lambda s: {"pk": s.gate.model_id},
+        {"POST": team(200, "member", body=lambda s: {"alias": "production", "version": s.model_version.version})},
+    ),
+    "models/<uuid:pk>/serving/": (lambda s: {"pk": s.model_version.model_id}, {"GET": team(200)}),
+    "models/<uuid:pk>/timeline/": (lambda s: {"pk": s.alias.model_id}, {"GET": team(200)}),
+    # Any team role may predict; an outsider's refused request is not logged (a refused write writes nothing).
     "models/<uuid:pk>/predict/": (
         lambda s: {"pk": s.model_version.model_id},
         {"POST": team(200, body=lambda s: {"version": s.model_version.version, "inputs": [[5.1, 3.5, 1.4, 0.2]]})},

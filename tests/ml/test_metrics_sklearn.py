@@ -60,7 +60,7 @@ def test_random_predictions_match_sklearn_with_absent_classes(seed):
     assert metrics["per_class"]["5"]["support"] == 0 and "6" not in metrics["per_class"]
     assert metrics["log_loss"] == pytest.approx(log_loss(targets, probabilities, labels=range(num_classes)), abs=1e-12)
     assert np.array_equal(
-        metrics["confusion_matrix"],
+        metrics["confusion_matrix"]["matrix"],
         np.array([[np.sum((targets == t) & (predicted == p)) for p in range(7)] for t in range(7)]),
     )
 
@@ -78,7 +78,7 @@ def test_a_predicted_class_without_rows_lowers_the_macro_precision():
     targets = np.array([0, 0, 1, 1])
     probabilities = np.eye(3)[[0, 2, 1, 2]]  # class 2 predicted twice, never true
     metrics = classification_metrics(targets, probabilities, ["a", "b", "c"])
-    assert metrics["confusion_matrix"] == [[1, 0, 1], [0, 1, 1], [0, 0, 0]]
+    assert metrics["confusion_matrix"] == {"labels": ["a", "b", "c"], "matrix": [[1, 0, 1], [0, 1, 1], [0, 0, 0]]}
     assert metrics["precision_macro"] == pytest.approx(2 / 3)  # (1 + 1 + 0) / 3, not (1 + 1) / 2
     assert metrics["recall_macro"] == pytest.approx(1 / 3)  # (0.5 + 0.5 + 0) / 3
     assert metrics["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
@@ -141,7 +141,8 @@ def test_the_singleton_class_case_matches_sklearn_and_warns(seed):
     report = classification_report(truth, predicted, output_dict=True, zero_division=0)
     _assert_matches_report(outcome.metrics, report)
     assert outcome.metrics["log_loss"] == pytest.approx(log_loss(arrays.targets, probabilities, labels=[0, 1, 2]))
-    false_positives = outcome.metrics["confusion_matrix"][0][2] + outcome.metrics["confusion_matrix"][1][2]
+    matrix = outcome.metrics["confusion_matrix"]["matrix"]
+    false_positives = matrix[0][2] + matrix[1][2]
     assert ("singleton" in outcome.metrics["per_class"]) == (false_positives > 0)
     assert {"val_per_class", "val_precision_macro"} <= set(outcome.metrics)
     assert unsafe_text(outcome.metrics) is None

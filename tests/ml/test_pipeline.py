@@ -239,7 +239,7 @@ def test_iris_trains_with_the_recipe_and_evaluates_its_own_test_split():
 
 
 def assert_same_metrics(got: dict, expected: dict) -> None:
-    """Floats within rounding, lists (confusion matrices) exactly."""
+    """Floats within rounding, anything else (confusion matrices) exactly."""
     assert got.keys() == expected.keys()
     for key, value in expected.items():
         assert got[key] == (pytest.approx(value) if isinstance(value, float) else value), key
@@ -319,7 +319,8 @@ def test_digits_as_images_with_the_cnn():
     assert spec["in_channels"] == 1 and spec["image_size"] == [8, 8] and spec["num_outputs"] == 10
     assert spec["preprocessing"]["image_shape"] == [8, 8] and spec["preprocessing"]["kind"] == "image"
     assert outcome.metrics["accuracy"] >= 0.9, outcome.metrics
-    assert len(outcome.metrics["confusion_matrix"]) == 10
+    assert len(outcome.metrics["confusion_matrix"]["matrix"]) == 10
+    assert outcome.metrics["confusion_matrix"]["labels"] == [str(c) for c in spec["preprocessing"]["classes"]]
     again = evaluate(outcome.model, spec, columns, split="test", split_config=None)
     assert again["accuracy"] == outcome.metrics["accuracy"] and again["num_rows"] == outcome.split["test_rows"]
 

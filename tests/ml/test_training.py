@@ -144,7 +144,7 @@ def test_metrics_match_hand_computed_values():
     probabilities = np.array([[0.8, 0.1, 0.1], [0.4, 0.5, 0.1], [0.1, 0.8, 0.1], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8]])
     m = classification_metrics(targets, probabilities)
     assert m["accuracy"] == pytest.approx(0.8)
-    assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [0, 0, 1]]
+    assert m["confusion_matrix"] == {"labels": ["0", "1", "2"], "matrix": [[1, 1, 0], [0, 2, 0], [0, 0, 1]]}
     assert m["precision_macro"] == pytest.approx((1 + 2 / 3 + 1) / 3)
     assert m["recall_macro"] == pytest.approx((0.5 + 1 + 1) / 3)
     assert m["log_loss"] == pytest.approx(-np.mean(np.log([0.8, 0.4, 0.8, 0.7, 0.8])))

@@ -37,7 +37,10 @@ def _evaluate(version, dataset_version, accuracy: float):
             "accuracy": accuracy,
             "log_loss": 1 - accuracy,
             "per_class": {name: row for name in ("setosa", "versicolor", "virginica")},
-            "confusion_matrix": [[50, 0, 0], [0, 50, 0], [0, 0, 50]],
+            "confusion_matrix": {
+                "labels": ["setosa", "versicolor", "virginica"],
+                "matrix": [[50, 0, 0], [0, 50, 0], [0, 0, 50]],
+            },
         },
         num_rows=150,
     )
@@ -134,6 +137,114 @@ def test_an_alias_the_gate_does_not_protect_moves_freely(world, model, gated, ca
         f"/api/v1/models/{model.pk}/aliases/", {"alias": "staging", "version": str(candidate.pk)}, format="json"
     )
     assert response.status_code == 200, response.json()
+
+
+# --- the dry run: POST /models/{id}/gate/check/ -----------------------------------------------------------
+
+
+def _check(client, model, version, alias="production"):
+    return client.post(f"/api/v1/models/{model.pk}/gate/check/", {"alias": alias, "version": version}, format="json")
+
+
+def _writes(queries) -> list[str]:
+    """Statements that changed rows, but a token's last-use stamp (any authenticated request may move it)."""
+    sqls = [q["sql"].lstrip() for q in queries]
+    return [s for s in sqls if s.upper().startswith(("INSERT", "UPDATE", "DELETE")) and "last_used_at" not in s]
+
+
+def test_the_dry_run_runs_the_moves_checks_and_writes_nothing(world, model, iris_version, gated, trained, candidate):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    member = world.client("member")
+    member.get("/api/v1/me/")  # the token's first use stamps it
+    with CaptureQueriesContext(connection) as queries:
+        response = _check(member, model, str(candidate.pk))
+    assert response.status_code == 200, response.json()
+    assert _writes(queries.captured_queries) == []
+    body = response.json()
+    assert body["alias"] == "production" and body["gated"] is True and body["passed"] is False
+    assert body["version"] == {"id": str(candidate.pk), "version": 2}
+    assert body["current"] == {"id": str(trained.pk), "version": 1}
+    assert body["pinned_dataset_version"] == str(iris_version.pk)
+    checks = {c["name"]: c for c in body["checks"]}
+    assert list(checks) == ["model_card", "evaluation", "baseline"]  # no gain to compute without the candidate's value
+    assert checks["model_card"]["missing"] == ["Intended use", "Limitations"] and not checks["model_card"]["passed"]
+    assert checks["evaluation"] | {"passed": False, "candidate": None, "metric": "accuracy"} == checks["evaluation"]
+    assert checks["baseline"]["passed"] and checks["baseline"]["incumbent"] == 0.9
+
+    # the real move refuses with the same failed checks, in the same shape
+    refused = _promote(member, model, candidate)
+    assert refused.status_code == 409
+    assert refused.json()["checks"] == [c for c in body["checks"] if not c["passed"]]
+
+
+def test_the_dry_run_measures_the_gain_and_passes_when_the_move_would(world, model, iris_version, gated, candidate):
+    member = world.client("member")
+    member.patch(f"/api/v1/models/{model.pk}/", {"card": CARD}, format="json")
+    _evaluate(candidate, iris_version, 0.905)
+    body = _check(member, model, 2).json()  # by number
+    gain = body["checks"][-1]
+    assert body["passed"] is False and gain["name"] == "min_gain" and gain["passed"] is False
+    assert gain["candidate"] == 0.905 and gain["incumbent"] == 0.9 and gain["threshold"] == 0.01
+    assert gain["direction"] == "maximize" and abs(gain["gain"] - 0.005) < 1e-9
+
+    _evaluate(candidate, iris_version, 0.95)
+    body = _check(member, model, "2").json()
+    assert body["passed"] is True and all(c["passed"] for c in body["checks"])
+    assert _promote(member, model, candidate).status_code == 200  # and the move agrees
+
+
+def test_an_alias_the_gate_does_not_protect_passes_the_dry_run_with_no_checks(world, model, gated, candidate):
+    body = _check(world.client("member"), model, str(candidate.pk), alias="staging").json()
+    assert body | {"gated": False, "passed": True, "checks": [], "current": None} == body
+    assert body["pinned_dataset_version"] is None
+
+
+def test_the_dry_run_of_a_model_without_gate_is_ungated(world, model, trained):
+    body = _check(world.client("member"), model, 1).json()
+    assert body["gated"] is False and body["passed"] is True and body["current"]["version"] == 1
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"alias": "production", "version": 7}, "version"),  # no such number
+        ({"alias": "production", "version": "00000000-0000-0000-0000-000000000000"}, "version"),
+        ({"alias": "production", "version": "seven"}, "version"),
+        ({"alias": "production", "version": 0}, "version"),
+        ({"alias": "production", "version": True}, "version"),
+        ({"alias": "production"}, "version"),
+        ({"alias": "Prod!", "version": 1}, "alias"),
+        ({"version": 1}, "alias"),
+    ],
+)
+def test_bad_dry_runs_are_400_naming_the_field(world, model, model_version, body, field):
+    response = world.client("member").post(f"/api/v1/models/{model.pk}/gate/check/", body, format="json")
+    assert response.status_code == 400 and field in response.json()["errors"], response.json()
+
+
+def test_another_models_version_is_not_a_candidate(world, model, gated, iris_version):
+    from models_app.services import create_model
+
+    other = create_model(actor=world.users["member"], team=world.alpha, name="other", task="classification")
+    foreign = register_trained(actor=world.users["member"], model=other, dataset_version=iris_version, epochs=1)
+    response = _check(world.client("member"), model, str(foreign.pk))
+    assert response.status_code == 400 and "version" in response.json()["errors"]
+
+
+def test_the_dry_run_takes_a_member_and_hides_the_model_from_outsiders(world, model, gated, trained):
+    assert _check(world.client("viewer"), model, 1).status_code == 403
+    assert _check(world.client("outsider"), model, 1).status_code == 404
+    assert _check(world.client("maintainer"), model, 1).status_code == 200
+
+
+def test_a_forced_move_needs_a_reason(world, model, gated, candidate):
+    for extra in ({"force": True}, {"force": True, "reason": ""}, {"force": True, "reason": "   "}):
+        response = _promote(world.client("admin"), model, candidate, **extra)
+        assert response.status_code == 400 and "reason" in response.json()["errors"], response.json()
+    assert model.aliases.get(alias="production").version_id != candidate.pk
+    assert not AuditEvent.objects.filter(action="alias.force").exists()
 
 
 def test_card_sections_read_markdown_headings():

@@ -212,3 +212,56 @@ def test_inspect_safetensors_reads_only_the_header(tmp_path):
     facts = inspect_safetensors(path)
     assert facts["tensors"] == {"a": {"dtype": "F16", "shape": [2, 3]}, "b": {"dtype": "I64", "shape": [4]}}
     assert facts["metadata"] == {"framework": "test"} and facts["num_parameters"] == 10
+
+
+def test_the_model_card_is_markdown_read_on_get_and_edited_by_a_member(world, model):
+    from models_app.models import MAX_CARD_CHARS
+
+    card = "# Flowers\n\n## Intended use\nSorting iris flowers.\n"
+    url = f"/api/v1/models/{model.pk}/"
+    assert world.client("viewer").patch(url, {"card": card}, format="json").status_code == 403
+    response = world.client("member").patch(url, {"card": card}, format="json")
+    assert response.status_code == 200 and response.json()["card"] == card
+    assert world.client("viewer").get(url).json()["card"] == card
+    event = AuditEvent.objects.filter(action="model.update").latest("created_at")
+    assert event.data["fields"] == ["card"]  # a card's change is noted, not its text
+
+    longest = "x" * MAX_CARD_CHARS
+    assert world.client("member").patch(url, {"card": longest}, format="json").status_code == 200
+    response = world.client("member").patch(url, {"card": longest + "x"}, format="json")
+    assert response.status_code == 400 and "card" in response.json()["errors"], response.json()
+    assert world.client("member").patch(url, {"card": ["x"]}, format="json").status_code == 400
+    model.refresh_from_db()
+    assert model.card == longest
+    body = {"team": "alpha", "name": "big-card", "task": "classification", "card": longest + "x"}
+    response = world.client("member").post("/api/v1/models/", body, format="json")
+    assert response.status_code == 400 and "card" in response.json()["errors"]
+
+
+def test_the_service_refuses_an_oversized_card_too(world, model):
+    from django.core.exceptions import ValidationError
+
+    from models_app.models import MAX_CARD_CHARS
+    from models_app.services import create_model, update_model
+
+    with pytest.raises(ValidationError) as refused:
+        update_model(actor=world.users["member"], model=model, card="x" * (MAX_CARD_CHARS + 1))
+    assert "card" in refused.value.message_dict
+    with pytest.raises(ValidationError):
+        create_model(
+            actor=world.users["member"], team=world.alpha, name="n", task="regression", card="x" * (MAX_CARD_CHARS + 1)
+        )
+
+
+def test_stored_bare_confusion_matrices_get_their_labels():
+    import importlib
+
+    migration = importlib.import_module("models_app.migrations.0007_confusion_matrix_labels")
+    metrics = {"accuracy": 1.0, "confusion_matrix": [[2, 0], [0, 1]], "val_confusion_matrix": [[1, 0], [0, 1]]}
+    assert migration._labelled(metrics, ["cat", "dog"])
+    assert metrics["confusion_matrix"] == {"labels": ["cat", "dog"], "matrix": [[2, 0], [0, 1]]}
+    assert metrics["val_confusion_matrix"]["labels"] == ["cat", "dog"]
+    assert not migration._labelled(metrics, ["cat", "dog"])  # already labelled: left alone
+    unnamed = {"confusion_matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}
+    assert migration._labelled(unnamed, ["a", "b"])  # names that do not fit: indices
+    assert unnamed["confusion_matrix"]["labels"] == ["0", "1", "2"]

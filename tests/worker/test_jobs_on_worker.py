@@ -36,9 +36,10 @@ def test_train_digits_cnn_registers_a_version_with_metrics_and_lineage(world, wo
     model_version = member.get(f"/api/v1/model-versions/{detail['outputs']['model_version']}/").json()
     assert model_version["metrics"]["accuracy"] >= 0.9
     assert set(model_version["metrics"]) >= {"precision_macro", "recall_macro", "f1_macro", "log_loss"}
-    assert len(model_version["metrics"]["confusion_matrix"]) == 10
+    confusion = model_version["metrics"]["confusion_matrix"]  # {labels, matrix}: rows true, columns predicted
+    assert confusion["labels"] == [str(d) for d in range(10)] and len(confusion["matrix"]) == 10
     per_class = model_version["metrics"]["per_class"]  # named by the preprocessing's classes
-    rows_per_class = {str(d): sum(row) for d, row in enumerate(model_version["metrics"]["confusion_matrix"])}
+    rows_per_class = dict(zip(confusion["labels"], map(sum, confusion["matrix"]), strict=True))
     assert {name: r["support"] for name, r in per_class.items()} == rows_per_class
     assert model_version["job"] == job["id"]
     assert model_version["dataset_versions"] == [version_id]

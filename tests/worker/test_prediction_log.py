@@ -1,5 +1,6 @@
-"""The prediction log under the production server: gunicorn answers without writing (the rows wait in the
-background writer), and a clean shutdown (SIGTERM) writes every pending row before the worker exits."""
+"""The prediction log under the production server: gunicorn answers without writing (the rows, and each
+request's ServingRequest row, wait in the background writers), and a clean shutdown (SIGTERM) writes every
+pending row before the worker exits."""
 
 import os
 import re
@@ -14,7 +15,7 @@ import httpx
 import pytest
 from django.conf import settings
 
-from models_app.models import PredictionLog
+from models_app.models import PredictionLog, ServingRequest
 from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,6 +58,7 @@ def test_a_clean_shutdown_writes_every_pending_prediction(world, model, trained,
                 assert response.status_code == 200, response.text
                 ids += [p["id"] for p in response.json()["predictions"]]
         assert PredictionLog.objects.count() == 0  # answered before anything was written
+        assert ServingRequest.objects.count() == 0  # the request log too
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
@@ -64,6 +66,8 @@ def test_a_clean_shutdown_writes_every_pending_prediction(world, model, trained,
     logged = set(PredictionLog.objects.values_list("id", flat=True))
     assert {str(i) for i in logged} == set(ids) and len(ids) == 60
     assert client_for(world.users["viewer"]).get("/api/v1/predictions/").json()["count"] == 60
+    requests = list(ServingRequest.objects.values_list("status_code", "rows", "alias"))
+    assert requests == [(200, 3, "production")] * 20
 
 
 def test_make_run_web_process_writes_every_pending_prediction_on_sigterm(world, model, trained, stack, tmp_path):
