@@ -546,14 +546,16 @@ export interface paths {
         /**
          * @description A model's aliases. POST {alias, version} points an alias at a version (member role); audited. An alias
          *     the model's gate protects moves only if the version passes the gate, else 409 with the failed `checks`;
-         *     a team admin may add `force: true` (and a `reason`) to move it anyway, which is audited as a force.
+         *     a team admin may add `force: true` and a non-empty `reason` (400 on `reason` without one) to move it anyway,
+         *     which is audited as a force. POST /models/{id}/gate/check/ runs the same checks without moving anything.
          */
         get: operations["v1_models_aliases_list"];
         put?: never;
         /**
          * @description A model's aliases. POST {alias, version} points an alias at a version (member role); audited. An alias
          *     the model's gate protects moves only if the version passes the gate, else 409 with the failed `checks`;
-         *     a team admin may add `force: true` (and a `reason`) to move it anyway, which is audited as a force.
+         *     a team admin may add `force: true` and a non-empty `reason` (400 on `reason` without one) to move it anyway,
+         *     which is audited as a force. POST /models/{id}/gate/check/ runs the same checks without moving anything.
          */
         post: operations["v1_models_aliases_create"];
         delete?: never;
@@ -609,6 +611,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/models/{id}/gate/check/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Dry run of an alias move: POST {alias, version} (version: id or number) runs exactly the checks the real
+         *     move (POST /models/{id}/aliases/) runs, with the same code (`gates.report`), and writes nothing. Member role,
+         *     like the move. An alias the gate does not protect answers gated=false, passed=true, checks=[].
+         */
+        post: operations["v1_models_gate_check_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/models/{id}/predict/": {
         parameters: {
             query?: never;
@@ -621,9 +644,53 @@ export interface paths {
         /**
          * @description Predict with the version an alias points at (`alias`) or a given `version` (id or number). `inputs`:
          *     rows (a list of numbers in feature order, or an object of features), texts, or images (an H x W list).
-         *     Each prediction has an `id` to send feedback to. Any team role may predict.
+         *     Each prediction has an `id` to send feedback to. Any team role may predict. Every request of a caller who
+         *     may see the model, answered or refused, is logged as one ServingRequest (GET /models/{id}/serving/).
          */
         post: operations["v1_models_predict_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{id}/serving/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Serving statistics of a model per time bucket: ?version=<id|number>&bucket=<seconds>&since=<iso>&until=<iso>
+         *     (defaults: the last 24 h, a bucket of whole minutes giving at most 200 buckets; at least 60 s, at most
+         *     1000 buckets, a window of at most 400 days). Requests come from the serving request log; feedback,
+         *     correct and accuracy from the feedback given on predictions made in each bucket. Any team role.
+         */
+        get: operations["v1_models_serving_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{id}/timeline/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The model's story as a graph: data versions -> train jobs -> versions -> alias moves (from the audit
+         *     trail) -> predictions and feedback (one node each per version) -> retrain trigger runs (snapshot -> retrain
+         *     job -> new version). Node types and their `data`: models_app.timeline.model_timeline. Any team role.
+         */
+        get: operations["v1_models_timeline_retrieve"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1074,7 +1141,7 @@ export interface components {
             readonly metric: string;
             /** Format: double */
             readonly score: number | null;
-            /** @description Metric name -> value. Numbers (classification: accuracy, precision_macro, recall_macro, f1_macro, log_loss; regression: mae, rmse, r2), beside classification's confusion_matrix (rows: true class, columns: predicted) and per_class ({class name: {precision, recall, f1, support}} over the classes in the rows or the predictions); val_* are the same on the validation rows. */
+            /** @description Metric name -> value. Numbers (classification: accuracy, precision_macro, recall_macro, f1_macro, log_loss; regression: mae, rmse, r2), beside classification's confusion_matrix ({labels: [class name], matrix: [[count]]}, rows: true class, columns: predicted) and per_class ({class name: {precision, recall, f1, support}} over the classes in the rows or the predictions); val_* are the same on the validation rows. */
             readonly metrics: unknown;
             readonly num_rows: number;
             /**
@@ -1114,6 +1181,77 @@ export interface components {
             readonly updated_by: string | null;
             /** Format: date-time */
             readonly updated_at: string;
+        };
+        /** @description One check of a promotion gate (the same shape in a dry run and in a refused move's 409 `checks`). */
+        GateCheckItem: {
+            name: components["schemas"]["NameEnum"];
+            /** @description The same as `name` (kept for older clients). */
+            check: string;
+            passed: boolean;
+            detail: string;
+            /** @description model_card */
+            required?: string[];
+            /** @description model_card */
+            missing?: string[];
+            /** @description evaluation, baseline, min_gain: the gate's metric */
+            metric?: string;
+            /**
+             * Format: double
+             * @description evaluation, min_gain: the candidate's value on the pinned set
+             */
+            candidate?: number | null;
+            /**
+             * Format: double
+             * @description baseline, min_gain: the value of the version holding the alias
+             */
+            incumbent?: number | null;
+            /**
+             * Format: uuid
+             * @description baseline: the version holding the alias
+             */
+            incumbent_version?: string;
+            /**
+             * Format: uuid
+             * @description evaluation: the pinned dataset version
+             */
+            dataset_version?: string;
+            /** @description evaluation: the pinned split */
+            split?: string;
+            /**
+             * Format: double
+             * @description min_gain: candidate over incumbent, in the better direction
+             */
+            gain?: number;
+            /**
+             * Format: double
+             * @description min_gain: the gain the gate requires
+             */
+            threshold?: number;
+            /**
+             * @description min_gain
+             *
+             *     * `maximize` - Maximize
+             *     * `minimize` - Minimize
+             */
+            direction?: components["schemas"]["DirectionEnum"];
+        };
+        GateCheckRequestRequest: {
+            alias: string;
+            /** @description The candidate version: its id, or its number. */
+            version: string | number;
+        };
+        GateCheckResponse: {
+            alias: string;
+            version: components["schemas"]["VersionRef"];
+            /** @description The version holding the alias now, if any. */
+            current: components["schemas"]["VersionRef"] | null;
+            /** @description Whether the model's gate protects this alias. */
+            gated: boolean;
+            /** @description Whether the move would pass (always true when not gated). */
+            passed: boolean;
+            checks: components["schemas"]["GateCheckItem"][];
+            /** Format: uuid */
+            pinned_dataset_version: string | null;
         };
         GateRequest: {
             /** @default  */
@@ -1339,7 +1477,7 @@ export interface components {
             readonly version: number;
             readonly status: components["schemas"]["ModelVersionStatusEnum"];
             readonly format: components["schemas"]["ModelVersionFormatEnum"];
-            /** @description Metric name -> value. Numbers (classification: accuracy, precision_macro, recall_macro, f1_macro, log_loss; regression: mae, rmse, r2), beside classification's confusion_matrix (rows: true class, columns: predicted) and per_class ({class name: {precision, recall, f1, support}} over the classes in the rows or the predictions); val_* are the same on the validation rows. */
+            /** @description Metric name -> value. Numbers (classification: accuracy, precision_macro, recall_macro, f1_macro, log_loss; regression: mae, rmse, r2), beside classification's confusion_matrix ({labels: [class name], matrix: [[count]]}, rows: true class, columns: predicted) and per_class ({class name: {precision, recall, f1, support}} over the classes in the rows or the predictions); val_* are the same on the validation rows. */
             readonly metrics: unknown;
             readonly params: unknown;
             readonly dataset_versions: string[];
@@ -1397,6 +1535,14 @@ export interface components {
             name: string;
             role: string;
         };
+        /**
+         * @description * `model_card` - model_card
+         *     * `evaluation` - evaluation
+         *     * `baseline` - baseline
+         *     * `min_gain` - min_gain
+         * @enum {string}
+         */
+        NameEnum: "model_card" | "evaluation" | "baseline" | "min_gain";
         NewToken: {
             /** @description The full token. Shown once; store it now. */
             readonly token: string;
@@ -1655,6 +1801,7 @@ export interface components {
         PatchedRegisteredModelUpdateRequest: {
             name?: string;
             description?: string;
+            /** @description The model card: Markdown (intended use, data, limits, ethics), at most 100000 characters. Its headings are the sections a promotion gate's required_card_fields ask for. Kept as sent (whitespace included). */
             card?: string;
         };
         PatchedRoleRequest: {
@@ -1735,7 +1882,7 @@ export interface components {
             name: string;
             description?: string;
             task: components["schemas"]["TaskEnum"];
-            /** @description Model card (Markdown): intended use, data, limits, ethics. */
+            /** @description The model card: Markdown (intended use, data, limits, ethics), at most 100000 characters. Its headings are the sections a promotion gate's required_card_fields ask for. Kept as sent (whitespace included). */
             card?: string;
             readonly aliases: {
                 [key: string]: string;
@@ -1754,7 +1901,7 @@ export interface components {
             name: string;
             description?: string;
             task: components["schemas"]["TaskEnum"];
-            /** @description Model card (Markdown): intended use, data, limits, ethics. */
+            /** @description The model card: Markdown (intended use, data, limits, ethics), at most 100000 characters. Its headings are the sections a promotion gate's required_card_fields ask for. Kept as sent (whitespace included). */
             card?: string;
         };
         /**
@@ -1791,6 +1938,42 @@ export interface components {
          * @enum {string}
          */
         SensitivityEnum: "public" | "internal" | "restricted";
+        ServingBucket: {
+            /** Format: date-time */
+            start: string;
+            requests: number;
+            /** @description 2xx */
+            ok: number;
+            /** @description 4xx */
+            refused: number;
+            /** @description 5xx */
+            failed: number;
+            /**
+             * Format: double
+             * @description Over the served (2xx) requests.
+             */
+            latency_p50_ms: number | null;
+            /** Format: double */
+            latency_p95_ms: number | null;
+            /** @description Predictions made in the bucket that have feedback. */
+            feedback: number;
+            /** @description Null for a regression model. */
+            correct: number | null;
+            /**
+             * Format: double
+             * @description correct / feedback; null without feedback.
+             */
+            accuracy: number | null;
+        };
+        ServingStats: {
+            bucket_s: number;
+            /** Format: date-time */
+            since: string;
+            /** Format: date-time */
+            until: string;
+            versions: components["schemas"]["VersionRef"][];
+            buckets: components["schemas"]["ServingBucket"][];
+        };
         /** @description The browser session: who is signed in (`authenticated` false, `username` null and no teams when nobody). */
         Session: {
             authenticated: boolean;
@@ -1856,6 +2039,53 @@ export interface components {
                 [key: string]: unknown;
             } | null;
         };
+        Timeline: {
+            nodes: components["schemas"]["TimelineNode"][];
+            edges: components["schemas"]["TimelineEdge"][];
+        };
+        TimelineEdge: {
+            source: string;
+            target: string;
+            label: string;
+        };
+        TimelineNode: {
+            /** @description "<type>:<id>", unique in the graph. */
+            id: string;
+            type: components["schemas"]["TimelineNodeTypeEnum"];
+            label: string;
+            /** Format: date-time */
+            at: string | null;
+            /** @description The object the node stands for; null for aggregates. */
+            ref: components["schemas"]["TimelineRef"] | null;
+            /** @description Facts of the node; its keys depend on `type` (see the view). */
+            data: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * @description * `dataset_version` - dataset_version
+         *     * `job` - job
+         *     * `model_version` - model_version
+         *     * `alias_move` - alias_move
+         *     * `predictions` - predictions
+         *     * `feedback` - feedback
+         *     * `trigger_run` - trigger_run
+         * @enum {string}
+         */
+        TimelineNodeTypeEnum: "dataset_version" | "job" | "model_version" | "alias_move" | "predictions" | "feedback" | "trigger_run";
+        TimelineRef: {
+            type: components["schemas"]["TimelineRefTypeEnum"];
+            id: string;
+        };
+        /**
+         * @description * `dataset_version` - dataset_version
+         *     * `job` - job
+         *     * `model_version` - model_version
+         *     * `audit_event` - audit_event
+         *     * `trigger_run` - trigger_run
+         * @enum {string}
+         */
+        TimelineRefTypeEnum: "dataset_version" | "job" | "model_version" | "audit_event" | "trigger_run";
         Token: {
             readonly id: number;
             name?: string;
@@ -1954,6 +2184,12 @@ export interface components {
          * @enum {string}
          */
         TriggerRunStatusEnum: "running" | "promoted" | "not_promoted" | "failed";
+        /** @description {id, version}: a model version by id and number. */
+        VersionRef: {
+            /** Format: uuid */
+            id: string;
+            version: number;
+        };
         /** @description The one shape of every error answer. */
         Error: {
             status: number;
@@ -7236,6 +7472,121 @@ export interface operations {
             };
         };
     };
+    v1_models_gate_check_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GateCheckRequestRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GateCheckResponse"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     v1_models_predict_create: {
         parameters: {
             query?: never;
@@ -7257,6 +7608,237 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PredictResponse"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_models_serving_retrieve: {
+        parameters: {
+            query?: {
+                /** @description Bucket width in seconds (at least 60). */
+                bucket?: number;
+                /** @description Start (ISO 8601); default: 24 h before `until`. */
+                since?: string;
+                /** @description End, exclusive (ISO 8601); default: now. */
+                until?: string;
+                /** @description Only this version (id or number). */
+                version?: string | number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServingStats"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_models_timeline_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Timeline"];
                 };
             };
             /** @description Invalid input; `errors` names each field. */

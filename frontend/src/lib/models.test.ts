@@ -19,6 +19,7 @@ import {
   rankedScores,
   servingSeries,
   servingWindow,
+  type TimelineNode,
 } from "./models";
 
 describe("metrics", () => {
@@ -203,20 +204,16 @@ describe("serving", () => {
 });
 
 describe("timeline", () => {
-  const node = (type: string, ref: { type: string; id: string } | null, data: Record<string, unknown> = {}) => ({
-    id: `${type}:x`,
-    type,
-    label: type,
-    at: null,
-    ref,
-    data,
-  });
+  const node = (type: string, ref: { type: string; id: string } | null, data: Record<string, unknown> = {}, id = `${type}:x`) =>
+    ({ id, type, label: type, at: null, ref, data }) as TimelineNode;
   it("links each node to its page", () => {
     expect(nodeHref(node("job", { type: "job", id: "j1" }), "m")).toBe("/jobs/j1");
     expect(nodeHref(node("model_version", { type: "model_version", id: "v1" }), "m")).toBe("/models/m?version=v1");
-    expect(nodeHref(node("dataset_version", { type: "dataset_version", id: "dv" }, { dataset: "d" }), "m")).toBe("/datasets/d?version=dv");
+    expect(nodeHref(node("dataset_version", { type: "dataset_version", id: "dv" }), "m", new Map([["dv", "d"]]))).toBe("/datasets/d?version=dv");
     expect(nodeHref(node("dataset_version", { type: "dataset_version", id: "dv" }), "m")).toBeUndefined();
-    expect(nodeHref(node("predictions", null, { model_version: "v1" }), "m")).toBe("/models/m/serving?version=v1");
+    expect(nodeHref(node("predictions", null, {}, "predictions:v1"), "m")).toBe("/models/m/serving?version=v1");
+    expect(nodeHref(node("alias_move", { type: "audit_event", id: "7" }, { version: "v2" }), "m")).toBe("/models/m?version=v2");
+    expect(nodeHref(node("trigger_run", { type: "trigger_run", id: "t" }), "m")).toBeUndefined();
   });
   it("sorts by time with undated nodes last", () => {
     const list = chronological([

@@ -293,18 +293,7 @@ export function servingWindow(range: ServingRange, now: Date): { since: string; 
   return { since: new Date((until - seconds) * 1000).toISOString(), until: new Date(until * 1000).toISOString(), bucket };
 }
 
-export interface ServingBucket {
-  start: string;
-  requests: number;
-  ok: number;
-  refused: number;
-  failed: number;
-  latency_p50_ms: number | null;
-  latency_p95_ms: number | null;
-  feedback: number;
-  correct: number;
-  accuracy: number | null;
-}
+export type ServingBucket = Schemas["ServingBucket"];
 
 export interface ServingSeries {
   x: number[];
@@ -344,21 +333,14 @@ export function servingSeries(buckets: ServingBucket[]): ServingSeries {
     s.totals.refused += b.refused;
     s.totals.failed += b.failed;
     s.totals.feedback += b.feedback;
-    s.totals.correct += b.correct;
+    s.totals.correct += b.correct ?? 0;
   }
   return s;
 }
 
 // ---------------------------------------------------------------- timeline
 
-export interface TimelineNode {
-  id: string;
-  type: string;
-  label: string;
-  at: string | null;
-  ref: { type: string; id: string } | null;
-  data: Record<string, unknown>;
-}
+export type TimelineNode = Schemas["TimelineNode"];
 
 export const NODE_GROUP: Record<string, string> = {
   dataset_version: "data",
@@ -380,31 +362,56 @@ export const NODE_TYPE_LABEL: Record<string, string> = {
   trigger_run: "Retrain run",
 };
 
-/** The in-app page of a timeline node, if it has one. */
-export function nodeHref(node: TimelineNode, modelId: string): string | undefined {
-  const ref = node.ref;
+/** The model version a node belongs to: its ref, an alias move's target, or the id's tail (predictions:<id>). */
+function nodeVersion(node: TimelineNode): string | undefined {
+  if (node.ref?.type === "model_version") return node.ref.id;
   const d = node.data ?? {};
-  const versionId = (ref?.type === "model_version" ? ref.id : undefined) ?? (typeof d.model_version === "string" ? d.model_version : undefined);
+  if (node.type === "alias_move") return typeof d.version === "string" ? d.version : undefined;
+  if (node.type === "predictions" || node.type === "feedback") return node.id.slice(node.id.indexOf(":") + 1) || undefined;
+  return undefined;
+}
+
+/**
+ * The in-app page of a timeline node, if it has one. A data set version's page needs its data set's id,
+ * which the timeline does not carry: `datasetOf` maps data set version ids to data set ids.
+ */
+export function nodeHref(node: TimelineNode, modelId: string, datasetOf: Map<string, string> = new Map()): string | undefined {
+  const ref = node.ref;
+  const version = nodeVersion(node);
   switch (node.type) {
     case "dataset_version": {
-      const dataset = typeof d.dataset === "string" ? d.dataset : typeof d.dataset_id === "string" ? d.dataset_id : undefined;
-      return dataset ? `/datasets/${dataset}?version=${ref?.id ?? ""}` : undefined;
+      const dataset = ref ? datasetOf.get(ref.id) : undefined;
+      return dataset ? `/datasets/${dataset}?version=${ref!.id}` : undefined;
     }
     case "job":
       return ref ? `/jobs/${ref.id}` : undefined;
     case "model_version":
-      return ref ? `/models/${modelId}?version=${ref.id}` : undefined;
     case "alias_move":
-      return versionId ? `/models/${modelId}?version=${versionId}` : undefined;
+      return version ? `/models/${modelId}?version=${version}` : undefined;
     case "predictions":
     case "feedback":
-      return `/models/${modelId}/serving${versionId ? `?version=${versionId}` : ""}`;
-    case "trigger_run": {
-      const job = typeof d.job === "string" ? d.job : typeof d.retrain_job === "string" ? d.retrain_job : undefined;
-      return job ? `/jobs/${job}` : undefined;
-    }
+      return `/models/${modelId}/serving${version ? `?version=${version}` : ""}`;
     default:
       return undefined;
+  }
+}
+
+/** A node's second line: what it counts or measures. */
+export function nodeSub(node: TimelineNode): string {
+  const d = node.data ?? {};
+  const when = shortTime(node.at);
+  switch (node.type) {
+    case "model_version":
+      return [typeof d.score === "number" ? `${d.metric} ${formatMetric(d.score)}` : String(d.format ?? ""), when].filter(Boolean).join(" · ");
+    case "alias_move":
+      return [d.by ? `by ${d.by}` : "", when].filter(Boolean).join(" · ");
+    case "predictions":
+    case "feedback":
+      return `${shortTime(String(d.first_at ?? node.at ?? ""))} – ${shortTime(String(d.last_at ?? ""))}`;
+    case "trigger_run":
+      return [d.step ? String(d.step) : "", when].filter(Boolean).join(" · ");
+    default:
+      return when;
   }
 }
 
