@@ -94,10 +94,11 @@ export function Graph({ nodes, edges, height = 420, label }: { nodes: GraphNode[
         edges={flowEdges}
         colorMode={scheme}
         fitView
+        minZoom={0.05}
         nodesConnectable={false}
         onNodeClick={(_, node) => {
           const href = hrefs.get(node.id);
-          if (href) void navigate({ to: href });
+          if (href) void navigate({ href });
         }}
       >
         <Background />

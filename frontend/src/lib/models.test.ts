@@ -12,6 +12,7 @@ import {
   heatIndex,
   HEAT,
   inputSchema,
+  isolatedIndices,
   keyMetrics,
   leaderboards,
   nodeHref,
@@ -230,5 +231,13 @@ describe("model card", () => {
     const card = "# digits\n\n## Intended use\nReading digits.\n\n##   Limitations  ##\n\n## Ethics\n";
     expect(cardSections(card)).toEqual({ digits: "", "intended use": "Reading digits.", limitations: "", ethics: "" });
     expect(missingCardFields(card, ["Intended  use", "Limitations", "Data"])).toEqual(["Limitations", "Data"]);
+  });
+});
+
+describe("isolated points", () => {
+  it("finds values a line cannot draw", () => {
+    expect(isolatedIndices([null, 1, null, 2, 3, null, 4])).toEqual([1, 6]);
+    expect(isolatedIndices([5])).toEqual([0]);
+    expect(isolatedIndices([])).toEqual([]);
   });
 });

@@ -397,9 +397,9 @@ export function nodeHref(node: TimelineNode, modelId: string, datasetOf: Map<str
 }
 
 /** A node's second line: what it counts or measures. */
-export function nodeSub(node: TimelineNode): string {
+export function nodeSub(node: TimelineNode, withTime = true): string {
   const d = node.data ?? {};
-  const when = shortTime(node.at);
+  const when = withTime ? shortTime(node.at) : "";
   switch (node.type) {
     case "model_version":
       return [typeof d.score === "number" ? `${d.metric} ${formatMetric(d.score)}` : String(d.format ?? ""), when].filter(Boolean).join(" · ");
@@ -408,6 +408,9 @@ export function nodeSub(node: TimelineNode): string {
     case "predictions":
     case "feedback":
       return `${shortTime(String(d.first_at ?? node.at ?? ""))} – ${shortTime(String(d.last_at ?? ""))}`;
+    case "job":
+    case "dataset_version":
+      return when || String(d.source ?? "");
     case "trigger_run":
       return [d.step ? String(d.step) : "", when].filter(Boolean).join(" · ");
     default:
@@ -450,4 +453,12 @@ export function cardSections(card: string): Record<string, string> {
 export function missingCardFields(card: string, required: string[]): string[] {
   const sections = cardSections(card);
   return required.filter((name) => !sections[name.split(/\s+/).join(" ").toLowerCase()]);
+}
+
+/** Indices of values with no value on either side: a line cannot draw them, so the chart marks them with dots. */
+export function isolatedIndices(values: ArrayLike<number | null | undefined>): number[] {
+  const out: number[] = [];
+  const has = (i: number) => i >= 0 && i < values.length && values[i] !== null && values[i] !== undefined;
+  for (let i = 0; i < values.length; i++) if (has(i) && !has(i - 1) && !has(i + 1)) out.push(i);
+  return out;
 }
