@@ -6,6 +6,7 @@
 import { Anchor, Badge, Group, Stack, Text, Timeline as MTimeline, Title } from "@mantine/core";
 import { useQueries, useQuery } from "@tanstack/react-query";
 import { getRouteApi, useNavigate } from "@tanstack/react-router";
+import { useMediaQuery } from "@mantine/hooks";
 import { useMemo } from "react";
 import { api, unwrap } from "../api/client";
 import { Graph, type GraphNode } from "../components/Graph";
@@ -42,6 +43,7 @@ export default function TimelinePage() {
   const { modelId } = route.useParams();
   const model = useModel(modelId);
   const navigate = useNavigate();
+  const phone = useMediaQuery("(max-width: 48em)");
   const timeline = useQuery({
     queryKey: ["models", modelId, "timeline"],
     queryFn: () => unwrap(api.GET("/api/v1/models/{id}/timeline/", { params: { path: { id: modelId } } })),
@@ -89,7 +91,7 @@ export default function TimelinePage() {
                 Data version → job → version → alias moves → predictions → feedback → retrain runs. Click a node to open it;
                 drag to pan, scroll or pinch to zoom.
               </Text>
-              <Graph nodes={graph.nodes} edges={graph.edges} height={560} label={`Timeline of ${model.data?.name ?? "the model"}`} />
+              <Graph nodes={graph.nodes} edges={graph.edges} height={phone ? 300 : 440} label={`Timeline of ${model.data?.name ?? "the model"}`} />
               <Title order={3}>In order</Title>
               <MTimeline bulletSize={14} lineWidth={2} active={-1}>
                 {chronological(t.nodes as TimelineNode[]).map((n) => {
