@@ -22,11 +22,11 @@ the selectors (an object of another team is a 404, never a 403 that confirms it 
 
 Rules that depend on an object's state, not only on the caller's role, stay in services (and a selector):
 
-- Moving an alias past a failing promotion gate (`force: true`) needs the team admin role:
-  `models_app.services.set_alias`.
+- Moving an alias past a failing promotion gate (`force: true`) needs the team admin role, and then a
+  non-empty `reason` (400): `models_app.services.set_alias`.
 - Removing an alias the model's gate protects needs the team admin role: `models_app.services.delete_alias`.
 - A protected alias moves only to a version that passes the gate, else 409: `models_app.services.set_alias`
-  (checks in `models_app.gates.failed_checks`).
+  (checks in `models_app.gates.report`, which the dry run POST /models/{id}/gate/check/ runs too).
 - The last admin of a team cannot be demoted or removed (409): `accounts_app.services.change_member_role`,
   `accounts_app.services.remove_member`.
 - A finished job cannot be cancelled (409): `jobs_app.services.cancel_job`.

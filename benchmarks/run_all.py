@@ -17,8 +17,10 @@ BENCHMARKS = [
     ["jobs.py"],
     ["recipes.py"],
     ["upload.py", "--mib", os.environ.get("ECO_BENCH_UPLOAD_MIB", "1024")],
+    ["stats.py"],
     ["serving.py"],
     ["quantize.py"],
+    ["dashboard.py"],
 ]
 
 

@@ -194,6 +194,7 @@ SPECTACULAR_SETTINGS = {
         "TriggerRunStatusEnum": "jobs_app.models.RunStatus",
         "ModelVersionStatusEnum": "models_app.models.VersionStatus",
         "DatasetVersionStatusEnum": "datasets_app.models.VersionStatus",
+        "MetricDirectionEnum": "jobs_app.metrics.DIRECTIONS",
     },
 }
 ECO_TOKEN_DEFAULT_DAYS = env.int("ECO_TOKEN_DEFAULT_DAYS", default=90)
@@ -240,6 +241,8 @@ ECO_REAPER_INTERVAL_S = env.float("ECO_REAPER_INTERVAL_S", default=30.0)
 ECO_RETRY_BACKOFF_S = env.float("ECO_RETRY_BACKOFF_S", default=5.0)
 # How often retrain triggers look for enough new feedback (the reaper process and the `triggers.check` task).
 ECO_TRIGGER_INTERVAL_S = env.float("ECO_TRIGGER_INTERVAL_S", default=30.0)
+# Test only: seconds the train loop sleeps after each logged step, so that a browser test watches a curve grow.
+ECO_TRAIN_STEP_DELAY_S = env.float("ECO_TRAIN_STEP_DELAY_S", default=0.0)
 CELERY_BEAT_SCHEDULE: dict = {
     "reap-stale-jobs": {"task": "jobs.reap", "schedule": ECO_REAPER_INTERVAL_S, "options": {"expires": 60}},
     "check-triggers": {"task": "triggers.check", "schedule": ECO_TRIGGER_INTERVAL_S, "options": {"expires": 60}},

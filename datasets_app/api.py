@@ -17,6 +17,7 @@ from datasets_app.serializers import (
     LineageNodeSerializer,
     LineageSerializer,
     PreviewSerializer,
+    VersionStatsSerializer,
 )
 from datasets_app.uploads import read_upload
 
@@ -165,3 +166,15 @@ class DatasetVersionLineageApi(APIView):
                 "models": graph["models"],
             }
         )
+
+
+class DatasetVersionStatsApi(APIView):
+    """Per-column statistics of a version (any team role): {num_rows, columns: [...]}, in the schema's column
+    order. Computed from the file the first time they are asked for (this answer may take a while for a big
+    file), then stored: every later answer is the stored copy."""
+
+    @extend_schema(responses=VersionStatsSerializer)
+    def get(self, request, pk):
+        version = selectors.version_for_user(user=request.user, pk=pk)
+        # the stored dict as it is: int64 columns keep integer min / max, which the serializer would make floats
+        return Response(services.version_stats(version=version))

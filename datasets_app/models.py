@@ -92,6 +92,12 @@ class DatasetVersion(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices)
     source_detail = models.JSONField(default=dict, blank=True)
     description = models.TextField(blank=True)
+    stats = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Per-column statistics (ml.stats), computed the first time they are asked for; null until then.",
+    )
     parents = models.ManyToManyField(
         "self", through="DatasetLineage", symmetrical=False, related_name="children", blank=True
     )

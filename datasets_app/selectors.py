@@ -28,6 +28,7 @@ def versions_for_user(*, user: User) -> QuerySet[DatasetVersion]:
         DatasetVersion.objects.filter(dataset__team__in=team_ids_for_user(user))
         .select_related("dataset__team", "blob", "created_by")
         .prefetch_related("parent_links")
+        .defer("stats")  # may be large; only the stats endpoint reads it (services.version_stats)
     )
 
 
@@ -56,7 +57,13 @@ def lineage(*, user: User, version: DatasetVersion, max_depth: int = 50) -> dict
             ancestors.append((depth, parent))
         frontier = [p.pk for p in parents]
     children = list(visible.filter(parent_links__parent_id=version.pk).distinct())
-    # model versions trained on it (models_app's link table, reached by its reverse name: no import)
+    # model versions trained on it (models_app's link table, reached by its reverse name: no import), of the
+    # caller's teams only: a model of a team the caller is not in is not theirs to learn about
+    links = (
+        version.model_links.filter(model_version__model__team__in=team_ids_for_user(user))
+        .select_related("model_version__model")
+        .order_by("model_version__created_at", "model_version_id")
+    )
     models = [
         {
             "id": str(link.model_version_id),
@@ -64,6 +71,6 @@ def lineage(*, user: User, version: DatasetVersion, max_depth: int = 50) -> dict
             "model_name": link.model_version.model.name,
             "version": link.model_version.version,
         }
-        for link in version.model_links.select_related("model_version__model").order_by("model_version__created_at")
+        for link in links
     ]
     return {"version": version, "ancestors": ancestors, "children": children, "models": models}

@@ -168,3 +168,46 @@ class PreviewSerializer(serializers.Serializer):
     limit = serializers.IntegerField()
     columns = serializers.ListField(child=serializers.CharField())
     rows = serializers.ListField(child=serializers.ListField(child=serializers.JSONField()))
+
+
+class HistogramSerializer(serializers.Serializer):
+    edges = serializers.ListField(
+        child=serializers.FloatField(), help_text="BINS + 1 bin edges from min to max ([v, v] for one value)."
+    )
+    counts = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Values per bin; the last bin includes its right edge."
+    )
+
+
+class TopValueSerializer(serializers.Serializer):
+    value = serializers.CharField(help_text="The value as text (cut to 200 characters, ending in '…').")
+    count = serializers.IntegerField()
+
+
+class ColumnStatsSerializer(serializers.Serializer):
+    """One column. Numbers (int64, float64): min, max, mean, std (population) and histogram; text, bool and
+    empty columns: unique and top; NPZ sample columns (images): count and missing only. Null where a figure
+    does not apply, or has no value (a column with no values has no min)."""
+
+    name = serializers.CharField()
+    dtype = serializers.CharField()
+    count = serializers.IntegerField(help_text="Present (non-missing) values.")
+    missing = serializers.IntegerField()
+    unique = serializers.IntegerField(
+        allow_null=True, help_text="Distinct present values; null beyond 100,000 (too many to count exactly)."
+    )
+    min = serializers.FloatField(allow_null=True, help_text="An integer for int64 columns.")
+    max = serializers.FloatField(allow_null=True, help_text="An integer for int64 columns.")
+    mean = serializers.FloatField(allow_null=True)
+    std = serializers.FloatField(allow_null=True, help_text="Population standard deviation (ddof 0).")
+    histogram = HistogramSerializer(allow_null=True)
+    top = TopValueSerializer(
+        many=True,
+        allow_null=True,
+        help_text="Up to 10 most frequent values, most frequent first (ties by value); exact counts.",
+    )
+
+
+class VersionStatsSerializer(serializers.Serializer):
+    num_rows = serializers.IntegerField()
+    columns = ColumnStatsSerializer(many=True)

@@ -19,7 +19,7 @@ from config.errors import Conflict
 from config.jsonsafe import unsafe_text
 from datasets_app import blobs, bundled
 from datasets_app.models import Dataset, DatasetLineage, DatasetVersion, Source, Task
-from ml import formats
+from ml import formats, stats
 from ml.errors import UserError
 from ml.formats.csv import StreamInspector
 from ml.names import clean_name
@@ -248,3 +248,16 @@ def create_version_from_builtin(*, actor: User, dataset: Dataset, name: str, des
                 source_detail=detail,
                 description=description,
             )
+
+
+def version_stats(*, version: DatasetVersion) -> dict:
+    """The version's per-column statistics (ml.stats.column_stats: {num_rows, columns}). Computed from its file
+    the first time (streamed, constant memory) and stored on the version, which is immutable, so every later
+    call reads the stored copy. Two first calls at once both compute; the first to finish stores its result.
+    Not in a transaction: the read may take seconds and holds no lock."""
+    stored = DatasetVersion.objects.filter(pk=version.pk).values_list("stats", flat=True).first()
+    if stored is not None:
+        return stored
+    result = stats.column_stats(lambda: blobs.open_blob(version.blob), version.format, version.schema, version.num_rows)
+    DatasetVersion.objects.filter(pk=version.pk, stats__isnull=True).update(stats=result)
+    return result

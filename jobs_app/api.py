@@ -13,6 +13,7 @@ from jobs_app import attempts, kinds, metrics, selectors, services, triggers
 from jobs_app.filters import JobFilter, TriggerFilter
 from jobs_app.models import Job, RetrainTrigger, TriggerRun
 from jobs_app.serializers import (
+    JobColumnsSerializer,
     JobFinishSerializer,
     JobKindSerializer,
     JobLogsAnswerSerializer,
@@ -23,6 +24,7 @@ from jobs_app.serializers import (
     MetricKeysAnswerSerializer,
     MetricPointsSerializer,
     MetricSeriesAnswerSerializer,
+    TeamOverviewSerializer,
     TeamUsageSerializer,
     TriggerRunSerializer,
     TriggerSerializer,
@@ -31,7 +33,7 @@ from jobs_app.serializers import (
 from models_app import selectors as model_selectors
 
 
-def _int_param(request, name: str, default: int, low: int, high: int) -> int:
+def _int_param(request, name: str, default: int | None, low: int, high: int) -> int | None:
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return default
@@ -45,7 +47,9 @@ def _int_param(request, name: str, default: int, low: int, high: int) -> int:
 
 
 class JobListCreateApi(generics.ListCreateAPIView):
-    """Jobs of your teams, newest first; filter with ?team=&status=&kind=. POST submits one (member role):
+    """Jobs of your teams, newest first (`ordering` to change it), `page_size` up to 500; filter with
+    ?team=&status=queued,running&kind=&search=&created_after=&created_before=. Each job carries its
+    `metric_summaries` (one query for the whole page) and its flat `params`. POST submits one (member role):
     the spec is checked at once (400 naming the field) and the job is queued on its pool."""
 
     serializer_class = JobSerializer
@@ -58,6 +62,11 @@ class JobListCreateApi(generics.ListCreateAPIView):
             return Job.objects.none()
         return selectors.jobs_for_user(user=self.request.user).order_by("-created_at")
 
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        context = {**self.get_serializer_context(), "metric_summaries": metrics.summaries(page)}
+        return self.get_paginated_response(JobSerializer(page, many=True, context=context).data)
+
     @extend_schema(request=JobSubmitSerializer, responses={201: JobSerializer})
     def post(self, request, *args, **kwargs):
         data = JobSubmitSerializer(data=request.data)
@@ -66,6 +75,33 @@ class JobListCreateApi(generics.ListCreateAPIView):
         team = team_for_write(user=request.user, slug=values.pop("team"))
         job = services.submit_job(actor=request.user, team=team, **values)
         return Response(JobSerializer(selectors.job_for_user(user=request.user, pk=job.pk)).data, status=201)
+
+
+class JobColumnsApi(generics.GenericAPIView):
+    """The runs table's column picker: `{params: [dot path], metrics: [{key, direction}]}`, the distinct
+    param paths and metric keys over your jobs (the newest 2,000 of them), narrowed by ?team=<slug> (404 for
+    a team that is not yours) and ?kind= (400 for an unknown kind)."""
+
+    serializer_class = JobColumnsSerializer
+    filter_backends = []
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("team", OpenApiTypes.STR, description="Team slug."),
+            OpenApiParameter("kind", OpenApiTypes.STR, enum=list(kinds.NAMES)),
+        ],
+        responses=JobColumnsSerializer,
+    )
+    def get(self, request):
+        jobs = selectors.jobs_for_user(user=request.user)
+        slug, kind = request.query_params.get("team"), request.query_params.get("kind")
+        if slug:
+            jobs = jobs.filter(team=team_for_user(user=request.user, slug=slug))
+        if kind:
+            if kind not in kinds.REGISTRY:
+                raise ValidationError({"kind": [f"must be one of {', '.join(kinds.NAMES)}."]})
+            jobs = jobs.filter(kind=kind)
+        return Response(selectors.job_columns(jobs=jobs))
 
 
 class JobDetailApi(generics.RetrieveAPIView):
@@ -108,8 +144,14 @@ class JobFinishApi(generics.GenericAPIView):
 
 
 class JobMetricsApi(generics.GenericAPIView):
-    """GET without ?key: the job's metric keys. GET ?key=loss&max_points=N: the series [[step, value], ...],
-    downsampled to at most N points (min/max buckets keep spikes; default 1000, max_points=0 for every point).
+    """GET without ?key: the job's metric keys. GET ?key=loss: the series for a chart,
+    `{job, key, count, total, downsampled, truncated, points: [[step, value], ...], times: [epoch s, ...]}`:
+    - `max_points=N` (default 1000, 0 for every point): a range holding more than N points comes back as
+      min/max buckets (N // 2 equal step ranges, each keeping its lowest and highest point, so spikes survive);
+    - `start_step`, `end_step` (inclusive, either alone): only that window, exact when it holds at most N points;
+    - `after_step=S` (not with a window): the exact points with step > S, at most N of them, for polling a
+      running job with the last step received (`truncated` says more are waiting).
+    `count` is the points in the range asked for, `total` the points in the whole series.
     POST {points: [{key, step, value}]}: batch ingest (member role), idempotent on (key, step). Points belong
     to their writer (jobs_app.attempts.check_writer): a worker job's come only from the worker running its
     current attempt (header X-Eco-Attempt-Token), a tracking job's only from its creator; anyone else is
@@ -122,6 +164,13 @@ class JobMetricsApi(generics.GenericAPIView):
         parameters=[
             OpenApiParameter("key", OpenApiTypes.STR, description="the metric; omit to list keys"),
             OpenApiParameter("max_points", OpenApiTypes.INT, description="0 for every point; default 1000"),
+            OpenApiParameter("start_step", OpenApiTypes.INT, description="first step of the window (inclusive)"),
+            OpenApiParameter("end_step", OpenApiTypes.INT, description="last step of the window (inclusive)"),
+            OpenApiParameter(
+                "after_step",
+                OpenApiTypes.INT,
+                description="only points with a larger step, exact (-1 for the start); not with a window",
+            ),
         ],
         responses=PolymorphicProxySerializer(
             component_name="JobMetrics",
@@ -137,7 +186,17 @@ class JobMetricsApi(generics.GenericAPIView):
         wanted = _int_param(request, "max_points", metrics.DEFAULT_MAX_POINTS, 0, metrics.MAX_POINTS_LIMIT)
         if wanted == 1:
             raise ValidationError({"max_points": ["must be 0 (every point) or at least 2."]})
-        return Response({"job": str(job.pk), **metrics.series(job.pk, key, max_points=wanted or None)})
+        start = _int_param(request, "start_step", None, 0, metrics.STEP_MAX)
+        end = _int_param(request, "end_step", None, 0, metrics.STEP_MAX)
+        after = _int_param(request, "after_step", None, -1, metrics.STEP_MAX)
+        if start is not None and end is not None and start > end:
+            raise ValidationError({"start_step": [f"must not be after end_step ({end})."]})
+        if after is not None and (start is not None or end is not None):
+            raise ValidationError({"after_step": ["cannot be combined with start_step or end_step."]})
+        answer = metrics.series(
+            job.pk, key, max_points=wanted or None, start_step=start, end_step=end, after_step=after
+        )
+        return Response({"job": str(job.pk), **answer})
 
     @extend_schema(
         request=MetricPointsSerializer,
@@ -196,6 +255,17 @@ class TeamUsageApi(generics.GenericAPIView):
     def get(self, request, slug):
         team = team_for_user(user=request.user, slug=slug)
         return Response(selectors.team_usage(team=team))
+
+
+class TeamOverviewApi(generics.GenericAPIView):
+    """The dashboard's overview of a team in one call (any role of the team; another team is a 404): datasets,
+    jobs by status with the running, queued and recent ones, models with their latest version and aliases,
+    serving counts of the last 24 h, retrain triggers with the feedback waiting, and the usage."""
+
+    @extend_schema(responses=TeamOverviewSerializer)
+    def get(self, request, slug):
+        team = team_for_user(user=request.user, slug=slug)
+        return Response(TeamOverviewSerializer(selectors.team_overview(team=team)).data)
 
 
 class TriggerListCreateApi(generics.ListCreateAPIView):

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
-from jobs_app.models import ROLLUP_STEPS, MetricPoint
+from jobs_app.models import ROLLUP_STEPS, MetricPoint, MetricRollup
 from ml import names
 from ml.errors import UserError
 
@@ -145,27 +145,78 @@ def keys(job_id) -> list[dict]:
     return [{**row, "last_value": last.get(row["key"])} for row in rows]
 
 
-def series(job_id, key: str, *, max_points: int | None = DEFAULT_MAX_POINTS) -> dict:
-    """The series [[step, value], ...] in step order. When it holds more than `max_points` points it is cut
-    into max_points // 2 equal step ranges and each keeps its lowest and its highest point (in step order),
-    so a spike is never averaged away. `max_points=None` returns every point.
+def series(
+    job_id,
+    key: str,
+    *,
+    max_points: int | None = DEFAULT_MAX_POINTS,
+    start_step: int | None = None,
+    end_step: int | None = None,
+    after_step: int | None = None,
+) -> dict:
+    """One series for a chart: `{key, count, total, downsampled, truncated, points: [[step, value], ...],
+    times: [epoch seconds, ...]}`, points in step order, `times[i]` the time points[i] was recorded.
 
-    A long series is read from its rollups (each 64-step block's lowest and highest point): every block's
+    Three reads (bad combinations are the caller's to refuse; see the API view):
+    - the whole series (no window), or the inclusive window `start_step..end_step` (either end may be
+      omitted): every point when the range holds at most `max_points` (or `max_points=None`), else the range
+      cut into max_points // 2 equal step ranges, each keeping its lowest and its highest point (in step
+      order), so a spike is never averaged away;
+    - `after_step`: the exact points with step > after_step, in step order, at most `max_points` of them
+      (`truncated` says more are waiting: ask again with the last step received).
+    `count` is the number of points in the range read (series, window or after_step), `total` the number in
+    the whole series, `downsampled` whether `points` is a min/max selection rather than every point.
+
+    A long range is read from its rollups (each 64-step block's lowest and highest point): every block's
     extremes, hence every spike, survive exactly; where a range boundary cuts through a block, that range
-    may keep a block extreme instead of its own, so the picture is the exact one to within a block."""
+    may keep a block extreme instead of its own, so the picture is the exact one to within a block. A window
+    edge that cuts a block reads that block's points inside the window, so nothing outside it comes back."""
+    if after_step is not None:
+        lo, hi = after_step + 1, STEP_MAX
+        if lo > STEP_MAX:
+            return _answer(key, 0, _count(job_id, key, 0, STEP_MAX), False, *_empty(), truncated=False)
+        count = _count(job_id, key, lo, hi)
+        steps, values, times = read(job_id, key, lo, hi, limit=max_points)
+        total = count if after_step < 0 else _count(job_id, key, 0, STEP_MAX)
+        return _answer(key, count, total, False, steps, values, times, truncated=len(steps) < count)
+    lo = 0 if start_step is None else start_step
+    hi = STEP_MAX if end_step is None else end_step
+    whole = lo == 0 and hi == STEP_MAX
     buckets = max(1, (max_points or 0) // 2)
-    rollup = _rollup(job_id, key) if max_points is not None else None
-    if rollup is not None and rollup[0] > max_points and len(rollup[1]) >= buckets:
+    candidates = _rollup(job_id, key, lo, hi) if max_points is not None else None
+    if candidates is not None and candidates[0] <= max_points:
+        candidates = None  # the range fits: every point comes back
+        steps, values, times = read(job_id, key, lo, hi)
+        count = len(steps)
+    elif candidates is not None and len(candidates[1]) >= buckets:
         # the rollup is finer than the answer: its extremes are the only candidates a min/max bucket can keep
-        total, steps, values = rollup[0], rollup[1], rollup[2]
-        steps, values = downsample(steps, values, buckets)
+        count, steps, values = candidates
+        steps, values = steps[(keep := _keep(steps, values, buckets))], values[keep]
+        times = times_of(job_id, key, steps)
     else:
-        steps, values = fetch(job_id, key)
-        total = len(steps)
-        if max_points is not None and total > max_points:
-            steps, values = downsample(steps, values, buckets)
-    points = [list(pair) for pair in zip(steps.tolist(), values.tolist(), strict=True)]
-    return {"key": key, "count": total, "downsampled": len(points) < total, "points": points}
+        steps, values, times = read(job_id, key, lo, hi)
+        count = len(steps)
+        if max_points is not None and count > max_points:
+            keep = _keep(steps, values, buckets)
+            steps, values, times = steps[keep], values[keep], times[keep]
+    total = count if whole else _count(job_id, key, 0, STEP_MAX)
+    return _answer(key, count, total, len(steps) < count, steps, values, times, truncated=False)
+
+
+def _answer(key, count, total, downsampled, steps, values, times, *, truncated) -> dict:
+    return {
+        "key": key,
+        "count": count,
+        "total": total,
+        "downsampled": downsampled,
+        "truncated": truncated,
+        "points": [list(pair) for pair in zip(steps.tolist(), values.tolist(), strict=True)],
+        "times": times.tolist(),
+    }
+
+
+def _empty() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.zeros(0, np.int64), np.zeros(0, np.float64), np.zeros(0, np.float64)
 
 
 # array_send's binary form of a one-dimensional array without NULLs: a 20-byte header, then per element
@@ -175,53 +226,142 @@ _STEP_ITEMS = np.dtype([("len", ">i4"), ("item", ">i8")])
 _VALUE_ITEMS = np.dtype([("len", ">i4"), ("item", ">f8")])
 
 
+def _decode(raw, items: np.dtype, dtype) -> np.ndarray:
+    return np.frombuffer(bytes(raw), dtype=items, offset=_ARRAY_HEADER)["item"].astype(dtype)
+
+
 def fetch(job_id, key: str) -> tuple[np.ndarray, np.ndarray]:
-    """One series as (steps int64, values float64) in step order. On PostgreSQL the series comes back as two
-    binary arrays in one row, decoded straight into numpy: no Python object per point."""
+    """One whole series as (steps int64, values float64) in step order."""
+    steps, values, _ = read(job_id, key, 0, STEP_MAX)
+    return steps, values
+
+
+def read(job_id, key: str, lo: int, hi: int, *, limit: int | None = None) -> tuple[np.ndarray, ...]:
+    """The points with lo <= step <= hi (the first `limit` of them; None for all) as (steps int64, values
+    float64, times float64 epoch seconds) in step order. On PostgreSQL they come back as three binary arrays
+    in one row, decoded straight into numpy: no Python object per point."""
     if connection.vendor != "postgresql":
-        rows = list(MetricPoint.objects.filter(job_id=job_id, key=key).order_by("step").values_list("step", "value"))
-        return np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.float64)
+        rows = MetricPoint.objects.filter(job_id=job_id, key=key, step__gte=lo, step__lte=hi).order_by("step")
+        rows = rows.values_list("step", "value", "time")
+        rows = list(rows[:limit] if limit else rows)
+        return (
+            np.array([r[0] for r in rows], dtype=np.int64),
+            np.array([r[1] for r in rows], dtype=np.float64),
+            np.array([r[2].timestamp() for r in rows], dtype=np.float64),
+        )
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT array_send(array_agg(step ORDER BY step)), array_send(array_agg(value ORDER BY step)) "
-            "FROM jobs_app_metricpoint WHERE job_id = %s AND key = %s",
-            [job_id, key],
+            "SELECT array_send(array_agg(step ORDER BY step)), array_send(array_agg(value ORDER BY step)), "
+            "array_send(array_agg(extract(epoch FROM time)::float8 ORDER BY step)) FROM ("
+            "SELECT step, value, time FROM jobs_app_metricpoint WHERE job_id = %s AND key = %s "
+            "AND step >= %s AND step <= %s ORDER BY step LIMIT %s) AS range",
+            [job_id, key, lo, hi, limit],
         )
-        steps, values = cursor.fetchone()
+        steps, values, times = cursor.fetchone()
     if steps is None:
-        return np.zeros(0, np.int64), np.zeros(0, np.float64)
-    steps = np.frombuffer(bytes(steps), dtype=_STEP_ITEMS, offset=_ARRAY_HEADER)["item"]
-    values = np.frombuffer(bytes(values), dtype=_VALUE_ITEMS, offset=_ARRAY_HEADER)["item"]
-    return steps.astype(np.int64), values.astype(np.float64)
+        return _empty()
+    return (
+        _decode(steps, _STEP_ITEMS, np.int64),
+        _decode(values, _VALUE_ITEMS, np.float64),
+        _decode(times, _VALUE_ITEMS, np.float64),
+    )
 
 
-def _rollup(job_id, key: str) -> tuple[int, np.ndarray, np.ndarray] | None:
-    """(points in the series, candidate steps, candidate values) from the rollup blocks: each block's lowest
-    and highest point. None where there are no rollups (SQLite)."""
+def times_of(job_id, key: str, steps: np.ndarray) -> np.ndarray:
+    """The recorded times (epoch seconds) of the given steps of a series, in the order given: one query."""
+    if len(steps) == 0:
+        return np.zeros(0, np.float64)
+    wanted = steps.tolist()
+    if connection.vendor != "postgresql":
+        found = dict(MetricPoint.objects.filter(job_id=job_id, key=key, step__in=wanted).values_list("step", "time"))
+        return np.array([found[s].timestamp() for s in wanted], dtype=np.float64)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # one primary-key probe per step: LIMIT 1 keeps the planner from flattening the lateral into a
+            # join, and a plain `step = ANY(...)` may be planned as a filter over the whole series when the
+            # table's statistics are stale (seconds for a million points)
+            "SELECT s.step, extract(epoch FROM p.time)::float8 FROM unnest(%s::bigint[]) AS s(step) "
+            "CROSS JOIN LATERAL (SELECT time FROM jobs_app_metricpoint "
+            "WHERE job_id = %s AND key = %s AND step = s.step LIMIT 1) AS p",
+            [wanted, job_id, key],
+        )
+        found = dict(cursor.fetchall())
+    return np.array([found[s] for s in wanted], dtype=np.float64)
+
+
+def _edges(lo: int, hi: int) -> tuple[int, int, list[tuple[int, int]]]:
+    """The rollup blocks lo..hi touches, as (first block, last block, [(from, to) step ranges of the window
+    inside a block the window only partly covers]); those blocks' extremes may lie outside the window."""
+    first, last = lo // ROLLUP_STEPS, hi // ROLLUP_STEPS
+    cut = []
+    if lo > first * ROLLUP_STEPS:
+        cut.append((lo, min(hi, first * ROLLUP_STEPS + ROLLUP_STEPS - 1)))
+    if hi < last * ROLLUP_STEPS + ROLLUP_STEPS - 1 and (last != first or not cut):
+        cut.append((max(lo, last * ROLLUP_STEPS), hi))
+    return first, last, cut
+
+
+def _count(job_id, key: str, lo: int, hi: int) -> int:
+    """Points of the series with lo <= step <= hi. On PostgreSQL: the rollups' counts of the blocks inside the
+    range plus the points of the (at most two) blocks it cuts, so a count over a million points reads about
+    16,000 rollup rows, not the points."""
+    points = MetricPoint.objects.filter(job_id=job_id, key=key)
+    if connection.vendor != "postgresql":
+        return points.filter(step__gte=lo, step__lte=hi).count()
+    first, last, cut = _edges(lo, hi)
+    partial = {s // ROLLUP_STEPS for s, _ in cut}
+    ranges = " OR ".join(["(step >= %s AND step <= %s)"] * len(cut)) or "false"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT coalesce(sum(count), 0) FROM jobs_app_metricrollup WHERE job_id = %s AND key = %s "
+            "AND block >= %s AND block <= %s AND NOT block = ANY(%s)) + (SELECT count(*) FROM "
+            f"jobs_app_metricpoint WHERE job_id = %s AND key = %s AND ({ranges}))",
+            [job_id, key, first, last, sorted(partial), job_id, key, *[b for pair in cut for b in pair]],
+        )
+        return int(cursor.fetchone()[0])
+
+
+def _rollup(job_id, key: str, lo: int, hi: int) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """(points in lo..hi, candidate steps, candidate values): each whole block's lowest and highest point
+    from the rollups, and every point of a block the range cuts (at most 2 x 64). None where there are no
+    rollups (SQLite)."""
     if connection.vendor != "postgresql":
         return None
+    first, last, cut = _edges(lo, hi)
+    partial = sorted({s // ROLLUP_STEPS for s, _ in cut})
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count, min_step, min_value, max_step, max_value FROM jobs_app_metricrollup "
-            "WHERE job_id = %s AND key = %s ORDER BY block",
-            [job_id, key],
+            "WHERE job_id = %s AND key = %s AND block >= %s AND block <= %s AND NOT block = ANY(%s) ORDER BY block",
+            [job_id, key, first, last, partial],
         )
         rows = cursor.fetchall()
-    if not rows:
-        return 0, np.zeros(0, np.int64), np.zeros(0, np.float64)
-    table = np.array(rows, dtype=np.float64)
-    counts = table[:, 0]
-    steps = np.array([(r[1], r[3]) for r in rows], dtype=np.int64).ravel()
-    values = table[:, [2, 4]].ravel()
-    steps, first = np.unique(steps, return_index=True)  # sorted; a one-point block names its point twice
-    return int(counts.sum()), steps, values[first]
+        edge = []
+        if cut:
+            ranges = " OR ".join(["(step >= %s AND step <= %s)"] * len(cut))
+            cursor.execute(
+                f"SELECT step, value FROM jobs_app_metricpoint WHERE job_id = %s AND key = %s AND ({ranges})",
+                [job_id, key, *[b for pair in cut for b in pair]],
+            )
+            edge = cursor.fetchall()
+    count = sum(r[0] for r in rows) + len(edge)
+    steps = np.array([s for r in rows for s in (r[1], r[3])] + [e[0] for e in edge], dtype=np.int64)
+    values = np.array([v for r in rows for v in (r[2], r[4])] + [e[1] for e in edge], dtype=np.float64)
+    steps, first_seen = np.unique(steps, return_index=True)  # sorted; a one-point block names its point twice
+    return count, steps, values[first_seen]
 
 
 def downsample(steps: np.ndarray, values: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
     """Min/max buckets: `buckets` equal step ranges, each keeping its lowest and highest point (the earlier
     step on ties), returned in step order."""
+    keep = _keep(steps, values, buckets)
+    return steps[keep], values[keep]
+
+
+def _keep(steps: np.ndarray, values: np.ndarray, buckets: int) -> np.ndarray:
+    """The indices `downsample` keeps, in step order."""
     if len(steps) == 0:
-        return steps, values
+        return np.zeros(0, np.int64)
     lo, width = int(steps[0]), int(steps[-1]) - int(steps[0]) + 1
     bucket = np.minimum(((steps - lo).astype(np.float64) * buckets / width).astype(np.int64), buckets - 1)
     starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
@@ -231,5 +371,124 @@ def downsample(steps: np.ndarray, values: np.ndarray, buckets: int) -> tuple[np.
         segment = values[start:end]
         low, high = start + int(segment.argmin()), start + int(segment.argmax())
         keep.extend((low, high) if low <= high else (high, low))
-    keep = np.unique(np.array(keep, dtype=np.int64))
-    return steps[keep], values[keep]
+    return np.unique(np.array(keep, dtype=np.int64))
+
+
+# --- summaries for the runs table -------------------------------------------------------------------------
+
+DIRECTIONS = ("min", "max")  # which way a metric is better: lower, higher
+_LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "rmse", "perplexity")
+
+
+def direction(key: str, kind: str | None = None) -> str:
+    """Whether a lower ("min") or a higher ("max") value of metric `key` is better: the one rule every summary,
+    column and chart uses. First the job kind's declaration (its module's METRIC_DIRECTIONS, {key: "min"|"max"}),
+    or without a kind, the first declaration of any kind in registry order; else "min" for a name containing
+    loss, error, mse, mae, rmse or perplexity (case-insensitive), else "max"."""
+    declared = _declared()
+    found = declared.get(kind, {}).get(key) if kind else None
+    if found is None:
+        found = next((d[key] for d in declared.values() if key in d), None)
+    if found is not None:
+        return found
+    name = key.lower()
+    return "min" if any(word in name for word in _LOWER_IS_BETTER) else "max"
+
+
+def _declared() -> dict[str, dict[str, str]]:
+    from jobs_app import kinds
+
+    return {name: getattr(kinds.get(name), "METRIC_DIRECTIONS", {}) for name in kinds.NAMES}
+
+
+# One statement for a page of jobs: per (job, key) the count and extremes from the rollups (a 64th of the
+# points), then the last point by one backward probe of the primary key (LIMIT 1 keeps each a probe).
+_SUMMARIES = """
+WITH g AS (
+    SELECT job_id, key, sum(count) AS count,
+           min(min_value) AS min, (array_agg(min_step ORDER BY min_value, min_step))[1] AS min_step,
+           max(max_value) AS max, (array_agg(max_step ORDER BY max_value DESC, max_step))[1] AS max_step
+    FROM jobs_app_metricrollup WHERE job_id = ANY(%s::uuid[]) GROUP BY job_id, key
+)
+SELECT g.job_id, g.key, g.count, g.min, g.min_step, g.max, g.max_step, last.step, last.value
+FROM g CROSS JOIN LATERAL (
+    SELECT step, value FROM jobs_app_metricpoint p
+    WHERE p.job_id = g.job_id AND p.key = g.key ORDER BY p.step DESC LIMIT 1
+) AS last
+"""
+
+
+def summaries(jobs) -> dict[str, dict[str, dict]]:
+    """{job id: {key: {last, last_step, min, min_step, max, max_step, count, direction}}} for the given jobs
+    (Job objects: their kind picks each key's direction), from ONE query whatever their number. On ties the
+    earliest step holding the extreme is named. A job without points maps to {}."""
+    jobs = list(jobs)
+    kind_of = {str(job.pk): job.kind for job in jobs}
+    out: dict[str, dict[str, dict]] = {pk: {} for pk in kind_of}
+    if not jobs:
+        return out
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_SUMMARIES, [[job.pk for job in jobs]])
+            rows = cursor.fetchall()
+    else:  # SQLite keeps no rollups: reduce the points here (development databases only)
+        rows = _summaries_from_points([job.pk for job in jobs])
+    for job_id, key, count, low, low_step, high, high_step, last_step, last in rows:
+        job_id = str(job_id)
+        out[job_id][key] = {
+            "last": last,
+            "last_step": last_step,
+            "min": low,
+            "min_step": low_step,
+            "max": high,
+            "max_step": high_step,
+            "count": int(count),
+            "direction": direction(key, kind_of[job_id]),
+        }
+    for job_summaries in out.values():  # keys in name order, as GET .../metrics/ lists them
+        ordered = dict(sorted(job_summaries.items()))
+        job_summaries.clear()
+        job_summaries.update(ordered)
+    return out
+
+
+def _summaries_from_points(job_ids: list) -> list[tuple]:
+    rows: dict[tuple, list] = {}
+    points = MetricPoint.objects.filter(job_id__in=job_ids).order_by("job_id", "key", "step")
+    for job_id, key, step, value in points.values_list("job_id", "key", "step", "value").iterator():
+        row = rows.get((job_id, key))
+        if row is None:
+            rows[(job_id, key)] = [job_id, key, 1, value, step, value, step, step, value]
+            continue
+        row[2] += 1
+        if value < row[3]:
+            row[3], row[4] = value, step
+        if value > row[5]:
+            row[5], row[6] = value, step
+        row[7], row[8] = step, value
+    return [tuple(row) for row in rows.values()]
+
+
+def keys_of(jobs_queryset, *, limit: int = 1000) -> list[str]:
+    """The distinct metric keys of the jobs (a queryset of Job), in name order, at most `limit` of them.
+    Read from the rollups on PostgreSQL (a 64th of the points)."""
+    table = MetricRollup if connection.vendor == "postgresql" else MetricPoint
+    found = table.objects.filter(job__in=jobs_queryset.values("pk")).values_list("key", flat=True)
+    return list(found.distinct().order_by("key")[:limit])
+
+
+def rollups_of(points: list[MetricPoint]) -> list[MetricRollup]:
+    """The rollup rows of a set of points (all of the blocks they fall in, nothing else in those blocks), as
+    `ingest` would leave them: for bulk rows written around `ingest`, such as the `seed_jobs` command's."""
+    blocks: dict[tuple, list] = {}
+    for p in sorted(points, key=lambda p: (str(p.job_id), p.key, p.step)):
+        block = blocks.setdefault((p.job_id, p.key, p.step // ROLLUP_STEPS), [0, p.step, p.value, p.step, p.value])
+        block[0] += 1
+        if p.value < block[2]:
+            block[1], block[2] = p.step, p.value
+        if p.value > block[4]:
+            block[3], block[4] = p.step, p.value
+    return [
+        MetricRollup(job_id=job, key=key, block=b, count=n, min_step=s0, min_value=v0, max_step=s1, max_value=v1)
+        for (job, key, b), (n, s0, v0, s1, v1) in blocks.items()
+    ]

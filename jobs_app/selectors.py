@@ -94,3 +94,157 @@ def runs_for_user(*, user: User) -> QuerySet[TriggerRun]:
         .prefetch_related(Prefetch("jobs", queryset=Job.objects.order_by("created_at")))
         .order_by("-created_at")
     )
+
+
+COLUMN_JOBS = 2000  # the newest jobs the column picker looks at
+
+
+def job_columns(*, jobs: QuerySet[Job]) -> dict:
+    """`{params: [dot path], metrics: [{key, direction}]}` over the newest COLUMN_JOBS of `jobs` (already
+    scoped and filtered): the runs table's column picker. Bounded: two queries over at most COLUMN_JOBS jobs
+    (the metric keys from the rollups, a 64th of the points)."""
+    from jobs_app import metrics, specs
+
+    newest = jobs.order_by("-created_at", "-id")[:COLUMN_JOBS]
+    params: set[str] = set()
+    kinds_seen: set[str] = set()
+    for kind, spec in newest.values_list("kind", "spec"):
+        kinds_seen.add(kind)
+        params.update(specs.flat_params(spec))
+    keys = metrics.keys_of(Job.objects.filter(pk__in=newest.values("pk")))
+    only = next(iter(kinds_seen)) if len(kinds_seen) == 1 else None
+    return {
+        "params": sorted(params),
+        "metrics": [{"key": key, "direction": metrics.direction(key, only)} for key in keys],
+    }
+
+
+OVERVIEW_ITEMS = 5  # recent datasets and jobs
+OVERVIEW_ACTIVE = 20  # running and queued jobs listed (by_status counts them all)
+OVERVIEW_MODELS = 20  # the most recently updated models
+
+
+def team_overview(*, team: Team) -> dict:
+    """Everything the dashboard's overview shows, in a bounded number of queries (about 17, whatever the
+    team's size); the shape is TeamOverviewSerializer's."""
+    from datetime import UTC, datetime, timedelta
+
+    from django.db.models import Max, OuterRef, Subquery
+    from django.db.models.functions import Coalesce
+
+    from datasets_app.models import Dataset
+    from models_app import feedback
+    from models_app.models import ModelAlias, ModelVersion, PredictionLog, RegisteredModel
+
+    now = timezone.now()
+    datasets = Dataset.objects.filter(team=team)
+    recent_datasets = datasets.annotate(num_versions=Count("versions")).order_by("-updated_at", "id")
+    jobs = Job.objects.filter(team=team)
+    running = jobs.filter(status=JobStatus.RUNNING).order_by("-started_at", "id")[:OVERVIEW_ACTIVE]
+    queued = jobs.filter(status=JobStatus.QUEUED).order_by("created_at", "id")[:OVERVIEW_ACTIVE]
+    finished = jobs.filter(status__in=[JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED])
+    recent_jobs = finished.order_by(F("finished_at").desc(nulls_last=True), "-id")[:OVERVIEW_ITEMS]
+
+    newest = ModelVersion.objects.filter(model=OuterRef("pk")).order_by("-version")
+    models = list(
+        RegisteredModel.objects.filter(team=team)
+        .annotate(latest_id=Subquery(newest.values("pk")[:1]), latest_number=Subquery(newest.values("version")[:1]))
+        .order_by("-updated_at", "id")[:OVERVIEW_MODELS]
+    )
+    model_ids = [m.pk for m in models]
+    aliases: dict = {}
+    for alias in ModelAlias.objects.filter(model_id__in=model_ids).select_related("version").order_by("alias"):
+        aliases.setdefault(alias.model_id, {})[alias.alias] = {
+            "id": str(alias.version_id),
+            "version": alias.version.version,
+        }
+
+    day = now - timedelta(hours=24)
+    serving = PredictionLog.objects.filter(team=team).aggregate(
+        predictions_24h=Count("id", filter=Q(created_at__gte=day)),
+        feedback_24h=Count("id", filter=Q(feedback_at__gte=day)),
+    )
+    # the count each trigger compares with min_feedback (jobs_app.triggers.check_triggers), in one query
+    never = datetime(1970, 1, 1, tzinfo=UTC)  # a trigger that never fired counts every labelled prediction
+    waiting = (
+        feedback.labelled(
+            model=OuterRef("model_id"), since=Coalesce(OuterRef("feedback_seen_until"), Value(never)), until=now
+        )
+        .order_by()
+        .values("model")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    triggers = (
+        RetrainTrigger.objects.filter(team=team)
+        .select_related("model")
+        .annotate(
+            feedback_waiting=Coalesce(Subquery(waiting), 0),
+            last_fired_at=Max("runs__created_at"),
+        )
+        .order_by("-created_at", "id")
+    )
+    return {
+        "team": team.slug,
+        "datasets": {
+            "count": datasets.count(),
+            "recent": [
+                {
+                    "id": str(d.pk),
+                    "name": d.name,
+                    "task": d.task,
+                    "versions": d.num_versions,
+                    "updated_at": d.updated_at,
+                }
+                for d in recent_datasets[:OVERVIEW_ITEMS]
+            ],
+        },
+        "jobs": {
+            "by_status": _by_status(jobs),
+            "running": [
+                {"id": str(j.pk), "kind": j.kind, "progress": j.progress, "started_at": j.started_at} for j in running
+            ],
+            "queued": [
+                {"id": str(j.pk), "kind": j.kind, "queue_reason": queue_reason(j), "created_at": j.created_at}
+                for j in queued
+            ],
+            "recent": [
+                {"id": str(j.pk), "kind": j.kind, "status": j.status, "finished_at": j.finished_at} for j in recent_jobs
+            ],
+        },
+        "models": [
+            {
+                "id": str(m.pk),
+                "name": m.name,
+                "task": m.task,
+                "latest_version": {"id": str(m.latest_id), "version": m.latest_number} if m.latest_id else None,
+                "aliases": aliases.get(m.pk, {}),
+            }
+            for m in models
+        ],
+        "serving": serving,
+        "triggers": [
+            {
+                "id": str(t.pk),
+                "model": {"id": str(t.model_id), "name": t.model.name},
+                "min_feedback": t.min_feedback,
+                "feedback_waiting": t.feedback_waiting,
+                "last_fired_at": t.last_fired_at,
+                "enabled": t.enabled,
+            }
+            for t in triggers
+        ],
+        "usage": team_usage(team=team),
+    }
+
+
+def queue_reason(job: Job) -> str:
+    """Why a queued job waits. There is no admission control yet (quotas arrive with resource governance), so a
+    queued job waits for a worker of its pool."""
+    return f"waiting for a worker on pool '{job.pool}'"
+
+
+def _by_status(jobs: QuerySet[Job]) -> dict[str, int]:
+    counts = {status: 0 for status in JobStatus.values}
+    counts.update(dict(jobs.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n")))
+    return counts

@@ -1,13 +1,46 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts_app.models import slug_validator
+from jobs_app import metrics, specs
 from jobs_app.models import Job, JobKind, JobLog, RetrainTrigger, TriggerRun
 
 
+class MetricSummarySerializer(serializers.Serializer):
+    """One metric of a job, summed up for the runs table: its last point, its lowest and highest point (the
+    earliest step on ties), how many points it has, and which way is better."""
+
+    last = serializers.FloatField()
+    last_step = serializers.IntegerField()
+    min = serializers.FloatField()
+    min_step = serializers.IntegerField()
+    max = serializers.FloatField()
+    max_step = serializers.IntegerField()
+    count = serializers.IntegerField()
+    direction = serializers.ChoiceField(choices=metrics.DIRECTIONS, help_text="min: lower is better; max: higher")
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]},
+        "description": 'The spec\'s scalar leaves by dot path: {"hyperparameters.lr": 0.01, "architecture": "mlp"} '
+        "(no nulls, lists or ids of other objects).",
+    }
+)
+class ParamsField(serializers.DictField):
+    pass
+
+
 class JobSerializer(serializers.ModelSerializer):
+    """A job. In a list, `metric_summaries` of the whole page come from one query (the view passes them in
+    the context as {job id: summaries}); elsewhere the job's own are read."""
+
     team = serializers.CharField(source="team.slug", read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
     cancel_requested = serializers.SerializerMethodField()
+    metric_summaries = serializers.SerializerMethodField()
+    params = serializers.SerializerMethodField()
 
     class Meta:
         model = Job
@@ -33,11 +66,24 @@ class JobSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "metric_summaries",
+            "params",
         ]
         read_only_fields = fields
 
     def get_cancel_requested(self, obj) -> bool:
         return obj.cancel_requested_at is not None
+
+    @extend_schema_field(serializers.DictField(child=MetricSummarySerializer(), help_text="{metric key: summary}"))
+    def get_metric_summaries(self, obj) -> dict:
+        page = self.context.get("metric_summaries")
+        if page is not None and str(obj.pk) in page:
+            return page[str(obj.pk)]
+        return metrics.summaries([obj])[str(obj.pk)]
+
+    @extend_schema_field(ParamsField())
+    def get_params(self, obj) -> dict:
+        return specs.flat_params(obj.spec)
 
 
 class JobSubmitSerializer(serializers.Serializer):
@@ -173,15 +219,21 @@ class MetricKeysAnswerSerializer(serializers.Serializer):
 
 
 class MetricSeriesAnswerSerializer(serializers.Serializer):
-    """GET .../metrics/?key=...: `points` is [[step, value], ...] in step order."""
+    """GET .../metrics/?key=...: `points` is [[step, value], ...] in step order, `times` each point's
+    recorded time (Unix epoch seconds), index for index."""
 
     job = serializers.UUIDField()
     key = serializers.CharField()
-    count = serializers.IntegerField(help_text="points stored")
-    downsampled = serializers.BooleanField()
+    count = serializers.IntegerField(help_text="points in the range asked for (series, window or after_step)")
+    total = serializers.IntegerField(help_text="points in the whole series")
+    downsampled = serializers.BooleanField(help_text="points is a min/max selection of the range, not all of it")
+    truncated = serializers.BooleanField(help_text="after_step: more points follow the last one returned")
     points = serializers.ListField(
         child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
         help_text="[[step, value], ...]",
+    )
+    times = serializers.ListField(
+        child=serializers.FloatField(), help_text="the time each point was recorded, Unix epoch seconds"
     )
 
 
@@ -208,3 +260,102 @@ class TeamUsageSerializer(serializers.Serializer):
     blobs = serializers.IntegerField()
     metric_points = serializers.IntegerField()
     quota = serializers.DictField(allow_null=True, help_text="none until resource governance")
+
+
+class ColumnMetricSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    direction = serializers.ChoiceField(choices=metrics.DIRECTIONS)
+
+
+class JobColumnsSerializer(serializers.Serializer):
+    """GET /jobs/columns/: what the runs table can show as columns."""
+
+    params = serializers.ListField(child=serializers.CharField(), help_text="param dot paths, in name order")
+    metrics = ColumnMetricSerializer(many=True, help_text="metric keys, in name order")
+
+
+class _VersionRefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    version = serializers.IntegerField()
+
+
+class _OverviewDatasetSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    task = serializers.CharField()
+    versions = serializers.IntegerField()
+    updated_at = serializers.DateTimeField()
+
+
+class _OverviewDatasetsSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    recent = _OverviewDatasetSerializer(many=True, help_text="at most 5, most recently updated first")
+
+
+class _OverviewRunningSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    progress = serializers.FloatField()
+    started_at = serializers.DateTimeField(allow_null=True)
+
+
+class _OverviewQueuedSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    queue_reason = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class _OverviewRecentJobSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class _OverviewJobsSerializer(serializers.Serializer):
+    by_status = serializers.DictField(child=serializers.IntegerField(), help_text="every status, with 0s")
+    running = _OverviewRunningSerializer(many=True, help_text="at most 20, latest started first")
+    queued = _OverviewQueuedSerializer(many=True, help_text="at most 20, oldest first")
+    recent = _OverviewRecentJobSerializer(many=True, help_text="at most 5 finished jobs, latest first")
+
+
+class _OverviewModelSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    task = serializers.CharField()
+    latest_version = _VersionRefSerializer(allow_null=True)
+    aliases = serializers.DictField(child=_VersionRefSerializer(), help_text="{alias: {id, version}}")
+
+
+class _OverviewServingSerializer(serializers.Serializer):
+    predictions_24h = serializers.IntegerField()
+    feedback_24h = serializers.IntegerField()
+
+
+class _ModelRefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+
+
+class _OverviewTriggerSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    model = _ModelRefSerializer()
+    min_feedback = serializers.IntegerField()
+    feedback_waiting = serializers.IntegerField(
+        help_text="labelled predictions since the trigger last fired: a run starts when it reaches min_feedback"
+    )
+    last_fired_at = serializers.DateTimeField(allow_null=True)
+    enabled = serializers.BooleanField()
+
+
+class TeamOverviewSerializer(serializers.Serializer):
+    """GET /teams/{slug}/overview/: the dashboard's overview in one call."""
+
+    team = serializers.CharField()
+    datasets = _OverviewDatasetsSerializer()
+    jobs = _OverviewJobsSerializer()
+    models = _OverviewModelSerializer(many=True, help_text="at most 20, most recently updated first")
+    serving = _OverviewServingSerializer()
+    triggers = _OverviewTriggerSerializer(many=True)
+    usage = TeamUsageSerializer()

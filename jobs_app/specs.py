@@ -164,3 +164,34 @@ def check_spec(*, user: User, team: Team, kind: str, spec) -> dict:
     module = kinds.get(kind)
     unknown_keys(spec, set(module.SPEC_SCHEMA["properties"]), kind)  # the form's fields are the spec's fields
     return module.check(user=user, team=team, spec=spec)
+
+
+# --- a job's parameters, flat, for the runs table ----------------------------------------------------------
+
+
+def flat_params(spec) -> dict[str, str | int | float | bool]:
+    """The spec's scalar leaves by dot path, in path order: {"hyperparameters.lr": 0.01, "architecture": "mlp"}.
+    Left out: nulls (an unset option), lists and empty objects (no single cell holds them), and ids of other
+    objects (any UUID string: the dataset version, a model given by id), which say nothing comparable."""
+    out: dict[str, str | int | float | bool] = {}
+
+    def walk(value, path: str) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(inner, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, bool | int | float) or (isinstance(value, str) and not _is_uuid(value)):
+            out[path] = value
+
+    if isinstance(spec, dict):
+        walk(spec, "")
+    return dict(sorted(out.items()))
+
+
+def _is_uuid(text: str) -> bool:
+    if len(text) not in (32, 36):
+        return False
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True

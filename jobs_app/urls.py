@@ -4,6 +4,7 @@ from jobs_app import api
 
 urlpatterns = [
     path("jobs/", api.JobListCreateApi.as_view(), name="jobs"),
+    path("jobs/columns/", api.JobColumnsApi.as_view(), name="job-columns"),
     path("jobs/<uuid:pk>/", api.JobDetailApi.as_view(), name="job-detail"),
     path("jobs/<uuid:pk>/cancel/", api.JobCancelApi.as_view(), name="job-cancel"),
     path("jobs/<uuid:pk>/finish/", api.JobFinishApi.as_view(), name="job-finish"),
@@ -12,6 +13,7 @@ urlpatterns = [
     path("job-kinds/", api.JobKindListApi.as_view(), name="job-kinds"),
     path("job-kinds/<str:kind>/", api.JobKindDetailApi.as_view(), name="job-kind-detail"),
     path("teams/<slug:slug>/usage/", api.TeamUsageApi.as_view(), name="team-usage"),
+    path("teams/<slug:slug>/overview/", api.TeamOverviewApi.as_view(), name="team-overview"),
     path("triggers/", api.TriggerListCreateApi.as_view(), name="triggers"),
     path("triggers/<uuid:pk>/", api.TriggerDetailApi.as_view(), name="trigger-detail"),
     path("triggers/<uuid:pk>/runs/", api.TriggerRunListApi.as_view(), name="trigger-runs"),

@@ -161,8 +161,10 @@ def train(
     device: str | None = None,
     image_shape: list[int] | None = None,
     text_column: str | None = None,
+    step_delay_s: float = 0.0,
 ) -> TrainOutcome:
-    """Train `architecture` on a file's columns with the recommended recipe and the user's overrides."""
+    """Train `architecture` on a file's columns with the recommended recipe and the user's overrides.
+    `step_delay_s` slows the loop down for tests (see `fit`)."""
     problem = fits_task(architecture, task)
     if problem:
         raise SpecError(problem)
@@ -209,7 +211,7 @@ def train(
     )
     for line in _unmeasured_classes(targets, label_info.get("classes"), val_index, test_index):
         reporter.log(line)
-    result = fit(spec, task, train_arrays, val_arrays, hyper, reporter, device=device)
+    result = fit(spec, task, train_arrays, val_arrays, hyper, reporter, device=device, step_delay_s=step_delay_s)
     if result.target_mean is not None:  # a record of the scaling fit folded into the output layer
         preprocessing = {**preprocessing, "target_mean": result.target_mean, "target_std": result.target_std}
     metrics = metrics_of.evaluate(result.model, test_arrays, task)

@@ -247,8 +247,10 @@ def fit(
     reporter: Reporter,
     *,
     device: str | None = None,
+    step_delay_s: float = 0.0,
 ) -> FitResult:
-    """Train `spec` on `train`, resuming from the reporter's checkpoint when there is one.
+    """Train `spec` on `train`, resuming from the reporter's checkpoint when there is one. `step_delay_s`
+    (seconds, for tests only) is slept after each logged step, so that a browser test sees a curve grow.
 
     For a regression the loss (and `train_loss`) is the mean squared error of standardised targets, the
     validation metrics are in the target's units, and the returned model answers in the target's units
@@ -306,6 +308,8 @@ def fit(
                 reporter.log_metrics(
                     step, {"loss": loss.item(), "lr": optimizer.param_groups[0]["lr"], "samples_per_s": seen / elapsed}
                 )
+                if step_delay_s > 0:
+                    time.sleep(step_delay_s)
             reporter.set_progress(
                 min(1.0, (epoch * steps_per_epoch + batch_start // batch_size + 1) / (epochs * steps_per_epoch))
             )

@@ -34,15 +34,22 @@ class Labelled(NamedTuple):
     prediction: str | None = None
 
 
-def labelled_count(
-    *, model: RegisteredModel | str, since: datetime | None = None, until: datetime | None = None
-) -> int:
+def labelled(*, model, since=None, until=None):
+    """The predictions of `model` labelled after `since` and up to `until` (either may be None: no bound):
+    the feedback a retrain trigger counts. Any argument may be a query expression (OuterRef), so a list of
+    triggers counts with the same rule in one query (jobs_app.selectors.team_overview)."""
     qs = PredictionLog.objects.filter(model=model, feedback_at__isnull=False)
     if since is not None:
         qs = qs.filter(feedback_at__gt=since)
     if until is not None:
         qs = qs.filter(feedback_at__lte=until)
-    return qs.count()
+    return qs
+
+
+def labelled_count(
+    *, model: RegisteredModel | str, since: datetime | None = None, until: datetime | None = None
+) -> int:
+    return labelled(model=model, since=since, until=until).count()
 
 
 def labelled_rows(*, model: RegisteredModel | str, until: datetime) -> list[Labelled]:

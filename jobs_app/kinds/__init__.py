@@ -15,6 +15,8 @@ A kind's module holds everything about it:
                                never sent to a broker but running once submitted, its creator ends it
                                (`services.finish_run`), the reaper leaves it alone, it counts in no team's
                                compute, and its metric points come only from its creator (jobs_app.attempts)
+    METRIC_DIRECTIONS: dict    optional, {metric key: "min"|"max"}: which way is better for the metrics its jobs
+                               log (jobs_app.metrics.direction; undeclared keys go by their name)
 
 The list of kinds (`JobKind`, the API's choices and filters) and the task's dispatch are read from
 `REGISTRY`. Modules are imported on first use, so this package imports no model and `jobs_app.models` can

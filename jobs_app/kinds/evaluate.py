@@ -20,6 +20,17 @@ from models_app import services as model_services
 from models_app.models import ModelVersion, Split
 
 DESCRIPTION = "Evaluate a model version on one split of a dataset version; records an evaluation."
+# The metrics of ml/evaluate.py, and which way is better (jobs_app.metrics.direction)
+METRIC_DIRECTIONS = {
+    "accuracy": "max",
+    "precision_macro": "max",
+    "recall_macro": "max",
+    "f1_macro": "max",
+    "log_loss": "min",
+    "mae": "min",
+    "rmse": "min",
+    "r2": "max",
+}
 SPEC_SCHEMA = {
     "$schema": SCHEMA_DIALECT,
     "title": "evaluate job spec",

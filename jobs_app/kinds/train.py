@@ -33,6 +33,23 @@ from models_app import services as model_services
 from models_app.models import RegisteredModel
 
 DESCRIPTION = "Train a network on a dataset version; registers a new version of the model."
+# What the train loop logs (ml/train.py: loss, lr and samples/s per step; per epoch train_loss and the
+# validation metrics of ml/evaluate.py as val_*), and which way is better (jobs_app.metrics.direction;
+# lr has no better way and takes the default)
+METRIC_DIRECTIONS = {
+    "loss": "min",
+    "train_loss": "min",
+    "samples_per_s": "max",
+    "epoch": "max",
+    "val_accuracy": "max",
+    "val_precision_macro": "max",
+    "val_recall_macro": "max",
+    "val_f1_macro": "max",
+    "val_log_loss": "min",
+    "val_mae": "min",
+    "val_rmse": "min",
+    "val_r2": "max",
+}
 IMPUTE_SCHEMA = {
     "enum": [*impute.STRATEGIES, None],
     "default": None,
@@ -153,6 +170,7 @@ def run(job: Job, reporter: RegistryReporter) -> None:
         device=device,
         image_shape=spec.get("image_shape"),
         text_column=spec.get("text_column"),
+        step_delay_s=settings.ECO_TRAIN_STEP_DELAY_S,  # 0 but in browser tests (ml/ takes a number, no settings)
     )
     fit = outcome.fit
     reporter.log(

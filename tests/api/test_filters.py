@@ -13,6 +13,11 @@ from models_app.models import Evaluation, PredictionLog
     [
         ("/api/v1/jobs/?status=done", "status"),
         ("/api/v1/jobs/?kind=dance", "kind"),
+        ("/api/v1/jobs/?status=queued,done", "status"),
+        ("/api/v1/jobs/?ordering=name", "ordering"),
+        ("/api/v1/jobs/?created_after=yesterday", "created_after"),
+        ("/api/v1/jobs/?created_before=2026-13-01", "created_before"),
+        ("/api/v1/jobs/?created_after=0001-01-01T00:30:00%2B01:00", "created_after"),
         ("/api/v1/datasets/?task=poetry", "task"),
         ("/api/v1/datasets/?sensitivity=secret", "sensitivity"),
         ("/api/v1/models/?task=poetry", "task"),
@@ -97,5 +102,6 @@ def test_the_schema_documents_every_filter(world):
     }
     for path, names in expected.items():
         assert names <= set(params(path)), (path, sorted(params(path)))
-    assert params("/api/v1/jobs/")["status"]["schema"]["enum"] == sorted(JobStatus.values)
+    assert params("/api/v1/jobs/")["status"]["schema"]["items"]["enum"] == sorted(JobStatus.values)
+    assert {"search", "created_after", "created_before", "ordering"} <= set(params("/api/v1/jobs/"))
     assert params("/api/v1/predictions/")["has_feedback"]["schema"]["enum"] == ["false", "true"]

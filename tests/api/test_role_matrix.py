@@ -155,6 +155,10 @@ ROUTES: dict[str, tuple[Callable | None, dict[str, Case]]] = {
         },
     ),
     "teams/<slug:slug>/usage/": (lambda s: {"slug": "alpha"}, {"GET": team(200)}),
+    "teams/<slug:slug>/overview/": (
+        lambda s: {**seeded("trigger", "alias", "job")(s), "slug": "alpha"},
+        {"GET": team(200)},
+    ),
     # Audit events: listed to maintainers and admins only, but the list itself answers everyone.
     "audit-events/": (seeded("dataset"), {"GET": anyone(200)}),
     "datasets/": (
@@ -182,6 +186,7 @@ ROUTES: dict[str, tuple[Callable | None, dict[str, Case]]] = {
     "dataset-versions/<uuid:pk>/preview/": (lambda s: {"pk": s.dataset_version.pk}, {"GET": team(200)}),
     "dataset-versions/<uuid:pk>/download/": (lambda s: {"pk": s.dataset_version.pk}, {"GET": team(200)}),
     "dataset-versions/<uuid:pk>/lineage/": (lambda s: {"pk": s.dataset_version.pk}, {"GET": team(200)}),
+    "dataset-versions/<uuid:pk>/stats/": (lambda s: {"pk": s.dataset_version.pk}, {"GET": team(200)}),
     "models/": (
         seeded("model"),
         {
@@ -256,6 +261,8 @@ ROUTES: dict[str, tuple[Callable | None, dict[str, Case]]] = {
             "POST": into_team(201, "member", body=lambda s: {"team": "alpha", "kind": "train", "spec": train_spec(s)}),
         },
     ),
+    # Any caller: the columns of their own jobs (?team= of another team is a 404, tests/jobs/test_runs_table.py).
+    "jobs/columns/": (seeded("job"), {"GET": anyone(200)}),
     "jobs/<uuid:pk>/": (lambda s: {"pk": s.job.pk}, {"GET": team(200)}),
     "jobs/<uuid:pk>/cancel/": (lambda s: {"pk": s.job.pk}, {"POST": team(200, "member")}),
     # A tracking run of the member's: only its creator ends it and writes its points (a state rule,

@@ -173,6 +173,7 @@ PATH_IDS = {
     "/api/v1/dataset-versions/{id}/download/": lambda s: {"id": str(s.dataset_version.pk)},
     "/api/v1/dataset-versions/{id}/lineage/": lambda s: {"id": str(s.dataset_version.pk)},
     "/api/v1/dataset-versions/{id}/preview/": lambda s: {"id": str(s.dataset_version.pk)},
+    "/api/v1/dataset-versions/{id}/stats/": lambda s: {"id": str(s.dataset_version.pk)},
     "/api/v1/datasets/{id}/": lambda s: {"id": str(s.dataset.pk)},
     "/api/v1/datasets/{id}/versions/": lambda s: {"id": str(s.dataset.pk)},
     "/api/v1/job-kinds/{kind}/": lambda s: {"kind": "train"},
@@ -187,7 +188,10 @@ PATH_IDS = {
     "/api/v1/models/{id}/aliases/": lambda s: {"id": str(s.model.pk)},
     "/api/v1/models/{id}/aliases/{alias}/": lambda s: {"id": str(s.model.pk), "alias": "production"},
     "/api/v1/models/{id}/gate/": lambda s: {"id": str(s.model.pk)},
+    "/api/v1/models/{id}/gate/check/": lambda s: {"id": str(s.model.pk)},
     "/api/v1/models/{id}/predict/": lambda s: {"id": str(s.model.pk)},
+    "/api/v1/models/{id}/serving/": lambda s: {"id": str(s.model.pk)},
+    "/api/v1/models/{id}/timeline/": lambda s: {"id": str(s.model.pk)},
     "/api/v1/models/{id}/versions/": lambda s: {"id": str(s.model.pk)},
     "/api/v1/predictions/{id}/": lambda s: {"id": s.prediction_id},
     "/api/v1/predictions/{id}/feedback/": lambda s: {"id": s.prediction_id},
@@ -333,6 +337,10 @@ VALID_BODIES = {
     ("PUT", "/api/v1/models/{id}/gate/"): lambda s: (
         "application/json",
         {"dataset_version": str(s.dataset_version.pk)},
+    ),
+    ("POST", "/api/v1/models/{id}/gate/check/"): lambda s: (
+        "application/json",
+        {"alias": "production", "version": str(s.model_version.pk)},
     ),
     ("POST", "/api/v1/models/{id}/predict/"): lambda s: (
         "application/json",

@@ -195,6 +195,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/dataset-versions/{id}/stats/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Per-column statistics of a version (any team role): {num_rows, columns: [...]}, in the schema's column
+         *     order. Computed from the file the first time they are asked for (this answer may take a while for a big
+         *     file), then stored: every later answer is the stored copy.
+         */
+        get: operations["v1_dataset_versions_stats_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/datasets/": {
         parameters: {
             query?: never;
@@ -329,13 +350,17 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * @description Jobs of your teams, newest first; filter with ?team=&status=&kind=. POST submits one (member role):
+         * @description Jobs of your teams, newest first (`ordering` to change it), `page_size` up to 500; filter with
+         *     ?team=&status=queued,running&kind=&search=&created_after=&created_before=. Each job carries its
+         *     `metric_summaries` (one query for the whole page) and its flat `params`. POST submits one (member role):
          *     the spec is checked at once (400 naming the field) and the job is queued on its pool.
          */
         get: operations["v1_jobs_list"];
         put?: never;
         /**
-         * @description Jobs of your teams, newest first; filter with ?team=&status=&kind=. POST submits one (member role):
+         * @description Jobs of your teams, newest first (`ordering` to change it), `page_size` up to 500; filter with
+         *     ?team=&status=queued,running&kind=&search=&created_after=&created_before=. Each job carries its
+         *     `metric_summaries` (one query for the whole page) and its flat `params`. POST submits one (member role):
          *     the spec is checked at once (400 naming the field) and the job is queued on its pool.
          */
         post: operations["v1_jobs_create"];
@@ -426,8 +451,14 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * @description GET without ?key: the job's metric keys. GET ?key=loss&max_points=N: the series [[step, value], ...],
-         *     downsampled to at most N points (min/max buckets keep spikes; default 1000, max_points=0 for every point).
+         * @description GET without ?key: the job's metric keys. GET ?key=loss: the series for a chart,
+         *     `{job, key, count, total, downsampled, truncated, points: [[step, value], ...], times: [epoch s, ...]}`:
+         *     - `max_points=N` (default 1000, 0 for every point): a range holding more than N points comes back as
+         *       min/max buckets (N // 2 equal step ranges, each keeping its lowest and highest point, so spikes survive);
+         *     - `start_step`, `end_step` (inclusive, either alone): only that window, exact when it holds at most N points;
+         *     - `after_step=S` (not with a window): the exact points with step > S, at most N of them, for polling a
+         *       running job with the last step received (`truncated` says more are waiting).
+         *     `count` is the points in the range asked for, `total` the points in the whole series.
          *     POST {points: [{key, step, value}]}: batch ingest (member role), idempotent on (key, step). Points belong
          *     to their writer (jobs_app.attempts.check_writer): a worker job's come only from the worker running its
          *     current attempt (header X-Eco-Attempt-Token), a tracking job's only from its creator; anyone else is
@@ -436,14 +467,41 @@ export interface paths {
         get: operations["v1_jobs_metrics_retrieve"];
         put?: never;
         /**
-         * @description GET without ?key: the job's metric keys. GET ?key=loss&max_points=N: the series [[step, value], ...],
-         *     downsampled to at most N points (min/max buckets keep spikes; default 1000, max_points=0 for every point).
+         * @description GET without ?key: the job's metric keys. GET ?key=loss: the series for a chart,
+         *     `{job, key, count, total, downsampled, truncated, points: [[step, value], ...], times: [epoch s, ...]}`:
+         *     - `max_points=N` (default 1000, 0 for every point): a range holding more than N points comes back as
+         *       min/max buckets (N // 2 equal step ranges, each keeping its lowest and highest point, so spikes survive);
+         *     - `start_step`, `end_step` (inclusive, either alone): only that window, exact when it holds at most N points;
+         *     - `after_step=S` (not with a window): the exact points with step > S, at most N of them, for polling a
+         *       running job with the last step received (`truncated` says more are waiting).
+         *     `count` is the points in the range asked for, `total` the points in the whole series.
          *     POST {points: [{key, step, value}]}: batch ingest (member role), idempotent on (key, step). Points belong
          *     to their writer (jobs_app.attempts.check_writer): a worker job's come only from the worker running its
          *     current attempt (header X-Eco-Attempt-Token), a tracking job's only from its creator; anyone else is
          *     answered 403, or 409 for a worker job that is not running.
          */
         post: operations["v1_jobs_metrics_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/columns/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The runs table's column picker: `{params: [dot path], metrics: [{key, direction}]}`, the distinct
+         *     param paths and metric keys over your jobs (the newest 2,000 of them), narrowed by ?team=<slug> (404 for
+         *     a team that is not yours) and ?kind= (400 for an unknown kind).
+         */
+        get: operations["v1_jobs_columns_retrieve"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -840,6 +898,27 @@ export interface paths {
         patch: operations["v1_teams_members_partial_update"];
         trace?: never;
     };
+    "/api/v1/teams/{slug}/overview/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The dashboard's overview of a team in one call (any role of the team; another team is a 404): datasets,
+         *     jobs by status with the running, queued and recent ones, models with their latest version and aliases,
+         *     serving counts of the last 24 h, retrain triggers with the feedback waiting, and the usage.
+         */
+        get: operations["v1_teams_overview_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/teams/{slug}/usage/": {
         parameters: {
             query?: never;
@@ -1020,6 +1099,44 @@ export interface components {
          * @enum {string}
          */
         BuiltinEnum: "breast_cancer" | "diabetes" | "digits" | "iris" | "wine";
+        ColumnMetric: {
+            key: string;
+            direction: components["schemas"]["MetricDirectionEnum"];
+        };
+        /**
+         * @description One column. Numbers (int64, float64): min, max, mean, std (population) and histogram; text, bool and
+         *     empty columns: unique and top; NPZ sample columns (images): count and missing only. Null where a figure
+         *     does not apply, or has no value (a column with no values has no min).
+         */
+        ColumnStats: {
+            name: string;
+            dtype: string;
+            /** @description Present (non-missing) values. */
+            count: number;
+            missing: number;
+            /** @description Distinct present values; null beyond 100,000 (too many to count exactly). */
+            unique: number | null;
+            /**
+             * Format: double
+             * @description An integer for int64 columns.
+             */
+            min: number | null;
+            /**
+             * Format: double
+             * @description An integer for int64 columns.
+             */
+            max: number | null;
+            /** Format: double */
+            mean: number | null;
+            /**
+             * Format: double
+             * @description Population standard deviation (ddof 0).
+             */
+            std: number | null;
+            histogram: components["schemas"]["Histogram"] | null;
+            /** @description Up to 10 most frequent values, most frequent first (ties by value); exact counts. */
+            top: components["schemas"]["TopValue"][] | null;
+        };
         Dataset: {
             /** Format: uuid */
             readonly id: string;
@@ -1122,7 +1239,7 @@ export interface components {
          *     * `minimize` - Minimize
          * @enum {string}
          */
-        DirectionEnum: "maximize" | "minimize";
+        Direction571Enum: "maximize" | "minimize";
         Evaluation: {
             /** Format: uuid */
             readonly id: string;
@@ -1163,7 +1280,7 @@ export interface components {
             /** @default  */
             metric: string;
             /** @default  */
-            direction: components["schemas"]["DirectionEnum"] | components["schemas"]["BlankEnum"];
+            direction: components["schemas"]["Direction571Enum"] | components["schemas"]["BlankEnum"];
             /**
              * Format: uuid
              * @description The pinned evaluation set.
@@ -1233,7 +1350,7 @@ export interface components {
              *     * `maximize` - Maximize
              *     * `minimize` - Minimize
              */
-            direction?: components["schemas"]["DirectionEnum"];
+            direction?: components["schemas"]["Direction571Enum"];
         };
         GateCheckRequestRequest: {
             alias: string;
@@ -1257,7 +1374,7 @@ export interface components {
             /** @default  */
             metric: string;
             /** @default  */
-            direction: components["schemas"]["DirectionEnum"] | components["schemas"]["BlankEnum"];
+            direction: components["schemas"]["Direction571Enum"] | components["schemas"]["BlankEnum"];
             /**
              * Format: uuid
              * @description The pinned evaluation set.
@@ -1286,6 +1403,16 @@ export interface components {
          * @enum {string}
          */
         HealthStatusEnum: "ok" | "degraded";
+        Histogram: {
+            /** @description BINS + 1 bin edges from min to max ([v, v] for one value). */
+            edges: number[];
+            /** @description Values per bin; the last bin includes its right edge. */
+            counts: number[];
+        };
+        /**
+         * @description A job. In a list, `metric_summaries` of the whole page come from one query (the view passes them in
+         *     the context as {job id: summaries}); elsewhere the job's own are read.
+         */
         Job: {
             /** Format: uuid */
             readonly id: string;
@@ -1318,6 +1445,21 @@ export interface components {
             readonly started_at: string | null;
             /** Format: date-time */
             readonly finished_at: string | null;
+            /** @description {metric key: summary} */
+            readonly metric_summaries: {
+                [key: string]: components["schemas"]["MetricSummary"];
+            };
+            /** @description The spec's scalar leaves by dot path: {"hyperparameters.lr": 0.01, "architecture": "mlp"} (no nulls, lists or ids of other objects). */
+            readonly params: {
+                [key: string]: string | number | boolean;
+            };
+        };
+        /** @description GET /jobs/columns/: what the runs table can show as columns. */
+        JobColumns: {
+            /** @description param dot paths, in name order */
+            params: string[];
+            /** @description metric keys, in name order */
+            metrics: components["schemas"]["ColumnMetric"][];
         };
         /** @description How a tracking run ended: `succeeded`, or `failed` with a one-line `error`. */
         JobFinishRequest: {
@@ -1432,6 +1574,12 @@ export interface components {
             username: string;
             role: components["schemas"]["RoleEnum"];
         };
+        /**
+         * @description * `min` - min
+         *     * `max` - max
+         * @enum {string}
+         */
+        MetricDirectionEnum: "min" | "max";
         MetricIngestAnswer: {
             /** Format: uuid */
             job: string;
@@ -1456,16 +1604,49 @@ export interface components {
             /** @description [{key, step, value}, ...] */
             points: unknown;
         };
-        /** @description GET .../metrics/?key=...: `points` is [[step, value], ...] in step order. */
+        /**
+         * @description GET .../metrics/?key=...: `points` is [[step, value], ...] in step order, `times` each point's
+         *     recorded time (Unix epoch seconds), index for index.
+         */
         MetricSeriesAnswer: {
             /** Format: uuid */
             job: string;
             key: string;
-            /** @description points stored */
+            /** @description points in the range asked for (series, window or after_step) */
             count: number;
+            /** @description points in the whole series */
+            total: number;
+            /** @description points is a min/max selection of the range, not all of it */
             downsampled: boolean;
+            /** @description after_step: more points follow the last one returned */
+            truncated: boolean;
             /** @description [[step, value], ...] */
             points: number[][];
+            /** @description the time each point was recorded, Unix epoch seconds */
+            times: number[];
+        };
+        /**
+         * @description One metric of a job, summed up for the runs table: its last point, its lowest and highest point (the
+         *     earliest step on ties), how many points it has, and which way is better.
+         */
+        MetricSummary: {
+            /** Format: double */
+            last: number;
+            last_step: number;
+            /** Format: double */
+            min: number;
+            min_step: number;
+            /** Format: double */
+            max: number;
+            max_step: number;
+            count: number;
+            /**
+             * @description min: lower is better; max: higher
+             *
+             *     * `min` - min
+             *     * `max` - max
+             */
+            direction: components["schemas"]["MetricDirectionEnum"];
         };
         ModelVersion: {
             /** Format: uuid */
@@ -2016,6 +2197,17 @@ export interface components {
             readonly created_at: string;
             readonly role: string | null;
         };
+        /** @description GET /teams/{slug}/overview/: the dashboard's overview in one call. */
+        TeamOverview: {
+            team: string;
+            datasets: components["schemas"]["_OverviewDatasets"];
+            jobs: components["schemas"]["_OverviewJobs"];
+            /** @description at most 20, most recently updated first */
+            models: components["schemas"]["_OverviewModel"][];
+            serving: components["schemas"]["_OverviewServing"];
+            triggers: components["schemas"]["_OverviewTrigger"][];
+            usage: components["schemas"]["TeamUsage"];
+        };
         TeamRequest: {
             slug: string;
             name: string;
@@ -2107,6 +2299,11 @@ export interface components {
             name: string;
             expires_in_days?: number;
         };
+        TopValue: {
+            /** @description The value as text (cut to 200 characters, ending in '…'). */
+            value: string;
+            count: number;
+        };
         Trigger: {
             /** Format: uuid */
             readonly id: string;
@@ -2186,6 +2383,97 @@ export interface components {
         TriggerRunStatusEnum: "running" | "promoted" | "not_promoted" | "failed";
         /** @description {id, version}: a model version by id and number. */
         VersionRef: {
+            /** Format: uuid */
+            id: string;
+            version: number;
+        };
+        VersionStats: {
+            num_rows: number;
+            columns: components["schemas"]["ColumnStats"][];
+        };
+        _ModelRef: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+        };
+        _OverviewDataset: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            task: string;
+            versions: number;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        _OverviewDatasets: {
+            count: number;
+            /** @description at most 5, most recently updated first */
+            recent: components["schemas"]["_OverviewDataset"][];
+        };
+        _OverviewJobs: {
+            /** @description every status, with 0s */
+            by_status: {
+                [key: string]: number;
+            };
+            /** @description at most 20, latest started first */
+            running: components["schemas"]["_OverviewRunning"][];
+            /** @description at most 20, oldest first */
+            queued: components["schemas"]["_OverviewQueued"][];
+            /** @description at most 5 finished jobs, latest first */
+            recent: components["schemas"]["_OverviewRecentJob"][];
+        };
+        _OverviewModel: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            task: string;
+            latest_version: components["schemas"]["_VersionRef"] | null;
+            /** @description {alias: {id, version}} */
+            aliases: {
+                [key: string]: components["schemas"]["_VersionRef"];
+            };
+        };
+        _OverviewQueued: {
+            /** Format: uuid */
+            id: string;
+            kind: string;
+            queue_reason: string | null;
+            /** Format: date-time */
+            created_at: string;
+        };
+        _OverviewRecentJob: {
+            /** Format: uuid */
+            id: string;
+            kind: string;
+            status: string;
+            /** Format: date-time */
+            finished_at: string | null;
+        };
+        _OverviewRunning: {
+            /** Format: uuid */
+            id: string;
+            kind: string;
+            /** Format: double */
+            progress: number;
+            /** Format: date-time */
+            started_at: string | null;
+        };
+        _OverviewServing: {
+            predictions_24h: number;
+            feedback_24h: number;
+        };
+        _OverviewTrigger: {
+            /** Format: uuid */
+            id: string;
+            model: components["schemas"]["_ModelRef"];
+            min_feedback: number;
+            /** @description labelled predictions since the trigger last fired: a run starts when it reaches min_feedback */
+            feedback_waiting: number;
+            /** Format: date-time */
+            last_fired_at: string | null;
+            enabled: boolean;
+        };
+        _VersionRef: {
             /** Format: uuid */
             id: string;
             version: number;
@@ -3565,6 +3853,117 @@ export interface operations {
             };
         };
     };
+    v1_dataset_versions_stats_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionStats"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     v1_datasets_list: {
         parameters: {
             query?: {
@@ -4848,6 +5247,10 @@ export interface operations {
     v1_jobs_list: {
         parameters: {
             query?: {
+                /** @description ISO 8601; created at or after. */
+                created_after?: string;
+                /** @description ISO 8601; created before. */
+                created_before?: string;
                 /**
                  * @description * `train` - Train
                  *     * `evaluate` - Evaluate
@@ -4858,18 +5261,39 @@ export interface operations {
                  *     * `tracking` - Tracking
                  */
                 kind?: "evaluate" | "export" | "process" | "quantize" | "snapshot" | "tracking" | "train";
+                /**
+                 * @description Default -created_at. Jobs not started (finished) yet come last when ordering by started_at (finished_at), either way.
+                 *
+                 *     * `created_at` - created_at
+                 *     * `-created_at` - -created_at
+                 *     * `started_at` - started_at
+                 *     * `-started_at` - -started_at
+                 *     * `finished_at` - finished_at
+                 *     * `-finished_at` - -finished_at
+                 *     * `status` - status
+                 *     * `-status` - -status
+                 *     * `kind` - kind
+                 *     * `-kind` - -kind
+                 *     * `progress` - progress
+                 *     * `-progress` - -progress
+                 */
+                ordering?: "-created_at" | "-finished_at" | "-kind" | "-progress" | "-started_at" | "-status" | "created_at" | "finished_at" | "kind" | "progress" | "started_at" | "status";
                 /** @description A page number within the paginated result set. */
                 page?: number;
                 /** @description Number of results to return per page. */
                 page_size?: number;
+                /** @description Any case: the start of the job id, or part of the kind, of the model's name (train jobs) or of the error. */
+                search?: string;
                 /**
-                 * @description * `queued` - Queued
+                 * @description One status or a comma list: queued,running.
+                 *
+                 *     * `queued` - Queued
                  *     * `running` - Running
                  *     * `succeeded` - Succeeded
                  *     * `failed` - Failed
                  *     * `cancelled` - Cancelled
                  */
-                status?: "cancelled" | "failed" | "queued" | "running" | "succeeded";
+                status?: ("cancelled" | "failed" | "queued" | "running" | "succeeded")[];
                 /** @description Team slug. */
                 team?: string;
             };
@@ -5546,10 +5970,16 @@ export interface operations {
     v1_jobs_metrics_retrieve: {
         parameters: {
             query?: {
+                /** @description only points with a larger step, exact (-1 for the start); not with a window */
+                after_step?: number;
+                /** @description last step of the window (inclusive) */
+                end_step?: number;
                 /** @description the metric; omit to list keys */
                 key?: string;
                 /** @description 0 for every point; default 1000 */
                 max_points?: number;
+                /** @description first step of the window (inclusive) */
+                start_step?: number;
             };
             header?: never;
             path: {
@@ -5683,6 +6113,119 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MetricIngestAnswer"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_jobs_columns_retrieve: {
+        parameters: {
+            query?: {
+                kind?: "evaluate" | "export" | "process" | "quantize" | "snapshot" | "tracking" | "train";
+                /** @description Team slug. */
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobColumns"];
                 };
             };
             /** @description Invalid input; `errors` names each field. */
@@ -9329,6 +9872,117 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Membership"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_teams_overview_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamOverview"];
                 };
             };
             /** @description Invalid input; `errors` names each field. */

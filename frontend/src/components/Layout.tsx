@@ -65,7 +65,7 @@ function UserMenu({ username }: { username: string }) {
   return (
     <Menu position="bottom-end">
       <Menu.Target>
-        <Button variant="subtle" size="sm" aria-label={`Account: ${username}`}>
+        <Button variant="default" size="sm" aria-label={`Account: ${username}`}>
           {username}
         </Button>
       </Menu.Target>
@@ -103,7 +103,7 @@ export function Layout() {
           <Group h="100%" px="md" justify="space-between" wrap="nowrap">
             <Group gap="sm" wrap="nowrap">
               <Burger opened={opened} onClick={toggle} hiddenFrom="sm" size="sm" aria-label="Navigation" />
-              <Title order={1} size="h3" c="green.8" style={{ whiteSpace: "nowrap" }}>
+              <Title order={1} size="h3" c="var(--mantine-color-green-text)" style={{ whiteSpace: "nowrap" }}>
                 <Link to="/" style={{ color: "inherit", textDecoration: "none" }}>
                   Eco
                 </Link>
@@ -123,6 +123,7 @@ export function Layout() {
               component={Link}
               to={item.to}
               label={item.label}
+              variant="filled"
               active={item.to === "/" ? pathname === "/" : pathname.startsWith(item.to)}
               onClick={close}
             />

@@ -29,7 +29,7 @@ export function SignIn() {
       <Paper withBorder shadow="sm" p="xl" w="100%" maw={380}>
         <form onSubmit={submit}>
           <Stack>
-            <Title order={1} size="h2" c="green.8">
+            <Title order={1} size="h2" c="var(--mantine-color-green-text)">
               Sign in to Eco
             </Title>
             {error && (

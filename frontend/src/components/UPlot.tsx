@@ -5,7 +5,7 @@
  */
 import { useComputedColorScheme } from "@mantine/core";
 import { useElementSize } from "@mantine/hooks";
-import { useEffect, useRef } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 
@@ -22,22 +22,31 @@ export interface UPlotProps {
 /** Axis and grid colours for the current colour scheme, to spread into each axis. */
 export function useAxisColors(): Pick<uPlot.Axis, "stroke" | "grid" | "ticks"> {
   const dark = useComputedColorScheme("light") === "dark";
-  const line = dark ? "rgba(255,255,255,0.12)" : "rgba(0,0,0,0.08)";
-  return { stroke: dark ? "#c1c2c5" : "#495057", grid: { stroke: line, width: 1 }, ticks: { stroke: line, width: 1 } };
+  // one object per scheme, so options built from it keep their identity (a new identity re-creates the plot)
+  return useMemo(() => {
+    const line = dark ? "rgba(255,255,255,0.12)" : "rgba(0,0,0,0.08)";
+    return { stroke: dark ? "#c1c2c5" : "#495057", grid: { stroke: line, width: 1 }, ticks: { stroke: line, width: 1 } };
+  }, [dark]);
 }
 
 export function UPlot({ options, data, label, onCreate, onDraw }: UPlotProps) {
   const { ref: sizeRef, width } = useElementSize();
   const target = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const latest = useRef({ data, onDraw });
-  latest.current = { data, onDraw };
+  const latest = useRef({ data, onDraw, width });
+  latest.current = { data, onDraw, width };
+  // Created once the container has a width; a later transient 0 (a layout pass, a full-page screenshot)
+  // must not destroy the plot.
+  const [ready, setReady] = useState(false);
+  useEffect(() => {
+    if (width > 0) setReady(true);
+  }, [width]);
 
   useEffect(() => {
-    if (!target.current || width === 0) return;
+    if (!target.current || !ready) return;
     const opts: uPlot.Options = {
       ...options,
-      width,
+      width: latest.current.width,
       hooks: {
         ...options.hooks,
         draw: [...(options.hooks?.draw ?? []), (u) => latest.current.onDraw?.(u)],
@@ -52,7 +61,7 @@ export function UPlot({ options, data, label, onCreate, onDraw }: UPlotProps) {
     };
     // width changes resize (below); options identity re-creates
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [options, width === 0]);
+  }, [options, ready]);
 
   useEffect(() => {
     if (plot.current && width > 0) plot.current.setSize({ width, height: options.height });

@@ -1,0 +1,58 @@
+/**
+ * Every page, light and dark, at 1280 px and on a 390 px phone: it renders (its heading shows, no page error),
+ * axe-core finds no serious or critical violation, and a screenshot is written for a person to look at.
+ */
+import { expect, test } from "@playwright/test";
+import { apiGet, expectAccessible, screenshot, signIn, TEAM } from "./helpers";
+
+interface Page<T> {
+  results: T[];
+}
+
+for (const scheme of ["light", "dark"] as const) {
+  for (const width of [1280, 390]) {
+    test(`every page renders, is accessible and is photographed (${scheme}, ${width} px)`, async ({ browser }) => {
+      test.setTimeout(600_000);
+      const context = await browser.newContext({ viewport: { width, height: width > 500 ? 800 : 844 }, colorScheme: scheme });
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(e.message));
+      await signIn(page);
+      const jobs = await apiGet<Page<{ id: string; kind: string }>>(page, `/api/v1/jobs/?team=${TEAM}&page_size=5`);
+      const datasets = await apiGet<Page<{ id: string }>>(page, `/api/v1/datasets/?team=${TEAM}`);
+      const models = await apiGet<Page<{ id: string }>>(page, `/api/v1/models/?team=${TEAM}`);
+      const pages: [string, string][] = [
+        ["overview", "/"],
+        ["datasets", "/datasets"],
+        ["jobs", "/jobs"],
+        ["submit", "/submit?kind=train"],
+        ["models", "/models"],
+        ["team", "/team"],
+        ["team-tokens", "/team?tab=tokens"],
+        ["team-audit", "/team?tab=audit"],
+      ];
+      if (datasets.results[0]) {
+        const d = datasets.results[0].id;
+        for (const tab of ["versions", "schema", "preview", "lineage"]) pages.push([`dataset-${tab}`, `/datasets/${d}?tab=${tab}`]);
+      }
+      const train = jobs.results.find((j) => j.kind === "train") ?? jobs.results[0];
+      if (train) pages.push(["job", `/jobs/${train.id}`]);
+      if (jobs.results.length >= 2) pages.push(["compare", `/compare?jobs=${jobs.results.slice(0, 2).map((j) => j.id).join(",")}`]);
+      if (models.results[0]) {
+        const m = models.results[0].id;
+        for (const tab of ["versions", "card", "evaluations", "gate", "try"]) pages.push([`model-${tab}`, `/models/${m}?tab=${tab}`]);
+        pages.push(["promote", `/models/${m}/promote`], ["timeline", `/models/${m}/timeline`], ["serving", `/models/${m}/serving`]);
+      }
+      for (const [name, path] of pages) {
+        await page.goto(path);
+        await expect(page.getByRole("heading", { level: 2 }).first()).toBeVisible();
+        await page.waitForLoadState("networkidle", { timeout: 5_000 }).catch(() => {});
+        await expect(page.getByRole("status")).toHaveCount(0); // no page left loading
+        await expectAccessible(page, `${name} (${scheme}, ${width} px)`);
+        await screenshot(page, name, width, scheme);
+      }
+      expect(errors, "page errors").toEqual([]);
+      await context.close();
+    });
+  }
+}

@@ -1,0 +1,66 @@
+// Measures the dashboard in Debian's chromium (see benchmarks/dashboard.py, which starts the server and seeds).
+//   node scripts/bench.mjs <base url> <job id with 1M points> <spikes>
+// Prints one JSON object: chart_drawn_ms, spikes_kept, points_drawn, table_first_row_ms, table_max_rows_in_dom,
+// overview_js_gzip_kb, overview_js_files.
+import { chromium } from "@playwright/test";
+import { gzipSync } from "node:zlib";
+
+const [base, jobId, spikes] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+const page = await context.newPage();
+const figures = {};
+
+// bundle: every script the overview loads, from a cold cache, through sign-in
+const scripts = new Map();
+page.on("response", async (response) => {
+  if (response.request().resourceType() === "script") {
+    try {
+      scripts.set(response.url(), gzipSync(await response.body()).length);
+    } catch {}
+  }
+});
+await page.goto(base + "/");
+await page.getByLabel("Username").fill("bench");
+await page.getByRole("textbox", { name: "Password" }).fill("bench-password-1");
+await page.getByRole("button", { name: "Sign in" }).click();
+await page.getByRole("navigation", { name: "Main" }).waitFor({ state: "attached" });
+await page.waitForLoadState("networkidle");
+figures.overview_js_gzip_kb = Math.round([...scripts.values()].reduce((a, b) => a + b, 0) / 102.4) / 10;
+figures.overview_js_files = scripts.size;
+page.removeAllListeners("response");
+
+// chart: navigation start -> uPlot drew the series (the chart sets window.__ecoChartDrawn = performance.now())
+const seriesBodies = [];
+page.on("response", async (response) => {
+  if (response.url().includes(`/jobs/${jobId}/metrics/`) && response.url().includes("key=loss")) {
+    try {
+      seriesBodies.push(await response.json());
+    } catch {}
+  }
+});
+await page.goto(`${base}/jobs/${jobId}?keys=loss`);
+await page.waitForFunction(() => typeof window.__ecoChartDrawn === "number", null, { timeout: 30000 });
+figures.chart_drawn_ms = Math.round(await page.evaluate(() => window.__ecoChartDrawn));
+const body = seriesBodies.find((b) => Array.isArray(b.points));
+figures.points_drawn = body ? body.points.length : null;
+figures.spikes_kept = body ? body.points.filter((p) => p[1] >= 49.999).length : null;
+figures.spikes = Number(spikes);
+
+// runs table: navigation start -> first row; then scroll to the end, counting rows in the DOM
+await page.goto(`${base}/jobs`);
+await page.locator("tbody tr").first().waitFor({ timeout: 30000 });
+figures.table_first_row_ms = Math.round(await page.evaluate(() => performance.now()));
+let maxRows = 0;
+for (let i = 0; i < 40; i++) {
+  maxRows = Math.max(maxRows, await page.locator("tbody tr").count());
+  await page.mouse.move(640, 500);
+  await page.mouse.wheel(0, 1500);
+  await page.waitForTimeout(50);
+}
+figures.table_max_rows_in_dom = maxRows;
+console.log(JSON.stringify(figures));
+await browser.close();

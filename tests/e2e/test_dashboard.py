@@ -1,0 +1,115 @@
+"""Runs the Playwright suite (`frontend/e2e/`) in headless Chromium against a live server and worker.
+
+The server is the Procfile's web line (gunicorn) serving the dashboard build from `frontend/dist/` (make test
+builds it first). The worker that trains is started with ECO_TRAIN_STEP_DELAY_S, a test-only setting, so a
+training curve grows over several seconds while the browser watches. Screenshots of every page (light and
+dark, 1280 px and 390 px) are written to var/screenshots/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import settings
+
+from accounts_app.models import User
+from accounts_app.services import add_member, create_team
+from tests.worker.conftest import Process
+
+FRONTEND = Path(settings.BASE_DIR) / "frontend"
+PASSWORD = "e2e-password-1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, web: Process) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/api/v1/health/", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, web.log()
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def slow_worker(stack, worker):
+    """A worker whose training sleeps after each logged step. The shared worker is paused meanwhile, so the
+    e2e jobs go to this one, and started again afterwards."""
+    worker.stop()
+    slow = Process(
+        "worker-e2e",
+        [str(Path(sys.executable).with_name("celery")), "-A", "config", "worker", "-Q", "cpu", "-c", "1",
+         "-n", "e2e@%h", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
+        {**stack.env, "ECO_TRAIN_STEP_DELAY_S": "0.15"},
+        stack.log_dir,
+        ready="ready.",
+    ).start()
+    yield slow
+    slow.stop()
+    worker.start()
+
+
+@pytest.fixture
+def server(stack, tmp_path):
+    if not (FRONTEND / "dist" / "index.html").exists():
+        pytest.fail("the dashboard is not built: run `make frontend` (make test does)")
+    port = _free_port()
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**stack.env, "PATH": f"{bin_dir}:{stack.env.get('PATH', '')}", "PORT": str(port), "ECO_HOST": "127.0.0.1"}
+    argv = [str(Path(bin_dir) / "honcho"), "-f", "platform/Procfile", "-d", ".", "start", "--port", str(port), "web"]
+    web = Process("web-e2e", argv, env, tmp_path, ready="Booting worker").start()
+    url = f"http://127.0.0.1:{port}"
+    _wait_healthy(url, web)
+    yield url, web
+    web.stop()
+
+
+def test_the_dashboard_end_to_end_in_headless_chromium(transactional_db, server, slow_worker):
+    npx = shutil.which("npx")
+    chromium = shutil.which("chromium")
+    assert npx and chromium, "the browser tests need npm and Debian's chromium (.ci/run installs them)"
+    owner = User.objects.create_user(username="e2e-owner", password=PASSWORD)
+    User.objects.create_user(username="e2e-viewer", password=PASSWORD)
+    team = create_team(actor=owner, slug="e2e", name="E2E team")
+    add_member(actor=owner, team=team, username="e2e-viewer", role="viewer")
+
+    url, web = server
+    shots = Path(settings.BASE_DIR) / "var" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "E2E_BASE_URL": url,
+        "E2E_USER": "e2e-owner",
+        "E2E_VIEWER": "e2e-viewer",
+        "E2E_PASSWORD": PASSWORD,
+        "E2E_TEAM": "e2e",
+        "E2E_SCREENSHOTS": str(shots),
+        "CHROMIUM_PATH": chromium,
+        "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
+    }
+    run = subprocess.run(
+        [npx, "playwright", "test"],
+        cwd=FRONTEND,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=900,
+    )
+    report = f"{run.stdout[-12000:]}\n--- web ---\n{web.log()[-3000:]}\n--- worker ---\n{slow_worker.log()[-3000:]}"
+    assert run.returncode == 0, report
