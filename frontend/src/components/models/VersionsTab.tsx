@@ -169,7 +169,7 @@ function Actions({ model, version }: { model: Model; version: Version }) {
 function JsonBlock({ value, label }: { value: unknown; label: string }) {
   const text = JSON.stringify(value ?? {}, null, 2);
   return (
-    <Code block aria-label={label} style={{ maxHeight: 260, overflow: "auto", fontSize: 12 }}>
+    <Code block aria-label={label} tabIndex={0} style={{ maxHeight: 260, overflow: "auto", fontSize: 12 }}>
       {text === "{}" ? "(none)" : text}
     </Code>
   );

@@ -15,6 +15,7 @@ export function ModelLink({
 }: { modelId: string; version?: string; tab?: Tab; children: ReactNode } & AnchorProps) {
   return (
     <Anchor
+      underline="always"
       {...props}
       renderRoot={(p) => <Link {...p} to="/models/$modelId" params={{ modelId }} search={{ tab, version, evaluation: undefined }} />}
     >
@@ -25,7 +26,7 @@ export function ModelLink({
 
 export function JobLink({ jobId, children, ...props }: { jobId: string; children: ReactNode } & AnchorProps) {
   return (
-    <Anchor {...props} renderRoot={(p) => <Link {...p} to="/jobs/$jobId" params={{ jobId }} search={{}} />}>
+    <Anchor underline="always" {...props} renderRoot={(p) => <Link {...p} to="/jobs/$jobId" params={{ jobId }} search={{}} />}>
       {children}
     </Anchor>
   );
@@ -39,6 +40,7 @@ export function DatasetLink({
 }: { datasetId: string; version?: string; children: ReactNode } & AnchorProps) {
   return (
     <Anchor
+      underline="always"
       {...props}
       renderRoot={(p) => (
         <Link {...p} to="/datasets/$datasetId" params={{ datasetId }} search={{ tab: "versions", version }} />
