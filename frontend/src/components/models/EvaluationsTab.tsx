@@ -66,14 +66,14 @@ export function EvaluationsTab({
                   {sorted.map((e) => {
                     const active = e.id === current.id;
                     return (
-                      <Table.Tr key={e.id} bg={active ? "var(--mantine-color-default-hover)" : undefined}>
+                      <Table.Tr key={e.id}>
                         <Table.Td>
                           <UnstyledButton
                             onClick={() => onSelect(e.id)}
                             aria-pressed={active}
                             aria-label={`Show the evaluation of v${e.version} on ${e.dataset} (${e.split})`}
                             fw={700}
-                            c="var(--mantine-color-anchor)"
+                            c={active ? "var(--mantine-color-text)" : "var(--mantine-color-anchor)"}
                             td="underline"
                           >
                             v{e.version}

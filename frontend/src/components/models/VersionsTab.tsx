@@ -59,17 +59,17 @@ export function VersionsTable({
             const metrics = numericMetrics(v.metrics);
             const active = v.id === selected;
             return (
-              <Table.Tr key={v.id} bg={active ? "var(--mantine-color-default-hover)" : undefined} aria-selected={active}>
+              <Table.Tr key={v.id} aria-selected={active}>
                 <Table.Td>
                   <UnstyledButton
                     onClick={() => onSelect(v.id)}
                     aria-pressed={active}
                     aria-label={`Show version ${v.version}`}
                     fw={700}
-                    c="var(--mantine-color-anchor)"
+                    c={active ? "var(--mantine-color-text)" : "var(--mantine-color-anchor)"}
                     td="underline"
                   >
-                    v{v.version}
+                    {active ? "▸ " : ""}v{v.version}
                   </UnstyledButton>
                 </Table.Td>
                 <Table.Td>
