@@ -104,6 +104,8 @@ const model = createRoute({
   validateSearch: (s: Record<string, unknown>) => ({
     tab: oneOf(s.tab, MODEL_TABS, "versions"),
     version: optStr(s.version),
+    /** the evaluation whose confusion matrix the evaluations tab shows */
+    evaluation: optStr(s.evaluation),
   }),
   component: lazyRouteComponent(() => import("./pages/Model")),
 });

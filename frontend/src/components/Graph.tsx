@@ -64,7 +64,7 @@ export function Graph({ nodes, edges, height = 420, label }: { nodes: GraphNode[
         label: (
           <div style={{ lineHeight: 1.25 }}>
             <div style={{ fontWeight: 600, overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap" }}>{n.label}</div>
-            {n.sub && <div style={{ fontSize: 11, opacity: 0.8 }}>{n.sub}</div>}
+            {n.sub && <div style={{ fontSize: 11 }}>{n.sub}</div>}
           </div>
         ),
       },
@@ -98,6 +98,7 @@ export function Graph({ nodes, edges, height = 420, label }: { nodes: GraphNode[
         colorMode={scheme}
         fitView
         fitViewOptions={{ maxZoom: 1.2 }}
+        minZoom={0.05}
         nodesConnectable={false}
         onNodeClick={(_, node) => {
           const href = hrefs.get(node.id);
