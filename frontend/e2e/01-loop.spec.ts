@@ -68,8 +68,70 @@ test("the whole loop in the browser", async ({ page }) => {
   // a train job from the form: first a field the server refuses (its error shows by that field), then a good one
   await page.goto(`/submit?kind=train`);
   await page.getByRole("heading", { name: "Spec" }).waitFor();
-  const form = page.locator("form").last();
-  await form.getByLabel(/dataset.version/i).first().fill(version).catch(() => {});
-  await post(page, "/api/v1/jobs/", { team: TEAM, kind: "train", spec: {}, priority: 0 }).catch(() => {});
-  void form;
+  await page.getByRole("textbox", { name: "Dataset version: data set" }).click();
+  await page.getByRole("option", { name: new RegExp(NAME) }).click();
+  await page.getByRole("textbox", { name: "Dataset version", exact: true }).click();
+  await page.getByRole("option").first().click();
+  await page.getByRole("textbox", { name: /^Model/ }).first().fill(`${NAME}-model`);
+  await page.getByLabel(/^architecture/i).first().click();
+  await page.getByRole("option", { name: "textcnn" }).click();
+  await page.getByRole("button", { name: "Submit train job" }).click();
+  await expect(page.getByText(/textcnn cannot serve/)).toBeVisible();
+  await page.getByLabel(/^architecture/i).first().click();
+  await page.getByRole("option", { name: "mlp" }).click();
+  await page.getByLabel(/^epochs/i).first().fill("12");
+  await page.getByRole("button", { name: "Submit train job" }).click();
+  await page.waitForURL(/\/jobs\/[0-9a-f-]{36}/);
+  const jobId = page.url().match(/jobs\/([0-9a-f-]{36})/)![1];
+
+  // its curve grows while it trains: "showing N of M points" counts up without leaving the page
+  const shown = page.getByText(/showing [\d,]+ of [\d,]+ points/).first();
+  await expect(shown).toBeVisible({ timeout: 120_000 });
+  const count = async () => Number(((await shown.textContent()) ?? "").match(/of ([\d,]+)/)![1].replace(/,/g, ""));
+  const first = await count();
+  await expect.poll(count, { timeout: 120_000 }).toBeGreaterThan(first);
+  await waitForJob(page, jobId);
+
+  // a second job (through the API) and the two compared
+  const job = await (await page.request.get(`/api/v1/jobs/${jobId}/`)).json();
+  const second = await post(page, "/api/v1/jobs/", {
+    team: TEAM,
+    kind: "train",
+    spec: { ...job.spec, hyperparameters: { ...(job.spec.hyperparameters ?? {}), epochs: 3, lr: 0.05 } },
+  });
+  await waitForJob(page, second.id);
+  await page.goto(`/compare?jobs=${jobId},${second.id}`);
+  await expect(page.getByText("differs").first()).toBeVisible();
+
+  // promote through the gate: refused first with the checks shown, then moved
+  const modelVersion = (await (await page.request.get(`/api/v1/jobs/${jobId}/`)).json()).outputs.model_version as string;
+  const mv = await (await page.request.get(`/api/v1/model-versions/${modelVersion}/`)).json();
+  const modelId = mv.model as string;
+  await post(page, `/api/v1/models/${modelId}/gate/`, { dataset_version: version, required_card_fields: ["Intended use"] }, "PUT");
+  await page.goto(`/models/${modelId}/promote?alias=production&version=${mv.version}`);
+  await expect(page.getByText(/lacks the section/)).toBeVisible();
+  await expect(page.getByRole("button", { name: "Move alias" })).toBeDisabled();
+  const evaluate = await post(page, "/api/v1/jobs/", { team: TEAM, kind: "evaluate", spec: { model_version: modelVersion, dataset_version: version } });
+  await waitForJob(page, evaluate.id);
+  await page.goto(`/models/${modelId}?tab=card`);
+  await page.getByLabel("Model card (Markdown)").fill("# Flowers\n\n## Intended use\n\nA test of the whole loop.\n");
+  await page.getByRole("button", { name: /^Save/ }).click();
+  await page.goto(`/models/${modelId}/promote?alias=production&version=${mv.version}`);
+  await expect(page.getByRole("button", { name: "Move alias" })).toBeEnabled({ timeout: 30_000 });
+  await page.getByRole("button", { name: "Move alias" }).click();
+  await expect.poll(async () => (await (await page.request.get(`/api/v1/models/${modelId}/`)).json()).aliases.production).toBe(modelVersion);
+
+  // try a prediction and give feedback on it
+  await page.goto(`/models/${modelId}?tab=try`);
+  for (const [i, value] of ["4.1", "5.2", "4.3", "4.4"].entries()) await page.getByLabel(`f${i + 1}`, { exact: true }).fill(value);
+  await page.getByRole("button", { name: /^Predict/ }).click();
+  await expect(page.getByText(/virginica|versicolor|setosa/).first()).toBeVisible();
+  await page.getByLabel("True label").click();
+  await page.getByRole("option", { name: "virginica" }).click();
+  await page.getByRole("button", { name: "Give feedback" }).click();
+  await expect.poll(async () => (await (await page.request.get(`/api/v1/predictions/?model=${modelId}&has_feedback=true`)).json()).count).toBe(1);
+
+  // the feedback on the model's timeline
+  await page.goto(`/models/${modelId}/timeline`);
+  await expect(page.getByText(/feedback/i).first()).toBeVisible();
 });
