@@ -195,6 +195,7 @@ SPECTACULAR_SETTINGS = {
         "ModelVersionStatusEnum": "models_app.models.VersionStatus",
         "DatasetVersionStatusEnum": "datasets_app.models.VersionStatus",
         "MetricDirectionEnum": "jobs_app.metrics.DIRECTIONS",
+        "GateDirectionEnum": "models_app.models.Direction",
     },
 }
 ECO_TOKEN_DEFAULT_DAYS = env.int("ECO_TOKEN_DEFAULT_DAYS", default=90)

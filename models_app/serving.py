@@ -145,11 +145,12 @@ def log_request(facts: RequestFacts, *, user: User, model_pk, status_code: int, 
     row = {
         "model_id": model_id,
         "model_version_id": facts.version_id,
-        "alias": facts.alias[:50],
+        # text columns of PostgreSQL refuse NUL; a request's alias or error message may carry one
+        "alias": facts.alias[:50].replace("\x00", "\ufffd"),
         "status_code": status_code,
         "latency_ms": latency_ms,
         "rows": facts.rows,
-        "error": error[:300],
+        "error": error[:300].replace("\x00", "\ufffd"),
         "created_at": timezone.now(),
     }
     if settings.ECO_PREDICTION_LOG != "inline":

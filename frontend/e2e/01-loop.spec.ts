@@ -52,7 +52,7 @@ test("the whole loop in the browser", async ({ page }) => {
   const cdp = await page.context().newCDPSession(page);
   await cdp.send("Network.enable");
   await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 25_000 });
-  await page.getByLabel("File").setInputFiles({ name: "flowers.csv", mimeType: "text/csv", buffer: Buffer.from(csv()) });
+  await page.getByLabel("File", { exact: true }).setInputFiles({ name: "flowers.csv", mimeType: "text/csv", buffer: Buffer.from(csv()) });
   await page.getByLabel("Target column").fill("species");
   await page.getByRole("button", { name: "Upload", exact: true }).click();
   const bar = page.getByRole("progressbar", { name: "Upload progress" });
