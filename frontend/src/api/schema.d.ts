@@ -1234,12 +1234,6 @@ export interface components {
          * @enum {string}
          */
         DatasetVersionStatusEnum: "ready";
-        /**
-         * @description * `maximize` - Maximize
-         *     * `minimize` - Minimize
-         * @enum {string}
-         */
-        Direction571Enum: "maximize" | "minimize";
         Evaluation: {
             /** Format: uuid */
             readonly id: string;
@@ -1280,7 +1274,7 @@ export interface components {
             /** @default  */
             metric: string;
             /** @default  */
-            direction: components["schemas"]["Direction571Enum"] | components["schemas"]["BlankEnum"];
+            direction: components["schemas"]["GateDirectionEnum"] | components["schemas"]["BlankEnum"];
             /**
              * Format: uuid
              * @description The pinned evaluation set.
@@ -1350,7 +1344,7 @@ export interface components {
              *     * `maximize` - Maximize
              *     * `minimize` - Minimize
              */
-            direction?: components["schemas"]["Direction571Enum"];
+            direction?: components["schemas"]["GateDirectionEnum"];
         };
         GateCheckRequestRequest: {
             alias: string;
@@ -1370,11 +1364,17 @@ export interface components {
             /** Format: uuid */
             pinned_dataset_version: string | null;
         };
+        /**
+         * @description * `maximize` - Maximize
+         *     * `minimize` - Minimize
+         * @enum {string}
+         */
+        GateDirectionEnum: "maximize" | "minimize";
         GateRequest: {
             /** @default  */
             metric: string;
             /** @default  */
-            direction: components["schemas"]["Direction571Enum"] | components["schemas"]["BlankEnum"];
+            direction: components["schemas"]["GateDirectionEnum"] | components["schemas"]["BlankEnum"];
             /**
              * Format: uuid
              * @description The pinned evaluation set.
