@@ -199,6 +199,7 @@ PATH_IDS = {
     "/api/v1/teams/{slug}/members/": lambda s: {"slug": s.team.slug},
     "/api/v1/teams/{slug}/members/{username}/": lambda s: {"slug": s.team.slug, "username": s.viewer.username},
     "/api/v1/teams/{slug}/usage/": lambda s: {"slug": s.team.slug},
+    "/api/v1/teams/{slug}/overview/": lambda s: {"slug": s.team.slug},
     "/api/v1/trigger-runs/{id}/": lambda s: {"id": str(s.run.pk)},
     "/api/v1/triggers/{id}/": lambda s: {"id": str(s.trigger.pk)},
     "/api/v1/triggers/{id}/fire/": lambda s: {"id": str(s.trigger.pk)},
