@@ -18,7 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from django.conf import settings
+from django.conf import global_settings, settings
+from django.test import override_settings
 
 from accounts_app.models import User
 from accounts_app.services import add_member, create_team
@@ -53,8 +54,22 @@ def slow_worker(stack, worker):
     worker.stop()
     slow = Process(
         "worker-e2e",
-        [str(Path(sys.executable).with_name("celery")), "-A", "config", "worker", "-Q", "cpu", "-c", "1",
-         "-n", "e2e@%h", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
+        [
+            str(Path(sys.executable).with_name("celery")),
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "cpu",
+            "-c",
+            "1",
+            "-n",
+            "e2e@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "INFO",
+        ],
         {**stack.env, "ECO_TRAIN_STEP_DELAY_S": "0.15"},
         stack.log_dir,
         ready="ready.",
@@ -83,8 +98,10 @@ def test_the_dashboard_end_to_end_in_headless_chromium(transactional_db, server,
     npx = shutil.which("npx")
     chromium = shutil.which("chromium")
     assert npx and chromium, "the browser tests need npm and Debian's chromium (.ci/run installs them)"
-    owner = User.objects.create_user(username="e2e-owner", password=PASSWORD)
-    User.objects.create_user(username="e2e-viewer", password=PASSWORD)
+    # the server checks passwords with the production hashers, not the tests' fast MD5
+    with override_settings(PASSWORD_HASHERS=global_settings.PASSWORD_HASHERS):
+        owner = User.objects.create_user(username="e2e-owner", password=PASSWORD)
+        User.objects.create_user(username="e2e-viewer", password=PASSWORD)
     team = create_team(actor=owner, slug="e2e", name="E2E team")
     add_member(actor=owner, team=team, username="e2e-viewer", role="viewer")
 
