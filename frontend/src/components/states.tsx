@@ -5,7 +5,7 @@ import { errorMessage } from "../api/client";
 
 export function Loading({ label = "Loading…" }: { label?: string }) {
   return (
-    <Center py="xl" role="status" aria-live="polite">
+    <Center py="xl" role="status" aria-live="polite" aria-busy="true">
       <Stack align="center" gap="xs">
         <Loader size="sm" />
         <Text size="sm" c="dimmed">
