@@ -1,5 +1,5 @@
 import "@mantine/core/styles.css";
-import { MantineProvider, createTheme, type CSSVariablesResolver, type MantineColorsTuple } from "@mantine/core";
+import { MantineProvider, TableScrollContainer, createTheme, type CSSVariablesResolver, type MantineColorsTuple } from "@mantine/core";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { RouterProvider } from "@tanstack/react-router";
 import { StrictMode } from "react";
@@ -11,7 +11,17 @@ import { router } from "./router";
 const green: MantineColorsTuple = [
   "#e8f6ee", "#d3ebdd", "#a6d6ba", "#76c095", "#4fae77", "#36a164", "#279a5a", "#1a864a", "#1f7a4d", "#0f5f37",
 ];
-const theme = createTheme({ colors: { green }, primaryColor: "green", primaryShade: 8, defaultRadius: "sm" });
+const theme = createTheme({
+  colors: { green },
+  primaryColor: "green",
+  primaryShade: 8,
+  defaultRadius: "sm",
+  components: {
+    // a wide table scrolls sideways on a phone: natively, and focusable so a keyboard can scroll it (axe
+    // scrollable-region-focusable)
+    TableScrollContainer: TableScrollContainer.extend({ defaultProps: { type: "native", tabIndex: 0 } }),
+  },
+});
 // Mantine's dimmed text (3.3:1 on white) and error messages darker (light) or lighter (dark) than Mantine's, for a 4.5:1 contrast
 const contrast: CSSVariablesResolver = () => ({
   variables: {},
