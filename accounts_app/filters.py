@@ -3,6 +3,7 @@
 from django_filters import rest_framework as filters
 
 from accounts_app.models import AuditEvent
+from config.filters import UtcDateTimeFilter
 
 
 class AuditEventFilter(filters.FilterSet):
@@ -12,11 +13,11 @@ class AuditEventFilter(filters.FilterSet):
 
     team = filters.CharFilter(field_name="team__slug", help_text="Team slug.")
     actor = filters.CharFilter(field_name="actor__username", help_text="Username of who acted.")
-    since = filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="gte", help_text="Events at or after this time (ISO 8601)."
+    since = UtcDateTimeFilter(
+        param="since", field_name="created_at", lookup_expr="gte", help_text="Events at or after this time (ISO 8601)."
     )
-    until = filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="lte", help_text="Events at or before this time (ISO 8601)."
+    until = UtcDateTimeFilter(
+        param="until", field_name="created_at", lookup_expr="lte", help_text="Events at or before this time (ISO 8601)."
     )
 
     class Meta:

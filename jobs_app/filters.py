@@ -1,12 +1,10 @@
 """Query parameters of jobs_app's list endpoints. An invalid value answers 400 naming the parameter."""
 
-from datetime import UTC
-
-from django.core.exceptions import ValidationError
 from django.db.models import F, Q, TextField
 from django.db.models.functions import Cast
 from django_filters import rest_framework as filters
 
+from config.filters import UtcDateTimeFilter
 from jobs_app.models import Job, JobStatus, RetrainTrigger
 
 # ?ordering= values -> the order by; nulls (a job not started or not finished yet) go last either way, and the
@@ -21,23 +19,6 @@ SEARCH_MODELS = 100  # model names a search matches, at most (their ids are look
 
 class StatusInFilter(filters.BaseInFilter, filters.ChoiceFilter):
     """A comma list of statuses, each checked."""
-
-
-class UtcDateTimeFilter(filters.IsoDateTimeFilter):
-    """An ISO 8601 time, turned into UTC before it reaches the database (PostgreSQL refuses UTC offsets beyond
-    15:59, which ISO 8601 text may carry); one that cannot be (year 1 at +01:00) is a 400 naming the parameter."""
-
-    def __init__(self, *args, param: str, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.param = param
-
-    def filter(self, qs, value):
-        if value is not None:
-            try:
-                value = value.astimezone(UTC)
-            except (OverflowError, ValueError):
-                raise ValidationError({self.param: ["is out of range."]}) from None
-        return super().filter(qs, value)
 
 
 class JobFilter(filters.FilterSet):
