@@ -25,6 +25,7 @@ from models_app.models import (
     ModelVersionDataset,
     PredictionLog,
     RegisteredModel,
+    ServingRequest,
 )
 
 IRIS_SCHEMA = {
@@ -245,6 +246,20 @@ class PredictionLogFactory(factory.django.DjangoModelFactory):
     output = factory.Dict({"label": "setosa", "scores": {"setosa": 0.9}})
     latency_ms = 1.5
     created_by = factory.SubFactory(UserFactory)
+
+
+class ServingRequestFactory(factory.django.DjangoModelFactory):
+    """A served predict request (200) of one row; set `status_code` and `error` for a refused or failed one."""
+
+    class Meta:
+        model = ServingRequest
+
+    model_version = factory.SubFactory(ModelVersionFactory)
+    model = factory.SelfAttribute("model_version.model")
+    alias = "production"
+    status_code = 200
+    latency_ms = 2.5
+    rows = 1
 
 
 # jobs_app
