@@ -8,6 +8,9 @@ from rest_framework.test import APIClient
 
 from tests.helpers import MLP_SPEC, World, register_trained, safetensors_file
 
+# the live stack (a real worker, shared media) as one set of session fixtures for every folder that uses it
+pytest_plugins = ["tests.stack"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _fast_password_hashing():

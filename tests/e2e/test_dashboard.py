@@ -23,7 +23,7 @@ from django.test import override_settings
 
 from accounts_app.models import User
 from accounts_app.services import add_member, create_team
-from tests.worker.conftest import Process
+from tests.stack import Process
 
 FRONTEND = Path(settings.BASE_DIR) / "frontend"
 PASSWORD = "e2e-password-1"

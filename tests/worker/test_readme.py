@@ -17,7 +17,7 @@ import pytest
 from django.conf import settings
 
 from jobs_app.models import Job
-from tests.worker.conftest import Process
+from tests.stack import Process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

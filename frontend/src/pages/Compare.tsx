@@ -27,7 +27,7 @@ import { CompareChart } from "../components/charts/CompareChart";
 import { PALETTE, fetchMetricKeys } from "../components/charts/metricApi";
 import { ParallelCoordinates } from "../components/charts/ParallelCoordinates";
 import { jobParams, jobSummaries, shortId, StatusBadge, type JobDetail } from "../components/job/JobParts";
-import { AnchorLink, partialSearch } from "../components/job/links";
+import { AnchorLink, partialSearch } from "../components/links";
 import { Empty, ErrorState, Loading } from "../components/states";
 import { chartSearchPatch, defaultDirection, formatValue } from "../lib/chart";
 import { paramRows, type Scalar } from "../lib/chartCompare";

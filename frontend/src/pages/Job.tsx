@@ -35,7 +35,7 @@ import {
   type JobDetail,
 } from "../components/job/JobParts";
 import { LogTail } from "../components/job/LogTail";
-import { AnchorLink, ButtonLink, partialSearch } from "../components/job/links";
+import { AnchorLink, ButtonLink, partialSearch } from "../components/links";
 import { Empty, ErrorState, QueryState } from "../components/states";
 import { chartSearchPatch, chosenKeys } from "../lib/chart";
 

@@ -9,7 +9,7 @@ import { DatasetsPanel, JobsPanel, ModelsPanel, TriggersPanel, UsagePanel } from
 import { useOverview } from "../components/overview/useOverview";
 import { ErrorState, Loading } from "../components/states";
 import { loopStages } from "../lib/overview";
-import { MUTED } from "../components/overview/links";
+import { MUTED } from "../components/links";
 
 export default function OverviewPage() {
   const { team } = useTeam();

@@ -13,7 +13,7 @@ import { Tokens } from "../components/team/Tokens";
 import { UsageView } from "../components/team/Usage";
 import { QueryState } from "../components/states";
 import type { TEAM_TABS } from "../router";
-import { MUTED } from "../components/overview/links";
+import { MUTED } from "../components/links";
 
 const route = getRouteApi("/team");
 type Tab = (typeof TEAM_TABS)[number];

@@ -4,7 +4,7 @@
  */
 import { Badge, Table, Text } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
-import { AnchorLink, partialSearch } from "./links";
+import { AnchorLink, partialSearch } from "../links";
 import { api, unwrap, type Schemas } from "../../api/client";
 import { defaultDirection, formatValue } from "../../lib/chart";
 import { flattenParams, type Scalar } from "../../lib/chartCompare";

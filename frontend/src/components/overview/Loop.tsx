@@ -1,6 +1,6 @@
 /** The loop as one picture: register data -> process -> train -> evaluate -> promote -> serve -> feedback -> retrain. */
 import { Box, SimpleGrid, Text, ThemeIcon } from "@mantine/core";
-import { PaperLink, partialSearch, MUTED } from "./links";
+import { PaperLink, partialSearch, MUTED } from "../links";
 import type { LoopStage } from "../../lib/overview";
 import { formatCount } from "../../lib/overviewFormat";
 

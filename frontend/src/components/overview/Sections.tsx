@@ -1,6 +1,6 @@
 /** The Overview's panels: jobs, retrain triggers, models and aliases, data sets, usage. */
 import { Badge, Group, Paper, Progress, Stack, Table, Text, Title } from "@mantine/core";
-import { AnchorLink, BadgeLink, partialSearch, MUTED } from "./links";
+import { AnchorLink, BadgeLink, partialSearch, MUTED } from "../links";
 import type { ReactNode } from "react";
 import { progressPercent, shortId, statusSummary, triggerProgress, type OverviewModel } from "../../lib/overview";
 import { formatBytes, formatCount, formatSeconds, timeAgo } from "../../lib/overviewFormat";

@@ -6,7 +6,7 @@ import { useEffect, useState } from "react";
 import { api, unwrap } from "../../api/client";
 import { formatDateTime } from "../../lib/overviewFormat";
 import { AUDIT_ACTIONS, actionGroups, auditQuery, pageCount, summarizeData } from "../../lib/team";
-import { AnchorLink, partialSearch, MUTED } from "../overview/links";
+import { AnchorLink, partialSearch, MUTED } from "../links";
 import { Empty, ErrorState, Loading } from "../states";
 
 const route = getRouteApi("/team");

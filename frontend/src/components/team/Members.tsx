@@ -6,7 +6,7 @@ import { ApiError, api, errorMessage, unwrap, type Schemas } from "../../api/cli
 import { ROLES, useCan, useSession, type Role } from "../../auth";
 import { formatDateTime } from "../../lib/overviewFormat";
 import { Empty, ErrorState, Loading } from "../states";
-import { LINK, MUTED } from "../overview/links";
+import { LINK, MUTED } from "../links";
 
 type Membership = Schemas["Membership"];
 const ROLE_OPTIONS = ROLES.map((r) => ({ value: r, label: r }));

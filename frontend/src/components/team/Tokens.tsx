@@ -20,7 +20,7 @@ import { ApiError, api, errorMessage, unwrap, type Schemas } from "../../api/cli
 import { formatDateTime } from "../../lib/overviewFormat";
 import { TOKEN_EXPIRY, expiryDays, tokenState } from "../../lib/team";
 import { Empty, ErrorState, Loading } from "../states";
-import { MUTED } from "../overview/links";
+import { MUTED } from "../links";
 
 type Token = Schemas["Token"];
 type NewToken = Schemas["NewToken"];

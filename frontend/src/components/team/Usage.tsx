@@ -2,7 +2,7 @@
 import { Paper, SimpleGrid, Stack, Table, Text, Title } from "@mantine/core";
 import type { Schemas } from "../../api/client";
 import { formatBytes, formatCount, formatSeconds } from "../../lib/overviewFormat";
-import { MUTED } from "../overview/links";
+import { MUTED } from "../links";
 
 type Usage = Schemas["TeamUsage"];
 
