@@ -65,42 +65,18 @@ export function DatasetVersionWidget(props: WidgetProps) {
     label: `v${v.version} · ${v.num_rows.toLocaleString()} rows${v.status === "ready" ? "" : ` · ${v.status}`}`,
   }));
   if (value && !versionData.some((o) => o.value === value)) versionData.unshift({ value, label: current.data ? `v${current.data.version}` : value });
-  const locked = props.disabled || props.readonly;
   return (
-    <SimpleGrid cols={{ base: 1, sm: 2 }} spacing="sm" verticalSpacing="xs">
-      <Select
-        label={`${props.label || "Dataset version"}: data set`}
-        placeholder={datasets.isPending ? "Loading…" : "Pick a data set"}
-        data={(datasets.data?.results ?? []).map((d) => ({ value: d.id, label: d.name }))}
-        value={dataset}
-        onChange={(id) => {
-          setChosen(id);
-          props.onChange(undefined);
-        }}
-        searchable
-        disabled={locked}
-        comboboxProps={{ withinPortal: true }}
-        nothingFoundMessage="No data set"
-      />
-      <Select
-        id={props.id}
-        label={props.label || "Dataset version"}
-        placeholder={dataset ? (versions.isPending ? "Loading…" : "Pick a version") : "Pick a data set first"}
-        data={versionData}
-        value={value}
-        onChange={(v) => props.onChange(v ?? undefined)}
-        required={props.required}
-        disabled={locked}
-        error={errorOf(props)}
-        comboboxProps={{ withinPortal: true }}
-        nothingFoundMessage="No version"
-      />
-      {describe(props) && (
-        <Text size="xs" c="dimmed" style={{ gridColumn: "1 / -1" }}>
-          {describe(props)}
-        </Text>
-      )}
-    </SimpleGrid>
+    <ParentThenVersion
+      props={props}
+      noun="Dataset version"
+      parentNoun="data set"
+      parents={(datasets.data?.results ?? []).map((d) => ({ value: d.id, label: d.name }))}
+      parentsPending={datasets.isPending}
+      parent={dataset}
+      onParent={setChosen}
+      versions={versionData}
+      versionsPending={versions.isPending}
+    />
   );
 }
 
@@ -126,28 +102,66 @@ export function ModelVersionWidget(props: WidgetProps) {
     label: `v${v.version}${v.aliases?.length ? ` (${v.aliases.join(", ")})` : ""}${v.status === "ready" ? "" : ` · ${v.status}`}`,
   }));
   if (value && !versionData.some((o) => o.value === value)) versionData.unshift({ value, label: current.data ? `v${current.data.version}` : value });
+  return (
+    <ParentThenVersion
+      props={props}
+      noun="Model version"
+      parentNoun="model"
+      parents={(models.data?.results ?? []).map((m) => ({ value: m.id, label: m.name }))}
+      parentsPending={models.isPending}
+      parent={model}
+      onParent={setChosen}
+      versions={versionData}
+      versionsPending={versions.isPending}
+    />
+  );
+}
+
+/** Two selects: the data set (or model), then one of its versions; the widget's value is the version id. */
+function ParentThenVersion({
+  props,
+  noun,
+  parentNoun,
+  parents,
+  parentsPending,
+  parent,
+  onParent,
+  versions,
+  versionsPending,
+}: {
+  props: WidgetProps;
+  noun: string;
+  parentNoun: string;
+  parents: { value: string; label: string }[];
+  parentsPending: boolean;
+  parent: string | null;
+  onParent: (id: string | null) => void;
+  versions: { value: string; label: string }[];
+  versionsPending: boolean;
+}) {
   const locked = props.disabled || props.readonly;
+  const value = asValue(props.value);
   return (
     <SimpleGrid cols={{ base: 1, sm: 2 }} spacing="sm" verticalSpacing="xs">
       <Select
-        label={`${props.label || "Model version"}: model`}
-        placeholder={models.isPending ? "Loading…" : "Pick a model"}
-        data={(models.data?.results ?? []).map((m) => ({ value: m.id, label: m.name }))}
-        value={model}
+        label={`${props.label || noun}: ${parentNoun}`}
+        placeholder={parentsPending ? "Loading…" : `Pick a ${parentNoun}`}
+        data={parents}
+        value={parent}
         onChange={(id) => {
-          setChosen(id);
+          onParent(id);
           props.onChange(undefined);
         }}
         searchable
         disabled={locked}
         comboboxProps={{ withinPortal: true }}
-        nothingFoundMessage="No model"
+        nothingFoundMessage={`No ${parentNoun}`}
       />
       <Select
         id={props.id}
-        label={props.label || "Model version"}
-        placeholder={model ? (versions.isPending ? "Loading…" : "Pick a version") : "Pick a model first"}
-        data={versionData}
+        label={props.label || noun}
+        placeholder={parent ? (versionsPending ? "Loading…" : "Pick a version") : `Pick a ${parentNoun} first`}
+        data={versions}
         value={value}
         onChange={(v) => props.onChange(v ?? undefined)}
         required={props.required}
