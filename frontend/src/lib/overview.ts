@@ -85,14 +85,18 @@ function activeHint(a: { running: number; queued: number }): string {
   return `${a.running} running, ${a.queued} queued`;
 }
 
+/** The loop's stages that are jobs of one kind: [kind, label]. */
+const JOB_STAGES = [
+  ["process", "Process"],
+  ["train", "Train"],
+  ["evaluate", "Evaluate"],
+] as const;
+
 /**
  * The eight stages of the loop, in order: register data -> process -> train -> evaluate -> promote -> serve ->
  * feedback -> retrain, each with its live number and the page that drives it.
  */
 export function loopStages(model: OverviewModel): LoopStage[] {
-  const proc = activeOfKind(model, "process");
-  const train = activeOfKind(model, "train");
-  const evaluate = activeOfKind(model, "evaluate");
   const inProduction = model.models.filter((m) => "production" in m.aliases).length;
   const withAlias = model.models.filter((m) => Object.keys(m.aliases).length > 0).length;
   const enabled = model.triggers.filter((t) => t.enabled);
@@ -108,33 +112,18 @@ export function loopStages(model: OverviewModel): LoopStage[] {
       hint: model.datasets.recent[0] ? `latest: ${model.datasets.recent[0].name}` : "upload or import one",
       to: "/datasets",
     },
-    {
-      key: "process",
-      label: "Process",
-      value: proc.running + proc.queued,
-      unit: "active jobs",
-      hint: activeHint(proc),
-      to: "/jobs",
-      search: { kind: "process" },
-    },
-    {
-      key: "train",
-      label: "Train",
-      value: train.running + train.queued,
-      unit: "active jobs",
-      hint: activeHint(train),
-      to: "/jobs",
-      search: { kind: "train" },
-    },
-    {
-      key: "evaluate",
-      label: "Evaluate",
-      value: evaluate.running + evaluate.queued,
-      unit: "active jobs",
-      hint: activeHint(evaluate),
-      to: "/jobs",
-      search: { kind: "evaluate" },
-    },
+    ...JOB_STAGES.map(([key, label]) => {
+      const active = activeOfKind(model, key);
+      return {
+        key,
+        label,
+        value: active.running + active.queued,
+        unit: "active jobs",
+        hint: activeHint(active),
+        to: "/jobs" as const,
+        search: { kind: key },
+      };
+    }),
     {
       key: "promote",
       label: "Promote",
