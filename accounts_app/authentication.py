@@ -1,3 +1,4 @@
+from django.http.multipartparser import MultiPartParserError
 from rest_framework import authentication, exceptions
 from rest_framework.authentication import CSRFCheck
 
@@ -58,6 +59,10 @@ def enforce_csrf(request) -> None:
     check = CSRFCheck(lambda req: None)
     django_request = getattr(request, "_request", request)
     check.process_request(django_request)  # reads the cookie into request.META
-    reason = check.process_view(django_request, None, (), {})
+    try:
+        # the check looks for a form token in the body first; a multipart body without a boundary fails there
+        reason = check.process_view(django_request, None, (), {})
+    except MultiPartParserError as exc:
+        raise exceptions.ParseError(f"Multipart form parse error - {exc}") from exc
     if reason:
         raise exceptions.PermissionDenied(f"CSRF Failed: {reason}")

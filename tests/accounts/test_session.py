@@ -192,3 +192,11 @@ def test_token_creation_checks_its_input_and_needs_a_caller(world, anon):
     assert anon.post("/api/v1/auth/tokens/", {"name": "x"}, format="json").status_code == 401
     made = client.post("/api/v1/auth/tokens/", {"name": "by-token"}, format="json")
     assert made.status_code == 201 and ApiToken.objects.get(pk=made.json()["id"]).user == world.users["member"]
+
+
+def test_a_multipart_body_without_a_boundary_is_a_400_not_a_500(db):
+    client = browser()
+    token = csrf(client)
+    response = client.generic("POST", URL, b"username=x", content_type="multipart/form-data", HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 400
+    assert "boundary" in response.json()["detail"].lower()
