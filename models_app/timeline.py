@@ -23,6 +23,11 @@ MAX_MOVES = 500
 MAX_RUNS = 200
 
 
+def _count(n: int, noun: str) -> str:
+    """"1 label", "3 labels"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _node(node_type: str, pk, label: str, at, /, ref: bool | str = True, **data) -> dict:
     ref_type = node_type if ref is True else ref
     return {
@@ -157,13 +162,13 @@ def model_timeline(*, model: RegisteredModel) -> dict:
     for row in usage:
         vid = row["model_version_id"]
         nodes[f"predictions:{vid}"] = _node(
-            "predictions", vid, f"{row['count']} predictions", row["first_at"], ref=False, count=row["count"],
+            "predictions", vid, _count(row["count"], "prediction"), row["first_at"], ref=False, count=row["count"],
             first_at=row["first_at"], last_at=row["last_at"],
         )  # fmt: skip
         edge(f"model_version:{vid}", f"predictions:{vid}", "served")
         if row["labelled"]:
             nodes[f"feedback:{vid}"] = _node(
-                "feedback", vid, f"{row['labelled']} labels", row["first_label_at"], ref=False,
+                "feedback", vid, _count(row["labelled"], "label"), row["first_label_at"], ref=False,
                 count=row["labelled"], first_at=row["first_label_at"], last_at=row["last_label_at"],
             )  # fmt: skip
             edge(f"predictions:{vid}", f"feedback:{vid}", "labelled")

@@ -50,6 +50,7 @@ def test_the_timeline_tells_the_models_story(world, model, iris_version, trained
     predictions, feedback = nodes[f"predictions:{trained.pk}"], nodes[f"feedback:{trained.pk}"]
     assert predictions["data"]["count"] == 2 and predictions["ref"] is None
     assert feedback["data"]["count"] == 1
+    assert (predictions["label"], feedback["label"]) == ("2 predictions", "1 label")
     assert nodes[f"model_version:{trained.pk}"]["ref"] == {"type": "model_version", "id": str(trained.pk)}
     assert nodes[f"job:{job.pk}"]["data"] == {"kind": "train", "status": "succeeded"}
     assert nodes[f"trigger_run:{run.pk}"]["data"]["status"] == "running"
