@@ -24,7 +24,7 @@ MAX_RUNS = 200
 
 
 def _count(n: int, noun: str) -> str:
-    """"1 label", "3 labels"."""
+    """ "1 label", "3 labels"."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 

@@ -128,5 +128,8 @@ def test_the_dashboard_end_to_end_in_headless_chromium(transactional_db, server,
         text=True,
         timeout=900,
     )
+    results = Path(settings.BASE_DIR) / "var" / "e2e-results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "playwright.log").write_text(run.stdout)  # the whole report; the assertion shows its end
     report = f"{run.stdout[-12000:]}\n--- web ---\n{web.log()[-3000:]}\n--- worker ---\n{slow_worker.log()[-3000:]}"
     assert run.returncode == 0, report

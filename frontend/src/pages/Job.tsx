@@ -139,7 +139,7 @@ function JobView({ job }: { job: JobDetail }) {
 
       <Stack gap={4}>
         <Group justify="space-between">
-          <Text size="sm" fw={500} id="job-progress-label">
+          <Text size="sm" fw={500}>
             Progress
           </Text>
           <Text size="sm">{Math.round(job.progress * 100)}%</Text>
@@ -148,7 +148,7 @@ function JobView({ job }: { job: JobDetail }) {
           value={job.progress * 100}
           animated={running}
           color={job.status === "failed" ? "red" : job.status === "succeeded" ? "green" : "blue"}
-          aria-labelledby="job-progress-label"
+          aria-label="Job progress" // Mantine passes aria-label, and only it, to the progressbar
         />
       </Stack>
 

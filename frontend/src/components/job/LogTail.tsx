@@ -126,9 +126,8 @@ export function LogTail({
             if (v) atEnd.current = y + v.clientHeight >= v.scrollHeight - 8;
           }}
           type="auto"
-          tabIndex={0}
-          aria-label="Job log"
-          role="log"
+          // the viewport is what scrolls, so it takes the keyboard focus and the name
+          viewportProps={{ tabIndex: 0, role: "log", "aria-label": "Job log" }}
         >
           <Box
             component="pre"
