@@ -18,9 +18,9 @@ for (const scheme of ["light", "dark"] as const) {
       const errors: string[] = [];
       page.on("pageerror", (e) => errors.push(e.message));
       await signIn(page);
-      const jobs = await apiGet<Page<{ id: string; kind: string }>>(page, `/api/v1/jobs/?team=${TEAM}&page_size=5`);
+      const jobs = await apiGet<Page<{ id: string; kind: string }>>(page, `/api/v1/jobs/?team=${TEAM}&page_size=20`);
       const datasets = await apiGet<Page<{ id: string }>>(page, `/api/v1/datasets/?team=${TEAM}`);
-      const models = await apiGet<Page<{ id: string }>>(page, `/api/v1/models/?team=${TEAM}`);
+      const models = await apiGet<Page<{ id: string; latest_version: number | null }>>(page, `/api/v1/models/?team=${TEAM}`);
       const pages: [string, string][] = [
         ["overview", "/"],
         ["datasets", "/datasets"],
@@ -37,11 +37,15 @@ for (const scheme of ["light", "dark"] as const) {
       }
       const train = jobs.results.find((j) => j.kind === "train") ?? jobs.results[0];
       if (train) pages.push(["job", `/jobs/${train.id}`]);
-      if (jobs.results.length >= 2) pages.push(["compare", `/compare?jobs=${jobs.results.slice(0, 2).map((j) => j.id).join(",")}`]);
+      // two runs of one kind compare best; any two do
+      const trains = jobs.results.filter((j) => j.kind === "train");
+      const pair = (trains.length >= 2 ? trains : jobs.results).slice(0, 2);
+      if (pair.length === 2) pages.push(["compare", `/compare?jobs=${pair.map((j) => j.id).join(",")}`]);
       if (models.results[0]) {
         const m = models.results[0].id;
         for (const tab of ["versions", "card", "evaluations", "gate", "try"]) pages.push([`model-${tab}`, `/models/${m}?tab=${tab}`]);
-        pages.push(["promote", `/models/${m}/promote`], ["timeline", `/models/${m}/timeline`], ["serving", `/models/${m}/serving`]);
+        const candidate = models.results[0].latest_version ? `&version=${models.results[0].latest_version}` : "";
+        pages.push(["promote", `/models/${m}/promote?alias=production${candidate}`], ["timeline", `/models/${m}/timeline`], ["serving", `/models/${m}/serving`]);
       }
       for (const [name, path] of pages) {
         await page.goto(path);

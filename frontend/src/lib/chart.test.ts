@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  afterRequest, alignSeries, chartSearchPatch, chosenKeys, clampSmooth, defaultDirection, formatValue,
+  afterRequest, alignSeries, chartSearchPatch, chosenKeys, clampSmooth, defaultDirection, formatTick, formatValue,
   maxPointsFor, selectionWindow, windowRequest,
 } from "./chart";
 
@@ -91,6 +91,12 @@ describe("formatting and directions", () => {
     expect(formatValue(0.123456)).toBe("0.1235");
     expect(formatValue(null)).toBe("–");
     expect(formatValue(0.00001234)).toBe("1.234e-5");
+  });
+  it("labels y ticks in at most 3 significant digits, compact when large, exponent when tiny", () => {
+    expect([0, 2e-6, 4e-6, 6.5e-6].map(formatTick)).toEqual(["0", "2e-6", "4e-6", "6.5e-6"]);
+    expect([25000, 100000, 1250000].map(formatTick)).toEqual(["25K", "100K", "1.25M"]);
+    expect([0.005, 0.0125, 2.5, 1234.5, -0.5].map(formatTick)).toEqual(["0.005", "0.0125", "2.5", "1230", "-0.5"]);
+    expect(formatTick(null)).toBe("");
   });
   it("defaults loss-like names to min", () => {
     expect(defaultDirection("val_loss")).toBe("min");

@@ -126,6 +126,23 @@ export function formatValue(v: number | null | undefined): string {
   return String(Number(v.toPrecision(4)));
 }
 
+const COMPACT = new Intl.NumberFormat("en", { notation: "compact", maximumSignificantDigits: 3 });
+
+/**
+ * A y-axis tick label that fits the axis's 60 px: at most 3 significant digits, 12K for large values and
+ * 2e-6 for tiny ones (uPlot's default prints 0.000002, or 0 when it rounds, and clips 100,000).
+ */
+export function formatTick(v: number | null): string {
+  if (v === null || !Number.isFinite(v)) return "";
+  const a = Math.abs(v);
+  if (a >= 1e4) return COMPACT.format(v);
+  if (a !== 0 && a < 1e-3) return v.toExponential(1).replace(".0e", "e");
+  return String(Number(v.toPrecision(3)));
+}
+
+/** uPlot's `axes[].values` for a metric's y axis (formatTick for every tick). */
+export const yTickValues = (_u: unknown, splits: number[]): string[] => splits.map(formatTick);
+
 /** A metric's best direction when the server does not say: min for loss/error-like names, else max. */
 export function defaultDirection(key: string): "min" | "max" {
   return /loss|error|mse|mae|rmse|perplexity/i.test(key) ? "min" : "max";

@@ -9,7 +9,7 @@ import { useElementSize } from "@mantine/hooks";
 import { useQueries } from "@tanstack/react-query";
 import { useMemo, useRef } from "react";
 import type uPlot from "uplot";
-import { alignSeries, windowRequest } from "../../lib/chart";
+import { alignSeries, windowRequest, yTickValues } from "../../lib/chart";
 import { fromAnswer } from "../../lib/series";
 import { ema } from "../../lib/smoothing";
 import { ErrorState, Loading } from "../states";
@@ -81,7 +81,7 @@ export function CompareChart({
       legend: { show: false },
       cursor: { drag: { x: true, y: false } },
       scales: { x: { time: false } },
-      axes: [{ ...axis, label: useTime ? "seconds since the run's first point" : "step", labelSize: 20 }, { ...axis, size: 60 }],
+      axes: [{ ...axis, label: useTime ? "seconds since the run's first point" : "step", labelSize: 20 }, { ...axis, size: 60, values: yTickValues }],
       series: [
         { label: useTime ? "s" : "step" },
         ...drawnJobs.flatMap((j) => [

@@ -13,7 +13,7 @@ import { useElementSize } from "@mantine/hooks";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useEffect, useMemo, useRef, useState } from "react";
 import type uPlot from "uplot";
-import { afterRequest, maxPointsFor, selectionWindow, windowRequest, type StepWindow } from "../../lib/chart";
+import { afterRequest, maxPointsFor, selectionWindow, windowRequest, yTickValues, type StepWindow } from "../../lib/chart";
 import { EMPTY_SERIES, fromAnswer, lastStep, mergeAfter, minMaxBuckets, stepAtTime, type Series } from "../../lib/series";
 import { ema } from "../../lib/smoothing";
 import { ErrorState, Loading } from "../states";
@@ -133,7 +133,7 @@ export function MetricChart({ jobId, metricKey, live, x, smooth, window: win, on
       scales: { x: { time: useTime, range: (_u, min, max) => (min === max ? [min - 1, max + 1] : [min, max]) } },
       axes: [
         { ...axis, label: useTime ? undefined : "step", labelSize: 20 },
-        { ...axis, size: Y_AXIS_PX },
+        { ...axis, size: Y_AXIS_PX, values: yTickValues },
       ],
       series: [
         { label: useTime ? "time" : "step" },
