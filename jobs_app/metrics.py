@@ -130,18 +130,40 @@ ON CONFLICT (job_id, key, block) DO UPDATE SET
 """
 
 
+# Per key: the count from the rollups (a 64th of the points), the first and last step by one index probe each.
+_KEYS = """
+SELECT r.key, r.count, first.step, last.step, last.value
+FROM (SELECT key, sum(count) AS count FROM jobs_app_metricrollup WHERE job_id = %s GROUP BY key) AS r
+CROSS JOIN LATERAL (
+    SELECT step FROM jobs_app_metricpoint p WHERE p.job_id = %s AND p.key = r.key ORDER BY p.step LIMIT 1
+) AS first
+CROSS JOIN LATERAL (
+    SELECT step, value FROM jobs_app_metricpoint p WHERE p.job_id = %s AND p.key = r.key ORDER BY p.step DESC LIMIT 1
+) AS last
+ORDER BY r.key
+"""
+
+
 def keys(job_id) -> list[dict]:
-    """Every metric key of a job with its point count, step range and last value."""
+    """Every metric key of a job, in name order, as {key, count, first_step, last_step, last_value}. On
+    PostgreSQL from the rollups and two index probes per key (a job with 1,000,000 points answers in
+    milliseconds, not the second a count over the points takes)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_KEYS, [job_id, job_id, job_id])
+            rows = cursor.fetchall()
+        names = ("key", "count", "first_step", "last_step", "last_value")
+        return [
+            dict(zip(names, (key, int(count), first, last, value), strict=True))
+            for key, count, first, last, value in rows
+        ]
     points = MetricPoint.objects.filter(job_id=job_id)
     rows = (
         points.values("key")
         .annotate(count=Count("step"), first_step=Min("step"), last_step=Max("step"))
         .order_by("key")
     )
-    if connection.vendor == "postgresql":
-        last = dict(points.order_by("key", "-step").distinct("key").values_list("key", "value"))
-    else:
-        last = dict(points.order_by("key", "step").values_list("key", "value"))  # the last of each key wins
+    last = dict(points.order_by("key", "step").values_list("key", "value"))  # the last of each key wins
     return [{**row, "last_value": last.get(row["key"])} for row in rows]
 
 

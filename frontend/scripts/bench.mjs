@@ -14,6 +14,18 @@ const context = await browser.newContext({ viewport: { width: 1280, height: 800 
 const page = await context.newPage();
 const figures = {};
 
+/** Where a navigation's time went: each request's path, start and end in ms from the navigation start. */
+async function requestTimings(page) {
+  return page.evaluate(() =>
+    [
+      ["document", 0, Math.round(performance.getEntriesByType("navigation")[0]?.responseEnd ?? 0)],
+      ...performance
+        .getEntriesByType("resource")
+        .map((e) => [new URL(e.name).pathname + new URL(e.name).search.slice(0, 60), Math.round(e.startTime), Math.round(e.responseEnd)]),
+    ],
+  );
+}
+
 // bundle: every script the overview loads, from a cold cache, through sign-in
 const scripts = new Map();
 page.on("response", async (response) => {
@@ -45,6 +57,7 @@ page.on("response", async (response) => {
 await page.goto(`${base}/jobs/${jobId}?keys=loss`);
 await page.waitForFunction(() => typeof window.__ecoChartDrawn === "number", null, { timeout: 30000 });
 figures.chart_drawn_ms = Math.round(await page.evaluate(() => window.__ecoChartDrawn));
+figures.chart_requests = await requestTimings(page);
 const body = seriesBodies.find((b) => Array.isArray(b.points));
 figures.points_drawn = body ? body.points.length : null;
 figures.spikes_kept = body ? body.points.filter((p) => p[1] >= 49.999).length : null;
@@ -58,6 +71,7 @@ const firstRow = await page.waitForFunction(() => document.querySelector("tbody 
   polling: "raf",
 });
 figures.table_first_row_ms = Math.round(await firstRow.jsonValue());
+figures.table_requests = await requestTimings(page);
 figures.table_rows_total = await page.evaluate(() => document.body.innerText.match(/of ([\d,]+) jobs/)?.[1] ?? null);
 let maxRows = 0;
 for (let i = 0; i < 40; i++) {
