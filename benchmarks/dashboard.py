@@ -8,7 +8,9 @@ serving the production build:
   rows in the DOM while scrolling to the end (goal: a few dozen);
 - bundle: the JavaScript the overview page loads after sign-in, gzipped (goal <= 300 KB).
 
-Run: .venv/bin/python benchmarks/dashboard.py  (needs `make frontend` first). Prints one JSON object.
+Run: DATABASE_URL=postgres://... .venv/bin/python benchmarks/dashboard.py  (needs `make frontend` first; on
+SQLite, which keeps no metric rollups, the chart reads every point and misses its goal). Prints one JSON
+object; chart_requests and table_requests say where each navigation's time went.
 """
 
 import json
@@ -41,8 +43,18 @@ spikes = rng.choice({POINTS}, {SPIKES}, replace=False)
 values[spikes] = 50.0
 for start in range(0, {POINTS}, 200_000):
     metrics.ingest(job.pk, [("loss", i, float(values[i])) for i in range(start, min(start + 200_000, {POINTS}))])
-print("RESULT", job.pk)
+print("RESULT", job.pk, ",".join(str(int(s)) for s in sorted(spikes)))
 """
+
+
+def vacuum(env: dict) -> None:
+    """What autovacuum does soon after a bulk write: fresh statistics and a visibility map (the first read of
+    a million never-vacuumed rows would otherwise pay for setting their hint bits)."""
+    import psycopg
+
+    with psycopg.connect(env["DATABASE_URL"].replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+        for table in ("jobs_app_job", "jobs_app_metricpoint", "jobs_app_metricrollup"):
+            conn.execute(f"VACUUM ANALYZE {table}")
 
 
 def main() -> int:
@@ -52,7 +64,7 @@ def main() -> int:
     env = bench_environment("dashboard")
     try:
         out = django_shell(env, SETUP)
-        job_id = out.split("RESULT", 1)[1].split()[0]
+        job_id, spike_steps = out.split("RESULT", 1)[1].split()[:2]
         subprocess.run(
             [sys.executable, "manage.py", "seed_jobs", "--team", "bench", "--count", str(JOBS)],
             cwd=ROOT,
@@ -60,9 +72,11 @@ def main() -> int:
             check=True,
             capture_output=True,
         )
+        if env.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+            vacuum(env)
         with gunicorn(env, workers=1, threads=4) as (base, _pid):
             run = subprocess.run(
-                ["node", "scripts/bench.mjs", base, job_id, str(SPIKES)],
+                ["node", "scripts/bench.mjs", base, job_id, spike_steps],
                 cwd=ROOT / "frontend",
                 env={**env, "CHROMIUM_PATH": shutil.which("chromium") or "/usr/bin/chromium"},
                 capture_output=True,
@@ -73,7 +87,10 @@ def main() -> int:
             print(json.dumps({"error": run.stderr[-3000:] or run.stdout[-3000:]}))
             return 1
         figures = json.loads(run.stdout.strip().splitlines()[-1])
-        figures.update(points=POINTS, jobs=JOBS)
+        # SQLite keeps no metric rollups, so its figures are not the product's: say which one ran
+        on_postgres = env.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+        database = "postgresql" if on_postgres else "sqlite"
+        figures.update(points=POINTS, jobs=JOBS, database=database)
         figures["goals"] = {
             "chart_drawn_ms": "< 1000",
             "spikes_kept": f"== {SPIKES}",
