@@ -38,12 +38,13 @@ import { LogTail } from "../components/job/LogTail";
 import { AnchorLink, ButtonLink, partialSearch } from "../components/links";
 import { Empty, ErrorState, QueryState } from "../components/states";
 import { chartSearchPatch, chosenKeys } from "../lib/chart";
+import { formatDateTime } from "../lib/overviewFormat";
 
 const route = getRouteApi("/jobs/$jobId");
 const LIVE_MS = 2000;
 
 function when(iso: string | null | undefined): string {
-  return iso ? new Date(iso).toLocaleString() : "–";
+  return iso ? formatDateTime(iso) : "–";
 }
 
 function duration(job: JobDetail): string {

@@ -10,6 +10,7 @@ import { AliasBadges } from "../components/models/AliasBadges";
 import { ModelLink } from "../components/models/links";
 import { modelKeys, useModels } from "../components/models/queries";
 import { Empty, QueryState } from "../components/states";
+import { formatDateTime } from "../lib/overviewFormat";
 
 const route = getRouteApi("/models");
 
@@ -139,7 +140,7 @@ export default function ModelsPage() {
                       </Table.Td>
                       <Table.Td>
                         <Text size="sm" style={{ whiteSpace: "nowrap" }}>
-                          {new Date(m.updated_at).toLocaleString()}
+                          {formatDateTime(m.updated_at)}
                         </Text>
                       </Table.Td>
                     </Table.Tr>

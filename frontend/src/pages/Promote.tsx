@@ -14,6 +14,7 @@ import { ModelLink } from "../components/models/links";
 import { modelKeys, useDatasetVersion, useGate, useModel, useMoveAlias, useVersions } from "../components/models/queries";
 import { Empty, ErrorState, Loading } from "../components/states";
 import { checkRows, formatMetric, formatValue, keyMetrics, type CheckRow } from "../lib/models";
+import { formatDateTime } from "../lib/overviewFormat";
 
 const route = getRouteApi("/models/$modelId/promote");
 
@@ -100,7 +101,7 @@ function VersionCard({
             Training metrics: {keyMetrics(version.metrics, task, 3).map(([k, v]) => `${k} ${formatMetric(v)}`).join(" · ") || "none"}
           </Text>
           <Text size="xs" c="dimmed">
-            {version.format} · created {new Date(version.created_at).toLocaleString()}
+            {version.format} · created {formatDateTime(version.created_at)}
           </Text>
         </Stack>
       ) : (

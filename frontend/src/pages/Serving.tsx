@@ -14,6 +14,7 @@ import { Empty, ErrorState, Loading } from "../components/states";
 import { UPlot, useAxisColors } from "../components/UPlot";
 import { formatMetric, isolatedIndices, servingSeries, servingWindow, type ServingRange } from "../lib/models";
 import { SERVING_RANGES } from "../router";
+import { formatDateTime } from "../lib/overviewFormat";
 
 const route = getRouteApi("/models/$modelId/serving");
 
@@ -217,7 +218,7 @@ export default function ServingPage() {
           )}
           <Text size="xs" c="dimmed">
             {stats.data.bucket_s >= 3600 ? `${stats.data.bucket_s / 3600} h` : `${stats.data.bucket_s / 60} min`} buckets from{" "}
-            {new Date(stats.data.since).toLocaleString()} to {new Date(stats.data.until).toLocaleString()}; accuracy counts the
+            {formatDateTime(stats.data.since)} to {formatDateTime(stats.data.until)}; accuracy counts the
             feedback on the predictions made in each bucket. Refreshes every 30 s.
           </Text>
         </>

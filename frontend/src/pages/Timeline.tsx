@@ -14,6 +14,7 @@ import { ModelLink } from "../components/models/links";
 import { useModel } from "../components/models/queries";
 import { Empty, QueryState } from "../components/states";
 import { chronological, NODE_GROUP, NODE_TYPE_LABEL, nodeHref, nodeSub, type TimelineNode } from "../lib/models";
+import { formatDateTime } from "../lib/overviewFormat";
 
 const route = getRouteApi("/models/$modelId/timeline");
 
@@ -127,7 +128,7 @@ export default function TimelinePage() {
                       }
                     >
                       <Text size="xs" c="dimmed">
-                        {n.at ? new Date(n.at).toLocaleString() : "no date"}
+                        {n.at ? formatDateTime(n.at) : "no date"}
                         {nodeSub(n, false) && ` · ${nodeSub(n, false)}`}
                       </Text>
                     </MTimeline.Item>

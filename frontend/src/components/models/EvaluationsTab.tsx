@@ -7,6 +7,7 @@ import { ConfusionMatrix } from "./ConfusionMatrix";
 import { JobLink } from "./links";
 import { LeaderboardChart } from "./LeaderboardChart";
 import { useVersionEvaluations } from "./queries";
+import { formatDateTime } from "../../lib/overviewFormat";
 
 export function EvaluationsTab({
   versions,
@@ -89,7 +90,7 @@ export function EvaluationsTab({
                         <Table.Td>{e.job ? <JobLink jobId={e.job} size="sm">{e.job.slice(0, 8)}</JobLink> : "—"}</Table.Td>
                         <Table.Td>
                           <Text size="sm" style={{ whiteSpace: "nowrap" }}>
-                            {new Date(e.created_at).toLocaleString()}
+                            {formatDateTime(e.created_at)}
                           </Text>
                         </Table.Td>
                       </Table.Tr>

@@ -8,6 +8,7 @@ import { Empty } from "../states";
 import { AliasBadges } from "./AliasBadges";
 import { DatasetLink, ModelPageButton } from "./links";
 import { modelKeys, useDatasetVersion } from "./queries";
+import { formatDateTime } from "../../lib/overviewFormat";
 
 type Gate = Schemas["Gate"];
 type Model = Schemas["RegisteredModel"];
@@ -35,7 +36,7 @@ export function GateSummary({ gate }: { gate: Gate }) {
     ["Minimum gain", String(gate.min_gain)],
     ["Required card sections", gate.required_card_fields?.length ? gate.required_card_fields.join(", ") : "none"],
     ["Protected aliases", <AliasBadges key="a" aliases={gate.aliases ?? []} />],
-    ["Updated", `${new Date(gate.updated_at).toLocaleString()}${gate.updated_by ? ` by ${gate.updated_by}` : ""}`],
+    ["Updated", `${formatDateTime(gate.updated_at)}${gate.updated_by ? ` by ${gate.updated_by}` : ""}`],
   ];
   return (
     <Table.ScrollContainer minWidth={320}>

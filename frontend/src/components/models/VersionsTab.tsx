@@ -9,6 +9,7 @@ import { AliasBadges } from "./AliasBadges";
 import { ConfusionMatrix } from "./ConfusionMatrix";
 import { DatasetLink, JobLink, ModelLink, ModelPageButton } from "./links";
 import { useDatasetVersion, useSubmitJob } from "./queries";
+import { formatDateTime } from "../../lib/overviewFormat";
 
 type Version = Schemas["ModelVersion"];
 type Model = Schemas["RegisteredModel"];
@@ -107,7 +108,7 @@ export function VersionsTable({
                 </Table.Td>
                 <Table.Td>
                   <Text size="sm" style={{ whiteSpace: "nowrap" }}>
-                    {new Date(v.created_at).toLocaleString()}
+                    {formatDateTime(v.created_at)}
                   </Text>
                 </Table.Td>
               </Table.Tr>
