@@ -116,6 +116,21 @@ test("the whole loop in the browser", async ({ page }) => {
   await waitForJob(page, other.id);
   await page.goto(`/compare?jobs=${jobId},${other.id}`);
   await expect(page.getByText("differs").first()).toBeVisible();
+  // dragging across a chart reads the exact points of that step window for every job
+  const windowReads: string[] = [];
+  page.on("request", (r) => {
+    if (r.url().includes("/metrics/") && r.url().includes("start_step=")) windowReads.push(r.url());
+  });
+  const over = page.locator('[data-metric="train_loss"] .u-over');
+  await over.scrollIntoViewIfNeeded();
+  const box = (await over.boundingBox())!;
+  await page.mouse.move(box.x + box.width * 0.2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 8 });
+  await page.mouse.up();
+  await expect(page).toHaveURL(/from=\d+&to=\d+|to=\d+.*from=\d+/);
+  await expect.poll(() => windowReads.length).toBeGreaterThanOrEqual(2); // one per job
+  await expect(page.getByRole("button", { name: "Reset zoom" })).toBeEnabled();
 
   // promote through the gate: refused first with the checks shown, then moved
   const modelVersion = (await (await page.request.get(`/api/v1/jobs/${jobId}/`)).json()).outputs.model_version as string;

@@ -78,6 +78,8 @@ const compare = createRoute({
     metric: optStr(s.metric),
     x: oneOf(s.x, X_AXES, "step"),
     smooth: num(s.smooth, 0, 0, 0.999),
+    from: optInt(s.from),
+    to: optInt(s.to),
     diff: bool(s.diff, false),
   }),
   component: lazyRouteComponent(() => import("./pages/Compare")),

@@ -172,7 +172,13 @@ export default function ComparePage() {
                 searchable
                 w={{ base: "100%", sm: 240 }}
               />
-              <ChartControls x={search.x} smooth={search.smooth} onChange={(p) => setSearch(chartSearchPatch(p))} />
+              <ChartControls
+                x={search.x}
+                smooth={search.smooth}
+                zoomed={search.x === "step" && (search.from !== undefined || search.to !== undefined)}
+                onChange={(p) => setSearch(chartSearchPatch(p))}
+                onResetZoom={() => setSearch(chartSearchPatch({ from: undefined, to: undefined }))}
+              />
             </Group>
             {keyLists.some((q) => q.isPending) && allKeys.length === 0 ? (
               <Loading label="Loading metrics…" />
@@ -181,7 +187,15 @@ export default function ComparePage() {
             ) : (
               <SimpleGrid cols={{ base: 1, md: 2 }} spacing="md">
                 {chartKeys.map((k) => (
-                  <CompareChart key={k} jobs={colored} metricKey={k} x={search.x} smooth={search.smooth} />
+                  <CompareChart
+                    key={k}
+                    jobs={colored}
+                    metricKey={k}
+                    x={search.x}
+                    smooth={search.smooth}
+                    window={{ from: search.from, to: search.to }}
+                    onZoom={(w) => setSearch(chartSearchPatch(w))}
+                  />
                 ))}
               </SimpleGrid>
             )}

@@ -2,14 +2,16 @@
  * Several jobs' series of one metric overlaid on one uPlot chart, one colour per job (the legend names
  * them). Each job's series is read as min/max buckets sized to the plot, so spikes stay visible; smoothing
  * draws each job's debiased EMA over its faded raw line. On the time axis x is seconds since each job's
- * first point, so runs started at different times line up.
+ * first point, so runs started at different times line up. Dragging across a step-axis chart asks for that
+ * step window (`onZoom`): each job's exact points there, not a blow-up of the buckets; on the time axis the
+ * drag zooms the drawn points only (each job's seconds map to different steps).
  */
 import { Paper, Text, Title } from "@mantine/core";
 import { useElementSize } from "@mantine/hooks";
 import { useQueries } from "@tanstack/react-query";
 import { useMemo, useRef } from "react";
 import type uPlot from "uplot";
-import { alignSeries, windowRequest, yTickValues } from "../../lib/chart";
+import { alignSeries, selectionWindow, windowRequest, yTickValues, type StepWindow } from "../../lib/chart";
 import { fromAnswer } from "../../lib/series";
 import { ema } from "../../lib/smoothing";
 import { ErrorState, Loading } from "../states";
@@ -29,15 +31,19 @@ export function CompareChart({
   metricKey,
   x,
   smooth,
+  window: win = {},
+  onZoom,
 }: {
   jobs: CompareJob[];
   metricKey: string;
   x: "step" | "time";
   smooth: number;
+  window?: StepWindow;
+  onZoom?: (window: StepWindow) => void;
 }) {
   const { ref: sizeRef, width } = useElementSize();
   const plotWidth = Math.max(100, Math.ceil((width - 60) / 50) * 50);
-  const request = windowRequest(metricKey, plotWidth);
+  const request = windowRequest(metricKey, plotWidth, x === "step" ? win : {});
   const queries = useQueries({
     queries: jobs.map((j) => ({
       queryKey: ["job-metric", j.id, metricKey, request],
@@ -74,12 +80,25 @@ export function CompareChart({
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [seriesKey, useTime, smoothing, smooth]);
 
+  const onZoomRef = useRef(onZoom);
+  onZoomRef.current = onZoom;
   const options = useMemo<Omit<uPlot.Options, "width">>(
     () => ({
       height: HEIGHT,
       // the page's legend names each job's colour; uPlot's would list every raw and smoothed line
       legend: { show: false },
-      cursor: { drag: { x: true, y: false } },
+      cursor: { drag: { x: true, y: false, setScale: useTime || !onZoomRef.current } },
+      hooks: {
+        setSelect: [
+          (u: uPlot) => {
+            const { left, width: w } = u.select;
+            if (useTime || !onZoomRef.current || w < 2) return;
+            const next = selectionWindow(u.posToVal(left, "x"), u.posToVal(left + w, "x"));
+            u.setSelect({ left: 0, width: 0, top: 0, height: 0 }, false);
+            if (next) onZoomRef.current(next);
+          },
+        ],
+      },
       scales: { x: { time: false } },
       axes: [{ ...axis, label: useTime ? "seconds since the run's first point" : "step", labelSize: 20 }, { ...axis, size: 60, values: yTickValues }],
       series: [
