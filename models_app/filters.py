@@ -18,11 +18,12 @@ class ModelFilter(filters.FilterSet):
 
 
 class EvaluationFilter(filters.FilterSet):
-    """?model_version=&dataset_version=&split=&team=. Filtered by dataset version, the list is a leaderboard
+    """?model=&model_version=&dataset_version=&split=&team=. Filtered by dataset version, the list is a leaderboard
     of one split (`test` unless ?split= says otherwise): best headline score first."""
 
     # Plain id filters, not ModelChoiceFilter: validating against every row would tell an id of another
     # team (400) from an unknown one.
+    model = filters.UUIDFilter(field_name="model_version__model_id", help_text="Every version of this model.")
     model_version = filters.UUIDFilter(field_name="model_version_id")
     dataset_version = filters.UUIDFilter(field_name="dataset_version_id")
     split = filters.ChoiceFilter(choices=Split.choices)
@@ -30,7 +31,7 @@ class EvaluationFilter(filters.FilterSet):
 
     class Meta:
         model = Evaluation
-        fields = ["model_version", "dataset_version", "split", "team"]
+        fields = ["model", "model_version", "dataset_version", "split", "team"]
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)

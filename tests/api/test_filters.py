@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from jobs_app.models import JobStatus
 from models_app.models import Evaluation, PredictionLog
+from tests.factories import EvaluationFactory
 
 
 @pytest.mark.parametrize(
@@ -22,6 +23,7 @@ from models_app.models import Evaluation, PredictionLog
         ("/api/v1/datasets/?sensitivity=secret", "sensitivity"),
         ("/api/v1/models/?task=poetry", "task"),
         ("/api/v1/evaluations/?model_version=12", "model_version"),
+        ("/api/v1/evaluations/?model=12", "model"),
         ("/api/v1/evaluations/?dataset_version=not-an-id", "dataset_version"),
         ("/api/v1/evaluations/?split=holdout", "split"),
         ("/api/v1/predictions/?model=x", "model"),
@@ -83,6 +85,10 @@ def test_evaluations_by_dataset_version_are_a_leaderboard_of_the_test_split(worl
     newest_first = [str(train.pk), str(high.pk), str(low.pk)]
     assert ids(f"model_version={model_version.pk}&team=alpha") == newest_first
     assert ids("team=beta") == []
+    # every version of a model in one list; another model's evaluations stay out
+    other = EvaluationFactory(model_version__model__team=world.alpha)
+    assert ids(f"model={model_version.model_id}") == newest_first
+    assert ids(f"model={other.model_version.model_id}") == [str(other.pk)]
 
 
 def test_the_schema_documents_every_filter(world):
@@ -95,7 +101,7 @@ def test_the_schema_documents_every_filter(world):
         "/api/v1/jobs/": {"team", "status", "kind"},
         "/api/v1/datasets/": {"team", "task", "sensitivity", "search"},
         "/api/v1/models/": {"team", "task", "search"},
-        "/api/v1/evaluations/": {"model_version", "dataset_version", "split", "team"},
+        "/api/v1/evaluations/": {"model", "model_version", "dataset_version", "split", "team"},
         "/api/v1/predictions/": {"model", "model_version", "has_feedback"},
         "/api/v1/triggers/": {"team"},
         "/api/v1/audit-events/": {"team", "action", "action__startswith", "actor", "since", "until"},

@@ -4781,6 +4781,8 @@ export interface operations {
         parameters: {
             query?: {
                 dataset_version?: string;
+                /** @description Every version of this model. */
+                model?: string;
                 model_version?: string;
                 /** @description A page number within the paginated result set. */
                 page?: number;

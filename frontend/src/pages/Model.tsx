@@ -104,6 +104,7 @@ export default function ModelPage() {
         <Tabs.Panel value="evaluations" pt="md">
           {versions.data ? (
             <EvaluationsTab
+              modelId={m.id}
               versions={versions.data.results}
               selectedVersion={selectedVersion?.id}
               selected={search.evaluation}

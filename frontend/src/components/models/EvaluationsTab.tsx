@@ -6,21 +6,23 @@ import { Empty, QueryState } from "../states";
 import { ConfusionMatrix } from "./ConfusionMatrix";
 import { JobLink } from "./links";
 import { LeaderboardChart } from "./LeaderboardChart";
-import { useVersionEvaluations } from "./queries";
+import { useModelEvaluations } from "./queries";
 import { formatDateTime } from "../../lib/overviewFormat";
 
 export function EvaluationsTab({
+  modelId,
   versions,
   selectedVersion,
   selected,
   onSelect,
 }: {
+  modelId: string;
   versions: Schemas["ModelVersion"][];
   selectedVersion: string | undefined;
   selected: string | undefined;
   onSelect: (evaluationId: string) => void;
 }) {
-  const evaluations = useVersionEvaluations(versions.slice(0, 50).map((v) => v.id));
+  const evaluations = useModelEvaluations(modelId);
   return (
     <QueryState query={evaluations} loading="Loading evaluations…">
       {(all) => {

@@ -1,5 +1,5 @@
 /** TanStack Query hooks of the model pages (all through the typed client). */
-import { useMutation, useQueries, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, unwrap, type Schemas } from "../../api/client";
 
 export const modelKeys = {
@@ -10,7 +10,7 @@ export const modelKeys = {
   version: (versionId: string) => ["model-versions", versionId] as const,
   gate: (id: string) => ["models", id, "gate"] as const,
   aliases: (id: string) => ["models", id, "aliases"] as const,
-  evaluations: (versionId: string) => ["evaluations", { model_version: versionId }] as const,
+  evaluations: (modelId: string) => ["evaluations", { model: modelId }] as const,
 };
 
 export function useModels(team: string | undefined, q: string | undefined) {
@@ -47,18 +47,13 @@ export function useGate(id: string) {
   });
 }
 
-/** Evaluations of each of these versions (the API filters evaluations by version, not by model). */
-export function useVersionEvaluations(versionIds: string[]) {
-  const results = useQueries({
-    queries: versionIds.map((v) => ({
-      queryKey: modelKeys.evaluations(v),
-      queryFn: () => unwrap(api.GET("/api/v1/evaluations/", { params: { query: { model_version: v, page_size: 100 } } })),
-    })),
+/** The newest 500 evaluations of every version of a model, from one request (`?model=`). */
+export function useModelEvaluations(modelId: string) {
+  const query = useQuery({
+    queryKey: modelKeys.evaluations(modelId),
+    queryFn: () => unwrap(api.GET("/api/v1/evaluations/", { params: { query: { model: modelId, page_size: 500 } } })),
   });
-  const isPending = results.some((r) => r.isPending);
-  const error = results.find((r) => r.isError)?.error;
-  const data: Schemas["Evaluation"][] = results.flatMap((r) => r.data?.results ?? []);
-  return { isPending, isError: !!error, error, data };
+  return { ...query, data: query.data?.results };
 }
 
 /** A data set version (for names and links of the data sets a version was trained on). */
