@@ -46,6 +46,18 @@ def _inline_prediction_log(settings):
     settings.ECO_PREDICTION_LOG = "inline"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _background_writers_stopped(django_db_setup, django_db_blocker):
+    """The background log writers that tests with committed data start keep a connection of their own open;
+    stopping them before the test database is dropped lets the drop go through (it warned "being accessed by
+    other users" and left the database behind)."""
+    yield
+    from models_app.prediction_log import shutdown
+
+    with django_db_blocker.unblock():  # what is pending is written now, not at exit against a dropped database
+        shutdown()
+
+
 @pytest.fixture
 def media_root(settings):
     return settings.MEDIA_ROOT
