@@ -43,8 +43,9 @@ export function ConfusionMatrix({ cm, caption }: { cm: Matrix; caption: string }
                     ta="center"
                     title={`true ${cm.labels[i]}, predicted ${cm.labels[j]}: ${count}`}
                     style={{
-                      background: HEAT[shade],
-                      color: "#1a1b1e",
+                      // an empty cell takes the page's own colours (no pale block on a dark page)
+                      background: shade === 0 ? undefined : HEAT[shade],
+                      color: shade === 0 ? undefined : "#1a1b1e",
                       fontWeight: i === j ? 700 : 400,
                       minWidth: 36,
                       fontVariantNumeric: "tabular-nums",
