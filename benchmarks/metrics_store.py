@@ -1,10 +1,12 @@
 """The metrics store through the REST API under gunicorn (PostgreSQL when DATABASE_URL points at it).
 
-1. Ingest 1,000,000 points with POST /jobs/{id}/metrics/ in batches (two client threads, two gunicorn
-   workers: the machine's two cores). Goal: at least 100,000 points/s.
+1. Ingest 1,000,000 points with POST /jobs/{id}/metrics/ in batches (--clients client threads, default two,
+   against two gunicorn workers: the machine's two cores). Goal: at least 100,000 points/s, also with one
+   client sending 1,000-point requests one after another (--clients 1 --batch 1000, what a tracking client
+   sends).
 2. Read a 100,000-point series with GET /jobs/{id}/metrics/?key=...: raw (max_points=0), goal at most 0.5 s;
    downsampled to 1,000 points, goal at most 50 ms. Medians of several reads, over HTTP, after a warm-up.
-Run: .venv/bin/python benchmarks/metrics_store.py [--points 1000000] [--batch 50000]
+Run: .venv/bin/python benchmarks/metrics_store.py [--points 1000000] [--batch 50000] [--clients 2]
 """
 
 import argparse
@@ -57,6 +59,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=50_000)
     parser.add_argument("--series", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=2)
     args = parser.parse_args()
     env = bench_environment("metrics")
     try:
@@ -74,7 +77,7 @@ def main() -> None:
                     return response.json()["written"]
 
                 started = time.perf_counter()
-                with ThreadPoolExecutor(max_workers=2) as pool:
+                with ThreadPoolExecutor(max_workers=args.clients) as pool:
                     written = sum(pool.map(send, payloads))
                 ingest_s = time.perf_counter() - started
                 keys = client.get(url).json()["keys"]
@@ -94,6 +97,7 @@ def main() -> None:
             "ingest": {
                 "points": args.points,
                 "batch": args.batch,
+                "clients": args.clients,
                 "requests": len(payloads),
                 "seconds": round(ingest_s, 3),
                 "points_per_s": round(args.points / ingest_s),
