@@ -15,7 +15,10 @@
     eco evaluations [--dataset-version <id>]    (a leaderboard when filtered by dataset version)
 
 Settings: ECO_URL and ECO_TOKEN, or the file written by `eco login` (~/.config/eco/config.json, mode 600).
-Output is JSON, so it pipes into jq.
+Output is JSON, so it pipes into jq; a reader that stops early (`| head`) ends the command quietly.
+
+Exit codes: 0 done; 1 an error (the server's answer, or no server to answer); 2 a usage error (a bad
+option or argument); 3 not found (404); 4 a conflict (409: a gate that refuses a move, a job that is over).
 """
 
 from __future__ import annotations
@@ -77,8 +80,18 @@ def _json_arg(value: str):
 _spec = _json_arg
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("eco")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eco", description="Eco ML lifecycle platform")
+    parser.add_argument("--version", action="version", version=f"eco {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     login = sub.add_parser("login", help="get an API token and save it")
@@ -376,22 +389,39 @@ def _submit(args) -> dict:
     return _follow(client, job["id"]) if args.wait else job
 
 
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_CONFLICT = 0, 1, 2, 3, 4
+
+
+def exit_code(status: int) -> int:
+    """The exit code for an API error answer: 3 for 404, 4 for 409, else 1."""
+    return {404: EXIT_NOT_FOUND, 409: EXIT_CONFLICT}.get(status, EXIT_ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Runs one command; returns its exit code (see the module's docstring). argparse exits with 2 itself."""
     args = build_parser().parse_args(argv)
     try:
         result = args.run(args)
+        print(json.dumps(result, indent=2), flush=True)
     except EcoError as exc:
         print(json.dumps(exc.body, indent=2), file=sys.stderr)
-        return 1
+        return exit_code(exc.status)
     except JobFailed as exc:
         print(json.dumps(exc.job, indent=2))
         print(f"eco: job {exc.job['id']} {exc.job['status']}: {exc.job.get('error', '')}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError, httpx.HTTPError) as exc:
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # the reader went away (`eco jobs list | head`): what is left of stdout must not be flushed at exit
+        # (that would raise again), so it points at /dev/null; see the Python docs on SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except ValueError as exc:  # a bad argument: JSON that does not parse, a number out of range
         print(f"eco: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(result, indent=2))
-    return 0
+        return EXIT_USAGE
+    except (OSError, httpx.HTTPError) as exc:  # no server to answer, a file that cannot be read
+        print(f"eco: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
 
 
 if __name__ == "__main__":

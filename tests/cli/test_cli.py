@@ -1,6 +1,7 @@
 """The `eco` command line against a real HTTP server (pytest-django's live_server), as a user runs it."""
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -29,7 +30,8 @@ def test_a_user_session_from_login_to_alias(eco):
         text=True,
         timeout=60,
     )
-    assert down.returncode == 2 and down.stderr.startswith("eco: ") and "Traceback" not in down.stderr
+    # no server to answer: an error (1), not a usage mistake (2)
+    assert down.returncode == 1 and down.stderr.startswith("eco: ") and "Traceback" not in down.stderr
     login = eco("login", "--username", "ada", "--password", PASSWORD)
     config = Path(login["saved_to"])
     assert stat.S_IMODE(config.stat().st_mode) == 0o600 and json.loads(config.read_text())["token"].startswith("eco_")
@@ -86,3 +88,28 @@ def test_a_user_session_from_login_to_alias(eco):
     alias = eco("alias", "set", model["id"], "production", registered["id"])
     assert alias["version"] == registered["id"]
     assert eco("models", "list")[0]["aliases"] == {"production": registered["id"]}
+
+
+def test_exit_codes_version_and_a_reader_that_stops_early(eco):
+    eco("login", "--username", "ada", "--password", PASSWORD)
+    missing = eco("jobs", "show", "00000000-0000-0000-0000-000000000000", ok=False)
+    assert missing.returncode == 3 and '"not_found"' in missing.stderr
+    usage = eco("jobs", "list", "--no-such-option", ok=False)
+    assert usage.returncode == 2 and "unrecognized arguments" in usage.stderr
+    bad_json = eco("datasets", "upload", "x", "f.csv", "--target", "y", "--na-values", "[not json", ok=False)
+    assert bad_json.returncode == 2 and bad_json.stderr.startswith("eco: ")
+    version = eco("--version", ok=False)
+    assert version.returncode == 0 and version.stdout.startswith("eco ")
+
+    for n in range(8):  # more output than a pipe's buffer (64 KiB) holds once the reader has gone
+        eco("datasets", "create", "alpha", f"set-{n}", "--task", "classification", "--description", "x" * 40_000)
+    assert len(json.dumps(eco("datasets", "list", "--team", "alpha"), indent=2)) > 4 * 65_536
+    piped = subprocess.run(
+        f"{sys.executable} -m eco.cli datasets list --team alpha | head -c 10",
+        shell=True,
+        env={**os.environ, "ECO_CONFIG": str(eco.dir / "config.json")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert piped.stdout == "[\n  {\n    " and piped.stderr == ""  # no BrokenPipeError traceback

@@ -67,7 +67,8 @@ def test_gate_predict_feedback_and_retrain_from_the_command_line(live_server, tm
     gate = eco("gate", "set", model, version, "--card-field", "Intended use")
     assert gate["aliases"] == ["production"] and gate["required_card_fields"] == ["Intended use"]
     refused = eco("alias", "set", model, "production", first, ok=False)
-    assert refused.returncode == 1 and '"model_card"' in refused.stderr and '"evaluation"' in refused.stderr
+    # 409: exit code 4, a conflict
+    assert refused.returncode == 4 and '"model_card"' in refused.stderr and '"evaluation"' in refused.stderr
     forced = eco("alias", "set", model, "production", first, "--force", ok=False)
     assert forced.returncode == 1 and "admin" in forced.stderr  # a maintainer may not force
 
