@@ -14,7 +14,9 @@
     eco jobs logs <job id> [--follow] | eco jobs metrics <job id> [--key loss --max-points 200]
     eco evaluations [--dataset-version <id>]    (a leaderboard when filtered by dataset version)
 
-Settings: ECO_URL and ECO_TOKEN, or the file written by `eco login` (~/.config/eco/config.json, mode 600).
+Settings: ECO_URL and ECO_TOKEN, or the profile `eco login` saved (--profile NAME, default "default") in
+$XDG_CONFIG_HOME/eco/config.json (~/.config/eco/ without it; ECO_CONFIG names another file), mode 600.
+    eco login --url URL --token eco_...      (a token made in the dashboard) | eco logout
 Output is JSON, so it pipes into jq; a reader that stops early (`| head`) ends the command quietly.
 
 Exit codes: 0 done; 1 an error (the server's answer, or no server to answer); 2 a usage error (a bad
@@ -35,14 +37,41 @@ import httpx
 
 from eco.client import Client, EcoError
 
-CONFIG = Path(os.environ.get("ECO_CONFIG", Path.home() / ".config" / "eco" / "config.json"))
+
+def _config_path() -> Path:
+    """ECO_CONFIG, else $XDG_CONFIG_HOME/eco/config.json (~/.config when XDG_CONFIG_HOME is unset)."""
+    if os.environ.get("ECO_CONFIG"):
+        return Path(os.environ["ECO_CONFIG"])
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "eco" / "config.json"
+
+
+CONFIG = _config_path()
+PROFILE = "default"  # --profile sets it before a command runs
+
+
+def _profiles() -> dict[str, dict]:
+    """{profile name: {url, token}} from the config file; a file from before profiles is the default one."""
+    try:
+        saved = json.loads(CONFIG.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    if not isinstance(saved, dict):
+        return {}
+    if "profiles" not in saved:
+        return {"default": saved} if saved.get("token") else {}
+    return {k: v for k, v in saved["profiles"].items() if isinstance(v, dict)}
+
+
+def _save_profiles(profiles: dict[str, dict]) -> None:
+    CONFIG.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(CONFIG, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable by others, not even briefly
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps({"profiles": profiles}))
 
 
 def _saved() -> dict:
-    try:
-        return json.loads(CONFIG.read_text())
-    except (FileNotFoundError, ValueError):
-        return {}
+    return _profiles().get(PROFILE, {})
 
 
 def _client() -> Client:
@@ -50,26 +79,45 @@ def _client() -> Client:
     url = os.environ.get("ECO_URL") or saved.get("url") or "http://127.0.0.1:8000"
     token = os.environ.get("ECO_TOKEN") or saved.get("token")
     if not token:
-        raise SystemExit("eco: not logged in; run `eco login` or set ECO_TOKEN")
+        raise SystemExit(f"eco: not logged in (profile {PROFILE}); run `eco login` or set ECO_TOKEN")
     return Client(url, token)
 
 
 def _login(args) -> dict:
-    password = args.password or os.environ.get("ECO_PASSWORD") or getpass.getpass("Password: ")
-    client, record = Client.login(args.url, args.username, password)
-    client.close()
-    CONFIG.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(CONFIG, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable by others, not even briefly
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(json.dumps({"url": args.url, "token": record["token"]}))
+    """With --token: checks it (GET me/) and saves it. Else a username and password (prompted for when left
+    out) buy a new API token, which is saved."""
+    if args.token:
+        client = Client(args.url, args.token)
+        try:
+            username = client.me()["username"]
+        finally:
+            client.close()
+        token, record = args.token, {"prefix": args.token[:12], "expires_at": None}
+    else:
+        username = args.username or input("Username: ")
+        password = args.password or os.environ.get("ECO_PASSWORD") or getpass.getpass("Password: ")
+        client, record = Client.login(args.url, username, password)
+        client.close()
+        token = record["token"]
+    profiles = _profiles()
+    profiles[PROFILE] = {"url": args.url, "token": token}
+    _save_profiles(profiles)
     return {
-        "logged_in_as": args.username,
+        "logged_in_as": username,
         "url": args.url,
+        "profile": PROFILE,
         "token_prefix": record["prefix"],
         "expires_at": record["expires_at"],
         "saved_to": str(CONFIG),
     }
+
+
+def _logout(args) -> dict:
+    """Forgets the profile's saved URL and token (the token itself stays valid until revoked or expired)."""
+    profiles = _profiles()
+    removed = profiles.pop(PROFILE, None)
+    _save_profiles(profiles)
+    return {"profile": PROFILE, "logged_out": removed is not None, "saved_to": str(CONFIG)}
 
 
 def _json_arg(value: str):
@@ -92,13 +140,16 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eco", description="Eco ML lifecycle platform")
     parser.add_argument("--version", action="version", version=f"eco {_version()}")
+    parser.add_argument("--profile", default="default", help="which saved login to use (several servers or users)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     login = sub.add_parser("login", help="get an API token and save it")
     login.add_argument("--url", default=os.environ.get("ECO_URL", "http://127.0.0.1:8000"))
-    login.add_argument("--username", required=True)
+    login.add_argument("--token", help="an API token to use (made in the dashboard's Team page); checked, then saved")
+    login.add_argument("--username", help="(prompted for when neither it nor --token is given)")
     login.add_argument("--password", help="(prompted for when omitted)")
     login.set_defaults(run=_login)
+    sub.add_parser("logout", help="forget the profile's saved URL and token").set_defaults(run=_logout)
 
     sub.add_parser("me").set_defaults(run=lambda a: _client().me())
     sub.add_parser("teams").set_defaults(run=lambda a: _client().teams())
@@ -399,7 +450,9 @@ def exit_code(status: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs one command; returns its exit code (see the module's docstring). argparse exits with 2 itself."""
+    global PROFILE
     args = build_parser().parse_args(argv)
+    PROFILE = args.profile
     try:
         result = args.run(args)
         print(json.dumps(result, indent=2), flush=True)

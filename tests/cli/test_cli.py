@@ -34,7 +34,8 @@ def test_a_user_session_from_login_to_alias(eco):
     assert down.returncode == 1 and down.stderr.startswith("eco: ") and "Traceback" not in down.stderr
     login = eco("login", "--username", "ada", "--password", PASSWORD)
     config = Path(login["saved_to"])
-    assert stat.S_IMODE(config.stat().st_mode) == 0o600 and json.loads(config.read_text())["token"].startswith("eco_")
+    saved = json.loads(config.read_text())["profiles"]["default"]
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600 and saved["token"].startswith("eco_")
     assert eco("me")["teams"] == [{"slug": "alpha", "name": "Alpha", "role": "member"}]
 
     dataset = eco("datasets", "create", "alpha", "flowers", "--task", "classification")
@@ -113,3 +114,38 @@ def test_exit_codes_version_and_a_reader_that_stops_early(eco):
         timeout=60,
     )
     assert piped.stdout == "[\n  {\n    " and piped.stderr == ""  # no BrokenPipeError traceback
+
+
+def test_login_with_a_token_profiles_and_logout(eco, live_server):
+    made = eco("login", "--username", "ada", "--password", PASSWORD)
+    token = json.loads(Path(made["saved_to"]).read_text())["profiles"]["default"]["token"]
+    # a second profile from a token (what the dashboard's Team page makes): checked before it is saved
+    wrong = eco("--profile", "ci", "login", "--url", live_server.url, "--token", "eco_not-a-token", ok=False)
+    assert wrong.returncode == 1 and "Invalid token" in wrong.stderr
+    assert "ci" not in json.loads(Path(made["saved_to"]).read_text())["profiles"]
+    ci = eco("--profile", "ci", "login", "--url", live_server.url, "--token", token)
+    assert (ci["logged_in_as"], ci["profile"]) == ("ada", "ci")
+    assert eco("--profile", "ci", "me")["username"] == "ada"
+    assert eco("--profile", "ci", "logout") == {"profile": "ci", "logged_out": True, "saved_to": made["saved_to"]}
+    gone = eco("--profile", "ci", "me", ok=False)
+    assert gone.returncode == 1 and "not logged in (profile ci)" in gone.stderr
+    assert eco("me")["username"] == "ada"  # the default profile is untouched
+    profiles = json.loads(Path(made["saved_to"]).read_text())["profiles"]
+    assert list(profiles) == ["default"]
+
+
+def test_the_config_file_follows_xdg_config_home(tmp_path, monkeypatch):
+    from eco import cli
+
+    monkeypatch.delenv("ECO_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert cli._config_path() == tmp_path / "xdg" / "eco" / "config.json"
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    assert cli._config_path() == Path.home() / ".config" / "eco" / "config.json"
+    monkeypatch.setenv("ECO_CONFIG", str(tmp_path / "c.json"))
+    assert cli._config_path() == tmp_path / "c.json"
+    # a file saved before profiles existed is the default profile
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"url": "http://eco.example", "token": "eco_x"}))
+    monkeypatch.setattr(cli, "CONFIG", old)
+    assert cli._profiles() == {"default": {"url": "http://eco.example", "token": "eco_x"}}
