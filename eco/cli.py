@@ -144,28 +144,35 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     login = sub.add_parser("login", help="get an API token and save it")
-    login.add_argument("--url", default=os.environ.get("ECO_URL", "http://127.0.0.1:8000"))
+    login.add_argument(
+        "--url", default=os.environ.get("ECO_URL", "http://127.0.0.1:8000"), help="the server (default: ECO_URL)"
+    )
     login.add_argument("--token", help="an API token to use (made in the dashboard's Team page); checked, then saved")
     login.add_argument("--username", help="(prompted for when neither it nor --token is given)")
     login.add_argument("--password", help="(prompted for when omitted)")
     login.set_defaults(run=_login)
     sub.add_parser("logout", help="forget the profile's saved URL and token").set_defaults(run=_logout)
 
-    sub.add_parser("me").set_defaults(run=lambda a: _client().me())
-    sub.add_parser("teams").set_defaults(run=lambda a: _client().teams())
+    sub.add_parser("me", help="who you are and your teams").set_defaults(run=lambda a: _client().me())
+    teams = sub.add_parser("teams", help="the teams you belong to, with your role")
+    teams.set_defaults(run=lambda a: _client().teams())
 
-    datasets = sub.add_parser("datasets").add_subparsers(dest="action", required=True)
-    d_list = datasets.add_parser("list")
-    d_list.add_argument("--team")
-    d_list.add_argument("--search")
+    datasets = sub.add_parser("datasets", help="data sets and their versions").add_subparsers(
+        dest="action", required=True
+    )
+    d_list = datasets.add_parser("list", help="the data sets you can see")
+    d_list.add_argument("--team", help="only this team's (slug)")
+    d_list.add_argument("--search", help="text in the name or description")
     d_list.set_defaults(run=lambda a: _client().datasets(team=a.team, search=a.search))
-    d_create = datasets.add_parser("create")
-    d_create.add_argument("team")
-    d_create.add_argument("name")
-    d_create.add_argument("--task", required=True)
-    d_create.add_argument("--sensitivity", default="internal")
-    d_create.add_argument("--license", default="")
-    d_create.add_argument("--description", default="")
+    d_create = datasets.add_parser("create", help="a new, empty data set")
+    d_create.add_argument("team", help="the team slug")
+    d_create.add_argument("name", help="unique within the team")
+    d_create.add_argument(
+        "--task", required=True, help="classification, regression, text-classification or image-classification"
+    )
+    d_create.add_argument("--sensitivity", default="internal", help="public, internal (default) or restricted")
+    d_create.add_argument("--license", default="", help="e.g. CC-BY-4.0")
+    d_create.add_argument("--description", default="", help="what the data is (Markdown)")
     d_create.set_defaults(
         run=lambda a: _client().create_dataset(
             team=a.team,
@@ -177,9 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     d_upload = datasets.add_parser("upload", help="upload a CSV, JSONL or NPZ file as a new version")
-    d_upload.add_argument("dataset")
-    d_upload.add_argument("file")
-    d_upload.add_argument("--target", required=True)
+    d_upload.add_argument("dataset", help="the data set id")
+    d_upload.add_argument("file", help="the file to upload")
+    d_upload.add_argument("--target", required=True, help="the label column (the label array for NPZ)")
     d_upload.add_argument("--format", help="csv, jsonl, npz or parquet (default: from the extension)")
     d_upload.add_argument(
         "--na-values",
@@ -197,45 +204,54 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     d_builtin = datasets.add_parser("builtin", help="a version from a scikit-learn bundled data set")
-    d_builtin.add_argument("dataset")
-    d_builtin.add_argument("name", choices=["digits", "iris", "wine", "breast_cancer", "diabetes"])
+    d_builtin.add_argument("dataset", help="the data set id")
+    d_builtin.add_argument(
+        "name", choices=["digits", "iris", "wine", "breast_cancer", "diabetes"], help="which scikit-learn set"
+    )
     d_builtin.set_defaults(run=lambda a: _client().builtin_version(a.dataset, a.name))
-    d_versions = datasets.add_parser("versions")
-    d_versions.add_argument("dataset")
+    d_versions = datasets.add_parser("versions", help="a data set's versions, newest first")
+    d_versions.add_argument("dataset", help="the data set id")
     d_versions.set_defaults(run=lambda a: _client().versions(a.dataset))
 
     versions = sub.add_parser("versions", help="dataset versions").add_subparsers(dest="action", required=True)
-    for name, method in (("show", "dataset_version"), ("lineage", "lineage")):
-        p = versions.add_parser(name)
-        p.add_argument("version")
+    for name, method, what in (
+        ("show", "dataset_version", "a version: schema, rows, hash, source"),
+        ("lineage", "lineage", "the versions it came from and those made from it"),
+    ):
+        p = versions.add_parser(name, help=what)
+        p.add_argument("version", help="the data set version id")
         p.set_defaults(run=lambda a, m=method: getattr(_client(), m)(a.version))
-    v_preview = versions.add_parser("preview")
-    v_preview.add_argument("version")
-    v_preview.add_argument("--limit", type=int, default=20)
+    v_preview = versions.add_parser("preview", help="rows of a version, as training reads them")
+    v_preview.add_argument("version", help="the data set version id")
+    v_preview.add_argument("--limit", type=int, default=20, help="rows to show (default 20)")
     v_preview.add_argument("--offset", type=int, default=0, help="rows to skip")
     v_preview.set_defaults(run=lambda a: _client().preview(a.version, a.limit, a.offset))
-    v_download = versions.add_parser("download")
-    v_download.add_argument("version")
-    v_download.add_argument("destination")
+    v_download = versions.add_parser("download", help="the version's file, byte for byte")
+    v_download.add_argument("version", help="the data set version id")
+    v_download.add_argument("destination", help="the file to write")
     v_download.set_defaults(run=lambda a: {"saved_to": str(_client().download(a.version, a.destination))})
 
-    models = sub.add_parser("models").add_subparsers(dest="action", required=True)
-    m_list = models.add_parser("list")
-    m_list.add_argument("--team")
+    models = sub.add_parser("models", help="registered models and their versions").add_subparsers(
+        dest="action", required=True
+    )
+    m_list = models.add_parser("list", help="the models you can see")
+    m_list.add_argument("--team", help="only this team's (slug)")
     m_list.set_defaults(run=lambda a: _client().models(team=a.team))
-    m_create = models.add_parser("create")
-    m_create.add_argument("team")
-    m_create.add_argument("name")
-    m_create.add_argument("--task", required=True)
-    m_create.add_argument("--card", default="")
+    m_create = models.add_parser("create", help="a new model, without versions")
+    m_create.add_argument("team", help="the team slug")
+    m_create.add_argument("name", help="unique within the team")
+    m_create.add_argument("--task", required=True, help="what it predicts: classification, regression, ...")
+    m_create.add_argument("--card", default="", help="the model card (Markdown)")
     m_create.set_defaults(run=lambda a: _client().create_model(team=a.team, name=a.name, task=a.task, card=a.card))
     m_register = models.add_parser("register", help="register safetensors weights + architecture spec")
-    m_register.add_argument("model")
-    m_register.add_argument("weights")
+    m_register.add_argument("model", help="the model id")
+    m_register.add_argument("weights", help="a .safetensors file (pickles are refused)")
     m_register.add_argument("--spec", required=True, help="JSON text or a .json file")
-    m_register.add_argument("--metrics", default="{}")
-    m_register.add_argument("--params", default="{}")
-    m_register.add_argument("--dataset-version", action="append", default=[])
+    m_register.add_argument("--metrics", default="{}", help='JSON, e.g. {"accuracy": 0.9}')
+    m_register.add_argument("--params", default="{}", help="JSON: how it was trained")
+    m_register.add_argument(
+        "--dataset-version", action="append", default=[], help="a data set version it was trained on (repeatable)"
+    )
     m_register.set_defaults(
         run=lambda a: _client().register_version(
             a.model,
@@ -247,25 +263,29 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
 
-    alias = sub.add_parser("alias").add_subparsers(dest="action", required=True)
-    a_set = alias.add_parser("set")
-    a_set.add_argument("model")
-    a_set.add_argument("alias")
-    a_set.add_argument("version")
+    alias = sub.add_parser("alias", help="movable names (production, staging) of model versions").add_subparsers(
+        dest="action", required=True
+    )
+    a_set = alias.add_parser("set", help="point an alias at a version (through the model's gate)")
+    a_set.add_argument("model", help="the model id")
+    a_set.add_argument("alias", help="e.g. production")
+    a_set.add_argument("version", help="the model version id")
     a_set.add_argument("--force", action="store_true", help="past a failing gate (team admin; audited)")
     a_set.add_argument("--reason", default="", help="why (required with --force; kept in the audit trail)")
     a_set.set_defaults(run=lambda a: _client().set_alias(a.model, a.alias, a.version, force=a.force, reason=a.reason))
 
     gate = sub.add_parser("gate", help="a model's promotion gate").add_subparsers(dest="action", required=True)
-    g_show = gate.add_parser("show")
-    g_show.add_argument("model")
+    g_show = gate.add_parser("show", help="the gate's settings")
+    g_show.add_argument("model", help="the model id")
     g_show.set_defaults(run=lambda a: _client().gate(a.model))
-    g_set = gate.add_parser("set")
-    g_set.add_argument("model")
+    g_set = gate.add_parser("set", help="set the checks a version must pass to take a protected alias")
+    g_set.add_argument("model", help="the model id")
     g_set.add_argument("dataset_version", help="the pinned evaluation set")
-    g_set.add_argument("--metric")
-    g_set.add_argument("--split", default="all")
-    g_set.add_argument("--min-gain", type=float, default=0.0)
+    g_set.add_argument("--metric", help="the metric compared (default: the task's headline metric)")
+    g_set.add_argument("--split", default="all", help="rows of the pinned set scored: all (default), test, ...")
+    g_set.add_argument(
+        "--min-gain", type=float, default=0.0, help="how much the candidate must beat the incumbent by (default 0)"
+    )
     g_set.add_argument("--card-field", action="append", default=[], help="a model-card section it needs")
     g_set.add_argument("--alias", action="append", default=[], help="an alias it protects (production)")
     g_set.set_defaults(
@@ -281,11 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     predict = sub.add_parser("predict", help="predict with a model (by alias, production by default)")
-    predict.add_argument("model")
+    predict.add_argument("model", help="the model id")
     predict.add_argument("inputs", help="JSON list, e.g. [[5.1, 3.5, 1.4, 0.2]], or a .json file")
-    predict.add_argument("--alias")
+    predict.add_argument("--alias", help="the alias to serve (default production)")
     predict.add_argument("--version", help="a version id or number")
-    predict.add_argument("--runtime", default="auto", choices=["auto", "torch", "onnxruntime"])
+    predict.add_argument(
+        "--runtime", default="auto", choices=["auto", "torch", "onnxruntime"], help="auto (default): ONNX when exported"
+    )
     predict.set_defaults(
         run=lambda a: _client().predict(
             a.model,
@@ -296,22 +318,24 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     feedback = sub.add_parser("feedback", help="the true label of a prediction")
-    feedback.add_argument("prediction")
-    feedback.add_argument("label")
+    feedback.add_argument("prediction", help="the prediction id (predict prints it)")
+    feedback.add_argument("label", help="the true label (or value)")
     feedback.set_defaults(run=lambda a: _client().feedback(a.prediction, a.label))
 
     triggers = sub.add_parser("triggers", help="retrain policies").add_subparsers(dest="action", required=True)
-    t_list = triggers.add_parser("list")
-    t_list.add_argument("--team")
+    t_list = triggers.add_parser("list", help="retrain triggers")
+    t_list.add_argument("--team", help="only this team's (slug)")
     t_list.set_defaults(run=lambda a: _client().triggers(a.team))
-    t_create = triggers.add_parser("create")
-    t_create.add_argument("team")
-    t_create.add_argument("model")
-    t_create.add_argument("base_dataset_version")
-    t_create.add_argument("--min-feedback", type=int, default=100)
+    t_create = triggers.add_parser("create", help="retrain a model once enough feedback has come in")
+    t_create.add_argument("team", help="the team slug")
+    t_create.add_argument("model", help="the model id")
+    t_create.add_argument("base_dataset_version", help="the data the labelled predictions are added to")
+    t_create.add_argument(
+        "--min-feedback", type=int, default=100, help="labelled predictions that fire it (default 100)"
+    )
     t_create.add_argument("--train", default="{}", help='train spec, e.g. {"architecture": "cnn"}')
     t_create.add_argument("--alias", default="production", help="promote to this alias if the gate passes")
-    t_create.add_argument("--name", default="")
+    t_create.add_argument("--name", default="", help="a name for people")
     t_create.set_defaults(
         run=lambda a: _client().create_trigger(
             team=a.team,
@@ -323,14 +347,17 @@ def build_parser() -> argparse.ArgumentParser:
             name=a.name,
         )
     )
-    for name, method in (("runs", "trigger_runs"), ("fire", "fire_trigger")):
-        p = triggers.add_parser(name)
-        p.add_argument("trigger")
+    for name, method, what in (
+        ("runs", "trigger_runs", "a trigger's runs: snapshot, retrain, evaluate, promote"),
+        ("fire", "fire_trigger", "fire a trigger now, whatever its feedback count"),
+    ):
+        p = triggers.add_parser(name, help=what)
+        p.add_argument("trigger", help="the trigger id")
         p.set_defaults(run=lambda a, m=method: getattr(_client(), m)(a.trigger))
 
     train = sub.add_parser("train", help="submit a train job (and optionally wait for it)")
-    train.add_argument("team")
-    train.add_argument("dataset_version")
+    train.add_argument("team", help="the team slug")
+    train.add_argument("dataset_version", help="the data set version id to train on")
     train.add_argument("model", help="a model id, or a name (a new model is created on success)")
     train.add_argument(
         "--architecture", help="mlp, cnn, textcnn, transformer, ...: GET /api/v1/job-kinds/train/ lists them"
@@ -340,46 +367,52 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--wait", action="store_true", help="print the log while it runs; return the finished job")
     train.set_defaults(run=_train)
 
-    jobs = sub.add_parser("jobs").add_subparsers(dest="action", required=True)
+    jobs = sub.add_parser("jobs", help="jobs (runs): submit, list, follow, cancel").add_subparsers(
+        dest="action", required=True
+    )
     j_submit = jobs.add_parser("submit", help="submit any job kind with a JSON spec")
-    j_submit.add_argument("team")
-    j_submit.add_argument("kind", choices=["train", "evaluate", "process", "export", "quantize", "snapshot"])
+    j_submit.add_argument("team", help="the team slug")
+    j_submit.add_argument(
+        "kind", choices=["train", "evaluate", "process", "export", "quantize", "snapshot"], help="the job kind"
+    )
     j_submit.add_argument("--spec", required=True, help="JSON text or a .json file")
-    j_submit.add_argument("--pool")
-    j_submit.add_argument("--gpus", type=int, default=0)
-    j_submit.add_argument("--priority", type=int, default=0)
-    j_submit.add_argument("--max-retries", type=int, default=0)
+    j_submit.add_argument("--pool", help="worker pool (default cpu, or gpu with --gpus)")
+    j_submit.add_argument("--gpus", type=int, default=0, help="GPUs it needs (default 0)")
+    j_submit.add_argument("--priority", type=int, default=0, help="-10 to 10; higher runs first (default 0)")
+    j_submit.add_argument("--max-retries", type=int, default=0, help="attempts after a failure (default 0)")
     j_submit.add_argument("--timeout", type=int, help="seconds")
-    j_submit.add_argument("--wait", action="store_true")
+    j_submit.add_argument("--wait", action="store_true", help="print the log while it runs; return the finished job")
     j_submit.set_defaults(run=_submit)
-    j_list = jobs.add_parser("list")
-    j_list.add_argument("--team")
-    j_list.add_argument("--status")
-    j_list.add_argument("--kind")
+    j_list = jobs.add_parser("list", help="jobs, newest first")
+    j_list.add_argument("--team", help="only this team's (slug)")
+    j_list.add_argument("--status", help="queued, running, succeeded, failed or cancelled")
+    j_list.add_argument("--kind", help="train, evaluate, process, ...")
     j_list.set_defaults(run=lambda a: _client().jobs(team=a.team, status=a.status, kind=a.kind))
-    for name, method in (("show", "job"), ("cancel", "cancel_job")):
-        p = jobs.add_parser(name)
-        p.add_argument("job")
+    for name, method, what in (("show", "job", "one job, with its outputs"), ("cancel", "cancel_job", "stop a job")):
+        p = jobs.add_parser(name, help=what)
+        p.add_argument("job", help="the job id")
         p.set_defaults(run=lambda a, m=method: getattr(_client(), m)(a.job))
     j_wait = jobs.add_parser("wait", help="print the log until the job ends; exit 1 unless it succeeded")
-    j_wait.add_argument("job")
+    j_wait.add_argument("job", help="the job id")
     j_wait.set_defaults(run=lambda a: _follow(_client(), a.job))
-    j_logs = jobs.add_parser("logs")
-    j_logs.add_argument("job")
-    j_logs.add_argument("--after", type=int, default=0)
+    j_logs = jobs.add_parser("logs", help="the job's log lines")
+    j_logs.add_argument("job", help="the job id")
+    j_logs.add_argument("--after", type=int, default=0, help="only lines after this line id")
     j_logs.add_argument("--follow", action="store_true", help="keep printing lines until the job ends")
     j_logs.set_defaults(run=_logs)
     j_metrics = jobs.add_parser("metrics", help="the job's metric keys, or one series with --key")
-    j_metrics.add_argument("job")
-    j_metrics.add_argument("--key")
-    j_metrics.add_argument("--max-points", type=int, default=1000)
+    j_metrics.add_argument("job", help="the job id")
+    j_metrics.add_argument("--key", help="one metric, e.g. loss")
+    j_metrics.add_argument(
+        "--max-points", type=int, default=1000, help="min/max buckets beyond this many points; 0 for all"
+    )
     j_metrics.set_defaults(
         run=lambda a: _client().metric(a.job, a.key, max_points=a.max_points) if a.key else _client().metric_keys(a.job)
     )
 
     evaluations = sub.add_parser("evaluations", help="evaluations; a leaderboard with --dataset-version")
-    evaluations.add_argument("--dataset-version")
-    evaluations.add_argument("--model-version")
+    evaluations.add_argument("--dataset-version", help="scores on this data set version (a leaderboard)")
+    evaluations.add_argument("--model-version", help="one model version's evaluations")
     evaluations.set_defaults(
         run=lambda a: _client().evaluations(model_version=a.model_version, dataset_version=a.dataset_version)
     )

@@ -149,3 +149,28 @@ def test_the_config_file_follows_xdg_config_home(tmp_path, monkeypatch):
     old.write_text(json.dumps({"url": "http://eco.example", "token": "eco_x"}))
     monkeypatch.setattr(cli, "CONFIG", old)
     assert cli._profiles() == {"default": {"url": "http://eco.example", "token": "eco_x"}}
+
+
+def test_every_command_and_option_has_help():
+    import argparse
+
+    from eco.cli import build_parser
+
+    missing = []
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helps = {choice.dest: choice.help for choice in action._choices_actions}
+                for name, child in action.choices.items():
+                    if not helps.get(name):
+                        missing.append(f"{path} {name}")
+                    walk(child, f"{path} {name}")
+            elif not isinstance(action, argparse._HelpAction | argparse._VersionAction) and not action.help:
+                missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(build_parser(), "eco")
+    assert missing == []
+    argv = [sys.executable, "-m", "eco.cli", "jobs", "submit", "--help"]
+    shown = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "higher runs first" in shown.stdout
