@@ -5,7 +5,7 @@
     eco datasets list [--team demo] | eco datasets create demo iris --task classification
     eco datasets upload <dataset id> iris.csv --target species | eco datasets builtin <dataset id> iris
     eco versions show|preview|lineage <version id> | eco versions download <version id> out.csv
-    eco models list | eco models create demo clf --task classification
+    eco models list | eco models create demo clf --task classification | eco models show clf [--team demo]
     eco models register <model id> w.safetensors --spec spec.json [--metrics '{"accuracy": 0.9}']
     eco alias set <model id> production <version id>
     eco train demo <dataset version id> digits-cnn --architecture cnn --hyperparameters '{"epochs": 5}' --wait
@@ -18,6 +18,8 @@ Settings: ECO_URL and ECO_TOKEN, or the profile `eco login` saved (--profile NAM
 $XDG_CONFIG_HOME/eco/config.json (~/.config/eco/ without it; ECO_CONFIG names another file), mode 600.
     eco login --url URL --token eco_...      (a token made in the dashboard) | eco logout
 Output is JSON, so it pipes into jq; a reader that stops early (`| head`) ends the command quietly.
+
+Data sets and models are taken by name (looked up in your teams; --team when several use it) or by id.
 
 Exit codes: 0 done; 1 an error (the server's answer, or no server to answer); 2 a usage error (a bad
 option or argument); 3 not found (404); 4 a conflict (409: a gate that refuses a move, a job that is over).
@@ -184,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     d_upload = datasets.add_parser("upload", help="upload a CSV, JSONL or NPZ file as a new version")
-    d_upload.add_argument("dataset", help="the data set id")
+    d_upload.add_argument("dataset", help="the data set: a name or an id")
     d_upload.add_argument("file", help="the file to upload")
     d_upload.add_argument("--target", required=True, help="the label column (the label array for NPZ)")
     d_upload.add_argument("--format", help="csv, jsonl, npz or parquet (default: from the extension)")
@@ -204,13 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     d_builtin = datasets.add_parser("builtin", help="a version from a scikit-learn bundled data set")
-    d_builtin.add_argument("dataset", help="the data set id")
+    d_builtin.add_argument("dataset", help="the data set: a name or an id")
     d_builtin.add_argument(
         "name", choices=["digits", "iris", "wine", "breast_cancer", "diabetes"], help="which scikit-learn set"
     )
     d_builtin.set_defaults(run=lambda a: _client().builtin_version(a.dataset, a.name))
+    d_show = datasets.add_parser("show", help="one data set, by name or id")
+    d_show.add_argument("dataset", help="a name (looked up in your teams) or an id")
+    d_show.set_defaults(run=lambda a: _client().dataset(a.dataset))
     d_versions = datasets.add_parser("versions", help="a data set's versions, newest first")
-    d_versions.add_argument("dataset", help="the data set id")
+    d_versions.add_argument("dataset", help="the data set: a name or an id")
     d_versions.set_defaults(run=lambda a: _client().versions(a.dataset))
 
     versions = sub.add_parser("versions", help="dataset versions").add_subparsers(dest="action", required=True)
@@ -237,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     m_list = models.add_parser("list", help="the models you can see")
     m_list.add_argument("--team", help="only this team's (slug)")
     m_list.set_defaults(run=lambda a: _client().models(team=a.team))
+    m_show = models.add_parser("show", help="one model, with its aliases, by name or id")
+    m_show.add_argument("model", help="a name (looked up in your teams) or an id")
+    m_show.set_defaults(run=lambda a: _client().model(a.model))
     m_create = models.add_parser("create", help="a new model, without versions")
     m_create.add_argument("team", help="the team slug")
     m_create.add_argument("name", help="unique within the team")
@@ -244,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     m_create.add_argument("--card", default="", help="the model card (Markdown)")
     m_create.set_defaults(run=lambda a: _client().create_model(team=a.team, name=a.name, task=a.task, card=a.card))
     m_register = models.add_parser("register", help="register safetensors weights + architecture spec")
-    m_register.add_argument("model", help="the model id")
+    m_register.add_argument("model", help="the model: a name or an id")
     m_register.add_argument("weights", help="a .safetensors file (pickles are refused)")
     m_register.add_argument("--spec", required=True, help="JSON text or a .json file")
     m_register.add_argument("--metrics", default="{}", help='JSON, e.g. {"accuracy": 0.9}')
@@ -267,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     a_set = alias.add_parser("set", help="point an alias at a version (through the model's gate)")
-    a_set.add_argument("model", help="the model id")
+    a_set.add_argument("model", help="the model: a name or an id")
     a_set.add_argument("alias", help="e.g. production")
     a_set.add_argument("version", help="the model version id")
     a_set.add_argument("--force", action="store_true", help="past a failing gate (team admin; audited)")
@@ -276,10 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     gate = sub.add_parser("gate", help="a model's promotion gate").add_subparsers(dest="action", required=True)
     g_show = gate.add_parser("show", help="the gate's settings")
-    g_show.add_argument("model", help="the model id")
+    g_show.add_argument("model", help="the model: a name or an id")
     g_show.set_defaults(run=lambda a: _client().gate(a.model))
     g_set = gate.add_parser("set", help="set the checks a version must pass to take a protected alias")
-    g_set.add_argument("model", help="the model id")
+    g_set.add_argument("model", help="the model: a name or an id")
     g_set.add_argument("dataset_version", help="the pinned evaluation set")
     g_set.add_argument("--metric", help="the metric compared (default: the task's headline metric)")
     g_set.add_argument("--split", default="all", help="rows of the pinned set scored: all (default), test, ...")
@@ -301,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     predict = sub.add_parser("predict", help="predict with a model (by alias, production by default)")
-    predict.add_argument("model", help="the model id")
+    predict.add_argument("model", help="the model: a name or an id")
     predict.add_argument("inputs", help="JSON list, e.g. [[5.1, 3.5, 1.4, 0.2]], or a .json file")
     predict.add_argument("--alias", help="the alias to serve (default production)")
     predict.add_argument("--version", help="a version id or number")
@@ -328,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     t_list.set_defaults(run=lambda a: _client().triggers(a.team))
     t_create = triggers.add_parser("create", help="retrain a model once enough feedback has come in")
     t_create.add_argument("team", help="the team slug")
-    t_create.add_argument("model", help="the model id")
+    t_create.add_argument("model", help="the model: a name or an id")
     t_create.add_argument("base_dataset_version", help="the data the labelled predictions are added to")
     t_create.add_argument(
         "--min-feedback", type=int, default=100, help="labelled predictions that fire it (default 100)"
@@ -416,7 +424,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluations.set_defaults(
         run=lambda a: _client().evaluations(model_version=a.model_version, dataset_version=a.dataset_version)
     )
+    # names wherever people think in names: these commands take a data set or model by name as well as by id
+    for named in (d_show, d_upload, d_builtin, d_versions, m_show, m_register, a_set, g_show, g_set, predict):
+        named.add_argument("--team", help="the team to look the name up in, when several teams use it")
+    train.set_defaults(names=False)  # its model may be a new name: the server creates that model
     return parser
+
+
+def _resolve_names(args) -> None:
+    """Replaces a data set or model given by name (args.dataset, args.model) with its id, looked up in
+    args.team when given (EcoError 404 when none has the name, 409 with the candidates when several do)."""
+    if not getattr(args, "names", True):
+        return
+    refs = [(attr, kind) for attr, kind in (("dataset", "datasets"), ("model", "models")) if getattr(args, attr, None)]
+    if refs:
+        client = _client()
+        for attr, kind in refs:
+            setattr(args, attr, client.resolve(kind, getattr(args, attr), team=getattr(args, "team", None)))
 
 
 class JobFailed(Exception):
@@ -487,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     PROFILE = args.profile
     try:
+        _resolve_names(args)
         result = args.run(args)
         print(json.dumps(result, indent=2), flush=True)
     except EcoError as exc:

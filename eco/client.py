@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 class EcoError(Exception):
@@ -147,8 +156,33 @@ class Client:
         return self._call("GET", f"dataset-versions/{version}/lineage/")
 
     # --- models ---
-    def models(self, team: str | None = None) -> list[dict]:
-        return list(self._pages("models/", {"team": team}))
+    def models(self, team: str | None = None, search: str | None = None) -> list[dict]:
+        return list(self._pages("models/", {"team": team, "search": search}))
+
+    def model(self, model: str) -> dict:
+        return self._call("GET", f"models/{model}/")
+
+    def dataset(self, dataset: str) -> dict:
+        return self._call("GET", f"datasets/{dataset}/")
+
+    def resolve(self, kind: str, ref: str, *, team: str | None = None) -> str:
+        """The id of the data set or model (`kind` "datasets" or "models") that `ref` names: an id is
+        returned as it is; a name is looked up in your teams (in `team` only, when given).
+
+        Raises EcoError 404 when no object has that name, and 409 (with `candidates`, "team/name id") when
+        several teams have one."""
+        if _is_uuid(ref):
+            return ref
+        found = [o for o in self._pages(f"{kind}/", {"team": team, "search": ref}) if o["name"] == ref]
+        what = "data set" if kind == "datasets" else "model"
+        where = f"team {team}" if team else "your teams"
+        if not found:
+            raise EcoError(404, {"status": 404, "code": "not_found", "detail": f"No {what} named {ref!r} in {where}."})
+        if len(found) > 1:
+            candidates = [f"{o['team']}/{o['name']} {o['id']}" for o in found]
+            detail = f"{len(found)} {what}s are named {ref!r}; pick one with --team or an id: " + ", ".join(candidates)
+            raise EcoError(409, {"status": 409, "code": "ambiguous", "detail": detail, "candidates": candidates})
+        return found[0]["id"]
 
     def create_model(self, *, team: str, name: str, task: str, **fields) -> dict:
         return self._call("POST", "models/", json={"team": team, "name": name, "task": task, **fields})

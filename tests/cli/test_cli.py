@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from accounts_app.models import User
 from tests.cli.runner import eco_runner
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
 PASSWORD = "correct horse battery staple"
+NONE = "00000000-0000-0000-0000-000000000000"
 
 
 @pytest.fixture
@@ -97,7 +99,7 @@ def test_exit_codes_version_and_a_reader_that_stops_early(eco):
     assert missing.returncode == 3 and '"not_found"' in missing.stderr
     usage = eco("jobs", "list", "--no-such-option", ok=False)
     assert usage.returncode == 2 and "unrecognized arguments" in usage.stderr
-    bad_json = eco("datasets", "upload", "x", "f.csv", "--target", "y", "--na-values", "[not json", ok=False)
+    bad_json = eco("datasets", "upload", NONE, "f.csv", "--target", "y", "--na-values", "[not json", ok=False)
     assert bad_json.returncode == 2 and bad_json.stderr.startswith("eco: ")
     version = eco("--version", ok=False)
     assert version.returncode == 0 and version.stdout.startswith("eco ")
@@ -174,3 +176,23 @@ def test_every_command_and_option_has_help():
     argv = [sys.executable, "-m", "eco.cli", "jobs", "submit", "--help"]
     shown = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0 and "higher runs first" in shown.stdout
+
+
+def test_names_wherever_people_think_in_names(eco):
+    beta = TeamFactory(slug="beta")
+    MembershipFactory(team=beta, user=User.objects.get(username="ada"), role="member")
+    eco("login", "--username", "ada", "--password", PASSWORD)
+    flowers = eco("datasets", "create", "alpha", "flowers", "--task", "classification")
+    assert eco("datasets", "show", "flowers")["id"] == flowers["id"]
+    assert eco("datasets", "builtin", "flowers", "iris")["dataset"] == flowers["id"]  # a name where an id was
+    assert len(eco("datasets", "versions", "flowers")) == 1
+    clf = eco("models", "create", "alpha", "clf", "--task", "classification")
+    assert eco("models", "show", "clf")["id"] == clf["id"] == eco("models", "show", clf["id"])["id"]
+
+    # the same name in two teams: the candidates, then --team picks
+    other = eco("models", "create", "beta", "clf", "--task", "classification")
+    ambiguous = eco("models", "show", "clf", ok=False)
+    assert ambiguous.returncode == 4 and "alpha/clf" in ambiguous.stderr and "beta/clf" in ambiguous.stderr
+    assert eco("models", "show", "clf", "--team", "beta")["id"] == other["id"]
+    missing = eco("models", "show", "no-such-model", ok=False)
+    assert missing.returncode == 3 and "No model named 'no-such-model' in your teams" in missing.stderr
