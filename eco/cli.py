@@ -17,7 +17,8 @@
 Settings: ECO_URL and ECO_TOKEN, or the profile `eco login` saved (--profile NAME, default "default") in
 $XDG_CONFIG_HOME/eco/config.json (~/.config/eco/ without it; ECO_CONFIG names another file), mode 600.
     eco login --url URL --token eco_...      (a token made in the dashboard) | eco logout
-Output is JSON, so it pipes into jq; a reader that stops early (`| head`) ends the command quietly.
+Output is a table for people; --json on any command prints the API's JSON for scripts (and jq). A reader
+that stops early (`| head`) ends the command quietly.
 
 Data sets and models are taken by name (looked up in your teams; --team when several use it) or by id.
 
@@ -428,7 +429,18 @@ def build_parser() -> argparse.ArgumentParser:
     for named in (d_show, d_upload, d_builtin, d_versions, m_show, m_register, a_set, g_show, g_set, predict):
         named.add_argument("--team", help="the team to look the name up in, when several teams use it")
     train.set_defaults(names=False)  # its model may be a new name: the server creates that model
+    _add_json_option(parser)
     return parser
+
+
+def _add_json_option(parser: argparse.ArgumentParser) -> None:
+    """`--json` on every command that runs: the answer as JSON for scripts, not a table for people."""
+    subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subparsers:
+        parser.add_argument("--json", action="store_true", help="print the answer as JSON (for scripts)")
+    for action in subparsers:
+        for child in action.choices.values():
+            _add_json_option(child)
 
 
 def _resolve_names(args) -> None:
@@ -441,6 +453,55 @@ def _resolve_names(args) -> None:
         client = _client()
         for attr, kind in refs:
             setattr(args, attr, client.resolve(kind, getattr(args, attr), team=getattr(args, "team", None)))
+
+
+# the columns a list shows first, when its rows have them; then any other plain field, up to MAX_COLUMNS
+PREFERRED = ("id", "name", "team", "version", "kind", "status", "task", "alias", "key", "count", "score", "created_at")
+MAX_COLUMNS = 7
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, dict | list):
+        text = json.dumps(value, separators=(", ", ": "))
+        return text if len(text) <= 60 else text[:59] + "…"
+    return str(value)
+
+
+def render(result, console) -> None:
+    """Prints a command's answer for people (a rich table): a list of objects as rows with the main plain
+    fields as columns, one object as field/value rows, anything else as it is. `--json` prints the JSON
+    itself instead, for scripts."""
+    from rich.table import Table
+
+    if isinstance(result, list) and result and all(isinstance(row, dict) for row in result):
+        plain = [k for k in result[0] if not isinstance(result[0][k], dict | list)]
+        ranked = [k for k in PREFERRED if k in plain] + [k for k in plain if k not in PREFERRED]
+        columns, used = [], 1
+        for key in ranked[:MAX_COLUMNS]:  # as many whole columns as the terminal holds, in rank order
+            width = max(len(key), *(len(_cell(row.get(key))) for row in result)) + 3
+            if columns and used + width > console.width:
+                break
+            columns.append(key)
+            used += width
+        rows = len(result)
+        table = Table(caption=f"{rows} row{'s' if rows != 1 else ''}")
+        for key in columns:
+            # ids are what people copy into the next command: never cut
+            table.add_column(key, no_wrap=key == "id", min_width=36 if key == "id" else None)
+        for row in result:
+            table.add_row(*(_cell(row.get(k)) for k in columns))
+        console.print(table)
+    elif isinstance(result, list):
+        console.print("(none)" if not result else "\n".join(_cell(item) for item in result))
+    elif isinstance(result, dict):
+        table = Table("field", "value", show_header=False)
+        for key, value in result.items():
+            table.add_row(key, _cell(value))
+        console.print(table)
+    else:
+        console.print(_cell(result))
 
 
 class JobFailed(Exception):
@@ -513,7 +574,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _resolve_names(args)
         result = args.run(args)
-        print(json.dumps(result, indent=2), flush=True)
+        if getattr(args, "json", False):
+            print(json.dumps(result, indent=2), flush=True)
+        else:
+            from rich.console import Console
+
+            console = Console(soft_wrap=False)
+            render(result, console)
+            console.file.flush()
     except EcoError as exc:
         print(json.dumps(exc.body, indent=2), file=sys.stderr)
         return exit_code(exc.status)

@@ -7,14 +7,15 @@ import sys
 
 
 def eco_runner(url: str, workdir, timeout: float = 60):
-    """`run(*args)` returns the JSON the command printed (and asserts it exited 0); `run(*args, ok=False)`
-    returns the CompletedProcess. `run.stderr` holds the last command's stderr, `run.dir` its folder."""
+    """`run(*args)` returns the JSON the command printed with --json (and asserts it exited 0);
+    `run(*args, ok=False)` returns the CompletedProcess; `run(*args, table=True)` the table it prints for
+    people (stdout). `run.stderr` holds the last command's stderr, `run.dir` its folder."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECO_")}
-    env.update(ECO_CONFIG=str(workdir / "config.json"), ECO_URL=url)
+    env.update(ECO_CONFIG=str(workdir / "config.json"), ECO_URL=url, COLUMNS="120")
 
-    def run(*args, ok=True):
+    def run(*args, ok=True, table=False):
         result = subprocess.run(
-            [sys.executable, "-m", "eco.cli", *args],
+            [sys.executable, "-m", "eco.cli", *args, *([] if table else ["--json"])],
             env=env,
             cwd=workdir,
             capture_output=True,
@@ -22,6 +23,9 @@ def eco_runner(url: str, workdir, timeout: float = 60):
             timeout=timeout,
         )
         run.stderr = result.stderr
+        if table:
+            assert result.returncode == 0, result.stderr
+            return result.stdout
         if ok:
             assert result.returncode == 0, result.stderr
             return json.loads(result.stdout)

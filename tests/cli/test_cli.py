@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -108,7 +109,7 @@ def test_exit_codes_version_and_a_reader_that_stops_early(eco):
         eco("datasets", "create", "alpha", f"set-{n}", "--task", "classification", "--description", "x" * 40_000)
     assert len(json.dumps(eco("datasets", "list", "--team", "alpha"), indent=2)) > 4 * 65_536
     piped = subprocess.run(
-        f"{sys.executable} -m eco.cli datasets list --team alpha | head -c 10",
+        f"{sys.executable} -m eco.cli datasets list --team alpha --json | head -c 10",
         shell=True,
         env={**os.environ, "ECO_CONFIG": str(eco.dir / "config.json")},
         capture_output=True,
@@ -196,3 +197,21 @@ def test_names_wherever_people_think_in_names(eco):
     assert eco("models", "show", "clf", "--team", "beta")["id"] == other["id"]
     missing = eco("models", "show", "no-such-model", ok=False)
     assert missing.returncode == 3 and "No model named 'no-such-model' in your teams" in missing.stderr
+
+
+def test_tables_for_people_json_for_scripts(eco):
+    eco("login", "--username", "ada", "--password", PASSWORD)
+    for name in ("flowers", "wine"):
+        eco("datasets", "create", "alpha", name, "--task", "classification", "--license", "CC-BY-4.0")
+    table = eco("datasets", "list", "--team", "alpha", table=True)
+    uuid = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    lines = [uuid.sub("<id>", line).rstrip() for line in table.splitlines() if line.strip()]
+    header = next(line for line in lines if "name" in line and "team" in line)
+    assert [c.strip() for c in header.strip("┃│ ").replace("┃", "│").split("│")][:4] == ["id", "name", "team", "task"]
+    rows = [line for line in lines if "<id>" in line]
+    assert len(rows) == 2 and "wine" in rows[0] and "flowers" in rows[1]  # newest first, as the API lists them
+    assert all("alpha" in row and "classification" in row for row in rows)
+    assert lines[-1].strip() == "2 rows"
+    one = eco("datasets", "show", "wine", table=True)
+    assert re.search(r"│ license\s+│ CC-BY-4.0\s+│", one) and not one.lstrip().startswith("{")
+    assert [d["name"] for d in eco("datasets", "list", "--team", "alpha")] == ["wine", "flowers"]  # --json
