@@ -3,7 +3,7 @@
  * shows each check's verdict before anything moves; "Move alias" is enabled only when it passes; an admin may
  * "Force move" with a reason. A refused move (409) shows its checks.
  */
-import { Alert, Badge, Button, Card, Group, Select, SimpleGrid, Stack, Table, Text, TextInput, Textarea, Title } from "@mantine/core";
+import { Alert, Badge, Button, Card, Group, Select, SimpleGrid, Stack, Table, Text, TextInput, Textarea, Title, VisuallyHidden } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
 import { getRouteApi, useNavigate } from "@tanstack/react-router";
 import { useState } from "react";
@@ -22,7 +22,7 @@ function ChecksTable({ rows, caption }: { rows: CheckRow[]; caption: string }) {
   return (
     <Table.ScrollContainer minWidth={720}>
       <Table verticalSpacing="xs" withTableBorder>
-        <caption style={{ position: "absolute", width: 1, height: 1, overflow: "hidden", clip: "rect(0 0 0 0)" }}>{caption}</caption>
+        <VisuallyHidden component="caption">{caption}</VisuallyHidden>
         <Table.Thead>
           <Table.Tr>
             <Table.Th>Check</Table.Th>

@@ -1,5 +1,5 @@
 /** The model card: Markdown rendered safely (no raw HTML), the gate's required sections, and an editor for members. */
-import { Alert, Badge, Button, Group, Paper, SegmentedControl, Stack, Text, Textarea, Typography } from "@mantine/core";
+import { Alert, Badge, Button, Group, Paper, SegmentedControl, Stack, Text, Textarea, Typography, VisuallyHidden } from "@mantine/core";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import Markdown from "react-markdown";
@@ -48,9 +48,9 @@ export function CardTab({ model, gate }: { model: Schemas["RegisteredModel"]; ga
             return (
               <Badge key={r} color={ok ? "green" : "red"} variant="light" tt="none">
                 {ok ? "✓" : "✗"} {r}
-                <span style={{ position: "absolute", width: 1, height: 1, overflow: "hidden", clip: "rect(0 0 0 0)" }}>
+                <VisuallyHidden component="span">
                   {ok ? " (present)" : " (missing)"}
-                </span>
+                </VisuallyHidden>
               </Badge>
             );
           })}

@@ -2,7 +2,7 @@
  * A confusion matrix as an accessible heat map: a real table (row headers = true label, column headers =
  * predicted) whose cells carry their counts and are shaded by their share of the row.
  */
-import { Table, Text } from "@mantine/core";
+import { Table, Text, VisuallyHidden } from "@mantine/core";
 import { HEAT, heatIndex, type ConfusionMatrix as Matrix } from "../../lib/models";
 
 export function ConfusionMatrix({ cm, caption }: { cm: Matrix; caption: string }) {
@@ -14,9 +14,9 @@ export function ConfusionMatrix({ cm, caption }: { cm: Matrix; caption: string }
     </Text>
     <Table.ScrollContainer minWidth={Math.max(240, 64 + cm.labels.length * 44)}>
       <Table withTableBorder withColumnBorders verticalSpacing={4} horizontalSpacing={6} style={{ width: "auto" }}>
-        <caption style={{ position: "absolute", width: 1, height: 1, overflow: "hidden", clip: "rect(0 0 0 0)" }}>
+        <VisuallyHidden component="caption">
           Confusion matrix, {caption}
-        </caption>
+        </VisuallyHidden>
         <Table.Thead>
           <Table.Tr>
             <Table.Th scope="col">

@@ -90,11 +90,7 @@ export function EvaluationsTab({
                         </Table.Td>
                         <Table.Td ta="right">{e.num_rows}</Table.Td>
                         <Table.Td>{e.job ? <JobLink jobId={e.job} size="sm">{e.job.slice(0, 8)}</JobLink> : "—"}</Table.Td>
-                        <Table.Td>
-                          <Text size="sm" style={{ whiteSpace: "nowrap" }}>
-                            {formatDateTime(e.created_at)}
-                          </Text>
-                        </Table.Td>
+                        <Table.Td style={{ whiteSpace: "nowrap" }}>{formatDateTime(e.created_at)}</Table.Td>
                       </Table.Tr>
                     );
                   })}

@@ -24,17 +24,20 @@ function DatasetVersionLink({ id }: { id: string }) {
   );
 }
 
+/** The model's versions and which one is selected (its id, kept in the URL). */
+interface VersionsProps {
+  model: Model;
+  versions: Version[];
+  selected: string | undefined;
+  onSelect: (id: string) => void;
+}
+
 export function VersionsTable({
   model,
   versions,
   selected,
   onSelect,
-}: {
-  model: Model;
-  versions: Version[];
-  selected: string | undefined;
-  onSelect: (id: string) => void;
-}) {
+}: VersionsProps) {
   const metricNames = [...new Set(versions.flatMap((v) => keyMetrics(v.metrics, model.task, 2).map(([k]) => k)))].slice(0, 3);
   return (
     <Table.ScrollContainer minWidth={900}>
@@ -106,11 +109,7 @@ export function VersionsTable({
                     ))}
                   </Stack>
                 </Table.Td>
-                <Table.Td>
-                  <Text size="sm" style={{ whiteSpace: "nowrap" }}>
-                    {formatDateTime(v.created_at)}
-                  </Text>
-                </Table.Td>
+                <Table.Td style={{ whiteSpace: "nowrap" }}>{formatDateTime(v.created_at)}</Table.Td>
               </Table.Tr>
             );
           })}
@@ -294,12 +293,7 @@ export function VersionsTab({
   versions,
   selected,
   onSelect,
-}: {
-  model: Model;
-  versions: Version[];
-  selected: string | undefined;
-  onSelect: (id: string) => void;
-}) {
+}: VersionsProps) {
   if (versions.length === 0)
     return (
       <Empty title="No versions yet">
