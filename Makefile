@@ -41,9 +41,11 @@ check-api-types: $(STAMP) $(NPM_STAMP)
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 
+# every process under supervisord (platform/supervisord.conf): one that dies is started again while the others keep
+# serving; all of them log here; Ctrl-C stops them all
 run: migrate frontend
 	$(BIN)/python manage.py bootstrap_demo
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho -f platform/Procfile -d . start --port $${PORT:-8000}
+	PATH="$(CURDIR)/$(BIN):$$PATH" platform/supervise
 
 test: $(STAMP) check-api-types frontend
 	$(BIN)/ruff check .
