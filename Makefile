@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 NPM_STAMP := frontend/node_modules/.installed
+# every target here is development or test: debug on (and the demo user) unless DEBUG says otherwise; production
+# runs platform/'s run files with DEBUG unset, which fails closed (config/settings.py)
+export DEBUG ?= true
 
 $(NPM_STAMP): frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund

@@ -7,15 +7,17 @@ from rest_framework import exceptions, generics, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts_app import selectors, services
 from accounts_app.authentication import enforce_csrf
 from accounts_app.filters import AuditEventFilter
-from accounts_app.models import ApiToken, AuditEvent, Membership, Role, Team
+from accounts_app.models import ApiToken, AuditEvent, Invitation, Membership, Role, Team, TokenScope
 from accounts_app.serializers import (
     AuditEventSerializer,
+    InvitationRequestSerializer,
+    InvitationSerializer,
+    InvitedSerializer,
     MembershipSerializer,
     MeSerializer,
     NewTokenRequestSerializer,
@@ -27,6 +29,7 @@ from accounts_app.serializers import (
     TokenRequestSerializer,
     TokenSerializer,
 )
+from accounts_app.throttling import LoginRateThrottle
 
 
 class TokenCreateApi(APIView):
@@ -34,20 +37,23 @@ class TokenCreateApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [LoginRateThrottle]
     throttle_scope = "login"
 
     @extend_schema(request=TokenRequestSerializer, responses={201: NewTokenSerializer})
     def post(self, request):
         data = TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(request, username=data.validated_data["username"], password=data.validated_data["password"])
+        user = authenticate(
+            request._request, username=data.validated_data["username"], password=data.validated_data["password"]
+        )
         if user is None:
             raise exceptions.AuthenticationFailed("Invalid username or password.")
         token, raw = services.issue_token(
             user=user,
             name=data.validated_data["name"],
             expires_in_days=data.validated_data.get("expires_in_days"),
+            scope=data.validated_data["scope"],
         )
         return Response(NewTokenSerializer(token, context={"raw_token": raw}).data, status=status.HTTP_201_CREATED)
 
@@ -60,6 +66,7 @@ class TokenListApi(generics.ListCreateAPIView):
     (session or token) without asking for the password again: 201 with the full token, shown this once."""
 
     serializer_class = TokenSerializer
+    required_scope = TokenScope.ADMIN  # a token makes another only with the admin scope
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
@@ -74,6 +81,7 @@ class TokenListApi(generics.ListCreateAPIView):
             user=request.user,
             name=data.validated_data["name"],
             expires_in_days=data.validated_data.get("expires_in_days"),
+            scope=data.validated_data["scope"],
         )
         return Response(NewTokenSerializer(token, context={"raw_token": raw}).data, status=status.HTTP_201_CREATED)
 
@@ -117,7 +125,7 @@ class SessionApi(APIView):
     throttle_scope = "login"
 
     def get_throttles(self):
-        return [ScopedRateThrottle()] if self.request.method == "POST" else []
+        return [LoginRateThrottle()] if self.request.method == "POST" else []
 
     @extend_schema(responses=SessionSerializer)
     def get(self, request):
@@ -187,7 +195,9 @@ class TeamDetailApi(generics.RetrieveAPIView):
 
 
 class MemberListCreateApi(generics.ListCreateAPIView):
-    """Members of a team. Adding one needs the admin role."""
+    """Members of a team. POST `{username, role}` (admin role) invites: 202 whether the name belongs to a user,
+    a member already or nobody (the answer reveals nothing); the user joins by accepting the invitation
+    (POST /invitations/{id}/accept/). Pending invitations: GET /teams/{slug}/invitations/."""
 
     serializer_class = MembershipSerializer
     required_roles = {"POST": Role.ADMIN}
@@ -199,17 +209,78 @@ class MemberListCreateApi(generics.ListCreateAPIView):
         team = selectors.team_for_user(user=self.request.user, slug=self.kwargs["slug"])
         return selectors.memberships_of_team(team=team)
 
-    def create(self, request, *args, **kwargs):
+    @extend_schema(request=InvitationRequestSerializer, responses={202: InvitedSerializer})
+    def post(self, request, *args, **kwargs):
         team = selectors.team_for_user(user=request.user, slug=self.kwargs["slug"])
-        data = MembershipSerializer(data=request.data)
+        data = InvitationRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        membership = services.add_member(
-            actor=request.user,
-            team=team,
-            username=data.validated_data["user"]["username"],
-            role=data.validated_data["role"],
+        username = data.validated_data["username"].strip()
+        services.invite_member(actor=request.user, team=team, username=username, role=data.validated_data["role"])
+        detail = (
+            f"If '{username}' is a user who is not yet a member of '{team.slug}', they have been invited as "
+            f"{data.validated_data['role']}; they join when they accept."
         )
+        return Response({"detail": detail}, status=status.HTTP_202_ACCEPTED)
+
+
+class TeamInvitationListApi(generics.ListAPIView):
+    """A team's pending invitations (admin role)."""
+
+    serializer_class = InvitationSerializer
+    required_roles = {"GET": Role.ADMIN, "HEAD": Role.ADMIN}
+    team_from = "path"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Invitation.objects.none()
+        team = selectors.team_for_user(user=self.request.user, slug=self.kwargs["slug"])
+        return selectors.invitations_of_team(team=team)
+
+
+class TeamInvitationRevokeApi(APIView):
+    """Withdraw a pending invitation (admin role): 204."""
+
+    required_roles = {"DELETE": Role.ADMIN}
+    team_from = "path"
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, slug, pk):
+        team = selectors.team_for_user(user=request.user, slug=slug)
+        invitation = get_object_or_404(selectors.invitations_of_team(team=team), pk=pk)
+        services.revoke_invitation(actor=request.user, invitation=invitation)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MyInvitationListApi(generics.ListAPIView):
+    """Your pending invitations to teams."""
+
+    serializer_class = InvitationSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Invitation.objects.none()
+        return selectors.invitations_for_user(user=self.request.user)
+
+
+class InvitationAcceptApi(APIView):
+    """Accept one of your invitations: 201 with the membership; 404 for one that is not yours or has ended,
+    409 when you are a member already."""
+
+    @extend_schema(request=None, responses={201: MembershipSerializer})
+    def post(self, request, pk):
+        invitation = get_object_or_404(selectors.invitations_for_user(user=request.user), pk=pk)
+        membership = services.accept_invitation(actor=request.user, invitation=invitation)
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+class InvitationDeclineApi(APIView):
+    """Decline one of your invitations: 204."""
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request, pk):
+        invitation = get_object_or_404(selectors.invitations_for_user(user=request.user), pk=pk)
+        services.decline_invitation(actor=request.user, invitation=invitation)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MemberDetailApi(generics.RetrieveUpdateDestroyAPIView):

@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import RegexValidator
@@ -63,8 +65,21 @@ class Membership(models.Model):
         return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(minimum)]
 
 
+class TokenScope(models.TextChoices):
+    """What a token may do, each level including the ones before it: `read` (GET, HEAD, OPTIONS), `write` (also
+    the writes that need up to the maintainer role), `admin` (everything its user's roles allow)."""
+
+    READ = "read", "Read"
+    WRITE = "write", "Write"
+    ADMIN = "admin", "Admin"
+
+
+SCOPE_RANK = {TokenScope.READ: 0, TokenScope.WRITE: 1, TokenScope.ADMIN: 2}
+
+
 class ApiToken(models.Model):
-    """A personal API token. Only its SHA-256 is stored; the full token is shown once, at creation."""
+    """A personal API token. Only its SHA-256 is stored; the full token is shown once, at creation. Its `scope`
+    caps what it may do below its user's roles (accounts_app.permissions.TokenScopeAllows)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100, blank=True)
@@ -74,9 +89,11 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    scope = models.CharField(max_length=8, choices=TokenScope.choices, default=TokenScope.ADMIN)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(scope__in=TokenScope.values), name="token_scope_valid")]
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
@@ -85,6 +102,44 @@ class ApiToken(models.Model):
     def is_active(self) -> bool:
         now = timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class Invitation(models.Model):
+    """An invitation to join `team` with `role`, for whoever holds `username` (a name, not a key to a user: an
+    invitation for a name nobody holds looks and answers exactly like any other, so inviting reveals nothing).
+    Pending until its user accepts or declines it, an admin revokes it, or it expires."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    username = models.CharField(max_length=150)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="invitation_role_valid"),
+            models.UniqueConstraint(
+                fields=["team", "username"],
+                condition=Q(accepted_at__isnull=True, declined_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_pending_per_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} to {self.team} ({self.role})"
+
+    @property
+    def is_pending(self) -> bool:
+        ended = self.accepted_at or self.declined_at or self.revoked_at
+        return ended is None and self.expires_at > timezone.now()
 
 
 class AuditEvent(models.Model):

@@ -3,8 +3,9 @@
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 
-from accounts_app.models import ROLE_RANK, ApiToken, AuditEvent, Membership, Role, Team, User
+from accounts_app.models import ROLE_RANK, ApiToken, AuditEvent, Invitation, Membership, Role, Team, User
 
 
 def teams_for_user(user: User) -> QuerySet[Team]:
@@ -61,3 +62,19 @@ def audit_events_for_user(*, user: User) -> QuerySet[AuditEvent]:
     """Audit events of the teams where the user is an admin or maintainer."""
     teams = Membership.objects.filter(user=user, role__in=[Role.ADMIN, Role.MAINTAINER]).values("team_id")
     return AuditEvent.objects.filter(team_id__in=teams).select_related("actor", "team")
+
+
+def _pending_invitations() -> QuerySet[Invitation]:
+    return Invitation.objects.filter(
+        accepted_at__isnull=True, declined_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).select_related("team", "invited_by")
+
+
+def invitations_for_user(*, user: User) -> QuerySet[Invitation]:
+    """The pending invitations addressed to the user's username, newest first."""
+    return _pending_invitations().filter(username=user.username)
+
+
+def invitations_of_team(*, team: Team) -> QuerySet[Invitation]:
+    """A team's pending invitations (its admins' view), newest first."""
+    return _pending_invitations().filter(team=team)

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from accounts_app.fields import NameField
-from accounts_app.models import ApiToken, AuditEvent, Membership, Role, Team, slug_validator
+from accounts_app.models import ApiToken, AuditEvent, Invitation, Membership, Role, Team, TokenScope, slug_validator
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -9,12 +9,13 @@ class TokenRequestSerializer(serializers.Serializer):
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
     name = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
     expires_in_days = serializers.IntegerField(required=False, min_value=0, max_value=3650)
+    scope = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.ADMIN)
 
 
 class TokenSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "expires_at", "revoked_at", "last_used_at"]
+        fields = ["id", "name", "prefix", "scope", "created_at", "expires_at", "revoked_at", "last_used_at"]
 
 
 class NewTokenSerializer(TokenSerializer):
@@ -33,6 +34,11 @@ class NewTokenRequestSerializer(serializers.Serializer):
     name = NameField(max_length=100, help_text="What the token is for (shown in the token list).")
     expires_in_days = serializers.IntegerField(
         required=False, min_value=0, max_value=3650, help_text="0: never expires; default ECO_TOKEN_DEFAULT_DAYS."
+    )
+    scope = serializers.ChoiceField(
+        choices=TokenScope.choices,
+        default=TokenScope.ADMIN,
+        help_text="read: GET only; write: also the writes up to the maintainer role; admin: all your roles allow.",
     )
 
 
@@ -71,6 +77,25 @@ class MembershipSerializer(serializers.ModelSerializer):
         model = Membership
         fields = ["username", "role", "created_at"]
         read_only_fields = ["created_at"]
+
+
+class InvitationRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150, help_text="Who to invite.")
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
+
+
+class InvitedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    team = serializers.CharField(source="team.slug")
+    team_name = serializers.CharField(source="team.name")
+    invited_by = serializers.CharField(source="invited_by.username", default=None, allow_null=True)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "team", "team_name", "username", "role", "invited_by", "created_at", "expires_at"]
 
 
 class RoleSerializer(serializers.Serializer):

@@ -8,10 +8,11 @@ from django.conf import settings
 from django.contrib.auth import login, logout
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.http import Http404
 from django.utils import timezone
 
 from accounts_app import token_cache
-from accounts_app.models import ApiToken, AuditEvent, Membership, Role, Team, User
+from accounts_app.models import ApiToken, AuditEvent, Invitation, Membership, Role, Team, TokenScope, User
 from config.errors import Conflict
 from ml.names import clean_name
 
@@ -70,6 +71,8 @@ def _admin_count(team: Team) -> int:
 
 @transaction.atomic
 def add_member(*, actor: User, team: Team, username: str, role: str) -> Membership:
+    """Make `username` a member at once, without an invitation: for the admin site and set-up commands only
+    (the API invites, see `invite_member`). Raises ValidationError for an unknown or existing member."""
     user = User.objects.filter(username=username, is_active=True).first()
     if user is None:
         raise ValidationError({"username": [f"No active user '{username}'."]})
@@ -80,6 +83,88 @@ def add_member(*, actor: User, team: Team, username: str, role: str) -> Membersh
         actor=actor, action="membership.add", team=team, target=membership, data={"user": username, "role": role}
     )
     return membership
+
+
+@transaction.atomic
+def invite_member(*, actor: User, team: Team, username: str, role: str) -> Invitation:
+    """Invite `username` to `team` with `role`; the user joins by accepting (`accept_invitation`). Whether the
+    name belongs to a user, an existing member or nobody, the same thing happens (a pending invitation for the
+    name, renewed with the new role and expiry if one was pending), so the answer reveals nothing. Audited."""
+    username = username.strip()
+    expires_at = timezone.now() + timedelta(days=settings.ECO_INVITATION_DAYS)
+    invitation = (
+        Invitation.objects.select_for_update()
+        .filter(
+            team=team, username=username, accepted_at__isnull=True, declined_at__isnull=True, revoked_at__isnull=True
+        )
+        .first()
+    )
+    if invitation is None:
+        invitation = Invitation.objects.create(
+            team=team, username=username, role=role, invited_by=actor, expires_at=expires_at
+        )
+    else:
+        invitation.role, invitation.invited_by, invitation.expires_at = role, actor, expires_at
+        invitation.save(update_fields=["role", "invited_by", "expires_at"])
+    record_audit(
+        actor=actor, action="membership.invite", team=team, target=invitation, data={"user": username, "role": role}
+    )
+    return invitation
+
+
+def _own_pending(actor: User, invitation: Invitation) -> Invitation:
+    invitation = Invitation.objects.select_for_update().select_related("team").get(pk=invitation.pk)
+    if invitation.username != actor.username or not invitation.is_pending:
+        raise Http404("No such invitation.")
+    return invitation
+
+
+@transaction.atomic
+def accept_invitation(*, actor: User, invitation: Invitation) -> Membership:
+    """Join the invitation's team with its role. Raises Http404 for an invitation that is not the actor's
+    or no longer pending, Http404 (404); Conflict (409) when the actor is already a member (the invitation then stays
+    pending, for an admin to revoke)."""
+    invitation = _own_pending(actor, invitation)
+    if Membership.objects.filter(team=invitation.team, user=actor).exists():
+        raise Conflict(f"You are already a member of '{invitation.team.slug}'.")
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
+    membership = Membership.objects.create(team=invitation.team, user=actor, role=invitation.role)
+    record_audit(
+        actor=actor,
+        action="membership.accept",
+        team=invitation.team,
+        target=membership,
+        data={"user": actor.username, "role": invitation.role},
+    )
+    return membership
+
+
+@transaction.atomic
+def decline_invitation(*, actor: User, invitation: Invitation) -> Invitation:
+    """Turn the invitation down (Http404 as for accepting); audited."""
+    invitation = _own_pending(actor, invitation)
+    invitation.declined_at = timezone.now()
+    invitation.save(update_fields=["declined_at"])
+    record_audit(actor=actor, action="membership.decline", team=invitation.team, target=invitation)
+    return invitation
+
+
+@transaction.atomic
+def revoke_invitation(*, actor: User, invitation: Invitation) -> Invitation:
+    """An admin withdraws a pending invitation (a no-op for one that has ended); audited."""
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.is_pending:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+        record_audit(
+            actor=actor,
+            action="membership.revoke_invitation",
+            team=invitation.team,
+            target=invitation,
+            data={"user": invitation.username},
+        )
+    return invitation
 
 
 @transaction.atomic
@@ -140,8 +225,11 @@ def hash_token(raw: str) -> str:
 
 
 @transaction.atomic
-def issue_token(*, user: User, name: str = "", expires_in_days: int | None = None) -> tuple[ApiToken, str]:
-    """Create a token; returns the row and the full token, which is never stored or shown again."""
+def issue_token(
+    *, user: User, name: str = "", expires_in_days: int | None = None, scope: str = TokenScope.ADMIN
+) -> tuple[ApiToken, str]:
+    """Create a token with `scope` (read, write or admin; see TokenScope); returns the row and the full token,
+    which is never stored or shown again."""
     days = settings.ECO_TOKEN_DEFAULT_DAYS if expires_in_days is None else expires_in_days
     if days < 0 or days > 3650:
         raise ValidationError({"expires_in_days": ["Use 0 (never expires) to 3650 days."]})
@@ -152,8 +240,11 @@ def issue_token(*, user: User, name: str = "", expires_in_days: int | None = Non
         prefix=raw[:12],
         key_hash=hash_token(raw),
         expires_at=timezone.now() + timedelta(days=days) if days else None,
+        scope=scope,
     )
-    record_audit(actor=user, action="token.create", target=token, data={"prefix": token.prefix, "name": name})
+    record_audit(
+        actor=user, action="token.create", target=token, data={"prefix": token.prefix, "name": name, "scope": scope}
+    )
     return token, raw
 
 

@@ -12,5 +12,10 @@ urlpatterns = [
     path("teams/<slug:slug>/", api.TeamDetailApi.as_view(), name="team-detail"),
     path("teams/<slug:slug>/members/", api.MemberListCreateApi.as_view(), name="team-members"),
     path("teams/<slug:slug>/members/<str:username>/", api.MemberDetailApi.as_view(), name="team-member"),
+    path("teams/<slug:slug>/invitations/", api.TeamInvitationListApi.as_view(), name="team-invitations"),
+    path("teams/<slug:slug>/invitations/<uuid:pk>/", api.TeamInvitationRevokeApi.as_view(), name="team-invitation"),
+    path("invitations/", api.MyInvitationListApi.as_view(), name="invitations"),
+    path("invitations/<uuid:pk>/accept/", api.InvitationAcceptApi.as_view(), name="invitation-accept"),
+    path("invitations/<uuid:pk>/decline/", api.InvitationDeclineApi.as_view(), name="invitation-decline"),
     path("audit-events/", api.AuditEventListApi.as_view(), name="audit-events"),
 ]

@@ -88,8 +88,17 @@ class Client:
     def create_team(self, slug: str, name: str) -> dict:
         return self._call("POST", "teams/", json={"slug": slug, "name": name})
 
-    def add_member(self, team: str, username: str, role: str) -> dict:
+    def invite_member(self, team: str, username: str, role: str) -> dict:
+        """Invite `username` to `team` (admin role); they join by accepting. Returns {"detail"}."""
         return self._call("POST", f"teams/{team}/members/", json={"username": username, "role": role})
+
+    def invitations(self) -> list[dict]:
+        """Your pending invitations to teams."""
+        return list(self._pages("invitations/"))
+
+    def accept_invitation(self, invitation_id: str) -> dict:
+        """Join the invitation's team; returns the membership."""
+        return self._call("POST", f"invitations/{invitation_id}/accept/")
 
     # --- datasets ---
     def datasets(self, team: str | None = None, search: str | None = None) -> list[dict]:

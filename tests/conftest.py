@@ -19,8 +19,17 @@ def _fast_password_hashing():
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache(tmp_path_factory):
+    """This run's own cache folder: another run on the same checkout (or `make run`) clears var/cache."""
+    location = str(tmp_path_factory.mktemp("cache"))
+    backend = {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": location}
+    with override_settings(CACHES={"default": backend}):
+        yield
+
+
 @pytest.fixture(autouse=True)
-def _fresh_cache():
+def _fresh_cache(_own_cache):
     """Throttle counters live in the cache; each test starts with none."""
     from django.core.cache import cache
 

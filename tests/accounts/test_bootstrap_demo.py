@@ -10,6 +10,22 @@ from accounts_app.models import Membership
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _development(settings):
+    settings.DEBUG = True  # what `make run` sets; pytest-django turns it off for tests
+
+
+def test_it_refuses_outside_development_and_creates_nobody(settings):
+    from django.core.management.base import CommandError
+
+    from accounts_app.models import User
+
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="development only"):
+        call_command("bootstrap_demo", stdout=io.StringIO())
+    assert not User.objects.exists()
+
+
 def _banner(monkeypatch, **environ) -> str:
     for name in ("ECO_HOST", "PORT"):
         monkeypatch.delenv(name, raising=False)

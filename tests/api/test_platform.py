@@ -113,3 +113,63 @@ def test_secret_key_is_required_when_debug_is_off(tmp_path):
     result = _manage("check", DEBUG="false", ECO_VAR_DIR=str(tmp_path))
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+def test_debug_is_off_unless_asked_for_and_then_a_secret_key_is_required(tmp_path):
+    """Fail closed (issue 12): with neither DEBUG nor SECRET_KEY set, the process refuses to start; it used to
+    run with debug on and a published key."""
+    result = _manage("check", ECO_VAR_DIR=str(tmp_path))
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "key", ["dev-only-insecure-key-change-me-in-production-0123456789", "short-key", "django-insecure-x"]
+)
+def test_a_public_or_weak_secret_key_is_refused_in_production(tmp_path, key):
+    result = _manage("check", DEBUG="false", SECRET_KEY=key, ECO_VAR_DIR=str(tmp_path))
+    assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
+
+
+def test_development_gets_a_random_key_of_its_own_not_a_published_one(tmp_path):
+    code = "from django.conf import settings; print(settings.SECRET_KEY)"
+    first = _manage("shell", "-c", code, DEBUG="true", ECO_VAR_DIR=str(tmp_path))
+    again = _manage("shell", "-c", code, DEBUG="true", ECO_VAR_DIR=str(tmp_path))
+    key = first.stdout.splitlines()[-1]
+    assert first.returncode == 0 and len(key) >= 50 and key == again.stdout.splitlines()[-1]
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0  # readable by its owner only
+    other = _manage("shell", "-c", code, DEBUG="true", ECO_VAR_DIR=str(tmp_path / "other"))
+    assert other.stdout.splitlines()[-1] != key
+
+
+def test_production_settings_are_secure(tmp_path):
+    code = (
+        "from django.conf import settings as s; import json; print(json.dumps([s.DEBUG, s.SESSION_COOKIE_SECURE, "
+        "s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, s.SECURE_SSL_REDIRECT]))"
+    )
+    result = _manage(
+        "shell",
+        "-c",
+        code,
+        DEBUG="false",
+        SECRET_KEY="k" * 60,
+        ALLOWED_HOSTS="eco.example.com",
+        ECO_VAR_DIR=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    import json
+
+    debug, session_secure, csrf_secure, hsts, redirect = json.loads(result.stdout.splitlines()[-1])
+    assert (debug, session_secure, csrf_secure, redirect) == (False, True, True, True) and hsts >= 31536000
+
+
+def test_the_dashboard_and_docs_have_a_content_security_policy(db, anon, built_dashboard):
+    for path in ("/", "/jobs/x", "/api/docs/"):
+        response = anon.get(path) if path != "/api/docs/" else anon.get(path)
+        policy = response.headers.get("Content-Security-Policy", "")
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy and "object-src 'none'" in policy, (
+            path
+        )
+    # the API docs load no inline script (the policy would block it): their start-up script is a file
+    html = anon.get("/api/docs/").content.decode()
+    assert "<script>" not in html.replace(" ", "")

@@ -2,7 +2,8 @@
 
 import os
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts_app.models import Membership, Role, Team, User
@@ -30,6 +31,11 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, username, password, team, **options):
+        if not settings.DEBUG:  # a superuser with a published password must never exist in production
+            raise CommandError(
+                "bootstrap_demo creates a superuser with a known password: development only (DEBUG=true). "
+                "In production create the first admin with `manage.py createsuperuser`."
+            )
         user = User.objects.filter(username=username).first()
         if user is None:
             user = User.objects.create_superuser(username=username, email=f"{username}@example.com", password=password)

@@ -20,6 +20,7 @@ import { Link, Outlet, useRouterState } from "@tanstack/react-router";
 import { TeamProvider, useSession, useSignInOut, useTeam } from "../auth";
 import { SignIn } from "./SignIn";
 import { ErrorState, Loading } from "./states";
+import { MyInvitations } from "./team/Invitations";
 
 const NAV = [
   { to: "/", label: "Overview" },
@@ -155,8 +156,12 @@ export function Layout() {
           ))}
         </AppShell.Navbar>
         <AppShell.Main>
+          <MyInvitations />
           {session.data.teams.length === 0 ? (
-            <Text>You are not in a team yet. Ask a team admin to invite you, or create a team through the API.</Text>
+            <Text>
+              You are not in a team yet. Ask a team admin to invite you (invitations appear here), or create a team
+              through the API.
+            </Text>
           ) : (
             <Outlet />
           )}

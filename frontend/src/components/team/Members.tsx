@@ -1,4 +1,5 @@
-/** Members of the current team and their roles; an admin changes roles, removes members and invites by username. */
+/** Members of the current team and their roles; an admin changes roles, removes members, invites by username
+ * (the invited user accepts) and revokes pending invitations. */
 import { Alert, Badge, Button, Group, Modal, Select, Stack, Table, Text, TextInput, Title } from "@mantine/core";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
@@ -6,6 +7,7 @@ import { ApiError, api, errorMessage, unwrap, type Schemas } from "../../api/cli
 import { ROLES, useCan, useSession, type Role } from "../../auth";
 import { formatDateTime } from "../../lib/overviewFormat";
 import { Empty, ErrorState, Loading } from "../states";
+import { TeamInvitations } from "./Invitations";
 import { LINK, MUTED } from "../links";
 
 type Membership = Schemas["Membership"];
@@ -24,7 +26,7 @@ function InviteForm({ slug }: { slug: string }) {
       unwrap(api.POST("/api/v1/teams/{slug}/members/", { params: { path: { slug } }, body: { username, role } })),
     onSuccess: () => {
       setUsername("");
-      void client.invalidateQueries({ queryKey: membersKey(slug) });
+      void client.invalidateQueries({ queryKey: ["team", slug, "invitations"] });
       void client.invalidateQueries({ queryKey: ["team", slug, "audit"] });
     },
   });
@@ -42,7 +44,7 @@ function InviteForm({ slug }: { slug: string }) {
       <Group align="flex-start" gap="sm" wrap="wrap">
         <TextInput
           label="Username"
-          placeholder="an existing user"
+          placeholder="their username"
           value={username}
           onChange={(e) => setUsername(e.currentTarget.value)}
           error={fieldError}
@@ -68,7 +70,7 @@ function InviteForm({ slug }: { slug: string }) {
       )}
       {invite.isSuccess && (
         <Text size="sm" c={LINK} mt="xs" role="status">
-          {invite.data.username} joined as {invite.data.role}.
+          {invite.data.detail}
         </Text>
       )}
     </form>
@@ -205,6 +207,7 @@ export function Members({ slug }: { slug: string }) {
           </Table>
         </Table.ScrollContainer>
       )}
+      {isAdmin && <TeamInvitations slug={slug} />}
       {isAdmin ? (
         <InviteForm slug={slug} />
       ) : (

@@ -62,17 +62,24 @@ function NewTokenBox({ token, onDone }: { token: NewToken; onDone: () => void })
   );
 }
 
+type Scope = "read" | "write" | "admin";
+const SCOPES: { value: Scope; label: string; hint: string }[] = [
+  { value: "read", label: "read", hint: "reads only" },
+  { value: "write", label: "write", hint: "reads and writes, up to maintainer" },
+  { value: "admin", label: "admin", hint: "all your roles allow" },
+];
+
 function CreateForm({ onCreated }: { onCreated: (t: NewToken) => void }) {
   const client = useQueryClient();
   const [name, setName] = useState("");
   const [expiry, setExpiry] = useState<string>("");
+  const [scope, setScope] = useState<Scope>("write");
   const create = useMutation({
     mutationFn: () => {
       const days = expiryDays(expiry);
+      const body = { name: name.trim(), scope };
       return unwrap(
-        api.POST("/api/v1/auth/tokens/", {
-          body: days === undefined ? { name: name.trim() } : { name: name.trim(), expires_in_days: days },
-        }),
+        api.POST("/api/v1/auth/tokens/", { body: days === undefined ? body : { ...body, expires_in_days: days } }),
       );
     },
     onSuccess: (t) => {
@@ -110,11 +117,21 @@ function CreateForm({ onCreated }: { onCreated: (t: NewToken) => void }) {
           error={errors.expires_in_days?.join(" ")}
           w={{ base: "100%", xs: 160 }}
         />
+        <Select
+          label="Scope"
+          description={SCOPES.find((o) => o.value === scope)?.hint}
+          data={SCOPES.map(({ value, label }) => ({ value, label }))}
+          value={scope}
+          onChange={(v) => v && setScope(v as Scope)}
+          allowDeselect={false}
+          error={errors.scope?.join(" ")}
+          w={{ base: "100%", xs: 200 }}
+        />
         <Button type="submit" mt={{ base: 0, xs: 25 }} loading={create.isPending} disabled={!name.trim()}>
           Create token
         </Button>
       </Group>
-      {create.isError && !errors.name && !errors.expires_in_days && (
+      {create.isError && !errors.name && !errors.expires_in_days && !errors.scope && (
         <Alert color="red" mt="sm" role="alert" title="No token created">
           {errorMessage(create.error)}
         </Alert>
@@ -191,6 +208,7 @@ export function Tokens() {
               <Table.Tr>
                 <Table.Th>Name</Table.Th>
                 <Table.Th>Prefix</Table.Th>
+                <Table.Th>Scope</Table.Th>
                 <Table.Th>State</Table.Th>
                 <Table.Th>Created</Table.Th>
                 <Table.Th>Last used</Table.Th>
@@ -207,6 +225,7 @@ export function Tokens() {
                     <Table.Td style={{ whiteSpace: "nowrap" }}>
                       <Code>{t.prefix}…</Code>
                     </Table.Td>
+                    <Table.Td>{t.scope}</Table.Td>
                     <Table.Td>
                       <Badge variant="dot" color={STATE_COLOR[state]}>
                         {state}
