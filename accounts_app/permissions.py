@@ -37,7 +37,11 @@ Rules that depend on an object's state, not only on the caller's role, stay in s
 - Only a tracking run's creator ends it (403), only while it runs (409), and only a tracking run is ended this
   way (400): `jobs_app.services.finish_run`.
 - A model or dataset still in use cannot be deleted (409): `models_app.services.delete_model`,
-  `datasets_app.services.delete_dataset`.
+  `datasets_app.services.delete_dataset`. A delete is soft (datasets_app.retention): the object answers 404 at
+  once; restoring it within ECO_RETENTION_DAYS is for staff users, in the Django admin (action "Restore").
+- A restricted data set's rows (preview, statistics, download, safe CSV export) need the maintainer role;
+  viewers and members get a 403 naming the sensitivity: `datasets_app.selectors.readable_version_for_user`
+  (ROWS_MIN_ROLE). Its metadata, schema and lineage stay visible to every team role.
 - A trigger fires only when no run of it is going and the model has labelled predictions (409), and a run
   acts for the trigger's creator, who must still be a maintainer or admin: `jobs_app.triggers.fire`,
   `jobs_app.triggers._start_run`.

@@ -131,6 +131,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = ECO_MAX_JSON_BYTES
 ECO_UPLOAD_CHUNK_BYTES = env.int("ECO_UPLOAD_CHUNK_BYTES", default=1024 * 1024)
 # The reaper deletes upload temporary files (of uploads a killed web process left) not written for this long.
 ECO_UPLOAD_TMP_MAX_AGE_S = env.float("ECO_UPLOAD_TMP_MAX_AGE_S", default=3600.0)
+# A deleted data set or model can be restored (Django admin) for this many days; the reaper purges it after.
+ECO_RETENTION_DAYS = env.float("ECO_RETENTION_DAYS", default=30.0)
 
 AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
 if AWS_STORAGE_BUCKET_NAME:

@@ -1,8 +1,10 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 
-from accounts_app.adminkit import ReadOnlyMixin, ServiceWriteMixin, TeamNameForm
-from datasets_app import services
+from accounts_app.adminkit import ReadOnlyMixin, ServiceWriteMixin, TeamNameForm, report_refusal
+from datasets_app import retention, services
 from datasets_app.models import Blob, Dataset, DatasetLineage, DatasetVersion
+from ml.errors import UserError
 
 
 @admin.register(Blob)
@@ -12,6 +14,37 @@ class BlobAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["sha256", "size_bytes", "created_at"]
     search_fields = ["sha256"]
     readonly_fields = ["sha256", "size_bytes", "created_at"]
+
+
+class SoftDeleteAdminMixin:
+    """For the ModelAdmin of a soft-deletable record (a dataset, a model; datasets_app.retention): deleting goes
+    through the service (a soft delete), the list shows deleted rows too (filter "deleted"), and the action
+    "Restore" brings deleted ones back within ECO_RETENTION_DAYS through `restore_service` (audited, the admin
+    user as actor; refusals shown as messages)."""
+
+    restore_service = None
+    actions = ["restore"]
+
+    def get_queryset(self, request):
+        queryset = self.model.all_objects.get_queryset()
+        ordering = self.get_ordering(request)
+        return queryset.order_by(*ordering) if ordering else queryset
+
+    @admin.display(description="purge after")
+    def purge_after(self, obj):
+        return retention.purge_after(obj.deleted_at) if obj.deleted_at else None
+
+    @admin.action(description="Restore selected deleted %(verbose_name_plural)s", permissions=["change"])
+    def restore(self, request, queryset):
+        restored = 0
+        for obj in queryset.filter(deleted_at__isnull=False):
+            try:
+                self.restore_service(actor=request.user, **{self.service_noun: obj})
+                restored += 1
+            except (UserError, ValidationError) as exc:
+                report_refusal(self, request, obj, exc)
+        if restored:
+            self.message_user(request, f"Restored {restored}.", level=messages.SUCCESS)
 
 
 class DatasetVersionInline(ReadOnlyMixin, admin.TabularInline):
@@ -31,22 +64,25 @@ class DatasetForm(TeamNameForm):
 
 
 @admin.register(Dataset)
-class DatasetAdmin(ServiceWriteMixin, admin.ModelAdmin):
-    """Adds, edits and deletes go through datasets_app.services (checked and audited, the admin user as actor)."""
+class DatasetAdmin(SoftDeleteAdminMixin, ServiceWriteMixin, admin.ModelAdmin):
+    """Adds, edits and deletes go through datasets_app.services (checked and audited, the admin user as actor).
+    A delete is a soft delete; deleted datasets stay listed (filter "deleted") until purged, and can be
+    restored until then (action "Restore")."""
 
     form = DatasetForm
     create_service = staticmethod(services.create_dataset)
     update_service = staticmethod(services.update_dataset)
     delete_service = staticmethod(services.delete_dataset)
+    restore_service = staticmethod(services.restore_dataset)
     service_noun = "dataset"
     create_fields = ("name", "task", "description", "sensitivity", "license")
     editable_fields = services.EDITABLE_FIELDS
-    list_display = ["name", "team", "task", "sensitivity", "license", "created_by", "updated_at"]
-    list_filter = ["task", "sensitivity", "team"]
+    list_display = ["name", "team", "task", "sensitivity", "license", "created_by", "updated_at", "deleted_at"]
+    list_filter = [("deleted_at", admin.EmptyFieldListFilter), "task", "sensitivity", "team"]
     search_fields = ["name", "description", "team__slug"]
     list_select_related = ["team", "created_by"]
     autocomplete_fields = ["team"]
-    readonly_fields = ["created_by", "created_at", "updated_at"]
+    readonly_fields = ["created_by", "created_at", "updated_at", "deleted_at", "deleted_by", "purge_after"]
     inlines = [DatasetVersionInline]
 
     def get_readonly_fields(self, request, obj=None):

@@ -1,3 +1,5 @@
+from django.http import StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
@@ -5,6 +7,7 @@ from rest_framework.views import APIView
 
 from accounts_app.models import Role
 from accounts_app.selectors import team_for_write
+from config.errors import Conflict
 from config.parsers import FormParser, JSONParser, MultiPartParser
 from datasets_app import blobs, selectors, services
 from datasets_app.filters import DatasetFilter
@@ -20,6 +23,7 @@ from datasets_app.serializers import (
     VersionStatsSerializer,
 )
 from datasets_app.uploads import read_upload
+from ml.formats import safecsv
 
 PREVIEW_DEFAULT, PREVIEW_MAX = 20, 1000
 
@@ -48,7 +52,12 @@ class DatasetListCreateApi(generics.ListCreateAPIView):
 
 
 class DatasetDetailApi(generics.RetrieveUpdateDestroyAPIView):
-    """One dataset. Editing needs the member role, deleting the maintainer role."""
+    """One dataset. Editing needs the member role, deleting the maintainer role.
+
+    DELETE is a soft delete (204): the dataset and its versions answer 404 at once and are purged, blobs
+    included when nothing else uses them, after ECO_RETENTION_DAYS (default 30); until then a staff user can
+    restore it in the Django admin (action "Restore"). 409 while a model, evaluation, gate or another data
+    set's version still uses one of its versions."""
 
     serializer_class = DatasetSerializer
     http_method_names = ["get", "patch", "delete", "head", "options"]
@@ -123,7 +132,8 @@ class PreviewQuery(serializers.Serializer):
 
 
 class DatasetVersionPreviewApi(APIView):
-    """A window of a version's rows, read as training reads them: {columns, rows, offset, limit}."""
+    """A window of a version's rows, read as training reads them: {columns, rows, offset, limit}. A restricted
+    data set's rows need the maintainer role (403 naming the sensitivity for viewers and members)."""
 
     @extend_schema(
         parameters=[
@@ -133,7 +143,7 @@ class DatasetVersionPreviewApi(APIView):
         responses=PreviewSerializer,
     )
     def get(self, request, pk):
-        version = selectors.version_for_user(user=request.user, pk=pk)
+        version = selectors.readable_version_for_user(user=request.user, pk=pk)
         query = PreviewQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         body = selectors.preview(version=version, **query.validated_data)
@@ -141,12 +151,48 @@ class DatasetVersionPreviewApi(APIView):
 
 
 class DatasetVersionDownloadApi(APIView):
-    """The version's file, streamed."""
+    """The version's file exactly as stored, streamed: byte for byte the upload, its sha256 the version's (sent
+    as the ETag). Formulas in text cells come back as they were uploaded: to open the data in a spreadsheet,
+    use `.../export/` (the safe CSV), which the dashboard links. A restricted data set's file needs the
+    maintainer role (403 naming the sensitivity for viewers and members). Every download is audited as
+    `dataset_version.download` (`format: "original"`), whatever the data set's sensitivity."""
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request, pk):
-        version = selectors.version_for_user(user=request.user, pk=pk)
+        version = selectors.readable_version_for_user(user=request.user, pk=pk)
+        if request.method == "GET":  # a HEAD transfers nothing
+            services.record_download(actor=request.user, version=version, export="original")
         return blobs.download_response(version.blob, f"{version.dataset.name}-v{version.version}.{version.format}")
+
+
+class DatasetVersionExportApi(APIView):
+    """The version as CSV that is safe to open in a spreadsheet (`text/csv`, an attachment named
+    `<dataset>-v<N>.safe.csv`), for a CSV, JSONL, Parquet or NPZ version: read through the version's format
+    reader under the typing rule, so the columns' types are the schema's. A TEXT cell (and a column name) that
+    starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets an apostrophe in front, which spreadsheets
+    show as text instead of running it as a formula; a text cell is text whatever it looks like (`-1` in a text
+    column or a classification label is prefixed). Numbers (`-3.5` in a number column) and booleans are written
+    as they are; missing values (the rule's: empty cells, NA tokens) as empty cells. Streamed batch by batch in
+    constant memory; no Content-Length. Not the stored bytes: `.../download/` gives those (and the sha256).
+
+    An NPZ version holding arrays of samples (images) has no CSV form: 409, download the original instead. A
+    restricted data set needs the maintainer role (403). Audited like a download (`format: "safe-csv"`)."""
+
+    @extend_schema(responses={(200, "text/csv"): bytes})
+    def get(self, request, pk):
+        version = selectors.readable_version_for_user(user=request.user, pk=pk)
+        if images := safecsv.sample_columns(version.schema):
+            raise Conflict(
+                f"v{version.version} holds arrays of samples ({', '.join(images[:5])}: images), which have no CSV "
+                "form; download the original file instead."
+            )
+        if request.method == "GET":
+            services.record_download(actor=request.user, version=version, export="safe-csv")
+        response = StreamingHttpResponse(selectors.safe_csv(version=version), content_type="text/csv; charset=utf-8")
+        filename = f"{version.dataset.name}-v{version.version}.safe.csv"
+        response["Content-Disposition"] = content_disposition_header(True, filename)
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
 
 
 class DatasetVersionLineageApi(APIView):
@@ -169,12 +215,13 @@ class DatasetVersionLineageApi(APIView):
 
 
 class DatasetVersionStatsApi(APIView):
-    """Per-column statistics of a version (any team role): {num_rows, columns: [...]}, in the schema's column
+    """Per-column statistics of a version (any team role; a restricted data set's need the maintainer role, 403
+    naming the sensitivity for viewers and members): {num_rows, columns: [...]}, in the schema's column
     order. Computed from the file the first time they are asked for (this answer may take a while for a big
     file), then stored: every later answer is the stored copy."""
 
     @extend_schema(responses=VersionStatsSerializer)
     def get(self, request, pk):
-        version = selectors.version_for_user(user=request.user, pk=pk)
+        version = selectors.readable_version_for_user(user=request.user, pk=pk)
         # the stored dict as it is: int64 columns keep integer min / max, which the serializer would make floats
         return Response(services.version_stats(version=version))

@@ -36,7 +36,23 @@ class Sensitivity(models.TextChoices):
     RESTRICTED = "restricted"
 
 
+class LiveManager(models.Manager):
+    """The default manager of a soft-deletable model (a data set, a model; see datasets_app.retention): only
+    the rows not deleted. `all_objects` sees them all (the admin, restore and purge); related access
+    (`version.dataset`) and deletion cascades use Django's base manager, which sees them all too."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+class AllManager(models.Manager):
+    """Every row, deleted ones included (`all_objects` of a soft-deletable model)."""
+
+
 class Dataset(models.Model):
+    """A team's data set. Deleting it stamps `deleted_at` (soft delete, datasets_app.retention): it is hidden at
+    once and purged after ECO_RETENTION_DAYS unless a staff user restores it first."""
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     team = models.ForeignKey("accounts_app.Team", on_delete=models.PROTECT, related_name="datasets")
     name = models.CharField(max_length=200, validators=[validate_name])
@@ -47,13 +63,21 @@ class Dataset(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = LiveManager()
+    all_objects = AllManager()
 
     class Meta:
         ordering = ["-created_at", "id"]
         constraints = [
-            models.UniqueConstraint(
+            models.UniqueConstraint(  # among the data sets not deleted: a deleted one's name is free again
                 F("team"),
                 Lower("name"),
+                condition=Q(deleted_at__isnull=True),
                 name="dataset_unique_team_lower_name",
                 violation_error_message="The team already has a dataset of this name (names ignore case).",
             ),

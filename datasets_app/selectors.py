@@ -1,16 +1,25 @@
 """Reads of datasets_app, always scoped to the caller's teams."""
 
+from collections.abc import Iterator
+
 from django.db.models import Count, Max, QuerySet
 from django.shortcuts import get_object_or_404
 
-from accounts_app.models import User
-from accounts_app.selectors import team_ids_for_user
+from accounts_app.models import ROLE_RANK, Role, User
+from accounts_app.selectors import role_of, team_ids_for_user
+from config.errors import Forbidden
 from datasets_app import blobs
-from datasets_app.models import Dataset, DatasetVersion
+from datasets_app.models import Dataset, DatasetVersion, Sensitivity
 from ml import formats
+from ml.formats import safecsv
+
+# The least team role that reads a data set's rows (preview, statistics, download, export), by sensitivity;
+# any team role for the others. A state rule (it depends on the data set), listed in accounts_app.permissions.
+ROWS_MIN_ROLE = {Sensitivity.RESTRICTED: Role.MAINTAINER}
 
 
 def datasets_for_user(*, user: User) -> QuerySet[Dataset]:
+    """The caller's teams' datasets, deleted ones left out (Dataset.objects: see datasets_app.retention)."""
     return (
         Dataset.objects.filter(team__in=team_ids_for_user(user))
         .select_related("team", "created_by")
@@ -24,8 +33,9 @@ def dataset_for_user(*, user: User, pk) -> Dataset:
 
 
 def versions_for_user(*, user: User) -> QuerySet[DatasetVersion]:
+    """The caller's teams' dataset versions, those of deleted datasets left out."""
     return (
-        DatasetVersion.objects.filter(dataset__team__in=team_ids_for_user(user))
+        DatasetVersion.objects.filter(dataset__team__in=team_ids_for_user(user), dataset__deleted_at__isnull=True)
         .select_related("dataset__team", "blob", "created_by")
         .prefetch_related("parent_links")
         .defer("stats")  # may be large; only the stats endpoint reads it (services.version_stats)
@@ -36,10 +46,39 @@ def version_for_user(*, user: User, pk) -> DatasetVersion:
     return get_object_or_404(versions_for_user(user=user), pk=pk)
 
 
+def readable_version_for_user(*, user: User, pk) -> DatasetVersion:
+    """A version whose rows the caller may read: 404 as `version_for_user`, then 403 (naming the sensitivity and
+    the role it takes) for a data set whose sensitivity asks more than the caller's role (ROWS_MIN_ROLE:
+    a restricted data set's rows are for maintainers and admins)."""
+    version = version_for_user(user=user, pk=pk)
+    check_rows_readable(user=user, dataset=version.dataset)
+    return version
+
+
+def check_rows_readable(*, user: User, dataset: Dataset) -> None:
+    """Forbidden (403) when `dataset`'s sensitivity needs a higher team role than the caller's to read rows."""
+    minimum = ROWS_MIN_ROLE.get(dataset.sensitivity)
+    if minimum is None:
+        return
+    role = role_of(user=user, team=dataset.team)
+    if role is None or ROLE_RANK[Role(role)] < ROLE_RANK[minimum]:
+        raise Forbidden(
+            f"Data set '{dataset.name}' is {dataset.sensitivity}: its rows (preview, statistics, download, export) "
+            f"need the '{minimum}' role in team '{dataset.team.slug}'; you are '{role}'."
+        )
+
+
 def preview(*, version: DatasetVersion, limit: int, offset: int = 0) -> dict:
     """Rows `offset` to `offset + limit` of a version (see ml.formats.preview)."""
     with blobs.open_blob(version.blob) as fh:
         return formats.preview(fh, version.format, version.schema, limit=limit, offset=offset)
+
+
+def safe_csv(*, version: DatasetVersion) -> Iterator[bytes]:
+    """The version as spreadsheet-safe CSV, piece by piece (ml.formats.safecsv), for a streamed answer: the
+    blob is opened when the first piece is asked for and closed after the last."""
+    with blobs.open_blob(version.blob) as fh:
+        yield from safecsv.chunks(fh, version.format, version.schema)
 
 
 def lineage(*, user: User, version: DatasetVersion, max_depth: int = 50) -> dict:
@@ -60,7 +99,9 @@ def lineage(*, user: User, version: DatasetVersion, max_depth: int = 50) -> dict
     # model versions trained on it (models_app's link table, reached by its reverse name: no import), of the
     # caller's teams only: a model of a team the caller is not in is not theirs to learn about
     links = (
-        version.model_links.filter(model_version__model__team__in=team_ids_for_user(user))
+        version.model_links.filter(
+            model_version__model__team__in=team_ids_for_user(user), model_version__model__deleted_at__isnull=True
+        )
         .select_related("model_version__model")
         .order_by("model_version__created_at", "model_version_id")
     )

@@ -8,16 +8,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
-from django.db.models import Max, ProtectedError, RestrictedError
+from django.db.models import Max
 from django.http import Http404
 from django.utils import timezone
 
 from accounts_app.models import Team, User
 from accounts_app.names import duplicate_name, named, update_named
 from accounts_app.services import record_audit
-from config.errors import Conflict
 from config.jsonsafe import unsafe_text
-from datasets_app import blobs, bundled
+from datasets_app import blobs, bundled, retention
 from datasets_app.models import Dataset, DatasetLineage, DatasetVersion, Source, Task
 from ml import formats, stats
 from ml.errors import UserError
@@ -82,28 +81,51 @@ def update_dataset(*, actor: User, dataset: Dataset, **changes) -> Dataset:
 
 
 @transaction.atomic
-def delete_dataset(*, actor: User, dataset: Dataset) -> None:
-    """Delete a dataset and its versions; audited as `dataset.delete`. Conflict (409) while something uses it."""
-    shas = set(dataset.versions.values_list("blob_id", flat=True))
-    # recorded first, while the dataset still has its id; a refused delete rolls the event back with it
+def delete_dataset(*, actor: User, dataset: Dataset, now=None) -> None:
+    """Soft delete (datasets_app.retention): the dataset and its versions are gone from the API at once and
+    purged after ECO_RETENTION_DAYS (`purge_deleted_datasets`) unless a staff user restores them first;
+    audited as `dataset.delete`. Conflict (409) while something uses it, as before: a model version trained
+    on it, an evaluation or gate on one of its versions, a version of another data set derived from one."""
+    retention.soft_delete(actor=actor, obj=dataset, noun="dataset", now=now)
+
+
+@transaction.atomic
+def restore_dataset(*, actor: User, dataset: Dataset, now=None) -> Dataset:
+    """Bring a deleted dataset back within ECO_RETENTION_DAYS; audited as `dataset.restore`. Conflict (409)
+    past the period, or when the team has made another dataset of the same name since."""
+    return retention.restore(actor=actor, obj=dataset, noun="dataset", now=now)
+
+
+def purge_deleted_datasets(*, now=None) -> list[str]:
+    """Delete for good the datasets deleted more than ECO_RETENTION_DAYS ago, with their versions; their
+    blobs go when nothing else (another version, a model) refers to them. Run by the reaper's round."""
+    return retention.purge_expired(
+        model=Dataset,
+        noun="dataset",
+        blob_ids=lambda dataset: set(DatasetVersion.objects.filter(dataset=dataset).values_list("blob_id", flat=True)),
+        now=now,
+    )
+
+
+@transaction.atomic
+def record_download(*, actor: User, version: DatasetVersion, export: str) -> None:
+    """Audit one download of a version's rows as `dataset_version.download` (every sensitivity): `format` is
+    `original` (the stored file) or `safe-csv` (the spreadsheet-safe export)."""
+    dataset = version.dataset
     record_audit(
         actor=actor,
-        action="dataset.delete",
+        action="dataset_version.download",
         team=dataset.team,
-        target=dataset,
-        data={"name": dataset.name, "id": str(dataset.pk)},
+        target=version,
+        data={
+            "dataset": str(dataset.pk),
+            "name": dataset.name,
+            "version": version.version,
+            "sensitivity": dataset.sensitivity,
+            "format": export,
+            "sha256": version.blob_id,
+        },
     )
-    try:
-        with transaction.atomic():
-            dataset.delete()
-    except (ProtectedError, RestrictedError) as exc:
-        blocking = getattr(exc, "protected_objects", None) or getattr(exc, "restricted_objects", ())
-        uses = sorted({str(obj) for obj in blocking})
-        raise Conflict(
-            f"Dataset '{dataset.name}' is still in use and was not deleted: {'; '.join(uses[:10])}",
-            checks=uses,
-        ) from None
-    transaction.on_commit(lambda: blobs.collect_garbage(shas), robust=True)
 
 
 def _check_fits_task(dataset: Dataset, inspection: formats.Inspection) -> None:

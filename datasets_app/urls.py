@@ -13,6 +13,7 @@ urlpatterns = [
         api.DatasetVersionDownloadApi.as_view(),
         name="dataset-version-download",
     ),
+    path("dataset-versions/<uuid:pk>/export/", api.DatasetVersionExportApi.as_view(), name="dataset-version-export"),
     path("dataset-versions/<uuid:pk>/stats/", api.DatasetVersionStatsApi.as_view(), name="dataset-version-stats"),
     path(
         "dataset-versions/<uuid:pk>/lineage/",

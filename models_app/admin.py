@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 
 from accounts_app.adminkit import ReadOnlyMixin, ServiceWriteMixin, TeamNameForm, report_refusal
+from datasets_app.admin import SoftDeleteAdminMixin
 from ml.errors import UserError
 from models_app import services
 from models_app.models import (
@@ -35,22 +36,25 @@ class RegisteredModelForm(TeamNameForm):
 
 
 @admin.register(RegisteredModel)
-class RegisteredModelAdmin(ServiceWriteMixin, admin.ModelAdmin):
-    """Adds, edits and deletes go through models_app.services (checked and audited, the admin user as actor)."""
+class RegisteredModelAdmin(SoftDeleteAdminMixin, ServiceWriteMixin, admin.ModelAdmin):
+    """Adds, edits and deletes go through models_app.services (checked and audited, the admin user as actor).
+    A delete is a soft delete; deleted models stay listed (filter "deleted") until purged, and can be restored
+    until then (action "Restore")."""
 
     form = RegisteredModelForm
     create_service = staticmethod(services.create_model)
     update_service = staticmethod(services.update_model)
     delete_service = staticmethod(services.delete_model)
+    restore_service = staticmethod(services.restore_model)
     service_noun = "model"
     create_fields = ("name", "task", "description", "card")
     editable_fields = services.EDITABLE_FIELDS
-    list_display = ["name", "team", "task", "created_by", "updated_at"]
-    list_filter = ["task", "team"]
+    list_display = ["name", "team", "task", "created_by", "updated_at", "deleted_at"]
+    list_filter = [("deleted_at", admin.EmptyFieldListFilter), "task", "team"]
     search_fields = ["name", "description", "team__slug"]
     list_select_related = ["team", "created_by"]
     autocomplete_fields = ["team"]
-    readonly_fields = ["created_by", "created_at", "updated_at"]
+    readonly_fields = ["created_by", "created_at", "updated_at", "deleted_at", "deleted_by", "purge_after"]
     inlines = [AliasInline]
 
     def get_readonly_fields(self, request, obj=None):

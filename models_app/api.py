@@ -58,7 +58,12 @@ class ModelListCreateApi(generics.ListCreateAPIView):
 
 
 class ModelDetailApi(generics.RetrieveUpdateDestroyAPIView):
-    """One model, with its aliases. Editing (name, description, card) needs member; deleting, maintainer."""
+    """One model, with its aliases. Editing (name, description, card) needs member; deleting, maintainer.
+
+    DELETE is a soft delete (204): the model, its versions, aliases and predictions answer 404 at once (and it no
+    longer serves) and are purged, blobs included when nothing else uses them, after ECO_RETENTION_DAYS (default
+    30); until then a staff user can restore it in the Django admin (action "Restore"). 409 while something still
+    uses it."""
 
     serializer_class = RegisteredModelSerializer
     http_method_names = ["get", "patch", "delete", "head", "options"]

@@ -8,7 +8,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts_app.names import validate_name
-from datasets_app.models import Task
+from datasets_app.models import AllManager, LiveManager, Task
 
 alias_validator = RegexValidator(
     r"^[a-z][a-z0-9_-]{0,49}$", "Use 1-50 lowercase letters, digits, '-' or '_', starting with a letter."
@@ -20,6 +20,9 @@ MAX_CARD_CHARS = 100_000
 
 
 class RegisteredModel(models.Model):
+    """A team's model. Deleting it stamps `deleted_at` (soft delete, datasets_app.retention): it is hidden at
+    once and purged after ECO_RETENTION_DAYS unless a staff user restores it first."""
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     team = models.ForeignKey("accounts_app.Team", on_delete=models.PROTECT, related_name="models")
     name = models.CharField(max_length=200, validators=[validate_name])
@@ -29,13 +32,21 @@ class RegisteredModel(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = LiveManager()
+    all_objects = AllManager()
 
     class Meta:
         ordering = ["-created_at", "id"]
         constraints = [
-            models.UniqueConstraint(
+            models.UniqueConstraint(  # among the models not deleted: a deleted one's name is free again
                 F("team"),
                 Lower("name"),
+                condition=Q(deleted_at__isnull=True),
                 name="model_unique_team_lower_name",
                 violation_error_message="The team already has a model of this name (names ignore case).",
             ),

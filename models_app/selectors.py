@@ -22,6 +22,7 @@ from models_app.models import (
 
 
 def models_for_user(*, user: User) -> QuerySet[RegisteredModel]:
+    """The caller's teams' models, deleted ones left out (RegisteredModel.objects: datasets_app.retention)."""
     return (
         RegisteredModel.objects.filter(team__in=team_ids_for_user(user))
         .select_related("team", "created_by")
@@ -44,8 +45,9 @@ def _made_by_job(kind: str) -> Subquery:
 
 
 def versions_for_user(*, user: User) -> QuerySet[ModelVersion]:
+    """The caller's teams' model versions, those of deleted models left out."""
     return (
-        ModelVersion.objects.filter(model__team__in=team_ids_for_user(user))
+        ModelVersion.objects.filter(model__team__in=team_ids_for_user(user), model__deleted_at__isnull=True)
         .annotate(job_id=_made_by_job("model_version"))
         .select_related("model__team", "blob", "created_by")
         .prefetch_related("dataset_links", Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias")))
@@ -58,7 +60,9 @@ def version_for_user(*, user: User, pk) -> ModelVersion:
 
 def alias_for_user(*, user: User, model_pk, alias: str) -> ModelAlias:
     return get_object_or_404(
-        ModelAlias.objects.filter(model__team__in=team_ids_for_user(user)).select_related("model__team"),
+        ModelAlias.objects.filter(
+            model__team__in=team_ids_for_user(user), model__deleted_at__isnull=True
+        ).select_related("model__team"),
         model_id=model_pk,
         alias=alias,
     )
@@ -67,7 +71,9 @@ def alias_for_user(*, user: User, model_pk, alias: str) -> ModelAlias:
 def evaluations_for_user(*, user: User) -> QuerySet[Evaluation]:
     """Evaluations of your teams' model versions, newest first."""
     return (
-        Evaluation.objects.filter(model_version__model__team__in=team_ids_for_user(user))
+        Evaluation.objects.filter(
+            model_version__model__team__in=team_ids_for_user(user), model_version__model__deleted_at__isnull=True
+        )
         .select_related("model_version__model__team", "dataset_version__dataset", "created_by")
         .annotate(job_id=_made_by_job("evaluation"))
     )
@@ -80,9 +86,9 @@ def leaderboard(queryset: QuerySet[Evaluation]) -> QuerySet[Evaluation]:
 
 def gate_for_user(*, user: User, model_pk) -> GatePolicy:
     return get_object_or_404(
-        GatePolicy.objects.filter(model__team__in=team_ids_for_user(user)).select_related(
-            "model__team", "dataset_version__dataset", "updated_by"
-        ),
+        GatePolicy.objects.filter(
+            model__team__in=team_ids_for_user(user), model__deleted_at__isnull=True
+        ).select_related("model__team", "dataset_version__dataset", "updated_by"),
         model_id=model_pk,
     )
 
@@ -122,7 +128,7 @@ def serving_target(*, user: User, model_pk, alias: str | None = None, version=No
              WHERE e.parent_id = v.id AND e.format = 'onnx' AND e.status = 'ready' AND {optimization} = 'export'
              ORDER BY e.version DESC LIMIT 1)
         FROM {versions} v JOIN {models} m ON m.id = v.model_id {join}
-        WHERE v.model_id = %s
+        WHERE v.model_id = %s AND m.deleted_at IS NULL
           AND m.team_id IN (SELECT team_id FROM {Membership._meta.db_table} WHERE user_id = %s) {which}
         LIMIT 1"""
     if connection.vendor == "postgresql":  # a prepared statement: planned once per connection, not per request
@@ -157,7 +163,7 @@ def visible_model_id(*, user: User, pk) -> uuid.UUID | None:
 def predictions_for_user(*, user: User) -> QuerySet[PredictionLog]:
     """Predictions served by your teams' models, newest first."""
     return (
-        PredictionLog.objects.filter(team__in=team_ids_for_user(user))
+        PredictionLog.objects.filter(team__in=team_ids_for_user(user), model__deleted_at__isnull=True)
         .select_related("model_version", "created_by", "feedback_by")
         .order_by("-created_at")
     )

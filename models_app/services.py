@@ -6,7 +6,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
-from django.db.models import Max, ProtectedError, RestrictedError
+from django.db.models import Max
 from django.http import Http404
 from django.utils import timezone
 
@@ -16,7 +16,7 @@ from accounts_app.selectors import ensure_role
 from accounts_app.services import record_audit
 from config.errors import Conflict, UserError
 from config.jsonsafe import unsafe_text
-from datasets_app import blobs
+from datasets_app import blobs, retention
 from datasets_app.models import DatasetVersion
 from ml import inference
 from ml.artifacts import ArtifactError, check_weights_fit_spec, inspect_safetensors, validate_spec
@@ -81,25 +81,29 @@ def update_model(*, actor: User, model: RegisteredModel, **changes) -> Registere
 
 
 @transaction.atomic
-def delete_model(*, actor: User, model: RegisteredModel) -> None:
-    """Delete a model and its versions; audited as `model.delete`. Conflict (409) while something still uses it."""
-    shas = set(model.versions.values_list("blob_id", flat=True))
-    # recorded first, while the model still has its id; a refused delete rolls the event back with it
-    record_audit(
-        actor=actor,
-        action="model.delete",
-        team=model.team,
-        target=model,
-        data={"name": model.name, "id": str(model.pk)},
+def delete_model(*, actor: User, model: RegisteredModel, now=None) -> None:
+    """Soft delete (datasets_app.retention): the model, its versions, aliases and serving are gone from the API
+    at once and purged after ECO_RETENTION_DAYS (`purge_deleted_models`) unless a staff user restores them
+    first; audited as `model.delete`. Conflict (409) while something still uses it, as before."""
+    retention.soft_delete(actor=actor, obj=model, noun="model", now=now)
+
+
+@transaction.atomic
+def restore_model(*, actor: User, model: RegisteredModel, now=None) -> RegisteredModel:
+    """Bring a deleted model back within ECO_RETENTION_DAYS; audited as `model.restore`. Conflict (409) past
+    the period, or when the team has made another model of the same name since."""
+    return retention.restore(actor=actor, obj=model, noun="model", now=now)
+
+
+def purge_deleted_models(*, now=None) -> list[str]:
+    """Delete for good the models deleted more than ECO_RETENTION_DAYS ago, with their versions; their blobs
+    go when nothing else refers to them. Run by the reaper's round."""
+    return retention.purge_expired(
+        model=RegisteredModel,
+        noun="model",
+        blob_ids=lambda model: set(ModelVersion.objects.filter(model=model).values_list("blob_id", flat=True)),
+        now=now,
     )
-    try:
-        with transaction.atomic():
-            model.delete()
-    except (ProtectedError, RestrictedError) as exc:
-        blocking = getattr(exc, "protected_objects", None) or getattr(exc, "restricted_objects", ())
-        uses = sorted({str(obj) for obj in blocking})
-        raise Conflict(f"Model '{model.name}' is still in use: {'; '.join(uses[:10])}", checks=uses) from None
-    transaction.on_commit(lambda: blobs.collect_garbage(shas), robust=True)
 
 
 def register_version(

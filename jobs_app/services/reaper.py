@@ -11,10 +11,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from datasets_app.services import purge_deleted_datasets
 from jobs_app import kinds
 from jobs_app.models import Job, JobStatus
 from jobs_app.services.dispatch import broker_priority, enqueue, send
 from jobs_app.services.lifecycle import finish, gives_up, log_line
+from models_app.services import purge_deleted_models
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +27,9 @@ def reap_stale_jobs(*, now=None) -> list[str]:
       last checkpoint (or failed, when its workers keep dying);
     - a running job that ignores its cancel request or outlives timeout_s by the heartbeat timeout (stuck
       outside the train loop) is cancelled or failed; its delivery no longer owns it;
-    - a queued job the broker never took (it was away) is sent again.
-    Returns the ids it touched."""
+    - a queued job the broker never took (it was away) is sent again;
+    - models and data sets deleted more than ECO_RETENTION_DAYS ago are purged (`purge_deleted`).
+    Returns the ids of the jobs it touched."""
     now = now or timezone.now()
     grace = timedelta(seconds=settings.ECO_HEARTBEAT_TIMEOUT_S)
     touched, resend = [], []
@@ -72,4 +75,15 @@ def reap_stale_jobs(*, now=None) -> list[str]:
         send(*delivery)
     if touched:
         log.warning("reaper touched %d job(s): %s", len(touched), ", ".join(touched))
+    purge_deleted(now=now)
     return touched
+
+
+def purge_deleted(*, now=None) -> list[str]:
+    """Purge the soft-deleted models, then data sets (a model's versions may hold a data set's), whose
+    retention period is over (datasets_app.retention); never fails the round. Returns the ids purged."""
+    try:
+        return purge_deleted_models(now=now) + purge_deleted_datasets(now=now)
+    except Exception:  # the database or storage is away: the next round tries again
+        log.exception("purging deleted models and data sets failed; the next round tries again")
+        return []

@@ -184,7 +184,9 @@ ROUTES: dict[str, tuple[Callable | None, dict[str, Case]]] = {
     ),
     "dataset-versions/<uuid:pk>/": (lambda s: {"pk": s.dataset_version.pk}, {"GET": team(200)}),
     "dataset-versions/<uuid:pk>/preview/": (lambda s: {"pk": s.dataset_version.pk}, {"GET": team(200)}),
+    # Any team role for an internal data set; a restricted one's rows take a maintainer (see RESTRICTED_ROWS).
     "dataset-versions/<uuid:pk>/download/": (lambda s: {"pk": s.dataset_version.pk}, {"GET": team(200)}),
+    "dataset-versions/<uuid:pk>/export/": (lambda s: {"pk": s.dataset_version.pk}, {"GET": team(200)}),
     "dataset-versions/<uuid:pk>/lineage/": (lambda s: {"pk": s.dataset_version.pk}, {"GET": team(200)}),
     "dataset-versions/<uuid:pk>/stats/": (lambda s: {"pk": s.dataset_version.pk}, {"GET": team(200)}),
     "models/": (
@@ -371,6 +373,15 @@ class Seed:
         from datasets_app.services import create_version_from_builtin
 
         return create_version_from_builtin(actor=self.member, dataset=self.dataset, name="iris")
+
+    @cached_property
+    def restricted_version(self):
+        from datasets_app.services import create_dataset, create_version_from_builtin
+
+        dataset = create_dataset(
+            actor=self.member, team=self.world.alpha, name="secret", task="classification", sensitivity="restricted"
+        )
+        return create_version_from_builtin(actor=self.member, dataset=dataset, name="iris")
 
     @cached_property
     def model(self):
@@ -620,6 +631,19 @@ def walk(world, route: str) -> list[str]:
 
 @pytest.mark.parametrize("route", ROUTE_LIST)
 def test_every_role_gets_the_expected_answer(world, route):
+    problems = walk(world, route)
+    assert not problems, "\n".join(problems)
+
+
+# The routes that read a data set's rows: for a restricted data set, maintainers and admins only (a state rule:
+# datasets_app.selectors.readable_version_for_user); viewers and members get a 403 naming the role.
+RESTRICTED_ROWS = ["preview", "stats", "download", "export"]
+
+
+@pytest.mark.parametrize("what", RESTRICTED_ROWS)
+def test_a_restricted_data_sets_rows_take_the_maintainer_role(world, monkeypatch, what):
+    route = f"dataset-versions/<uuid:pk>/{what}/"
+    monkeypatch.setitem(ROUTES, route, (lambda s: {"pk": s.restricted_version.pk}, {"GET": team(200, "maintainer")}))
     problems = walk(world, route)
     assert not problems, "\n".join(problems)
 

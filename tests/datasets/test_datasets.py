@@ -64,18 +64,27 @@ def test_patch_edits_metadata_but_not_the_task_once_versions_exist(world, datase
     assert team.status_code == 400 and "cannot be changed" in team.json()["errors"]["team"][0]
 
 
-def test_delete_needs_maintainer_and_removes_versions_and_unused_blobs(
+def test_delete_needs_maintainer_and_the_purge_removes_versions_and_unused_blobs(
     world, dataset, iris_version, media_root, django_capture_on_commit_callbacks
 ):
+    """A soft delete (tests/datasets/test_soft_delete.py): hidden at once, removed for good by the purge."""
+    from datetime import timedelta
     from pathlib import Path
+
+    from django.utils import timezone
+
+    from datasets_app.services import purge_deleted_datasets
 
     assert world.client("member").delete(f"/api/v1/datasets/{dataset.pk}/").status_code == 403
     with django_capture_on_commit_callbacks(execute=True):
         response = world.client("maintainer").delete(f"/api/v1/datasets/{dataset.pk}/")
     assert response.status_code == 204
-    assert not Dataset.objects.exists() and not DatasetVersion.objects.exists() and not Blob.objects.exists()
-    assert [p for p in Path(media_root).rglob("*") if p.is_file()] == []
+    assert not Dataset.objects.exists() and Dataset.all_objects.exists() and Blob.objects.exists()
     assert AuditEvent.objects.filter(action="dataset.delete").exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        purge_deleted_datasets(now=timezone.now() + timedelta(days=31))
+    assert not Dataset.all_objects.exists() and not DatasetVersion.objects.exists() and not Blob.objects.exists()
+    assert [p for p in Path(media_root).rglob("*") if p.is_file()] == []
 
 
 def test_delete_keeps_a_blob_another_dataset_still_uses(world, dataset, iris_version):

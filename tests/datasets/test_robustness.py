@@ -346,16 +346,21 @@ def test_long_csv_fields_preview_cut(world, dataset):
     assert len(rows[0][0]) == 10_001 and rows[0][0].endswith("…") and rows[0][1] == "1"
 
 
-def test_a_storage_failure_during_collection_does_not_fail_the_delete(
+def test_a_storage_failure_during_collection_does_not_fail_the_purge(
     world, dataset, iris_version, monkeypatch, django_capture_on_commit_callbacks
 ):
+    from datetime import timedelta
+
     from django.core.files.storage import default_storage
+    from django.utils import timezone
+
+    from datasets_app.services import purge_deleted_datasets
 
     def broken(name):
         raise OSError("storage is down")
 
     monkeypatch.setattr(default_storage, "delete", broken)
+    assert world.client("maintainer").delete(f"/api/v1/datasets/{dataset.pk}/").status_code == 204
     with django_capture_on_commit_callbacks(execute=True):
-        response = world.client("maintainer").delete(f"/api/v1/datasets/{dataset.pk}/")
-    assert response.status_code == 204
+        assert purge_deleted_datasets(now=timezone.now() + timedelta(days=31)) == [str(dataset.pk)]
     assert Blob.objects.filter(sha256=iris_version.blob_id).exists()  # kept, to be collected another time

@@ -4,13 +4,16 @@ import hashlib
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import boto3
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 from moto import mock_aws
 
+from datasets_app.services import purge_deleted_datasets
 from tests.helpers import csv_file
 
 BUCKET = "eco-test-blobs"
@@ -55,8 +58,10 @@ def test_upload_preview_download_and_delete_with_s3(world, dataset, s3, media_ro
     download = client.get(f"/api/v1/dataset-versions/{version}/download/")
     assert b"".join(download.streaming_content) == text.encode()
 
+    assert world.client("maintainer").delete(f"/api/v1/datasets/{dataset.pk}/").status_code == 204
+    assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 1  # a soft delete: kept for the retention period
     with django_capture_on_commit_callbacks(execute=True):
-        assert world.client("maintainer").delete(f"/api/v1/datasets/{dataset.pk}/").status_code == 204
+        purge_deleted_datasets(now=timezone.now() + timedelta(days=31))
     assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
 
 

@@ -189,11 +189,24 @@ def test_alias_errors(world, model, model_version):
     assert ModelAlias.objects.count() == 0
 
 
-def test_delete_model_removes_versions_and_their_blobs(world, model, model_version, django_capture_on_commit_callbacks):
+def test_delete_model_then_the_purge_removes_versions_and_their_blobs(
+    world, model, model_version, django_capture_on_commit_callbacks
+):
+    """A soft delete (tests/datasets/test_soft_delete.py): hidden at once, removed for good by the purge."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from models_app.services import purge_deleted_models
+
     ModelAlias.objects.create(model=model, alias="production", version=model_version)
     assert world.client("member").delete(f"/api/v1/models/{model.pk}/").status_code == 403
     with django_capture_on_commit_callbacks(execute=True):
         assert world.client("maintainer").delete(f"/api/v1/models/{model.pk}/").status_code == 204
+    assert world.client("maintainer").get(f"/api/v1/models/{model.pk}/").status_code == 404
+    assert Blob.objects.filter(sha256=model_version.blob_id).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        purge_deleted_models(now=timezone.now() + timedelta(days=31))
     assert not ModelVersion.objects.exists()
     assert not Blob.objects.filter(sha256=model_version.blob_id).exists()
 
