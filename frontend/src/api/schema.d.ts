@@ -151,8 +151,43 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description The version's file, streamed. */
+        /**
+         * @description The version's file exactly as stored, streamed: byte for byte the upload, its sha256 the version's (sent
+         *     as the ETag). Formulas in text cells come back as they were uploaded: to open the data in a spreadsheet,
+         *     use `.../export/` (the safe CSV), which the dashboard links. A restricted data set's file needs the
+         *     maintainer role (403 naming the sensitivity for viewers and members). Every download is audited as
+         *     `dataset_version.download` (`format: "original"`), whatever the data set's sensitivity.
+         */
         get: operations["v1_dataset_versions_download_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/dataset-versions/{id}/export/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The version as CSV that is safe to open in a spreadsheet (`text/csv`, an attachment named
+         *     `<dataset>-v<N>.safe.csv`), for a CSV, JSONL, Parquet or NPZ version: read through the version's format
+         *     reader under the typing rule, so the columns' types are the schema's. A TEXT cell (and a column name) that
+         *     starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets an apostrophe in front, which spreadsheets
+         *     show as text instead of running it as a formula; a text cell is text whatever it looks like (`-1` in a text
+         *     column or a classification label is prefixed). Numbers (`-3.5` in a number column) and booleans are written
+         *     as they are; missing values (the rule's: empty cells, NA tokens) as empty cells. Streamed batch by batch in
+         *     constant memory; no Content-Length. Not the stored bytes: `.../download/` gives those (and the sha256).
+         *
+         *     An NPZ version holding arrays of samples (images) has no CSV form: 409, download the original instead. A
+         *     restricted data set needs the maintainer role (403). Audited like a download (`format: "safe-csv"`).
+         */
+        get: operations["v1_dataset_versions_export_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -185,7 +220,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description A window of a version's rows, read as training reads them: {columns, rows, offset, limit}. */
+        /**
+         * @description A window of a version's rows, read as training reads them: {columns, rows, offset, limit}. A restricted
+         *     data set's rows need the maintainer role (403 naming the sensitivity for viewers and members).
+         */
         get: operations["v1_dataset_versions_preview_retrieve"];
         put?: never;
         post?: never;
@@ -203,7 +241,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * @description Per-column statistics of a version (any team role): {num_rows, columns: [...]}, in the schema's column
+         * @description Per-column statistics of a version (any team role; a restricted data set's need the maintainer role, 403
+         *     naming the sensitivity for viewers and members): {num_rows, columns: [...]}, in the schema's column
          *     order. Computed from the file the first time they are asked for (this answer may take a while for a big
          *     file), then stored: every later answer is the stored copy.
          */
@@ -241,15 +280,36 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description One dataset. Editing needs the member role, deleting the maintainer role. */
+        /**
+         * @description One dataset. Editing needs the member role, deleting the maintainer role.
+         *
+         *     DELETE is a soft delete (204): the dataset and its versions answer 404 at once and are purged, blobs
+         *     included when nothing else uses them, after ECO_RETENTION_DAYS (default 30); until then a staff user can
+         *     restore it in the Django admin (action "Restore"). 409 while a model, evaluation, gate or another data
+         *     set's version still uses one of its versions.
+         */
         get: operations["v1_datasets_retrieve"];
         put?: never;
         post?: never;
-        /** @description One dataset. Editing needs the member role, deleting the maintainer role. */
+        /**
+         * @description One dataset. Editing needs the member role, deleting the maintainer role.
+         *
+         *     DELETE is a soft delete (204): the dataset and its versions answer 404 at once and are purged, blobs
+         *     included when nothing else uses them, after ECO_RETENTION_DAYS (default 30); until then a staff user can
+         *     restore it in the Django admin (action "Restore"). 409 while a model, evaluation, gate or another data
+         *     set's version still uses one of its versions.
+         */
         delete: operations["v1_datasets_destroy"];
         options?: never;
         head?: never;
-        /** @description One dataset. Editing needs the member role, deleting the maintainer role. */
+        /**
+         * @description One dataset. Editing needs the member role, deleting the maintainer role.
+         *
+         *     DELETE is a soft delete (204): the dataset and its versions answer 404 at once and are purged, blobs
+         *     included when nothing else uses them, after ECO_RETENTION_DAYS (default 30); until then a staff user can
+         *     restore it in the Django admin (action "Restore"). 409 while a model, evaluation, gate or another data
+         *     set's version still uses one of its versions.
+         */
         patch: operations["v1_datasets_partial_update"];
         trace?: never;
     };
@@ -302,6 +362,60 @@ export interface paths {
         get: operations["v1_health_retrieve"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/invitations/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Your pending invitations to teams. */
+        get: operations["v1_invitations_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/invitations/{id}/accept/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Accept one of your invitations: 201 with the membership; 404 for one that is not yours or has ended,
+         *     409 when you are a member already.
+         */
+        post: operations["v1_invitations_accept_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/invitations/{id}/decline/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Decline one of your invitations: 204. */
+        post: operations["v1_invitations_decline_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -582,15 +696,36 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description One model, with its aliases. Editing (name, description, card) needs member; deleting, maintainer. */
+        /**
+         * @description One model, with its aliases. Editing (name, description, card) needs member; deleting, maintainer.
+         *
+         *     DELETE is a soft delete (204): the model, its versions, aliases and predictions answer 404 at once (and it no
+         *     longer serves) and are purged, blobs included when nothing else uses them, after ECO_RETENTION_DAYS (default
+         *     30); until then a staff user can restore it in the Django admin (action "Restore"). 409 while something still
+         *     uses it.
+         */
         get: operations["v1_models_retrieve"];
         put?: never;
         post?: never;
-        /** @description One model, with its aliases. Editing (name, description, card) needs member; deleting, maintainer. */
+        /**
+         * @description One model, with its aliases. Editing (name, description, card) needs member; deleting, maintainer.
+         *
+         *     DELETE is a soft delete (204): the model, its versions, aliases and predictions answer 404 at once (and it no
+         *     longer serves) and are purged, blobs included when nothing else uses them, after ECO_RETENTION_DAYS (default
+         *     30); until then a staff user can restore it in the Django admin (action "Restore"). 409 while something still
+         *     uses it.
+         */
         delete: operations["v1_models_destroy"];
         options?: never;
         head?: never;
-        /** @description One model, with its aliases. Editing (name, description, card) needs member; deleting, maintainer. */
+        /**
+         * @description One model, with its aliases. Editing (name, description, card) needs member; deleting, maintainer.
+         *
+         *     DELETE is a soft delete (204): the model, its versions, aliases and predictions answer 404 at once (and it no
+         *     longer serves) and are purged, blobs included when nothing else uses them, after ECO_RETENTION_DAYS (default
+         *     30); until then a staff user can restore it in the Django admin (action "Restore"). 409 while something still
+         *     uses it.
+         */
         patch: operations["v1_models_partial_update"];
         trace?: never;
     };
@@ -861,6 +996,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/teams/{slug}/invitations/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A team's pending invitations (admin role). */
+        get: operations["v1_teams_invitations_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/teams/{slug}/invitations/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** @description Withdraw a pending invitation (admin role): 204. */
+        delete: operations["v1_teams_invitations_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/teams/{slug}/members/": {
         parameters: {
             query?: never;
@@ -868,10 +1037,18 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Members of a team. Adding one needs the admin role. */
+        /**
+         * @description Members of a team. POST `{username, role}` (admin role) invites: 202 whether the name belongs to a user,
+         *     a member already or nobody (the answer reveals nothing); the user joins by accepting the invitation
+         *     (POST /invitations/{id}/accept/). Pending invitations: GET /teams/{slug}/invitations/.
+         */
         get: operations["v1_teams_members_list"];
         put?: never;
-        /** @description Members of a team. Adding one needs the admin role. */
+        /**
+         * @description Members of a team. POST `{username, role}` (admin role) invites: 202 whether the name belongs to a user,
+         *     a member already or nobody (the answer reveals nothing); the user joins by accepting the invitation
+         *     (POST /invitations/{id}/accept/). Pending invitations: GET /teams/{slug}/invitations/.
+         */
         post: operations["v1_teams_members_create"];
         delete?: never;
         options?: never;
@@ -1409,6 +1586,28 @@ export interface components {
             /** @description Values per bin; the last bin includes its right edge. */
             counts: number[];
         };
+        Invitation: {
+            /** Format: uuid */
+            readonly id: string;
+            team: string;
+            team_name: string;
+            username: string;
+            role?: components["schemas"]["RoleEnum"];
+            invited_by?: string | null;
+            /** Format: date-time */
+            created_at?: string;
+            /** Format: date-time */
+            expires_at: string;
+        };
+        InvitationRequestRequest: {
+            /** @description Who to invite. */
+            username: string;
+            /** @default member */
+            role: components["schemas"]["RoleEnum"];
+        };
+        Invited: {
+            detail: string;
+        };
         /**
          * @description A job. In a list, `metric_summaries` of the whole page come from one query (the view passes them in
          *     the context as {job id: summaries}); elsewhere the job's own are read.
@@ -1570,10 +1769,6 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
-        MembershipRequest: {
-            username: string;
-            role: components["schemas"]["RoleEnum"];
-        };
         /**
          * @description * `min` - min
          *     * `max` - max
@@ -1731,6 +1926,7 @@ export interface components {
             name?: string;
             /** @description First characters, for display. */
             prefix: string;
+            scope?: components["schemas"]["ScopeEnum"];
             /** Format: date-time */
             created_at?: string;
             /** Format: date-time */
@@ -1746,6 +1942,15 @@ export interface components {
             name: string;
             /** @description 0: never expires; default ECO_TOKEN_DEFAULT_DAYS. */
             expires_in_days?: number;
+            /**
+             * @description read: GET only; write: also the writes up to the maintainer role; admin: all your roles allow.
+             *
+             *     * `read` - Read
+             *     * `write` - Write
+             *     * `admin` - Admin
+             * @default admin
+             */
+            scope: components["schemas"]["ScopeEnum"];
         };
         PaginatedAliasList: {
             /** @example 123 */
@@ -1821,6 +2026,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["Evaluation"][];
+        };
+        PaginatedInvitationList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["Invitation"][];
         };
         PaginatedJobKindList: {
             /** @example 123 */
@@ -2113,6 +2333,13 @@ export interface components {
          */
         RuntimeEnum: "auto" | "torch" | "onnxruntime";
         /**
+         * @description * `read` - Read
+         *     * `write` - Write
+         *     * `admin` - Admin
+         * @enum {string}
+         */
+        ScopeEnum: "read" | "write" | "admin";
+        /**
          * @description * `public` - Public
          *     * `internal` - Internal
          *     * `restricted` - Restricted
@@ -2283,6 +2510,7 @@ export interface components {
             name?: string;
             /** @description First characters, for display. */
             prefix: string;
+            scope?: components["schemas"]["ScopeEnum"];
             /** Format: date-time */
             created_at?: string;
             /** Format: date-time */
@@ -2298,6 +2526,8 @@ export interface components {
             /** @default  */
             name: string;
             expires_in_days?: number;
+            /** @default admin */
+            scope: components["schemas"]["ScopeEnum"];
         };
         TopValue: {
             /** @description The value as text (cut to 200 characters, ending in '…'). */
@@ -3532,6 +3762,117 @@ export interface operations {
                 };
                 content: {
                     "application/octet-stream": string;
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_dataset_versions_export_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
                 };
             };
             /** @description Invalid input; `errors` names each field. */
@@ -5017,6 +5358,341 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    v1_invitations_list: {
+        parameters: {
+            query?: {
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedInvitationList"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_invitations_accept_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Membership"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_invitations_decline_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -9398,6 +10074,233 @@ export interface operations {
             };
         };
     };
+    v1_teams_invitations_list: {
+        parameters: {
+            query?: {
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+            };
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedInvitationList"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_teams_invitations_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     v1_teams_members_list: {
         parameters: {
             query?: {
@@ -9525,16 +10428,16 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["MembershipRequest"];
+                "application/json": components["schemas"]["InvitationRequestRequest"];
             };
         };
         responses: {
-            201: {
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Membership"];
+                    "application/json": components["schemas"]["Invited"];
                 };
             };
             /** @description Invalid input; `errors` names each field. */

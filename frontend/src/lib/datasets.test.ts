@@ -5,12 +5,36 @@ import {
   formatBytes,
   formatChange,
   formatStat,
+  hasSampleColumns,
   histogramBars,
   lineageGraph,
   naValuesField,
   previewPage,
+  rowsReadable,
   schemaColumns,
+  versionDownload,
 } from "./datasets";
+
+describe("restricted data sets and downloads", () => {
+  it("shows a restricted data set's rows to maintainers and admins only", () => {
+    expect(rowsReadable("restricted", false)).toBe(false);
+    expect(rowsReadable("restricted", true)).toBe(true);
+    expect(rowsReadable("internal", false)).toBe(true);
+    expect(rowsReadable(undefined, false)).toBe(true);
+  });
+
+  it("links the safe CSV export, or the original file for images", () => {
+    const tabular = { id: "v1", format: "csv", schema: { columns: [{ name: "x", dtype: "float64" }] } };
+    expect(versionDownload(tabular).href).toBe("/api/v1/dataset-versions/v1/export/");
+    expect(versionDownload(tabular).label).toBe("Download CSV");
+    const flatNpz = { id: "v2", format: "npz", schema: { columns: [{ name: "x", dtype: "float64", shape: [4] }] } };
+    expect(versionDownload(flatNpz).href).toBe("/api/v1/dataset-versions/v2/export/");
+    const images = { id: "v3", format: "npz", schema: { columns: [{ name: "x", dtype: "float64", shape: [4, 8, 8] }] } };
+    expect(hasSampleColumns(images.schema)).toBe(true);
+    expect(versionDownload(images)).toMatchObject({ href: "/api/v1/dataset-versions/v3/download/", label: "Download NPZ" });
+    expect(hasSampleColumns(null)).toBe(false);
+  });
+});
 
 describe("formatting", () => {
   it("formats bytes", () => {

@@ -33,6 +33,40 @@ export function formatCount(value: number | null | undefined): string {
   return value === null || value === undefined ? "—" : value.toLocaleString("en-US");
 }
 
+/**
+ * Whether the caller may read a data set's rows (preview, column statistics, download): a restricted data set's
+ * are for the team's maintainers and admins (the API answers 403 to viewers and members).
+ */
+export function rowsReadable(sensitivity: string | undefined, maintainerOrAbove: boolean): boolean {
+  return sensitivity !== "restricted" || maintainerOrAbove;
+}
+
+/** True when a version holds arrays of samples (an NPZ's images: a column `shape` of more than one axis). */
+export function hasSampleColumns(schema: unknown): boolean {
+  if (!schema || typeof schema !== "object") return false;
+  const columns = (schema as { columns?: unknown }).columns;
+  return Array.isArray(columns) && columns.some((c) => !!c && typeof c === "object" && Array.isArray((c as { shape?: unknown }).shape) && (c as { shape: unknown[] }).shape.length > 1);
+}
+
+/**
+ * The download the data set page links for a version: the spreadsheet-safe CSV export (text cells starting with
+ * =, +, -, @, a tab or CR get an apostrophe, so a spreadsheet does not run them), or, for a version of images
+ * (no CSV form), the original file.
+ */
+export function versionDownload(version: { id: string; format: string; schema: unknown }): { href: string; label: string; title: string } {
+  if (hasSampleColumns(version.schema))
+    return {
+      href: `/api/v1/dataset-versions/${version.id}/download/`,
+      label: `Download ${version.format.toUpperCase()}`,
+      title: "The original file (arrays of images have no CSV form)",
+    };
+  return {
+    href: `/api/v1/dataset-versions/${version.id}/export/`,
+    label: "Download CSV",
+    title: "Spreadsheet-safe CSV: text cells that start with =, +, -, @, a tab or CR get an apostrophe, so no formula runs",
+  };
+}
+
 /** A column of a version's schema, as the API stores it (`schema.columns`). */
 export interface SchemaColumn {
   name: string;

@@ -2,8 +2,10 @@
  * A data set: header (name, task, description, sensitivity, license), a version picker (?version=), and tabs
  * (?tab=): versions (+ upload / built-in import for members), schema with per-column statistics, a paginated
  * preview (?offset=), a diff against another version (?other=), the lineage graph, and the process-job builder.
+ * The selected version's download is the spreadsheet-safe CSV export (the original file for images). A restricted
+ * data set's rows (statistics, preview, download) are for maintainers and admins: others see a plain message.
  */
-import { Anchor, Badge, Group, Select, Stack, Tabs, Text, Title } from "@mantine/core";
+import { Alert, Anchor, Badge, Button, Group, Select, Stack, Tabs, Text, Title } from "@mantine/core";
 import { getRouteApi, Link, useNavigate } from "@tanstack/react-router";
 import { useCallback, type ReactNode } from "react";
 import type { Schemas } from "../api/client";
@@ -16,7 +18,7 @@ import { SchemaTab } from "../components/datasets/SchemaTab";
 import { UploadPanel } from "../components/datasets/UploadPanel";
 import { VersionsTable } from "../components/datasets/VersionsTable";
 import { Empty, ErrorState, Loading } from "../components/states";
-import { formatBytes, SENSITIVITY_COLOR } from "../lib/datasets";
+import { formatBytes, rowsReadable, SENSITIVITY_COLOR, versionDownload } from "../lib/datasets";
 import { useDataset, useVersions } from "../lib/datasetsQueries";
 import { DATASET_TABS } from "../router";
 
@@ -41,6 +43,7 @@ export default function DatasetPage() {
   const dataset = useDataset(datasetId);
   const versions = useVersions(datasetId);
   const canWriteHere = useCan("member", dataset.data?.team);
+  const maintainerHere = useCan("maintainer", dataset.data?.team);
   const { team } = useTeam();
   const member = dataset.data ? canWriteHere : canWrite;
 
@@ -67,6 +70,14 @@ export default function DatasetPage() {
   const selected = list.find((v) => v.version === version) ?? list[0];
   const tabs = DATASET_TABS.filter((t) => t !== "process" || member);
   const current: Tab = tabs.includes(tab) ? tab : "versions";
+  const readable = rowsReadable(d.sensitivity, maintainerHere);
+  const download = selected ? versionDownload(selected) : undefined;
+
+  const restricted = (what: string) => (
+    <Alert color="gray" title="Restricted data set">
+      This data set is restricted: its {what} are for the maintainers and admins of team {d.team}.
+    </Alert>
+  );
 
   const needVersion = (render: (v: Version) => ReactNode) =>
     versions.isPending ? (
@@ -119,6 +130,11 @@ export default function DatasetPage() {
             {selected.format.toUpperCase()} · {formatBytes(selected.size_bytes)} · {selected.source}
             {selected.target ? ` · target ${selected.target}` : ""} · sha256 {selected.sha256.slice(0, 12)}
           </Text>
+          {readable && download && (
+            <Button component="a" href={download.href} title={download.title} variant="default" size="xs" mb={4} download>
+              {download.label}
+            </Button>
+          )}
         </Group>
       )}
 
@@ -163,9 +179,7 @@ export default function DatasetPage() {
             <Title order={3} size="h4">
               Schema and column statistics{selected ? ` of v${selected.version}` : ""}
             </Title>
-            {needVersion((v) => (
-              <SchemaTab versionId={v.id} target={v.target} />
-            ))}
+            {readable ? needVersion((v) => <SchemaTab versionId={v.id} target={v.target} />) : restricted("column statistics and rows")}
           </Stack>
         </Tabs.Panel>
 
@@ -174,9 +188,11 @@ export default function DatasetPage() {
             <Title order={3} size="h4">
               Rows{selected ? ` of v${selected.version}` : ""}
             </Title>
-            {needVersion((v) => (
-              <PreviewTab versionId={v.id} numRows={v.num_rows} target={v.target} offset={offset} onOffset={(o) => setSearch({ offset: o || undefined })} />
-            ))}
+            {readable
+              ? needVersion((v) => (
+                  <PreviewTab versionId={v.id} numRows={v.num_rows} target={v.target} offset={offset} onOffset={(o) => setSearch({ offset: o || undefined })} />
+                ))
+              : restricted("rows and downloads")}
           </Stack>
         </Tabs.Panel>
 
