@@ -20,6 +20,10 @@ by the selectors. `team_from` says where the team is:
 Below the role: 403 naming the role needed and the caller's. Team isolation is not a role rule: it stays in
 the selectors (an object of another team is a 404, never a 403 that confirms it exists).
 
+An API token's scope caps it below its user's roles (`TokenScopeAllows`, also a default permission class):
+`read` tokens only read, `write` tokens also make the writes whose least role is at most maintainer, `admin`
+tokens do all their user may.
+
 Rules that depend on an object's state, not only on the caller's role, stay in services (and a selector):
 
 - Moving an alias past a failing promotion gate (`force: true`) needs the team admin role, and then a
@@ -45,14 +49,17 @@ Rules that depend on an object's state, not only on the caller's role, stay in s
 - A trigger fires only when no run of it is going and the model has labelled predictions (409), and a run
   acts for the trigger's creator, who must still be a maintainer or admin: `jobs_app.triggers.fire`,
   `jobs_app.triggers._start_run`.
+- Team membership is by invitation: an admin invites a username (the answer is the same for any name), and
+  only the user of that name accepts or declines it (404 for anyone else): `accounts_app.services
+  .invite_member`, `accept_invitation`, `decline_invitation`.
 - Audit events are visible only to maintainers and admins of their team: `accounts_app.selectors
   .audit_events_for_user`. Tokens are their owner's alone: `accounts_app.selectors.tokens_of_user`.
 """
 
 from rest_framework import exceptions
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from accounts_app.models import ROLE_RANK, Role, Team
+from accounts_app.models import ROLE_RANK, SCOPE_RANK, Role, Team, TokenScope
 from accounts_app.selectors import role_of, team_for_user, team_for_write
 
 TEAM_FROM = ("object", "body", "path")
@@ -120,4 +127,29 @@ class TeamRole(BasePermission):
         if minimum is None or getattr(view, "team_from", "object") != "object":
             return True
         require_role(user=request.user, team=team_of(obj), minimum=minimum)
+        return True
+
+
+class TokenScopeAllows(BasePermission):
+    """An API token's scope caps what it may do, below its user's roles: `read` only safe methods (GET, HEAD,
+    OPTIONS), `write` also the writes whose least role is at most maintainer, `admin` everything. A view may
+    name a stricter `required_scope` for its writes (making tokens needs `admin`). Sessions are not capped."""
+
+    def has_permission(self, request, view) -> bool:
+        token = request.auth
+        scope = getattr(token, "scope", None)
+        if scope is None:
+            return True
+        if request.method in SAFE_METHODS:
+            needed = TokenScope.READ
+        else:
+            needed = getattr(view, "required_scope", None)
+            if needed is None:
+                minimum = (getattr(view, "required_roles", None) or {}).get(request.method)
+                needed = TokenScope.ADMIN if minimum == Role.ADMIN else TokenScope.WRITE
+        if SCOPE_RANK[TokenScope(scope)] < SCOPE_RANK[TokenScope(needed)]:
+            raise exceptions.PermissionDenied(
+                f"This token's scope is '{scope}', which caps it below your role; this request needs a token with "
+                f"the '{needed}' scope."
+            )
         return True

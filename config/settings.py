@@ -17,11 +17,28 @@ VAR_DIR = Path(env("ECO_VAR_DIR", default=str(BASE_DIR / "var")))
 for sub in ("media", "broker/out", "broker/processed", "broker/control", "tmp", "static"):
     (VAR_DIR / sub).mkdir(parents=True, exist_ok=True)
 
-DEBUG = env.bool("DEBUG", default=True)
-if DEBUG:
-    SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key-change-me-in-production-0123456789")
-else:
-    SECRET_KEY = env("SECRET_KEY")  # required: raises ImproperlyConfigured when missing
+# Fail closed: debug only when asked for (`make run` and the test suite ask); a production process refuses to
+# start without a real secret key of its own.
+DEBUG = env.bool("DEBUG", default=False)
+# keys that were ever public (this project's old development default) or too short to be one
+_PUBLIC_KEYS = {"dev-only-insecure-key-change-me-in-production-0123456789"}
+SECRET_KEY = env("SECRET_KEY", default="")
+if not SECRET_KEY and DEBUG:
+    # development: a random key of this checkout's own, kept in var/ so sessions survive a restart
+    _key_file = VAR_DIR / "secret_key"
+    if not _key_file.exists():
+        import secrets
+
+        _key_file.touch(mode=0o600)
+        _key_file.write_text(secrets.token_urlsafe(50))
+    SECRET_KEY = _key_file.read_text().strip()
+if not DEBUG and (not SECRET_KEY or SECRET_KEY in _PUBLIC_KEYS or len(SECRET_KEY) < 50):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set to a private random value of at least 50 characters when DEBUG is off "
+        "(production); set DEBUG=true for development."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -36,6 +53,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "accounts_app",
     "datasets_app",
     "models_app",
@@ -52,6 +70,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # last: it turns a login refused for too many failures (on any path) into a 429
+    "axes.middleware.AxesMiddleware",
+]
+AUTHENTICATION_BACKENDS = [
+    # first: it refuses a locked-out account or address before any password is checked
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -166,6 +192,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
         "accounts_app.permissions.TeamRole",  # each view's minimum role per method
+        "accounts_app.permissions.TokenScopeAllows",  # an API token's scope caps it below its user's roles
     ],
     "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
     "DEFAULT_METADATA_CLASS": "config.metadata.Metadata",
@@ -177,7 +204,13 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"login": env("ECO_LOGIN_RATE", default="30/min")},
+    # per user and per API token (anonymous callers per address); rates per second keep the history short
+    "DEFAULT_THROTTLE_CLASSES": ["accounts_app.throttling.CallerRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "login": env("ECO_LOGIN_RATE", default="30/min"),
+        "caller": env("ECO_CALLER_RATE", default="200/s"),
+        "anonymous": env("ECO_ANON_RATE", default="20/s"),
+    },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
 }
@@ -201,6 +234,8 @@ SPECTACULAR_SETTINGS = {
     },
 }
 ECO_TOKEN_DEFAULT_DAYS = env.int("ECO_TOKEN_DEFAULT_DAYS", default=90)
+# An invitation to a team not accepted within this many days lapses.
+ECO_INVITATION_DAYS = env.int("ECO_INVITATION_DAYS", default=14)
 # A verified API token is trusted for this many seconds per web process without looking it up again; a token
 # revoked in another process stops working within this time (0: look it up on every request).
 ECO_TOKEN_CACHE_S = env.float("ECO_TOKEN_CACHE_S", default=5.0)
@@ -263,6 +298,54 @@ ECO_SERVING_CACHE_SIZE = env.int("ECO_SERVING_CACHE_SIZE", default=32)
 # Threads one prediction may use (torch and ONNX Runtime); 1 suits many concurrent small requests.
 ECO_SERVING_THREADS = env.int("ECO_SERVING_THREADS", default=1)
 
+# --- cache (throttle counters, login failures) ------------------------------------------------------
+# Shared by every process: Redis when CACHE_URL names it (production, compose, k8s), else files in var/cache
+# (every process of one machine sees them). Never per-process memory: a limit each process counts alone is no limit.
+CACHES = {
+    "default": env.cache("CACHE_URL")
+    if env("CACHE_URL", default="")
+    else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
+}
+
+# --- sign-in limits (django-axes) -----------------------------------------------------------------------
+# Failed sign-ins are counted per account and per client address on every path that checks a password (the
+# API's token and session endpoints, the admin, the browsable API's login); past the limit both are refused
+# (429) for the cool-off period.
+# in the shared cache when that is Redis; else in the database (a file cache cannot count atomically)
+AXES_HANDLER = (
+    "axes.handlers.cache.AxesCacheHandler"
+    if env("CACHE_URL", default="")
+    else "axes.handlers.database.AxesDatabaseHandler"
+)
+AXES_FAILURE_LIMIT = env.int("ECO_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("ECO_LOGIN_COOLOFF_MIN", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one past the limit locks
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "accounts_app.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts_app.client_ip.locked_out"
+AXES_VERBOSE = False
+# The addresses (or networks) of reverse proxies whose X-Forwarded-For is believed; from anyone else the
+# header is ignored and the connection's address is the client's.
+ECO_TRUSTED_PROXIES = env.list("ECO_TRUSTED_PROXIES", default=[])
+
+# --- content security policy (django-csp) -----------------------------------------------------------
+# Scripts only from this origin (the dashboard's bundles, the API docs' local assets); styles also inline,
+# because Mantine and uPlot set style attributes.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
 # --- security (production) ------------------------------------------------------------------------
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -280,5 +363,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # axes logs every failed sign-in at INFO: its warnings (lock-outs) are what an operator needs
+    "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
 }

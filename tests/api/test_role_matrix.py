@@ -38,6 +38,9 @@ from tests.factories import UserFactory
 from tests.helpers import MLP_SPEC, safetensors_file
 
 ANONYMOUS, OUTSIDER = "anonymous", "outsider"
+# the team admin through an API token of the `read` scope: its answers are derived, not written per row
+# (`read_token_expects`)
+READ_TOKEN = "read-token"
 TEAM_ROLES = ("viewer", "member", "maintainer", "admin")
 ROLES = (ANONYMOUS, OUTSIDER, *TEAM_ROLES)
 PREFIX = "api/v1/"
@@ -143,8 +146,27 @@ ROUTES: dict[str, tuple[Callable | None, dict[str, Case]]] = {
         lambda s: {"slug": "alpha"},
         {
             "GET": team(200),
-            "POST": team(201, "admin", body=lambda s: {"username": s.newcomer.username, "role": "viewer"}),
+            "POST": team(202, "admin", body=lambda s: {"username": s.newcomer.username, "role": "viewer"}),
         },
+    ),
+    "teams/<slug:slug>/invitations/": (
+        lambda s: {**seeded("invitation")(s), "slug": "alpha"},
+        {"GET": team(200, "admin")},
+    ),
+    "teams/<slug:slug>/invitations/<uuid:pk>/": (
+        lambda s: {"slug": "alpha", "pk": s.invitation.pk},
+        {"DELETE": team(204, "admin")},
+    ),
+    # An invitation is its invitee's alone (the seeded one is the newcomer's, who is none of these roles): the
+    # others' lists are empty and accepting or declining it is a 404 for all of them.
+    "invitations/": (seeded("invitation", "invitation_for_admin"), {"GET": anyone(200)}),
+    "invitations/<uuid:pk>/accept/": (
+        lambda s: {"pk": s.invitation.pk},
+        {"POST": only({ANONYMOUS: 401, **{role: 404 for role in ROLES[1:]}})},
+    ),
+    "invitations/<uuid:pk>/decline/": (
+        lambda s: {"pk": s.invitation.pk},
+        {"POST": only({ANONYMOUS: 401, **{role: 404 for role in ROLES[1:]}})},
     ),
     "teams/<slug:slug>/members/<str:username>/": (
         lambda s: {"slug": "alpha", "username": "alpha-viewer"},
@@ -357,6 +379,19 @@ class Seed:
         return UserFactory(username="newcomer")
 
     @cached_property
+    def invitation(self):
+        from accounts_app.services import invite_member
+
+        return invite_member(actor=self.world.users["admin"], team=self.world.alpha, username="newcomer", role="viewer")
+
+    @cached_property
+    def invitation_for_admin(self):
+        """alpha's admin invited to team beta (what the admin's own list shows; nobody else's)."""
+        from accounts_app.services import invite_member
+
+        return invite_member(actor=self.world.outsider, team=self.world.beta, username="alpha-admin", role="viewer")
+
+    @cached_property
     def admin_token(self):
         from accounts_app.services import issue_token
 
@@ -555,6 +590,25 @@ def writes_in(queries: list[dict]) -> list[str]:
     ]
 
 
+def read_token_client(world) -> APIClient:
+    from accounts_app.services import issue_token
+
+    _, raw = issue_token(user=world.users["admin"], name="matrix-read", scope="read")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+def read_token_expects(method: str, case: Case) -> int:
+    """The admin's answer through a read-scope token: the same for reads; a 403 naming the scope for every write
+    that needs credentials. A route anyone may call without credentials (signing in) answers as to anonymous."""
+    if case.expect[ANONYMOUS] != 401:
+        return case.expect[ANONYMOUS]
+    if method in WRITES:
+        return 403
+    return case.expect["admin"]
+
+
 def send(client: APIClient, method: str, url: str, case: Case, seed: Seed):
     body = case.body(seed) if case.body else None
     if body is None:
@@ -613,12 +667,13 @@ def walk(world, route: str) -> list[str]:
             case.body(seed)  # seed what the bodies use now, outside the rolled-back requests
     secrets = ['"alpha"', *(str(obj.pk) for obj in seed.created() if isinstance(obj.pk, uuid.UUID))]
     clients = {ANONYMOUS: APIClient(), **{role: world.client(role) for role in ROLES[1:]}}
+    clients[READ_TOKEN] = read_token_client(world)
 
     problems = []
     for method in methods:
         case = cases[method]
-        for role in ROLES:
-            expected = case.expect[role]
+        for role in (*ROLES, READ_TOKEN):
+            expected = case.expect[role] if role != READ_TOKEN else read_token_expects(method, case)
             refused_write = method in WRITES and expected in (400, 401, 403, 404)
             with transaction.atomic(), CaptureQueriesContext(connection) as queries:
                 response = send(clients[role], method, url, case, seed)
