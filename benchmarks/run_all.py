@@ -18,6 +18,7 @@ BENCHMARKS = [
     ["recipes.py"],
     ["upload.py", "--mib", os.environ.get("ECO_BENCH_UPLOAD_MIB", "1024")],
     ["stats.py"],
+    ["rowhash.py"],
     ["serving.py"],
     ["quantize.py"],
     ["dashboard.py"],
