@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 
 from accounts_app import services
 from accounts_app.adminkit import ReadOnlyMixin, RefusalsAsMessagesMixin, copy_saved, report_refusal
-from accounts_app.models import ApiToken, AuditEvent, Membership, Team, User
+from accounts_app.models import ApiToken, AuditEvent, Invitation, Membership, Team, User
 from ml.errors import UserError
 
 
@@ -130,3 +130,23 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Invitations to teams, as the team admins made them through the API (read-only: the invitee accepts)."""
+
+    list_display = ["username", "team", "role", "invited_by", "created_at", "expires_at", "state"]
+    list_filter = ["team", "role"]
+    search_fields = ["username", "team__slug"]
+    list_select_related = ["team", "invited_by"]
+
+    @admin.display(description="state")
+    def state(self, obj):
+        if obj.accepted_at:
+            return "accepted"
+        if obj.declined_at:
+            return "declined"
+        if obj.revoked_at:
+            return "revoked"
+        return "pending" if obj.is_pending else "expired"

@@ -15,6 +15,7 @@ BENCHMARKS = [
     ["list_queries.py"],
     ["metrics_store.py"],
     ["jobs.py"],
+    ["admission.py"],
     ["recipes.py"],
     ["upload.py", "--mib", os.environ.get("ECO_BENCH_UPLOAD_MIB", "1024")],
     ["stats.py"],

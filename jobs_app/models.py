@@ -53,6 +53,16 @@ class Job(models.Model):
         max_length=64, blank=True, help_text="SHA-256 of the current attempt's credential (jobs_app.attempts)."
     )
     outputs = models.JSONField(default=dict, blank=True)
+    units = models.PositiveSmallIntegerField(
+        default=1, help_text="What the job holds of its pool while admitted: GPUs on a GPU pool, else slots."
+    )
+    gpus = models.PositiveSmallIntegerField(default=0)
+    admitted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When admission let the job through to the broker (empty: it waits)."
+    )
+    queue_reason = models.CharField(max_length=300, blank=True, help_text="Why admission holds the job back.")
+    gpu_seconds = models.FloatField(default=0.0, help_text="GPUs × wall time of its attempts.")
+    cpu_seconds = models.FloatField(default=0.0, help_text="CPU time its worker processes used.")
     trigger_run = models.ForeignKey(
         "TriggerRun",
         null=True,
@@ -71,6 +81,17 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["team", "status"], name="job_team_status"),
             models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat"),
+            # admission: each team's best waiting job of a pool, and what each team holds of it
+            models.Index(
+                fields=["pool", "team", "-priority", "created_at"],
+                condition=Q(status="queued", admitted_at__isnull=True),
+                name="job_waiting",
+            ),
+            models.Index(
+                fields=["pool", "team"],
+                condition=Q(admitted_at__isnull=False, status__in=["queued", "running"]),
+                name="job_admitted",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=JobKind.values), name="job_kind_valid"),
@@ -238,3 +259,77 @@ class JobOutput(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.object_id} from job {self.job_id}"
+
+
+class Accelerator(models.TextChoices):
+    CPU = "cpu", "CPU"
+    GPU = "gpu", "GPU"
+
+
+class ResourcePool(models.Model):
+    """A set of workers that consume one Celery queue, and how much of it jobs may hold at once: `capacity` GPUs
+    (a GPU pool) or slots (a CPU pool; a job holds one). A pool named in settings.ECO_POOLS without a row here
+    has no capacity limit (team quotas still apply)."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    queue = models.CharField(max_length=64, help_text="The Celery queue its workers consume (usually the name).")
+    accelerator = models.CharField(max_length=8, choices=Accelerator.choices, default=Accelerator.CPU)
+    capacity = models.PositiveIntegerField(help_text="GPUs (GPU pool) or job slots (CPU pool) held at once.")
+    preemption_grace_s = models.PositiveIntegerField(
+        default=60, help_text="How long a preempted job has to checkpoint and stop."
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(accelerator__in=Accelerator.values), name="pool_accelerator_valid")
+        ]
+
+    def __str__(self) -> str:
+        unit = "GPU" if self.accelerator == Accelerator.GPU else "slot"
+        return f"{self.name} ({self.capacity} {unit}{'s' if self.capacity != 1 else ''})"
+
+
+class TeamQuota(models.Model):
+    """What one team may hold of one pool, and its share of it. Empty limits are unlimited. `weight` is the
+    team's fair share: admission lets through first the team whose current use of the pool divided by its
+    weight is lowest (jobs_app.services.admission)."""
+
+    team = models.ForeignKey("accounts_app.Team", on_delete=models.CASCADE, related_name="quotas")
+    pool = models.ForeignKey(ResourcePool, on_delete=models.CASCADE, related_name="quotas")
+    weight = models.FloatField(default=1.0)
+    max_concurrent_jobs = models.PositiveIntegerField(null=True, blank=True)
+    max_gpus = models.PositiveIntegerField(null=True, blank=True, help_text="GPUs held at once.")
+    gpu_hours_per_month = models.FloatField(null=True, blank=True)
+    cpu_hours_per_month = models.FloatField(null=True, blank=True)
+    storage_bytes = models.BigIntegerField(
+        null=True, blank=True, help_text="Bytes the team's data sets and models may hold (the smallest of its quotas)."
+    )
+
+    class Meta:
+        ordering = ["pool__name", "team__slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "pool"], name="quota_one_per_team_pool"),
+            models.CheckConstraint(condition=Q(weight__gt=0), name="quota_weight_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team} on {self.pool.name}"
+
+
+class TeamMonthUsage(models.Model):
+    """What a team's jobs used of a pool in one calendar month (UTC), added up as their attempts end."""
+
+    team = models.ForeignKey("accounts_app.Team", on_delete=models.CASCADE, related_name="month_usage")
+    pool = models.CharField(max_length=64)
+    month = models.DateField(help_text="The first day of the month.")
+    gpu_seconds = models.FloatField(default=0.0)
+    cpu_seconds = models.FloatField(default=0.0)
+    jobs = models.PositiveIntegerField(default=0, help_text="Attempts that ended this month.")
+
+    class Meta:
+        ordering = ["-month", "team__slug", "pool"]
+        constraints = [models.UniqueConstraint(fields=["team", "pool", "month"], name="usage_one_per_month")]
+
+    def __str__(self) -> str:
+        return f"{self.team} on {self.pool}, {self.month:%Y-%m}"

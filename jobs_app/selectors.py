@@ -8,7 +8,17 @@ from django.utils import timezone
 from accounts_app.models import Team, User
 from accounts_app.selectors import team_ids_for_user
 from jobs_app import kinds
-from jobs_app.models import Job, JobLog, JobOutput, JobStatus, MetricPoint, RetrainTrigger, TriggerRun
+from jobs_app.models import (
+    Job,
+    JobLog,
+    JobOutput,
+    JobStatus,
+    MetricPoint,
+    RetrainTrigger,
+    TeamMonthUsage,
+    TeamQuota,
+    TriggerRun,
+)
 
 
 def jobs_for_user(*, user: User) -> QuerySet[Job]:
@@ -35,8 +45,10 @@ def log_lines(*, job: Job, after: int = 0, limit: int = 1000) -> list[JobLog]:
 
 
 def team_usage(*, team: Team) -> dict:
-    """What a team uses now: jobs by status, CPU and GPU seconds of the jobs that ran (running ones up to
-    now; GPU seconds count each GPU), bytes of the distinct blobs its datasets and models hold."""
+    """What a team uses: jobs by status; GPU-seconds (GPUs × wall time of the attempts that ran, running ones
+    up to now) and CPU-seconds (measured in the worker processes) of all its jobs; bytes of the distinct blobs
+    its datasets and models hold; and per pool (`quota`, keyed by pool name) its limits, weight, what it holds
+    now and what it used this month (UTC). A pool without a quota for the team is unlimited and not listed."""
     from datasets_app.models import Blob, DatasetVersion
     from models_app.models import ModelVersion
 
@@ -45,17 +57,13 @@ def team_usage(*, team: Team) -> dict:
     by_status.update(dict(jobs.values_list("status").annotate(n=Count("id")).values_list("status", "n")))
     now = timezone.now()
     ran = ExpressionWrapper(Coalesce("finished_at", Value(now)) - F("started_at"), output_field=DurationField())
-    cpu_seconds = gpu_seconds = 0.0
-    # one row per GPU count: the database adds up the durations
-    # runs outside Eco's workers (tracking) use none of its compute
-    ran_here = jobs.filter(started_at__isnull=False).exclude(kind__in=kinds.outside_workers())
-    for row in ran_here.values("resources__gpus").annotate(total=Sum(ran)):
+    gpu_seconds = 0.0
+    # one row per GPU count: the database adds up the durations; runs outside Eco's workers (tracking) use none
+    ran_here = jobs.filter(started_at__isnull=False, gpus__gt=0).exclude(kind__in=kinds.outside_workers())
+    for row in ran_here.values("gpus").annotate(total=Sum(ran)):
         seconds = max(0.0, row["total"].total_seconds()) if row["total"] else 0.0
-        gpus = row["resources__gpus"] or 0
-        if gpus:
-            gpu_seconds += seconds * gpus
-        else:
-            cpu_seconds += seconds
+        gpu_seconds += seconds * row["gpus"]
+    cpu_seconds = jobs.aggregate(total=Sum("cpu_seconds"))["total"] or 0.0
     blobs = Blob.objects.filter(
         Q(pk__in=DatasetVersion.objects.filter(dataset__team=team).values("blob_id"))
         | Q(pk__in=ModelVersion.objects.filter(model__team=team).values("blob_id"))
@@ -70,8 +78,54 @@ def team_usage(*, team: Team) -> dict:
         "storage_bytes": storage["total"] or 0,
         "blobs": storage["count"],
         "metric_points": MetricPoint.objects.filter(job__team=team).count(),
-        "quota": None,  # quotas and admission arrive with resource governance
+        "quota": team_quotas(team=team, now=now),
     }
+
+
+def team_quotas(*, team: Team, now=None) -> dict[str, dict]:
+    """{pool name: {accelerator, capacity, weight, max_concurrent_jobs, max_gpus, gpu_hours_per_month,
+    cpu_hours_per_month, storage_bytes (limits; None is unlimited), running_jobs, admitted_jobs, gpus_in_use,
+    waiting_jobs (now), gpu_hours_this_month, cpu_hours_this_month}} for each pool where the team has a quota."""
+    from jobs_app.services.admission import month_start
+
+    now = now or timezone.now()
+    quotas = list(TeamQuota.objects.filter(team=team).select_related("pool"))
+    if not quotas:
+        return {}
+    pools = [q.pool.name for q in quotas]
+    held = {
+        row["pool"]: row
+        for row in Job.objects.filter(team=team, pool__in=pools, status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+        .values("pool")
+        .annotate(
+            running=Count("id", filter=Q(status=JobStatus.RUNNING)),
+            admitted=Count("id", filter=Q(admitted_at__isnull=False)),
+            waiting=Count("id", filter=Q(admitted_at__isnull=True, status=JobStatus.QUEUED)),
+            gpus=Sum("gpus", filter=Q(admitted_at__isnull=False)),
+        )
+        .order_by()
+    }
+    month = {u.pool: u for u in TeamMonthUsage.objects.filter(team=team, pool__in=pools, month=month_start(now))}
+    out = {}
+    for q in quotas:
+        h, m = held.get(q.pool.name, {}), month.get(q.pool.name)
+        out[q.pool.name] = {
+            "accelerator": q.pool.accelerator,
+            "capacity": q.pool.capacity,
+            "weight": q.weight,
+            "max_concurrent_jobs": q.max_concurrent_jobs,
+            "max_gpus": q.max_gpus,
+            "gpu_hours_per_month": q.gpu_hours_per_month,
+            "cpu_hours_per_month": q.cpu_hours_per_month,
+            "storage_bytes": q.storage_bytes,
+            "running_jobs": h.get("running", 0),
+            "admitted_jobs": h.get("admitted", 0),
+            "waiting_jobs": h.get("waiting", 0),
+            "gpus_in_use": h.get("gpus") or 0,
+            "gpu_hours_this_month": round((m.gpu_seconds if m else 0.0) / 3600, 3),
+            "cpu_hours_this_month": round((m.cpu_seconds if m else 0.0) / 3600, 3),
+        }
+    return out
 
 
 def triggers_for_user(*, user: User) -> QuerySet[RetrainTrigger]:
@@ -238,10 +292,15 @@ def team_overview(*, team: Team) -> dict:
     }
 
 
-def queue_reason(job: Job) -> str:
-    """Why a queued job waits. There is no admission control yet (quotas arrive with resource governance), so a
-    queued job waits for a worker of its pool."""
-    return f"waiting for a worker on pool '{job.pool}'"
+def queue_reason(job: Job) -> str | None:
+    """Why a queued job waits, in plain words; None for a job that is not queued. Admission holds it back
+    (its team's quota, a full pool, fair share: jobs_app.services.admission), or it was let through and waits
+    for a worker of its pool to take it."""
+    if job.status != JobStatus.QUEUED:
+        return None
+    if job.admitted_at is None:
+        return job.queue_reason or f"waiting for admission to pool {job.pool}"
+    return f"waiting for a worker on pool {job.pool}"
 
 
 def _by_status(jobs: QuerySet[Job]) -> dict[str, int]:

@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts_app.models import slug_validator
-from jobs_app import metrics, specs
+from jobs_app import metrics, selectors, specs
 from jobs_app.models import Job, JobKind, JobLog, RetrainTrigger, TriggerRun
 
 
@@ -41,6 +41,9 @@ class JobSerializer(serializers.ModelSerializer):
     cancel_requested = serializers.SerializerMethodField()
     metric_summaries = serializers.SerializerMethodField()
     params = serializers.SerializerMethodField()
+    queue_reason = serializers.SerializerMethodField(
+        help_text="Why a queued job waits (its team's quota, a full pool, its turn, a worker); null unless queued."
+    )
 
     class Meta:
         model = Job
@@ -49,6 +52,10 @@ class JobSerializer(serializers.ModelSerializer):
             "team",
             "kind",
             "status",
+            "queue_reason",
+            "admitted_at",
+            "gpu_seconds",
+            "cpu_seconds",
             "spec",
             "priority",
             "resources",
@@ -73,6 +80,9 @@ class JobSerializer(serializers.ModelSerializer):
 
     def get_cancel_requested(self, obj) -> bool:
         return obj.cancel_requested_at is not None
+
+    def get_queue_reason(self, obj) -> str | None:
+        return selectors.queue_reason(obj)
 
     @extend_schema_field(serializers.DictField(child=MetricSummarySerializer(), help_text="{metric key: summary}"))
     def get_metric_summaries(self, obj) -> dict:
@@ -259,7 +269,11 @@ class TeamUsageSerializer(serializers.Serializer):
     storage_bytes = serializers.IntegerField()
     blobs = serializers.IntegerField()
     metric_points = serializers.IntegerField()
-    quota = serializers.DictField(allow_null=True, help_text="none until resource governance")
+    quota = serializers.DictField(
+        child=serializers.DictField(),
+        help_text="per pool where the team has a quota: its limits (null: unlimited), weight, what it holds now "
+        "and what it used this month (jobs_app.selectors.team_quotas)",
+    )
 
 
 class ColumnMetricSerializer(serializers.Serializer):

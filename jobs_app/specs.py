@@ -19,7 +19,8 @@ from config.jsonsafe import unsafe_text
 from datasets_app import selectors as dataset_selectors
 from datasets_app.models import DatasetVersion, Task
 from jobs_app import kinds
-from jobs_app.models import JobKind
+from jobs_app.models import JobKind, ResourcePool
+from jobs_app.services import admission
 from ml.formats import missing_counts
 from ml.names import clean_name
 from models_app import selectors as model_selectors
@@ -143,8 +144,9 @@ def check_common(*, kind, priority, resources, max_retries, timeout_s) -> dict:
     if isinstance(gpus, bool) or not isinstance(gpus, int) or not 0 <= gpus <= 16:
         raise error("resources.gpus", "must be an integer from 0 to 16.")
     pool = resources.get("pool", "gpu" if gpus else "cpu")
-    if pool not in settings.ECO_POOLS:
-        raise error("resources.pool", f"unknown pool '{pool}'; pools: {', '.join(settings.ECO_POOLS)}.")
+    if not isinstance(pool, str) or not admission.is_known_pool(pool):
+        known = sorted({*settings.ECO_POOLS, *ResourcePool.objects.values_list("name", flat=True)})
+        raise error("resources.pool", f"unknown pool '{pool}'; pools: {', '.join(known)}.")
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or not 0 <= max_retries <= MAX_RETRIES:
         raise error("max_retries", f"must be an integer from 0 to {MAX_RETRIES}.")
     if timeout_s is not None and (

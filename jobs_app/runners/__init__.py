@@ -9,6 +9,7 @@ after a transient error while retries remain.
 from __future__ import annotations
 
 import logging
+import resource
 import traceback
 
 from django.core.exceptions import ValidationError
@@ -38,6 +39,7 @@ def execute(*, job_id: str, task_id: str, worker: str) -> str:
         log.info("delivery %s of job %s is stale or the job is over; skipped", task_id, job_id)
         return "skipped"
     reporter = RegistryReporter(job, task_id).start()
+    cpu_start = _cpu_time()
     try:
         _runner(job.kind)(job, reporter)
         return "succeeded"
@@ -58,6 +60,16 @@ def execute(*, job_id: str, task_id: str, worker: str) -> str:
         return _fail(job_id, task_id, reporter, f"{type(exc).__name__}: {exc}", with_traceback=True)
     finally:
         reporter.close()
+        try:  # CPU-seconds as the worker process measured them (all its threads, and processes it waited for)
+            services.record_cpu(job_id=job_id, seconds=_cpu_time() - cpu_start)
+        except TRANSIENT_ERRORS:
+            log.warning("could not record the CPU time of job %s", job_id, exc_info=True)
+
+
+def _cpu_time() -> float:
+    """CPU seconds (user + system) of this process's threads and of its children that ended."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _stopped(job_id, task_id, reporter: RegistryReporter, timeout_s) -> str:

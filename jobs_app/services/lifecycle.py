@@ -13,8 +13,9 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from jobs_app import attempts
+from jobs_app import attempts, kinds
 from jobs_app.models import FINISHED, Job, JobLog, JobOutput, JobStatus
+from jobs_app.services import admission
 from jobs_app.services.dispatch import enqueue
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,8 @@ def complete(*, job_id, task_id: str, register: Callable[[Job], dict]) -> Job:
     outputs = register(job)
     job.status, job.progress, job.finished_at, job.outputs = JobStatus.SUCCEEDED, 1.0, timezone.now(), outputs
     job.save(update_fields=["status", "progress", "finished_at", "outputs"])
+    admission.account_attempt(job, now=job.finished_at)
+    admission.admit_after_commit(job.pool)
     log_line(job, f"succeeded: {', '.join(f'{k}={v}' for k, v in outputs.items())}")
     _drop_checkpoint_after_commit(job)
     _ended(job)
@@ -179,6 +182,7 @@ def retry_or_fail(*, job_id, task_id: str, error: str) -> Job:
             job, JobStatus.FAILED, f"{error} (gave up after {job.attempts} attempt{'s' if job.attempts != 1 else ''})"
         )
     delay = settings.ECO_RETRY_BACKOFF_S * job.attempts
+    admission.account_attempt(job)  # the retry keeps its place in the pool (it stays admitted)
     job.status, job.error = JobStatus.QUEUED, error
     job.save(update_fields=["status", "error"])
     log_line(job, f"transient error: {error}; retry {job.attempts} of {job.max_retries} in {delay:g} s")
@@ -190,8 +194,11 @@ def finish(job: Job, status: str, message: str, *, now=None, new_owner: bool = F
     """End a job as failed (`message` is its one-line error) or cancelled (`message` is the log line); its
     checkpoint files go once that commits. `new_owner` gives it a fresh task_id, so a delivery still stuck
     on it finds its later writes Lost. `also` names other fields the caller changed."""
+    was_running = job.status == JobStatus.RUNNING
     job.status, job.finished_at = status, now or timezone.now()
     fields = ["status", "finished_at", *also]
+    if was_running and kinds.runs_on_worker(job.kind):
+        admission.account_attempt(job, now=job.finished_at)
     if status == JobStatus.FAILED:
         job.error = _one_line(message)
         fields.append("error")
@@ -202,6 +209,8 @@ def finish(job: Job, status: str, message: str, *, now=None, new_owner: bool = F
     job.save(update_fields=fields)
     log_line(job, message)
     _drop_checkpoint_after_commit(job)
+    if kinds.runs_on_worker(job.kind):
+        admission.admit_after_commit(job.pool)  # what it held is free for the next job
     _ended(job)
     return job
 

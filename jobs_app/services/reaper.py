@@ -14,6 +14,7 @@ from django.utils import timezone
 from datasets_app.services import purge_deleted_datasets
 from jobs_app import kinds
 from jobs_app.models import Job, JobStatus
+from jobs_app.services import admission
 from jobs_app.services.dispatch import broker_priority, enqueue, send
 from jobs_app.services.lifecycle import finish, gives_up, log_line
 from models_app.services import purge_deleted_models
@@ -49,6 +50,7 @@ def reap_stale_jobs(*, now=None) -> list[str]:
             if gives_up(job, now):
                 continue
             silent = (now - (job.heartbeat_at or job.started_at or job.created_at)).total_seconds()
+            admission.account_attempt(job, now=job.heartbeat_at or now)  # it ran until its last heartbeat
             job.status = JobStatus.QUEUED
             job.save(update_fields=["status"])
             log_line(
@@ -73,6 +75,10 @@ def reap_stale_jobs(*, now=None) -> list[str]:
             resend.append((job.pk, job.task_id, job.pool, broker_priority(job.priority)))
     for delivery in resend:
         send(*delivery)
+    try:  # a new month, a quota raised in the admin, an admission lost with its web process
+        admission.admit_all(now=now)
+    except Exception:
+        log.warning("the admission round failed; the next one retries", exc_info=True)
     if touched:
         log.warning("reaper touched %d job(s): %s", len(touched), ", ".join(touched))
     purge_deleted(now=now)

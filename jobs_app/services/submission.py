@@ -12,7 +12,7 @@ from accounts_app.models import Team, User
 from accounts_app.services import record_audit
 from jobs_app import kinds, specs
 from jobs_app.models import FINISHED, Job, JobStatus
-from jobs_app.services.dispatch import enqueue
+from jobs_app.services import admission
 from jobs_app.services.lifecycle import finish, log_line
 from ml.errors import Conflict, Forbidden, UserError
 
@@ -32,8 +32,10 @@ def submit_job(
     timeout_s: int | None = None,
     trigger_run=None,
 ) -> Job:
-    """Check the submission, record the job as queued and enqueue it once the transaction commits; a job of a
-    kind that runs outside the workers is running at once instead, and never sent to a broker."""
+    """Check the submission, record the job as queued and run an admission round of its pool: it is sent to the
+    broker once the transaction commits if its team's quota and the pool allow, else it waits with a
+    `queue_reason` (jobs_app.services.admission). A job of a kind that runs outside the workers is running at
+    once instead, and never sent to a broker."""
     resources = specs.check_common(
         kind=kind, priority=priority, resources=resources or {}, max_retries=max_retries, timeout_s=timeout_s
     )
@@ -45,6 +47,8 @@ def submit_job(
         priority=priority,
         resources=resources,
         pool=resources["pool"],
+        gpus=resources["gpus"],
+        units=admission.units_for(pool=resources["pool"], gpus=resources["gpus"]),
         max_retries=max_retries,
         timeout_s=timeout_s,
         trigger_run=trigger_run,
@@ -52,7 +56,8 @@ def submit_job(
     )
     record_audit(actor=actor, action="job.submit", team=team, target=job, data={"kind": kind})
     if kinds.runs_on_worker(kind):
-        enqueue(job)
+        admission.admit(pool=job.pool)  # sent now if its team's quota and its pool allow; else it waits
+        job.refresh_from_db(fields=["admitted_at", "queue_reason", "task_id", "enqueued_at"])
     else:
         _start_outside(job)
     return job

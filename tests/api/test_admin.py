@@ -20,6 +20,13 @@ def staff_client(world, iris_version, model_version):
     JobLog.objects.create(job=job, line="attempt 1 started")
     metrics.ingest(job.pk, [("loss", 1, 0.5), ("loss", 2, 0.25)])
     Evaluation.objects.create(model_version=model_version, dataset_version=iris_version, metric="accuracy", score=0.9)
+    from accounts_app.services import invite_member
+    from jobs_app.models import ResourcePool, TeamMonthUsage, TeamQuota
+
+    pool = ResourcePool.objects.create(name="gpu", queue="gpu", accelerator="gpu", capacity=8)
+    TeamQuota.objects.create(team=world.alpha, pool=pool, max_gpus=2)
+    TeamMonthUsage.objects.create(team=world.alpha, pool="gpu", month="2026-12-01", gpu_seconds=7200)
+    invite_member(actor=world.users["admin"], team=world.alpha, username="someone", role="viewer")
     superuser = world.users["admin"]
     superuser.is_staff = superuser.is_superuser = True
     superuser.save()

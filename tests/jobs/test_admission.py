@@ -1,0 +1,273 @@
+"""Admission (jobs_app.services.admission): quotas, pool capacity, fair share between teams, the reasons a
+waiting job shows, and usage accounting. Jobs are submitted through the service; the broker is not needed to
+decide (the workers' side is tested in tests/worker/test_admission_on_worker.py)."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import TestCase
+from django.utils import timezone
+
+from jobs_app.models import Job, JobStatus, ResourcePool, TeamMonthUsage, TeamQuota
+from jobs_app.services import admission, cancel_job, submit_job
+from jobs_app.services.lifecycle import finish
+from tests.factories import MembershipFactory, TeamFactory
+
+SPEC = {"steps": [{"op": "dedupe"}]}
+
+
+@pytest.fixture
+def version(iris_version):
+    return str(iris_version.pk)
+
+
+def _submit(world, version, *, pool="cpu", gpus=0, priority=0):
+    return submit_job(
+        actor=world.users["admin"],
+        team=world.alpha,
+        kind="process",
+        spec={"dataset_version": version, **SPEC},
+        priority=priority,
+        resources={"pool": pool, "gpus": gpus},
+    )
+
+
+def _end(job: Job) -> None:
+    """The job runs and ends (what a worker's attempt does), then admission runs as after that commit."""
+    job = Job.objects.get(pk=job.pk)
+    job.status, job.attempt_started_at, job.started_at = JobStatus.RUNNING, timezone.now(), timezone.now()
+    finish(job, JobStatus.FAILED, "done")
+    admission.admit(pool=job.pool)
+
+
+def test_without_a_pool_row_or_quota_every_job_is_admitted_at_once(world, version):
+    jobs = [_submit(world, version) for _ in range(3)]
+    assert all(Job.objects.get(pk=j.pk).admitted_at is not None for j in jobs)
+    detail = world.client("member").get(f"/api/v1/jobs/{jobs[0].pk}/").json()
+    assert detail["queue_reason"] == "waiting for a worker on pool cpu"
+
+
+def test_a_team_quota_of_one_concurrent_job_holds_the_rest_back_with_a_reason(world, version):
+    pool = ResourcePool.objects.create(name="cpu", queue="cpu", capacity=10)
+    TeamQuota.objects.create(team=world.alpha, pool=pool, max_concurrent_jobs=1)
+    first, second, third = (_submit(world, version) for _ in range(3))
+    states = {j.pk: Job.objects.get(pk=j.pk) for j in (first, second, third)}
+    assert states[first.pk].admitted_at is not None
+    assert states[second.pk].admitted_at is None and states[third.pk].admitted_at is None
+    reason = world.client("viewer").get(f"/api/v1/jobs/{second.pk}/").json()["queue_reason"]
+    assert reason == "team quota: 1 of 1 concurrent job running"
+    _end(first)
+    assert Job.objects.get(pk=second.pk).admitted_at is not None  # it starts by itself when room frees
+    assert Job.objects.get(pk=third.pk).admitted_at is None
+
+
+def test_a_full_pool_and_a_gpu_quota_name_their_numbers(world, version):
+    gpu = ResourcePool.objects.create(name="gpu", queue="gpu", accelerator="gpu", capacity=8)
+    TeamQuota.objects.create(team=world.alpha, pool=gpu, max_gpus=2)
+    a1 = _submit(world, version, pool="gpu", gpus=2)
+    a2 = _submit(world, version, pool="gpu", gpus=1)
+    assert Job.objects.get(pk=a1.pk).admitted_at and Job.objects.get(pk=a1.pk).units == 2
+    assert Job.objects.get(pk=a2.pk).queue_reason == "team quota: 2 of 2 GPUs in use"
+    TeamQuota.objects.filter(team=world.alpha).update(max_gpus=None)
+    gpu.capacity = 2
+    gpu.save()
+    admission.admit(pool="gpu")
+    assert Job.objects.get(pk=a2.pk).queue_reason == "pool gpu full: 2 of 2 GPUs in use"
+
+
+def test_a_monthly_budget_used_up_lets_the_running_job_finish_and_holds_later_ones(world, version):
+    gpu = ResourcePool.objects.create(name="gpu", queue="gpu", accelerator="gpu", capacity=8)
+    TeamQuota.objects.create(team=world.alpha, pool=gpu, gpu_hours_per_month=1.0)
+    running = _submit(world, version, pool="gpu", gpus=1)
+    Job.objects.filter(pk=running.pk).update(status="running", attempt_started_at=timezone.now())
+    TeamMonthUsage.objects.create(
+        team=world.alpha, pool="gpu", month=admission.month_start(timezone.now()), gpu_seconds=3600.0
+    )
+    later = _submit(world, version, pool="gpu", gpus=1)
+    assert Job.objects.get(pk=running.pk).status == "running"  # not stopped
+    assert Job.objects.get(pk=later.pk).queue_reason == "monthly GPU-hours used up (1.0 of 1)"
+    # a new month's budget lets it through (the reaper's round runs admission)
+    admission.admit(pool="gpu", now=timezone.now() + timedelta(days=32))
+    assert Job.objects.get(pk=later.pk).admitted_at is not None
+
+
+def test_gpu_seconds_are_gpus_times_wall_time_per_attempt_and_add_up_per_team_and_month(world, version):
+    ResourcePool.objects.create(name="gpu", queue="gpu", accelerator="gpu", capacity=8)
+    job = _submit(world, version, pool="gpu", gpus=2)
+    started = timezone.now() - timedelta(seconds=30)
+    Job.objects.filter(pk=job.pk).update(status="running", attempt_started_at=started, started_at=started)
+    finish(Job.objects.get(pk=job.pk), JobStatus.FAILED, "boom", now=started + timedelta(seconds=30))
+    assert Job.objects.get(pk=job.pk).gpu_seconds == pytest.approx(60.0)
+    admission.record_cpu(job_id=job.pk, seconds=12.5)
+    row = TeamMonthUsage.objects.get(team=world.alpha, pool="gpu")
+    assert (row.gpu_seconds, row.cpu_seconds, row.jobs) == (pytest.approx(60.0), 12.5, 1)
+    usage = world.client("viewer").get("/api/v1/teams/alpha/usage/").json()
+    assert usage["gpu_seconds"] == pytest.approx(60.0, abs=0.01) and usage["cpu_seconds"] == 12.5
+
+
+def test_a_cancelled_waiting_job_is_never_sent_and_frees_nothing(world, version):
+    pool = ResourcePool.objects.create(name="cpu", queue="cpu", capacity=10)
+    TeamQuota.objects.create(team=world.alpha, pool=pool, max_concurrent_jobs=1)
+    first, second = _submit(world, version), _submit(world, version)
+    cancel_job(actor=world.users["admin"], job=second)
+    admission.admit(pool="cpu")
+    second = Job.objects.get(pk=second.pk)
+    assert second.status == "cancelled" and second.admitted_at is None and second.task_id == ""
+    assert Job.objects.get(pk=first.pk).admitted_at is not None
+
+
+def _teams(world, weights):
+    teams = []
+    pool = ResourcePool.objects.get(name="cpu")
+    for i, weight in enumerate(weights):
+        team = TeamFactory(slug=f"t{i}")
+        MembershipFactory(team=team, user=world.users["admin"], role="admin")
+        TeamQuota.objects.create(team=team, pool=pool, weight=weight)
+        teams.append(team)
+    return teams
+
+
+def _held(pool="cpu") -> dict[str, int]:
+    held = {}
+    for slug in Job.objects.filter(pool=pool, admitted_at__isnull=False, status__in=["queued", "running"]).values_list(
+        "team__slug", flat=True
+    ):
+        held[slug] = held.get(slug, 0) + 1
+    return held
+
+
+def test_fair_share_holds_each_team_to_its_weighted_share_within_one_slot(world, iris_version):
+    """Three teams with weights 1, 1 and 2 on a pool of four slots, all keeping work queued: whenever a job
+    ends, each team holds its weighted share (1, 1, 2) within one slot."""
+    from datasets_app.services import create_dataset, create_version_from_builtin
+
+    ResourcePool.objects.create(name="cpu", queue="cpu", capacity=4)
+    teams = _teams(world, [1, 1, 2])
+    versions = {}
+    for team in teams:
+        ds = create_dataset(actor=world.users["admin"], team=team, name="d", task="classification")
+        versions[team.slug] = str(create_version_from_builtin(actor=world.users["admin"], dataset=ds, name="iris").pk)
+    for _ in range(6):
+        for team in teams:
+            submit_job(
+                actor=world.users["admin"], team=team, kind="process",
+                spec={"dataset_version": versions[team.slug], **SPEC}, resources={"pool": "cpu"},
+            )  # fmt: skip
+    share = {"t0": 1, "t1": 1, "t2": 2}
+    rounds = 0
+    waiting = Job.objects.filter(pool="cpu", status="queued", admitted_at__isnull=True)
+    while waiting.values("team").distinct().count() == 3:  # every team keeps work queued
+        held = _held()
+        assert sum(held.values()) == 4
+        for slug, target in share.items():
+            assert abs(held.get(slug, 0) - target) <= 1, (rounds, held)
+        # the oldest admitted job ends; admission refills the slot
+        oldest = (
+            Job.objects.filter(pool="cpu", admitted_at__isnull=False, status="queued")
+            .order_by("admitted_at", "created_at")
+            .first()
+        )
+        _end(oldest)
+        rounds += 1
+    assert rounds >= 8
+
+
+def test_the_team_furthest_below_its_share_goes_first_then_month_use_then_priority(world):
+    from datasets_app.services import create_dataset, create_version_from_builtin
+
+    pool = ResourcePool.objects.create(name="cpu", queue="cpu", capacity=2)
+    t0, t1 = _teams(world, [1, 1])
+    versions = {}
+    for team in (t0, t1):
+        ds = create_dataset(actor=world.users["admin"], team=team, name="d", task="classification")
+        versions[team.pk] = str(create_version_from_builtin(actor=world.users["admin"], dataset=ds, name="iris").pk)
+
+    def job(team, priority=0):
+        return submit_job(
+            actor=world.users["admin"], team=team, kind="process", priority=priority,
+            spec={"dataset_version": versions[team.pk], **SPEC},
+        )  # fmt: skip
+
+    def admitted(j):
+        return Job.objects.get(pk=j.pk).admitted_at is not None
+
+    a, b = job(t0), job(t0)  # t0 fills the pool
+    high0, plain1 = job(t0, priority=9), job(t1)
+    assert admitted(a) and admitted(b) and not admitted(high0) and not admitted(plain1)
+    # t0 still holds one slot, t1 none: t1 goes first, though t0's job has the higher priority
+    _end(a)
+    assert admitted(plain1) and not admitted(high0)
+    # both hold one slot now; on a tie of current use, the lower use this month goes first
+    _end(b)  # frees a slot: t0 holds 0, t1 holds 1, so t0 goes whatever the month says
+    assert admitted(high0)
+    low0, mid1 = job(t0, priority=-5), job(t1, priority=5)
+    TeamMonthUsage.objects.update_or_create(
+        team=t0, pool="cpu", month=admission.month_start(timezone.now()), defaults={"cpu_seconds": 99}
+    )
+    _end(high0)  # t0 0, t1 1 (plain1): t0 first
+    assert admitted(low0) and not admitted(mid1)
+    _end(low0)
+    _end(plain1)  # both hold 0 now: t1 used less this month, so t1's job goes first
+    assert admitted(mid1)
+    assert pool.capacity == 2
+
+
+def test_within_a_team_higher_priority_then_older_goes_first(world, version):
+    pool = ResourcePool.objects.create(name="cpu", queue="cpu", capacity=1)
+    first = _submit(world, version)
+    old_low, new_high, new_low = (
+        _submit(world, version, priority=-1),
+        _submit(world, version, priority=3),
+        _submit(world, version, priority=-1),
+    )
+    _end(first)
+    assert Job.objects.get(pk=new_high.pk).admitted_at is not None
+    _end(new_high)
+    assert Job.objects.get(pk=old_low.pk).admitted_at is not None
+    assert Job.objects.get(pk=new_low.pk).admitted_at is None
+    assert Job.objects.get(pk=new_low.pk).queue_reason == "pool cpu full: 1 of 1 slot in use"
+    assert pool.pk
+
+
+def test_a_pool_saved_in_the_admin_is_audited_before_and_after_and_lets_waiting_jobs_through(world, version):
+    from django.test import Client
+
+    from accounts_app.models import AuditEvent
+
+    pool = ResourcePool.objects.create(name="cpu", queue="cpu", capacity=10)
+    quota = TeamQuota.objects.create(team=world.alpha, pool=pool, max_concurrent_jobs=1)
+    first, second = _submit(world, version), _submit(world, version)
+    assert Job.objects.get(pk=second.pk).admitted_at is None
+    staff = world.users["admin"]
+    staff.is_staff = staff.is_superuser = True
+    staff.save()
+    client = Client()
+    client.force_login(staff)
+    form = {
+        "name": "cpu", "queue": "cpu", "accelerator": "cpu", "capacity": "10", "preemption_grace_s": "60",
+        "quotas-TOTAL_FORMS": "1", "quotas-INITIAL_FORMS": "1",
+        "quotas-MIN_NUM_FORMS": "0", "quotas-MAX_NUM_FORMS": "1000",
+        "quotas-0-id": str(quota.pk), "quotas-0-pool": str(pool.pk), "quotas-0-team": str(world.alpha.pk),
+        "quotas-0-weight": "1", "quotas-0-max_concurrent_jobs": "2",
+    }  # fmt: skip
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post(f"/admin/jobs_app/resourcepool/{pool.pk}/change/", form)
+    assert response.status_code == 302, response.content[:2000]
+    event = AuditEvent.objects.get(action="governance.pool")
+    assert event.data["before"]["quotas"]["alpha"]["max_concurrent_jobs"] == 1
+    assert event.data["after"]["quotas"]["alpha"]["max_concurrent_jobs"] == 2
+    assert Job.objects.get(pk=second.pk).admitted_at is not None  # the raised limit let it through
+    assert first.pk
+
+
+def test_changing_a_waiting_jobs_priority_is_audited_and_refused_once_it_is_admitted(world, version):
+    from accounts_app.models import AuditEvent
+    from jobs_app.services.governance import set_priority
+
+    pool = ResourcePool.objects.create(name="cpu", queue="cpu", capacity=1)
+    running, waiting = _submit(world, version), _submit(world, version)
+    assert set_priority(actor=world.users["admin"], job=waiting, priority=15) is True  # clamped to 10
+    assert Job.objects.get(pk=waiting.pk).priority == 10
+    assert set_priority(actor=world.users["admin"], job=running, priority=5) is False
+    assert AuditEvent.objects.get(action="job.priority").data == {"before": 0, "after": 10}
+    assert pool.pk
