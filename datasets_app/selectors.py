@@ -115,3 +115,38 @@ def lineage(*, user: User, version: DatasetVersion, max_depth: int = 50) -> dict
         for link in links
     ]
     return {"version": version, "ancestors": ancestors, "children": children, "models": models}
+
+
+def _team_blobs(team):
+    """The blobs a team's data sets and models hold (models by name: datasets_app imports no app above it)."""
+    from django.apps import apps
+    from django.db.models import Q
+
+    from datasets_app.models import Blob, DatasetVersion
+
+    ModelVersion = apps.get_model("models_app", "ModelVersion")
+    return Blob.objects.filter(
+        Q(pk__in=DatasetVersion._base_manager.filter(dataset__team=team).values("blob_id"))
+        | Q(pk__in=ModelVersion._base_manager.filter(model__team=team).values("blob_id"))
+    )
+
+
+def team_storage_bytes(*, team) -> int:
+    """Bytes of the distinct blobs a team's data sets and models hold (soft-deleted ones too, until purged)."""
+    from django.db.models import Sum
+
+    return _team_blobs(team).aggregate(total=Sum("size_bytes"))["total"] or 0
+
+
+def team_holds_blob(*, team, sha256: str) -> bool:
+    return _team_blobs(team).filter(pk=sha256).exists()
+
+
+def storage_quota_bytes(*, team) -> int | None:
+    """The team's storage quota: the smallest `storage_bytes` among its pool quotas (jobs_app.TeamQuota); None
+    when no quota sets one."""
+    from django.apps import apps
+
+    TeamQuota = apps.get_model("jobs_app", "TeamQuota")
+    limits = TeamQuota.objects.filter(team=team, storage_bytes__isnull=False).values_list("storage_bytes", flat=True)
+    return min(limits, default=None)

@@ -16,10 +16,10 @@ from accounts_app.models import Team, User
 from accounts_app.names import duplicate_name, named, update_named
 from accounts_app.services import record_audit
 from config.jsonsafe import unsafe_text
-from datasets_app import blobs, bundled, retention
+from datasets_app import blobs, bundled, retention, selectors
 from datasets_app.models import Dataset, DatasetLineage, DatasetVersion, Source, Task
 from ml import formats, stats
-from ml.errors import UserError
+from ml.errors import Conflict, UserError
 from ml.formats.csv import StreamInspector
 from ml.names import clean_name
 
@@ -222,6 +222,7 @@ def create_version_from_upload(
     sha256 = getattr(file, "sha256", None)
     if sha256 is None:
         sha256, _ = blobs.hash_path(path)
+    check_storage_quota(team=dataset.team, sha256=sha256, size=file.size)
     return register_version(
         actor=actor,
         dataset=dataset,
@@ -239,6 +240,23 @@ def create_version_from_upload(
         na_values=na_values,
         delimiter=delimiter,
     )
+
+
+def check_storage_quota(*, team, sha256: str, size: int) -> None:
+    """Raise Conflict (409, naming the quota) when storing `size` more bytes would take the team past its
+    storage quota (the smallest `storage_bytes` of its pool quotas; none: unlimited). A file the team already
+    holds (same sha256) costs nothing: blobs are stored once."""
+    limit = selectors.storage_quota_bytes(team=team)
+    if limit is None:
+        return
+    used = selectors.team_storage_bytes(team=team)
+    if selectors.team_holds_blob(team=team, sha256=sha256):
+        return
+    if used + size > limit:
+        raise Conflict(
+            f"team storage quota: {used:,} of {limit:,} bytes in use; this upload of {size:,} bytes does not fit. "
+            "Delete versions the team no longer needs or ask an administrator for a larger quota."
+        )
 
 
 def create_version_from_builtin(*, actor: User, dataset: Dataset, name: str, description: str = "") -> DatasetVersion:

@@ -271,3 +271,32 @@ def test_changing_a_waiting_jobs_priority_is_audited_and_refused_once_it_is_admi
     assert set_priority(actor=world.users["admin"], job=running, priority=5) is False
     assert AuditEvent.objects.get(action="job.priority").data == {"before": 0, "after": 10}
     assert pool.pk
+
+
+def test_an_upload_beyond_the_storage_quota_is_a_409_naming_the_quota_and_stores_nothing(world, dataset):
+    from datasets_app.models import DatasetVersion
+    from tests.helpers import csv_file
+
+    pool = ResourcePool.objects.create(name="cpu", queue="cpu", capacity=10)
+    TeamQuota.objects.create(team=world.alpha, pool=pool, storage_bytes=200)
+    client = world.client("member")
+    small = client.post(
+        f"/api/v1/datasets/{dataset.pk}/versions/",
+        {"file": csv_file("a,b\n1,x\n2,y\n"), "target": "b"},
+        format="multipart",
+    )
+    assert small.status_code == 201, small.json()
+    big = client.post(
+        f"/api/v1/datasets/{dataset.pk}/versions/",
+        {"file": csv_file("a,b\n" + "".join(f"{i},x\n" for i in range(100))), "target": "b"},
+        format="multipart",
+    )
+    assert big.status_code == 409 and "team storage quota" in big.json()["detail"], big.json()
+    assert DatasetVersion.objects.filter(dataset=dataset).count() == 1
+    # the same file again costs nothing: it is stored once
+    again = client.post(
+        f"/api/v1/datasets/{dataset.pk}/versions/",
+        {"file": csv_file("a,b\n1,x\n2,y\n"), "target": "b"},
+        format="multipart",
+    )
+    assert again.status_code == 201
