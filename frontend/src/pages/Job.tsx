@@ -175,6 +175,12 @@ function JobView({ job }: { job: JobDetail }) {
         ))}
       </SimpleGrid>
 
+      {job.status === "queued" && job.queue_reason && (
+        <Alert color="gray" title="Waiting" role="status">
+          <Text size="sm">{job.queue_reason}</Text>
+        </Alert>
+      )}
+
       {job.error && (
         <Alert color="red" title="Error" role="alert">
           <Text size="sm" style={{ whiteSpace: "pre-wrap" }}>

@@ -24,6 +24,78 @@ export function StatCard({ label, value, hint }: { label: string; value: string;
   );
 }
 
+type PoolQuota = {
+  accelerator: string;
+  capacity: number;
+  weight: number;
+  max_concurrent_jobs: number | null;
+  max_gpus: number | null;
+  gpu_hours_per_month: number | null;
+  cpu_hours_per_month: number | null;
+  running_jobs: number;
+  admitted_jobs: number;
+  waiting_jobs: number;
+  gpus_in_use: number;
+  gpu_hours_this_month: number;
+  cpu_hours_this_month: number;
+};
+
+function limit(used: number, max: number | null, digits = 0): string {
+  const shown = used.toLocaleString("en-US", { maximumFractionDigits: digits });
+  return max === null ? `${shown} (no limit)` : `${shown} of ${max.toLocaleString("en-US")}`;
+}
+
+/** The team's quota on each pool: limits, what it holds now and what it used this month (UTC). */
+function QuotaTable({ quota }: { quota: Usage["quota"] }) {
+  const pools = Object.entries(quota as Record<string, PoolQuota>).sort(([a], [b]) => a.localeCompare(b));
+  return (
+    <div>
+      <Title order={3} size="h5" mb="xs">
+        Quotas
+      </Title>
+      {pools.length === 0 ? (
+        <Text size="sm" c={MUTED}>
+          No quota on any pool: this team's jobs are limited only by the pools' capacity.
+        </Text>
+      ) : (
+        <Table.ScrollContainer minWidth={720}>
+          <Table aria-label="Quotas by pool">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>Pool</Table.Th>
+                <Table.Th>Weight</Table.Th>
+                <Table.Th>Jobs admitted</Table.Th>
+                <Table.Th>Waiting</Table.Th>
+                <Table.Th>GPUs in use</Table.Th>
+                <Table.Th>GPU-hours this month</Table.Th>
+                <Table.Th>CPU-hours this month</Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {pools.map(([name, q]) => (
+                <Table.Tr key={name}>
+                  <Table.Td>
+                    {name}{" "}
+                    <Text span size="xs" c={MUTED}>
+                      ({q.capacity} {q.accelerator === "gpu" ? "GPUs" : "slots"})
+                    </Text>
+                  </Table.Td>
+                  <Table.Td>{q.weight}</Table.Td>
+                  <Table.Td>{limit(q.admitted_jobs, q.max_concurrent_jobs)}</Table.Td>
+                  <Table.Td>{formatCount(q.waiting_jobs)}</Table.Td>
+                  <Table.Td>{limit(q.gpus_in_use, q.max_gpus)}</Table.Td>
+                  <Table.Td>{limit(q.gpu_hours_this_month, q.gpu_hours_per_month, 1)}</Table.Td>
+                  <Table.Td>{limit(q.cpu_hours_this_month, q.cpu_hours_per_month, 1)}</Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        </Table.ScrollContainer>
+      )}
+    </div>
+  );
+}
+
 export function UsageView({ usage }: { usage: Usage }) {
   const statuses = Object.entries(usage.jobs).sort((a, b) => b[1] - a[1]);
   const total = statuses.reduce((n, [, c]) => n + c, 0);
@@ -66,14 +138,7 @@ export function UsageView({ usage }: { usage: Usage }) {
           </Table.ScrollContainer>
         )}
       </div>
-      <div>
-        <Title order={3} size="h5" mb="xs">
-          Quota
-        </Title>
-        <Text size="sm" c={MUTED}>
-          {usage.quota ? JSON.stringify(usage.quota) : "No quota: limits arrive with resource governance."}
-        </Text>
-      </div>
+      <QuotaTable quota={usage.quota} />
     </Stack>
   );
 }
