@@ -20,6 +20,7 @@ from jobs_app.serializers import (
     JobLogSerializer,
     JobSerializer,
     JobSubmitSerializer,
+    JobSubmittedSerializer,
     MetricIngestAnswerSerializer,
     MetricKeysAnswerSerializer,
     MetricPointsSerializer,
@@ -67,14 +68,16 @@ class JobListCreateApi(generics.ListCreateAPIView):
         context = {**self.get_serializer_context(), "metric_summaries": metrics.summaries(page)}
         return self.get_paginated_response(JobSerializer(page, many=True, context=context).data)
 
-    @extend_schema(request=JobSubmitSerializer, responses={201: JobSerializer})
+    @extend_schema(request=JobSubmitSerializer, responses={201: JobSubmittedSerializer})
     def post(self, request, *args, **kwargs):
         data = JobSubmitSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         team = team_for_write(user=request.user, slug=values.pop("team"))
         job = services.submit_job(actor=request.user, team=team, **values)
-        return Response(JobSerializer(selectors.job_for_user(user=request.user, pk=job.pk)).data, status=201)
+        answer = selectors.job_for_user(user=request.user, pk=job.pk)
+        answer.warnings = job.warnings
+        return Response(JobSubmittedSerializer(answer).data, status=201)
 
 
 class JobColumnsApi(generics.GenericAPIView):

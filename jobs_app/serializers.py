@@ -96,6 +96,21 @@ class JobSerializer(serializers.ModelSerializer):
         return specs.flat_params(obj.spec)
 
 
+class JobSubmittedSerializer(JobSerializer):
+    """The answer to a submit: the job, and what its kind warns of (also in the job's log)."""
+
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Things to know that did not refuse the job, such as training data that overlaps the pinned "
+        "set of the target model's promotion gate (also written to the job's log as `warning: ...`).",
+    )
+
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "warnings"]
+        read_only_fields = fields
+
+
 class JobSubmitSerializer(serializers.Serializer):
     """Only the outer shape is checked here; the spec, resources and limits are checked by the service so
     that every message names its field (spec.architecture, resources.pool, …)."""

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
-from accounts_app.adminkit import ReadOnlyMixin, ServiceWriteMixin, TeamNameForm, report_refusal
+from accounts_app.adminkit import ReadOnlyMixin, ServiceWriteMixin, TeamNameForm, copy_saved, report_refusal
 from datasets_app.admin import SoftDeleteAdminMixin
 from ml.errors import UserError
 from models_app import services
@@ -127,19 +127,42 @@ class EvaluationAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(GatePolicy)
 class GatePolicyAdmin(admin.ModelAdmin):
-    """Gates are set through the API (maintainer role, audited); the admin shows them."""
+    """Gates are set through the API (maintainer role, audited); here only the allowed leakage overlap
+    (`max_overlap`) may be changed, through services.set_gate (audited, the admin user as actor)."""
 
-    list_display = ["model", "metric", "direction", "dataset_version", "split", "min_gain", "updated_by", "updated_at"]
+    list_display = [
+        "model",
+        "metric",
+        "direction",
+        "dataset_version",
+        "split",
+        "min_gain",
+        "max_overlap",
+        "updated_by",
+        "updated_at",
+    ]
     list_filter = ["metric", "model__team"]
     search_fields = ["model__name"]
     list_select_related = ["model", "dataset_version__dataset", "updated_by"]
-    readonly_fields = [f.name for f in GatePolicy._meta.fields]
+    readonly_fields = [f.name for f in GatePolicy._meta.fields if f.name != "max_overlap"]
 
     def has_add_permission(self, request):
         return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+    def save_model(self, request, obj, form, change):
+        saved = services.set_gate(
+            actor=request.user,
+            model=obj.model,
+            dataset_version=obj.dataset_version,
+            metric=obj.metric,
+            direction=obj.direction,
+            split=obj.split,
+            min_gain=obj.min_gain,
+            max_overlap=form.cleaned_data["max_overlap"],
+            required_card_fields=obj.required_card_fields,
+            aliases=obj.aliases,
+        )
+        copy_saved(saved, obj)
 
     def delete_model(self, request, obj):
         services.delete_gate(actor=request.user, gate=obj)

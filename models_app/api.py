@@ -213,7 +213,7 @@ class EvaluationListApi(generics.ListAPIView):
 
 class GateApi(generics.GenericAPIView):
     """The model's promotion gate. GET it; PUT {dataset_version, metric?, direction?, split?, min_gain?,
-    required_card_fields?, aliases?} sets it (maintainer role); DELETE removes it. `aliases` defaults to
+    max_overlap?, required_card_fields?, aliases?} sets it (maintainer role); DELETE removes it. `aliases` defaults to
     ["production"], `metric` to the task's headline metric, `split` to all (pin a set no model trains on)."""
 
     serializer_class = GateSerializer
@@ -245,6 +245,7 @@ class GateApi(generics.GenericAPIView):
             direction=values["direction"] or None,
             split=values["split"],
             min_gain=values["min_gain"],
+            max_overlap=values["max_overlap"],
             required_card_fields=values["required_card_fields"],
             aliases=values["aliases"],
         )
@@ -258,7 +259,8 @@ class GateApi(generics.GenericAPIView):
 
 class GateCheckApi(generics.GenericAPIView):
     """Dry run of an alias move: POST {alias, version} (version: id or number) runs exactly the checks the real
-    move (POST /models/{id}/aliases/) runs, with the same code (`gates.report`), and writes nothing. Member role,
+    move (POST /models/{id}/aliases/) runs, with the same code (`gates.report`), and writes nothing (but the
+    leakage check's cache of row hashes, computed by whichever check needs them first). Member role,
     like the move. An alias the gate does not protect answers gated=false, passed=true, checks=[]."""
 
     serializer_class = GateCheckRequestSerializer

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from models_app import leakage
 from models_app.models import Direction, Evaluation, GatePolicy, ModelAlias, ModelVersion, RegisteredModel
 
 CLASSIFICATION_METRICS = {
@@ -59,8 +60,9 @@ def protects(*, model: RegisteredModel, alias: str) -> bool:
 
 
 def report(*, model: RegisteredModel, version: ModelVersion, alias: str) -> dict:
-    """Run the gate's checks for moving `alias` to `version`, writing nothing; the one code path behind both
-    the real move (`services.set_alias`) and its dry run (POST /models/{id}/gate/check/).
+    """Run the gate's checks for moving `alias` to `version`, writing nothing (but the leakage check's cache of
+    row hashes); the one code path behind both the real move (`services.set_alias`) and its dry run
+    (POST /models/{id}/gate/check/).
 
     Returns {"gated": bool, "passed": bool, "checks": [check, ...], "pinned_dataset_version": UUID | None,
     "current": ModelVersion | None (the version holding `alias` now)}. Each check is
@@ -68,6 +70,9 @@ def report(*, model: RegisteredModel, version: ModelVersion, alias: str) -> dict
     measured:
     - `model_card`: `required` and `missing` section names;
     - `evaluation`: `metric`, `candidate` (the version's value on the pinned set, or None), `dataset_version`, `split`;
+    - `leakage`: `overlap` (distinct rows of the pinned set found in the version's training data, by content;
+      None when the version records no training data), `max_overlap` (the gate's allowance), `pinned_rows`
+      (distinct rows of the pinned set); see models_app.leakage;
     - `baseline` (only when another version holds the alias): `incumbent` (its value, or None), `incumbent_version`;
     - `min_gain` (only when both values exist): `candidate`, `incumbent`, `gain` (in the better direction),
       `threshold` (the gate's min_gain) and `direction`.
@@ -109,6 +114,8 @@ def report(*, model: RegisteredModel, version: ModelVersion, alias: str) -> dict
         dataset_version=str(gate.dataset_version_id),
         split=gate.split,
     )
+    leak = leakage.check(gate=gate, version=version)
+    add("leakage", leak.pop("passed"), leak.pop("detail"), **leak)
     if holder is not None and holder.version_id != version.pk:
         held = score(holder.version, gate)
         add(

@@ -186,6 +186,10 @@ class GatePolicy(models.Model):
     dataset_version = models.ForeignKey("datasets_app.DatasetVersion", on_delete=models.RESTRICT, related_name="gates")
     split = models.CharField(max_length=16, choices=Split.choices, default=Split.ALL)
     min_gain = models.FloatField(default=0.0)
+    max_overlap = models.PositiveIntegerField(
+        default=0,
+        help_text="How many distinct rows of the pinned set a candidate's training data may share (leakage check).",
+    )
     required_card_fields = models.JSONField(default=list, blank=True)
     aliases = models.JSONField(default=list, help_text="Aliases this gate protects.")
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -199,6 +203,31 @@ class GatePolicy(models.Model):
 
     def __str__(self) -> str:
         return f"gate of {self.model}: {self.metric} ({self.direction}) +{self.min_gain}"
+
+
+class RowHashes(models.Model):
+    """A cache for the gates' leakage check (models_app.leakage): the sorted distinct 64-bit content hashes
+    of a dataset version's rows over some of its columns (ml.rowhash; by default every column but the target),
+    stored as little-endian bytes, 8 a row. Computed the first time a check needs them; a dataset version's
+    file never changes, so neither do they (`algorithm` is ml.rowhash.VERSION: a new one is computed anew)."""
+
+    dataset_version = models.ForeignKey("datasets_app.DatasetVersion", on_delete=models.CASCADE, related_name="+")
+    columns_key = models.CharField(max_length=64, help_text="SHA-256 of the algorithm version and column list.")
+    columns = models.JSONField(default=list, help_text="The columns hashed, in order.")
+    algorithm = models.PositiveSmallIntegerField()
+    num_rows = models.BigIntegerField(help_text="Rows read, duplicates included.")
+    distinct_rows = models.BigIntegerField()
+    hashes = models.BinaryField()
+    seconds = models.FloatField(default=0.0, help_text="How long reading and hashing the file took.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dataset_version", "columns_key"], name="row_hashes_unique_columns"),
+        ]
+
+    def __str__(self) -> str:
+        return f"row hashes of {self.dataset_version_id} ({self.distinct_rows} distinct rows)"
 
 
 class PredictionLog(models.Model):

@@ -255,6 +255,14 @@ class GateSerializer(serializers.ModelSerializer):
     direction = serializers.ChoiceField(choices=Direction.choices, required=False, allow_blank=True, default="")
     split = serializers.ChoiceField(choices=Split.choices, required=False, default=Split.ALL)
     min_gain = serializers.FloatField(required=False, default=0.0)
+    max_overlap = serializers.IntegerField(
+        required=False,
+        default=0,
+        min_value=0,
+        max_value=2**31 - 1,
+        help_text="How many distinct rows of the pinned set a candidate's training data may share (the leakage "
+        "check, which compares rows by content); 0 by default.",
+    )
     required_card_fields = serializers.ListField(
         child=serializers.CharField(max_length=100), required=False, default=list, max_length=50
     )
@@ -275,6 +283,7 @@ class GateSerializer(serializers.ModelSerializer):
             "dataset_version",
             "split",
             "min_gain",
+            "max_overlap",
             "required_card_fields",
             "aliases",
             "updated_by",
@@ -378,7 +387,7 @@ class GateCheckRequestSerializer(serializers.Serializer):
 class GateCheckItemSerializer(serializers.Serializer):
     """One check of a promotion gate (the same shape in a dry run and in a refused move's 409 `checks`)."""
 
-    name = serializers.ChoiceField(choices=["model_card", "evaluation", "baseline", "min_gain"])
+    name = serializers.ChoiceField(choices=["model_card", "evaluation", "leakage", "baseline", "min_gain"])
     check = serializers.CharField(help_text="The same as `name` (kept for older clients).")
     passed = serializers.BooleanField()
     detail = serializers.CharField()
@@ -399,6 +408,15 @@ class GateCheckItemSerializer(serializers.Serializer):
     )
     threshold = serializers.FloatField(required=False, help_text="min_gain: the gain the gate requires")
     direction = serializers.ChoiceField(choices=Direction.choices, required=False, help_text="min_gain")
+    overlap = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="leakage: distinct rows of the pinned set found in the candidate's training data (null: unknown)",
+    )
+    max_overlap = serializers.IntegerField(required=False, help_text="leakage: the overlap the gate allows")
+    pinned_rows = serializers.IntegerField(
+        required=False, allow_null=True, help_text="leakage: distinct rows of the pinned set"
+    )
 
 
 class GateCheckResponseSerializer(serializers.Serializer):

@@ -21,7 +21,7 @@ from datasets_app.models import DatasetVersion
 from ml import inference
 from ml.artifacts import ArtifactError, check_weights_fit_spec, inspect_safetensors, validate_spec
 from ml.names import clean_name
-from models_app import gates
+from models_app import gates, leakage
 from models_app.models import (
     MAX_CARD_CHARS,
     Evaluation,
@@ -230,7 +230,6 @@ def set_version_status(*, actor: User, version: ModelVersion, status: str) -> Mo
     return version
 
 
-@transaction.atomic
 def set_alias(
     *, actor: User, model: RegisteredModel, alias: str, version: ModelVersion, force: bool = False, reason: str = ""
 ) -> ModelAlias:
@@ -239,6 +238,15 @@ def set_alias(
     A team admin may `force` a move past a failing gate with a non-empty `reason` (400 on `reason` without
     one); the force, the failed checks and the reason are audited as `alias.force`."""
     alias = clean_name(alias, field="alias", max_length=50)
+    if version.model_id == model.pk:  # the leakage check's row hashes, stored even when the move is refused
+        leakage.warm(model=model, version=version, alias=alias)
+    return _move_alias(actor=actor, model=model, alias=alias, version=version, force=force, reason=reason)
+
+
+@transaction.atomic
+def _move_alias(
+    *, actor: User, model: RegisteredModel, alias: str, version: ModelVersion, force: bool, reason: str
+) -> ModelAlias:
     if version.model_id != model.pk:
         raise ValidationError({"version": [f"Version {version.pk} is not a version of model '{model.name}'."]})
     if force:
@@ -330,10 +338,12 @@ def set_gate(
     direction: str | None = None,
     split: str = Split.ALL,
     min_gain: float = 0.0,
+    max_overlap: int = 0,
     required_card_fields: list[str] | None = None,
     aliases: list[str] | None = None,
 ) -> GatePolicy:
-    """Create or replace the model's promotion gate; audited."""
+    """Create or replace the model's promotion gate; audited. `max_overlap`: how many distinct rows of the
+    pinned set a candidate's training data may share (the `leakage` check; 400 on it when negative)."""
     known = gates.metrics_for_task(model.task)
     metric = metric or next(iter(known))
     if metric not in known:
@@ -352,6 +362,9 @@ def set_gate(
     gate = GatePolicy.objects.filter(model=model).first() or GatePolicy(model=model)
     gate.metric, gate.direction, gate.dataset_version, gate.split = metric, direction, dataset_version, split
     gate.min_gain = float(min_gain)
+    if isinstance(max_overlap, bool) or not isinstance(max_overlap, int) or max_overlap < 0:
+        raise ValidationError({"max_overlap": ["must be a whole number of rows, 0 or more."]})
+    gate.max_overlap = max_overlap
     gate.required_card_fields = [" ".join(name.split()) for name in (required_card_fields or [])]
     gate.aliases = list(dict.fromkeys(aliases or ["production"]))
     gate.updated_by, gate.updated_at = actor, timezone.now()
@@ -368,6 +381,7 @@ def set_gate(
             "dataset_version": str(gate.dataset_version_id),
             "split": gate.split,
             "min_gain": gate.min_gain,
+            "max_overlap": gate.max_overlap,
             "required_card_fields": gate.required_card_fields,
             "aliases": gate.aliases,
         },

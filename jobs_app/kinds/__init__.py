@@ -17,6 +17,9 @@ A kind's module holds everything about it:
                                compute, and its metric points come only from its creator (jobs_app.attempts)
     METRIC_DIRECTIONS: dict    optional, {metric key: "min"|"max"}: which way is better for the metrics its jobs
                                log (jobs_app.metrics.direction; undeclared keys go by their name)
+    warnings(job) -> [str]     optional: what the submitter should know about a job that is not a reason to
+                               refuse it (train: the data overlaps the target model's gate's pinned set); each
+                               is logged at submit as `warning: ...` and listed in the submit response
 
 The list of kinds (`JobKind`, the API's choices and filters) and the task's dispatch are read from
 `REGISTRY`. Modules are imported on first use, so this package imports no model and `jobs_app.models` can
@@ -60,3 +63,9 @@ def describe(name: str) -> dict:
     """`{kind, description, spec_schema}` of one kind, as the API serves it (KeyError for an unknown kind)."""
     module = get(name)
     return {"kind": name, "description": module.DESCRIPTION, "spec_schema": module.SPEC_SCHEMA}
+
+
+def warnings(job) -> list[str]:
+    """The kind's `warnings(job)` for a just-submitted job, none for a kind without it."""
+    found = getattr(get(job.kind), "warnings", None)
+    return list(found(job)) if found is not None else []

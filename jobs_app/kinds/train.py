@@ -29,8 +29,9 @@ from ml.formats import is_numeric
 from ml.pipeline import SPLIT_DEFAULTS, split_config
 from ml.train import DEFAULTS as HYPERPARAMETER_DEFAULTS
 from ml.train import INTEGER, LIMITS, HyperparameterError, hyperparameters
+from models_app import leakage
 from models_app import services as model_services
-from models_app.models import RegisteredModel
+from models_app.models import GatePolicy, RegisteredModel
 
 DESCRIPTION = "Train a network on a dataset version; registers a new version of the model."
 # What the train loop logs (ml/train.py: loss, lr and samples/s per step; per epoch train_loss and the
@@ -236,6 +237,23 @@ def _model_for(job: Job, version: DatasetVersion) -> RegisteredModel:
             f"model '{existing.name}' is now a {existing.task} model; the data set is {version.dataset.task}"
         )
     return existing
+
+
+def warnings(job: Job) -> list[str]:
+    """A warning when the training data overlaps the pinned set of the target model's gate (by content, as
+    the gate's leakage check counts): a version trained on it may be refused promotion."""
+    gate = (
+        GatePolicy.objects.filter(model_id=job.spec.get("model"))
+        .select_related("dataset_version__dataset", "dataset_version__blob")
+        .first()
+        if job.spec.get("model")
+        else None
+    )
+    if gate is None:
+        return []
+    version = DatasetVersion.objects.select_related("dataset", "blob").get(pk=job.spec["dataset_version"])
+    warning = leakage.warn(gate=gate, dataset_version=version)
+    return [warning] if warning else []
 
 
 # --- the spec ------------------------------------------------------------------------------------------

@@ -35,7 +35,8 @@ def submit_job(
     """Check the submission, record the job as queued and run an admission round of its pool: it is sent to the
     broker once the transaction commits if its team's quota and the pool allow, else it waits with a
     `queue_reason` (jobs_app.services.admission). A job of a kind that runs outside the workers is running at
-    once instead, and never sent to a broker."""
+    once instead, and never sent to a broker. The job's `warnings` attribute lists what its kind warns of
+    (kinds.warnings), each also written to its log."""
     resources = specs.check_common(
         kind=kind, priority=priority, resources=resources or {}, max_retries=max_retries, timeout_s=timeout_s
     )
@@ -55,6 +56,9 @@ def submit_job(
         created_by=actor,
     )
     record_audit(actor=actor, action="job.submit", team=team, target=job, data={"kind": kind})
+    job.warnings = kinds.warnings(job)
+    for warning in job.warnings:
+        log_line(job, f"warning: {warning}")
     if kinds.runs_on_worker(kind):
         admission.admit(pool=job.pool)  # sent now if its team's quota and its pool allow; else it waits
         job.refresh_from_db(fields=["admitted_at", "queue_reason", "task_id", "enqueued_at"])

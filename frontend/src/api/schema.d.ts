@@ -782,20 +782,20 @@ export interface paths {
         };
         /**
          * @description The model's promotion gate. GET it; PUT {dataset_version, metric?, direction?, split?, min_gain?,
-         *     required_card_fields?, aliases?} sets it (maintainer role); DELETE removes it. `aliases` defaults to
+         *     max_overlap?, required_card_fields?, aliases?} sets it (maintainer role); DELETE removes it. `aliases` defaults to
          *     ["production"], `metric` to the task's headline metric, `split` to all (pin a set no model trains on).
          */
         get: operations["v1_models_gate_retrieve"];
         /**
          * @description The model's promotion gate. GET it; PUT {dataset_version, metric?, direction?, split?, min_gain?,
-         *     required_card_fields?, aliases?} sets it (maintainer role); DELETE removes it. `aliases` defaults to
+         *     max_overlap?, required_card_fields?, aliases?} sets it (maintainer role); DELETE removes it. `aliases` defaults to
          *     ["production"], `metric` to the task's headline metric, `split` to all (pin a set no model trains on).
          */
         put: operations["v1_models_gate_update"];
         post?: never;
         /**
          * @description The model's promotion gate. GET it; PUT {dataset_version, metric?, direction?, split?, min_gain?,
-         *     required_card_fields?, aliases?} sets it (maintainer role); DELETE removes it. `aliases` defaults to
+         *     max_overlap?, required_card_fields?, aliases?} sets it (maintainer role); DELETE removes it. `aliases` defaults to
          *     ["production"], `metric` to the task's headline metric, `split` to all (pin a set no model trains on).
          */
         delete: operations["v1_models_gate_destroy"];
@@ -815,7 +815,8 @@ export interface paths {
         put?: never;
         /**
          * @description Dry run of an alias move: POST {alias, version} (version: id or number) runs exactly the checks the real
-         *     move (POST /models/{id}/aliases/) runs, with the same code (`gates.report`), and writes nothing. Member role,
+         *     move (POST /models/{id}/aliases/) runs, with the same code (`gates.report`), and writes nothing (but the
+         *     leakage check's cache of row hashes, computed by whichever check needs them first). Member role,
          *     like the move. An alias the gate does not protect answers gated=false, passed=true, checks=[].
          */
         post: operations["v1_models_gate_check_create"];
@@ -1464,6 +1465,11 @@ export interface components {
              * @default 0
              */
             min_gain: number;
+            /**
+             * @description How many distinct rows of the pinned set a candidate's training data may share (the leakage check, which compares rows by content); 0 by default.
+             * @default 0
+             */
+            max_overlap: number;
             required_card_fields?: string[];
             aliases?: string[];
             readonly updated_by: string | null;
@@ -1522,6 +1528,12 @@ export interface components {
              *     * `minimize` - Minimize
              */
             direction?: components["schemas"]["GateDirectionEnum"];
+            /** @description leakage: distinct rows of the pinned set found in the candidate's training data (null: unknown) */
+            overlap?: number | null;
+            /** @description leakage: the overlap the gate allows */
+            max_overlap?: number;
+            /** @description leakage: distinct rows of the pinned set */
+            pinned_rows?: number | null;
         };
         GateCheckRequestRequest: {
             alias: string;
@@ -1564,6 +1576,11 @@ export interface components {
              * @default 0
              */
             min_gain: number;
+            /**
+             * @description How many distinct rows of the pinned set a candidate's training data may share (the leakage check, which compares rows by content); 0 by default.
+             * @default 0
+             */
+            max_overlap: number;
             required_card_fields?: string[];
             aliases?: string[];
         };
@@ -1618,6 +1635,23 @@ export interface components {
             readonly team: string;
             readonly kind: components["schemas"]["KindEnum"];
             readonly status: components["schemas"]["JobStatusEnum"];
+            /** @description Why a queued job waits (its team's quota, a full pool, its turn, a worker); null unless queued. */
+            readonly queue_reason: string | null;
+            /**
+             * Format: date-time
+             * @description When admission let the job through to the broker (empty: it waits).
+             */
+            readonly admitted_at: string | null;
+            /**
+             * Format: double
+             * @description GPUs × wall time of its attempts.
+             */
+            readonly gpu_seconds: number;
+            /**
+             * Format: double
+             * @description CPU time its worker processes used.
+             */
+            readonly cpu_seconds: number;
             readonly spec: unknown;
             readonly priority: number;
             readonly resources: unknown;
@@ -1719,6 +1753,67 @@ export interface components {
             /** @default 0 */
             max_retries: unknown;
             timeout_s?: unknown;
+        };
+        /** @description The answer to a submit: the job, and what its kind warns of (also in the job's log). */
+        JobSubmitted: {
+            /** Format: uuid */
+            readonly id: string;
+            readonly team: string;
+            readonly kind: components["schemas"]["KindEnum"];
+            readonly status: components["schemas"]["JobStatusEnum"];
+            /** @description Why a queued job waits (its team's quota, a full pool, its turn, a worker); null unless queued. */
+            readonly queue_reason: string | null;
+            /**
+             * Format: date-time
+             * @description When admission let the job through to the broker (empty: it waits).
+             */
+            readonly admitted_at: string | null;
+            /**
+             * Format: double
+             * @description GPUs × wall time of its attempts.
+             */
+            readonly gpu_seconds: number;
+            /**
+             * Format: double
+             * @description CPU time its worker processes used.
+             */
+            readonly cpu_seconds: number;
+            readonly spec: unknown;
+            readonly priority: number;
+            readonly resources: unknown;
+            readonly max_retries: number;
+            readonly timeout_s: number | null;
+            /** Format: double */
+            readonly progress: number;
+            readonly attempts: number;
+            readonly error: string;
+            readonly worker: string;
+            readonly outputs: unknown;
+            /**
+             * Format: uuid
+             * @description The retrain run this job is a step of.
+             */
+            readonly trigger_run: string | null;
+            readonly cancel_requested: boolean;
+            /** Format: date-time */
+            readonly heartbeat_at: string | null;
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly started_at: string | null;
+            /** Format: date-time */
+            readonly finished_at: string | null;
+            /** @description {metric key: summary} */
+            readonly metric_summaries: {
+                [key: string]: components["schemas"]["MetricSummary"];
+            };
+            /** @description The spec's scalar leaves by dot path: {"hyperparameters.lr": 0.01, "architecture": "mlp"} (no nulls, lists or ids of other objects). */
+            readonly params: {
+                [key: string]: string | number | boolean;
+            };
+            /** @description Things to know that did not refuse the job, such as training data that overlaps the pinned set of the target model's promotion gate (also written to the job's log as `warning: ...`). */
+            readonly warnings: string[];
         };
         /**
          * @description * `train` - Train
@@ -1914,11 +2009,12 @@ export interface components {
         /**
          * @description * `model_card` - model_card
          *     * `evaluation` - evaluation
+         *     * `leakage` - leakage
          *     * `baseline` - baseline
          *     * `min_gain` - min_gain
          * @enum {string}
          */
-        NameEnum: "model_card" | "evaluation" | "baseline" | "min_gain";
+        NameEnum: "model_card" | "evaluation" | "leakage" | "baseline" | "min_gain";
         NewToken: {
             /** @description The full token. Shown once; store it now. */
             readonly token: string;
@@ -2453,10 +2549,12 @@ export interface components {
             storage_bytes: number;
             blobs: number;
             metric_points: number;
-            /** @description none until resource governance */
+            /** @description per pool where the team has a quota: its limits (null: unlimited), weight, what it holds now and what it used this month (jobs_app.selectors.team_quotas) */
             quota: {
-                [key: string]: unknown;
-            } | null;
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
         };
         Timeline: {
             nodes: components["schemas"]["TimelineNode"][];
@@ -6099,7 +6197,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Job"];
+                    "application/json": components["schemas"]["JobSubmitted"];
                 };
             };
             /** @description Invalid input; `errors` names each field. */

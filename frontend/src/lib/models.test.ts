@@ -168,6 +168,15 @@ describe("gate checks", () => {
     expect(rows[1]).toMatchObject({ name: "model_card", passed: false, detail: "missing Limits" });
     expect(checkRows(undefined)).toEqual([]);
   });
+
+  it("reads the leakage check's overlap in rows", () => {
+    const [leak, unknown] = checkRows([
+      { name: "leakage", passed: false, detail: "12 of …", overlap: 12, pinned_rows: 1500, max_overlap: 0 },
+      { name: "leakage", passed: true, detail: "unknown", overlap: null, pinned_rows: null, max_overlap: 1 },
+    ]);
+    expect(leak).toMatchObject({ passed: false, candidate: "12 of 1,500 rows", threshold: "at most 0 rows" });
+    expect(unknown).toMatchObject({ passed: true, candidate: null, threshold: "at most 1 row" });
+  });
 });
 
 describe("serving", () => {

@@ -250,22 +250,38 @@ function pick(o: Record<string, unknown>, ...keys: string[]): unknown {
   return undefined;
 }
 
+/** Rows for people: "1 row", "12 rows". */
+function rowCount(n: number): string {
+  return `${n.toLocaleString("en-US")} ${n === 1 ? "row" : "rows"}`;
+}
+
 /**
  * Gate checks as table rows, whatever their exact keys: a dry-run's {name, passed, detail, candidate,
  * incumbent, threshold} or a refused move's {check, detail} (a refused move lists failures: passed = false).
+ * The leakage check's overlap reads as "12 of 150 rows" against "at most 0 rows".
  */
 export function checkRows(checks: unknown): CheckRow[] {
   if (!Array.isArray(checks)) return [];
   return checks
     .filter((c): c is Record<string, unknown> => !!c && typeof c === "object")
-    .map((c) => ({
-      name: String(pick(c, "name", "check") ?? "check"),
-      passed: c.passed === true,
-      detail: typeof c.detail === "string" ? c.detail : "",
-      candidate: pick(c, "candidate", "candidate_value", "value"),
-      incumbent: pick(c, "incumbent", "current", "baseline", "incumbent_value"),
-      threshold: pick(c, "threshold", "min_gain", "required"),
-    }));
+    .map((c) => {
+      const name = String(pick(c, "name", "check") ?? "check");
+      const row = {
+        name,
+        passed: c.passed === true,
+        detail: typeof c.detail === "string" ? c.detail : "",
+        candidate: pick(c, "candidate", "candidate_value", "value"),
+        incumbent: pick(c, "incumbent", "current", "baseline", "incumbent_value"),
+        threshold: pick(c, "threshold", "min_gain", "required"),
+      };
+      if (name === "leakage") {
+        const { overlap, pinned_rows: pinned, max_overlap: allowed } = c;
+        row.candidate =
+          typeof overlap !== "number" ? null : typeof pinned === "number" ? `${overlap} of ${rowCount(pinned)}` : rowCount(overlap);
+        row.threshold = typeof allowed === "number" ? `at most ${rowCount(allowed)}` : undefined;
+      }
+      return row;
+    });
 }
 
 /** A check's value for a table cell. */

@@ -34,6 +34,10 @@ export function GateSummary({ gate }: { gate: Gate }) {
     ["Metric", gate.metric || "the task's headline metric"],
     ["Direction", gate.direction || "the metric's usual one"],
     ["Minimum gain", String(gate.min_gain)],
+    [
+      "Allowed overlap with training data",
+      `${gate.max_overlap ?? 0} ${(gate.max_overlap ?? 0) === 1 ? "row" : "rows"} of the pinned set (compared by content)`,
+    ],
     ["Required card sections", gate.required_card_fields?.length ? gate.required_card_fields.join(", ") : "none"],
     ["Protected aliases", <AliasBadges key="a" aliases={gate.aliases ?? []} />],
     ["Updated", `${formatDateTime(gate.updated_at)}${gate.updated_by ? ` by ${gate.updated_by}` : ""}`],
@@ -65,6 +69,7 @@ function GateForm({ model, gate, onDone }: { model: Model; gate: Gate | null; on
   const [direction, setDirection] = useState<string>(gate?.direction ?? "");
   const [split, setSplit] = useState<Schemas["SplitEnum"]>(gate?.split ?? "all");
   const [minGain, setMinGain] = useState<number>(gate?.min_gain ?? 0);
+  const [maxOverlap, setMaxOverlap] = useState<number>(gate?.max_overlap ?? 0);
   const [fields, setFields] = useState<string[]>(gate?.required_card_fields ?? []);
   const [aliases, setAliases] = useState<string[]>(gate?.aliases ?? ["production"]);
   const chosenDataset = dataset ?? pinned.data?.dataset ?? null;
@@ -90,6 +95,7 @@ function GateForm({ model, gate, onDone }: { model: Model; gate: Gate | null; on
             direction: direction as Gate["direction"],
             split,
             min_gain: minGain,
+            max_overlap: maxOverlap,
             required_card_fields: fields,
             aliases,
           },
@@ -171,6 +177,17 @@ function GateForm({ model, gate, onDone }: { model: Model; gate: Gate | null; on
             step={0.001}
             decimalScale={6}
             error={err("min_gain")}
+          />
+          <NumberInput
+            label="Allowed overlap (rows)"
+            description="Rows of the pinned set a candidate's training data may share, compared by content"
+            value={maxOverlap}
+            onChange={(v) => setMaxOverlap(typeof v === "number" ? v : Number(v) || 0)}
+            min={0}
+            step={1}
+            allowDecimal={false}
+            allowNegative={false}
+            error={err("max_overlap")}
           />
           <TagsInput
             label="Required card sections"
