@@ -171,6 +171,7 @@ PATH_IDS = {
     "/api/v1/auth/tokens/{id}/": lambda s: {"id": _throwaway_token(s)},
     "/api/v1/dataset-versions/{id}/": lambda s: {"id": str(s.dataset_version.pk)},
     "/api/v1/dataset-versions/{id}/download/": lambda s: {"id": str(s.dataset_version.pk)},
+    "/api/v1/dataset-versions/{id}/export/": lambda s: {"id": str(s.dataset_version.pk)},
     "/api/v1/dataset-versions/{id}/lineage/": lambda s: {"id": str(s.dataset_version.pk)},
     "/api/v1/dataset-versions/{id}/preview/": lambda s: {"id": str(s.dataset_version.pk)},
     "/api/v1/dataset-versions/{id}/stats/": lambda s: {"id": str(s.dataset_version.pk)},
@@ -199,6 +200,10 @@ PATH_IDS = {
     "/api/v1/teams/{slug}/members/": lambda s: {"slug": s.team.slug},
     "/api/v1/teams/{slug}/members/{username}/": lambda s: {"slug": s.team.slug, "username": s.viewer.username},
     "/api/v1/teams/{slug}/usage/": lambda s: {"slug": s.team.slug},
+    "/api/v1/teams/{slug}/invitations/": lambda s: {"slug": s.team.slug},
+    "/api/v1/teams/{slug}/invitations/{id}/": lambda s: _throwaway_invitation(s),
+    "/api/v1/invitations/{id}/accept/": lambda s: _invitation_for_the_fuzzer(s),
+    "/api/v1/invitations/{id}/decline/": lambda s: _invitation_for_the_fuzzer(s),
     "/api/v1/teams/{slug}/overview/": lambda s: {"slug": s.team.slug},
     "/api/v1/trigger-runs/{id}/": lambda s: {"id": str(s.run.pk)},
     "/api/v1/triggers/{id}/": lambda s: {"id": str(s.trigger.pk)},
@@ -252,6 +257,23 @@ def _throwaway_member(s: Seed) -> dict:
     return {"slug": s.team.slug, "username": user.username}
 
 
+def _throwaway_invitation(s: Seed) -> dict:
+    from accounts_app.services import invite_member
+
+    invitation = invite_member(actor=s.admin, team=s.team, username=s.unique("st-invitee"), role="viewer")
+    return {"slug": s.team.slug, "id": str(invitation.pk)}
+
+
+def _invitation_for_the_fuzzer(s: Seed) -> dict:
+    """An invitation for the fuzzing user (st-admin) to a team of its own, which it may accept or decline."""
+    from accounts_app.services import create_team, invite_member
+    from tests.factories import UserFactory
+
+    owner = UserFactory(username=s.unique("st-owner"))
+    team = create_team(actor=owner, slug=s.unique("st-inv"), name="Inviting team")
+    return {"id": str(invite_member(actor=owner, team=team, username=s.admin.username, role="viewer").pk)}
+
+
 def _throwaway_job(s: Seed) -> dict:
     from jobs_app.services import submit_job
 
@@ -279,6 +301,7 @@ def _throwaway_trigger(s: Seed) -> dict:
 # Operations that destroy or disable their target: each real-id case gets a fresh object, never a seed one.
 THROWAWAY = {
     ("DELETE", "/api/v1/auth/tokens/{id}/"): lambda s: {"id": _throwaway_token(s)},
+    ("DELETE", "/api/v1/teams/{slug}/invitations/{id}/"): _throwaway_invitation,
     ("DELETE", "/api/v1/datasets/{id}/"): _throwaway_dataset,
     ("DELETE", "/api/v1/models/{id}/"): _throwaway_model,
     ("DELETE", "/api/v1/models/{id}/aliases/{alias}/"): _throwaway_alias,
