@@ -48,6 +48,9 @@ class Job(models.Model):
     attempt_started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    preempt_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="Admission asked the running job to checkpoint and give its place back."
+    )
     checkpoint = models.CharField(max_length=300, blank=True, help_text="Storage name of the latest checkpoint.")
     attempt_token_hash = models.CharField(
         max_length=64, blank=True, help_text="SHA-256 of the current attempt's credential (jobs_app.attempts)."

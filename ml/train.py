@@ -61,7 +61,8 @@ class Reporter(Protocol):
     def should_stop(self) -> bool: ...
 
     # Optional: `together()`, a context manager within which what is reported (an epoch's summary, its log
-    # line, its checkpoint) is recorded all at once or not at all; see `_together`.
+    # line, its checkpoint) is recorded all at once or not at all; see `_together`. And `checkpoint_on_stop()`:
+    # True when the stop asked for is a preemption, so the loop saves where it is (mid-epoch) before stopping.
 
 
 def _together(reporter: Reporter):
@@ -209,7 +210,11 @@ def _loss_fn(task: str):
     return nn.MSELoss() if task == "regression" else nn.CrossEntropyLoss()
 
 
-def _checkpoint(model, optimizer, epoch: int, step: int, train_seconds: float) -> tuple[dict[str, torch.Tensor], dict]:
+def _checkpoint(
+    model, optimizer, epoch: int, step: int, train_seconds: float, partial: dict | None = None
+) -> tuple[dict[str, torch.Tensor], dict]:
+    """The training state as tensors and JSON. `partial` marks an on-demand checkpoint taken inside `epoch`:
+    {"batch": batches of the epoch done, "seen": rows done, "epoch_loss": their summed loss, "epoch_seconds"}."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     state = optimizer.state_dict()
     for index, values in state["state"].items():
@@ -221,6 +226,8 @@ def _checkpoint(model, optimizer, epoch: int, step: int, train_seconds: float) -
         for index, rng in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{index}"] = rng
     meta = {"epoch": epoch, "step": step, "optim_groups": state["param_groups"], "train_seconds": train_seconds}
+    if partial is not None:
+        meta["partial"] = partial
     return tensors, meta
 
 
@@ -263,13 +270,19 @@ def fit(
     optimizer = torch.optim.AdamW(model.parameters(), lr=hyper["lr"], weight_decay=hyper["weight_decay"])
     loss_fn = _loss_fn(task)
     start_epoch, step, resumed, train_seconds = 0, 0, None, 0.0
+    partial = None  # where an on-demand checkpoint left the epoch it was taken in
     checkpoint = reporter.load_checkpoint()
     if checkpoint is not None:
         tensors, meta = checkpoint
         _restore(model, optimizer, tensors, meta, device)
         start_epoch, step, resumed = meta["epoch"] + 1, meta["step"], meta["epoch"]
         train_seconds = float(meta.get("train_seconds", 0.0))  # the earlier attempts' epochs
-        reporter.log(f"resumed from the checkpoint of epoch {meta['epoch'] + 1}")
+        partial = meta.get("partial")
+        if partial is not None:  # taken mid-epoch: that epoch goes on from the next batch
+            start_epoch, resumed = meta["epoch"], meta["epoch"] - 1
+            reporter.log(f"resumed from the on-demand checkpoint at epoch {meta['epoch'] + 1}, step {step}")
+        else:
+            reporter.log(f"resumed from the checkpoint of epoch {meta['epoch'] + 1}")
 
     inputs = torch.from_numpy(train.inputs)
     targets = torch.from_numpy(train.targets)
@@ -284,9 +297,22 @@ def fit(
     for epoch in range(start_epoch, epochs):
         model.train()
         order = torch.randperm(n, generator=torch.Generator().manual_seed(hyper["seed"] * 100_003 + epoch))
-        started, seen, epoch_loss = time.perf_counter(), 0, 0.0
-        for batch_start in range(0, n, batch_size):
+        started, seen, epoch_loss, first_batch = time.perf_counter(), 0, 0.0, 0
+        if partial is not None and epoch == start_epoch:  # the data order is the epoch's own: skip what was done
+            first_batch, seen, epoch_loss = partial["batch"], partial["seen"], partial["epoch_loss"]
+            started -= partial.get("epoch_seconds", 0.0)
+        for batch_start in range(first_batch * batch_size, n, batch_size):
             if reporter.should_stop():
+                if getattr(reporter, "checkpoint_on_stop", lambda: False)():
+                    done = {
+                        "batch": batch_start // batch_size,
+                        "seen": seen,
+                        "epoch_loss": epoch_loss,
+                        "epoch_seconds": time.perf_counter() - started,
+                    }
+                    with _together(reporter):
+                        reporter.log(f"on-demand checkpoint at epoch {epoch + 1}, step {step}")
+                        reporter.save_checkpoint(*_checkpoint(model, optimizer, epoch, step, train_seconds, done))
                 raise Stopped(f"stopped at epoch {epoch + 1}, step {step}")
             index = order[batch_start : batch_start + batch_size]
             x, y = inputs[index].to(device, non_blocking=True), targets[index].to(device, non_blocking=True)

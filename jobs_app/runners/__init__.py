@@ -77,6 +77,13 @@ def _stopped(job_id, task_id, reporter: RegistryReporter, timeout_s) -> str:
     reporter.close()
     if reason == "cancel":
         return _guarded(services.mark_cancelled, job_id, task_id)
+    if reason == "preempt":
+        return _guarded(
+            services.requeue_preempted,
+            job_id,
+            task_id,
+            message="preempted: checkpointed and returned to the queue, to resume from its checkpoint",
+        )
     if reason == "timeout":
         return _guarded(
             services.fail, job_id, task_id, error=f"timed out: the job ran longer than its timeout_s ({timeout_s} s)"

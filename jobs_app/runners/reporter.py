@@ -70,6 +70,10 @@ class RegistryReporter:
     def should_stop(self) -> bool:
         return self._stop.is_set()
 
+    def checkpoint_on_stop(self) -> bool:
+        """A preemption: the loop saves where it is before it stops, and the job resumes from there."""
+        return self.stop_reason == "preempt"
+
     @contextmanager
     def together(self):
         """What the training thread reports inside this block (an epoch's summary points and log line, then

@@ -22,6 +22,7 @@ from jobs_app.services.lifecycle import (
     on_job_end,
     record_checkpoint,
     record_output,
+    requeue_preempted,
     retry_or_fail,
 )
 from jobs_app.services.reaper import reap_stale_jobs
@@ -47,6 +48,7 @@ __all__ = [
     "reap_stale_jobs",
     "record_checkpoint",
     "record_output",
+    "requeue_preempted",
     "retry_or_fail",
     "submit_job",
 ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -25,7 +26,8 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from jobs_app.models import Accelerator, Job, JobStatus, ResourcePool, TeamMonthUsage, TeamQuota
+from accounts_app.models import Team
+from jobs_app.models import Accelerator, Job, JobLog, JobStatus, ResourcePool, TeamMonthUsage, TeamQuota
 from jobs_app.services.dispatch import enqueue
 
 log = logging.getLogger(__name__)
@@ -182,19 +184,15 @@ def admit(*, pool: str, now: datetime | None = None) -> list[Job]:
     now = now or timezone.now()
     state = load(pool, now=now)
     admitted: list[Job] = []
-    pool_reason = ""
-    while True:
-        job, pool_reason = decide(state)
-        if job is None:
+    for _ in range(2):  # a second pass when a preemption gave back a place at once
+        pool_reason = _fill(state, pool, now, admitted)
+        if not pool_reason:
             break
-        t = state.teams[job.team_id]
-        job.admitted_at, job.queue_reason = now, ""
-        Job.objects.filter(pk=job.pk).update(admitted_at=now, queue_reason="")
-        enqueue(job)
-        admitted.append(job)
-        t.jobs, t.units, t.gpus = t.jobs + 1, t.units + job.units, t.gpus + job.gpus
-        heads = _heads(pool, job.team_id)
-        t.head = heads[0] if heads else None
+        preempting, freed = preempt_for_fair_share(state, now=now)
+        if preempting:
+            pool_reason = f"{pool_reason}; {preempting}"
+        if not freed:
+            break
     for t in state.teams.values():
         if t.head is None:
             continue
@@ -203,6 +201,86 @@ def admit(*, pool: str, now: datetime | None = None) -> list[Job]:
     if admitted:
         log.info("admitted %d job(s) to pool %s", len(admitted), pool)
     return admitted
+
+
+def shares(state: PoolState) -> dict[int, float]:
+    """Each team's fair share of the pool (in GPUs or slots): capacity × weight ÷ the weights of the teams that
+    hold some of it or wait for it."""
+    demand = [t for t in state.teams.values() if t.units > 0 or (t.head is not None and not t.blocked)]
+    total = sum(t.weight for t in demand) or 1.0
+    return {t.team_id: state.pool.capacity * t.weight / total for t in demand}
+
+
+def preempt_for_fair_share(state: PoolState, *, now: datetime) -> tuple[str, bool]:
+    """When a team that would still be within its share waits on a full pool, ask the lowest-priority train job
+    of a team above its share to give its place back: one not started yet is simply un-admitted; a running one
+    is asked (`preempt_requested_at`) to save an on-demand checkpoint at its next step and return to the queue
+    (the reaper re-queues it if it has not within the pool's grace period). One preemption at a time per pool.
+    Returns what it did in words for the waiting jobs' reason ('' for nothing), and whether a place is free now
+    (an un-admitted job) rather than once the running one has stopped."""
+    if state.pool is None:
+        return "", False
+    share = shares(state)
+    below = [
+        t
+        for t in state.teams.values()
+        if t.head is not None and not t.blocked and t.units + t.head.units <= share.get(t.team_id, 0.0)
+    ]
+    over = {t.team_id for t in state.teams.values() if t.units > share.get(t.team_id, 0.0) + 1e-9}
+    if not below or not over:
+        return "", False
+    held = Job.objects.filter(pool=state.name, status__in=HELD, admitted_at__isnull=False)
+    pending = held.filter(status=JobStatus.RUNNING, preempt_requested_at__isnull=False).first()
+    if pending is not None:
+        return f"preempting a job of team {pending.team.slug}", False
+    victim = (
+        held.filter(team_id__in=over, kind="train", preempt_requested_at__isnull=True)
+        .order_by("priority", "-status", F("attempt_started_at").desc(nulls_last=True), "-created_at")
+        .select_related("team")
+        .first()
+    )  # "-status": queued (not started: no work lost) before running
+    if victim is None:
+        return "", False
+    waiting = min(below, key=lambda t: t.key(state.gpu_pool))
+    slug = Team.objects.filter(pk=waiting.team_id).values_list("slug", flat=True).first()
+    why = (
+        f"preempted for team {slug}, which waits below its fair share of pool {state.name} "
+        f"({waiting.units} of {share[waiting.team_id]:.1f}); team {victim.team.slug} holds "
+        f"{state.teams[victim.team_id].units} of its {share[victim.team_id]:.1f}"
+    )
+    if victim.status == JobStatus.QUEUED:  # admitted, not started: it waits again, nothing is lost
+        Job.objects.filter(pk=victim.pk).update(admitted_at=None, task_id=uuid.uuid4().hex, queue_reason=why)
+        JobLog.objects.create(job=victim, line=f"{why}; it had not started")
+    else:
+        grace = state.pool.preemption_grace_s
+        Job.objects.filter(pk=victim.pk).update(preempt_requested_at=now)
+        JobLog.objects.create(
+            job=victim,
+            line=f"{why}; asked to save an on-demand checkpoint at its next step (within {grace} s) and return to "
+            "the queue",
+        )
+    done = f"preempting a job of team {victim.team.slug}, above its fair share"
+    if victim.status != JobStatus.QUEUED:
+        return done, False  # it holds its place until it has stopped
+    t = state.teams[victim.team_id]
+    t.units, t.jobs, t.gpus = t.units - victim.units, t.jobs - 1, t.gpus - victim.gpus
+    return done, True
+
+
+def _fill(state: PoolState, pool: str, now: datetime, admitted: list[Job]) -> str:
+    """Admit jobs in fair-share order while they fit; returns the pool's reason when the next one does not."""
+    while True:
+        job, pool_reason = decide(state)
+        if job is None:
+            return pool_reason
+        t = state.teams[job.team_id]
+        job.admitted_at, job.queue_reason = now, ""
+        Job.objects.filter(pk=job.pk).update(admitted_at=now, queue_reason="")
+        enqueue(job)
+        admitted.append(job)
+        t.jobs, t.units, t.gpus = t.jobs + 1, t.units + job.units, t.gpus + job.gpus
+        heads = _heads(pool, job.team_id)
+        t.head = heads[0] if heads else None
 
 
 def admit_after_commit(pool: str) -> None:

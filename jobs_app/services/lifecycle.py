@@ -97,13 +97,17 @@ def gives_up(job: Job, now) -> bool:
 
 def heartbeat(*, job_id, task_id: str, progress: float) -> str | None:
     """Record that the delivery is alive and how far it got. Returns "cancel" when a cancel was requested,
-    "lost" when this delivery no longer owns the job, None otherwise. One UPDATE, no lock held."""
+    "preempt" when admission asked the job to give its place back, "lost" when this delivery no longer owns
+    the job, None otherwise. One UPDATE and one read, no lock held."""
     progress = min(1.0, max(0.0, float(progress)))
     owned = Job.objects.filter(pk=job_id, task_id=task_id, status=JobStatus.RUNNING)
     if not owned.update(heartbeat_at=timezone.now(), progress=progress):
         return "lost"
-    if owned.filter(cancel_requested_at__isnull=False).exists():
+    cancel, preempt = owned.values_list("cancel_requested_at", "preempt_requested_at").first() or (None, None)
+    if cancel is not None:
         return "cancel"
+    if preempt is not None:
+        return "preempt"
     return None
 
 
@@ -187,6 +191,27 @@ def retry_or_fail(*, job_id, task_id: str, error: str) -> Job:
     job.save(update_fields=["status", "error"])
     log_line(job, f"transient error: {error}; retry {job.attempts} of {job.max_retries} in {delay:g} s")
     enqueue(job, countdown=delay)
+    return job
+
+
+@transaction.atomic
+def requeue_preempted(*, job_id, task_id: str, message: str = "") -> Job:
+    """A preempted attempt has stopped (after its on-demand checkpoint, or the reaper gave up waiting): the job
+    goes back to waiting for admission, keeping its checkpoint, and resumes from it when let through again. Its
+    delivery no longer owns it."""
+    return requeue(_owned(job_id, task_id), message or "preempted: it returns to the queue")
+
+
+def requeue(job: Job, message: str, *, now=None) -> Job:
+    """Put a running job (locked by the caller) back in the queue to wait for admission: its attempt is
+    accounted, a fresh task_id turns away its current delivery, and admission runs once committed."""
+    now = now or timezone.now()
+    admission.account_attempt(job, now=now)
+    job.status, job.admitted_at, job.preempt_requested_at = JobStatus.QUEUED, None, None
+    job.task_id, job.queue_reason = uuid.uuid4().hex, "preempted: waiting to be admitted again"
+    job.save(update_fields=["status", "admitted_at", "preempt_requested_at", "task_id", "queue_reason"])
+    log_line(job, message)
+    admission.admit_after_commit(job.pool)
     return job
 
 

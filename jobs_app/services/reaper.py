@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from datasets_app.services import purge_deleted_datasets
 from jobs_app import kinds
-from jobs_app.models import Job, JobStatus
+from jobs_app.models import Job, JobStatus, ResourcePool
 from jobs_app.services import admission
 from jobs_app.services.dispatch import broker_priority, enqueue, send
-from jobs_app.services.lifecycle import finish, gives_up, log_line
+from jobs_app.services.lifecycle import finish, gives_up, log_line, requeue
 from models_app.services import purge_deleted_models
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,8 @@ def reap_stale_jobs(*, now=None) -> list[str]:
       last checkpoint (or failed, when its workers keep dying);
     - a running job that ignores its cancel request or outlives timeout_s by the heartbeat timeout (stuck
       outside the train loop) is cancelled or failed; its delivery no longer owns it;
+    - a running job asked to give its place back (preemption) that has not within its pool's grace period is
+      re-queued (its delivery no longer owns it); it resumes from its last checkpoint;
     - a queued job the broker never took (it was away) is sent again;
     - models and data sets deleted more than ECO_RETENTION_DAYS ago are purged (`purge_deleted`).
     Returns the ids of the jobs it touched."""
@@ -65,6 +67,16 @@ def reap_stale_jobs(*, now=None) -> list[str]:
                 touched.append(str(job.pk))
                 error = f"timed out: the job ran longer than its timeout_s ({job.timeout_s} s) and did not stop"
                 finish(job, JobStatus.FAILED, error, now=now, new_owner=True)
+        for job in running.filter(preempt_requested_at__isnull=False).exclude(pk__in=touched):
+            grace = ResourcePool.objects.filter(name=job.pool).values_list("preemption_grace_s", flat=True).first()
+            if grace is not None and now - job.preempt_requested_at > timedelta(seconds=grace):
+                touched.append(str(job.pk))
+                requeue(
+                    job,
+                    f"preempted: it did not stop within the grace period ({grace} s); re-queued, to resume from "
+                    "its last checkpoint",
+                    now=now,
+                )
         unsent = (
             Job.objects.select_for_update(skip_locked=True)
             .filter(status=JobStatus.QUEUED, sent_at__isnull=True, enqueued_at__lt=now - timedelta(seconds=30))

@@ -300,3 +300,91 @@ def test_an_upload_beyond_the_storage_quota_is_a_409_naming_the_quota_and_stores
         format="multipart",
     )
     assert again.status_code == 201
+
+
+def _train(world, team, version, *, priority=0):
+    return submit_job(
+        actor=world.users["admin"], team=team, kind="train", priority=priority,
+        spec={"dataset_version": version, "model": f"m-{team.slug}", "architecture": "mlp"},
+    )  # fmt: skip
+
+
+def _two_teams_with_data(world):
+    from datasets_app.services import create_dataset, create_version_from_builtin
+
+    teams = _teams(world, [1, 1])
+    versions = {}
+    for team in teams:
+        ds = create_dataset(actor=world.users["admin"], team=team, name="d", task="classification")
+        versions[team.pk] = str(create_version_from_builtin(actor=world.users["admin"], dataset=ds, name="iris").pk)
+    return teams, versions
+
+
+def _run(job):
+    now = timezone.now()
+    Job.objects.filter(pk=job.pk).update(status="running", attempt_started_at=now, started_at=now, heartbeat_at=now)
+    return Job.objects.get(pk=job.pk)
+
+
+def test_a_team_below_its_share_gets_the_lowest_priority_running_job_of_a_team_above_it_preempted(world):
+    from jobs_app.services import heartbeat, requeue_preempted
+
+    ResourcePool.objects.create(name="cpu", queue="cpu", capacity=2, preemption_grace_s=60)
+    (t0, t1), versions = _two_teams_with_data(world)
+    keep, victim = _run(_train(world, t0, versions[t0.pk], priority=5)), _run(_train(world, t0, versions[t0.pk]))
+    waiting = _train(world, t1, versions[t1.pk])
+    victim = Job.objects.get(pk=victim.pk)
+    assert victim.preempt_requested_at is not None and Job.objects.get(pk=keep.pk).preempt_requested_at is None
+    reason = Job.objects.get(pk=waiting.pk).queue_reason
+    assert reason.startswith("pool cpu full: 2 of 2 slots in use; preempting a job of team t0"), reason
+    lines = list(victim.log_lines.values_list("line", flat=True))
+    assert any(
+        "preempted for team t1, which waits below its fair share of pool cpu (0 of 1.0)" in line for line in lines
+    )
+    # one preemption at a time: another round asks nobody else
+    admission.admit(pool="cpu")
+    assert Job.objects.filter(preempt_requested_at__isnull=False).count() == 1
+    # the worker's heartbeat hears it; the stopped attempt goes back to the queue and the place goes to t1
+    assert heartbeat(job_id=victim.pk, task_id=victim.task_id, progress=0.5) == "preempt"
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        requeue_preempted(job_id=victim.pk, task_id=victim.task_id)
+    victim, waiting = Job.objects.get(pk=victim.pk), Job.objects.get(pk=waiting.pk)
+    assert victim.status == "queued" and victim.admitted_at is None and victim.preempt_requested_at is None
+    assert waiting.admitted_at is not None
+    # now each team holds its share (1 of 1): nobody is preempted again
+    assert Job.objects.filter(preempt_requested_at__isnull=False).count() == 0
+    assert "t0" in victim.queue_reason or victim.queue_reason.startswith("pool cpu full")
+
+
+def test_an_admitted_job_that_has_not_started_is_given_back_at_once(world):
+    ResourcePool.objects.create(name="cpu", queue="cpu", capacity=2)
+    (t0, t1), versions = _two_teams_with_data(world)
+    running = _run(_train(world, t0, versions[t0.pk]))
+    not_started = _train(world, t0, versions[t0.pk], priority=-3)
+    assert Job.objects.get(pk=not_started.pk).admitted_at is not None
+    old_task = Job.objects.get(pk=not_started.pk).task_id
+    waiting = _train(world, t1, versions[t1.pk])
+    not_started = Job.objects.get(pk=not_started.pk)
+    assert not_started.admitted_at is None and not_started.task_id != old_task  # its message is now stale
+    assert Job.objects.get(pk=waiting.pk).admitted_at is not None
+    assert Job.objects.get(pk=running.pk).preempt_requested_at is None
+
+
+def test_a_job_that_ignores_preemption_is_requeued_by_the_reaper_after_the_grace_period(world):
+    from jobs_app.services import reap_stale_jobs
+
+    ResourcePool.objects.create(name="cpu", queue="cpu", capacity=2, preemption_grace_s=60)
+    (t0, t1), versions = _two_teams_with_data(world)
+    _run(_train(world, t0, versions[t0.pk], priority=1))
+    stubborn = _run(_train(world, t0, versions[t0.pk]))
+    waiting = _train(world, t1, versions[t1.pk])  # asks for the preemption
+    assert Job.objects.get(pk=stubborn.pk).preempt_requested_at is not None
+    reap_stale_jobs()  # within the grace period: nothing happens
+    assert Job.objects.get(pk=stubborn.pk).status == "running"
+    Job.objects.filter(pk=stubborn.pk).update(preempt_requested_at=timezone.now() - timedelta(seconds=61))
+    reap_stale_jobs()
+    stubborn = Job.objects.get(pk=stubborn.pk)
+    assert stubborn.status == "queued" and stubborn.admitted_at is None
+    lines = list(stubborn.log_lines.values_list("line", flat=True))
+    assert any("did not stop within the grace period (60 s)" in line for line in lines)
+    assert Job.objects.get(pk=waiting.pk).admitted_at is not None

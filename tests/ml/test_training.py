@@ -94,6 +94,39 @@ def test_training_is_deterministic_and_resumes_exactly_from_a_checkpoint():
         assert torch.allclose(tensor, resumed.model.state_dict()[name], atol=1e-6), name
 
 
+class PreemptedReporter(MemoryReporter):
+    """Asks to stop after some steps as a preemption does: the loop checkpoints where it is first."""
+
+    def checkpoint_on_stop(self):
+        return True
+
+
+def test_a_preempted_run_checkpoints_mid_epoch_and_resumes_to_the_same_weights():
+    data, train, val, _ = digits_split()
+    spec = cnn_spec(data)
+    hyper = {"epochs": 3, "seed": 7, "batch_size": 128}
+    whole = fit(spec, "classification", train, val, hyper, MemoryReporter())
+    steps_per_epoch = math.ceil(len(train) / 128)
+    preempted = PreemptedReporter(stop_after_steps=steps_per_epoch + 3)  # in the middle of epoch 2
+    with pytest.raises(Stopped):
+        fit(spec, "classification", train, val, hyper, preempted)
+    tensors, meta = preempted.checkpoint
+    assert meta["epoch"] == 1 and meta["step"] == steps_per_epoch + 3 and meta["partial"]["batch"] == 3
+    assert preempted.lines[-1] == f"on-demand checkpoint at epoch 2, step {steps_per_epoch + 3}"
+    preempted.stop_after_steps = None
+    resumed = fit(spec, "classification", train, val, hyper, preempted)
+    assert f"resumed from the on-demand checkpoint at epoch 2, step {steps_per_epoch + 3}" in preempted.lines
+    assert resumed.epochs_run == 2  # the rest of epoch 2, then epoch 3
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.allclose(tensor, resumed.model.state_dict()[name], atol=1e-6), name
+    # the epoch's summary counts every row of the epoch, before and after the preemption
+    epoch2 = [m for _, m in preempted.metrics if m.get("epoch") == 2]
+    whole_reporter = MemoryReporter()
+    fit(spec, "classification", train, val, hyper, whole_reporter)
+    expected = [m for _, m in whole_reporter.metrics if m.get("epoch") == 2]
+    assert epoch2[0]["train_loss"] == pytest.approx(expected[0]["train_loss"], rel=1e-5)
+
+
 def test_nan_loss_fails_with_a_clear_error():
     data, train, val, _ = digits_split("mlp")
     spec = {"architecture": "mlp", "in_features": 64, "num_outputs": 10}

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from jobs_app.models import Job, ResourcePool, TeamQuota
-from tests.helpers import ISOLATED_POOL, builtin_version, submit, wait_finished
+from tests.helpers import ISOLATED_POOL, builtin_version, submit, wait_finished, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,8 +42,67 @@ def test_a_team_allowed_one_concurrent_job_never_runs_two_though_two_workers_are
         done.sort(key=lambda d: d.started_at)
         for before, after in zip(done, done[1:], strict=False):
             assert after.started_at >= before.finished_at
-        assert all(d.cpu_seconds > 0 for d in done)  # measured in the worker process
+        for d in done:  # measured in the worker process, recorded just after the job's end
+            wait_for(d.pk, lambda j: j.cpu_seconds > 0, timeout=10, what="the job's CPU time")
         assert len({d.worker for d in done}) >= 1
+    finally:
+        for process in workers:
+            process.stop()
+
+
+def test_a_preempted_job_checkpoints_gives_its_place_back_and_resumes_from_that_step(world, stack):
+    """Team alpha fills a pool of two slots with two trainings; team beta submits a job. Alpha's lower-priority
+    training is asked to stop, saves an on-demand checkpoint at its next step and returns to the queue; beta's
+    job runs in its place; then alpha's resumes from the checkpoint's step and registers one version."""
+    from models_app.models import ModelVersion
+
+    pool = ResourcePool.objects.create(name=ISOLATED_POOL, queue=ISOLATED_POOL, capacity=2, preemption_grace_s=60)
+    TeamQuota.objects.create(team=world.alpha, pool=pool, weight=1)
+    TeamQuota.objects.create(team=world.beta, pool=pool, weight=1)
+    member, outsider = world.client("member"), world.client("outsider")
+    digits = builtin_version(member, name="digits", builtin="digits")
+    ds = outsider.post("/api/v1/datasets/", {"team": "beta", "name": "iris", "task": "classification"}, format="json")
+    iris = outsider.post(f"/api/v1/datasets/{ds.json()['id']}/versions/", {"builtin": "iris"}, format="json").json()
+    workers = [stack.worker(ISOLATED_POOL), stack.worker(ISOLATED_POOL)]
+    try:
+        spec = {
+            "dataset_version": digits,
+            "architecture": "cnn",
+            "hyperparameters": {"epochs": 10, "batch_size": 16},
+        }
+        keep = submit(member, "train", {**spec, "model": "kept"}, priority=1, resources={"pool": ISOLATED_POOL})
+        victim = submit(member, "train", {**spec, "model": "preempted"}, resources={"pool": ISOLATED_POOL})
+        wait_for(victim["id"], lambda j: j.status == "running" and j.progress > 0, what="the training to run")
+        wait_for(keep["id"], lambda j: j.status == "running", what="the other training to run")
+        response = outsider.post(
+            "/api/v1/jobs/",
+            {
+                "team": "beta",
+                "kind": "process",
+                "spec": {"dataset_version": iris["id"], "steps": [{"op": "dedupe"}]},
+                "resources": {"pool": ISOLATED_POOL},
+            },
+            format="json",
+        )
+        assert response.status_code == 201, response.json()
+        beta_job = response.json()
+        assert "preempting a job of team alpha" in beta_job["queue_reason"], beta_job["queue_reason"]
+        requeued = wait_for(
+            victim["id"], lambda j: j.status == "queued" and j.attempts == 1, what="the preempted job to requeue"
+        )
+        assert requeued.checkpoint  # the on-demand checkpoint
+        assert wait_finished(beta_job["id"], timeout=60).status == "succeeded"
+        done = wait_finished(victim["id"], timeout=240)
+        assert done.status == "succeeded", done.error
+        lines = list(done.log_lines.order_by("id").values_list("line", flat=True))
+        saved = next(line for line in lines if line.startswith("on-demand checkpoint at epoch"))
+        where = saved.removeprefix("on-demand checkpoint at ")  # "epoch E, step S"
+        assert any(line == f"resumed from the on-demand checkpoint at {where}" for line in lines), lines
+        assert any(line.startswith("preempted: checkpointed and returned to the queue") for line in lines)
+        assert done.attempts == 2
+        assert ModelVersion.objects.filter(pk__in=done.output_links.values("object_id")).count() == 1
+        assert ModelVersion.objects.filter(model__name="preempted").count() == 1
+        assert wait_finished(keep["id"], timeout=240).status == "succeeded"
     finally:
         for process in workers:
             process.stop()
