@@ -1,11 +1,15 @@
 """Reads for accounts_app, and the role checks every app's views use."""
 
+import re
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
 from accounts_app.models import ROLE_RANK, ApiToken, AuditEvent, Invitation, Membership, Role, Team, User
+
+SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?")
 
 
 def teams_for_user(user: User) -> QuerySet[Team]:
@@ -27,6 +31,8 @@ def team_for_user(*, user: User, slug: str) -> Team:
 def team_for_write(*, user: User, slug: str, field: str = "team") -> Team:
     """The team named in a request body: 400 naming the field when it is not one of the caller's teams.
     The role it takes to write there is the view's (accounts_app.permissions)."""
+    if not SLUG.fullmatch(slug):  # not a slug at all (a NUL, say, which PostgreSQL text cannot even hold)
+        raise ValidationError({field: ["No such team among your teams: a team slug is lowercase letters, digits, -."]})
     team = Team.objects.filter(slug=slug, memberships__user=user).first()
     if team is None:
         raise ValidationError({field: [f"No team '{slug}' among your teams."]})

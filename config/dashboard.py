@@ -7,6 +7,7 @@ so a deep link (`/jobs/<id>?keys=loss`) opens the app at that page.
 
 from __future__ import annotations
 
+from csp.decorators import csp_update
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
@@ -21,6 +22,9 @@ npm run build</code>). Meanwhile: <a href="/api/docs/">API documentation</a>, <a
 
 @never_cache  # index.html names the current hashed bundles; a cached copy would point at deleted ones
 @ensure_csrf_cookie  # the app reads the csrftoken cookie for its unsafe requests
+# the submit form validates the job kinds' JSON schemas (sent by the server) with Ajv, which compiles each to a
+# function (`new Function`): the page needs 'unsafe-eval'; inline scripts stay refused
+@csp_update({"script-src": ["'unsafe-eval'"]})
 def dashboard(request: HttpRequest, path: str = "") -> HttpResponse:
     """index.html of the build for any app path; 503 with a how-to page when the build is missing."""
     index = settings.DASHBOARD_DIR / "index.html"

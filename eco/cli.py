@@ -295,6 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     g_set.add_argument(
         "--min-gain", type=float, default=0.0, help="how much the candidate must beat the incumbent by (default 0)"
     )
+    g_set.add_argument(
+        "--max-overlap",
+        type=int,
+        default=0,
+        help="rows of the pinned set the candidate's training data may share (leakage check; default 0)",
+    )
     g_set.add_argument("--card-field", action="append", default=[], help="a model-card section it needs")
     g_set.add_argument("--alias", action="append", default=[], help="an alias it protects (production)")
     g_set.set_defaults(
@@ -303,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
             dataset_version=a.dataset_version,
             split=a.split,
             min_gain=a.min_gain,
+            max_overlap=a.max_overlap,
             required_card_fields=a.card_field,
             aliases=a.alias,
             **({"metric": a.metric} if a.metric else {}),

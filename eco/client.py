@@ -230,7 +230,7 @@ class Client:
         return self._call("GET", f"models/{model}/gate/")
 
     def set_gate(self, model: str, *, dataset_version: str, **policy) -> dict:
-        """policy: metric, direction, split, min_gain, required_card_fields, aliases."""
+        """policy: metric, direction, split, min_gain, max_overlap, required_card_fields, aliases."""
         return self._call("PUT", f"models/{model}/gate/", json={"dataset_version": dataset_version, **policy})
 
     # --- serving and feedback ---

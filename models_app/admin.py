@@ -13,6 +13,7 @@ from models_app.models import (
     ModelVersionDataset,
     PredictionLog,
     RegisteredModel,
+    RowHashes,
     ServingRequest,
     VersionStatus,
 )
@@ -192,3 +193,20 @@ class ServingRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
     readonly_fields = [f.name for f in ServingRequest._meta.fields]
     date_hierarchy = "created_at"
     show_full_result_count = False  # one row per predict request: no COUNT(*) of the whole table per page
+
+
+@admin.register(RowHashes)
+class RowHashesAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """The leakage check's cache of row content hashes per dataset version (written by models_app.leakage)."""
+
+    list_display = ["dataset_version", "columns_count", "num_rows", "distinct_rows", "seconds_taken", "created_at"]
+    list_select_related = ["dataset_version__dataset"]
+    exclude = ["hashes"]
+
+    @admin.display(description="columns")
+    def columns_count(self, obj):
+        return len(obj.columns)
+
+    @admin.display(description="seconds")
+    def seconds_taken(self, obj):
+        return f"{obj.seconds:.2f}"

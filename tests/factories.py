@@ -14,9 +14,21 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from accounts_app.models import ApiToken, AuditEvent, Membership, Team, User
+from accounts_app.models import ApiToken, AuditEvent, Invitation, Membership, Team, User
 from datasets_app.models import Blob, Dataset, DatasetLineage, DatasetVersion
-from jobs_app.models import Job, JobLog, JobOutput, MetricPoint, MetricRollup, OutputKind, RetrainTrigger, TriggerRun
+from jobs_app.models import (
+    Job,
+    JobLog,
+    JobOutput,
+    MetricPoint,
+    MetricRollup,
+    OutputKind,
+    ResourcePool,
+    RetrainTrigger,
+    TeamMonthUsage,
+    TeamQuota,
+    TriggerRun,
+)
 from models_app.models import (
     Evaluation,
     GatePolicy,
@@ -25,6 +37,7 @@ from models_app.models import (
     ModelVersionDataset,
     PredictionLog,
     RegisteredModel,
+    RowHashes,
     ServingRequest,
 )
 
@@ -346,3 +359,61 @@ class TriggerRunFactory(factory.django.DjangoModelFactory):
     trigger = factory.SubFactory(RetrainTriggerFactory)
     feedback_until = factory.LazyFunction(timezone.now)
     feedback_count = 10
+
+
+class InvitationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Invitation
+
+    team = factory.SubFactory(TeamFactory)
+    username = factory.Sequence(lambda n: f"invitee-{n}")
+    role = "member"
+    invited_by = factory.SubFactory(UserFactory)
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=14))
+
+
+class ResourcePoolFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ResourcePool
+
+    name = factory.Sequence(lambda n: f"pool-{n}")
+    queue = factory.SelfAttribute("name")
+    accelerator = "gpu"
+    capacity = 8
+
+
+class TeamQuotaFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TeamQuota
+
+    team = factory.SubFactory(TeamFactory)
+    pool = factory.SubFactory(ResourcePoolFactory)
+    weight = 1.0
+    max_concurrent_jobs = 2
+    max_gpus = 2
+
+
+class TeamMonthUsageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TeamMonthUsage
+
+    team = factory.SubFactory(TeamFactory)
+    pool = factory.Sequence(lambda n: f"pool-{n}")
+    month = factory.LazyFunction(lambda: timezone.now().date().replace(day=1))
+    gpu_seconds = 3600.0
+    cpu_seconds = 7200.0
+
+
+class RowHashesFactory(factory.django.DjangoModelFactory):
+    """Two rows' hashes of a version's file (what models_app.leakage caches)."""
+
+    class Meta:
+        model = RowHashes
+
+    dataset_version = factory.SubFactory(DatasetVersionFactory)
+    columns_key = factory.Sequence(lambda n: hashlib.sha256(f"columns-{n}".encode()).hexdigest())
+    columns = factory.List(["a"])
+    algorithm = 1
+    num_rows = 2
+    distinct_rows = 2
+    hashes = factory.LazyFunction(lambda: (1).to_bytes(8, "little") + (2).to_bytes(8, "little"))

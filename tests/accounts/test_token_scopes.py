@@ -79,3 +79,11 @@ def test_requests_are_throttled_per_token(world, monkeypatch):
     assert answers == [200, 200, 200]  # reading who you are is not limited: the dashboard asks on every load
     schema = [anon.get("/api/schema/").status_code for _ in range(3)]
     assert schema[-1] == 429 and 429 not in schema[:2]
+
+
+def test_a_team_field_that_is_no_slug_is_a_400_naming_it_not_a_500(world):
+    """Schemathesis found it: a NUL in the body's team reached PostgreSQL, which cannot hold one."""
+    response = world.client("admin").post(
+        "/api/v1/datasets/", {"team": "\u00dcl\u0000x", "name": "n", "task": "regression"}, format="json"
+    )
+    assert response.status_code == 400 and "team" in response.json()["errors"]

@@ -170,6 +170,12 @@ def test_the_dashboard_and_docs_have_a_content_security_policy(db, anon, built_d
         assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy and "object-src 'none'" in policy, (
             path
         )
+    # only the dashboard's page may compile (its form validator, Ajv, builds functions); no page runs inline scripts
+    assert "'unsafe-eval'" in anon.get("/").headers["Content-Security-Policy"]
+    assert "'unsafe-eval'" not in anon.get("/api/docs/").headers["Content-Security-Policy"]
+    assert (
+        "'unsafe-inline'" not in anon.get("/").headers["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+    )
     # the API docs load no inline script (the policy would block it): their start-up script is a file
     html = anon.get("/api/docs/").content.decode()
     assert "<script>" not in html.replace(" ", "")
