@@ -1,6 +1,9 @@
+import json
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html
 
 from accounts_app import services
 from accounts_app.adminkit import ReadOnlyMixin, RefusalsAsMessagesMixin, copy_saved, report_refusal
@@ -115,12 +118,23 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "action", "actor", "team", "target_type", "target_id"]
+    """The audit trail, read-only: who did what to which object, with the values before and after a change."""
+
+    list_display = ["created_at", "action", "actor", "team", "target_type", "change"]
     list_filter = ["action", "team", "target_type"]
     search_fields = ["action", "target_id", "actor__username"]
     date_hierarchy = "created_at"
     list_select_related = ["actor", "team"]
-    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+    readonly_fields = [f.name for f in AuditEvent._meta.fields if f.name != "data"] + ["change", "data_formatted"]
+    exclude = ["data"]
+
+    @admin.display(description="change")
+    def change(self, obj):
+        return describe_change(obj.data) or "-"
+
+    @admin.display(description="data")
+    def data_formatted(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.data, indent=2, sort_keys=True, default=str))
 
     def has_add_permission(self, request):
         return False
@@ -130,6 +144,40 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def describe_change(data: dict, limit: int = 6) -> str:
+    """An audit event's data in words: "max_concurrent_jobs: 1 → 2; weight: 1 → 2" for {before, after} (nested
+    dicts by dotted path, only what changed), "key=value, ..." otherwise; at most `limit` items."""
+    if not isinstance(data, dict):
+        return str(data)
+    if "before" in data and "after" in data:
+        pairs = _diff(data["before"], data["after"]).items()
+        changes = [f"{path}: {_shown(old)} → {_shown(new)}" for path, (old, new) in pairs]
+    else:
+        changes = [f"{k}={v}" for k, v in data.items() if not isinstance(v, (dict, list))]
+    more = len(changes) - limit
+    return "; ".join(changes[:limit]) + (f"; and {more} more" if more > 0 else "")
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _diff(before, after, prefix: str = "") -> dict:
+    """{dotted path: (before, after)} of the leaves that differ; a dict on one side only is compared with {}."""
+    if isinstance(before, dict) or isinstance(after, dict):
+        before = before if isinstance(before, dict) else {}
+        after = after if isinstance(after, dict) else {}
+        out = {}
+        for key in sorted(set(before) | set(after), key=str):
+            out.update(_diff(before.get(key), after.get(key), f"{prefix}{key}."))
+        return out
+    return {} if before == after else {prefix.rstrip("."): (before, after)}
 
 
 @admin.register(Invitation)

@@ -26,7 +26,14 @@ class JobAdmin(admin.ModelAdmin):
     # the state machine belongs to the services: nothing here is edited by hand; cancel is an action
     readonly_fields = [f.name for f in Job._meta.fields] + ["metric_keys"]
     inlines = [JobLogInline]
-    actions = ["cancel_jobs", "raise_priority", "lower_priority"]
+    actions = ["cancel_jobs", "requeue_jobs", "raise_priority", "lower_priority"]
+
+    @admin.action(description="Requeue the selected jobs (they wait for admission again)", permissions=["change"])
+    def requeue_jobs(self, request, queryset):
+        from jobs_app.services.governance import requeue_job
+
+        done = sum(1 for job in queryset if requeue_job(actor=request.user, job=job))
+        self.message_user(request, f"Requeued {done} job{'s' if done != 1 else ''}.")
 
     @admin.display(description="queue reason")
     def waiting_because(self, obj):
@@ -225,6 +232,14 @@ class TeamMonthUsageAdmin(admin.ModelAdmin):
     list_display = ["month_label", "team", "pool", "gpu_hours", "cpu_hours", "jobs"]
     list_filter = ["pool", "team", "month"]
     list_select_related = ["team"]
+    months_charted = 6
+
+    def changelist_view(self, request, extra_context=None):
+        from jobs_app.governance_charts import usage_charts
+
+        charts = usage_charts(months=self.months_charted)
+        extra = {"usage_charts": charts, "usage_months": self.months_charted, **(extra_context or {})}
+        return super().changelist_view(request, extra_context=extra)
 
     @admin.display(description="month", ordering="month")
     def month_label(self, obj):

@@ -1,9 +1,13 @@
 """Governance writes the admin makes: a pool or its quotas changed (audited with the values before and after,
-then an admission round, so a raised limit lets waiting jobs through at once) and a waiting job's priority."""
+then an admission round, so a raised limit lets waiting jobs through at once), a waiting job's priority, and
+sending an admitted job back to wait (requeue)."""
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import transaction
+from django.utils import timezone
 
 from accounts_app.models import User
 from accounts_app.services import record_audit
@@ -61,3 +65,30 @@ def set_priority(*, actor: User, job: Job, priority: int) -> bool:
     )
     admission.admit_after_commit(job.pool)
     return True
+
+
+@transaction.atomic
+def requeue_job(*, actor: User, job: Job) -> bool:
+    """Send an admitted job back to wait for admission (an operator making room): one not started yet at once;
+    a running train job is asked to checkpoint and return, as a preemption; audited. False for a job that is
+    not admitted, or running but unable to checkpoint (only train jobs can)."""
+    job = Job.objects.select_for_update().get(pk=job.pk)
+    if job.admitted_at is None or job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        return False
+    if job.status == JobStatus.QUEUED:
+        requeue_waiting(job, f"requeued by {actor.username}: it waits for admission again")
+    elif job.kind == "train" and job.preempt_requested_at is None:
+        job.preempt_requested_at = timezone.now()
+        job.save(update_fields=["preempt_requested_at"])
+        log_line(job, f"requeued by {actor.username}: asked to save an on-demand checkpoint and return to the queue")
+    else:
+        return False
+    record_audit(actor=actor, action="job.requeue", team=job.team, target=job, data={"status": job.status})
+    return True
+
+
+def requeue_waiting(job: Job, message: str) -> None:
+    """An admitted job not started yet waits for admission again; its message in the broker becomes stale."""
+    Job.objects.filter(pk=job.pk).update(admitted_at=None, task_id=uuid.uuid4().hex, queue_reason=message)
+    log_line(job, message)
+    admission.admit_after_commit(job.pool)

@@ -388,3 +388,48 @@ def test_a_job_that_ignores_preemption_is_requeued_by_the_reaper_after_the_grace
     lines = list(stubborn.log_lines.values_list("line", flat=True))
     assert any("did not stop within the grace period (60 s)" in line for line in lines)
     assert Job.objects.get(pk=waiting.pk).admitted_at is not None
+
+
+def test_the_console_charts_usage_per_team_and_month_and_audits_in_words(world, version):
+    from django.test import Client
+
+    from accounts_app.admin import describe_change
+
+    pool = ResourcePool.objects.create(name="gpu", queue="gpu", accelerator="gpu", capacity=8)
+    month = admission.month_start(timezone.now())
+    TeamMonthUsage.objects.create(team=world.alpha, pool="gpu", month=month, gpu_seconds=7200, cpu_seconds=360)
+    TeamMonthUsage.objects.create(team=world.beta, pool="gpu", month=month, gpu_seconds=1800)
+    staff = world.users["admin"]
+    staff.is_staff = staff.is_superuser = True
+    staff.save()
+    client = Client()
+    client.force_login(staff)
+    page = client.get("/admin/jobs_app/teammonthusage/").content.decode()
+    charts = [part.split("</figure>")[0] for part in page.split("<figure")[1:]]
+    assert len(charts) == 2 and "GPU-hours per team" in charts[0] and "CPU-hours per team" in charts[1]
+    assert all("pygal-chart" in c and "<script" not in c for c in charts)  # no script: the CSP allows none
+    assert "alpha" in page and "2.00" in page  # the list's rounded GPU-hours
+    assert (
+        describe_change(
+            {
+                "before": {"quotas": {"alpha": {"max_gpus": 2, "weight": 1}}},
+                "after": {"quotas": {"alpha": {"max_gpus": 4, "weight": 1}}},
+            }
+        )
+        == "quotas.alpha.max_gpus: 2 → 4"
+    )
+    assert describe_change({"kind": "train"}) == "kind=train"
+    assert pool.pk
+
+
+def test_requeue_sends_an_admitted_job_back_to_wait_and_asks_a_running_one_to_checkpoint(world, version):
+    from accounts_app.models import AuditEvent
+    from jobs_app.services.governance import requeue_job
+
+    ResourcePool.objects.create(name="cpu", queue="cpu", capacity=1)
+    running = _run(_train(world, world.alpha, version))
+    waiting_admitted = _submit(world, version)  # waits: the pool is full
+    assert requeue_job(actor=world.users["admin"], job=waiting_admitted) is False  # not admitted: nothing to do
+    assert requeue_job(actor=world.users["admin"], job=running) is True
+    assert Job.objects.get(pk=running.pk).preempt_requested_at is not None
+    assert AuditEvent.objects.filter(action="job.requeue").count() == 1
