@@ -283,6 +283,15 @@ def _fill(state: PoolState, pool: str, now: datetime, admitted: list[Job]) -> st
         t.head = heads[0] if heads else None
 
 
+def released(job: Job) -> None:
+    """A job that held a place in its pool has ended: run the pool's admission round in the same transaction,
+    so the place passes to the next job as the job's end commits (nobody ever sees the pool emptier than it
+    is). Its rows are not among the waiting jobs a round writes, so the lock order is the same as a submit's
+    (pool, then waiting rows). A job that never held a place frees nothing."""
+    if job.admitted_at is not None:
+        admit(pool=job.pool)
+
+
 def admit_after_commit(pool: str) -> None:
     """Run an admission round of `pool` once the current transaction commits (a job ended, a quota changed)."""
 

@@ -135,7 +135,7 @@ def complete(*, job_id, task_id: str, register: Callable[[Job], dict]) -> Job:
     job.status, job.progress, job.finished_at, job.outputs = JobStatus.SUCCEEDED, 1.0, timezone.now(), outputs
     job.save(update_fields=["status", "progress", "finished_at", "outputs"])
     admission.account_attempt(job, now=job.finished_at)
-    admission.admit_after_commit(job.pool)
+    admission.released(job)
     log_line(job, f"succeeded: {', '.join(f'{k}={v}' for k, v in outputs.items())}")
     _drop_checkpoint_after_commit(job)
     _ended(job)
@@ -235,7 +235,7 @@ def finish(job: Job, status: str, message: str, *, now=None, new_owner: bool = F
     log_line(job, message)
     _drop_checkpoint_after_commit(job)
     if kinds.runs_on_worker(job.kind):
-        admission.admit_after_commit(job.pool)  # what it held is free for the next job
+        admission.released(job)
     _ended(job)
     return job
 

@@ -106,3 +106,70 @@ def test_a_preempted_job_checkpoints_gives_its_place_back_and_resumes_from_that_
     finally:
         for process in workers:
             process.stop()
+
+
+def _iris(client, team: str) -> str:
+    made = client.post("/api/v1/datasets/", {"team": team, "name": "iris", "task": "classification"}, format="json")
+    assert made.status_code == 201, made.json()
+    version = client.post(f"/api/v1/datasets/{made.json()['id']}/versions/", {"builtin": "iris"}, format="json")
+    return version.json()["id"]
+
+
+def test_three_teams_weighted_1_1_2_on_four_slots_each_hold_their_share_within_one_slot(world, stack):
+    """Four real workers, three teams keeping work queued: sampled throughout, each team holds its weighted
+    share of the pool's four slots (1, 1 and 2) within one slot, and every job finishes."""
+    from accounts_app.models import Team
+
+    member, outsider = world.client("member"), world.client("outsider")
+    assert member.post("/api/v1/teams/", {"slug": "gamma", "name": "Gamma"}, format="json").status_code == 201
+    # no room at first: all the work waits until the four workers are up
+    pool = ResourcePool.objects.create(name=ISOLATED_POOL, queue=ISOLATED_POOL, capacity=0)
+    weights = {"alpha": 1, "beta": 1, "gamma": 2}
+    for slug, weight in weights.items():
+        TeamQuota.objects.create(team=Team.objects.get(slug=slug), pool=pool, weight=weight)
+    clients = {"alpha": member, "beta": outsider, "gamma": member}
+    versions = {slug: _iris(clients[slug], slug) for slug in weights}
+    workers = []
+    try:
+        ids = []
+        for _ in range(8):
+            for slug in [s for s, w in weights.items() for _ in range(w)]:  # work in proportion to the weights
+                body = {
+                    "team": slug,
+                    "kind": "process",
+                    "spec": {"dataset_version": versions[slug], "steps": [{"op": "dedupe"}]},
+                    "resources": {"pool": ISOLATED_POOL},
+                }
+                response = clients[slug].post("/api/v1/jobs/", body, format="json")
+                assert response.status_code == 201, response.json()
+                ids.append(response.json()["id"])
+        workers = [stack.worker(ISOLATED_POOL) for _ in range(4)]
+        assert not Job.objects.filter(pk__in=ids, admitted_at__isnull=False).exists()
+        pool.capacity = 4
+        pool.save()
+        from jobs_app.services import admit
+
+        admit(pool=ISOLATED_POOL)  # what a save in the admin does
+        share = {"alpha": 1, "beta": 1, "gamma": 2}
+        samples, deadline = 0, time.monotonic() + 240
+        jobs = Job.objects.filter(pk__in=ids)
+        while time.monotonic() < deadline:
+            waiting = set(jobs.filter(status="queued", admitted_at__isnull=True).values_list("team__slug", flat=True))
+            if waiting != set(weights):
+                break  # a team has no work queued any more: the share no longer applies
+            held = {slug: 0 for slug in weights}
+            for slug in jobs.filter(status__in=["queued", "running"], admitted_at__isnull=False).values_list(
+                "team__slug", flat=True
+            ):
+                held[slug] += 1
+            assert sum(held.values()) <= 4, held
+            for slug, target in share.items():
+                assert abs(held[slug] - target) <= 1, (samples, held)
+            samples += 1
+            time.sleep(0.05)
+        assert samples >= 5
+        done = [wait_finished(i, timeout=240) for i in ids]
+        assert {d.status for d in done} == {"succeeded"}, [d.error for d in done if d.status != "succeeded"]
+    finally:
+        for process in workers:
+            process.stop()
