@@ -122,8 +122,14 @@ test("the whole loop in the browser", async ({ page }) => {
     if (r.url().includes("/metrics/") && r.url().includes("start_step=")) windowReads.push(r.url());
   });
   const over = page.locator('[data-metric="train_loss"] .u-over');
-  await over.scrollIntoViewIfNeeded();
-  const box = (await over.boundingBox())!;
+  // the chart is drawn again as each job's series arrives: retry until it holds still
+  let box: { x: number; y: number; width: number; height: number } | null = null;
+  await expect(async () => {
+    await over.scrollIntoViewIfNeeded({ timeout: 2_000 });
+    box = await over.boundingBox();
+    expect(box).not.toBeNull();
+  }).toPass({ timeout: 30_000 });
+  box = box!;
   await page.mouse.move(box.x + box.width * 0.2, box.y + box.height / 2);
   await page.mouse.down();
   await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 8 });
