@@ -353,3 +353,21 @@ def test_a_model_really_trained_on_the_pinned_set_cannot_take_production(world, 
     assert [c["name"] for c in response.json()["checks"]] == ["leakage"]
     assert response.json()["checks"][0]["overlap"] == 30
     assert model.aliases.get(alias="production").version_id == first.pk
+
+
+def test_training_on_the_pinned_version_is_no_leak_when_the_gate_scores_a_split_training_held_out(
+    world, model, pinned
+):
+    """A gate that scores the `test` split of a version, and a model trained on that version (whose training holds
+    the test split out, by the same seeded split): the rows are told apart by the split, not by content."""
+    _gate(world, model, pinned, split="test")
+    version = _version_on(world, model, pinned)
+    check = _leakage(model, version)
+    assert check["passed"] is True and check["overlap"] == 0
+    assert "itself was trained on with its test split held out" in check["detail"]
+    # a re-uploaded copy of the same file is still compared by content
+    from datasets_app.services import create_version_from_builtin
+
+    copy = create_version_from_builtin(actor=world.users["member"], dataset=pinned.dataset, name="iris")
+    copied = _version_on(world, model, copy)
+    assert _leakage(model, copied)["passed"] is False
