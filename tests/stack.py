@@ -94,7 +94,8 @@ class Stack:
     def __init__(self, env: dict, log_dir: Path):
         self.env, self.log_dir, self.count = env, log_dir, 0
 
-    def worker(self, queue: str = "cpu") -> Process:
+    def worker(self, queue: str = "cpu", **env: str) -> Process:
+        """A Celery worker on `queue`, with `env` added to its environment (ECO_TRAIN_STEP_DELAY_S, say)."""
         self.count += 1
         argv = [
             str(Path(sys.executable).with_name("celery")),
@@ -112,7 +113,7 @@ class Stack:
             "--loglevel",
             "INFO",
         ]
-        return Process(f"worker{self.count}", argv, self.env, self.log_dir, ready="ready.").start()
+        return Process(f"worker{self.count}", argv, {**self.env, **env}, self.log_dir, ready="ready.").start()
 
     def reaper(self, every: float = 0.5) -> Process:
         argv = [sys.executable, "manage.py", "reap_jobs", "--every", str(every)]

@@ -63,12 +63,13 @@ def test_a_preempted_job_checkpoints_gives_its_place_back_and_resumes_from_that_
     digits = builtin_version(member, name="digits", builtin="digits")
     ds = outsider.post("/api/v1/datasets/", {"team": "beta", "name": "iris", "task": "classification"}, format="json")
     iris = outsider.post(f"/api/v1/datasets/{ds.json()['id']}/versions/", {"builtin": "iris"}, format="json").json()
-    workers = [stack.worker(ISOLATED_POOL), stack.worker(ISOLATED_POOL)]
+    # the trainings sleep 0.05 s a step, so they run long enough to be preempted while the CPUs stay free
+    workers = [stack.worker(ISOLATED_POOL, ECO_TRAIN_STEP_DELAY_S="0.05") for _ in range(2)]
     try:
         spec = {
             "dataset_version": digits,
-            "architecture": "cnn",
-            "hyperparameters": {"epochs": 10, "batch_size": 16},
+            "architecture": "mlp",
+            "hyperparameters": {"epochs": 4, "batch_size": 32, "log_every": 1},
         }
         keep = submit(member, "train", {**spec, "model": "kept"}, priority=1, resources={"pool": ISOLATED_POOL})
         victim = submit(member, "train", {**spec, "model": "preempted"}, resources={"pool": ISOLATED_POOL})
