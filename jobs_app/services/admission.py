@@ -23,7 +23,7 @@ from datetime import date, datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 
 from accounts_app.models import Team
@@ -354,7 +354,3 @@ def _month_row(job: Job, now: datetime, *, gpu_s: float, cpu_s: float, ended: bo
 
 def is_known_pool(pool: str) -> bool:
     return pool in settings.ECO_POOLS or ResourcePool.objects.filter(name=pool).exists()
-
-
-def waiting_filter() -> Q:
-    return Q(status=JobStatus.QUEUED, admitted_at__isnull=True)

@@ -120,6 +120,7 @@ function CreateForm({ onCreated }: { onCreated: (t: NewToken) => void }) {
         <Select
           label="Scope"
           description={SCOPES.find((o) => o.value === scope)?.hint}
+          inputWrapperOrder={["label", "input", "description", "error"]}
           data={SCOPES.map(({ value, label }) => ({ value, label }))}
           value={scope}
           onChange={(v) => v && setScope(v as Scope)}
