@@ -336,3 +336,22 @@ class TeamMonthUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team} on {self.pool}, {self.month:%Y-%m}"
+
+
+class JobArtifact(models.Model):
+    """A file a tracking run logged (`run.log_artifact`, `run.log_text`) under a relative `path` unique in its
+    job; logging the path again points it at the new file. The content is a content-addressed blob."""
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="artifacts")
+    path = models.CharField(max_length=255)
+    blob = models.ForeignKey("datasets_app.Blob", on_delete=models.PROTECT, related_name="+")
+    size_bytes = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["path"]
+        constraints = [models.UniqueConstraint(fields=["job", "path"], name="job_artifact_path_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}:{self.path}"
