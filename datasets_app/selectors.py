@@ -118,16 +118,19 @@ def lineage(*, user: User, version: DatasetVersion, max_depth: int = 50) -> dict
 
 
 def _team_blobs(team):
-    """The blobs a team's data sets and models hold (models by name: datasets_app imports no app above it)."""
+    """The blobs a team's data sets, models and run artifacts hold (the upper apps' models by app label:
+    datasets_app imports no app above it)."""
     from django.apps import apps
     from django.db.models import Q
 
     from datasets_app.models import Blob, DatasetVersion
 
     ModelVersion = apps.get_model("models_app", "ModelVersion")
+    JobArtifact = apps.get_model("jobs_app", "JobArtifact")
     return Blob.objects.filter(
         Q(pk__in=DatasetVersion._base_manager.filter(dataset__team=team).values("blob_id"))
         | Q(pk__in=ModelVersion._base_manager.filter(model__team=team).values("blob_id"))
+        | Q(pk__in=JobArtifact.objects.filter(job__team=team).values("blob_id"))
     )
 
 

@@ -1,18 +1,26 @@
+import hashlib
+from pathlib import PurePosixPath
+
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import generics
 from rest_framework.exceptions import NotFound
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from accounts_app.models import Role
 from accounts_app.selectors import team_for_user, team_for_write
+from datasets_app import blobs
 from datasets_app import selectors as dataset_selectors
+from datasets_app.uploads import read_upload
 from jobs_app import attempts, kinds, metrics, selectors, services, triggers
 from jobs_app.filters import JobFilter, TriggerFilter
 from jobs_app.models import Job, RetrainTrigger, TriggerRun
 from jobs_app.serializers import (
+    JobArtifactSerializer,
+    JobArtifactUploadSerializer,
     JobColumnsSerializer,
     JobFinishSerializer,
     JobKindSerializer,
@@ -25,12 +33,14 @@ from jobs_app.serializers import (
     MetricKeysAnswerSerializer,
     MetricPointsSerializer,
     MetricSeriesAnswerSerializer,
+    RunParamsSerializer,
     TeamOverviewSerializer,
     TeamUsageSerializer,
     TriggerRunSerializer,
     TriggerSerializer,
     TriggerUpdateSerializer,
 )
+from jobs_app.services import tracking
 from models_app import selectors as model_selectors
 
 
@@ -68,16 +78,16 @@ class JobListCreateApi(generics.ListCreateAPIView):
         context = {**self.get_serializer_context(), "metric_summaries": metrics.summaries(page)}
         return self.get_paginated_response(JobSerializer(page, many=True, context=context).data)
 
-    @extend_schema(request=JobSubmitSerializer, responses={201: JobSubmittedSerializer})
+    @extend_schema(request=JobSubmitSerializer, responses={201: JobSubmittedSerializer, 200: JobSubmittedSerializer})
     def post(self, request, *args, **kwargs):
         data = JobSubmitSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         team = team_for_write(user=request.user, slug=values.pop("team"))
-        job = services.submit_job(actor=request.user, team=team, **values)
+        job = services.submit_job(actor=request.user, team=team, job_id=values.pop("id", None), **values)
         answer = selectors.job_for_user(user=request.user, pk=job.pk)
         answer.warnings = job.warnings
-        return Response(JobSubmittedSerializer(answer).data, status=201)
+        return Response(JobSubmittedSerializer(answer).data, status=200 if job.replayed else 201)
 
 
 class JobColumnsApi(generics.GenericAPIView):
@@ -144,6 +154,72 @@ class JobFinishApi(generics.GenericAPIView):
         data.is_valid(raise_exception=True)
         services.finish_run(actor=request.user, job=job, **data.validated_data)
         return Response(JobSerializer(selectors.job_for_user(user=request.user, pk=pk)).data)
+
+
+class JobParamsApi(generics.GenericAPIView):
+    """Log parameters of a tracking run after its start: POST {params: {name: value}} merges them into the run's
+    `spec.params` (only the run's creator, also after it ended; a parameter logged before with another value is
+    a 409 naming it, the same value again changes nothing)."""
+
+    serializer_class = RunParamsSerializer
+    required_roles = {"POST": Role.MEMBER}  # and only the run's creator: see jobs_app.services.tracking
+
+    @extend_schema(request=RunParamsSerializer, responses=JobSerializer)
+    def post(self, request, pk):
+        job = selectors.job_for_user(user=request.user, pk=pk)
+        self.check_object_permissions(request, job)
+        data = RunParamsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        tracking.log_params(actor=request.user, job=job, params=data.validated_data["params"])
+        return Response(JobSerializer(selectors.job_for_user(user=request.user, pk=pk)).data)
+
+
+class JobArtifactListApi(generics.GenericAPIView):
+    """Files a tracking run logged. GET lists them (`path`, `size_bytes`, `sha256`, `created_at`); POST multipart
+    `file` + `path` (default: the file's name) stores one (only the run's creator; the same path again replaces
+    its file; beyond the team's storage quota 409 and nothing stored)."""
+
+    serializer_class = JobArtifactSerializer
+    parser_classes = [MultiPartParser, FormParser]
+    required_roles = {"POST": Role.MEMBER}  # and only the run's creator: see jobs_app.services.tracking
+    pagination_class = None
+
+    def get(self, request, pk):
+        job = selectors.job_for_user(user=request.user, pk=pk)
+        return Response(JobArtifactSerializer(selectors.artifacts(job=job), many=True).data)
+
+    @extend_schema(request=JobArtifactUploadSerializer, responses={201: JobArtifactSerializer})
+    def post(self, request, pk):
+        job = selectors.job_for_user(user=request.user, pk=pk)
+        self.check_object_permissions(request, job)
+        data = JobArtifactUploadSerializer(data=read_upload(request))
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        sha256 = getattr(upload, "sha256", None)
+        if sha256 is None:  # an in-memory upload (tests with small files): hash it here
+            sha256 = hashlib.sha256(upload.read()).hexdigest()
+            upload.seek(0)
+        artifact = tracking.log_artifact(
+            actor=request.user,
+            job=job,
+            path=data.validated_data.get("path") or upload.name,
+            content=upload,
+            sha256=sha256,
+            size=upload.size,
+        )
+        return Response(JobArtifactSerializer(artifact).data, status=201)
+
+
+class JobArtifactDownloadApi(generics.GenericAPIView):
+    """One file a tracking run logged, streamed (404 for a path the run has not logged)."""
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request, pk, path):
+        job = selectors.job_for_user(user=request.user, pk=pk)
+        artifact = selectors.artifacts(job=job).filter(path=path).select_related("blob").first()
+        if artifact is None:
+            raise NotFound(f"The run has no artifact {path!r}.")
+        return blobs.download_response(artifact.blob, PurePosixPath(artifact.path).name)
 
 
 class JobMetricsApi(generics.GenericAPIView):

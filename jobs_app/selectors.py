@@ -307,3 +307,10 @@ def _by_status(jobs: QuerySet[Job]) -> dict[str, int]:
     counts = {status: 0 for status in JobStatus.values}
     counts.update(dict(jobs.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n")))
     return counts
+
+
+def artifacts(*, job: Job):
+    """The files a tracking run logged (JobArtifact), by path."""
+    from jobs_app.models import JobArtifact
+
+    return JobArtifact.objects.filter(job=job).order_by("path")

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from accounts_app.models import slug_validator
 from jobs_app import metrics, selectors, specs
-from jobs_app.models import Job, JobKind, JobLog, RetrainTrigger, TriggerRun
+from jobs_app.models import Job, JobArtifact, JobKind, JobLog, RetrainTrigger, TriggerRun
 
 
 class MetricSummarySerializer(serializers.Serializer):
@@ -115,6 +115,12 @@ class JobSubmitSerializer(serializers.Serializer):
     """Only the outer shape is checked here; the spec, resources and limits are checked by the service so
     that every message names its field (spec.architecture, resources.pool, …)."""
 
+    id = serializers.UUIDField(
+        required=False,
+        help_text="An id chosen by the client (a uuid) so that a submission sent again after a lost answer makes no "
+        "second job: the same id, team and kind from the same user answers 200 with the job as it is; an id "
+        "that is another job's answers 409.",
+    )
     team = serializers.CharField(validators=[slug_validator])
     kind = serializers.ChoiceField(choices=JobKind.choices)
     spec = serializers.JSONField()
@@ -388,3 +394,27 @@ class TeamOverviewSerializer(serializers.Serializer):
     serving = _OverviewServingSerializer()
     triggers = _OverviewTriggerSerializer(many=True)
     usage = TeamUsageSerializer()
+
+
+class RunParamsSerializer(serializers.Serializer):
+    """Parameters a tracking run logs after its start, merged into `spec.params`."""
+
+    params = serializers.JSONField(help_text='{name: JSON value}, e.g. {"lr": 0.001, "layers": [64, 32]}')
+
+
+class JobArtifactSerializer(serializers.ModelSerializer):
+    sha256 = serializers.CharField(source="blob_id", read_only=True)
+
+    class Meta:
+        model = JobArtifact
+        fields = ["path", "size_bytes", "sha256", "created_at"]
+        read_only_fields = fields
+
+
+class JobArtifactUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The file (multipart).")
+    path = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="Where it goes in the run, a relative path such as plots/loss.png (default: the file's name).",
+    )

@@ -43,6 +43,12 @@ SPEC_SCHEMA = {
             "description": f'The run\'s parameters, such as {{"lr": 0.001}}; at most {PARAMS_MAX_BYTES} bytes of JSON.',
         },
         "description": {"type": ["string", "null"]},
+        "environment": {
+            "type": ["object", "null"],
+            "description": "Where the run ran, as the tracking client records it: `{git: {commit, dirty, "
+            "branch}, python, platform, host, command, packages: {name: version}}`; at most "
+            f"{PARAMS_MAX_BYTES} bytes of JSON.",
+        },
     },
 }
 
@@ -56,7 +62,7 @@ def run(job: Job, reporter) -> None:
 
 
 def check(*, user: User, team: Team, spec: dict) -> dict:
-    """The spec of a tracking run, `{model?, dataset_version?, params?, description?}`, with ids as strings.
+    """The spec of a tracking run, `{model?, dataset_version?, params?, description?, environment?}`, ids as strings.
 
     `model` is an existing model's id or a model name of the team (an unknown name is kept as `model_name`:
     the run may register a version under it later); `dataset_version` must be one of the team's versions
@@ -76,5 +82,12 @@ def check(*, user: User, team: Team, spec: dict) -> dict:
         if len(json.dumps(params)) > PARAMS_MAX_BYTES:
             raise UserError(f"must be at most {PARAMS_MAX_BYTES} bytes of JSON.", field="spec.params")
         out["params"] = params
+    environment = spec.get("environment")
+    if environment is not None:
+        if not isinstance(environment, dict):
+            raise UserError("must be an object such as {\"git\": {\"commit\": \"...\"}}.", field="spec.environment")
+        if len(json.dumps(environment)) > PARAMS_MAX_BYTES:
+            raise UserError(f"must be at most {PARAMS_MAX_BYTES} bytes of JSON.", field="spec.environment")
+        out["environment"] = environment
     specs.description(spec, out)
     return out

@@ -5,7 +5,7 @@ the moment it is submitted, a cancel ends it at once, and its creator ends it wi
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts_app.models import Team, User
@@ -31,17 +31,25 @@ def submit_job(
     max_retries: int = 0,
     timeout_s: int | None = None,
     trigger_run=None,
+    job_id=None,
 ) -> Job:
     """Check the submission, record the job as queued and run an admission round of its pool: it is sent to the
     broker once the transaction commits if its team's quota and the pool allow, else it waits with a
     `queue_reason` (jobs_app.services.admission). A job of a kind that runs outside the workers is running at
     once instead, and never sent to a broker. The job's `warnings` attribute lists what its kind warns of
-    (kinds.warnings), each also written to its log."""
+    (kinds.warnings), each also written to its log.
+
+    `job_id` is an id the client chose (a uuid), so that sending the same submission again cannot make a second
+    job: when a job with that id exists and is the actor's, of the same team and kind, it is returned unchanged
+    with `replayed = True`; a job of that id that is someone else's, or of another team or kind, is a
+    Conflict (409)."""
+    if job_id is not None and (existing := Job.objects.filter(pk=job_id).first()) is not None:
+        return _replayed(existing, actor=actor, team=team, kind=kind)
     resources = specs.check_common(
         kind=kind, priority=priority, resources=resources or {}, max_retries=max_retries, timeout_s=timeout_s
     )
     spec = specs.check_spec(user=actor, team=team, kind=kind, spec=spec)
-    job = Job.objects.create(
+    job = Job(
         team=team,
         kind=kind,
         spec=spec,
@@ -55,6 +63,16 @@ def submit_job(
         trigger_run=trigger_run,
         created_by=actor,
     )
+    if job_id is not None:
+        job.pk = job_id
+    try:
+        with transaction.atomic():  # a savepoint: the same id sent twice at once makes one job; the other replays
+            job.save(force_insert=True)
+    except IntegrityError:
+        if job_id is None or (existing := Job.objects.filter(pk=job_id).first()) is None:
+            raise
+        return _replayed(existing, actor=actor, team=team, kind=kind)
+    job.replayed = False
     record_audit(actor=actor, action="job.submit", team=team, target=job, data={"kind": kind})
     job.warnings = kinds.warnings(job)
     for warning in job.warnings:
@@ -65,6 +83,13 @@ def submit_job(
     else:
         _start_outside(job)
     return job
+
+
+def _replayed(existing: Job, *, actor: User, team: Team, kind: str) -> Job:
+    if existing.created_by_id != actor.pk or existing.team_id != team.pk or existing.kind != kind:
+        raise Conflict(f"The id {existing.pk} is another job's; a new job needs a new id.")
+    existing.replayed, existing.warnings = True, []
+    return existing
 
 
 def _start_outside(job: Job) -> None:

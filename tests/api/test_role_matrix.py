@@ -82,6 +82,17 @@ def public(ok: int, *, body=None) -> Case:
     return Case({role: ok for role in ROLES}, body)
 
 
+def _text_file(name: str, data: bytes):
+    """A small in-memory upload carrying its sha256, as the hashing upload handler's files do."""
+    import hashlib
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile(name, data, content_type="text/plain")
+    upload.sha256 = hashlib.sha256(data).hexdigest()
+    return upload
+
+
 def only(statuses: dict[str, int], *, body=None) -> Case:
     """Spelled out role by role."""
     assert set(statuses) == set(ROLES), sorted(statuses)
@@ -300,6 +311,31 @@ ROUTES: dict[str, tuple[Callable | None, dict[str, Case]]] = {
             )
         },
     ),
+    # Parameters and files of a tracking run: the same state rule, only its creator writes them; any role reads.
+    "jobs/<uuid:pk>/params/": (
+        lambda s: {"pk": s.tracking_run.pk},
+        {
+            "POST": only(
+                {ANONYMOUS: 401, OUTSIDER: 404, "viewer": 403, "member": 200, "maintainer": 403, "admin": 403},
+                body=lambda s: {"params": {"lr": 0.01}},
+            )
+        },
+    ),
+    "jobs/<uuid:pk>/artifacts/": (
+        lambda s: {"pk": s.tracking_run.pk},
+        {
+            "GET": team(200),
+            "POST": Case(
+                {ANONYMOUS: 401, OUTSIDER: 404, "viewer": 403, "member": 201, "maintainer": 403, "admin": 403},
+                body=lambda s: {"file": _text_file("notes.txt", b"a note"), "path": "notes/run.txt"},
+                fmt="multipart",
+            ),
+        },
+    ),
+    "jobs/<uuid:pk>/artifacts/<path:path>": (
+        lambda s: {"pk": s.tracking_run.pk, "path": "seed/notes.txt"},
+        {"GET": team(200)},
+    ),
     # A worker job's points come only from its worker: the queued seed job answers 409 to every member (a running
     # one 403 without the attempt's credential; a tracking run takes them from its creator alone, 200, and 403
     # for everyone else: tests/jobs/test_metric_owners.py).
@@ -487,8 +523,14 @@ class Seed:
         from jobs_app import metrics
         from jobs_app.services import submit_job
 
+        from jobs_app.services import tracking
+
         job = submit_job(actor=self.member, team=self.world.alpha, kind="tracking", spec={"model": "matrix-run"})
         metrics.ingest(job.pk, [("loss", 1, 0.5)])
+        content = _text_file("notes.txt", b"seeded")
+        tracking.log_artifact(
+            actor=self.member, job=job, path="seed/notes.txt", content=content, sha256=content.sha256, size=content.size
+        )
         return job
 
     @cached_property
