@@ -33,12 +33,12 @@ import getpass
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from eco.client import Client, EcoError
+from eco.follow import JobFailed, follow
 
 
 def _config_path() -> Path:
@@ -124,8 +124,32 @@ def _logout(args) -> dict:
 
 
 def _json_arg(value: str):
-    """JSON text (starting with '{' or '[') or the path of a JSON file."""
+    """JSON text (starting with '{' or '['), @FILE (@- for standard input), or the path of a JSON file.
+    ValueError (a usage error) for text that does not parse."""
+    if value.startswith("@"):
+        return json.loads(sys.stdin.read() if value == "@-" else Path(value[1:]).read_text())
     return json.loads(value if value.lstrip()[:1] in ("{", "[") else Path(value).read_text())
+
+
+class CliError(Exception):
+    """A command's own refusal: printed as `eco: message`, ending the command with `code`."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+_CONSOLE = None
+
+
+def _console():
+    """The rich Console every table and live display of this run prints to (stdout)."""
+    global _CONSOLE
+    if _CONSOLE is None:
+        from rich.console import Console
+
+        _CONSOLE = Console(soft_wrap=False)
+    return _CONSOLE
 
 
 _spec = _json_arg
@@ -138,6 +162,12 @@ def _version() -> str:
         return version("eco")
     except PackageNotFoundError:  # run from a source tree that was never installed
         return "unknown"
+
+
+WAIT_HELP = (
+    "follow the job until it ends (a live progress bar and the latest metrics on a terminal, plain lines in a "
+    "pipe, the log on stderr with --json); exit 1 unless it succeeded"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,6 +248,24 @@ def build_parser() -> argparse.ArgumentParser:
     d_versions = datasets.add_parser("versions", help="a data set's versions, newest first")
     d_versions.add_argument("dataset", help="the data set: a name or an id")
     d_versions.set_defaults(run=lambda a: _client().versions(a.dataset))
+    d_push = datasets.add_parser(
+        "push", help="upload a file as a new version of a data set, creating the data set when its name is new"
+    )
+    d_push.add_argument("file", help="a CSV, JSONL, NPZ or Parquet file")
+    d_push.add_argument("--dataset", required=True, help="the data set's name (or id); a new name creates it")
+    d_push.add_argument("--target", required=True, help="the label column (the label array for NPZ)")
+    d_push.add_argument(
+        "--task",
+        choices=["classification", "regression", "text-classification", "image-classification"],
+        help="for a new data set (default: what the file fits: images, text, a label or a number)",
+    )
+    d_push.add_argument("--format", help="csv, jsonl, npz or parquet (default: from the extension)")
+    d_push.add_argument("--delimiter", help="CSV only: the field delimiter (default ',')")
+    d_push.add_argument("--na-values", help="a JSON array of the tokens that mean a missing feature value")
+    d_push.add_argument("--description", default="", help="a new data set's description (Markdown)")
+    d_push.add_argument("--sensitivity", default="internal", help="a new data set's: public, internal, restricted")
+    d_push.add_argument("--license", default="", help="a new data set's license, e.g. CC-BY-4.0")
+    d_push.set_defaults(run=_push, view=_view_push, names=False)  # the name may be new: _push looks it up
 
     versions = sub.add_parser("versions", help="dataset versions").add_subparsers(dest="action", required=True)
     for name, method, what in (
@@ -252,6 +300,31 @@ def build_parser() -> argparse.ArgumentParser:
     m_create.add_argument("--task", required=True, help="what it predicts: classification, regression, ...")
     m_create.add_argument("--card", default="", help="the model card (Markdown)")
     m_create.set_defaults(run=lambda a: _client().create_model(team=a.team, name=a.name, task=a.task, card=a.card))
+    m_card = models.add_parser("card", help="a model's card (Markdown): show or edit it").add_subparsers(
+        dest="card_action", required=True
+    )
+    c_show = m_card.add_parser("show", help="print the card")
+    c_show.add_argument("model", help="the model: a name or an id")
+    c_show.set_defaults(run=lambda a: _client().model(a.model), view=_view_card)
+    c_edit = m_card.add_parser("edit", help="edit the card in $VISUAL or $EDITOR (or set it from --file) and save it")
+    c_edit.add_argument("model", help="the model: a name or an id")
+    c_edit.add_argument("--file", help="set the card from this file (- for standard input), without an editor")
+    c_edit.set_defaults(run=_card_edit, view=_view_card_saved)
+    m_promote = models.add_parser(
+        "promote", help="point an alias at a version through the model's gate (exit 4 with the failed checks)"
+    )
+    m_promote.add_argument("model", help="the model: a name or an id")
+    m_promote.add_argument("version", help="the version: a number (3 or v3) or an id")
+    m_promote.add_argument("--alias", default="production", help="the alias to move (default production)")
+    m_promote.add_argument("--force", action="store_true", help="past a failing gate (team admin; audited)")
+    m_promote.add_argument("--reason", default="", help="why (required with --force; kept in the audit trail)")
+    m_promote.set_defaults(run=_set_alias)
+    m_predict = models.add_parser("predict", help="predict with a version of the model (production by default)")
+    m_predict.add_argument("model", help="the model: a name or an id")
+    m_predict.add_argument(
+        "--input", required=True, help="a JSON list of inputs, e.g. [[5.1, 3.5, 1.4, 0.2]], or @FILE (@- for stdin)"
+    )
+    m_predict.set_defaults(inputs=None)
     m_register = models.add_parser("register", help="register safetensors weights + architecture spec")
     m_register.add_argument("model", help="the model: a name or an id")
     m_register.add_argument("weights", help="a .safetensors file (pickles are refused)")
@@ -278,10 +351,17 @@ def build_parser() -> argparse.ArgumentParser:
     a_set = alias.add_parser("set", help="point an alias at a version (through the model's gate)")
     a_set.add_argument("model", help="the model: a name or an id")
     a_set.add_argument("alias", help="e.g. production")
-    a_set.add_argument("version", help="the model version id")
+    a_set.add_argument("version", help="the version: a number (3 or v3) or an id")
     a_set.add_argument("--force", action="store_true", help="past a failing gate (team admin; audited)")
     a_set.add_argument("--reason", default="", help="why (required with --force; kept in the audit trail)")
-    a_set.set_defaults(run=lambda a: _client().set_alias(a.model, a.alias, a.version, force=a.force, reason=a.reason))
+    a_set.set_defaults(run=_set_alias)
+    a_list = alias.add_parser("list", help="a model's aliases and the versions they point at")
+    a_list.add_argument("model", help="the model: a name or an id")
+    a_list.set_defaults(run=lambda a: _client().aliases(a.model), view=_view_aliases)
+    a_delete = alias.add_parser("delete", help="remove an alias (the version stays)")
+    a_delete.add_argument("model", help="the model: a name or an id")
+    a_delete.add_argument("alias", help="e.g. staging")
+    a_delete.set_defaults(run=_delete_alias)
 
     gate = sub.add_parser("gate", help="a model's promotion gate").add_subparsers(dest="action", required=True)
     g_show = gate.add_parser("show", help="the gate's settings")
@@ -318,21 +398,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = sub.add_parser("predict", help="predict with a model (by alias, production by default)")
     predict.add_argument("model", help="the model: a name or an id")
-    predict.add_argument("inputs", help="JSON list, e.g. [[5.1, 3.5, 1.4, 0.2]], or a .json file")
-    predict.add_argument("--alias", help="the alias to serve (default production)")
-    predict.add_argument("--version", help="a version id or number")
-    predict.add_argument(
-        "--runtime", default="auto", choices=["auto", "torch", "onnxruntime"], help="auto (default): ONNX when exported"
-    )
-    predict.set_defaults(
-        run=lambda a: _client().predict(
-            a.model,
-            _json_arg(a.inputs),
-            alias=a.alias,
-            version=int(a.version) if a.version and a.version.isdigit() else a.version,
-            runtime=a.runtime,
+    predict.add_argument("inputs", help="JSON list, e.g. [[5.1, 3.5, 1.4, 0.2]], @FILE or a .json file")
+    for p in (predict, m_predict):
+        which = p.add_mutually_exclusive_group()
+        which.add_argument("--alias", help="the alias to serve (default production)")
+        which.add_argument("--version", help="a version id or number")
+        p.add_argument(
+            "--runtime",
+            default="auto",
+            choices=["auto", "torch", "onnxruntime"],
+            help="auto (default): ONNX when exported",
         )
-    )
+        p.set_defaults(run=_predict, view=_view_predictions)
     feedback = sub.add_parser("feedback", help="the true label of a prediction")
     feedback.add_argument("prediction", help="the prediction id (predict prints it)")
     feedback.add_argument("label", help="the true label (or value)")
@@ -380,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--hyperparameters", default="{}", help='JSON, e.g. {"epochs": 5, "lr": 0.001}')
     train.add_argument("--options", default="{}", help='architecture options, e.g. {"hidden": [128]}')
-    train.add_argument("--wait", action="store_true", help="print the log while it runs; return the finished job")
+    train.add_argument("--wait", action="store_true", help=WAIT_HELP)
     train.set_defaults(run=_train)
 
     jobs = sub.add_parser("jobs", help="jobs (runs): submit, list, follow, cancel").add_subparsers(
@@ -397,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     j_submit.add_argument("--priority", type=int, default=0, help="-10 to 10; higher runs first (default 0)")
     j_submit.add_argument("--max-retries", type=int, default=0, help="attempts after a failure (default 0)")
     j_submit.add_argument("--timeout", type=int, help="seconds")
-    j_submit.add_argument("--wait", action="store_true", help="print the log while it runs; return the finished job")
+    j_submit.add_argument("--wait", action="store_true", help=WAIT_HELP)
     j_submit.set_defaults(run=_submit)
     j_list = jobs.add_parser("list", help="jobs, newest first")
     j_list.add_argument("--team", help="only this team's (slug)")
@@ -408,14 +485,20 @@ def build_parser() -> argparse.ArgumentParser:
         p = jobs.add_parser(name, help=what)
         p.add_argument("job", help="the job id")
         p.set_defaults(run=lambda a, m=method: getattr(_client(), m)(a.job))
-    j_wait = jobs.add_parser("wait", help="print the log until the job ends; exit 1 unless it succeeded")
+    j_wait = jobs.add_parser("wait", help="follow the job until it ends (as logs -f); exit 1 unless it succeeded")
     j_wait.add_argument("job", help="the job id")
-    j_wait.set_defaults(run=lambda a: _follow(_client(), a.job))
+    j_wait.set_defaults(run=lambda a: follow(_client(), a.job, json_output=a.json, console=_console()))
     j_logs = jobs.add_parser("logs", help="the job's log lines")
     j_logs.add_argument("job", help="the job id")
     j_logs.add_argument("--after", type=int, default=0, help="only lines after this line id")
-    j_logs.add_argument("--follow", action="store_true", help="keep printing lines until the job ends")
-    j_logs.set_defaults(run=_logs)
+    j_logs.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="follow until the job ends: a live progress bar and the latest metrics on a terminal, plain lines "
+        "in a pipe; exit 1 unless it succeeded",
+    )
+    j_logs.set_defaults(run=_logs, view=_view_log)
     j_metrics = jobs.add_parser("metrics", help="the job's metric keys, or one series with --key")
     j_metrics.add_argument("job", help="the job id")
     j_metrics.add_argument("--key", help="one metric, e.g. loss")
@@ -426,6 +509,27 @@ def build_parser() -> argparse.ArgumentParser:
         run=lambda a: _client().metric(a.job, a.key, max_points=a.max_points) if a.key else _client().metric_keys(a.job)
     )
 
+    runs = sub.add_parser("runs", help="tracked runs (runs outside the workers): `eco runs` lists them")
+    run_actions = runs.add_subparsers(dest="action")
+    r_list = run_actions.add_parser("list", help="tracked runs, newest first: model, params, latest metrics")
+    for p in (runs, r_list):
+        p.add_argument("--team", help="only this team's (slug)")
+        p.add_argument("--status", help="running, succeeded, failed or cancelled (a comma list for several)")
+        p.set_defaults(run=_runs, view=_view_runs)
+    r_show = run_actions.add_parser("show", help="one run: its params and every metric's latest, lowest and highest")
+    r_show.add_argument("run", help="the run (job) id")
+    r_show.set_defaults(run=lambda a: _client().job(a.run), view=_view_run)
+
+    export = sub.add_parser("export", help="a job's data in other tools' formats").add_subparsers(
+        dest="action", required=True
+    )
+    x_tb = export.add_parser(
+        "tensorboard", help="every metric series of a job, every point, as TensorBoard event files (eco[tensorboard])"
+    )
+    x_tb.add_argument("job", help="the job (or run) id")
+    x_tb.add_argument("directory", help="where the event files go (made when missing): tensorboard --logdir DIR")
+    x_tb.set_defaults(run=_export_tensorboard)
+
     evaluations = sub.add_parser("evaluations", help="evaluations; a leaderboard with --dataset-version")
     evaluations.add_argument("--dataset-version", help="scores on this data set version (a leaderboard)")
     evaluations.add_argument("--model-version", help="one model version's evaluations")
@@ -433,7 +537,9 @@ def build_parser() -> argparse.ArgumentParser:
         run=lambda a: _client().evaluations(model_version=a.model_version, dataset_version=a.dataset_version)
     )
     # names wherever people think in names: these commands take a data set or model by name as well as by id
-    for named in (d_show, d_upload, d_builtin, d_versions, m_show, m_register, a_set, g_show, g_set, predict):
+    named_commands = (d_show, d_upload, d_builtin, d_versions, m_show, m_register, a_set, a_list, a_delete, g_show)
+    d_push.add_argument("--team", help="the team of a new data set, and where the name is looked up (several teams)")
+    for named in (*named_commands, g_set, predict, m_predict, m_promote, c_show, c_edit):
         named.add_argument("--team", help="the team to look the name up in, when several teams use it")
     train.set_defaults(names=False)  # its model may be a new name: the server creates that model
     _add_json_option(parser)
@@ -443,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_json_option(parser: argparse.ArgumentParser) -> None:
     """`--json` on every command that runs: the answer as JSON for scripts, not a table for people."""
     subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    if not subparsers:
+    if not subparsers or not any(a.required for a in subparsers):  # a command that runs without a subcommand
         parser.add_argument("--json", action="store_true", help="print the answer as JSON (for scripts)")
     for action in subparsers:
         for child in action.choices.values():
@@ -511,33 +617,125 @@ def render(result, console) -> None:
         console.print(_cell(result))
 
 
-class JobFailed(Exception):
-    def __init__(self, job: dict):
-        super().__init__(job.get("error") or job["status"])
-        self.job = job
+# --- views: how a command's answer is shown to people (--json prints the answer itself) ---
 
 
-def _follow(client: Client, job_id: str, poll: float = 1.0) -> dict:
-    """Print the job's log lines (to stderr, so stdout stays JSON) until it ends; return the job."""
-    after = 0
-    while True:
-        page = client.logs(job_id, after=after)
-        for line in page["results"]:
-            print(line["line"], file=sys.stderr)
-        after = page["next_after"]
-        if page["status"] in ("succeeded", "failed", "cancelled") and not page["results"]:
-            job = client.job(job_id)
-            if job["status"] != "succeeded":
-                raise JobFailed(job)
-            return job
-        if not page["results"]:
-            time.sleep(poll)
+def _view_log(result, console) -> None:
+    if "results" not in result:  # --follow answers the finished job
+        render(result, console)
+        return
+    for line in result["results"]:
+        console.print(line["line"], markup=False, highlight=False, emoji=False)
+
+
+def _view_card(model: dict, console) -> None:
+    console.print(
+        model["card"] or f"({model['name']} has no card yet: eco models card edit {model['name']})", markup=False
+    )
+
+
+def _view_card_saved(model: dict, console) -> None:
+    console.print(f"The card of {model['team']}/{model['name']} holds {len(model['card'])} characters.", markup=False)
+
+
+def _view_aliases(aliases: list[dict], console) -> None:
+    order = ("alias", "version_number", "version", "updated_by", "updated_at")
+    render([{k: a.get(k) for k in order} for a in aliases], console)
+
+
+def _view_predictions(answer: dict, console) -> None:
+    rows = []
+    for p in answer["predictions"]:
+        scores = p.get("scores")
+        score = max(scores.values()) if isinstance(scores, dict) and scores else None
+        rows.append({"id": p["id"], "label": p["label"], "score": None if score is None else round(score, 4)})
+    render(rows, console)
+    console.print(f"model version {answer.get('model_version')} ({answer.get('runtime', 'torch')})", markup=False)
+
+
+def _view_push(result: dict, console) -> None:
+    from rich.table import Table
+
+    dataset, version = result["dataset"], result["version"]
+    summary = {
+        "dataset": f"{dataset['team']}/{dataset['name']}" + (" (created)" if result["created"] else ""),
+        "dataset id": dataset["id"],
+        "task": dataset["task"] + (f" ({result['inferred_task']['reason']})" if result["inferred_task"] else ""),
+        "version": version["version"],
+        "version id": version["id"],
+        "rows": version["num_rows"],
+        "sha256": version["sha256"],
+        "size_bytes": version["size_bytes"],
+    }
+    render(summary, console)
+    columns = Table("column", "dtype", "missing", caption=f"target: {version['schema'].get('target')}")
+    for column in version["schema"].get("columns", []):
+        columns.add_row(column["name"], column["dtype"], str(column.get("missing", 0)))
+    console.print(columns)
+
+
+def _summary(values: dict, width: int = 48) -> str:
+    """`k=v k=v …` cut to `width` characters (numbers to 4 significant digits)."""
+    text = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _run_model(run: dict) -> str | None:
+    spec = run.get("spec") or {}
+    return spec.get("model_name") or spec.get("model")
+
+
+def _view_runs(runs: list[dict], console) -> None:
+    rows = [
+        {
+            "id": r["id"],
+            "status": r["status"],
+            "model": _run_model(r),
+            "params": _summary(r.get("params") or {}),
+            "metrics": _summary({k: m["last"] for k, m in (r.get("metric_summaries") or {}).items()}),
+            "created_at": r["created_at"],
+        }
+        for r in runs
+    ]
+    render(rows, console)
+
+
+def _view_run(run: dict, console) -> None:
+    from rich.table import Table
+
+    fields = ("id", "kind", "team", "status", "created_by", "created_at", "started_at", "finished_at", "error")
+    render({**{k: run.get(k) for k in fields}, "model": _run_model(run), "params": run.get("params")}, console)
+    summaries = run.get("metric_summaries") or {}
+    table = Table("metric", "latest", "step", "lowest", "highest", "points", caption=f"{len(summaries)} metrics")
+    for key, m in summaries.items():
+        table.add_row(key, *(_cell(m.get(f)) for f in ("last", "last_step", "min", "max", "count")))
+    console.print(table)
+
+
+def _view_checks(body: dict, console) -> None:
+    """A refused gate's checks, one row each."""
+    from rich.table import Table
+
+    table = Table("check", "passed", "detail")
+    for check in body["checks"]:
+        if isinstance(check, dict):
+            table.add_row(
+                str(check.get("check") or check.get("name")),
+                "yes" if check.get("passed") else "NO",
+                check.get("detail", ""),
+            )
+    console.print(table)
+
+
+def _wait(client: Client, job: dict, args) -> dict:
+    """Follows a job just submitted when --wait asks (see eco.follow), else returns it as submitted."""
+    return follow(client, job["id"], json_output=args.json, console=_console()) if args.wait else job
 
 
 def _logs(args) -> dict:
     client = _client()
     if args.follow:
-        return _follow(client, args.job)
+        return follow(client, args.job, json_output=args.json, console=_console())
     return client.logs(args.job, after=args.after)
 
 
@@ -547,7 +745,7 @@ def _train(args) -> dict:
     job = client.train(
         team=args.team, dataset_version=args.dataset_version, model=args.model, architecture=args.architecture, **spec
     )
-    return _follow(client, job["id"]) if args.wait else job
+    return _wait(client, job, args)
 
 
 def _submit(args) -> dict:
@@ -562,7 +760,147 @@ def _submit(args) -> dict:
         max_retries=args.max_retries,
         timeout_s=args.timeout,
     )
-    return _follow(client, job["id"]) if args.wait else job
+    return _wait(client, job, args)
+
+
+def _set_alias(args) -> dict:
+    """`alias set` and `models promote`: the version may be a number (3, v3) or an id."""
+    client = _client()
+    version = client.version_id(args.model, args.version)
+    return client.set_alias(args.model, args.alias, version, force=args.force, reason=args.reason)
+
+
+def _delete_alias(args) -> dict:
+    _client().delete_alias(args.model, args.alias)
+    return {"model": args.model, "alias": args.alias, "deleted": True}
+
+
+def _predict(args) -> dict:
+    inputs = _json_arg(getattr(args, "input", None) or args.inputs)
+    if not isinstance(inputs, list):
+        raise CliError("the inputs must be a JSON list: rows, texts or images, e.g. [[5.1, 3.5, 1.4, 0.2]]", 2)
+    version = int(args.version) if args.version and args.version.isdigit() else args.version
+    return _client().predict(args.model, inputs, alias=args.alias, version=version, runtime=args.runtime)
+
+
+def _edit_text(text: str, suffix: str) -> str:
+    """`text` after the person edited it in $VISUAL or $EDITOR (vi without either). CliError when the editor
+    fails, so nothing is saved."""
+    import shlex
+    import subprocess
+    import tempfile
+
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with tempfile.TemporaryDirectory(prefix="eco-") as folder:
+        path = Path(folder) / f"card{suffix}"
+        path.write_text(text)
+        try:
+            finished = subprocess.run([*shlex.split(editor), str(path)])
+        except FileNotFoundError:
+            raise CliError(f"the editor {editor!r} was not found; set EDITOR, or pass --file") from None
+        if finished.returncode != 0:
+            raise CliError(f"the editor {editor!r} exited with {finished.returncode}; nothing was saved")
+        return path.read_text()
+
+
+def _card_edit(args) -> dict:
+    """PATCHes the model card from --file (- for standard input) or from an editor session on the card."""
+    client = _client()
+    model = client.model(args.model)
+    if args.file:
+        card = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    else:
+        card = _edit_text(model["card"], ".md")
+    if card == model["card"]:
+        print(f"eco: the card of {model['team']}/{model['name']} is unchanged; nothing was saved", file=sys.stderr)
+        return model
+    return client.update_model(model["id"], card=card)
+
+
+def _only_team(client: Client, what: str) -> str:
+    """The caller's team when they have exactly one; CliError (usage) naming their teams otherwise."""
+    teams = [t["slug"] for t in client.me()["teams"]]
+    if len(teams) == 1:
+        return teams[0]
+    raise CliError(f"{what}: name its team with --team (yours: {', '.join(teams) or 'none'})", EXIT_USAGE)
+
+
+def _push(args) -> dict:
+    """`datasets push`: the file as a new version of the data set named --dataset, which is created first (in
+    --team, with --task or the task the file fits) when the name is new. A file the local reading refuses
+    creates nothing; a data set created here is deleted again when the server refuses the upload."""
+    from eco.datafiles import inspect_file
+    from ml.formats import FormatError
+
+    client = _client()
+    na_values = json.loads(args.na_values) if args.na_values is not None else None
+    try:
+        dataset = client.dataset(client.resolve("datasets", args.dataset, team=args.team))
+    except EcoError as exc:
+        if exc.status != 404:
+            raise
+        dataset = None
+    inferred = None
+    if dataset is None:
+        team = args.team or _only_team(client, f"no data set is named {args.dataset!r} in your teams; to create it")
+        try:
+            inferred = inspect_file(
+                args.file, args.target, fmt=args.format, delimiter=args.delimiter, na_values=na_values
+            )
+        except FormatError as exc:
+            raise CliError(f"{args.file}: {exc}") from None
+        task = args.task or inferred["task"]
+        dataset = client.create_dataset(
+            team=team,
+            name=args.dataset,
+            task=task,
+            description=args.description,
+            sensitivity=args.sensitivity,
+            license=args.license,
+        )
+        created = True
+    else:
+        created = False
+        if args.task and args.task != dataset["task"]:
+            message = f"{dataset['team']}/{dataset['name']} is a {dataset['task']} data set, not {args.task}"
+            raise CliError(message, EXIT_USAGE)
+    try:
+        version = client.upload_version(
+            dataset["id"],
+            args.file,
+            target=args.target,
+            format=args.format,
+            na_values=na_values,
+            delimiter=args.delimiter,
+        )
+    except BaseException:
+        if created:  # nothing half-made stays behind
+            try:
+                client.delete_dataset(dataset["id"])
+            except EcoError as exc:
+                print(f"eco: the new data set {dataset['id']} could not be deleted again: {exc}", file=sys.stderr)
+        raise
+    return {
+        "dataset": dataset,
+        "created": created,
+        "inferred_task": {"task": inferred["task"], "reason": inferred["reason"]}
+        if inferred and not args.task
+        else None,
+        "version": version,
+    }
+
+
+def _runs(args) -> list[dict]:
+    return _client().jobs(team=args.team, status=args.status, kind="tracking")
+
+
+def _export_tensorboard(args) -> dict:
+    from eco.tensorboard import MissingExtra, export_job
+
+    try:
+        return export_job(_client(), args.job, args.directory)
+    except MissingExtra as exc:
+        raise CliError(str(exc)) from None
 
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_CONFLICT = 0, 1, 2, 3, 4
@@ -578,24 +916,40 @@ def main(argv: list[str] | None = None) -> int:
     global PROFILE
     args = build_parser().parse_args(argv)
     PROFILE = args.profile
+    as_json = getattr(args, "json", False)
     try:
         _resolve_names(args)
         result = args.run(args)
-        if getattr(args, "json", False):
+        if as_json:
             print(json.dumps(result, indent=2), flush=True)
         else:
-            from rich.console import Console
-
-            console = Console(soft_wrap=False)
-            render(result, console)
+            console = _console()
+            getattr(args, "view", render)(result, console)
             console.file.flush()
     except EcoError as exc:
-        print(json.dumps(exc.body, indent=2), file=sys.stderr)
+        if as_json or not isinstance(exc.body, dict):
+            print(json.dumps(exc.body, indent=2), file=sys.stderr)
+        else:
+            print(f"eco: {exc.body.get('detail') or exc}", file=sys.stderr)
+            if isinstance(exc.body.get("checks"), list) and exc.body["checks"]:
+                from rich.console import Console
+
+                _view_checks(exc.body, Console(stderr=True, soft_wrap=False))
         return exit_code(exc.status)
     except JobFailed as exc:
-        print(json.dumps(exc.job, indent=2))
+        if as_json:
+            print(json.dumps(exc.job, indent=2))
+        else:
+            render(exc.job, _console())
         print(f"eco: job {exc.job['id']} {exc.job['status']}: {exc.job.get('error', '')}", file=sys.stderr)
         return EXIT_ERROR
+    except CliError as exc:
+        print(f"eco: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        job = getattr(args, "job", None)
+        print(f"\neco: stopped{f' following; job {job} goes on' if job else ''}", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # the reader went away (`eco jobs list | head`): what is left of stdout must not be flushed at exit
         # (that would raise again), so it points at /dev/null; see the Python docs on SIGPIPE

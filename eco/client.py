@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 
@@ -171,8 +172,35 @@ class Client:
     def model(self, model: str) -> dict:
         return self._call("GET", f"models/{model}/")
 
+    def update_model(self, model: str, **fields) -> dict:
+        """PATCH a model's name, description or card (Markdown); returns the model."""
+        return self._call("PATCH", f"models/{model}/", json=fields)
+
+    def model_versions(self, model: str) -> list[dict]:
+        """A model's versions, newest first."""
+        return list(self._pages(f"models/{model}/versions/"))
+
+    def version_id(self, model: str, ref: str | int) -> str:
+        """The id of the model's version `ref`: an id as it is, or a number (3, "3" or "v3"). EcoError 404 when
+        the model has no such version."""
+        text = str(ref)
+        if _is_uuid(text):
+            return text
+        number = text[1:] if text[:1] in ("v", "V") else text
+        if not number.isdigit():
+            detail = f"{ref!r} is neither a version number (3 or v3) nor a version id."
+            raise EcoError(400, {"status": 400, "code": "invalid", "detail": detail})
+        for version in self.model_versions(model):
+            if version["version"] == int(number):
+                return version["id"]
+        raise EcoError(404, {"status": 404, "code": "not_found", "detail": f"The model has no version {number}."})
+
     def dataset(self, dataset: str) -> dict:
         return self._call("GET", f"datasets/{dataset}/")
+
+    def delete_dataset(self, dataset: str) -> None:
+        """Soft-delete a data set (maintainer role; restorable by staff within the retention period)."""
+        self._call("DELETE", f"datasets/{dataset}/")
 
     def resolve(self, kind: str, ref: str, *, team: str | None = None) -> str:
         """The id of the data set or model (`kind` "datasets" or "models") that `ref` names: an id is
@@ -225,6 +253,14 @@ class Client:
         team admin forces it."""
         body = {"alias": alias, "version": version, **({"force": True, "reason": reason} if force else {})}
         return self._call("POST", f"models/{model}/aliases/", json=body)
+
+    def aliases(self, model: str) -> list[dict]:
+        """A model's aliases: [{alias, version, version_number, updated_by, updated_at}], by name."""
+        return list(self._pages(f"models/{model}/aliases/"))
+
+    def delete_alias(self, model: str, alias: str) -> None:
+        """Remove an alias (the version stays); a gate-protected one needs the maintainer role."""
+        self._call("DELETE", f"models/{model}/aliases/{quote(alias, safe='')}/")
 
     def gate(self, model: str) -> dict:
         return self._call("GET", f"models/{model}/gate/")
@@ -320,8 +356,26 @@ class Client:
     def metric_keys(self, job: str) -> list[dict]:
         return self._call("GET", f"jobs/{job}/metrics/")["keys"]
 
-    def metric(self, job: str, key: str, *, max_points: int = 1000) -> dict:
-        return self._call("GET", f"jobs/{job}/metrics/", params={"key": key, "max_points": max_points})
+    def metric(self, job: str, key: str, *, max_points: int = 1000, after_step: int | None = None) -> dict:
+        """One series: {key, count, total, downsampled, truncated, points: [[step, value], ...], times: [epoch s]}.
+        `max_points=0` for every point; with `after_step`, the exact points past that step (at most max_points)."""
+        params = {
+            "key": key,
+            "max_points": max_points,
+            **({"after_step": after_step} if after_step is not None else {}),
+        }
+        return self._call("GET", f"jobs/{job}/metrics/", params=params)
+
+    def metric_points(self, job: str, key: str, *, page: int = 100_000) -> Iterator[tuple[int, float, float]]:
+        """Every point of one series as (step, value, epoch seconds recorded), in step order, read `page`
+        points per request (so a series of millions never sits in one answer)."""
+        after = -1
+        while True:
+            answer = self.metric(job, key, max_points=page, after_step=after)
+            yield from ((s, v, t) for (s, v), t in zip(answer["points"], answer["times"], strict=True))
+            if not answer["truncated"] or not answer["points"]:
+                return
+            after = answer["points"][-1][0]
 
     def log_metrics(self, job: str, points: list[dict]) -> dict:
         """Batch ingest [{key, step, value}, ...] (for runs outside Eco's workers); idempotent."""
