@@ -24,12 +24,22 @@ from datasets_app.models import DatasetVersion
 from jobs_app import specs
 from jobs_app.models import Job, JobKind, JobStatus, RetrainTrigger, RunStatus, TriggerRun
 from jobs_app.services.submission import submit_job
-from models_app import feedback, gates
+from models_app import feedback, gates, selectors
 from models_app import services as model_services
 from models_app.models import GatePolicy, ModelVersion, RegisteredModel, alias_validator
 
 log = logging.getLogger(__name__)
 EDITABLE = {"name", "min_feedback", "train", "promote_if", "enabled"}
+
+
+def _needs_architecture(model: RegisteredModel) -> str | None:
+    """Why `model` cannot be retrained (all its versions are brought ONNX graphs), or None."""
+    if selectors.lacks_architecture_spec(model=model):
+        return (
+            f"retraining needs an Eco architecture spec: every version of model '{model.name}' is a brought ONNX "
+            "graph. Register safetensors weights with an architecture spec, or train a version, first."
+        )
+    return None
 
 
 def _checked_train(*, actor: User, team: Team, model: RegisteredModel, base: DatasetVersion, train) -> dict:
@@ -102,6 +112,8 @@ def create_trigger(
         raise ValidationError(
             {"model": [f"model '{model.name}' has no promotion gate; set one (PUT /api/v1/models/{model.pk}/gate/)."]}
         )
+    if reason := _needs_architecture(model):
+        raise ValidationError({"model": [reason]})
     trigger = RetrainTrigger(
         team=team,
         name=name,
@@ -166,6 +178,9 @@ def _start_run(trigger: RetrainTrigger, *, until, count: int) -> TriggerRun:
     if role not in (Role.MAINTAINER, Role.ADMIN):  # a run acts for its creator, who must still be allowed to
         _end(run, RunStatus.FAILED, error="the trigger's creator is no longer a maintainer or admin of the team")
         return run
+    if reason := _needs_architecture(trigger.model):  # its first versions were brought after it was made
+        _end(run, RunStatus.FAILED, error=reason)
+        return run
     try:
         with transaction.atomic():
             submit_job(
@@ -191,6 +206,8 @@ def fire(*, actor: User, trigger: RetrainTrigger) -> TriggerRun:
     trigger = RetrainTrigger.objects.select_for_update().get(pk=trigger.pk)
     if trigger.runs.filter(status=RunStatus.RUNNING).exists():
         raise Conflict("A run of this trigger is still going; wait for it to end.")
+    if reason := _needs_architecture(trigger.model):
+        raise Conflict(reason)
     now = timezone.now()
     if not feedback.labelled_count(model=trigger.model_id, until=now):
         raise Conflict("The model has no labelled predictions yet; there is nothing to retrain on.")

@@ -1,7 +1,9 @@
-"""Model artifacts: safetensors weights plus a JSON architecture spec. Never pickle.
+"""Model artifacts: safetensors weights plus a JSON architecture spec, or a brought ONNX graph. Never pickle.
 
 `inspect_safetensors` validates a file without loading its tensors (constant memory): the 8-byte header
 length, the JSON header, every tensor's dtype, shape and byte range, and that the ranges tile the data.
+`sniff_format` tells a file's format by its content (never its name) and refuses formats that run code when
+loaded (TorchScript archives, pickles); `inspect_onnx` checks a brought ONNX graph against its serving spec.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import zipfile
 from pathlib import Path
 
 from ml.errors import UserError
@@ -152,3 +155,226 @@ def load_model(spec: dict, path: str | Path):
     model = build_model(spec)
     model.load_state_dict(load_file(str(path)), strict=True)
     return model.eval()
+
+
+# --- formats by content, and brought ONNX graphs ---------------------------------------------------------------
+
+UPLOAD_FORMATS = ("safetensors", "onnx")
+"""Formats a user may upload; TorchScript and pickles run code when loaded and are refused."""
+STANDARD_DOMAINS = ("", "ai.onnx")
+"""ONNX operator domains a brought graph may use: the default one (standard operators) only."""
+CHECK_BATCHES = (1, 3)
+_ONNX_FLOAT = {1: "float", 11: "float"}  # FLOAT, DOUBLE: what ml.runtimes.OnnxRuntime casts inputs to
+_ONNX_INT64 = 7
+_CODE_REFUSAL = (
+    "Eco never loads pickles or other files that run code when loaded. Export the model to ONNX "
+    "(torch.onnx.export) or save its weights with safetensors (safetensors.torch.save_file) instead"
+)
+
+
+def _looks_like_safetensors(head: bytes, size: int) -> bool:
+    if len(head) < 9:
+        return False
+    (header_len,) = struct.unpack("<Q", head[:8])
+    return 2 <= header_len <= MAX_HEADER_BYTES and 8 + header_len <= size and head[8:9] == b"{"
+
+
+def _zip_refusal(path: Path) -> str:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        names = []
+    if any("/code/" in f"/{n}" or n.endswith("constants.pkl") for n in names):
+        return f"this is a TorchScript archive (it holds code/ or constants.pkl); {_CODE_REFUSAL}"
+    if any(n.endswith(".pkl") for n in names):
+        return f"this is a pickled PyTorch file (torch.save: a zip holding data.pkl); {_CODE_REFUSAL}"
+    return "this is a zip archive, not a safetensors or ONNX file"
+
+
+def sniff_format(path: str | Path) -> str:
+    """The format of the model file at `path` by its content: "safetensors" or "onnx" (anything else that
+    could be a protobuf; `inspect_onnx` decides). Raises ArtifactError for TorchScript archives, pickles
+    (.pt/.pth/.pkl/.joblib: protocol header 0x80), zip archives and empty files, naming what the file is."""
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if not head:
+        raise ArtifactError("the file is empty")
+    if head[:4] == _ZIP_MAGIC:
+        raise ArtifactError(_zip_refusal(path))
+    if head[0] == _PICKLE_PROTOCOL_BYTE and 2 <= head[1] <= 5:
+        raise ArtifactError(f"this is a pickle (.pt, .pth, .pkl or .joblib file); {_CODE_REFUSAL}")
+    if _looks_like_safetensors(head, size):
+        return "safetensors"
+    return "onnx"
+
+
+def check_upload_format(path: str | Path, declared: str) -> None:
+    """The file at `path` is what `declared` (one of UPLOAD_FORMATS) says, by content; ArtifactError
+    otherwise, naming what it is (see `sniff_format`), on field "format" when `declared` is not accepted."""
+    if declared not in UPLOAD_FORMATS:
+        why = f"; {_CODE_REFUSAL}" if declared in ("torchscript", "pickle") else ""
+        raise ArtifactError(
+            f"{declared!r} files are not accepted; upload one of {', '.join(UPLOAD_FORMATS)}{why}", field="format"
+        )
+    found = sniff_format(path)
+    if found != declared:
+        raise ArtifactError(f"the file is a {found} file, not {declared}; set format to {found}")
+
+
+def _graphs(graph):
+    """`graph` and every subgraph in its nodes' attributes (the bodies of If, Loop, Scan)."""
+    yield graph
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.g.ByteSize():
+                yield from _graphs(attribute.g)
+            for sub in attribute.graphs:
+                yield from _graphs(sub)
+
+
+def _dims(value_info) -> list:
+    """Dims of a graph input or output: ints, or a name / None for symbolic and unknown ones."""
+    shape = value_info.type.tensor_type.shape
+    if not value_info.type.tensor_type.HasField("shape"):
+        return []
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in shape.dim]
+
+
+def _load_onnx(path: Path):
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, RuntimeError, OSError, RecursionError) as exc:
+        raise ArtifactError(
+            f"not an ONNX file: {str(exc).splitlines()[0] if str(exc) else 'it does not parse'}"
+        ) from None
+    if not model.graph.ByteSize() or not model.opset_import:
+        raise ArtifactError("not an ONNX file: it has no graph or no opset")
+    return model
+
+
+def _check_operators(model) -> None:
+    if model.functions:
+        function = model.functions[0]
+        raise ArtifactError(
+            f"the graph defines its own function {function.domain}::{function.name}; Eco serves graphs of "
+            "standard ONNX operators only"
+        )
+    for graph in _graphs(model.graph):
+        for tensor in [*graph.initializer, *(s.values for s in graph.sparse_initializer)]:
+            if tensor.data_location == 1:  # EXTERNAL: data in another file, which a server must never open
+                raise ArtifactError(
+                    f"tensor '{tensor.name}' keeps its data in an external file; save the model as one file "
+                    "(onnx.save_model(model, path, save_as_external_data=False))"
+                )
+        for node in graph.node:
+            if node.domain not in STANDARD_DOMAINS:
+                raise ArtifactError(
+                    f"operator {node.op_type} of domain '{node.domain}' (node '{node.name or '?'}') is not a standard "
+                    "ONNX operator; Eco serves graphs of the default ONNX domain only"
+                )
+
+
+def _check_signature(model, spec: dict) -> tuple[object, object]:
+    from ml.inference import input_signature, num_outputs
+
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    if len(inputs) != 1:
+        names = ", ".join(i.name for i in inputs) or "none"
+        raise ArtifactError(f"the graph must take one input; it takes {len(inputs)} ({names})")
+    graph_input = inputs[0]
+    expected, elem = input_signature(spec)
+    kind = spec["preprocessing"]["kind"]
+    element = graph_input.type.tensor_type.elem_type
+    if elem == "int64" and element != _ONNX_INT64:
+        raise ArtifactError(f"input '{graph_input.name}' must take int64 token ids for a text model")
+    if elem == "float" and element not in _ONNX_FLOAT:
+        raise ArtifactError(f"input '{graph_input.name}' must take floats for a {kind} model")
+    dims = _dims(graph_input)
+    shown = "(" + ", ".join("batch" if d is None else str(d) for d in expected) + ")"
+    if len(dims) != len(expected):
+        raise ArtifactError(
+            f"input '{graph_input.name}' has {len(dims)} axes {dims}; the spec's {kind} input is {shown}"
+        )
+    if isinstance(dims[0], int) and dims[0] != 0:
+        raise ArtifactError(
+            f"input '{graph_input.name}' has a fixed batch size of {dims[0]}; export it with a dynamic batch axis "
+            "(torch.onnx.export(..., dynamic_axes={'input': {0: 'batch'}}))"
+        )
+    for axis, (have, want) in enumerate(zip(dims[1:], expected[1:], strict=True), start=1):
+        if isinstance(have, int) and have and have != want:
+            raise ArtifactError(
+                f"input '{graph_input.name}' has {have} on axis {axis} where the spec's {kind} input {shown} has {want}"
+            )
+    output = model.graph.output[0]
+    out_dims = _dims(output)
+    width = num_outputs(spec)
+    if len(out_dims) == 2 and isinstance(out_dims[1], int) and out_dims[1] and out_dims[1] != width:
+        raise ArtifactError(_width_message(output.name, out_dims[1], width, spec))
+    return graph_input, output
+
+
+def _width_message(name: str, have: int, want: int, spec: dict) -> str:
+    if spec["task"] == "regression":
+        return f"output '{name}' gives {have} values per input; a regression model gives 1"
+    return f"output '{name}' gives {have} values per input, but the spec names {want} classes"
+
+
+def inspect_onnx(path: str | Path, spec: dict) -> dict:
+    """Check a brought ONNX graph against its serving spec (from `ml.inference.check_serving_spec`) and
+    return {"tensors": {input and output name: {"dtype", "shape"}}, "num_parameters": N, "opset": n}.
+
+    The file must parse, pass `onnx.checker`, keep its tensors inside the file, use standard operators only
+    (default domain, subgraphs included), take one input of the shape and type the spec's preprocessing makes
+    (dynamic batch axis) and give one value per class (1 for regression) as its first output; it is then
+    loaded by ONNX Runtime and run on batches of 1 and 3 made by `ml.inference.encode`. Raises ArtifactError
+    naming the problem."""
+    import onnx
+
+    from ml import inference
+    from ml.runtimes import OnnxRuntime
+
+    path = Path(path)
+    model = _load_onnx(path)
+    _check_operators(model)
+    try:
+        onnx.checker.check_model(model)
+    except (onnx.checker.ValidationError, ValueError) as exc:
+        raise ArtifactError(f"the ONNX graph is not valid: {str(exc).strip().splitlines()[0]}") from None
+    graph_input, output = _check_signature(model, spec)
+    try:
+        runtime = OnnxRuntime(path)
+    except Exception as exc:  # ONNX Runtime's errors have many types; its message says what is wrong
+        raise ArtifactError(f"ONNX Runtime cannot load the graph: {str(exc).strip().splitlines()[0]}") from None
+    for batch in CHECK_BATCHES:
+        array, _ = inference.encode(spec, inference.example_inputs(spec, batch))
+        try:
+            outputs = runtime.run(array)
+        except Exception as exc:
+            raise ArtifactError(
+                f"ONNX Runtime cannot run the graph on a batch of {batch}: {str(exc).strip().splitlines()[0]}"
+            ) from None
+        width = inference.num_outputs(spec)
+        if outputs.ndim != 2 or outputs.shape[0] != batch:
+            raise ArtifactError(
+                f"output '{output.name}' has shape {list(outputs.shape)} for a batch of {batch}; Eco needs "
+                f"(batch, {width})"
+            )
+        if outputs.shape[1] != width:
+            raise ArtifactError(_width_message(output.name, outputs.shape[1], width, spec))
+    num_parameters = sum(math.prod(t.dims) for t in model.graph.initializer)
+    tensors = {
+        value.name: {
+            "dtype": onnx.TensorProto.DataType.Name(value.type.tensor_type.elem_type),
+            "shape": ["batch" if d is None else d for d in _dims(value)],
+        }
+        for value in (graph_input, output)
+    }
+    opset = next((o.version for o in model.opset_import if o.domain in STANDARD_DOMAINS), 0)
+    return {"tensors": tensors, "num_parameters": num_parameters, "opset": opset}

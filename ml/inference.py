@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from ml.architectures import IMAGE, TEXT
+from ml.architectures import IMAGE, REGISTRY, TABULAR, TASKS, TEXT
 from ml.data import encode_texts
 from ml.errors import UserError
 from ml.impute import FILLING
@@ -307,3 +307,211 @@ def run_batched(runtime, inputs: np.ndarray, batch_size: int = 1024) -> np.ndarr
     """A runtime's outputs for many inputs, `batch_size` rows at a time."""
     parts = [runtime.run(inputs[start : start + batch_size]) for start in range(0, len(inputs), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0, 1), dtype=np.float32)
+
+
+# --- the serving spec of a brought model -------------------------------------------------------------------
+
+OUTPUTS = ("logits", "probabilities")
+"""What a brought graph's first output holds per class: logits (softmax applied when serving) or probabilities."""
+MAX_FEATURES = 100_000
+MAX_CLASSES = 100_000
+MAX_TEXT_LEN = 4096
+_KIND_TASKS = {
+    TABULAR: ("classification", "regression"),
+    IMAGE: ("classification", "image-classification"),
+    TEXT: ("text-classification",),
+}
+_KIND_KEYS = {
+    TABULAR: {"kind", "classes", "feature_names", "input_mean", "input_std"},
+    IMAGE: {"kind", "classes", "image_shape", "input_mean", "input_std", "feature_names"},
+    TEXT: {"kind", "classes", "text_column", "vocab", "max_len"},
+}
+
+
+class ServingSpecError(UserError):
+    """A brought model's serving spec is not acceptable; `field` names the key (`preprocessing.vocab`)."""
+
+
+def _strings(value, field: str, *, minimum: int, maximum: int, empty_ok: bool = False) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ServingSpecError("must be a list of strings", field=field)
+    if not minimum <= len(value) <= maximum:
+        raise ServingSpecError(f"must hold {minimum} to {maximum} names, got {len(value)}", field=field)
+    if not empty_ok and any(not v.strip() for v in value):
+        raise ServingSpecError("holds an empty name", field=field)
+    if len(set(value)) != len(value):
+        twin = next(v for i, v in enumerate(value) if v in value[:i])
+        raise ServingSpecError(f"names '{twin}' twice", field=field)
+    return value
+
+
+def _positive_ints(value, field: str, count: int, maximum: int) -> list[int]:
+    if (
+        not isinstance(value, list)
+        or len(value) != count
+        or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= maximum for v in value)
+    ):
+        raise ServingSpecError(f"must be a list of {count} integers from 1 to {maximum}", field=field)
+    return value
+
+
+def _scaling(preprocessing: dict, width: int | None) -> tuple:
+    """input_mean / input_std: per feature (`width` of them) or one number for images (None); default 0 and 1."""
+    out = []
+    for key, default in (("input_mean", 0.0), ("input_std", 1.0)):
+        value = preprocessing.get(key, default if width is None else [default] * width)
+        values = [value] if width is None else value
+        if width is not None and (not isinstance(value, list) or len(value) != width):
+            raise ServingSpecError(f"must be a list of {width} numbers, one per feature", field=f"preprocessing.{key}")
+        if not all(_finite(v) and abs(v) <= FLOAT32_MAX for v in values):
+            raise ServingSpecError("must hold finite numbers", field=f"preprocessing.{key}")
+        if key == "input_std" and not all(v > 0 for v in values):
+            raise ServingSpecError("a standard deviation must be above 0", field=f"preprocessing.{key}")
+        out.append(float(value) if width is None else [float(v) for v in value])
+    return tuple(out)
+
+
+def check_serving_spec(spec) -> dict:
+    """The serving spec of a brought model (an ONNX graph), checked and with its defaults filled in.
+
+    It has the shape a trained version's spec has, less the architecture, so `encode`, `decode`, evaluation
+    and feedback read both alike:
+        {"task": one of ml.architectures.TASKS, "target": label column (optional; the data's otherwise),
+         "outputs": "logits" (default) | "probabilities",
+         "preprocessing": {"kind": "tabular" | "image" | "text", "classes": [names] (classification), and
+            tabular: "feature_names": [F names], "input_mean", "input_std": [F numbers] (default 0 and 1);
+            image: "image_shape": [H, W], "input_mean", "input_std": numbers, "feature_names": H*W pixel columns;
+            text: "text_column", "vocab": [words] (Eco's tokens: lower-cased \\w+ words; id 0 pads, 1 is unknown,
+                  vocab[i] is i + 2), "max_len": tokens per text}}
+    The graph takes float (N, F), float (N, 1, H, W) or int64 (N, max_len) after that preprocessing.
+    Raises ServingSpecError naming the key."""
+    if not isinstance(spec, dict):
+        raise ServingSpecError("the spec must be a JSON object")
+    if "architecture" in spec:
+        raise ServingSpecError(
+            "an ONNX version's spec describes its inputs and outputs (task, preprocessing), not an architecture; "
+            "send safetensors weights with an architecture spec instead",
+            field="architecture",
+        )
+    unknown = sorted(set(spec) - {"task", "target", "preprocessing", "outputs"})
+    if unknown:
+        raise ServingSpecError(f"unknown key(s) {', '.join(unknown)}; known: task, target, preprocessing, outputs")
+    task = spec.get("task")
+    if task not in TASKS:
+        raise ServingSpecError(f"must be one of {', '.join(TASKS)}; got {task!r}", field="task")
+    out: dict = {"task": task}
+    if spec.get("target") is not None:
+        if not isinstance(spec["target"], str) or not spec["target"].strip():
+            raise ServingSpecError("must be the name of the label column", field="target")
+        out["target"] = spec["target"]
+    outputs = spec.get("outputs", "logits")
+    if outputs not in OUTPUTS or (outputs == "probabilities" and task == "regression"):
+        allowed = "logits" if task == "regression" else " or ".join(OUTPUTS)
+        raise ServingSpecError(f"must be {allowed}; got {outputs!r}", field="outputs")
+    if outputs != "logits":
+        out["outputs"] = outputs
+    preprocessing = spec.get("preprocessing")
+    if not isinstance(preprocessing, dict):
+        raise ServingSpecError(
+            'must be an object such as {"kind": "tabular", "feature_names": [...]}', field="preprocessing"
+        )
+    kind = preprocessing.get("kind")
+    if kind not in _KIND_TASKS:
+        raise ServingSpecError(f"must be one of {', '.join(_KIND_TASKS)}; got {kind!r}", field="preprocessing.kind")
+    if task not in _KIND_TASKS[kind]:
+        raise ServingSpecError(
+            f"a {kind} input serves {' or '.join(_KIND_TASKS[kind])}, not {task}", field="preprocessing.kind"
+        )
+    unknown = sorted(set(preprocessing) - _KIND_KEYS[kind])
+    if unknown:
+        raise ServingSpecError(
+            f"unknown key(s) {', '.join(unknown)} for a {kind} input; known: {', '.join(sorted(_KIND_KEYS[kind]))}",
+            field="preprocessing",
+        )
+    checked: dict = {"kind": kind}
+    if task == "regression":
+        if "classes" in preprocessing:
+            raise ServingSpecError("a regression model has no classes", field="preprocessing.classes")
+    else:
+        checked["classes"] = _strings(
+            preprocessing.get("classes"), "preprocessing.classes", minimum=2, maximum=MAX_CLASSES
+        )
+    if kind == TABULAR:
+        names = _strings(
+            preprocessing.get("feature_names"), "preprocessing.feature_names", minimum=1, maximum=MAX_FEATURES
+        )
+        if out.get("target") in names:
+            raise ServingSpecError(
+                f"the target '{out['target']}' is also a feature", field="preprocessing.feature_names"
+            )
+        checked["feature_names"] = names
+        checked["input_mean"], checked["input_std"] = _scaling(preprocessing, len(names))
+    elif kind == IMAGE:
+        shape = _positive_ints(preprocessing.get("image_shape"), "preprocessing.image_shape", 2, 4096)
+        if shape[0] * shape[1] > MAX_FEATURES:
+            raise ServingSpecError(f"an image holds at most {MAX_FEATURES} pixels", field="preprocessing.image_shape")
+        checked["image_shape"] = shape
+        checked["input_mean"], checked["input_std"] = _scaling(preprocessing, None)
+        if "feature_names" in preprocessing:
+            names = _strings(
+                preprocessing["feature_names"], "preprocessing.feature_names", minimum=1, maximum=MAX_FEATURES
+            )
+            if len(names) != shape[0] * shape[1]:
+                raise ServingSpecError(
+                    f"names {len(names)} pixel columns; a {shape[0]}x{shape[1]} image has {shape[0] * shape[1]}",
+                    field="preprocessing.feature_names",
+                )
+            checked["feature_names"] = names
+    else:
+        column = preprocessing.get("text_column")
+        if not isinstance(column, str) or not column.strip():
+            raise ServingSpecError("must name the text column", field="preprocessing.text_column")
+        checked["text_column"] = column
+        checked["vocab"] = _strings(preprocessing.get("vocab"), "preprocessing.vocab", minimum=1, maximum=1_000_000)
+        checked["max_len"] = _positive_ints([preprocessing.get("max_len")], "preprocessing.max_len", 1, MAX_TEXT_LEN)[0]
+    out["preprocessing"] = checked
+    return out
+
+
+def input_signature(spec: dict) -> tuple[tuple[int | None, ...], str]:
+    """The model input a serving spec's preprocessing makes: its shape with None for the batch axis, and its
+    element type, "float" or "int64" (token ids)."""
+    preprocessing = spec["preprocessing"]
+    kind = preprocessing["kind"]
+    if kind == TEXT:
+        return (None, preprocessing["max_len"]), "int64"
+    if kind == IMAGE:
+        return (None, 1, *preprocessing["image_shape"]), "float"
+    return (None, len(preprocessing["feature_names"])), "float"
+
+
+def num_outputs(spec: dict) -> int:
+    """How many values per input the model must give: one per class, or 1 for regression."""
+    return 1 if spec["task"] == "regression" else len(spec["preprocessing"]["classes"])
+
+
+def example_inputs(spec: dict, count: int) -> list:
+    """`count` raw inputs that `encode` accepts for a serving spec (zeros, or a one-word text)."""
+    preprocessing = spec["preprocessing"]
+    kind = preprocessing["kind"]
+    if kind == TEXT:
+        return ["example"] * count
+    size = (
+        preprocessing["image_shape"][0] * preprocessing["image_shape"][1]
+        if kind == IMAGE
+        else len(preprocessing["feature_names"])
+    )
+    return [[0.0] * size for _ in range(count)]
+
+
+def pipeline_spec(spec: dict, target: str | None = None) -> dict:
+    """The spec `ml.pipeline` encodes data with. A brought model's spec has no architecture; the pipeline
+    reads only the input kind from one, so the first Eco architecture of that kind stands in (it is never
+    built). `target` fills in a target the spec does not name (the data set's label column)."""
+    out = dict(spec)
+    if "architecture" not in out:
+        kind = (spec.get("preprocessing") or {}).get("kind")
+        out["architecture"] = next((name for name, entry in REGISTRY.items() if entry.input_kind == kind), None)
+    if not out.get("target") and target:
+        out["target"] = target
+    return out

@@ -135,14 +135,29 @@ class TorchScriptRuntime:
             return self.module(_tensor(inputs, dtype)).float().numpy()
 
 
+class ProbabilityOutputs:
+    """A runtime whose graph gives class probabilities, answering their logarithms instead: everything
+    downstream (serving's softmax, evaluation's log loss) takes logits, and softmax(log p) is p again. A
+    probability of 0 becomes log(1e-30) rather than minus infinity."""
+
+    def __init__(self, runtime: Runtime):
+        self.inner = runtime
+        self.name = runtime.name
+
+    def run(self, inputs: np.ndarray) -> np.ndarray:
+        return np.log(np.maximum(self.inner.run(inputs), np.float32(1e-30)))
+
+
 def load_runtime(fmt: str, spec: dict, path: str | Path, *, threads: int = 1) -> Runtime:
     """The runtime for a model file of format `fmt`: "safetensors" (weights for `spec`, run by PyTorch),
-    "onnx" (fp32 or int8 graph, run by ONNX Runtime with `threads` intra-op threads) or "torchscript"
-    (a file Eco exported). Raises RuntimeFormatError for any other format."""
+    "onnx" (fp32 or int8 graph, run by ONNX Runtime with `threads` intra-op threads; a brought graph whose
+    spec says `"outputs": "probabilities"` is wrapped in ProbabilityOutputs) or "torchscript" (a file Eco
+    exported). Raises RuntimeFormatError for any other format."""
     if fmt == "safetensors":
         return TorchRuntime(spec, path)
     if fmt == "onnx":
-        return OnnxRuntime(path, threads=threads)
+        runtime = OnnxRuntime(path, threads=threads)
+        return ProbabilityOutputs(runtime) if spec.get("outputs") == "probabilities" else runtime
     if fmt == "torchscript":
         return TorchScriptRuntime(path)
     raise RuntimeFormatError(f"unknown model format {fmt!r}; known: {', '.join(FORMATS)}")

@@ -87,7 +87,9 @@ class ModelDetailApi(generics.RetrieveUpdateDestroyAPIView):
 
 
 class ModelVersionListCreateApi(generics.ListCreateAPIView):
-    """Versions of a model, newest first. POST multipart `weights` (safetensors) + `spec` (JSON) to register one."""
+    """Versions of a model, newest first. POST multipart `weights` + `spec` (JSON) to register one: safetensors
+    with an architecture spec, or (`format` "onnx") an ONNX graph with its serving spec; `job` names the
+    tracking run that made it."""
 
     serializer_class = ModelVersionSerializer
     parser_classes = [MultiPartParser, FormParser, JSONParser]  # multipart first: uploads
@@ -120,6 +122,8 @@ class ModelVersionListCreateApi(generics.ListCreateAPIView):
             params=values["params"],
             dataset_versions=list(found.values()),
             description=values["description"],
+            fmt=values["format"],
+            run=values["job"],
         )
         version = selectors.version_for_user(user=request.user, pk=version.pk)
         return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)

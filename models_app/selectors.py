@@ -183,3 +183,10 @@ def version_of_model(
     if found is None:
         raise ValidationError({field: [f"Model '{model.name}' has no version {ref}."]})
     return found
+
+
+def lacks_architecture_spec(*, model) -> bool:
+    """Whether every version of `model` is a brought ONNX graph (none with an Eco architecture spec): such a
+    model cannot be retrained by Eco. A model with no versions yet can be (its first train job makes one)."""
+    versions = ModelVersion.objects.filter(model=model)
+    return versions.exists() and not versions.filter(spec__has_key="architecture").exists()

@@ -180,8 +180,26 @@ def _finite_numbers(value, name: str) -> dict:
 
 
 class ModelVersionCreateSerializer(serializers.Serializer):
-    weights = serializers.FileField(help_text="safetensors weights. Pickle files (.pt, .pkl) are refused.")
-    spec = SpecField(help_text='Architecture spec (JSON object), e.g. {"architecture": "mlp", ...}.')
+    weights = serializers.FileField(
+        help_text="The model file: safetensors weights, or an ONNX graph of standard operators (with format "
+        '"onnx"). Its content must be the declared format; TorchScript and pickles (.pt, .pth, .pkl, .joblib) '
+        "are refused."
+    )
+    spec = SpecField(
+        help_text='For safetensors, the architecture spec, e.g. {"architecture": "mlp", ...}; for ONNX, the serving '
+        'spec: {"task", "target", "outputs", "preprocessing": {"kind": "tabular"|"image"|"text", "classes", ...}} '
+        "(see the README, Models you bring)."
+    )
+    format = serializers.CharField(
+        required=False, default="safetensors", help_text='"safetensors" (the default) or "onnx".'
+    )
+    job = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The tracking run (a job of kind tracking you started, in the model's team) that made this "
+        "version; recorded as its lineage (the version's `job`).",
+    )
     metrics = StrictJSONField(required=False, default=dict)
     params = StrictJSONField(required=False, default=dict)
     dataset_versions = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)

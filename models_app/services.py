@@ -1,5 +1,6 @@
 """Every write of models_app: registered models, versions (uploaded or produced by jobs) and aliases."""
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,7 +20,14 @@ from config.jsonsafe import unsafe_text
 from datasets_app import blobs, retention
 from datasets_app.models import DatasetVersion
 from ml import inference
-from ml.artifacts import ArtifactError, check_weights_fit_spec, inspect_safetensors, validate_spec
+from ml.artifacts import (
+    ArtifactError,
+    check_upload_format,
+    check_weights_fit_spec,
+    inspect_onnx,
+    inspect_safetensors,
+    validate_spec,
+)
 from ml.names import clean_name
 from models_app import gates, leakage
 from models_app.models import (
@@ -121,24 +129,48 @@ def register_version(
     from_job: bool = False,
     parent: ModelVersion | None = None,
     fmt: str = WeightsFormat.SAFETENSORS,
+    run=None,
 ) -> ModelVersion:
-    """Validate safetensors weights + architecture spec and record them as the model's next version. ONNX and
-    TorchScript files come only from Eco's own export and quantize jobs (`from_job`), which check them by running
-    them; they keep the spec (the input preprocessing) and parameter count of their `parent`. The job that made
-    a version is recorded by jobs_app (JobOutput), not here."""
+    """Validate weights + spec and record them as the model's next version: safetensors with an architecture
+    spec, or a brought ONNX graph with its serving spec (`ml.inference.check_serving_spec`, checked by
+    `ml.artifacts.inspect_onnx`). Other ONNX and TorchScript files come only from Eco's own export and quantize
+    jobs (`from_job`), which check them by running them; they keep the spec (the input preprocessing) and
+    parameter count of their `parent`. The job that made a version is recorded by jobs_app (JobOutput), not
+    here; `run`, the id of a tracking run that made an uploaded version, goes to the recorder jobs_app
+    registered (`on_version_from_run`) in the same transaction. Raises UserError / ValidationError (400) naming
+    the field; nothing is stored then."""
     if fmt == WeightsFormat.SAFETENSORS:
         try:
             facts = inspect_safetensors(weights_path)
         except ArtifactError as exc:
             raise exc.prefixed("weights") from None
-    else:
-        if parent is None or not from_job:
-            raise ValidationError({"format": [f"{fmt} versions are made by export and quantize jobs only."]})
+        try:
+            spec = validate_spec(spec)
+        except ArtifactError as exc:
+            raise exc.prefixed("spec") from None
+    elif from_job:
+        if parent is None:
+            raise ValidationError({"format": [f"a {fmt} version made by a job needs its parent version."]})
         facts = {"tensors": {}, "num_parameters": parent.num_parameters}
-    try:
-        spec = validate_spec(spec)
-    except ArtifactError as exc:
-        raise exc.prefixed("spec") from None
+        try:
+            spec = validate_spec(spec)
+        except ArtifactError as exc:
+            raise exc.prefixed("spec") from None
+    elif fmt == WeightsFormat.ONNX:
+        try:
+            spec = inference.check_serving_spec(_json_object(spec))
+        except UserError as exc:
+            raise exc.prefixed("spec") from None
+        if spec["task"] != model.task:
+            raise ValidationError(
+                {"spec.task": [f"model '{model.name}' is a {model.task} model; this spec is {spec['task']}."]}
+            )
+        try:
+            facts = inspect_onnx(weights_path, spec)
+        except ArtifactError as exc:
+            raise exc.prefixed("weights") from None
+    else:
+        raise ValidationError({"format": [f"{fmt} files run code when loaded; Eco accepts safetensors or ONNX."]})
     for field, value in (("weights", facts), ("spec", spec), ("metrics", metrics), ("params", params)):
         if problem := unsafe_text(value, field):
             raise ValidationError({field: [f"{problem}."]})
@@ -177,8 +209,32 @@ def register_version(
         ModelVersionDataset.objects.bulk_create(
             [ModelVersionDataset(model_version=version, dataset_version=dv) for dv in dataset_versions]
         )
+        if run is not None:
+            if _run_recorder is None:  # jobs_app registers it when the app registry is ready
+                raise RuntimeError("no recorder of run outputs is registered (jobs_app not installed?)")
+            _run_recorder(actor=actor, team=locked.team, run_id=run, version=version)
         RegisteredModel.objects.filter(pk=locked.pk).update(updated_at=timezone.now())
     return version
+
+
+_run_recorder = None
+
+
+def on_version_from_run(recorder) -> None:
+    """Register `recorder(*, actor, team, run_id, version)`, which records that the tracking run `run_id` made
+    `version` (or raises a UserError / ValidationError on `job`, undoing the registration). jobs_app registers
+    it in its AppConfig.ready: the apps below jobs_app never import it."""
+    global _run_recorder
+    _run_recorder = recorder
+
+
+def _json_object(spec):
+    if isinstance(spec, (str, bytes)):
+        try:
+            return json.loads(spec)
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise UserError(f"the spec is not valid JSON: {exc}") from None
+    return spec
 
 
 def create_version_from_upload(
@@ -191,11 +247,21 @@ def create_version_from_upload(
     params=None,
     dataset_versions=(),
     description: str = "",
+    fmt: str = WeightsFormat.SAFETENSORS,
+    run=None,
 ) -> ModelVersion:
+    """A version from an uploaded file (`weights`, an UploadedFile on disk) of the declared `fmt`
+    ("safetensors" or "onnx"), checked by its content first: TorchScript archives, pickles and any file that is
+    not `fmt` are refused (400 on `weights`) before anything is stored. See `register_version`."""
+    path = weights.temporary_file_path()
+    try:
+        check_upload_format(path, fmt)
+    except ArtifactError as exc:
+        raise (exc if exc.field else exc.prefixed("weights")) from None
     return register_version(
         actor=actor,
         model=model,
-        weights_path=weights.temporary_file_path(),
+        weights_path=path,
         weights=weights,
         spec=spec,
         sha256=getattr(weights, "sha256", None),
@@ -203,6 +269,8 @@ def create_version_from_upload(
         params=params,
         dataset_versions=dataset_versions,
         description=description,
+        fmt=fmt,
+        run=run,
     )
 
 

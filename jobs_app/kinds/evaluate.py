@@ -1,5 +1,6 @@
 """evaluate: a model version on one split of a dataset version -> an Evaluation (a leaderboard row).
-Any version runs: safetensors on torch, ONNX exports (fp32 or int8) on ONNX Runtime, TorchScript."""
+Any version runs: safetensors on torch, ONNX exports (fp32 or int8) and brought ONNX graphs on ONNX Runtime,
+TorchScript. A brought graph's data is encoded by its serving spec (`ml.inference.pipeline_spec`)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ from jobs_app import services, specs
 from jobs_app.kinds import SCHEMA_DIALECT
 from jobs_app.models import Job, OutputKind
 from jobs_app.runners.reporter import RegistryReporter
-from ml import formats, impute, pipeline
+from ml import formats, impute, inference, pipeline
 from ml.data import Arrays
 from ml.evaluate import metrics_from_outputs
-from ml.inference import run_batched
 from ml.runtimes import load_runtime
 from ml.train import Stopped
 from models_app import services as model_services
@@ -38,7 +38,11 @@ SPEC_SCHEMA = {
     "required": ["model_version", "dataset_version"],
     "additionalProperties": False,
     "properties": {
-        "model_version": {"type": "string", "format": "uuid", "description": "A version trained by an Eco job."},
+        "model_version": {
+            "type": "string",
+            "format": "uuid",
+            "description": "A version trained by an Eco job, or brought with a serving spec.",
+        },
         "dataset_version": {"type": "string", "format": "uuid", "description": "Data with the model's columns."},
         "split": {"enum": Split.values, "default": Split.TEST, "description": "The rows of the model's own split."},
         "description": {"type": ["string", "null"]},
@@ -58,7 +62,8 @@ def trained_split(model_version: ModelVersion) -> dict:
 def encoded_data(model_version: ModelVersion, version: DatasetVersion, split: str) -> Arrays:
     with blobs.local_copy(version.blob) as path:
         columns = formats.arrays(path, version.format, version.schema)
-    return pipeline.encoded_split(model_version.spec, columns, split=split, split_config=trained_split(model_version))
+    spec = inference.pipeline_spec(model_version.spec, target=version.target)
+    return pipeline.encoded_split(spec, columns, split=split, split_config=trained_split(model_version))
 
 
 def run(job: Job, reporter: RegistryReporter) -> None:
@@ -72,7 +77,7 @@ def run(job: Job, reporter: RegistryReporter) -> None:
     if reporter.should_stop():
         raise Stopped("stopped before evaluating")
     metrics = metrics_from_outputs(
-        run_batched(runtime, arrays.inputs),
+        inference.run_batched(runtime, arrays.inputs),
         arrays.targets,
         model_version.spec["task"],
         classes=arrays.preprocessing.get("classes"),
@@ -114,7 +119,7 @@ def check(*, user: User, team: Team, spec: dict) -> dict:
         raise specs.error("spec.dataset_version", f"the model is a {model_task} model; this data set is {data_task}.")
     names = {c["name"] for c in version.schema.get("columns", [])}
     target = model_version.spec.get("target") or version.target
-    needed = [target, *(model_version.spec.get("preprocessing", {}).get("feature_names") or [])]
+    needed = [n for n in (target, *(model_version.spec.get("preprocessing", {}).get("feature_names") or [])) if n]
     if text := model_version.spec.get("preprocessing", {}).get("text_column"):
         needed.append(text)
     missing = [n for n in needed if n not in names] if version.format != "npz" else []
@@ -122,12 +127,14 @@ def check(*, user: User, team: Team, spec: dict) -> dict:
         raise specs.error(
             "spec.dataset_version", f"the data set lacks columns the model needs: {', '.join(missing[:10])}."
         )
-    absent = [k for k in ("task", "target", "preprocessing") if k not in model_version.spec]
+    absent = [k for k in ("task", "preprocessing") if k not in model_version.spec]
+    if not target:
+        absent.insert(1, "target")
     if absent:
         raise specs.error(
             "spec.model_version",
-            f"this version's spec has no {', '.join(absent)}: only versions trained by Eco jobs know how to encode "
-            "raw data for evaluation.",
+            f"this version's spec has no {', '.join(absent)}: only versions trained by Eco jobs, or brought with a "
+            "serving spec, know how to encode raw data for evaluation.",
         )
     has_imputer = "impute" in (model_version.spec["preprocessing"] or {})  # see ml.impute
     if not has_imputer and (found := specs.missing_values(version, needed)):
