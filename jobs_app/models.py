@@ -355,3 +355,16 @@ class JobArtifact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id}:{self.path}"
+
+
+class MetricBatch(models.Model):
+    """A batch of metric points a client sent with its own `batch_id`, recorded in the transaction that wrote
+    the points: the same batch sent again (a retry after a lost answer) is recognised and writes nothing."""
+
+    pk = models.CompositePrimaryKey("job_id", "batch_id")  # unique (job, batch_id), and the index the check uses
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="metric_batches", db_index=False)
+    batch_id = models.CharField(max_length=64)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.job_id}:{self.batch_id}"
