@@ -3,7 +3,8 @@
 Each artefact is loaded once per process and kept in a small least-recently-used cache keyed by the version id
 of the file that runs, so a version never changes under its key; the alias is looked up on every request (one indexed
 query), which is why an alias move takes effect at once. A version with an ONNX export (a child version
-made by an export job) runs on ONNX Runtime, any other on torch (or TorchScript for a TorchScript version).
+made by an export job) runs on ONNX Runtime, as does a brought ONNX version; any other on torch (or TorchScript
+for a TorchScript version).
 Every prediction is logged through `prediction_log.writer` without waiting for the database, and every request
 of a caller who may see the model (served, refused or failed) as one ServingRequest row through
 `prediction_log.request_writer` (`log_request`).
@@ -205,7 +206,8 @@ def predict(
             {
                 "version": [
                     f"v{target['version']} was uploaded, not trained by an Eco job: Eco does not know how to "
-                    "encode raw inputs for it. Serve a version trained by a train job."
+                    "encode raw inputs for it. Serve a version trained by a train job, or one whose spec has "
+                    "task and preprocessing (README: Models you bring)."
                 ]
             }
         )
