@@ -18,6 +18,7 @@ from datasets_app.uploads import read_upload
 from jobs_app import attempts, kinds, metrics, selectors, services, triggers
 from jobs_app.filters import JobFilter, TriggerFilter
 from jobs_app.models import Job, RetrainTrigger, TriggerRun
+from jobs_app.parsers import MetricsJSONParser
 from jobs_app.serializers import (
     JobArtifactSerializer,
     JobArtifactUploadSerializer,
@@ -231,12 +232,15 @@ class JobMetricsApi(generics.GenericAPIView):
     - `after_step=S` (not with a window): the exact points with step > S, at most N of them, for polling a
       running job with the last step received (`truncated` says more are waiting).
     `count` is the points in the range asked for, `total` the points in the whole series.
-    POST {points: [{key, step, value}]}: batch ingest (member role), idempotent on (key, step). Points belong
+    POST {points: [{key, step, value, time?}], batch_id?}: batch ingest (member role), idempotent on (key, step);
+    `time` is the client's clock in Unix epoch seconds (default: the server's now). A `batch_id` already
+    recorded for the job is answered `duplicate: true` and writes nothing (a client's safe retry). Points belong
     to their writer (jobs_app.attempts.check_writer): a worker job's come only from the worker running its
     current attempt (header X-Eco-Attempt-Token), a tracking job's only from its creator; anyone else is
     answered 403, or 409 for a worker job that is not running."""
 
     serializer_class = MetricPointsSerializer
+    parser_classes = [MetricsJSONParser]
     required_roles = {"POST": Role.MEMBER}  # which writer a job takes points from: see accounts_app.permissions
 
     @extend_schema(
@@ -296,10 +300,15 @@ class JobMetricsApi(generics.GenericAPIView):
         body = request.data
         if not isinstance(body, dict) or "points" not in body:
             raise ValidationError({"points": ["This field is required: a list of {key, step, value}."]})
+        batch_id = metrics.check_batch_id(body.get("batch_id"))
         points = metrics.check_points(body["points"])  # PointError names the point (points[3].value)
         token = request.headers.get(attempts.HEADER)
-        written = attempts.record_points(actor=request.user, job_id=job.pk, points=points, token=token)
-        return Response({"job": str(job.pk), "received": len(body["points"]), "written": written})
+        written, duplicate = attempts.record_points(
+            actor=request.user, job_id=job.pk, points=points, token=token, batch_id=batch_id
+        )
+        return Response(
+            {"job": str(job.pk), "received": len(body["points"]), "written": written, "duplicate": duplicate}
+        )
 
 
 class JobLogsApi(generics.GenericAPIView):

@@ -84,12 +84,18 @@ def check_writer(job: Job, *, user: User | None, token: str | None) -> None:
 
 
 @transaction.atomic
-def record_points(*, actor: User, job_id, points: list[tuple[str, int, float]], token: str | None) -> int:
-    """Store checked points (metrics.check_points) sent over the API, after `check_writer`; returns how many
-    were written. Nothing is written when the check fails (Forbidden / Conflict, see `check_writer`)."""
+def record_points(
+    *, actor: User, job_id, points: list[tuple], token: str | None, batch_id: str | None = None
+) -> tuple[int, bool]:
+    """Store checked points (metrics.check_points) sent over the API, after `check_writer`; returns
+    (how many were written, whether `batch_id` had been recorded for this job before). A batch id seen before
+    writes nothing: (0, True). Nothing is written when the check fails (Forbidden / Conflict, see
+    `check_writer`)."""
     job = locked(job_id)
     check_writer(job, user=actor, token=token)
-    return metrics.ingest(job_id, points)
+    if batch_id is not None and not metrics.record_batch(job_id, batch_id):
+        return 0, True
+    return metrics.ingest(job_id, points), False
 
 
 @transaction.atomic

@@ -1,17 +1,21 @@
 """The metrics store: `MetricPoint(job, key, step, value, time)`, primary key (job, key, step).
 
-Writes are bulk and idempotent: on PostgreSQL the points are COPYed into a temporary table and merged with
-one INSERT ... ON CONFLICT DO UPDATE, so sending a batch twice changes nothing and a later value for the same
-(job, key, step) wins. Reads return a series in step order, downsampled to `max_points` with min/max
-buckets so that spikes survive.
+Writes are bulk and idempotent: on PostgreSQL a batch is COPYed straight into the table (the common case: new
+steps), and a batch that holds a (job, key, step) already stored is merged instead with one INSERT ... ON
+CONFLICT DO UPDATE, so sending a batch twice changes nothing and a later value for the same (job, key, step)
+wins. Every write then recomputes the rollup blocks it touched. Reads return a series in step order,
+downsampled to `max_points` with min/max buckets so that spikes survive.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime
+import re
+import time as clock
+from datetime import UTC, datetime
 
 import numpy as np
+import psycopg
 from django.db import connection, transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
@@ -24,6 +28,9 @@ KEY_MAX = 100
 STEP_MAX = 2**63 - 1
 DEFAULT_MAX_POINTS = 1000
 MAX_POINTS_LIMIT = 100_000
+TIME_MIN = 946_684_800.0  # 2000-01-01T00:00:00Z: a client time before it is a clock that was never set
+TIME_AHEAD_S = 86_400.0  # a client time may run ahead of the server's clock by at most a day
+BATCH_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 class PointError(UserError):
@@ -33,28 +40,50 @@ class PointError(UserError):
         super().__init__(message, field=field)
 
 
-def check_points(points) -> list[tuple[str, int, float]]:
-    """(key, step, value) tuples from the JSON `points` list; the last of duplicate (key, step) wins."""
+def check_points(points) -> list[tuple]:
+    """The points of a JSON `points` list, checked: `(key, step, value)` tuples, or `(key, step, value, time)`
+    for a point that carries its client `time` (Unix epoch seconds, float). Keys come back in NFC; of two
+    points with the same (key, step) the last one wins. Raises PointError naming the first bad point's field
+    (`points[3].time`): a key that is not a printable string of 1 to KEY_MAX characters, a step outside
+    0..STEP_MAX or not an integer, a value or time that is not a finite number, a time before 2000-01-01 or
+    more than a day ahead of the server's clock, an unknown field."""
     if not isinstance(points, list):
-        raise PointError("points", "must be a list of {key, step, value} objects")
-    merged: dict[tuple[str, int], float] = {}
+        raise PointError("points", "must be a list of {key, step, value, time?} objects")
+    merged: dict[tuple[str, int], tuple] = {}
     checked: dict[str, str] = {}  # a batch repeats a few keys many times: check and normalise each once
+    latest = clock.time() + TIME_AHEAD_S
     for i, point in enumerate(points):
-        if not isinstance(point, dict):
-            raise PointError(f"points[{i}]", "must be an object {key, step, value}")
+        if type(point) is not dict:
+            raise PointError(f"points[{i}]", "must be an object {key, step, value, time?}")
         key, step, value = point.get("key"), point.get("step"), point.get("value")
-        if not isinstance(key, str) or (key not in checked and (not 0 < len(key) <= KEY_MAX or names.problem(key))):
-            raise PointError(f"points[{i}].key", f"must be a printable string of 1 to {KEY_MAX} characters")
-        clean = checked.get(key) or checked.setdefault(key, names.nfc(key))
+        clean = checked.get(key) if type(key) is str else None
+        if clean is None:
+            if type(key) is not str or not 0 < len(key) <= KEY_MAX or names.problem(key):
+                raise PointError(f"points[{i}].key", f"must be a printable string of 1 to {KEY_MAX} characters")
+            clean = checked[key] = names.nfc(key)
         if type(step) is not int or not 0 <= step <= STEP_MAX:  # noqa: E721 (bool is not a step)
             raise PointError(f"points[{i}].step", f"must be an integer from 0 to {STEP_MAX}")
-        if not finite_number(value):
+        if type(value) is float:
+            if not math.isfinite(value):
+                raise PointError(f"points[{i}].value", "must be a finite number")
+        elif finite_number(value):
+            value = float(value)
+        else:
             raise PointError(f"points[{i}].value", "must be a finite number")
-        if len(point) > 3:
-            extra = sorted(set(point) - {"key", "step", "value"})
-            raise PointError(f"points[{i}].{extra[0]}", "unknown field; a point is {key, step, value}")
-        merged[(clean, step)] = float(value)
-    return [(k, s, v) for (k, s), v in merged.items()]
+        if len(point) == 3:
+            merged[(clean, step)] = (clean, step, value)
+            continue
+        extra = sorted(set(point) - {"key", "step", "value", "time"})
+        if extra:
+            raise PointError(f"points[{i}].{extra[0]}", "unknown field; a point is {key, step, value, time?}")
+        at = point["time"]
+        if not finite_number(at) or not TIME_MIN <= at <= latest:
+            raise PointError(
+                f"points[{i}].time",
+                "must be a finite number of seconds since the Unix epoch, from 2000-01-01 to a day ahead of now",
+            )
+        merged[(clean, step)] = (clean, step, value, float(at))
+    return list(merged.values())
 
 
 def finite_number(value) -> bool:
@@ -67,63 +96,129 @@ def finite_number(value) -> bool:
         return False
 
 
-def ingest(job_id, points: list[tuple[str, int, float]], *, at: datetime | None = None) -> int:
-    """Store checked points for a job; returns how many were written (inserted or updated)."""
+def check_batch_id(value) -> str | None:
+    """A client's batch id: None when absent, else a string of 1 to 64 characters from [A-Za-z0-9._:-].
+    Raises PointError("batch_id") for anything else."""
+    if value is None:
+        return None
+    if type(value) is not str or not BATCH_ID.fullmatch(value):
+        raise PointError("batch_id", "must be a string of 1 to 64 characters from A-Z, a-z, 0-9 and . _ : -")
+    return value
+
+
+def record_batch(job_id, batch_id: str) -> bool:
+    """Record that the job received client batch `batch_id`, in the caller's transaction: True when it is new,
+    False when it was recorded before (then the caller writes nothing). A concurrent transaction recording
+    the same id makes this one wait for its end: then False if it committed, True if it rolled back."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO jobs_app_metricbatch (job_id, batch_id, received_at) VALUES (%s, %s, %s) "
+            "ON CONFLICT DO NOTHING RETURNING 1",
+            [job_id, batch_id, timezone.now()],
+        )
+        return cursor.fetchone() is not None
+
+
+def ingest(job_id, points: list[tuple], *, at: datetime | None = None) -> int:
+    """Store points for a job; returns how many were written (inserted or updated). A point is
+    `(key, step, value)` or `(key, step, value, time)` with `time` in Unix epoch seconds (None or absent: `at`,
+    default now); keys must already be checked (check_points). Of two points with the same (key, step) the
+    last one wins. Runs in the caller's transaction when there is one."""
     if not points:
         return 0
     at = at or timezone.now()
+    rows = sorted({(p[0], p[1]): p for p in points}.items())  # one lock order for every writer (no deadlock)
     if connection.vendor != "postgresql":
         MetricPoint.objects.bulk_create(
-            [MetricPoint(job_id=job_id, key=k, step=s, value=v, time=at) for k, s, v in points],
+            [MetricPoint(job_id=job_id, key=k, step=s, value=p[2], time=_when(p, at)) for (k, s), p in rows],
             update_conflicts=True,
             unique_fields=["job_id", "key", "step"],
             update_fields=["value", "time"],
             batch_size=5000,
         )
-        return len(points)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS eco_metric_in (key varchar(100), step bigint, value double precision) "
-            "ON COMMIT DELETE ROWS"
-        )
-        cursor.execute("TRUNCATE eco_metric_in")  # inside an outer transaction the commit has not emptied it
-        with cursor.copy("COPY eco_metric_in (key, step, value) FROM STDIN") as copy:
-            for point in points:
-                copy.write_row(point)
-        cursor.execute(
-            "INSERT INTO jobs_app_metricpoint (job_id, key, step, value, time) "
-            # one lock order for every writer (two batches over the same rows in opposite orders would deadlock)
-            "SELECT %s, key, step, value, %s FROM eco_metric_in ORDER BY key, step "
-            "ON CONFLICT (job_id, key, step) DO UPDATE SET value = EXCLUDED.value, time = EXCLUDED.time",
-            [job_id, at],
-        )
-        written = cursor.rowcount
+        return len(rows)
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        try:
+            with transaction.atomic():  # a savepoint: a batch that meets a stored point is merged below instead
+                _copy(cursor, job_id, rows, at)
+            written = len(rows)
+        except psycopg.errors.UniqueViolation:  # COPY is psycopg's own: its errors come unwrapped
+            written = _merge(cursor, job_id, rows, at)
         # Rollup refreshes of one job take turns: the lock is held to commit, so a refresh that waited for
         # another's starts after that commit and sees its points (two at once would each see only their own
-        # and the later write would drop the other's extremes). The point upserts above run concurrently.
+        # and the later write would drop the other's extremes). The point writes above run concurrently.
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"eco-metrics-{job_id}"])
-        cursor.execute(_REFRESH_ROLLUPS, {"job": job_id, "width": ROLLUP_STEPS})
+        touched = sorted({(k, s // ROLLUP_STEPS) for k, s in (row[0] for row in rows)})
+        cursor.execute(
+            _REFRESH_ROLLUPS,
+            {"job": job_id, "keys": [k for k, _ in touched], "blocks": [b for _, b in touched], "width": ROLLUP_STEPS},
+        )
         return written
 
 
+def _when(point: tuple, at: datetime) -> datetime:
+    return datetime.fromtimestamp(point[3], UTC) if len(point) > 3 and point[3] is not None else at
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy(cursor, job_id, rows: list, at: datetime) -> None:
+    """COPY the rows (text format, one string) straight into the points table; a row already stored raises a
+    unique violation (IntegrityError) and the caller's savepoint discards the whole COPY."""
+    job, now = str(job_id), at.isoformat()
+    escaped: dict[str, str] = {}  # COPY's text format: escaped once per key, so no key can start a field or row
+    lines = []
+    for (key, step), point in rows:
+        text = escaped.get(key)
+        if text is None:
+            text = escaped[key] = key.translate(_COPY_ESCAPES)
+        when = datetime.fromtimestamp(point[3], UTC).isoformat() if len(point) > 3 and point[3] is not None else now
+        lines.append(f"{job}\t{text}\t{step}\t{float(point[2])!r}\t{when}\n")
+    with cursor.copy("COPY jobs_app_metricpoint (job_id, key, step, value, time) FROM STDIN") as copy:
+        copy.write("".join(lines))
+
+
+def _merge(cursor, job_id, rows: list, at: datetime) -> int:
+    """Upsert the rows (some already stored) in their given order; returns how many rows were written."""
+    cursor.execute(
+        "INSERT INTO jobs_app_metricpoint (job_id, key, step, value, time) "
+        "SELECT %s, key, step, value, coalesce(to_timestamp(time), %s) "
+        "FROM unnest(%s::varchar[], %s::bigint[], %s::float8[], %s::float8[]) WITH ORDINALITY "
+        "AS p(key, step, value, time, n) ORDER BY n "
+        "ON CONFLICT (job_id, key, step) DO UPDATE SET value = EXCLUDED.value, time = EXCLUDED.time",
+        [
+            job_id,
+            at,
+            [k for (k, _), _ in rows],
+            [s for (_, s), _ in rows],
+            [p[2] for _, p in rows],
+            [p[3] if len(p) > 3 else None for _, p in rows],
+        ],
+    )
+    return cursor.rowcount
+
+
 # Recompute, from the points themselves, every rollup block the batch touched (so a replaced value can never
-# leave a stale extreme behind): per key one range scan of the primary key over the batch's steps.
+# leave a stale extreme behind): per block one range scan of the primary key (at most ROLLUP_STEPS points;
+# ORDER BY ... LIMIT keeps it an index scan even when the table's statistics are stale, where a join over the
+# batch would read every point of the job).
 _REFRESH_ROLLUPS = """
-WITH span AS (
-    SELECT key, min(step) / %(width)s AS lo, max(step) / %(width)s AS hi FROM eco_metric_in GROUP BY key
-), touched AS (
-    SELECT DISTINCT key, step / %(width)s AS block FROM eco_metric_in
-)
 INSERT INTO jobs_app_metricrollup (job_id, key, block, count, min_step, min_value, max_step, max_value)
-SELECT %(job)s, p.key, p.step / %(width)s, count(*),
-       (array_agg(p.step ORDER BY p.value, p.step))[1], min(p.value),
-       (array_agg(p.step ORDER BY p.value DESC, p.step))[1], max(p.value)
-FROM span s
-JOIN jobs_app_metricpoint p
-  ON p.job_id = %(job)s AND p.key = s.key
- AND p.step >= s.lo * %(width)s AND p.step <= s.hi * %(width)s + (%(width)s - 1)
-WHERE (p.key, p.step / %(width)s) IN (SELECT key, block FROM touched)
-GROUP BY p.key, p.step / %(width)s
+SELECT %(job)s, t.key, t.block, r.count, r.min_step, r.min_value, r.max_step, r.max_value
+FROM unnest(%(keys)s::varchar[], %(blocks)s::bigint[]) WITH ORDINALITY AS t(key, block, n)
+CROSS JOIN LATERAL (
+    SELECT count(*) AS count,
+           (array_agg(b.step ORDER BY b.value, b.step))[1] AS min_step, min(b.value) AS min_value,
+           (array_agg(b.step ORDER BY b.value DESC, b.step))[1] AS max_step, max(b.value) AS max_value
+    FROM (
+        SELECT step, value FROM jobs_app_metricpoint
+        WHERE job_id = %(job)s AND key = t.key AND step >= t.block * %(width)s
+          AND step <= t.block * %(width)s + (%(width)s - 1)
+        ORDER BY step LIMIT %(width)s
+    ) AS b
+) AS r
+ORDER BY t.n
 ON CONFLICT (job_id, key, block) DO UPDATE SET
     count = EXCLUDED.count, min_step = EXCLUDED.min_step, min_value = EXCLUDED.min_value,
     max_step = EXCLUDED.max_step, max_value = EXCLUDED.max_value

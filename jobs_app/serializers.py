@@ -145,7 +145,14 @@ class JobLogSerializer(serializers.ModelSerializer):
 
 
 class MetricPointsSerializer(serializers.Serializer):
-    points = serializers.JSONField(help_text="[{key, step, value}, ...]")
+    points = serializers.JSONField(
+        help_text="[{key, step, value, time?}, ...]; time: the client's clock, Unix epoch seconds (default: now)"
+    )
+    batch_id = serializers.RegexField(
+        rf"^{metrics.BATCH_ID.pattern}$",
+        required=False,
+        help_text="the client's id of this batch: sent again, the batch is answered duplicate and writes nothing",
+    )
 
 
 class TriggerSerializer(serializers.ModelSerializer):
@@ -272,6 +279,7 @@ class MetricIngestAnswerSerializer(serializers.Serializer):
     job = serializers.UUIDField()
     received = serializers.IntegerField()
     written = serializers.IntegerField()
+    duplicate = serializers.BooleanField(help_text="the batch_id had been received before: nothing was written")
 
 
 class JobLogsAnswerSerializer(serializers.Serializer):
