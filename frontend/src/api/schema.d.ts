@@ -500,6 +500,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/jobs/{id}/artifacts/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Files a tracking run logged. GET lists them (`path`, `size_bytes`, `sha256`, `created_at`); POST multipart
+         *     `file` + `path` (default: the file's name) stores one (only the run's creator; the same path again replaces
+         *     its file; beyond the team's storage quota 409 and nothing stored).
+         */
+        get: operations["v1_jobs_artifacts_retrieve"];
+        put?: never;
+        /**
+         * @description Files a tracking run logged. GET lists them (`path`, `size_bytes`, `sha256`, `created_at`); POST multipart
+         *     `file` + `path` (default: the file's name) stores one (only the run's creator; the same path again replaces
+         *     its file; beyond the team's storage quota 409 and nothing stored).
+         */
+        post: operations["v1_jobs_artifacts_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{id}/artifacts/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One file a tracking run logged, streamed (404 for a path the run has not logged). */
+        get: operations["v1_jobs_artifacts_retrieve_2"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs/{id}/cancel/": {
         parameters: {
             query?: never;
@@ -573,7 +616,9 @@ export interface paths {
          *     - `after_step=S` (not with a window): the exact points with step > S, at most N of them, for polling a
          *       running job with the last step received (`truncated` says more are waiting).
          *     `count` is the points in the range asked for, `total` the points in the whole series.
-         *     POST {points: [{key, step, value}]}: batch ingest (member role), idempotent on (key, step). Points belong
+         *     POST {points: [{key, step, value, time?}], batch_id?}: batch ingest (member role), idempotent on (key, step);
+         *     `time` is the client's clock in Unix epoch seconds (default: the server's now). A `batch_id` already
+         *     recorded for the job is answered `duplicate: true` and writes nothing (a client's safe retry). Points belong
          *     to their writer (jobs_app.attempts.check_writer): a worker job's come only from the worker running its
          *     current attempt (header X-Eco-Attempt-Token), a tracking job's only from its creator; anyone else is
          *     answered 403, or 409 for a worker job that is not running.
@@ -589,12 +634,35 @@ export interface paths {
          *     - `after_step=S` (not with a window): the exact points with step > S, at most N of them, for polling a
          *       running job with the last step received (`truncated` says more are waiting).
          *     `count` is the points in the range asked for, `total` the points in the whole series.
-         *     POST {points: [{key, step, value}]}: batch ingest (member role), idempotent on (key, step). Points belong
+         *     POST {points: [{key, step, value, time?}], batch_id?}: batch ingest (member role), idempotent on (key, step);
+         *     `time` is the client's clock in Unix epoch seconds (default: the server's now). A `batch_id` already
+         *     recorded for the job is answered `duplicate: true` and writes nothing (a client's safe retry). Points belong
          *     to their writer (jobs_app.attempts.check_writer): a worker job's come only from the worker running its
          *     current attempt (header X-Eco-Attempt-Token), a tracking job's only from its creator; anyone else is
          *     answered 403, or 409 for a worker job that is not running.
          */
         post: operations["v1_jobs_metrics_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{id}/params/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Log parameters of a tracking run after its start: POST {params: {name: value}} merges them into the run's
+         *     `spec.params` (only the run's creator, also after it ended; a parameter logged before with another value is
+         *     a 409 naming it, the same value again changes nothing).
+         */
+        post: operations["v1_jobs_params_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -898,10 +966,18 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Versions of a model, newest first. POST multipart `weights` (safetensors) + `spec` (JSON) to register one. */
+        /**
+         * @description Versions of a model, newest first. POST multipart `weights` + `spec` (JSON) to register one: safetensors
+         *     with an architecture spec, or (`format` "onnx") an ONNX graph with its serving spec; `job` names the
+         *     tracking run that made it.
+         */
         get: operations["v1_models_versions_list"];
         put?: never;
-        /** @description Versions of a model, newest first. POST multipart `weights` (safetensors) + `spec` (JSON) to register one. */
+        /**
+         * @description Versions of a model, newest first. POST multipart `weights` + `spec` (JSON) to register one: safetensors
+         *     with an architecture spec, or (`format` "onnx") an ONNX graph with its serving spec; `job` names the
+         *     tracking run that made it.
+         */
         post: operations["v1_models_versions_create"];
         delete?: never;
         options?: never;
@@ -1687,6 +1763,22 @@ export interface components {
                 [key: string]: string | number | boolean;
             };
         };
+        JobArtifact: {
+            readonly path: string;
+            readonly size_bytes: number;
+            readonly sha256: string;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        JobArtifactUploadRequest: {
+            /**
+             * Format: binary
+             * @description The file (multipart).
+             */
+            file: string;
+            /** @description Where it goes in the run, a relative path such as plots/loss.png (default: the file's name). */
+            path?: string;
+        };
         /** @description GET /jobs/columns/: what the runs table can show as columns. */
         JobColumns: {
             /** @description param dot paths, in name order */
@@ -1744,6 +1836,11 @@ export interface components {
          *     that every message names its field (spec.architecture, resources.pool, …).
          */
         JobSubmitRequest: {
+            /**
+             * Format: uuid
+             * @description An id chosen by the client (a uuid) so that a submission sent again after a lost answer makes no second job: the same id, team and kind from the same user answers 200 with the job as it is; an id that is another job's answers 409.
+             */
+            id?: string;
             team: string;
             kind: components["schemas"]["KindEnum"];
             spec: unknown;
@@ -1875,6 +1972,8 @@ export interface components {
             job: string;
             received: number;
             written: number;
+            /** @description the batch_id had been received before: nothing was written */
+            duplicate: boolean;
         };
         MetricKey: {
             key: string;
@@ -1891,8 +1990,10 @@ export interface components {
             keys: components["schemas"]["MetricKey"][];
         };
         MetricPointsRequest: {
-            /** @description [{key, step, value}, ...] */
+            /** @description [{key, step, value, time?}, ...]; time: the client's clock, Unix epoch seconds (default: now) */
             points: unknown;
+            /** @description the client's id of this batch: sent again, the batch is answered duplicate and writes nothing */
+            batch_id?: string;
         };
         /**
          * @description GET .../metrics/?key=...: `points` is [[step, value], ...] in step order, `times` each point's
@@ -1975,13 +2076,23 @@ export interface components {
         ModelVersionCreateRequest: {
             /**
              * Format: binary
-             * @description safetensors weights. Pickle files (.pt, .pkl) are refused.
+             * @description The model file: safetensors weights, or an ONNX graph of standard operators (with format "onnx"). Its content must be the declared format; TorchScript and pickles (.pt, .pth, .pkl, .joblib) are refused.
              */
             weights: string;
-            /** @description Architecture spec (JSON object), e.g. {"architecture": "mlp", ...}. */
+            /** @description For safetensors, the architecture spec, e.g. {"architecture": "mlp", ...}; for ONNX, the serving spec: {"task", "target", "outputs", "preprocessing": {"kind": "tabular"|"image"|"text", "classes", ...}} (see the README, Models you bring). */
             spec: {
                 [key: string]: unknown;
             };
+            /**
+             * @description "safetensors" (the default) or "onnx".
+             * @default safetensors
+             */
+            format: string;
+            /**
+             * Format: uuid
+             * @description The tracking run (a job of kind tracking you started, in the model's team) that made this version; recorded as its lineage (the version's `job`).
+             */
+            job?: string | null;
             metrics?: unknown;
             params?: unknown;
             dataset_versions?: string[];
@@ -2420,6 +2531,11 @@ export interface components {
             readonly created_at: string;
             /** Format: date-time */
             readonly finished_at: string | null;
+        };
+        /** @description Parameters a tracking run logs after its start, merged into `spec.params`. */
+        RunParamsRequest: {
+            /** @description {name: JSON value}, e.g. {"lr": 0.001, "layers": [64, 32]} */
+            params: unknown;
         };
         /**
          * @description * `auto` - auto
@@ -6192,6 +6308,14 @@ export interface operations {
             };
         };
         responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobSubmitted"];
+                };
+            };
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -6309,6 +6433,345 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_jobs_artifacts_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobArtifact"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_jobs_artifacts_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["JobArtifactUploadRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["JobArtifactUploadRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobArtifact"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_jobs_artifacts_retrieve_2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
                 };
             };
             /** @description Invalid input; `errors` names each field. */
@@ -6889,6 +7352,121 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MetricIngestAnswer"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_jobs_params_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunParamsRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
                 };
             };
             /** @description Invalid input; `errors` names each field. */
