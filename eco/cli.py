@@ -517,8 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--status", help="running, succeeded, failed or cancelled (a comma list for several)")
         p.set_defaults(run=_runs, view=_view_runs)
     r_show = run_actions.add_parser("show", help="one run: its params and every metric's latest, lowest and highest")
-    r_show.add_argument("run", help="the run (job) id")
-    r_show.set_defaults(run=lambda a: _client().job(a.run), view=_view_run)
+    r_show.add_argument("run_id", metavar="run", help="the run (job) id")  # `run` is the handler's attribute
+    r_show.set_defaults(run=lambda a: _client().job(a.run_id), view=_view_run)
 
     export = sub.add_parser("export", help="a job's data in other tools' formats").add_subparsers(
         dest="action", required=True
@@ -529,6 +529,17 @@ def build_parser() -> argparse.ArgumentParser:
     x_tb.add_argument("job", help="the job (or run) id")
     x_tb.add_argument("directory", help="where the event files go (made when missing): tensorboard --logdir DIR")
     x_tb.set_defaults(run=_export_tensorboard)
+
+    sync = sub.add_parser(
+        "sync", help="send tracked runs spooled while the server was unreachable (eco.start_run's spool folders)"
+    )
+    sync.add_argument(
+        "directory",
+        nargs="?",
+        help="one run's spool folder, or a folder of them (default: ECO_SPOOL_DIR or ~/.local/share/eco/runs)",
+    )
+    sync.add_argument("--url", help="send to this server instead of the one each run was started on")
+    sync.set_defaults(run=_sync)
 
     evaluations = sub.add_parser("evaluations", help="evaluations; a leaderboard with --dataset-version")
     evaluations.add_argument("--dataset-version", help="scores on this data set version (a leaderboard)")
@@ -544,6 +555,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(names=False)  # its model may be a new name: the server creates that model
     _add_json_option(parser)
     return parser
+
+
+def _sync(args) -> list[dict]:
+    """Runs in the spool sent (eco.tracking.sync); exit 1 when some could not be sent."""
+    from eco import tracking
+
+    folder = Path(args.directory) if args.directory else tracking.spool_root()
+    if not folder.exists():
+        raise SystemExit(f"eco: {folder} does not exist: nothing to send")
+    results = tracking.sync(folder, url=args.url, profile=PROFILE)
+    if any(r["status"] != "synced" for r in results):
+        print("eco: some runs were not sent (see status); run eco sync again later", file=sys.stderr)
+    return results
 
 
 def _add_json_option(parser: argparse.ArgumentParser) -> None:
@@ -582,15 +606,15 @@ def _cell(value) -> str:
     return str(value)
 
 
-def render(result, console) -> None:
+def render(result, console, *, order: tuple[str, ...] = PREFERRED) -> None:
     """Prints a command's answer for people (a rich table): a list of objects as rows with the main plain
-    fields as columns, one object as field/value rows, anything else as it is. `--json` prints the JSON
-    itself instead, for scripts."""
+    fields as columns (those named in `order` first, in that order), one object as field/value rows, anything
+    else as it is. `--json` prints the JSON itself instead, for scripts."""
     from rich.table import Table
 
     if isinstance(result, list) and result and all(isinstance(row, dict) for row in result):
         plain = [k for k in result[0] if not isinstance(result[0][k], dict | list)]
-        ranked = [k for k in PREFERRED if k in plain] + [k for k in plain if k not in PREFERRED]
+        ranked = [k for k in order if k in plain] + [k for k in plain if k not in order]
         columns, used = [], 1
         for key in ranked[:MAX_COLUMNS]:  # as many whole columns as the terminal holds, in rank order
             width = max(len(key), *(len(_cell(row.get(key))) for row in result)) + 3
@@ -639,8 +663,7 @@ def _view_card_saved(model: dict, console) -> None:
 
 
 def _view_aliases(aliases: list[dict], console) -> None:
-    order = ("alias", "version_number", "version", "updated_by", "updated_at")
-    render([{k: a.get(k) for k in order} for a in aliases], console)
+    render(aliases, console, order=("alias", "version_number", "version", "updated_by", "updated_at"))
 
 
 def _view_predictions(answer: dict, console) -> None:
@@ -674,9 +697,13 @@ def _view_push(result: dict, console) -> None:
     console.print(columns)
 
 
-def _summary(values: dict, width: int = 48) -> str:
+def _number(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else _cell(value)
+
+
+def _summary(values: dict, width: int) -> str:
     """`k=v k=v …` cut to `width` characters (numbers to 4 significant digits)."""
-    text = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+    text = " ".join(f"{k}={_number(v)}" for k, v in values.items())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -685,30 +712,38 @@ def _run_model(run: dict) -> str | None:
     return spec.get("model_name") or spec.get("model")
 
 
+def _run_params(run: dict) -> dict:
+    """A tracking run's own params (its spec's), else the job's flattened spec."""
+    return (run.get("spec") or {}).get("params") or run.get("params") or {}
+
+
+RUN_COLUMNS = ("id", "status", "model", "params", "metrics", "created_at")
+
+
 def _view_runs(runs: list[dict], console) -> None:
     rows = [
         {
             "id": r["id"],
             "status": r["status"],
             "model": _run_model(r),
-            "params": _summary(r.get("params") or {}),
-            "metrics": _summary({k: m["last"] for k, m in (r.get("metric_summaries") or {}).items()}),
+            "params": _summary(_run_params(r), 20),  # the widths let id to metrics fit 120 columns
+            "metrics": _summary({k: m["last"] for k, m in (r.get("metric_summaries") or {}).items()}, 28),
             "created_at": r["created_at"],
         }
         for r in runs
     ]
-    render(rows, console)
+    render(rows, console, order=RUN_COLUMNS)
 
 
 def _view_run(run: dict, console) -> None:
     from rich.table import Table
 
     fields = ("id", "kind", "team", "status", "created_by", "created_at", "started_at", "finished_at", "error")
-    render({**{k: run.get(k) for k in fields}, "model": _run_model(run), "params": run.get("params")}, console)
+    render({**{k: run.get(k) for k in fields}, "model": _run_model(run), "params": _run_params(run)}, console)
     summaries = run.get("metric_summaries") or {}
     table = Table("metric", "latest", "step", "lowest", "highest", "points", caption=f"{len(summaries)} metrics")
     for key, m in summaries.items():
-        table.add_row(key, *(_cell(m.get(f)) for f in ("last", "last_step", "min", "max", "count")))
+        table.add_row(key, *(_number(m.get(f)) for f in ("last", "last_step", "min", "max", "count")))
     console.print(table)
 
 

@@ -32,5 +32,7 @@ def eco_runner(url: str, workdir, timeout: float = 60):
         return result
 
     run.dir = workdir
+    run.env = env
+    run.live_url = url
     run.stderr = ""
     return run
