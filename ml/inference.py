@@ -380,7 +380,8 @@ def check_serving_spec(spec) -> dict:
          "outputs": "logits" (default) | "probabilities",
          "preprocessing": {"kind": "tabular" | "image" | "text", "classes": [names] (classification), and
             tabular: "feature_names": [F names], "input_mean", "input_std": [F numbers] (default 0 and 1);
-            image: "image_shape": [H, W], "input_mean", "input_std": numbers, "feature_names": H*W pixel columns;
+            image: "image_shape": [H, W], "input_mean", "input_std": numbers (default 0 and 1), "feature_names":
+                   the H*W pixel columns of the data, or [the name of its NPZ array];
             text: "text_column", "vocab": [words] (Eco's tokens: lower-cased \\w+ words; id 0 pads, 1 is unknown,
                   vocab[i] is i + 2), "max_len": tokens per text}}
     The graph takes float (N, F), float (N, 1, H, W) or int64 (N, max_len) after that preprocessing.
@@ -452,16 +453,16 @@ def check_serving_spec(spec) -> dict:
             raise ServingSpecError(f"an image holds at most {MAX_FEATURES} pixels", field="preprocessing.image_shape")
         checked["image_shape"] = shape
         checked["input_mean"], checked["input_std"] = _scaling(preprocessing, None)
-        if "feature_names" in preprocessing:
-            names = _strings(
-                preprocessing["feature_names"], "preprocessing.feature_names", minimum=1, maximum=MAX_FEATURES
+        names = _strings(
+            preprocessing.get("feature_names"), "preprocessing.feature_names", minimum=1, maximum=MAX_FEATURES
+        )
+        if len(names) not in (1, shape[0] * shape[1]):
+            raise ServingSpecError(
+                f"names {len(names)} columns; name the {shape[0] * shape[1]} pixel columns of a "
+                f"{shape[0]}x{shape[1]} image, or the one array of an NPZ file",
+                field="preprocessing.feature_names",
             )
-            if len(names) != shape[0] * shape[1]:
-                raise ServingSpecError(
-                    f"names {len(names)} pixel columns; a {shape[0]}x{shape[1]} image has {shape[0] * shape[1]}",
-                    field="preprocessing.feature_names",
-                )
-            checked["feature_names"] = names
+        checked["feature_names"] = names
     else:
         column = preprocessing.get("text_column")
         if not isinstance(column, str) or not column.strip():

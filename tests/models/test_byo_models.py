@@ -347,3 +347,76 @@ def test_a_model_of_brought_onnx_graphs_only_cannot_be_retrained(world, model, i
     assert "retraining needs an Eco architecture spec" in refused.json()["errors"]["model"][0]
     fired = maintainer.post(f"/api/v1/triggers/{made.json()['id']}/fire/")
     assert fired.status_code == 409 and "retraining needs an Eco architecture spec" in fired.json()["detail"]
+
+
+def _cast_then_gemm(input_type, shape, weight: np.ndarray, bias: np.ndarray, flatten: bool = False) -> io.BytesIO:
+    """float(input) (flattened) @ weight.T + bias: enough to tell which inputs a text or image graph was fed."""
+    nodes = [helper.make_node("Cast", ["input"], ["as_float"], to=TensorProto.FLOAT)]
+    if flatten:
+        nodes.append(helper.make_node("Flatten", ["as_float"], ["flat"], axis=1))
+    nodes.append(helper.make_node("Gemm", ["flat" if flatten else "as_float", "W", "B"], ["output"], transB=1))
+    model = helper.make_model(
+        helper.make_graph(
+            nodes,
+            "byo",
+            [helper.make_tensor_value_info("input", input_type, shape)],
+            [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", weight.shape[0]])],
+            initializer=[
+                numpy_helper.from_array(weight.astype(np.float32), "W"),
+                numpy_helper.from_array(bias.astype(np.float32), "B"),
+            ],
+        ),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    fh = io.BytesIO(model.SerializeToString())
+    fh.name = "model.onnx"
+    return fh
+
+
+def test_text_and_image_graphs_are_fed_by_eco_preprocessing(world):
+    from models_app.services import create_model
+
+    member, actor = world.client("member"), world.users["member"]
+    reviews = create_model(actor=actor, team=world.alpha, name="reviews", task="text-classification")
+    # token ids (N, 3); "good" is id 2 and "bad" id 3 (vocab[i] is i + 2): the first id decides
+    text = _cast_then_gemm(
+        TensorProto.INT64, ["batch", 3], np.array([[-1.0, 0, 0], [1.0, 0, 0]]), np.array([2.5, -2.5])
+    )
+    body = {
+        "task": "text-classification",
+        "preprocessing": {
+            "kind": "text",
+            "text_column": "review",
+            "vocab": ["good", "bad"],
+            "max_len": 3,
+            "classes": ["pos", "neg"],
+        },
+    }
+    assert upload(member, reviews, text, body).status_code == 201
+    inputs = ["Good film", {"review": "BAD, bad film"}]
+    answer = member.post(f"/api/v1/models/{reviews.pk}/predict/", {"version": 1, "inputs": inputs}, format="json")
+    assert [p["label"] for p in answer.json()["predictions"]] == ["pos", "neg"]
+    wide = _cast_then_gemm(TensorProto.INT64, ["batch", 4], np.ones((2, 4)), np.zeros(2))
+    refused = upload(member, reviews, wide, body)
+    assert refused.status_code == 400 and "has 4 on axis 1" in refused.json()["errors"]["weights"][0]
+
+    digits = create_model(actor=actor, team=world.alpha, name="tiny-digits", task="image-classification")
+    # a 2x2 image, standardised by mean 1 and std 2: the top-left pixel's sign decides
+    image = _cast_then_gemm(
+        TensorProto.FLOAT, ["batch", 1, 2, 2], np.array([[1.0, 0, 0, 0], [-1.0, 0, 0, 0]]), np.zeros(2), flatten=True
+    )
+    body = {
+        "task": "image-classification",
+        "preprocessing": {
+            "kind": "image",
+            "image_shape": [2, 2],
+            "input_mean": 1.0,
+            "input_std": 2.0,
+            "feature_names": ["p00", "p01", "p10", "p11"],
+            "classes": ["bright", "dark"],
+        },
+    }
+    assert upload(member, digits, image, body).status_code == 201
+    inputs = [[[3, 0], [0, 0]], [0, 5, 5, 5]]  # a nested image and a flat one
+    answer = member.post(f"/api/v1/models/{digits.pk}/predict/", {"version": 1, "inputs": inputs}, format="json")
+    assert [p["label"] for p in answer.json()["predictions"]] == ["bright", "dark"]
