@@ -814,7 +814,9 @@ def _predict(args) -> dict:
     inputs = _json_arg(getattr(args, "input", None) or args.inputs)
     if not isinstance(inputs, list):
         raise CliError("the inputs must be a JSON list: rows, texts or images, e.g. [[5.1, 3.5, 1.4, 0.2]]", 2)
-    version = int(args.version) if args.version and args.version.isdigit() else args.version
+    version = args.version
+    if version and version.lstrip("vV").isdigit():  # a number (3 or v3), else an id
+        version = int(version.lstrip("vV"))
     return _client().predict(args.model, inputs, alias=args.alias, version=version, runtime=args.runtime)
 
 

@@ -110,6 +110,7 @@ class _LiveView:
         if not self.metrics:
             return self.progress
         table = Table("metric", "latest", box=None, padding=(0, 2))
+        table.columns[1].min_width = 10  # the column does not jump as values change length
         for key, value in self.metrics.items():
             table.add_row(key, "–" if value is None else f"{value:.6g}")
         return Group(self.progress, table)

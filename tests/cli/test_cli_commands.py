@@ -231,3 +231,34 @@ def test_a_snapshot_fails_when_the_table_changes(tmp_path, monkeypatch):
         snapshot.assert_snapshot("t", table.replace("iris", "wine"))
     with pytest.raises(AssertionError, match="no snapshot"):
         snapshot.assert_snapshot("missing", table)
+
+
+def test_every_command_that_runs_takes_json():
+    import argparse
+
+    from eco.cli import build_parser
+
+    without = []
+
+    def walk(parser, path):
+        runs = parser.get_default("run") is not None
+        if runs and not any("--json" in action.option_strings for action in parser._actions):
+            without.append(path)
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    walk(child, f"{path} {name}")
+
+    walk(build_parser(), "eco")
+    assert without == []
+    # the commands this issue adds are there (a later command must not shadow one)
+    parser = build_parser()
+    for argv in (
+        ["runs"],
+        ["runs", "show", "x"],
+        ["export", "tensorboard", "j", "d"],
+        ["alias", "delete", "m", "a"],
+        ["models", "card", "edit", "m"],
+        ["datasets", "push", "f.csv", "--dataset", "d", "--target", "y"],
+    ):
+        assert callable(parser.parse_args(argv).run), argv

@@ -2,6 +2,8 @@
 evaluate and the leaderboard, as a user would type them."""
 
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -118,3 +120,78 @@ def test_gate_predict_feedback_and_retrain_from_the_command_line(live_server, tm
         assert time.monotonic() < deadline, "the retrain run did not end"
         time.sleep(0.2)
     assert eco("triggers", "runs", trigger["id"])[0]["status"] in ("promoted", "not_promoted")
+
+
+def _in_a_terminal(eco, *args, timeout: float = 180) -> tuple[int, str]:
+    """Runs `eco ARGS` with its stdout and stderr on a pseudo-terminal (as in a person's shell); returns the exit
+    code and everything it drew."""
+    import os
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    env = {**eco.env, "TERM": "xterm", "COLUMNS": "100"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "eco.cli", *args], stdin=follower, stdout=follower, stderr=follower, env=env, cwd=eco.dir
+    )
+    os.close(follower)
+    drawn, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the command ended and closed its side
+            break
+        if not chunk:
+            break
+        drawn.append(chunk)
+    os.close(leader)
+    return process.wait(timeout=30), b"".join(drawn).decode(errors="replace")
+
+
+def test_following_a_job_live_in_a_terminal_and_in_plain_lines_in_a_pipe(live_server, tmp_path, worker):
+    team = TeamFactory(slug="lab")
+    MembershipFactory(team=team, user=UserFactory(username="ada"), role="member")
+    eco = eco_runner(live_server.url, tmp_path, timeout=180)
+    eco("login", "--username", "ada", "--password", PASSWORD)
+    dataset = eco("datasets", "create", "lab", "flowers", "--task", "classification")
+    version = eco("datasets", "builtin", dataset["id"], "iris")["id"]
+
+    # a terminal: the live display (a progress bar, the status, each metric's latest value), the log streamed
+    # above it, then the finished job
+    code, drawn = _in_a_terminal(
+        eco, "train", "lab", version, "iris-mlp", "--hyperparameters", '{"epochs": 60}', "--wait"
+    )
+    assert code == 0, drawn
+    assert "━" in drawn and "succeeded" in drawn and "100%" in drawn  # the bar, filled
+    assert "epoch=60" in drawn  # a log line
+    assert any(line.split()[:1] == ["loss"] for line in drawn.splitlines())  # the metrics table's row
+    assert "outputs" in drawn  # the finished job's table
+    job = eco("jobs", "list", "--team", "lab", "--kind", "train")[0]
+    assert job["status"] == "succeeded"
+
+    # a pipe: plain lines, no bar; --json would print only the job
+    piped = eco("jobs", "logs", job["id"], "-f", table=True)
+    assert "━" not in piped and "epoch=60" in piped
+    assert "[succeeded] 100% " in piped and " loss=" in piped
+    page = eco("jobs", "logs", job["id"])  # without -f: one page of lines, as JSON
+    assert page["status"] == "succeeded" and any("epoch=60" in line["line"] for line in page["results"])
+
+    # a job that fails: exit 1 in a pipe too, its status last, the job's error on stderr
+    spec = json.dumps({"dataset_version": version, "model": "y", "hyperparameters": {"epochs": 500}})
+    doomed = eco("jobs", "submit", "lab", "train", "--spec", spec, "--timeout", "1")
+    argv = [sys.executable, "-m", "eco.cli", "jobs", "logs", doomed["id"], "-f"]
+    failed = subprocess.run(argv, env=eco.env, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert failed.returncode == 1 and "[failed]" in failed.stdout and "━" not in failed.stdout
+    assert f"eco: job {doomed['id']} failed" in failed.stderr
+    waited = eco("jobs", "wait", doomed["id"], ok=False)  # --json: the final job only
+    assert waited.returncode == 1 and json.loads(waited.stdout)["status"] == "failed" and "timed out" in waited.stderr
+
+    # predict by the model's name, inputs from a file
+    (tmp_path / "rows.json").write_text("[[5.1, 3.5, 1.4, 0.2], [7.7, 3.0, 6.1, 2.3]]")
+    answer = eco("models", "predict", "iris-mlp", "--version", "1", "--input", "@rows.json")
+    assert [p["label"] for p in answer["predictions"]] == ["setosa", "virginica"]
+    table = eco("models", "predict", "iris-mlp", "--version", "v1", "--input", "@rows.json", table=True)
+    assert "setosa" in table and "virginica" in table and "2 rows" in table
