@@ -13,6 +13,14 @@
     eco jobs list [--team demo --status running --kind train] | eco jobs show|cancel|wait <job id>
     eco jobs logs <job id> [--follow] | eco jobs metrics <job id> [--key loss --max-points 200]
     eco evaluations [--dataset-version <id>]    (a leaderboard when filtered by dataset version)
+    eco datasets push flowers.csv --dataset flowers --team demo --target species  (creates it when new)
+    eco models card show|edit clf [--file card.md] | eco models promote clf 3 --alias production
+    eco models predict clf --input @rows.json [--alias staging | --version 2]
+    eco alias list clf | eco alias delete clf staging
+    eco runs [list --team demo | show <run id>] | eco export tensorboard <job id> tb/
+
+Following a job (--wait, jobs logs -f, jobs wait): a live progress bar with the latest metrics on a terminal,
+plain lines in a pipe, the log on stderr and the final job on stdout with --json; exit 1 unless it succeeded.
 
 Settings: ECO_URL and ECO_TOKEN, or the profile `eco login` saved (--profile NAME, default "default") in
 $XDG_CONFIG_HOME/eco/config.json (~/.config/eco/ without it; ECO_CONFIG names another file), mode 600.
