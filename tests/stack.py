@@ -115,6 +115,13 @@ class Stack:
         ]
         return Process(f"worker{self.count}", argv, {**self.env, **env}, self.log_dir, ready="ready.").start()
 
+    def server(self, port: int, **env: str) -> Process:
+        """The web app under gunicorn on 127.0.0.1:`port` (config/gunicorn.py, one worker), as `make run` serves it:
+        a real server that a test may stop and start again while a client keeps sending."""
+        argv = [str(Path(sys.executable).with_name("gunicorn")), "-c", "config/gunicorn.py", "config.wsgi"]
+        argv += ["--bind", f"127.0.0.1:{port}", "--workers", "1", "--graceful-timeout", "2", "--log-level", "info"]
+        return Process(f"server{port}", argv, {**self.env, **env}, self.log_dir, ready="Booting worker")
+
     def reaper(self, every: float = 0.5) -> Process:
         argv = [sys.executable, "manage.py", "reap_jobs", "--every", str(every)]
         return Process("reaper", argv, self.env, self.log_dir).start()
