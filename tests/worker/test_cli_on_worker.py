@@ -15,16 +15,20 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PASSWORD = "correct horse battery staple"
 
 
-def test_train_and_evaluate_from_the_command_line(live_server, tmp_path, worker):
-    team = TeamFactory(slug="lab")
-    MembershipFactory(team=team, user=UserFactory(username="ada"), role="member")
+def _lab_with_iris(live_server, tmp_path, role: str):
+    """ada, with `role` in team lab, logged in through the CLI; returns the runner and the id of an iris
+    version of the data set lab/flowers."""
+    MembershipFactory(team=TeamFactory(slug="lab"), user=UserFactory(username="ada"), role=role)
     eco = eco_runner(live_server.url, tmp_path, timeout=180)
-
     eco("login", "--username", "ada", "--password", PASSWORD)
     dataset = eco("datasets", "create", "lab", "flowers", "--task", "classification")
-    version = eco("datasets", "builtin", dataset["id"], "iris")
+    return eco, eco("datasets", "builtin", dataset["id"], "iris")["id"]
 
-    steps = json.dumps({"dataset_version": version["id"], "steps": [{"op": "dedupe"}]})
+
+def test_train_and_evaluate_from_the_command_line(live_server, tmp_path, worker):
+    eco, version = _lab_with_iris(live_server, tmp_path, "member")
+
+    steps = json.dumps({"dataset_version": version, "steps": [{"op": "dedupe"}]})
     processed = eco("jobs", "submit", "lab", "process", "--spec", steps, "--wait")
     assert processed["status"] == "succeeded" and processed["outputs"]["num_rows"] == 149
     child = processed["outputs"]["dataset_version"]
@@ -57,12 +61,7 @@ def test_train_and_evaluate_from_the_command_line(live_server, tmp_path, worker)
 
 
 def test_gate_predict_feedback_and_retrain_from_the_command_line(live_server, tmp_path, worker):
-    team = TeamFactory(slug="lab")
-    MembershipFactory(team=team, user=UserFactory(username="ada"), role="maintainer")
-    eco = eco_runner(live_server.url, tmp_path, timeout=180)
-    eco("login", "--username", "ada", "--password", PASSWORD)
-    dataset = eco("datasets", "create", "lab", "flowers", "--task", "classification")
-    version = eco("datasets", "builtin", dataset["id"], "iris")["id"]
+    eco, version = _lab_with_iris(live_server, tmp_path, "maintainer")
     job = eco("train", "lab", version, "iris-mlp", "--hyperparameters", '{"epochs": 20}', "--wait")
     model, first = job["outputs"]["model"], job["outputs"]["model_version"]
 
@@ -152,12 +151,7 @@ def _in_a_terminal(eco, *args, timeout: float = 180) -> tuple[int, str]:
 
 
 def test_following_a_job_live_in_a_terminal_and_in_plain_lines_in_a_pipe(live_server, tmp_path, worker):
-    team = TeamFactory(slug="lab")
-    MembershipFactory(team=team, user=UserFactory(username="ada"), role="member")
-    eco = eco_runner(live_server.url, tmp_path, timeout=180)
-    eco("login", "--username", "ada", "--password", PASSWORD)
-    dataset = eco("datasets", "create", "lab", "flowers", "--task", "classification")
-    version = eco("datasets", "builtin", dataset["id"], "iris")["id"]
+    eco, version = _lab_with_iris(live_server, tmp_path, "member")
 
     # a terminal: the live display (a progress bar, the status, each metric's latest value), the log streamed
     # above it, then the finished job
