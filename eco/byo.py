@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from eco.client import Client, EcoError, _is_uuid
-from ml.artifacts import sniff_format
+from eco.formats import sniff_format
 
 
 class ExportError(ValueError):
@@ -66,7 +66,7 @@ def register_model_file(
 
     `format` is "onnx" or "safetensors"; None tells it from the file's content. `spec` is the serving spec
     for ONNX, the architecture spec for safetensors. `job` is the id of the tracking run that made the file
-    (its lineage). Raises ml.artifacts.ArtifactError before any request when the file is a pickle or
+    (its lineage). Raises eco.formats.RefusedFile before any request when the file is a pickle or
     TorchScript archive, and EcoError with the API's answer when the server refuses it (400 naming the
     problem: operators outside the standard domain, an input that does not fit the spec, ...)."""
     path = Path(path)
@@ -171,7 +171,7 @@ def log_model(
 
     `artifact` is a path to an ONNX or safetensors file, or a torch.nn.Module, which is exported to ONNX with
     `export_torch` (`example_input` required) and then registered with `spec`, its serving spec. Returns the
-    model version (JSON). Raises ExportError, ml.artifacts.ArtifactError or EcoError (see
+    model version (JSON). Raises ExportError, eco.formats.RefusedFile or EcoError (see
     `register_model_file`)."""
     common = dict(
         model=model,

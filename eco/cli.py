@@ -331,25 +331,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--input", required=True, help="a JSON list of inputs, e.g. [[5.1, 3.5, 1.4, 0.2]], or @FILE (@- for stdin)"
     )
     m_predict.set_defaults(inputs=None)
-    m_register = models.add_parser("register", help="register safetensors weights + architecture spec")
-    m_register.add_argument("model", help="the model: a name or an id")
-    m_register.add_argument("weights", help="a .safetensors file (pickles are refused)")
-    m_register.add_argument("--spec", required=True, help="JSON text or a .json file")
+    m_register = models.add_parser(
+        "register",
+        help="register a model you bring: an ONNX graph (with its serving spec) or safetensors weights (with an Eco "
+        "architecture spec); pickles and TorchScript are refused",
+    )
+    m_register.add_argument("model", help="the model: a name (created in --team when new) or an id")
+    m_register.add_argument("file", help="a .onnx or .safetensors file (its format is told by its content)")
+    m_register.add_argument("--spec", required=True, help="JSON text or a .json file (README: Models you bring)")
+    m_register.add_argument("--format", choices=["onnx", "safetensors"], help="default: told by the content")
+    m_register.add_argument("--run", dest="from_run", help="the tracking run that made it (its lineage)")
+    m_register.add_argument("--description", default="", help="a line about this version")
     m_register.add_argument("--metrics", default="{}", help='JSON, e.g. {"accuracy": 0.9}')
     m_register.add_argument("--params", default="{}", help="JSON: how it was trained")
     m_register.add_argument(
         "--dataset-version", action="append", default=[], help="a data set version it was trained on (repeatable)"
     )
-    m_register.set_defaults(
-        run=lambda a: _client().register_version(
-            a.model,
-            a.weights,
-            _spec(a.spec),
-            metrics=json.loads(a.metrics),
-            params=json.loads(a.params),
-            dataset_versions=a.dataset_version,
-        )
-    )
+    m_register.set_defaults(run=_register, names=False)  # a new name is created: eco.byo looks it up
 
     alias = sub.add_parser("alias", help="movable names (production, staging) of model versions").add_subparsers(
         dest="action", required=True
@@ -555,13 +553,37 @@ def build_parser() -> argparse.ArgumentParser:
         run=lambda a: _client().evaluations(model_version=a.model_version, dataset_version=a.dataset_version)
     )
     # names wherever people think in names: these commands take a data set or model by name as well as by id
-    named_commands = (d_show, d_upload, d_builtin, d_versions, m_show, m_register, a_set, a_list, a_delete, g_show)
+    named_commands = (d_show, d_upload, d_builtin, d_versions, m_show, a_set, a_list, a_delete, g_show)
+    m_register.add_argument("--team", help="the team of a new model, and where the name is looked up (several teams)")
     d_push.add_argument("--team", help="the team of a new data set, and where the name is looked up (several teams)")
     for named in (*named_commands, g_set, predict, m_predict, m_promote, c_show, c_edit):
         named.add_argument("--team", help="the team to look the name up in, when several teams use it")
     train.set_defaults(names=False)  # its model may be a new name: the server creates that model
     _add_json_option(parser)
     return parser
+
+
+def _register(args) -> dict:
+    """A brought model file registered as the model's next version (eco.byo.register_model_file)."""
+    from eco import byo
+    from eco.formats import RefusedFile
+
+    try:
+        return byo.register_model_file(
+            _client(),
+            model=args.model,
+            path=args.file,
+            spec=_spec(args.spec),
+            format=args.format,
+            team=args.team,
+            job=args.from_run,
+            metrics=json.loads(args.metrics),
+            params=json.loads(args.params),
+            dataset_versions=args.dataset_version,
+            description=args.description,
+        )
+    except RefusedFile as exc:  # told before anything is sent
+        raise EcoError(400, {"detail": f"{args.file}: {exc}"}) from None
 
 
 def _sync(args) -> list[dict]:

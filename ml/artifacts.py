@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import math
 import struct
-import zipfile
 from pathlib import Path
 
+from eco import formats
 from ml.errors import UserError
 
 _DTYPE_BYTES = {
@@ -33,9 +33,7 @@ _DTYPE_BYTES = {
     "U64": 8,
     "F64": 8,
 }
-MAX_HEADER_BYTES = 100 * 1024 * 1024
-_PICKLE_PROTOCOL_BYTE = 0x80
-_ZIP_MAGIC = b"PK\x03\x04"
+MAX_HEADER_BYTES = formats.MAX_HEADER_BYTES
 
 
 class ArtifactError(UserError):
@@ -52,7 +50,7 @@ def inspect_safetensors(path: str | Path) -> dict:
             raise ArtifactError("not a safetensors file: shorter than its 8-byte header length")
         (header_len,) = struct.unpack("<Q", head)
         if header_len == 0 or header_len > MAX_HEADER_BYTES or 8 + header_len > size:
-            if head[:4] == _ZIP_MAGIC or (head[0] == _PICKLE_PROTOCOL_BYTE and 2 <= head[1] <= 5):
+            if head[:4] == formats.ZIP_MAGIC or (head[0] == formats.PICKLE_PROTOCOL_BYTE and 2 <= head[1] <= 5):
                 raise ArtifactError(
                     "this looks like a pickled PyTorch file (.pt/.pth/.pkl); Eco never loads pickles. "
                     "Save the weights with safetensors (safetensors.torch.save_file) instead"
@@ -166,56 +164,21 @@ STANDARD_DOMAINS = ("", "ai.onnx")
 CHECK_BATCHES = (1, 3)
 _ONNX_FLOAT = {1: "float", 11: "float"}  # FLOAT, DOUBLE: what ml.runtimes.OnnxRuntime casts inputs to
 _ONNX_INT64 = 7
-_CODE_REFUSAL = (
-    "Eco never loads pickles or other files that run code when loaded. Export the model to ONNX "
-    "(torch.onnx.export) or save its weights with safetensors (safetensors.torch.save_file) instead"
-)
-
-
-def _looks_like_safetensors(head: bytes, size: int) -> bool:
-    if len(head) < 9:
-        return False
-    (header_len,) = struct.unpack("<Q", head[:8])
-    return 2 <= header_len <= MAX_HEADER_BYTES and 8 + header_len <= size and head[8:9] == b"{"
-
-
-def _zip_refusal(path: Path) -> str:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError):
-        names = []
-    if any("/code/" in f"/{n}" or n.endswith("constants.pkl") for n in names):
-        return f"this is a TorchScript archive (it holds code/ or constants.pkl); {_CODE_REFUSAL}"
-    if any(n.endswith(".pkl") for n in names):
-        return f"this is a pickled PyTorch file (torch.save: a zip holding data.pkl); {_CODE_REFUSAL}"
-    return "this is a zip archive, not a safetensors or ONNX file"
-
-
 def sniff_format(path: str | Path) -> str:
-    """The format of the model file at `path` by its content: "safetensors" or "onnx" (anything else that
-    could be a protobuf; `inspect_onnx` decides). Raises ArtifactError for TorchScript archives, pickles
-    (.pt/.pth/.pkl/.joblib: protocol header 0x80), zip archives and empty files, naming what the file is."""
-    path = Path(path)
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-    if not head:
-        raise ArtifactError("the file is empty")
-    if head[:4] == _ZIP_MAGIC:
-        raise ArtifactError(_zip_refusal(path))
-    if head[0] == _PICKLE_PROTOCOL_BYTE and 2 <= head[1] <= 5:
-        raise ArtifactError(f"this is a pickle (.pt, .pth, .pkl or .joblib file); {_CODE_REFUSAL}")
-    if _looks_like_safetensors(head, size):
-        return "safetensors"
-    return "onnx"
+    """The format of the model file at `path` by its content: "safetensors" or "onnx" (eco.formats.sniff_format,
+    which the client shares). Raises ArtifactError for TorchScript archives, pickles, zip archives and empty
+    files, naming what the file is."""
+    try:
+        return formats.sniff_format(path)
+    except formats.RefusedFile as exc:
+        raise ArtifactError(str(exc)) from None
 
 
 def check_upload_format(path: str | Path, declared: str) -> None:
     """The file at `path` is what `declared` (one of UPLOAD_FORMATS) says, by content; ArtifactError
     otherwise, naming what it is (see `sniff_format`), on field "format" when `declared` is not accepted."""
     if declared not in UPLOAD_FORMATS:
-        why = f"; {_CODE_REFUSAL}" if declared in ("torchscript", "pickle") else ""
+        why = f"; {formats.CODE_REFUSAL}" if declared in ("torchscript", "pickle") else ""
         raise ArtifactError(
             f"{declared!r} files are not accepted; upload one of {', '.join(UPLOAD_FORMATS)}{why}", field="format"
         )

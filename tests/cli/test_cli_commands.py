@@ -5,7 +5,7 @@ tables they print for people."""
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -188,8 +188,10 @@ def test_tracked_runs_and_the_tensorboard_export(eco, live_server, monkeypatch):
     assert shown["metric_summaries"]["loss"]["last"] == pytest.approx(2.0 / 300)
     assert shown["metric_summaries"]["accuracy"]["max"] == 0.875
 
+    # pinned times, still in the order the runs were made (the list is newest first, a tie is broken by id)
     Job.objects.update(created_at=PINNED, started_at=PINNED, finished_at=None)
     Job.objects.filter(pk=first["id"]).update(finished_at=PINNED)
+    Job.objects.filter(pk=second["id"]).update(created_at=PINNED + timedelta(minutes=1))
     assert_snapshot("runs_list", eco("runs", table=True))
     assert_snapshot("runs_show", eco("runs", "show", first["id"], table=True))
 
@@ -262,3 +264,31 @@ def test_every_command_that_runs_takes_json():
         ["datasets", "push", "f.csv", "--dataset", "d", "--target", "y"],
     ):
         assert callable(parser.parse_args(argv).run), argv
+
+
+def test_models_register_brings_an_onnx_graph_served_by_predict_and_refuses_a_pickle(eco):
+    import pickle
+
+    import torch
+
+    from eco.byo import export_torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3)).eval()
+    export_torch(net, torch.randn(4, 2), eco.dir / "model.onnx")
+    spec = {
+        "task": "classification",
+        "preprocessing": {"kind": "tabular", "feature_names": ["a", "b"], "classes": ["x", "y", "z"]},
+    }
+    (eco.dir / "spec.json").write_text(json.dumps(spec))
+    version = eco("models", "register", "brought", "model.onnx", "--spec", "spec.json", "--team", "alpha")
+    assert version["format"] == "onnx" and version["version"] == 1
+    eco("alias", "set", "brought", "production", version["id"])
+    answer = eco("models", "predict", "brought", "--input", "[[0.5, -1.0]]")
+    expected = ["x", "y", "z"][int(net(torch.tensor([[0.5, -1.0]])).argmax())]
+    assert answer["predictions"][0]["label"] == expected
+
+    (eco.dir / "model.pkl").write_bytes(pickle.dumps({"weights": [1, 2]}))
+    refused = eco("models", "register", "brought", "model.pkl", "--spec", "spec.json", ok=False)
+    assert refused.returncode == 1 and "pickle" in refused.stderr
+    assert eco("models", "show", "brought")["latest_version"] == 1  # nothing registered by the refusal

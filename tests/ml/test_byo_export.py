@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from eco.byo import ExportError, export_torch
-from ml.artifacts import ArtifactError, sniff_format
+from eco.formats import RefusedFile, sniff_format
 from ml.runtimes import OnnxRuntime
 
 
@@ -59,8 +59,8 @@ def test_formats_are_told_by_content_not_by_name(tmp_path):
     save_file({"w": np.ones(3, dtype=np.float32)}, tmp_path / "weights.onnx")
     assert sniff_format(tmp_path / "weights.onnx") == "safetensors"
     (tmp_path / "model.safetensors").write_bytes(pickle.dumps([1, 2, 3], protocol=5))
-    with pytest.raises(ArtifactError, match="this is a pickle"):
+    with pytest.raises(RefusedFile, match="this is a pickle"):
         sniff_format(tmp_path / "model.safetensors")
     (tmp_path / "empty.onnx").write_bytes(b"")
-    with pytest.raises(ArtifactError, match="empty"):
+    with pytest.raises(RefusedFile, match="empty"):
         sniff_format(tmp_path / "empty.onnx")
