@@ -189,10 +189,8 @@ def test_tracked_runs_and_the_tensorboard_export(eco, live_server, monkeypatch):
     assert shown["metric_summaries"]["accuracy"]["max"] == 0.875
 
     # pinned times, still in the order the runs were made (the list is newest first, a tie is broken by id)
-    # pinned times, still in the order the runs were made (the list is newest first, a tie is broken by id)
     Job.objects.update(created_at=PINNED, started_at=PINNED, finished_at=None)
     Job.objects.filter(pk=first["id"]).update(finished_at=PINNED)
-    Job.objects.filter(pk=second["id"]).update(created_at=PINNED + timedelta(minutes=1))
     Job.objects.filter(pk=second["id"]).update(created_at=PINNED + timedelta(minutes=1))
     assert_snapshot("runs_list", eco("runs", table=True))
     assert_snapshot("runs_show", eco("runs", "show", first["id"], table=True))
