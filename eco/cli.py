@@ -166,10 +166,12 @@ _spec = _json_arg
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
-    try:
-        return version("eco")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
+    for distribution in ("eco", "eco-client"):  # the whole server, or the light client (eco/pyproject.toml)
+        try:
+            return version(distribution)
+        except PackageNotFoundError:
+            continue
+    return "unknown"  # run from a source tree that was never installed
 
 
 WAIT_HELP = (
@@ -896,8 +898,11 @@ def _push(args) -> dict:
     --team, with --task or the task the file fits) when the name is new. A file the local reading refuses
     creates nothing; a data set created here is deleted again when the server refuses the upload."""
     from eco.datafiles import inspect_file
-    from ml.formats import FormatError
 
+    try:
+        from ml.formats import FormatError
+    except ImportError:  # the light client: no local reading; the server checks the file
+        FormatError = None  # noqa: N806
     client = _client()
     na_values = json.loads(args.na_values) if args.na_values is not None else None
     try:
@@ -909,12 +914,15 @@ def _push(args) -> dict:
     inferred = None
     if dataset is None:
         team = args.team or _only_team(client, f"no data set is named {args.dataset!r} in your teams; to create it")
-        try:
-            inferred = inspect_file(
-                args.file, args.target, fmt=args.format, delimiter=args.delimiter, na_values=na_values
-            )
-        except FormatError as exc:
-            raise CliError(f"{args.file}: {exc}") from None
+        if FormatError is None and not args.task:
+            raise CliError("this light install cannot read the file to infer its task: pass --task", EXIT_USAGE)
+        if FormatError is not None:
+            try:
+                inferred = inspect_file(
+                    args.file, args.target, fmt=args.format, delimiter=args.delimiter, na_values=na_values
+                )
+            except FormatError as exc:
+                raise CliError(f"{args.file}: {exc}") from None
         task = args.task or inferred["task"]
         dataset = client.create_dataset(
             team=team,

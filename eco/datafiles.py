@@ -1,19 +1,21 @@
 """Reading a local data file before it is pushed (`eco datasets push`): its schema and the task it fits.
 
 The file is read by ml.formats (Django-free: pyarrow and numpy), the same readers and typing rule the server
-applies to an upload, so a malformed file is refused here, naming the problem, before anything is created."""
+applies to an upload, so a malformed file is refused here, naming the problem, before anything is created.
+The light client (eco/pyproject.toml) has no ml package: there `eco datasets push` of a new data set needs
+--task, and the server alone checks the file."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
 
 MAX_CLASSES = 20  # a whole-number target with at most this many distinct values is a class label
 
 
 def _target_values(path: Path, fmt: str, schema: dict, target: str):
     """The target's non-missing values, one array per block (NPZ: the one array, read without pickle)."""
+    import numpy as np
+
     from ml import formats
 
     if fmt == "npz":
@@ -26,6 +28,8 @@ def _target_values(path: Path, fmt: str, schema: dict, target: str):
 
 def _class_like(path: Path, fmt: str, schema: dict, target: str) -> tuple[bool, str]:
     """Whether a number column holds class labels: whole numbers only, at most MAX_CLASSES distinct."""
+    import numpy as np
+
     seen: set = set()
     for values in _target_values(path, fmt, schema, target):
         values = np.asarray(values, dtype=np.float64)
