@@ -279,6 +279,8 @@ ECO_REAPER_INTERVAL_S = env.float("ECO_REAPER_INTERVAL_S", default=30.0)
 ECO_RETRY_BACKOFF_S = env.float("ECO_RETRY_BACKOFF_S", default=5.0)
 # How often retrain triggers look for enough new feedback (the reaper process and the `triggers.check` task).
 ECO_TRIGGER_INTERVAL_S = env.float("ECO_TRIGGER_INTERVAL_S", default=30.0)
+# Worker jobs sample system metrics (CPU, memory; GPU with NVML) this often, as `system/...` points; 0 turns it off.
+ECO_SYSTEM_METRICS_INTERVAL_S = env.float("ECO_SYSTEM_METRICS_INTERVAL_S", default=10.0)
 # Test only: seconds the train loop sleeps after each logged step, so that a browser test watches a curve grow.
 ECO_TRAIN_STEP_DELAY_S = env.float("ECO_TRAIN_STEP_DELAY_S", default=0.0)
 CELERY_BEAT_SCHEDULE: dict = {

@@ -52,6 +52,8 @@ class RegistryReporter:
         self._stop = threading.Event()
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job.pk}", daemon=True)
+        self._origin = (job.started_at or timezone.now()).timestamp()
+        self._sampler = None
 
     # --- the Reporter protocol (called from the training thread) ---------------------------------------
     def log_metrics(self, step: int, values: dict[str, float]) -> None:
@@ -123,13 +125,26 @@ class RegistryReporter:
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> RegistryReporter:
+        """Start the heartbeat thread and, unless ECO_SYSTEM_METRICS_INTERVAL_S is 0, the system metrics sampler:
+        `system/...` points (eco.system_metrics) whose step is the second of the job since it first started, so
+        a resumed attempt continues the same curves."""
         self._thread.start()
+        if settings.ECO_SYSTEM_METRICS_INTERVAL_S > 0:
+            from eco.system_metrics import Sampler
+
+            self._sampler = Sampler(
+                lambda values, _sample: self.log_metrics(max(0, int(time.time() - self._origin)), values),
+                settings.ECO_SYSTEM_METRICS_INTERVAL_S,
+            )
+            self._sampler.start()
         return self
 
     def close(self) -> None:
         """Stop the heartbeat thread and write what is still buffered (from the calling thread). A failed
         write is logged, never raised: the job's end must still be recorded."""
         self._closed.set()
+        if self._sampler is not None:
+            self._sampler.stop()
         self._thread.join(timeout=30)
         try:
             self.flush()

@@ -49,3 +49,25 @@ def test_buffered_lines_and_points_reach_the_registry(world, settings):
     reporter.close()
     assert "hello" in job.log_lines.values_list("line", flat=True)
     assert list(job.metric_points.values_list("key", "step", "value")) == [("loss", 3, 0.25)]  # NaN is dropped
+
+
+def test_a_worker_job_samples_system_metrics_by_the_second_of_the_job(world, settings):
+    settings.ECO_SYSTEM_METRICS_INTERVAL_S = 0.1
+    job = _running(world, settings)
+    reporter = RegistryReporter(job, "t1").start()
+    time.sleep(1.3)
+    reporter.close()
+    keys = {k["key"]: k for k in metrics.keys(job.pk)}
+    for key in ("system/cpu_utilization_percentage", "system/memory_usage_megabytes", "system/process_rss_megabytes"):
+        assert key in keys, sorted(keys)
+    assert keys["system/memory_usage_megabytes"]["last_value"] > 0
+    assert {0, 1} <= {p[0] for p in metrics.series(job.pk, "system/memory_usage_megabytes")["points"]}
+
+
+def test_system_metrics_are_off_at_zero(world, settings):
+    settings.ECO_SYSTEM_METRICS_INTERVAL_S = 0
+    job = _running(world, settings)
+    reporter = RegistryReporter(job, "t1").start()
+    time.sleep(0.3)
+    reporter.close()
+    assert not [k for k in metrics.keys(job.pk) if k["key"].startswith("system/")]

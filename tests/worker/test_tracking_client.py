@@ -176,10 +176,21 @@ def test_a_refused_run_fails_at_the_start_and_leaves_no_spool(world, server, tok
     assert not spool.exists() or not any(spool.iterdir())
 
 
-def test_non_finite_values_are_skipped_with_a_warning(world, server, token, spool):
-    with eco.start_run(team="alpha", url=server.url, token=token) as run:
+def test_non_finite_values_are_skipped_and_system_metrics_sampled_on_request(world, server, token, spool):
+    with eco.start_run(
+        team="alpha", url=server.url, token=token, system_metrics=True, system_metrics_interval_s=0.1
+    ) as run:
         with pytest.warns(UserWarning, match="non-finite"):
             run.log_metrics({"loss": float("nan"), "lr": np.float32(0.5)}, step=0)
         run.log_metrics({"loss": 0.25})  # no step: the run's own counter
+        time.sleep(0.5)
     assert _series(run.id, "lr")[0][0] == 0.5
     assert list(_series(run.id, "loss")) == [0]  # the first call without a step is step 0
+    memory = _series(run.id, "system/memory_usage_megabytes")
+    assert len(memory) >= 2 and all(value > 0 for value, _ in memory.values())
+    assert _series(run.id, "system/cpu_utilization_percentage")
+    # off by default for tracking runs
+    with eco.start_run(team="alpha", url=server.url, token=token) as quiet:
+        quiet.log_metric("loss", 1.0, step=0)
+        time.sleep(0.3)
+    assert not MetricPoint.objects.filter(job_id=quiet.id, key__startswith="system/").exists()
