@@ -1,0 +1,151 @@
+"""How points are written: client timestamps, the COPY path and the merge path, rollups kept exact by both."""
+
+import random
+import time
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+
+from jobs_app import metrics
+from jobs_app.models import Job, MetricPoint, MetricRollup
+
+
+@pytest.fixture
+def job(world):
+    return Job.objects.create(
+        team=world.alpha, kind="tracking", status="running", spec={}, created_by=world.users["member"]
+    )
+
+
+def _post(client, job, points):
+    return client.post(f"/api/v1/jobs/{job.pk}/metrics/", {"points": points}, format="json")
+
+
+def test_a_points_time_is_the_clients_and_defaults_to_the_servers(world, job):
+    before = time.time()
+    answer = _post(
+        world.client("member"),
+        job,
+        [
+            {"key": "loss", "step": 0, "value": 1.0, "time": 1_700_000_000.25},
+            {"key": "loss", "step": 1, "value": 0.5, "time": 1_700_000_001},
+            {"key": "loss", "step": 2, "value": 0.25},
+        ],
+    )
+    after = time.time()
+    assert answer.status_code == 200 and answer.json()["written"] == 3
+    stored = dict(MetricPoint.objects.filter(job=job).values_list("step", "time"))
+    assert stored[0] == datetime.fromtimestamp(1_700_000_000.25, UTC)
+    assert stored[1] == datetime.fromtimestamp(1_700_000_001, UTC)
+    assert before - 1 <= stored[2].timestamp() <= after + 1
+    times = world.client("member").get(f"/api/v1/jobs/{job.pk}/metrics/?key=loss").json()["times"]
+    assert times[:2] == [1_700_000_000.25, 1_700_000_001.0]
+
+
+def test_a_sent_again_point_takes_its_new_time(world, job):
+    client = world.client("member")
+    _post(client, job, [{"key": "loss", "step": 0, "value": 1.0, "time": 1_700_000_000}])
+    again = _post(client, job, [{"key": "loss", "step": 0, "value": 2.0, "time": 1_700_000_100}])
+    assert again.json()["written"] == 1
+    point = MetricPoint.objects.get(job=job)
+    assert (point.value, point.time.timestamp()) == (2.0, 1_700_000_100)
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        946_684_799.999,  # a millisecond before 2000-01-01
+        -1,
+        0,
+        "1700000000",
+        True,
+        None,
+        [1_700_000_000],
+        10**30,
+        "tomorrow",
+    ],
+)
+def test_a_bad_time_is_400_naming_the_point_and_nothing_is_written(world, job, when):
+    points = [{"key": "loss", "step": 0, "value": 1.0}, {"key": "loss", "step": 1, "value": 1.0, "time": when}]
+    response = _post(world.client("member"), job, points)
+    assert response.status_code == 400
+    assert "points[1].time" in response.json()["errors"], response.json()
+    assert not MetricPoint.objects.filter(job=job).exists()
+
+
+def test_a_time_more_than_a_day_ahead_is_refused_and_one_within_it_is_kept(world, job):
+    client = world.client("member")
+    late = _post(client, job, [{"key": "loss", "step": 0, "value": 1.0, "time": time.time() + 86_400 + 120}])
+    assert late.status_code == 400 and "points[0].time" in late.json()["errors"]
+    ahead = time.time() + 86_400 - 120
+    assert _post(client, job, [{"key": "loss", "step": 0, "value": 1.0, "time": ahead}]).status_code == 200
+    assert _post(client, job, [{"key": "loss", "step": 1, "value": 1.0, "time": 946_684_800}]).status_code == 200
+
+
+def test_an_unknown_field_beside_time_is_still_400(world, job):
+    points = [{"key": "loss", "step": 0, "value": 1.0, "time": 1_700_000_000, "unit": "s"}]
+    response = _post(world.client("member"), job, points)
+    assert response.status_code == 400 and "points[0].unit" in response.json()["errors"]
+
+
+def test_check_points_keeps_time_only_where_given():
+    checked = metrics.check_points(
+        [{"key": "a", "step": 1, "value": 1}, {"key": "a", "step": 2, "value": 2.5, "time": 1_700_000_000}]
+    )
+    assert checked == [("a", 1, 1.0), ("a", 2, 2.5, 1_700_000_000.0)]
+
+
+@pytest.mark.parametrize("number", [b"1" + b"0" * 400, b"1e400", b"-1e400"])
+def test_a_number_beyond_a_double_is_named_by_the_point_check(world, job, number):
+    """orjson refuses a number beyond a double; the standard parser then reads the body, so the answer names
+    the point as for any other bad value."""
+    body = b'{"points": [{"key": "loss", "step": 1, "value": ' + number + b"}]}"
+    response = world.client("member").post(f"/api/v1/jobs/{job.pk}/metrics/", body, content_type="application/json")
+    assert response.status_code == 400 and "points[0].value" in response.json()["errors"], response.json()
+    assert not MetricPoint.objects.exists()
+
+
+@pytest.mark.parametrize("body", [b'{"points": [', b'{"points": [NaN]}', b"\xff"])
+def test_a_body_neither_parser_reads_is_400(world, job, body):
+    response = world.client("member").post(f"/api/v1/jobs/{job.pk}/metrics/", body, content_type="application/json")
+    assert response.status_code == 400 and response.json()["code"] == "parse_error", response.json()
+
+
+def test_keys_that_copy_would_read_as_separators_are_stored_as_sent(job):
+    """The worker's own writes do not pass check_points: a key with a backslash, a tab or a newline must still
+    land in its own row and field, never spill into another."""
+    keys = ["back\\slash", "tab\there", "new\nline", "cr\rx", "\\N"]
+    metrics.ingest(job.pk, [(k, 1, float(i)) for i, k in enumerate(keys)])
+    assert dict(MetricPoint.objects.filter(job=job).values_list("key", "value")) == {
+        k: float(i) for i, k in enumerate(keys)
+    }
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="rollups are kept on PostgreSQL only")
+def test_rollups_stay_exact_over_new_replaced_and_interleaved_batches(job):
+    """New points are folded into the rollups, batches that meet stored points recompute them: after any mix,
+    the rollups are what a recount of the points gives."""
+    rng = random.Random(7)
+    for _ in range(30):
+        start = rng.randrange(0, 600)
+        steps = rng.sample(range(start, start + 300), rng.randrange(1, 120))
+        key = rng.choice(["loss", "acc"])
+        # a few ties, so the earliest step holding an extreme must be the one named
+        metrics.ingest(job.pk, [(key, s, float(rng.choice([-1, 0, 1, rng.random()]))) for s in steps])
+    points = list(MetricPoint.objects.filter(job=job))
+    expected = {
+        (r.key, r.block): (r.count, r.min_step, r.min_value, r.max_step, r.max_value)
+        for r in metrics.rollups_of(points)
+    }
+    stored = {
+        (r.key, r.block): (r.count, r.min_step, r.min_value, r.max_step, r.max_value)
+        for r in MetricRollup.objects.filter(job=job)
+    }
+    assert stored == expected
+
+
+def test_a_batch_with_repeated_steps_keeps_the_last(job):
+    written = metrics.ingest(job.pk, [("loss", 1, 1.0), ("loss", 1, 2.0), ("loss", 2, 3.0)])
+    assert written == 2
+    assert dict(MetricPoint.objects.filter(job=job).values_list("step", "value")) == {1: 2.0, 2: 3.0}
