@@ -14,6 +14,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = [
     ["list_queries.py"],
     ["metrics_store.py"],
+    ["tracking.py"],
     ["jobs.py"],
     ["admission.py"],
     ["recipes.py"],
