@@ -2,8 +2,8 @@
 
 1. Ingest 1,000,000 points with POST /jobs/{id}/metrics/ in batches (--clients client threads, default two,
    against two gunicorn workers: the machine's two cores), goal at least 100,000 points/s. Then again as a
-   tracking client sends them (`ingest_one_client`): one client, 1,000-point requests one after another
-   (--one-client-batch; 0 skips it), same goal: each request must take under 10 ms.
+   tracking client sends them (`ingest_one_client`): one client, 1,000-point requests one after another, each
+   with its batch_id (--one-client-batch; 0 skips it), same goal: each request must take under 10 ms.
 2. Read a 100,000-point series with GET /jobs/{id}/metrics/?key=...: raw (max_points=0), goal at most 0.5 s;
    downsampled to 1,000 points, goal at most 50 ms. Medians of several reads, over HTTP, after a warm-up.
 Run: .venv/bin/python benchmarks/metrics_store.py [--points 1000000] [--batch 50000] [--clients 2]
@@ -16,6 +16,7 @@ import os
 import statistics
 import sys
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,11 +40,17 @@ print("RESULT", raw, ingest.pk, read.pk, one.pk)
 """
 
 
-def bodies(total: int, batch: int, keys=("loss", "accuracy", "lr", "samples_per_s")) -> list[bytes]:
-    """JSON request bodies, prepared before the clock starts: `total` points over four keys."""
+def bodies(
+    total: int, batch: int, keys=("loss", "accuracy", "lr", "samples_per_s"), *, batch_ids: bool = False
+) -> list[bytes]:
+    """JSON request bodies, prepared before the clock starts: `total` points over four keys; with `batch_ids`
+    each body carries its own batch_id, as the tracking client sends them."""
     per_key = total // len(keys)
     points = [{"key": k, "step": s, "value": 1.0 / (s + 1)} for k in keys for s in range(per_key)]
-    return [json.dumps({"points": points[i : i + batch]}).encode() for i in range(0, len(points), batch)]
+    return [
+        json.dumps({"points": points[i : i + batch], **({"batch_id": uuid.uuid4().hex} if batch_ids else {})}).encode()
+        for i in range(0, len(points), batch)
+    ]
 
 
 def timed_get(client: httpx.Client, url: str, repeat: int) -> tuple[float, dict]:
@@ -59,7 +66,8 @@ def timed_get(client: httpx.Client, url: str, repeat: int) -> tuple[float, dict]
 
 def ingest(client: httpx.Client, url: str, payloads: list[bytes], clients: int) -> dict:
     """Send the bodies (`clients` threads, one request after another in each); the figures of the run."""
-    client.post(url, content=payloads[0]).raise_for_status()  # warm-up (same points again later)
+    warm_up = json.dumps({"points": json.loads(payloads[0])["points"]})  # the same points again later
+    client.post(url, content=warm_up).raise_for_status()
 
     def send(body: bytes) -> int:
         response = client.post(url, content=body)
@@ -79,6 +87,7 @@ def ingest(client: httpx.Client, url: str, payloads: list[bytes], clients: int) 
         "seconds": round(seconds, 3),
         "points_per_s": round(points / seconds),
         "ms_per_request": round(1000 * seconds * clients / len(payloads), 2),
+        "batch_ids": b'"batch_id"' in payloads[0],
         "written": written,
         "stored": sum(k["count"] for k in client.get(url).json()["keys"]),
         "goal_points_per_s": ">= 100000",
@@ -107,7 +116,7 @@ def main() -> None:
                     figures["ingest_one_client"] = ingest(
                         client,
                         f"{base}/api/v1/jobs/{one_job}/metrics/",
-                        bodies(args.points, args.one_client_batch),
+                        bodies(args.points, args.one_client_batch, batch_ids=True),
                         1,
                     )
 
