@@ -185,6 +185,7 @@ class JobArtifactListApi(generics.GenericAPIView):
     required_roles = {"POST": Role.MEMBER}  # and only the run's creator: see jobs_app.services.tracking
     pagination_class = None
 
+    @extend_schema(responses=JobArtifactSerializer(many=True))
     def get(self, request, pk):
         job = selectors.job_for_user(user=request.user, pk=pk)
         return Response(JobArtifactSerializer(selectors.artifacts(job=job), many=True).data)

@@ -173,8 +173,9 @@ def check_spec(*, user: User, team: Team, kind: str, spec) -> dict:
 
 def flat_params(spec) -> dict[str, str | int | float | bool]:
     """The spec's scalar leaves by dot path, in path order: {"hyperparameters.lr": 0.01, "architecture": "mlp"}.
-    Left out: nulls (an unset option), lists and empty objects (no single cell holds them), and ids of other
-    objects (any UUID string: the dataset version, a model given by id), which say nothing comparable."""
+    Left out: nulls (an unset option), lists and empty objects (no single cell holds them), ids of other
+    objects (any UUID string: the dataset version, a model given by id), which say nothing comparable, and a
+    tracking run's `environment`."""
     out: dict[str, str | int | float | bool] = {}
 
     def walk(value, path: str) -> None:
@@ -185,7 +186,8 @@ def flat_params(spec) -> dict[str, str | int | float | bool]:
             out[path] = value
 
     if isinstance(spec, dict):
-        walk(spec, "")
+        # a tracking run's environment (git state, package versions) says where it ran, not how: not a param
+        walk({k: v for k, v in spec.items() if k != "environment"}, "")
     return dict(sorted(out.items()))
 
 

@@ -37,6 +37,9 @@ for (const scheme of ["light", "dark"] as const) {
       }
       const train = jobs.results.find((j) => j.kind === "train") ?? jobs.results[0];
       if (train) pages.push(["job", `/jobs/${train.id}`]);
+      const runs = await apiGet<Page<{ id: string }>>(page, `/api/v1/jobs/?team=${TEAM}&kind=tracking`);
+      const tracked = runs.results[0];
+      if (tracked) pages.push(["run", `/jobs/${tracked.id}`]);
       // two runs of one kind compare best; any two do
       const trains = jobs.results.filter((j) => j.kind === "train");
       const pair = (trains.length >= 2 ? trains : jobs.results).slice(0, 2);
@@ -52,6 +55,13 @@ for (const scheme of ["light", "dark"] as const) {
         await expect(page.getByRole("heading", { level: 2 }).first()).toBeVisible();
         await page.waitForLoadState("networkidle", { timeout: 5_000 }).catch(() => {});
         await expect(page.locator("[aria-busy=true]")).toHaveCount(0); // no part of the page left loading
+        if (name === "run") {
+          // a tracking run shows where it ran and the files it logged
+          await expect(page.getByRole("heading", { name: "Source and environment" })).toBeVisible();
+          await expect(page.getByRole("table", { name: "Source" })).toContainText("0123456789ab");
+          await expect(page.getByRole("table", { name: "Source" })).toContainText("dirty");
+          await expect(page.getByRole("link", { name: "notes.md" })).toBeVisible();
+        }
         await expectAccessible(page, `${name} (${scheme}, ${width} px)`);
         await screenshot(page, name, width, scheme);
       }

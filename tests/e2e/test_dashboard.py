@@ -94,6 +94,39 @@ def server(stack, tmp_path):
     web.stop()
 
 
+def _tracked_run(owner, team) -> None:
+    """A finished tracking run with points, its environment and one artifact, as the tracking client leaves
+    one: the pages test opens its job page (Source and environment, Artifacts)."""
+    import hashlib
+
+    from django.core.files.base import ContentFile
+
+    from jobs_app import metrics, services
+    from jobs_app.services import tracking
+
+    environment = {
+        "git": {"commit": "0123456789abcdef0123456789abcdef01234567", "dirty": True, "branch": "main", "remote": None},
+        "python": "3.11.7",
+        "host": "laptop",
+        "command": "train.py --lr 0.01",
+        "packages": {"torch": "2.13.0", "numpy": "2.4.6"},
+    }
+    run = services.submit_job(
+        actor=owner, team=team, kind="tracking", spec={"params": {"lr": 0.01}, "environment": environment}
+    )
+    metrics.ingest(run.pk, [("loss", step, 1.0 / (step + 1)) for step in range(50)])
+    note = b"# notes\nconverged"
+    tracking.log_artifact(
+        actor=owner,
+        job=run,
+        path="notes.md",
+        content=ContentFile(note, name="notes.md"),
+        sha256=hashlib.sha256(note).hexdigest(),
+        size=len(note),
+    )
+    services.finish_run(actor=owner, job=run, status="succeeded")
+
+
 def test_the_dashboard_end_to_end_in_headless_chromium(transactional_db, server, slow_worker):
     npx = shutil.which("npx")
     chromium = shutil.which("chromium")
@@ -104,6 +137,7 @@ def test_the_dashboard_end_to_end_in_headless_chromium(transactional_db, server,
         User.objects.create_user(username="e2e-viewer", password=PASSWORD)
     team = create_team(actor=owner, slug="e2e", name="E2E team")
     add_member(actor=owner, team=team, username="e2e-viewer", role="viewer")
+    _tracked_run(owner, team)
 
     url, web = server
     shots = Path(settings.BASE_DIR) / "var" / "screenshots"

@@ -512,7 +512,7 @@ export interface paths {
          *     `file` + `path` (default: the file's name) stores one (only the run's creator; the same path again replaces
          *     its file; beyond the team's storage quota 409 and nothing stored).
          */
-        get: operations["v1_jobs_artifacts_retrieve"];
+        get: operations["v1_jobs_artifacts_list"];
         put?: never;
         /**
          * @description Files a tracking run logged. GET lists them (`path`, `size_bytes`, `sha256`, `created_at`); POST multipart
@@ -534,7 +534,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description One file a tracking run logged, streamed (404 for a path the run has not logged). */
-        get: operations["v1_jobs_artifacts_retrieve_2"];
+        get: operations["v1_jobs_artifacts_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -6527,7 +6527,7 @@ export interface operations {
             };
         };
     };
-    v1_jobs_artifacts_retrieve: {
+    v1_jobs_artifacts_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -6543,7 +6543,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["JobArtifact"];
+                    "application/json": components["schemas"]["JobArtifact"][];
                 };
             };
             /** @description Invalid input; `errors` names each field. */
@@ -6754,7 +6754,7 @@ export interface operations {
             };
         };
     };
-    v1_jobs_artifacts_retrieve_2: {
+    v1_jobs_artifacts_retrieve: {
         parameters: {
             query?: never;
             header?: never;

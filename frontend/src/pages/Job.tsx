@@ -35,6 +35,7 @@ import {
   type JobDetail,
 } from "../components/job/JobParts";
 import { LogTail } from "../components/job/LogTail";
+import { environmentOf, RunArtifacts, RunEnvironment } from "../components/job/RunSource";
 import { AnchorLink, ButtonLink, partialSearch } from "../components/links";
 import { Empty, ErrorState, QueryState } from "../components/states";
 import { chartSearchPatch, chosenKeys } from "../lib/chart";
@@ -98,6 +99,7 @@ function JobView({ job }: { job: JobDetail }) {
   const zoomed = win.from !== undefined || win.to !== undefined;
   const { inputs, outputs } = jobLinks(job);
   const params = jobParams(job);
+  const environment = environmentOf(job.spec);
 
   return (
     <Stack gap="lg">
@@ -276,6 +278,29 @@ function JobView({ job }: { job: JobDetail }) {
           <ParamsTable params={params} />
         </section>
       </SimpleGrid>
+
+      {job.kind === "tracking" && (
+        <>
+          <section aria-labelledby="job-source">
+            <Title order={3} id="job-source" mb="xs">
+              Source and environment
+            </Title>
+            {environment ? (
+              <RunEnvironment environment={environment} />
+            ) : (
+              <Text size="sm" c="dimmed">
+                Not recorded (the run was started with log_environment=False).
+              </Text>
+            )}
+          </section>
+          <section aria-labelledby="job-artifacts">
+            <Title order={3} id="job-artifacts" mb="xs">
+              Artifacts
+            </Title>
+            <RunArtifacts jobId={job.id} />
+          </section>
+        </>
+      )}
 
       <section aria-labelledby="job-log">
         <Title order={3} id="job-log" mb="xs">
