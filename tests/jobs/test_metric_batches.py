@@ -3,6 +3,7 @@ batch again (a retry after a lost answer) writes nothing the second time, whatev
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -92,44 +93,24 @@ def test_a_second_writer_of_the_same_batch_waits_for_the_first_and_writes_nothin
     """The first writer holds its transaction open after recording the batch; the second, started then, waits
     on the batch's unique key and, once the first commits, finds it recorded."""
     user = world.users["member"]
-    ready, go = threading.Event(), threading.Event()
-    results, errors = {}, []
+    recorded = threading.Event()
 
-    def first():
+    def write(points, *, hold: bool):
         try:
             with transaction.atomic():
-                points = [("loss", s, 1.0) for s in range(10)]
-                results["first"] = attempts.record_points(
-                    actor=user, job_id=job.pk, points=points, token=None, batch_id="same"
-                )
-                ready.set()
-                go.wait(5)
-                time.sleep(0.5)  # the second writer's insert of the same batch waits on this transaction
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+                done = attempts.record_points(actor=user, job_id=job.pk, points=points, token=None, batch_id="same")
+                if hold:
+                    recorded.set()
+                    time.sleep(0.5)  # the second writer's insert of the same batch waits on this transaction
+                return done
         finally:
             connection.close()
 
-    def second():
-        ready.wait(5)
-        go.set()
-        try:
-            points = [("loss", s, 2.0) for s in range(20)]
-            results["second"] = attempts.record_points(
-                actor=user, job_id=job.pk, points=points, token=None, batch_id="same"
-            )
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert errors == []
-    assert results == {"first": (10, False), "second": (0, True)}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(write, [("loss", s, 1.0) for s in range(10)], hold=True)
+        assert recorded.wait(10)
+        second = pool.submit(write, [("loss", s, 2.0) for s in range(20)], hold=False)
+        assert (first.result(timeout=30), second.result(timeout=30)) == ((10, False), (0, True))
     assert sorted(MetricPoint.objects.filter(job=job).values_list("step", "value")) == [(s, 1.0) for s in range(10)]
 
 
@@ -141,22 +122,14 @@ def test_concurrent_requests_with_one_batch_id_write_once(world, job, live_serve
     url = f"{live_server.url}/api/v1/jobs/{job.pk}/metrics/"
     body = {"points": _points(50), "batch_id": "burst-0001"}
     barrier = threading.Barrier(8)
-    answers, errors = [], []
 
     def send():
-        try:
-            with httpx.Client(headers={"Authorization": f"Bearer {raw}"}, timeout=60) as client:
-                barrier.wait(10)
-                answers.append(client.post(url, json=body))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        with httpx.Client(headers={"Authorization": f"Bearer {raw}"}, timeout=60) as client:
+            barrier.wait(10)
+            return client.post(url, json=body)
 
-    threads = [threading.Thread(target=send) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = [f.result(timeout=60) for f in [pool.submit(send) for _ in range(8)]]
     assert [a.status_code for a in answers] == [200] * 8
     bodies = sorted((a.json()["duplicate"], a.json()["written"]) for a in answers)
     assert bodies == [(False, 50)] + [(True, 0)] * 7
