@@ -70,6 +70,9 @@ describe("URL state", () => {
     expect(chosenKeys(["loss", "acc"], ["acc", "nope"])).toEqual(["acc"]);
     expect(chosenKeys(["loss", "acc"], [])).toEqual(["loss", "acc"]);
     expect(chosenKeys(["loss", "acc"], ["nope"])).toEqual(["loss", "acc"]);
+    // system metrics go after the job's own when none are chosen, and fall off first past the limit
+    expect(chosenKeys(["epoch", "system/cpu", "train_loss"], [], 2)).toEqual(["epoch", "train_loss"]);
+    expect(chosenKeys(["system/cpu", "loss"], ["system/cpu"])).toEqual(["system/cpu"]);
   });
 });
 

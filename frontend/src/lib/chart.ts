@@ -92,9 +92,15 @@ export function chartSearchPatch(patch: Partial<ChartSearch>): Partial<Record<ke
 }
 
 /** Which metric keys to chart: those in ?keys= that exist, else every key (at most `limit`). */
+/** System metrics (`system/...`: CPU, memory, GPU) come after a job's own metrics when none are chosen. */
+export function modelMetricsFirst(keys: string[]): string[] {
+  const system = (k: string) => k.startsWith("system/");
+  return [...keys.filter((k) => !system(k)), ...keys.filter(system)];
+}
+
 export function chosenKeys(available: string[], wanted: string[], limit = 12): string[] {
   const picked = wanted.filter((k) => available.includes(k));
-  return picked.length ? picked : available.slice(0, limit);
+  return picked.length ? picked : modelMetricsFirst(available).slice(0, limit);
 }
 
 /**

@@ -29,7 +29,7 @@ import { ParallelCoordinates } from "../components/charts/ParallelCoordinates";
 import { jobParams, jobSummaries, shortId, StatusBadge, type JobDetail } from "../components/job/JobParts";
 import { AnchorLink, partialSearch } from "../components/links";
 import { Empty, ErrorState, Loading } from "../components/states";
-import { chartSearchPatch, defaultDirection, formatValue } from "../lib/chart";
+import { chartSearchPatch, defaultDirection, formatValue, modelMetricsFirst } from "../lib/chart";
 import { paramRows, type Scalar } from "../lib/chartCompare";
 
 const route = getRouteApi("/compare");
@@ -110,7 +110,7 @@ export default function ComparePage() {
   const metric = search.metric && allKeys.includes(search.metric) ? search.metric : undefined;
   const pcMetric =
     metric ?? common.find((k) => /loss/.test(k)) ?? common[0] ?? allKeys[0];
-  const chartKeys = metric ? [metric] : allKeys.slice(0, 8);
+  const chartKeys = metric ? [metric] : modelMetricsFirst(allKeys).slice(0, 8);
 
   const params = jobs.map(jobParams);
   const rows = paramRows(params, search.diff);

@@ -32,7 +32,7 @@ export function RunEnvironment({ environment }: { environment: Environment }) {
         <Group gap={6} wrap="nowrap">
           <Code>{git.commit.slice(0, 12)}</Code>
           {git.dirty && (
-            <Badge size="xs" color="orange" variant="light" title="files differed from the commit when the run started">
+            <Badge size="xs" color="gray.8" variant="filled" title="files differed from the commit when the run started">
               dirty
             </Badge>
           )}
