@@ -426,8 +426,9 @@ class Run:
         flush_timeout_s: float,
         client: Client,
         team: str,
+        model: str | None = None,
     ):
-        self.id, self.url, self.spool_dir, self.team = run_id, url, spool_dir, team
+        self.id, self.url, self.spool_dir, self.team, self.model = run_id, url, spool_dir, team, model
         self.flush_interval_s, self.max_batch, self.flush_timeout_s = flush_interval_s, max_batch, flush_timeout_s
         self._http, self._client = http, client
         self._points: collections.deque = collections.deque()
@@ -495,7 +496,8 @@ class Run:
         """Register a model version made by this run (its lineage names the run): `artifact` is an ONNX or
         safetensors file, or a torch module exported to ONNX here with a parity check. Waits until everything
         logged so far has reached the server (the version's lineage needs the run there); the keyword
-        arguments are those of `eco.byo.log_model` (model, spec, example_input, ...). Returns the version."""
+        arguments are those of `eco.byo.log_model` (spec, example_input, ...); `model` defaults to the run's.
+        Returns the version."""
         from eco import byo
 
         self.flush()
@@ -504,6 +506,8 @@ class Run:
                 503, {"detail": f"the server is unreachable: the model cannot be registered now (run {self.id})"}
             )
         kwargs.setdefault("team", self.team)
+        if self.model:
+            kwargs.setdefault("model", self.model)
         return byo.log_model(self._client, run=self.id, artifact=artifact, **kwargs)
 
     def _event(self, event: dict) -> None:
@@ -612,6 +616,7 @@ def start_run(
         flush_timeout_s=flush_timeout_s,
         client=client,
         team=team,
+        model=model,
     )
     try:  # the start goes now, so that a refused run fails here and not later in a thread
         send_event(http, run_id, {"type": "start", "body": body}, folder)

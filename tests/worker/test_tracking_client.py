@@ -11,6 +11,7 @@ import time
 import httpx
 import numpy as np
 import pytest
+import torch
 
 import eco
 from eco.client import EcoError
@@ -76,6 +77,22 @@ def _iris_loop(run, steps: int, pause_s: float = 0.0, at_step=None):
     return net, logged
 
 
+def _serving_spec() -> dict:
+    from sklearn.datasets import load_iris
+
+    bunch = load_iris()
+    return {
+        "task": "classification",
+        "preprocessing": {
+            "kind": "tabular",
+            "feature_names": list(bunch.feature_names),
+            "classes": list(bunch.target_names),
+            "input_mean": bunch.data.mean(0).tolist(),
+            "input_std": bunch.data.std(0).tolist(),
+        },
+    }
+
+
 def _series(run_id, key) -> dict[int, tuple[float, float]]:
     rows = MetricPoint.objects.filter(job_id=run_id, key=key).values_list("step", "value", "time")
     return {step: (value, when.timestamp()) for step, value, when in rows}
@@ -92,8 +109,9 @@ def test_a_tracked_pytorch_loop_lands_in_the_registry(world, server, token, spoo
         token=token,
         flush_interval_s=0.2,
     ) as run:
-        _, logged = _iris_loop(run, 300)
+        net, logged = _iris_loop(run, 300)
         run.log_params({"optimizer": "sgd"})
+        version = run.log_model(net, spec=_serving_spec(), example_input=torch.randn(8, 4))
         run.log_text("# notes\nconverged", "notes.md")
         (tmp_path / "config.json").write_text('{"layers": [16]}')
         run.log_artifact(tmp_path / "config.json", "config/model.json")
@@ -112,6 +130,9 @@ def test_a_tracked_pytorch_loop_lands_in_the_registry(world, server, token, spoo
         # the client's timestamps, not the server's arrival times
         assert all(started - 1 < stored[s][1] < time.time() + 1 for s in stored)
     assert [a.path for a in JobArtifact.objects.filter(job=job)] == ["config/model.json", "notes.md"]
+    # the model it logged: exported to ONNX on the client, registered with the run as its lineage
+    assert version["format"] == "onnx" and version["job"] == run.id
+    assert job.outputs["model_version"] == version["id"]
     with httpx.Client(headers={"Authorization": f"Bearer {token}"}) as http:
         notes = http.get(f"{server.url}/api/v1/jobs/{run.id}/artifacts/notes.md")
     assert notes.status_code == 200 and notes.text == "# notes\nconverged"
