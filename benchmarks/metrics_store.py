@@ -101,13 +101,16 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--one-client-batch", type=int, default=1000, help="0: skip the one-client run")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers (make run: WEB_CONCURRENCY, 1)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker (make run: ECO_WEB_THREADS, 8)")
     args = parser.parse_args()
     env = bench_environment("metrics")
     try:
         token, ingest_job, read_job, one_job = django_shell(env, SETUP).splitlines()[-1].split()[1:]
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         figures = {"benchmark": "metrics_store", "database": env.get("DATABASE_URL", "sqlite").split("://")[0]}
-        with gunicorn(env, workers=2) as (base, _):
+        # the web process `make run` starts (platform/supervisord.conf): one worker, eight threads, keep-alive
+        with gunicorn(env, workers=args.workers, threads=args.threads) as (base, _):
             with httpx.Client(headers=headers, timeout=300) as client:
                 figures["ingest"] = ingest(
                     client, f"{base}/api/v1/jobs/{ingest_job}/metrics/", bodies(args.points, args.batch), args.clients

@@ -2,7 +2,17 @@ from django.contrib import admin
 from django.utils.html import format_html_join
 
 from jobs_app import metrics
-from jobs_app.models import Job, JobLog, JobOutput, ResourcePool, RetrainTrigger, TeamMonthUsage, TeamQuota, TriggerRun
+from jobs_app.models import (
+    Job,
+    JobArtifact,
+    JobLog,
+    JobOutput,
+    ResourcePool,
+    RetrainTrigger,
+    TeamMonthUsage,
+    TeamQuota,
+    TriggerRun,
+)
 
 
 class JobLogInline(admin.TabularInline):
@@ -93,6 +103,24 @@ class JobOutputAdmin(admin.ModelAdmin):
     list_display = ["job", "kind", "object_id", "created_at"]
     list_filter = ["kind"]
     search_fields = ["job__id", "object_id"]
+    list_select_related = ["job"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(JobArtifact)
+class JobArtifactAdmin(admin.ModelAdmin):
+    """Files tracking runs logged. Written by the runs' clients only (through the API), so read-only here."""
+
+    list_display = ["job", "path", "size_bytes", "created_at"]
+    search_fields = ["job__id", "path"]
     list_select_related = ["job"]
 
     def has_add_permission(self, request):

@@ -171,12 +171,17 @@ def _copy(cursor, job_id, rows: list, at: datetime) -> None:
     unique violation (IntegrityError) and the caller's savepoint discards the whole COPY."""
     job, now = str(job_id), at.isoformat()
     escaped: dict[str, str] = {}  # COPY's text format: escaped once per key, so no key can start a field or row
+    stamps: dict[float, str] = {}  # a client sends one time per logging call (several points): format it once
     lines = []
     for (key, step), point in rows:
         text = escaped.get(key)
         if text is None:
             text = escaped[key] = key.translate(_COPY_ESCAPES)
-        when = datetime.fromtimestamp(point[3], UTC).isoformat() if len(point) > 3 and point[3] is not None else now
+        seconds = point[3] if len(point) > 3 else None
+        if seconds is None:
+            when = now
+        elif (when := stamps.get(seconds)) is None:
+            when = stamps[seconds] = datetime.fromtimestamp(seconds, UTC).isoformat()
         lines.append(f"{job}\t{text}\t{step}\t{float(point[2])!r}\t{when}\n")
     with cursor.copy("COPY jobs_app_metricpoint (job_id, key, step, value, time) FROM STDIN") as copy:
         copy.write("".join(lines))

@@ -18,8 +18,10 @@ from accounts_app.models import ApiToken, AuditEvent, Invitation, Membership, Te
 from datasets_app.models import Blob, Dataset, DatasetLineage, DatasetVersion
 from jobs_app.models import (
     Job,
+    JobArtifact,
     JobLog,
     JobOutput,
+    MetricBatch,
     MetricPoint,
     MetricRollup,
     OutputKind,
@@ -320,6 +322,26 @@ class MetricPointFactory(factory.django.DjangoModelFactory):
     key = "loss"
     step = factory.Sequence(lambda n: n)
     value = factory.Sequence(lambda n: 1.0 / (n + 1))
+
+
+class MetricBatchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MetricBatch
+
+    job = factory.SubFactory(JobFactory)
+    batch_id = factory.Sequence(lambda n: f"batch-{n}")
+
+
+class JobArtifactFactory(factory.django.DjangoModelFactory):
+    """A file a tracking run logged."""
+
+    class Meta:
+        model = JobArtifact
+
+    job = factory.SubFactory(JobFactory, kind="tracking")
+    path = factory.Sequence(lambda n: f"notes/{n}.txt")
+    blob = factory.SubFactory(BlobFactory)
+    size_bytes = factory.LazyAttribute(lambda a: a.blob.size_bytes)
 
 
 class MetricRollupFactory(factory.django.DjangoModelFactory):
