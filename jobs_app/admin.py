@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.utils.html import format_html_join
 
+from accounts_app.adminkit import ReadOnlyMixin
 from jobs_app import metrics
 from jobs_app.models import (
     Job,
@@ -97,7 +98,7 @@ class JobAdmin(admin.ModelAdmin):
 
 
 @admin.register(JobOutput)
-class JobOutputAdmin(admin.ModelAdmin):
+class JobOutputAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Provenance: what each job registered. Written by the runners only, so read-only here."""
 
     list_display = ["job", "kind", "object_id", "created_at"]
@@ -105,32 +106,14 @@ class JobOutputAdmin(admin.ModelAdmin):
     search_fields = ["job__id", "object_id"]
     list_select_related = ["job"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(JobArtifact)
-class JobArtifactAdmin(admin.ModelAdmin):
+class JobArtifactAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Files tracking runs logged. Written by the runs' clients only (through the API), so read-only here."""
 
     list_display = ["job", "path", "size_bytes", "created_at"]
     search_fields = ["job__id", "path"]
     list_select_related = ["job"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(JobLog)

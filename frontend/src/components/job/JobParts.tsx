@@ -131,19 +131,41 @@ export function jobLinks(job: JobDetail): { inputs: JobLink[]; outputs: JobLink[
 
 /** The job's params as a two-column table (param path, value). */
 export function ParamsTable({ params }: { params: Record<string, Scalar> }) {
-  const rows = Object.entries(params).sort(([a], [b]) => a.localeCompare(b));
-  if (!rows.length) return <Text size="sm" c="dimmed">No params.</Text>;
+  return <KeyValueTable rows={params} label="Params" keyHeader="Param" empty="No params." />;
+}
+
+/** Name-value pairs in name order, monospaced, in a striped table (params, package versions). */
+export function KeyValueTable({
+  rows,
+  label,
+  keyHeader,
+  valueHeader = "Value",
+  empty,
+}: {
+  rows: Record<string, Scalar>;
+  label: string;
+  keyHeader: string;
+  valueHeader?: string;
+  empty: string;
+}) {
+  const sorted = Object.entries(rows).sort(([a], [b]) => a.localeCompare(b));
+  if (!sorted.length)
+    return (
+      <Text size="sm" c="dimmed">
+        {empty}
+      </Text>
+    );
   return (
     <Table.ScrollContainer minWidth={360}>
-      <Table striped withTableBorder fz="sm" aria-label="Params">
+      <Table striped withTableBorder fz="sm" aria-label={label}>
         <Table.Thead>
           <Table.Tr>
-            <Table.Th scope="col">Param</Table.Th>
-            <Table.Th scope="col">Value</Table.Th>
+            <Table.Th scope="col">{keyHeader}</Table.Th>
+            <Table.Th scope="col">{valueHeader}</Table.Th>
           </Table.Tr>
         </Table.Thead>
         <Table.Tbody>
-          {rows.map(([k, v]) => (
+          {sorted.map(([k, v]) => (
             <Table.Tr key={k}>
               <Table.Td ff="monospace">{k}</Table.Td>
               <Table.Td ff="monospace">{v === null ? "null" : String(v)}</Table.Td>

@@ -6,7 +6,9 @@
 import { Anchor, Badge, Code, Group, SimpleGrid, Table, Text } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
 import { api, unwrap } from "../../api/client";
+import { formatBytes } from "../../lib/datasets";
 import { ErrorState } from "../states";
+import { KeyValueTable } from "./JobParts";
 
 type Environment = {
   git?: { commit?: string; dirty?: boolean; branch?: string | null; remote?: string | null } | null;
@@ -49,7 +51,6 @@ export function RunEnvironment({ environment }: { environment: Environment }) {
     ["Host", environment.host ?? "—"],
     ["Command", environment.command ? <Code style={{ wordBreak: "break-all" }}>{environment.command}</Code> : "—"],
   ];
-  const packages = Object.entries(environment.packages ?? {}).sort(([a], [b]) => a.localeCompare(b));
   return (
     <SimpleGrid cols={{ base: 1, md: 2 }} spacing="md">
       <Table withTableBorder fz="sm" aria-label="Source">
@@ -64,40 +65,9 @@ export function RunEnvironment({ environment }: { environment: Environment }) {
           ))}
         </Table.Tbody>
       </Table>
-      <Table striped withTableBorder fz="sm" aria-label="Packages">
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th scope="col">Package</Table.Th>
-            <Table.Th scope="col">Version</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>
-          {packages.length === 0 ? (
-            <Table.Tr>
-              <Table.Td colSpan={2}>
-                <Text size="sm" c="dimmed">
-                  None recorded.
-                </Text>
-              </Table.Td>
-            </Table.Tr>
-          ) : (
-            packages.map(([name, version]) => (
-              <Table.Tr key={name}>
-                <Table.Td ff="monospace">{name}</Table.Td>
-                <Table.Td ff="monospace">{version}</Table.Td>
-              </Table.Tr>
-            ))
-          )}
-        </Table.Tbody>
-      </Table>
+      <KeyValueTable rows={environment.packages ?? {}} label="Packages" keyHeader="Package" valueHeader="Version" empty="No packages recorded." />
     </SimpleGrid>
   );
-}
-
-function size(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
 }
 
 export function RunArtifacts({ jobId }: { jobId: string }) {
@@ -130,7 +100,7 @@ export function RunArtifacts({ jobId }: { jobId: string }) {
                   {a.path}
                 </Anchor>
               </Table.Td>
-              <Table.Td>{size(a.size_bytes)}</Table.Td>
+              <Table.Td>{formatBytes(a.size_bytes)}</Table.Td>
             </Table.Tr>
           ))}
         </Table.Tbody>
