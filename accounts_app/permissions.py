@@ -79,11 +79,16 @@ def team_of(obj) -> Team:
 
 def require_role(*, user, team: Team, minimum: str) -> None:
     """Raise 403 (naming both roles) when the user's role in `team` is below `minimum`, 404 when they have none."""
-    role = role_of(user=user, team=team)
+    check_role(role=role_of(user=user, team=team), team_slug=team.slug, minimum=minimum)
+
+
+def check_role(*, role: str | None, team_slug: str, minimum: str) -> None:
+    """The rule of `require_role` for a role already read (a hot path reads it with the object, in one query):
+    404 for no role, 403 naming both roles below `minimum`."""
     if role is None:
         raise exceptions.NotFound()
     if ROLE_RANK[Role(role)] < ROLE_RANK[Role(minimum)]:
-        raise exceptions.PermissionDenied(f"This needs the '{minimum}' role in team '{team.slug}'; you are '{role}'.")
+        raise exceptions.PermissionDenied(f"This needs the '{minimum}' role in team '{team_slug}'; you are '{role}'.")
 
 
 def _body_slug(request, field: str) -> str | None:

@@ -521,9 +521,7 @@ class Seed:
     def tracking_run(self):
         """A tracking run of the member's, running, with one point: only the member ends it or adds points."""
         from jobs_app import metrics
-        from jobs_app.services import submit_job
-
-        from jobs_app.services import tracking
+        from jobs_app.services import submit_job, tracking
 
         job = submit_job(actor=self.member, team=self.world.alpha, kind="tracking", spec={"model": "matrix-run"})
         metrics.ingest(job.pk, [("loss", 1, 0.5)])
