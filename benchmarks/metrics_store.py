@@ -44,9 +44,15 @@ def bodies(
     total: int, batch: int, keys=("loss", "accuracy", "lr", "samples_per_s"), *, batch_ids: bool = False
 ) -> list[bytes]:
     """JSON request bodies, prepared before the clock starts: `total` points over four keys; with `batch_ids`
-    each body carries its own batch_id, as the tracking client sends them."""
+    each body carries its own batch_id and each point the client's time (4 points a step, a step every 2 ms),
+    as the tracking client sends them."""
     per_key = total // len(keys)
-    points = [{"key": k, "step": s, "value": 1.0 / (s + 1)} for k in keys for s in range(per_key)]
+    start = time.time() - total / 500
+    points = [
+        {"key": k, "step": s, "value": 1.0 / (s + 1), **({"time": start + s * 0.002} if batch_ids else {})}
+        for k in keys
+        for s in range(per_key)
+    ]
     return [
         json.dumps({"points": points[i : i + batch], **({"batch_id": uuid.uuid4().hex} if batch_ids else {})}).encode()
         for i in range(0, len(points), batch)

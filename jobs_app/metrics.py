@@ -171,20 +171,30 @@ def _copy(cursor, job_id, rows: list, at: datetime) -> None:
     unique violation (IntegrityError) and the caller's savepoint discards the whole COPY."""
     job, now = str(job_id), at.isoformat()
     escaped: dict[str, str] = {}  # COPY's text format: escaped once per key, so no key can start a field or row
-    stamps: dict[float, str] = {}  # a client sends one time per logging call (several points): format it once
+    seconds_text: dict[int, str] = {}  # a batch's times fall in a few seconds: format each second once
     lines = []
     for (key, step), point in rows:
         text = escaped.get(key)
         if text is None:
             text = escaped[key] = key.translate(_COPY_ESCAPES)
         seconds = point[3] if len(point) > 3 else None
-        if seconds is None:
-            when = now
-        elif (when := stamps.get(seconds)) is None:
-            when = stamps[seconds] = datetime.fromtimestamp(seconds, UTC).isoformat()
+        when = now if seconds is None else _timestamp_text(seconds, seconds_text)
         lines.append(f"{job}\t{text}\t{step}\t{float(point[2])!r}\t{when}\n")
     with cursor.copy("COPY jobs_app_metricpoint (job_id, key, step, value, time) FROM STDIN") as copy:
         copy.write("".join(lines))
+
+
+def _timestamp_text(seconds: float, cache: dict[int, str]) -> str:
+    """Epoch `seconds` as COPY text in UTC, rounded to the microsecond as datetime.fromtimestamp rounds (half to
+    even), with the date and time of each whole second formatted once per batch (`cache`)."""
+    fraction, whole = math.modf(seconds)
+    micro = round(fraction * 1e6)
+    if micro >= 1_000_000:
+        whole, micro = whole + 1, micro - 1_000_000
+    base = cache.get(whole := int(whole))
+    if base is None:
+        base = cache[whole] = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{micro:06d}+00:00"
 
 
 def _merge(cursor, job_id, rows: list, at: datetime) -> int:
