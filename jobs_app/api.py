@@ -19,7 +19,7 @@ from datasets_app import selectors as dataset_selectors
 from datasets_app.uploads import read_upload
 from jobs_app import attempts, kinds, metrics, selectors, services, triggers
 from jobs_app.filters import JobFilter, TriggerFilter
-from jobs_app.models import Job, RetrainTrigger, TriggerRun
+from jobs_app.models import Job, JobArtifact, RetrainTrigger, TriggerRun
 from jobs_app.parsers import MetricsJSONParser
 from jobs_app.serializers import (
     JobArtifactSerializer,
@@ -183,6 +183,7 @@ class JobArtifactListApi(generics.GenericAPIView):
     its file; beyond the team's storage quota 409 and nothing stored)."""
 
     serializer_class = JobArtifactSerializer
+    queryset = JobArtifact.objects.none()  # the schema's model; the answers come from selectors.artifacts
     parser_classes = [MultiPartParser, FormParser]
     required_roles = {"POST": Role.MEMBER}  # and only the run's creator: see jobs_app.services.tracking
     pagination_class = None

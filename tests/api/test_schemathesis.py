@@ -18,6 +18,7 @@ objects, names that must be unique). An operation missing from PATH_IDS fails th
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -93,6 +94,7 @@ class Seed:
     job: object
     trigger: object
     run: object
+    tracked: object
     counter: int = 0
     made: list = field(default_factory=list)
 
@@ -105,10 +107,12 @@ def make_seed() -> Seed:
     """Everything the operations read: one team `st` administered by `st-admin` (whose token the run uses), a
     viewer, a dataset with a CSV version, a model with two trained versions, `production` and a gate, a served
     prediction, an evaluate job with metric points and log lines, a retrain trigger and one of its runs."""
+    from django.core.files.base import ContentFile
+
     from accounts_app.services import add_member, create_team, issue_token
     from datasets_app.services import create_dataset, create_version_from_builtin
     from jobs_app import metrics, triggers
-    from jobs_app.services import append_log, submit_job
+    from jobs_app.services import append_log, submit_job, tracking
     from models_app import serving
     from models_app.models import PredictionLog
     from models_app.services import create_model, record_evaluation, record_feedback, set_alias, set_gate
@@ -150,6 +154,16 @@ def make_seed() -> Seed:
         train={"architecture": "mlp", "hyperparameters": {"epochs": 1}},
     )
     run = triggers.fire(actor=admin, trigger=trigger)
+    tracked = submit_job(actor=admin, team=team, kind="tracking", spec={"model": "st-clf"})
+    note = b"a note"
+    tracking.log_artifact(
+        actor=admin,
+        job=tracked,
+        path="notes/run.txt",
+        content=ContentFile(note, name="run.txt"),
+        sha256=hashlib.sha256(note).hexdigest(),
+        size=len(note),
+    )
     return Seed(
         admin=admin,
         token=raw,
@@ -163,6 +177,7 @@ def make_seed() -> Seed:
         job=job,
         trigger=trigger,
         run=run,
+        tracked=tracked,
     )
 
 
@@ -183,6 +198,9 @@ PATH_IDS = {
     "/api/v1/jobs/{id}/finish/": lambda s: _throwaway_tracking_run(s),
     "/api/v1/jobs/{id}/logs/": lambda s: {"id": str(s.job.pk)},
     "/api/v1/jobs/{id}/metrics/": lambda s: {"id": str(s.job.pk)},
+    "/api/v1/jobs/{id}/params/": lambda s: _throwaway_tracking_run(s),
+    "/api/v1/jobs/{id}/artifacts/": lambda s: {"id": str(s.tracked.pk)},
+    "/api/v1/jobs/{id}/artifacts/{path}": lambda s: {"id": str(s.tracked.pk), "path": "notes/run.txt"},
     "/api/v1/model-versions/{id}/": lambda s: {"id": str(s.model_version.pk)},
     "/api/v1/model-versions/{id}/download/": lambda s: {"id": str(s.model_version.pk)},
     "/api/v1/models/{id}/": lambda s: {"id": str(s.model.pk)},
@@ -384,6 +402,11 @@ VALID_BODIES = {
         {"points": [{"key": "acc", "step": s.counter, "value": 0.5}]},
     ),
     ("POST", "/api/v1/jobs/{id}/finish/"): lambda s: ("application/json", {"status": "succeeded"}),
+    ("POST", "/api/v1/jobs/{id}/params/"): lambda s: ("application/json", {"params": {"lr": 0.01}}),
+    ("POST", "/api/v1/jobs/{id}/artifacts/"): lambda s: (
+        "multipart/form-data",
+        {"file": b"some text", "path": f"files/{s.unique('f')}.txt"},
+    ),
     ("POST", "/api/v1/triggers/"): lambda s: (
         "application/json",
         {
