@@ -70,14 +70,15 @@ def check_points(points) -> list[tuple]:
             value = float(value)
         else:
             raise PointError(f"points[{i}].value", "must be a finite number")
-        if len(point) == 3:
+        size = len(point)
+        if size == 3:
             merged[(clean, step)] = (clean, step, value)
             continue
-        extra = sorted(set(point) - {"key", "step", "value", "time"})
-        if extra:
+        if size != 4 or "time" not in point:
+            extra = sorted(set(point) - {"key", "step", "value", "time"})
             raise PointError(f"points[{i}].{extra[0]}", "unknown field; a point is {key, step, value, time?}")
         at = point["time"]
-        if not finite_number(at) or not TIME_MIN <= at <= latest:
+        if not (math.isfinite(at) if type(at) is float else finite_number(at)) or not TIME_MIN <= at <= latest:
             raise PointError(
                 f"points[{i}].time",
                 "must be a finite number of seconds since the Unix epoch, from 2000-01-01 to a day ahead of now",
