@@ -598,6 +598,7 @@ def _sync(args) -> list[dict]:
     results = tracking.sync(folder, url=args.url, profile=PROFILE)
     if any(r["status"] != "synced" for r in results):
         print("eco: some runs were not sent (see status); run eco sync again later", file=sys.stderr)
+        args.exit_code = EXIT_ERROR  # after the answer is printed: scripts see what was and was not sent
     return results
 
 
@@ -1000,6 +1001,8 @@ def main(argv: list[str] | None = None) -> int:
             console = _console()
             getattr(args, "view", render)(result, console)
             console.file.flush()
+        if getattr(args, "exit_code", None) is not None:
+            return args.exit_code
     except EcoError as exc:
         if as_json or not isinstance(exc.body, dict):
             print(json.dumps(exc.body, indent=2), file=sys.stderr)

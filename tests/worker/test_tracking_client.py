@@ -3,6 +3,7 @@ that the tests stop and start again while a real PyTorch loop keeps logging. Eve
 once, with the client's timestamps; a run started while the server is down is spooled and sent later by
 `eco sync`."""
 
+import json
 import socket
 import subprocess
 import sys
@@ -177,12 +178,16 @@ def test_a_run_started_while_the_server_is_down_is_spooled_and_sent_by_eco_sync(
     assert not Job.objects.filter(pk=run.id).exists()  # nothing reached the server
     assert (spool / run.id / "events.jsonl").exists()
 
-    server.start()
     env = {"ECO_TOKEN": token, "ECO_CONFIG": str(spool.parent / "none.json"), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(
-        [sys.executable, "-m", "eco.cli", "sync", str(spool), "--json"], capture_output=True, text=True, env=env
-    )
+    sync = [sys.executable, "-m", "eco.cli", "sync", str(spool), "--json"]
+    still_down = subprocess.run(sync, capture_output=True, text=True, env=env)
+    assert still_down.returncode == 1 and json.loads(still_down.stdout)[0]["status"] == "offline"
+    assert (spool / run.id / "events.jsonl").exists()  # kept for the next try
+
+    server.start()
+    done = subprocess.run(sync, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [{"run": run.id, "sent": 4, "left": 0, "status": "synced"}]
     job = Job.objects.get(pk=run.id)
     assert job.status == "succeeded" and job.spec["params"] == {"batch_size": 32}
     assert job.spec["model_name"] == "offline-model"
