@@ -294,7 +294,6 @@ class _Sender(threading.Thread):
         self.online = True
         self.retry_at = 0.0
         self.backoff = 0.5
-        self.rejected: list[str] = []
         self.idle = threading.Event()
 
     def drain(self) -> None:
@@ -346,7 +345,6 @@ class _Sender(threading.Thread):
             except EcoError as exc:
                 if event["type"] == "start":
                     raise
-                self.rejected.append(f"{event['type']}: {exc}")
                 _warn(f"run {self.owner.id}: the server refused {event['type']} ({exc}); it is dropped")
             if not self.online:
                 _warn(f"run {self.owner.id}: the server answers again; sending what was spooled")
@@ -480,17 +478,20 @@ class Run:
         """Copy a file into the spool now (later edits do not change what is sent) and send it as the run's
         artifact `name` (default: the file's name; a relative path such as plots/loss.png)."""
         path = Path(path)
-        self._files += 1
-        stored = f"{self._files:06d}"
+        stored = self._spool_file()
         shutil.copyfile(path, self._spool.folder / "files" / stored)
         self._event({"type": "artifact", "path": name or path.name, "file": stored})
 
     def log_text(self, text: str, name: str) -> None:
         """Store `text` as the run's artifact `name` (notes.md, say), UTF-8."""
-        self._files += 1
-        stored = f"{self._files:06d}"
+        stored = self._spool_file()
         (self._spool.folder / "files" / stored).write_text(text, encoding="utf-8")
         self._event({"type": "artifact", "path": name, "file": stored})
+
+    def _spool_file(self) -> str:
+        """The name of the next file copied into the spool's files/ folder."""
+        self._files += 1
+        return f"{self._files:06d}"
 
     def log_model(self, artifact, **kwargs) -> dict:
         """Register a model version made by this run (its lineage names the run): `artifact` is an ONNX or

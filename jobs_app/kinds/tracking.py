@@ -75,19 +75,14 @@ def check(*, user: User, team: Team, spec: dict) -> dict:
         out["dataset_version"] = str(version.pk)
     if spec.get("model") not in (None, ""):
         out.update(specs.model_field(team, spec["model"], version.dataset.task if version else None))
-    params = spec.get("params")
-    if params is not None:
-        if not isinstance(params, dict):
-            raise UserError('must be an object such as {"lr": 0.001, "epochs": 10}.', field="spec.params")
-        if len(json.dumps(params)) > PARAMS_MAX_BYTES:
-            raise UserError(f"must be at most {PARAMS_MAX_BYTES} bytes of JSON.", field="spec.params")
-        out["params"] = params
-    environment = spec.get("environment")
-    if environment is not None:
-        if not isinstance(environment, dict):
-            raise UserError("must be an object such as {\"git\": {\"commit\": \"...\"}}.", field="spec.environment")
-        if len(json.dumps(environment)) > PARAMS_MAX_BYTES:
-            raise UserError(f"must be at most {PARAMS_MAX_BYTES} bytes of JSON.", field="spec.environment")
-        out["environment"] = environment
+    for name, example in (("params", '{"lr": 0.001, "epochs": 10}'), ("environment", '{"git": {"commit": "..."}}')):
+        value = spec.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise UserError(f"must be an object such as {example}.", field=f"spec.{name}")
+        if len(json.dumps(value)) > PARAMS_MAX_BYTES:
+            raise UserError(f"must be at most {PARAMS_MAX_BYTES} bytes of JSON.", field=f"spec.{name}")
+        out[name] = value
     specs.description(spec, out)
     return out
