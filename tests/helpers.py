@@ -170,3 +170,17 @@ def wait_for(job_id, predicate, *, timeout: float = 90, what: str = "the job") -
 
 def wait_finished(job_id, timeout: float = 90) -> Job:
     return wait_for(job_id, lambda j: j.status in FINISHED, timeout=timeout, what="the job to finish")
+
+
+def log_text_artifact(*, actor, job, path: str, data: bytes):
+    """Store `data` as a tracking run's artifact `path` through the service, as an upload would arrive."""
+    import hashlib
+
+    from django.core.files.base import ContentFile
+
+    from jobs_app.services import tracking
+
+    content = ContentFile(data, name=path.rsplit("/", 1)[-1])
+    return tracking.log_artifact(
+        actor=actor, job=job, path=path, content=content, sha256=hashlib.sha256(data).hexdigest(), size=len(data)
+    )

@@ -35,7 +35,7 @@ from rest_framework.test import APIClient
 
 from accounts_app.models import ApiToken
 from tests.factories import UserFactory
-from tests.helpers import MLP_SPEC, safetensors_file
+from tests.helpers import MLP_SPEC, log_text_artifact, safetensors_file
 
 ANONYMOUS, OUTSIDER = "anonymous", "outsider"
 # the team admin through an API token of the `read` scope: its answers are derived, not written per row
@@ -521,14 +521,11 @@ class Seed:
     def tracking_run(self):
         """A tracking run of the member's, running, with one point: only the member ends it or adds points."""
         from jobs_app import metrics
-        from jobs_app.services import submit_job, tracking
+        from jobs_app.services import submit_job
 
         job = submit_job(actor=self.member, team=self.world.alpha, kind="tracking", spec={"model": "matrix-run"})
         metrics.ingest(job.pk, [("loss", 1, 0.5)])
-        content = _text_file("notes.txt", b"seeded")
-        tracking.log_artifact(
-            actor=self.member, job=job, path="seed/notes.txt", content=content, sha256=content.sha256, size=content.size
-        )
+        log_text_artifact(actor=self.member, job=job, path="seed/notes.txt", data=b"seeded")
         return job
 
     @cached_property

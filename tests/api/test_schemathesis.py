@@ -18,7 +18,6 @@ objects, names that must be unique). An operation missing from PATH_IDS fails th
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -107,17 +106,15 @@ def make_seed() -> Seed:
     """Everything the operations read: one team `st` administered by `st-admin` (whose token the run uses), a
     viewer, a dataset with a CSV version, a model with two trained versions, `production` and a gate, a served
     prediction, an evaluate job with metric points and log lines, a retrain trigger and one of its runs."""
-    from django.core.files.base import ContentFile
-
     from accounts_app.services import add_member, create_team, issue_token
     from datasets_app.services import create_dataset, create_version_from_builtin
     from jobs_app import metrics, triggers
-    from jobs_app.services import append_log, submit_job, tracking
+    from jobs_app.services import append_log, submit_job
     from models_app import serving
     from models_app.models import PredictionLog
     from models_app.services import create_model, record_evaluation, record_feedback, set_alias, set_gate
     from tests.factories import UserFactory
-    from tests.helpers import register_trained
+    from tests.helpers import log_text_artifact, register_trained
 
     admin = UserFactory(username="st-admin")
     viewer = UserFactory(username="st-viewer")
@@ -155,15 +152,7 @@ def make_seed() -> Seed:
     )
     run = triggers.fire(actor=admin, trigger=trigger)
     tracked = submit_job(actor=admin, team=team, kind="tracking", spec={"model": "st-clf"})
-    note = b"a note"
-    tracking.log_artifact(
-        actor=admin,
-        job=tracked,
-        path="notes/run.txt",
-        content=ContentFile(note, name="run.txt"),
-        sha256=hashlib.sha256(note).hexdigest(),
-        size=len(note),
-    )
+    log_text_artifact(actor=admin, job=tracked, path="notes/run.txt", data=b"a note")
     return Seed(
         admin=admin,
         token=raw,

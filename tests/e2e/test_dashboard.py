@@ -97,12 +97,8 @@ def server(stack, tmp_path):
 def _tracked_run(owner, team) -> None:
     """A finished tracking run with points, its environment and one artifact, as the tracking client leaves
     one: the pages test opens its job page (Source and environment, Artifacts)."""
-    import hashlib
-
-    from django.core.files.base import ContentFile
-
     from jobs_app import metrics, services
-    from jobs_app.services import tracking
+    from tests.helpers import log_text_artifact
 
     environment = {
         "git": {"commit": "0123456789abcdef0123456789abcdef01234567", "dirty": True, "branch": "main", "remote": None},
@@ -115,15 +111,7 @@ def _tracked_run(owner, team) -> None:
         actor=owner, team=team, kind="tracking", spec={"params": {"lr": 0.01}, "environment": environment}
     )
     metrics.ingest(run.pk, [("loss", step, 1.0 / (step + 1)) for step in range(50)])
-    note = b"# notes\nconverged"
-    tracking.log_artifact(
-        actor=owner,
-        job=run,
-        path="notes.md",
-        content=ContentFile(note, name="notes.md"),
-        sha256=hashlib.sha256(note).hexdigest(),
-        size=len(note),
-    )
+    log_text_artifact(actor=owner, job=run, path="notes.md", data=b"# notes\nconverged")
     services.finish_run(actor=owner, job=run, status="succeeded")
 
 
