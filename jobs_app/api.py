@@ -12,7 +12,6 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from accounts_app.models import Role
-from accounts_app.permissions import check_role
 from accounts_app.selectors import team_for_user, team_for_write
 from datasets_app import blobs
 from datasets_app import selectors as dataset_selectors
@@ -299,23 +298,27 @@ class JobMetricsApi(generics.GenericAPIView):
         responses=MetricIngestAnswerSerializer,
     )
     def post(self, request, pk):
-        # The hot path of ingest: the job's visibility (404), the caller's role (403) and the row's lock come from
-        # one query (attempts.locked_for) instead of three, in the transaction that writes the points.
-        with transaction.atomic():
-            job = attempts.locked_for(user=request.user, job_id=pk)
-            check_role(role=job.caller_role, team_slug=job.team_slug, minimum=self.required_roles["POST"])
-            body = request.data
+        body = request.data
+        try:
             if not isinstance(body, dict) or "points" not in body:
                 raise ValidationError({"points": ["This field is required: a list of {key, step, value}."]})
             batch_id = metrics.check_batch_id(body.get("batch_id"))
-            points = metrics.check_points(body["points"])  # PointError names the point (points[3].value)
-            token = request.headers.get(attempts.HEADER)
-            written, duplicate = attempts.record_points(
-                actor=request.user, job_id=job.pk, points=points, token=token, batch_id=batch_id, job=job
-            )
-        return Response(
-            {"job": str(job.pk), "received": len(body["points"]), "written": written, "duplicate": duplicate}
+            points = metrics.check_batch(body["points"])  # PointError names the point (points[3].value)
+        except (ValidationError, metrics.PointError):
+            with transaction.atomic():  # a job the caller may not see or write answers 404 or 403 first
+                attempts.receive_points(
+                    user=request.user, job_id=pk, points=[], token=None, batch_id=None, minimum_role=Role.MEMBER
+                )
+            raise
+        written, duplicate = attempts.receive_points(
+            user=request.user,
+            job_id=pk,
+            points=points,
+            token=request.headers.get(attempts.HEADER),
+            batch_id=batch_id,
+            minimum_role=self.required_roles["POST"],
         )
+        return Response({"job": str(pk), "received": len(body["points"]), "written": written, "duplicate": duplicate})
 
 
 class JobLogsApi(generics.GenericAPIView):

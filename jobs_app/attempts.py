@@ -19,10 +19,12 @@ from __future__ import annotations
 import hmac
 import secrets
 
+import psycopg
 from django.db import connection, transaction
 from django.http import Http404
 
 from accounts_app.models import User
+from accounts_app.permissions import check_role
 from accounts_app.services import hash_token
 from jobs_app import kinds, metrics
 from jobs_app.models import Job, JobLog, JobStatus
@@ -55,27 +57,81 @@ def locked(job_id) -> Job:
     return Job.objects.get(pk=job_id)  # SQLite: one writer at a time anyway
 
 
-def locked_for(*, user: User, job_id) -> Job:
-    """The job row locked as `locked` does, read only when it is in one of `user`'s teams, in one query (the
-    metric ingest hot path): the Job carries `caller_role` (the user's role in its team) and `team_slug`.
+# The ingest hot path's one query: the job row locked as `locked` locks it, read only when it is in one of the
+# user's teams, with the user's role and the team's slug; and, when a batch id is given, the batch recorded for the
+# job (ON CONFLICT DO NOTHING: `new_batch` 0 when it was recorded before, after waiting for a transaction that is
+# recording it now). A check that fails afterwards rolls the whole transaction back, the batch record with it.
+_RECEIVE = """
+WITH j AS (
+    SELECT j.id, j.kind, j.status, j.created_by_id, j.attempts, j.attempt_token_hash, m.role, t.slug
+    FROM jobs_app_job j
+    JOIN accounts_app_membership m ON m.team_id = j.team_id AND m.user_id = %(user)s
+    JOIN accounts_app_team t ON t.id = j.team_id
+    WHERE j.id = %(job)s FOR KEY SHARE OF j
+), b AS (
+    INSERT INTO jobs_app_metricbatch (job_id, batch_id, received_at)
+    SELECT id, %(batch)s, now() FROM j WHERE %(batch)s::varchar IS NOT NULL
+    ON CONFLICT DO NOTHING RETURNING 1
+)
+SELECT j.*, (SELECT count(*) FROM b) AS new_batch FROM j
+"""
+_RECEIVED_FIELDS = ("id", "kind", "status", "created_by_id", "attempts", "attempt_token_hash")
+
+
+def receive_points(
+    *,
+    user: User,
+    job_id,
+    points: list[tuple] | metrics.Batch,
+    token: str | None,
+    batch_id: str | None,
+    minimum_role: str,
+) -> tuple[int, bool]:
+    """The API's metric ingest (POST /jobs/{id}/metrics/): store checked points (a metrics.Batch from
+    check_batch, or tuples) after the caller's role (at least `minimum_role` in the job's team) and
+    `check_writer`; returns (how many were written, whether `batch_id` had been recorded for this job before:
+    then nothing is written).
+
+    One transaction of four round trips in the common case: the job, role and batch in one prepared query,
+    the points COPYed without a savepoint, the rollups folded, the commit. A batch that meets a stored point
+    rolls that transaction back and is written again in a second one that merges (metrics.ingest).
+
+    Raises Http404 (no such job in the user's teams), PermissionDenied (a role below `minimum_role`),
+    Forbidden / Conflict (`check_writer`); nothing is written then."""
+    for optimistic in (True, False):
+        try:
+            with transaction.atomic():
+                job, new_batch = _locked_with_batch(user=user, job_id=job_id, batch_id=batch_id)
+                check_role(role=job.caller_role, team_slug=job.team_slug, minimum=minimum_role)
+                check_writer(job, user=user, token=token)
+                if batch_id is not None and not new_batch:
+                    return 0, True
+                return metrics.ingest(job_id, points, optimistic=optimistic), False
+        except metrics.StoredPointMet:
+            continue  # rolled back, the batch record with it: the second pass merges
+    raise AssertionError("the merging pass does not raise StoredPointMet")
+
+
+def _locked_with_batch(*, user: User, job_id, batch_id: str | None) -> tuple[Job, bool]:
+    """(the job row locked, with `caller_role` and `team_slug`; whether `batch_id` is new), see _RECEIVE.
     Raises Http404 for an unknown job or one of another team (never revealing it exists)."""
-    if connection.vendor == "postgresql":
-        rows = list(
-            Job.objects.raw(
-                "SELECT j.*, m.role AS caller_role, t.slug AS team_slug FROM jobs_app_job j "
-                "JOIN accounts_app_membership m ON m.team_id = j.team_id AND m.user_id = %s "
-                "JOIN accounts_app_team t ON t.id = j.team_id WHERE j.id = %s FOR KEY SHARE OF j",
-                [user.pk, job_id],
-            )
-        )
-    else:  # SQLite: one writer at a time anyway
-        rows = list(Job.objects.filter(pk=job_id, team__memberships__user=user).select_related("team"))
-        for job in rows:
-            job.caller_role = job.team.memberships.get(user=user).role
-            job.team_slug = job.team.slug
-    if not rows:
+    if connection.vendor != "postgresql":  # SQLite: one writer at a time anyway
+        job = Job.objects.filter(pk=job_id, team__memberships__user=user).select_related("team").first()
+        if job is None:
+            raise Http404("No Job matches the given query.")
+        job.caller_role, job.team_slug = job.team.memberships.get(user=user).role, job.team.slug
+        return job, batch_id is None or metrics.record_batch(job_id, batch_id)
+    with psycopg.Cursor(connection.connection) as cursor:  # bound on the server, planned once per connection
+        cursor.execute(_RECEIVE, {"user": user.pk, "job": job_id, "batch": batch_id}, prepare=True)
+        row = cursor.fetchone()
+    if row is None:
         raise Http404("No Job matches the given query.")
-    return rows[0]
+    read = dict(zip(_RECEIVED_FIELDS, row, strict=False))
+    # from_db takes the values in the model's field order; the fields not read stay deferred (loaded on access)
+    ordered = [f.attname for f in Job._meta.concrete_fields if f.attname in read]
+    job = Job.from_db(connection.alias, ordered, [read[name] for name in ordered])
+    job.caller_role, job.team_slug, new_batch = row[len(_RECEIVED_FIELDS) :]
+    return job, bool(new_batch)
 
 
 def check_writer(job: Job, *, user: User | None, token: str | None) -> None:
@@ -105,21 +161,6 @@ def check_writer(job: Job, *, user: User | None, token: str | None) -> None:
         if attempt.isdigit() and int(attempt) != job.attempts:
             raise Forbidden(f"This credential is attempt {attempt}'s; the job is on attempt {job.attempts}.")
         raise Forbidden(f"The {HEADER} is not the credential of the job's current attempt.")
-
-
-@transaction.atomic(savepoint=False)  # in the API's transaction (locked_for) it adds no savepoint round trips
-def record_points(
-    *, actor: User, job_id, points: list[tuple], token: str | None, batch_id: str | None = None, job: Job | None = None
-) -> tuple[int, bool]:
-    """Store checked points (metrics.check_points) sent over the API, after `check_writer`; returns
-    (how many were written, whether `batch_id` had been recorded for this job before). A batch id seen before
-    writes nothing: (0, True). Nothing is written when the check fails (Forbidden / Conflict, see
-    `check_writer`). `job` is the row when the caller has already locked it in this transaction (locked_for)."""
-    job = job if job is not None else locked(job_id)
-    check_writer(job, user=actor, token=token)
-    if batch_id is not None and not metrics.record_batch(job_id, batch_id):
-        return 0, True
-    return metrics.ingest(job_id, points), False
 
 
 @transaction.atomic

@@ -1,17 +1,21 @@
 """The metrics store: `MetricPoint(job, key, step, value, time)`, primary key (job, key, step).
 
-Writes are bulk and idempotent: on PostgreSQL a batch is COPYed straight into the table (the common case: new
-steps), and a batch that holds a (job, key, step) already stored is merged instead with one INSERT ... ON
-CONFLICT DO UPDATE, so sending a batch twice changes nothing and a later value for the same (job, key, step)
-wins. Every write then recomputes the rollup blocks it touched. Reads return a series in step order,
-downsampled to `max_points` with min/max buckets so that spikes survive.
+Writes are bulk and idempotent: a batch is checked and held as numpy columns (Batch), and on PostgreSQL COPYed
+straight into the table in COPY's binary format (the common case: new steps), its new points then folded into the
+rollups; a batch that holds a (job, key, step) already stored is merged instead with one INSERT ... ON CONFLICT
+DO UPDATE and the rollup blocks it touched are recomputed, so sending a batch twice changes nothing and a later
+value for the same (job, key, step) wins. Reads return a series in step order, downsampled to `max_points` with
+min/max buckets so that spikes survive.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time as clock
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -107,6 +111,111 @@ def check_batch_id(value) -> str | None:
     return value
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Points as columns, one entry per (key, step) (of two points with the same (key, step) the last one wins),
+    in (key, step) order: `keys` the distinct keys in code-point order, `key_index` (int32) each point's
+    position in `keys`, `steps` (int64), `values` (float64), `times` (float64 Unix epoch seconds; NaN where the
+    point carries no time of its own)."""
+
+    keys: list[str]
+    key_index: np.ndarray
+    steps: np.ndarray
+    values: np.ndarray
+    times: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    @classmethod
+    def of(cls, points) -> Batch:
+        """A Batch from `(key, step, value[, time])` tuples (keys already checked), or the Batch itself."""
+        if isinstance(points, Batch):
+            return points
+        merged = {(p[0], p[1]): p for p in points}  # last wins
+        rows = list(merged.values())
+        keys = sorted({p[0] for p in rows})
+        code = {k: i for i, k in enumerate(keys)}
+        n = len(rows)
+        return cls._sorted(
+            keys,
+            np.fromiter((code[p[0]] for p in rows), np.int32, n),
+            np.fromiter((p[1] for p in rows), np.int64, n),
+            np.fromiter((p[2] for p in rows), np.float64, n),
+            np.fromiter((p[3] if len(p) > 3 and p[3] is not None else math.nan for p in rows), np.float64, n),
+            unique=True,
+        )
+
+    @classmethod
+    def _sorted(cls, keys, key_index, steps, values, times, *, unique: bool) -> Batch:
+        """The columns in (key, step) order; unless `unique`, only the last point of each (key, step)."""
+        order = np.lexsort((steps, key_index))  # stable: equal (key, step) keep their order in the request
+        if not unique and len(order) > 1:
+            k, s = key_index[order], steps[order]
+            last = np.ones(len(order), dtype=bool)
+            last[:-1] = (k[1:] != k[:-1]) | (s[1:] != s[:-1])
+            order = order[last]
+        return cls(keys, key_index[order], steps[order], values[order], times[order])
+
+    def tuples(self) -> list[tuple]:
+        """The points as `(key, step, value)` or `(key, step, value, time)` tuples, in (key, step) order."""
+        keys = [self.keys[i] for i in self.key_index.tolist()]
+        rows = zip(keys, self.steps.tolist(), self.values.tolist(), self.times.tolist(), strict=True)
+        return [(k, s, v) if math.isnan(t) else (k, s, v, t) for k, s, v, t in rows]
+
+
+def check_batch(points) -> Batch:
+    """The JSON `points` list, checked by the rules of `check_points`, as a Batch. The common request (every
+    point a dict of key, step, value and, for all or none, time; keys printable) is checked column by column;
+    anything else goes through `check_points`, which names the first bad point. Raises PointError."""
+    found = _batch_of_plain_points(points)
+    return found if found is not None else Batch.of(check_points(points))
+
+
+def _batch_of_plain_points(points) -> Batch | None:
+    """The Batch when every point passes check_points' rules seen as whole columns; None when a point does
+    not, or when the batch is unusual (mixed sizes, keys that change in NFC): check_points then decides."""
+    if type(points) is not list or not points or set(map(type, points)) != {dict}:
+        return None
+    sizes = set(map(len, points))
+    if sizes not in ({3}, {4}):
+        return None
+    raw_keys = [p.get("key") for p in points]
+    steps = [p.get("step") for p in points]
+    values = [p.get("value") for p in points]
+    times = [p.get("time") for p in points] if sizes == {4} else None
+    try:
+        distinct = set(raw_keys)
+    except TypeError:  # a key that is a list or an object
+        return None
+    for key in distinct:
+        if type(key) is not str or not 0 < len(key) <= KEY_MAX or names.problem(key) or names.nfc(key) != key:
+            return None
+    # bool is a subclass of int, and neither a step nor a number here: the types must match exactly
+    if set(map(type, steps)) != {int} or not set(map(type, values)) <= {int, float}:
+        return None
+    if times is not None and not set(map(type, times)) <= {int, float}:
+        return None
+    try:
+        step_column = np.array(steps, dtype=np.int64)  # OverflowError beyond 64 bits
+        value_column = np.array(values, dtype=np.float64)  # OverflowError for an integer beyond any float
+        time_column = np.array(times, dtype=np.float64) if times is not None else np.full(len(points), math.nan)
+    except OverflowError:
+        return None
+    if step_column.min() < 0 or not np.isfinite(value_column).all():
+        return None
+    if times is not None and not (
+        np.isfinite(time_column).all()
+        and time_column.min() >= TIME_MIN
+        and time_column.max() <= clock.time() + TIME_AHEAD_S
+    ):
+        return None
+    keys = sorted(distinct)
+    code = {k: i for i, k in enumerate(keys)}
+    key_index = np.fromiter(map(code.__getitem__, raw_keys), np.int32, len(points))
+    return Batch._sorted(keys, key_index, step_column, value_column, time_column, unique=False)
+
+
 def record_batch(job_id, batch_id: str) -> bool:
     """Record that the job received client batch `batch_id`, in the caller's transaction: True when it is new,
     False when it was recorded before (then the caller writes nothing). A concurrent transaction recording
@@ -120,129 +229,173 @@ def record_batch(job_id, batch_id: str) -> bool:
         return cursor.fetchone() is not None
 
 
-def ingest(job_id, points: list[tuple], *, at: datetime | None = None) -> int:
-    """Store points for a job; returns how many were written (inserted or updated). A point is
-    `(key, step, value)` or `(key, step, value, time)` with `time` in Unix epoch seconds (None or absent: `at`,
-    default now); keys must already be checked (check_points). Of two points with the same (key, step) the
-    last one wins. Runs in the caller's transaction when there is one."""
-    if not points:
+class StoredPointMet(Exception):
+    """An optimistic ingest met a point already stored: the caller's transaction must be rolled back and the
+    batch written again without `optimistic` (which merges it)."""
+
+
+def ingest(job_id, points: list[tuple] | Batch, *, at: datetime | None = None, optimistic: bool = False) -> int:
+    """Store points for a job; returns how many were written (inserted or updated). `points` is a Batch
+    (check_batch) or a list of `(key, step, value)` / `(key, step, value, time)` tuples, `time` in Unix epoch
+    seconds (None or absent: `at`, default now), keys already checked (check_points). Of two points with the
+    same (key, step) the last one wins. Runs in the caller's transaction when there is one.
+
+    New points are COPYed in one go inside a savepoint, and a batch that meets a stored point is merged
+    instead. With `optimistic` there is no savepoint (two round trips fewer) and such a batch raises
+    StoredPointMet, leaving the caller's transaction to be rolled back (see attempts.receive_points)."""
+    batch = Batch.of(points)
+    if not len(batch):
         return 0
     at = at or timezone.now()
-    rows = sorted({(p[0], p[1]): p for p in points}.items())  # one lock order for every writer (no deadlock)
+    times = np.where(np.isnan(batch.times), at.timestamp(), batch.times)
     if connection.vendor != "postgresql":
         MetricPoint.objects.bulk_create(
-            [MetricPoint(job_id=job_id, key=k, step=s, value=p[2], time=_when(p, at)) for (k, s), p in rows],
+            [
+                MetricPoint(job_id=job_id, key=batch.keys[k], step=s, value=v, time=datetime.fromtimestamp(t, UTC))
+                for k, s, v, t in zip(
+                    batch.key_index.tolist(), batch.steps.tolist(), batch.values.tolist(), times.tolist(), strict=True
+                )
+            ],
             update_conflicts=True,
             unique_fields=["job_id", "key", "step"],
             update_fields=["value", "time"],
             batch_size=5000,
         )
-        return len(rows)
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        return len(batch)
+    with transaction.atomic(savepoint=False):
+        # psycopg's own cursor: parameters bound on the server in binary (Django's quotes them into the SQL text)
+        cursor = psycopg.Cursor(connection.connection)
+        data = _copy_binary(job_id, batch, times)  # rows in (key, step) order: one lock order for every writer
         try:
-            with transaction.atomic():  # a savepoint: a batch that meets a stored point is merged below instead
-                _copy(cursor, job_id, rows, at)
+            with transaction.atomic(savepoint=not optimistic):  # a batch that meets a stored point is merged below
+                with cursor.copy(_COPY) as copy:
+                    copy.write(data)
             merged = None
-        except psycopg.errors.UniqueViolation:  # COPY is psycopg's own: its errors come unwrapped
-            merged = _merge(cursor, job_id, rows, at)
+        except psycopg.errors.UniqueViolation as error:  # COPY is psycopg's own: its errors come unwrapped
+            if optimistic:
+                raise StoredPointMet(str(error)) from error
+            merged = _merge(cursor, job_id, batch, times)
         # Rollup writes of one job take turns: the lock is held to commit, so a refresh that waited for another
         # write starts after that commit and sees its points (two at once would each see only their own and the
         # later write would drop the other's extremes). The point writes above run concurrently.
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"eco-metrics-{job_id}"])
+        lock = f"eco-metrics-{job_id}"
         if merged is None:
-            _add_to_rollups(cursor, job_id, rows)
-            return len(rows)
-        touched = sorted({(k, s // ROLLUP_STEPS) for k, s in (row[0] for row in rows)})
+            cursor.execute(_ADD_TO_ROLLUPS, [job_id, lock, *_folded_blocks(batch)])
+            return len(batch)
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [lock])
+        block = batch.steps // ROLLUP_STEPS
+        edge = np.r_[True, (batch.key_index[1:] != batch.key_index[:-1]) | (block[1:] != block[:-1])]
         cursor.execute(
             _REFRESH_ROLLUPS,
-            {"job": job_id, "keys": [k for k, _ in touched], "blocks": [b for _, b in touched], "width": ROLLUP_STEPS},
+            {
+                "job": job_id,
+                "keys": [batch.keys[k] for k in batch.key_index[edge].tolist()],
+                "blocks": block[edge].tolist(),
+                "width": ROLLUP_STEPS,
+            },
         )
         return merged
 
 
-def _when(point: tuple, at: datetime) -> datetime:
-    return datetime.fromtimestamp(point[3], UTC) if len(point) > 3 and point[3] is not None else at
+_COPY = "COPY jobs_app_metricpoint (job_id, key, step, value, time) FROM STDIN (FORMAT binary)"
+# COPY's binary format: a signature, flags and header extension length; each row its field count and each
+# field its length then its bytes (big-endian); -1 ends the data. https://www.postgresql.org/docs/current/sql-copy.html
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_COPY_TRAILER = b"\xff\xff"
+_PG_EPOCH_S = 946_684_800  # a binary timestamptz counts microseconds from 2000-01-01T00:00:00Z
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+def _copy_binary(job_id, batch: Batch, times: np.ndarray) -> bytes:
+    """The batch as COPY binary data, built as numpy records (one fixed layout per key), so no Python object is
+    made per point. `times` in epoch seconds, rounded to the microsecond half to even after splitting off the
+    whole seconds, as datetime.fromtimestamp rounds."""
+    whole = np.floor(times)
+    micros = (whole.astype(np.int64) - _PG_EPOCH_S) * 1_000_000 + np.rint((times - whole) * 1e6).astype(np.int64)
+    job = uuid.UUID(str(job_id)).bytes
+    bounds = np.searchsorted(batch.key_index, np.arange(len(batch.keys) + 1))
+    parts = [_COPY_HEADER]
+    for i, key in enumerate(batch.keys):
+        lo, hi = int(bounds[i]), int(bounds[i + 1])
+        text = key.encode()
+        rows = np.empty(hi - lo, _copy_row(len(text)))
+        rows["fields"], rows["job_len"], rows["job"] = 5, 16, job
+        rows["key_len"], rows["key"] = len(text), text
+        rows["step_len"], rows["value_len"], rows["time_len"] = 8, 8, 8
+        rows["step"], rows["value"], rows["time"] = batch.steps[lo:hi], batch.values[lo:hi], micros[lo:hi]
+        parts.append(rows.tobytes())
+    parts.append(_COPY_TRAILER)
+    return b"".join(parts)
 
 
-def _copy(cursor, job_id, rows: list, at: datetime) -> None:
-    """COPY the rows (text format, one string) straight into the points table; a row already stored raises a
-    unique violation (IntegrityError) and the caller's savepoint discards the whole COPY."""
-    job, now = str(job_id), at.isoformat()
-    escaped: dict[str, str] = {}  # COPY's text format: escaped once per key, so no key can start a field or row
-    seconds_text: dict[int, str] = {}  # a batch's times fall in a few seconds: format each second once
-    lines = []
-    for (key, step), point in rows:
-        text = escaped.get(key)
-        if text is None:
-            text = escaped[key] = key.translate(_COPY_ESCAPES)
-        seconds = point[3] if len(point) > 3 else None
-        when = now if seconds is None else _timestamp_text(seconds, seconds_text)
-        lines.append(f"{job}\t{text}\t{step}\t{float(point[2])!r}\t{when}\n")
-    with cursor.copy("COPY jobs_app_metricpoint (job_id, key, step, value, time) FROM STDIN") as copy:
-        copy.write("".join(lines))
+@functools.cache
+def _copy_row(key_bytes: int) -> np.dtype:
+    """One row of the points table in COPY's binary format, for a key of `key_bytes` UTF-8 bytes."""
+    return np.dtype(
+        [
+            ("fields", ">i2"),
+            ("job_len", ">i4"),
+            ("job", "S16"),
+            ("key_len", ">i4"),
+            ("key", f"S{key_bytes}"),
+            ("step_len", ">i4"),
+            ("step", ">i8"),
+            ("value_len", ">i4"),
+            ("value", ">f8"),
+            ("time_len", ">i4"),
+            ("time", ">i8"),
+        ]
+    )
 
 
-def _timestamp_text(seconds: float, cache: dict[int, str]) -> str:
-    """Epoch `seconds` as COPY text in UTC, rounded to the microsecond as datetime.fromtimestamp rounds (half to
-    even), with the date and time of each whole second formatted once per batch (`cache`)."""
-    fraction, whole = math.modf(seconds)
-    micro = round(fraction * 1e6)
-    if micro >= 1_000_000:
-        whole, micro = whole + 1, micro - 1_000_000
-    base = cache.get(whole := int(whole))
-    if base is None:
-        base = cache[whole] = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{micro:06d}+00:00"
-
-
-def _merge(cursor, job_id, rows: list, at: datetime) -> int:
-    """Upsert the rows (some already stored) in their given order; returns how many rows were written."""
-    # bound on the server, as binary arrays: Django's cursors quote parameters into the SQL text, which costs
-    # ~10 ms per 1,000-element array
-    cursor = psycopg.Cursor(cursor.connection)
+def _merge(cursor, job_id, batch: Batch, times: np.ndarray) -> int:
+    """Upsert the batch (some points already stored) in (key, step) order; returns how many rows were written."""
     cursor.execute(
         "INSERT INTO jobs_app_metricpoint (job_id, key, step, value, time) "
-        "SELECT %s, key, step, value, coalesce(to_timestamp(time), %s) "
+        "SELECT %s, key, step, value, to_timestamp(time) "
         "FROM unnest(%s::varchar[], %s::bigint[], %s::float8[], %s::float8[]) WITH ORDINALITY "
         "AS p(key, step, value, time, n) ORDER BY n "
         "ON CONFLICT (job_id, key, step) DO UPDATE SET value = EXCLUDED.value, time = EXCLUDED.time",
         [
             job_id,
-            at,
-            [k for (k, _), _ in rows],
-            [s for (_, s), _ in rows],
-            [p[2] for _, p in rows],
-            [p[3] if len(p) > 3 else None for _, p in rows],
+            [batch.keys[k] for k in batch.key_index.tolist()],
+            batch.steps.tolist(),
+            batch.values.tolist(),
+            times.tolist(),
         ],
     )
     return cursor.rowcount
 
 
-def _add_to_rollups(cursor, job_id, rows: list) -> None:
-    """Fold points that were all new (the COPY took every one) into their blocks' rollups: counts add up and
-    the extremes are compared, with no need to read the blocks' other points back. Rows in (key, step) order."""
-    blocks: dict[tuple[str, int], list] = {}
-    for (key, step), point in rows:
-        value = point[2]
-        block = blocks.get((key, step // ROLLUP_STEPS))
-        if block is None:
-            blocks[(key, step // ROLLUP_STEPS)] = [1, step, value, step, value]
-            continue
-        block[0] += 1
-        if value < block[2]:  # strictly: on ties the earlier step, as in _REFRESH_ROLLUPS
-            block[1], block[2] = step, value
-        if value > block[4]:
-            block[3], block[4] = step, value
-    columns = list(zip(*[(k, b, *agg) for (k, b), agg in blocks.items()], strict=True))
-    cursor.execute(_ADD_TO_ROLLUPS, [job_id, *(list(c) for c in columns)])
+def _folded_blocks(batch: Batch) -> list[list]:
+    """Per rollup block the batch touches, as columns (keys, blocks, counts, min steps, min values, max steps,
+    max values) for _ADD_TO_ROLLUPS: each block's lowest and highest point, the earlier step on ties, as
+    _REFRESH_ROLLUPS picks them."""
+    block = batch.steps // ROLLUP_STEPS
+    edge = np.r_[True, (batch.key_index[1:] != batch.key_index[:-1]) | (block[1:] != block[:-1])]
+    starts = np.flatnonzero(edge)
+    group = np.cumsum(edge) - 1
+    counts = np.diff(np.r_[starts, len(batch)])
+    # within a block, sorted by value then step: the block's first entry is its extreme (groups keep their place)
+    low = np.lexsort((batch.steps, batch.values, group))[starts]
+    high = np.lexsort((batch.steps, -batch.values, group))[starts]
+    return [
+        [batch.keys[k] for k in batch.key_index[starts].tolist()],
+        block[starts].tolist(),
+        counts.tolist(),
+        batch.steps[low].tolist(),
+        batch.values[low].tolist(),
+        batch.steps[high].tolist(),
+        batch.values[high].tolist(),
+    ]
 
 
+# Fold the blocks of points that were all new (the COPY took every one) into their rollups: counts add up and the
+# extremes are compared, with no need to read the blocks' other points back. The job's rollup lock (see ingest)
+# is taken in the same statement: the blocks' rows are written only after it is held.
 _ADD_TO_ROLLUPS = """
 INSERT INTO jobs_app_metricrollup AS r (job_id, key, block, count, min_step, min_value, max_step, max_value)
-SELECT %s, * FROM unnest(%s::varchar[], %s::bigint[], %s::int[], %s::bigint[], %s::float8[], %s::bigint[], %s::float8[])
+SELECT %s, u.* FROM (SELECT pg_advisory_xact_lock(hashtext(%s))) AS lock,
+    unnest(%s::varchar[], %s::bigint[], %s::int[], %s::bigint[], %s::float8[], %s::bigint[], %s::float8[]) AS u
 ON CONFLICT (job_id, key, block) DO UPDATE SET
     count = r.count + EXCLUDED.count,
     min_step = CASE WHEN (EXCLUDED.min_value, EXCLUDED.min_step) < (r.min_value, r.min_step)

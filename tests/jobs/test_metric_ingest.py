@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from jobs_app import metrics
-from jobs_app.models import Job, MetricPoint, MetricRollup
+from jobs_app.models import Job, MetricBatch, MetricPoint, MetricRollup
 
 
 @pytest.fixture
@@ -149,3 +149,92 @@ def test_a_batch_with_repeated_steps_keeps_the_last(job):
     written = metrics.ingest(job.pk, [("loss", 1, 1.0), ("loss", 1, 2.0), ("loss", 2, 3.0)])
     assert written == 2
     assert dict(MetricPoint.objects.filter(job=job).values_list("step", "value")) == {1: 2.0, 2: 3.0}
+
+
+# --- check_batch: the column-wise check of a plain request, against check_points' point-by-point rule ---------
+
+_PLAIN_CASES = [
+    [{"key": "loss", "step": s, "value": 1.0 / (s + 1)} for s in range(5)],
+    [{"key": k, "step": s, "value": s, "time": 1_700_000_000 + s / 3} for s in range(4) for k in ("b", "a")],
+    [{"key": "loss", "step": 3, "value": 1.0}, {"key": "loss", "step": 3, "value": 2.0}],  # the last one wins
+    [{"key": "e\u0301", "step": 1, "value": 1.0}, {"key": "\u00e9", "step": 1, "value": 2.0}],  # one key in NFC
+    [{"key": "loss", "step": 2**63 - 1, "value": 10**30}, {"key": "x", "step": 0, "value": -0.0}],
+    [{"key": "a", "step": 1, "value": 1.0}, {"key": "a", "step": 2, "value": 2.0, "time": 1_700_000_000}],
+]
+
+
+@pytest.mark.parametrize("points", _PLAIN_CASES)
+def test_check_batch_keeps_what_check_points_keeps(points):
+    assert metrics.check_batch(points).tuples() == sorted(metrics.check_points(points))
+
+
+@pytest.mark.parametrize("points", [_PLAIN_CASES[i] for i in (0, 1, 2, 4)])
+def test_a_plain_request_is_checked_column_by_column(points):
+    """The common request never reaches the point-by-point loop (the ingest hot path)."""
+    found = metrics._batch_of_plain_points(points)
+    assert found is not None and found.tuples() == sorted(metrics.check_points(points))
+
+
+_BAD_POINTS = [
+    ({"key": "loss", "step": True, "value": 1.0}, "points[1].step"),
+    ({"key": "loss", "step": -1, "value": 1.0}, "points[1].step"),
+    ({"key": "loss", "step": 2**63, "value": 1.0}, "points[1].step"),
+    ({"key": "loss", "step": 1.0, "value": 1.0}, "points[1].step"),
+    ({"key": "loss", "step": 1, "value": "1.0"}, "points[1].value"),
+    ({"key": "loss", "step": 1, "value": False}, "points[1].value"),
+    ({"key": "loss", "step": 1, "value": 10**400}, "points[1].value"),
+    ({"key": "loss", "step": 1, "value": float("nan")}, "points[1].value"),
+    ({"key": "", "step": 1, "value": 1.0}, "points[1].key"),
+    ({"key": "x" * 101, "step": 1, "value": 1.0}, "points[1].key"),
+    ({"key": "tab\there", "step": 1, "value": 1.0}, "points[1].key"),
+    ({"key": ["loss"], "step": 1, "value": 1.0}, "points[1].key"),
+    ({"key": "loss", "step": 1, "value": 1.0, "unit": "s"}, "points[1].unit"),
+    ({"key": "loss", "step": 1, "unit": 1.0}, "points[1].value"),
+]
+
+
+@pytest.mark.parametrize(("bad", "field"), _BAD_POINTS)
+def test_check_batch_names_the_bad_point_as_check_points_does(bad, field):
+    points = [{"key": "loss", "step": 0, "value": 1.0}, bad, {"key": "loss", "step": 2, "value": 1.0}]
+    with pytest.raises(metrics.PointError) as error:
+        metrics.check_batch(points)
+    assert error.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("time", "ok"), [(1_700_000_000.5, True), (946_684_799.0, False), ("1700000000", False), (True, False)]
+)
+def test_check_batch_checks_every_points_time(time, ok):
+    points = [{"key": "loss", "step": s, "value": 1.0, "time": 1_700_000_000 if s else time} for s in range(3)]
+    if ok:
+        assert metrics.check_batch(points).times[0] == time
+        return
+    with pytest.raises(metrics.PointError) as error:
+        metrics.check_batch(points)
+    assert error.value.field == "points[0].time"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the optimistic COPY is PostgreSQL's path")
+def test_a_batch_that_meets_stored_points_is_merged_once_over_the_api(world, job):
+    """The API COPYs a batch without a savepoint; one that meets a stored point rolls back and is merged in a
+    second transaction: values replaced, new steps added, its batch id recorded once, rollups recounted."""
+    member = world.client("member")
+    first = {"points": [{"key": "loss", "step": s, "value": float(s)} for s in range(0, 10)], "batch_id": "one"}
+    assert member.post(f"/api/v1/jobs/{job.pk}/metrics/", first, format="json").json()["written"] == 10
+    overlap = [{"key": "loss", "step": s, "value": -float(s)} for s in range(5, 15)]
+    body = {"points": overlap, "batch_id": "two"}
+    answer = member.post(f"/api/v1/jobs/{job.pk}/metrics/", body, format="json").json()
+    assert answer == {"job": str(job.pk), "received": 10, "written": 10, "duplicate": False}
+    stored = dict(MetricPoint.objects.filter(job=job).values_list("step", "value"))
+    assert stored == {**{s: float(s) for s in range(5)}, **{s: -float(s) for s in range(5, 15)}}
+    assert sorted(MetricBatch.objects.filter(job=job).values_list("batch_id", flat=True)) == ["one", "two"]
+    again = member.post(f"/api/v1/jobs/{job.pk}/metrics/", body, format="json").json()
+    assert again["duplicate"] is True and again["written"] == 0
+    (rollup,) = MetricRollup.objects.filter(job=job)
+    assert (rollup.count, rollup.min_step, rollup.min_value, rollup.max_step, rollup.max_value) == (
+        15,
+        14,
+        -14.0,
+        4,
+        4.0,
+    )
