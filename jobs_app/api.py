@@ -305,10 +305,8 @@ class JobMetricsApi(generics.GenericAPIView):
             batch_id = metrics.check_batch_id(body.get("batch_id"))
             points = metrics.check_batch(body["points"])  # PointError names the point (points[3].value)
         except (ValidationError, metrics.PointError):
-            with transaction.atomic():  # a job the caller may not see or write answers 404 or 403 first
-                attempts.receive_points(
-                    user=request.user, job_id=pk, points=[], token=None, batch_id=None, minimum_role=Role.MEMBER
-                )
+            with transaction.atomic():  # a job the caller may not see answers 404, a role too low 403, first
+                attempts.check_caller(user=request.user, job_id=pk, minimum_role=self.required_roles["POST"])
             raise
         written, duplicate = attempts.receive_points(
             user=request.user,

@@ -112,6 +112,13 @@ def receive_points(
     raise AssertionError("the merging pass does not raise StoredPointMet")
 
 
+def check_caller(*, user: User, job_id, minimum_role: str) -> None:
+    """The checks of receive_points that come before any look at the request's body: Http404 for a job not
+    in the user's teams, PermissionDenied for a role below `minimum_role`."""
+    job, _ = _locked_with_batch(user=user, job_id=job_id, batch_id=None)
+    check_role(role=job.caller_role, team_slug=job.team_slug, minimum=minimum_role)
+
+
 def _locked_with_batch(*, user: User, job_id, batch_id: str | None) -> tuple[Job, bool]:
     """(the job row locked, with `caller_role` and `team_slug`; whether `batch_id` is new), see _RECEIVE.
     Raises Http404 for an unknown job or one of another team (never revealing it exists)."""

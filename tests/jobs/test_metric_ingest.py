@@ -238,3 +238,12 @@ def test_a_batch_that_meets_stored_points_is_merged_once_over_the_api(world, job
         4,
         4.0,
     )
+
+
+@pytest.mark.parametrize(("who", "status"), [("outsider", 404), ("viewer", 403), ("member", 400)])
+def test_a_malformed_batch_answers_404_and_403_before_400(world, job, who, status):
+    """The body is checked before the database is asked, yet a caller who may not see the job or write to it
+    learns that first, never what is wrong with a body it could not send anyway."""
+    response = _post(world.client(who), job, [{"key": "loss", "step": -1, "value": 1.0}])
+    assert response.status_code == status, response.json()
+    assert not MetricPoint.objects.exists()
