@@ -48,10 +48,11 @@ def bodies(
     as the tracking client sends them."""
     per_key = total // len(keys)
     start = time.time() - total / 500
+    # step by step, every key at each step, as a training loop logs them (a 1,000-point body holds 250 steps)
     points = [
         {"key": k, "step": s, "value": 1.0 / (s + 1), **({"time": start + s * 0.002} if batch_ids else {})}
-        for k in keys
         for s in range(per_key)
+        for k in keys
     ]
     return [
         json.dumps({"points": points[i : i + batch], **({"batch_id": uuid.uuid4().hex} if batch_ids else {})}).encode()
