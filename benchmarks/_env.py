@@ -18,9 +18,10 @@ if str(ROOT) not in sys.path:
 PYTHON = sys.executable
 
 
-def bench_environment(name: str) -> dict:
+def bench_environment(name: str, *, migrate: bool = True) -> dict:
     """Environment for a benchmark: its own ECO_VAR_DIR and, when DATABASE_URL points at PostgreSQL,
-    its own database `eco_bench_<name>` on that server (dropped and created afresh)."""
+    its own database `eco_bench_<name>` on that server (dropped and created afresh), migrated by this checkout
+    unless `migrate` is False (code of another revision migrates it itself)."""
     var = Path(tempfile.mkdtemp(prefix=f"eco-bench-{name}-", dir=os.environ.get("ECO_BENCH_TMP")))
     env = dict(os.environ, ECO_VAR_DIR=str(var), DJANGO_SETTINGS_MODULE="config.settings", DEBUG="true")
     url = os.environ.get("DATABASE_URL", "")
@@ -35,7 +36,8 @@ def bench_environment(name: str) -> dict:
             conn.execute(f'CREATE DATABASE "{db}"')
         env["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{db}"))
     env.pop("ECO_MAX_UPLOAD_BYTES", None)
-    subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    if migrate:
+        subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     return env
 
 
