@@ -157,6 +157,13 @@ class Batch:
             order = order[last]
         return cls(keys, key_index[order], steps[order], values[order], times[order])
 
+    def block_starts(self) -> tuple[np.ndarray, np.ndarray]:
+        """(each point's rollup block, step // ROLLUP_STEPS; a mask of the points that start a (key, block) run):
+        the points are in (key, step) order, so each block the batch touches is one run."""
+        block = self.steps // ROLLUP_STEPS
+        start = np.r_[True, (self.key_index[1:] != self.key_index[:-1]) | (block[1:] != block[:-1])]
+        return block, start
+
     def tuples(self) -> list[tuple]:
         """The points as `(key, step, value)` or `(key, step, value, time)` tuples, in (key, step) order."""
         keys = [self.keys[i] for i in self.key_index.tolist()]
@@ -283,14 +290,13 @@ def ingest(job_id, points: list[tuple] | Batch, *, at: datetime | None = None, o
             cursor.execute(_ADD_TO_ROLLUPS, [job_id, lock, *_folded_blocks(batch)])
             return len(batch)
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [lock])
-        block = batch.steps // ROLLUP_STEPS
-        edge = np.r_[True, (batch.key_index[1:] != batch.key_index[:-1]) | (block[1:] != block[:-1])]
+        block, start = batch.block_starts()
         cursor.execute(
             _REFRESH_ROLLUPS,
             {
                 "job": job_id,
-                "keys": [batch.keys[k] for k in batch.key_index[edge].tolist()],
-                "blocks": block[edge].tolist(),
+                "keys": [batch.keys[k] for k in batch.key_index[start].tolist()],
+                "blocks": block[start].tolist(),
                 "width": ROLLUP_STEPS,
             },
         )
@@ -370,10 +376,9 @@ def _folded_blocks(batch: Batch) -> list[list]:
     """Per rollup block the batch touches, as columns (keys, blocks, counts, min steps, min values, max steps,
     max values) for _ADD_TO_ROLLUPS: each block's lowest and highest point, the earlier step on ties, as
     _REFRESH_ROLLUPS picks them."""
-    block = batch.steps // ROLLUP_STEPS
-    edge = np.r_[True, (batch.key_index[1:] != batch.key_index[:-1]) | (block[1:] != block[:-1])]
-    starts = np.flatnonzero(edge)
-    group = np.cumsum(edge) - 1
+    block, start = batch.block_starts()
+    starts = np.flatnonzero(start)
+    group = np.cumsum(start) - 1
     counts = np.diff(np.r_[starts, len(batch)])
     # within a block, sorted by value then step: the block's first entry is its extreme (groups keep their place)
     low = np.lexsort((batch.steps, batch.values, group))[starts]
