@@ -66,8 +66,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(env: dict, *, workers: int = 1, threads: int = 1):
-    """The production server (gunicorn) on a free port; yields (base_url, master_pid)."""
+def gunicorn(env: dict, *, workers: int = 1, threads: int = 1, code: Path = ROOT):
+    """The production server (gunicorn) serving the checkout in `code` on a free port; yields (base_url,
+    master_pid)."""
     import httpx
 
     port = free_port()
@@ -88,7 +89,7 @@ def gunicorn(env: dict, *, workers: int = 1, threads: int = 1):
             "--log-level",
             "warning",
         ],
-        cwd=ROOT,
+        cwd=code,
         env=env,
     )
     base = f"http://127.0.0.1:{port}"

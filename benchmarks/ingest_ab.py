@@ -10,10 +10,10 @@ Run: .venv/bin/python benchmarks/ingest_ab.py [--against REV] [--requests 300]
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -24,44 +24,27 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import ROOT, bench_environment, cleanup, free_port  # noqa: E402
+from _env import ROOT, bench_environment, cleanup, gunicorn  # noqa: E402
 from metrics_store import SETUP, bodies  # noqa: E402
 
 PYTHON = sys.executable
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 
 
-def _server(code: Path, env: dict) -> tuple[subprocess.Popen, str]:
-    """gunicorn serving the code in `code` (one worker, eight threads, as make run); (process, base url)."""
-    port = free_port()
-    server = subprocess.Popen(
-        [GUNICORN, "-c", "config/gunicorn.py", "config.wsgi", "--bind", f"127.0.0.1:{port}"]
-        + ["--workers", "1", "--threads", "8", "--log-level", "warning"],
-        cwd=code,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            httpx.get(f"{base}/api/v1/health/", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    return server, base
-
-
-def _side(name: str, code: Path) -> tuple[dict, subprocess.Popen, httpx.Client, str]:
-    """A database migrated by `code`'s own migrations, its bench user and tracking run, and its server."""
+def _side(name: str, code: Path, servers: contextlib.ExitStack) -> tuple[dict, httpx.Client, str]:
+    """A database migrated by `code`'s own migrations, its bench user and tracking run, and a server of `code`
+    (one worker, eight threads, as make run) kept until `servers` closes; (env, client, metrics url)."""
     env = bench_environment(f"ab_{name}", migrate=False)
+    servers.callback(cleanup, env)
     env["PYTHONPATH"] = str(code)  # the editable install points at this checkout; the worktree's code goes first
     subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=code, env=env, check=True)
     shell = subprocess.run(
         [PYTHON, "manage.py", "shell", "-c", SETUP], cwd=code, env=env, check=True, capture_output=True, text=True
     )
     token, _, _, job = shell.stdout.strip().splitlines()[-1].split()[1:]
-    server, base = _server(code, env)
-    client = httpx.Client(headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}, timeout=120)
-    return env, server, client, f"{base}/api/v1/jobs/{job}/metrics/"
+    base, _ = servers.enter_context(gunicorn(env, workers=1, threads=8, code=code))
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    client = servers.enter_context(httpx.Client(headers=headers, timeout=120))
+    return env, client, f"{base}/api/v1/jobs/{job}/metrics/"
 
 
 def _figures(seconds: list[float]) -> dict:
@@ -80,20 +63,20 @@ def main() -> None:
     args = parser.parse_args()
     worktree = Path(tempfile.mkdtemp(prefix="eco-bench-ab-")) / "code"
     subprocess.run(["git", "worktree", "add", "--detach", "-q", str(worktree), args.against], cwd=ROOT, check=True)
-    sides = []
     try:
-        sides = [_side("this", ROOT), _side("revision", worktree)]
-        warm_up, timed = 10, args.requests
-        payloads = bodies((warm_up + timed) * 1000, 1000, batch_ids=True)
-        for _, _, client, url in sides:
-            for body in payloads[:warm_up]:
-                client.post(url, content=body).raise_for_status()
-        seconds: list[list[float]] = [[], []]
-        for body in payloads[warm_up:]:
-            for i, (_, _, client, url) in enumerate(sides):  # in turn: both sides see the same moments
-                started = time.perf_counter()
-                client.post(url, content=body).raise_for_status()
-                seconds[i].append(time.perf_counter() - started)
+        with contextlib.ExitStack() as servers:
+            sides = [_side("this", ROOT, servers), _side("revision", worktree, servers)]
+            warm_up, timed = 10, args.requests
+            payloads = bodies((warm_up + timed) * 1000, 1000, batch_ids=True)
+            for _, client, url in sides:
+                for body in payloads[:warm_up]:
+                    client.post(url, content=body).raise_for_status()
+            seconds: list[list[float]] = [[], []]
+            for body in payloads[warm_up:]:
+                for i, (_, client, url) in enumerate(sides):  # in turn: both sides see the same moments
+                    started = time.perf_counter()
+                    client.post(url, content=body).raise_for_status()
+                    seconds[i].append(time.perf_counter() - started)
         this, revision = _figures(seconds[0]), _figures(seconds[1])
         print(
             json.dumps(
@@ -109,11 +92,6 @@ def main() -> None:
             )
         )
     finally:
-        for env, server, client, _ in sides:
-            client.close()
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
-            cleanup(env)
         subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False)
         shutil.rmtree(worktree.parent, ignore_errors=True)
 
