@@ -92,24 +92,18 @@ def receive_points(
     `check_writer`; returns (how many were written, whether `batch_id` had been recorded for this job before:
     then nothing is written).
 
-    One transaction of four round trips in the common case: the job, role and batch in one prepared query,
-    the points COPYed without a savepoint, the rollups folded, the commit. A batch that meets a stored point
-    rolls that transaction back and is written again in a second one that merges (metrics.ingest).
+    One transaction of three round trips: the job, role and batch in one prepared query, the points in one
+    statement (metrics.ingest), the commit.
 
     Raises Http404 (no such job in the user's teams), PermissionDenied (a role below `minimum_role`),
     Forbidden / Conflict (`check_writer`); nothing is written then."""
-    for optimistic in (True, False):
-        try:
-            with transaction.atomic():
-                job, new_batch = _locked_with_batch(user=user, job_id=job_id, batch_id=batch_id)
-                check_role(role=job.caller_role, team_slug=job.team_slug, minimum=minimum_role)
-                check_writer(job, user=user, token=token)
-                if batch_id is not None and not new_batch:
-                    return 0, True
-                return metrics.ingest(job_id, points, optimistic=optimistic), False
-        except metrics.StoredPointMet:
-            continue  # rolled back, the batch record with it: the second pass merges
-    raise AssertionError("the merging pass does not raise StoredPointMet")
+    with transaction.atomic():
+        job, new_batch = _locked_with_batch(user=user, job_id=job_id, batch_id=batch_id)
+        check_role(role=job.caller_role, team_slug=job.team_slug, minimum=minimum_role)
+        check_writer(job, user=user, token=token)
+        if batch_id is not None and not new_batch:
+            return 0, True
+        return metrics.ingest(job_id, points), False
 
 
 def check_caller(*, user: User, job_id, minimum_role: str) -> None:

@@ -1,30 +1,29 @@
-"""The metrics store: `MetricPoint(job, key, step, value, time)`, primary key (job, key, step).
+"""The metrics store: each series (job, key) kept as MetricChunk rows, one per block of CHUNK_STEPS steps, holding
+the block's points as packed columns with its count, first and last point and extremes.
 
-Writes are bulk and idempotent: a batch is checked and held as numpy columns (Batch), and on PostgreSQL COPYed
-straight into the table in COPY's binary format (the common case: new steps), its new points then folded into the
-rollups; a batch that holds a (job, key, step) already stored is merged instead with one INSERT ... ON CONFLICT
-DO UPDATE and the rollup blocks it touched are recomputed, so sending a batch twice changes nothing and a later
-value for the same (job, key, step) wins. Reads return a series in step order, downsampled to `max_points` with
-min/max buckets so that spikes survive.
+Writes are bulk and idempotent: a batch is checked and held as numpy columns (Batch), cut into its (key, block)
+chunks, and written with one statement. The common case, steps after every stored step of their block (a
+training loop logging as it goes), appends to the stored chunks in the database; a chunk the batch overlaps
+or interleaves is read back and merged, the batch's value winning at a step stored before. So sending a batch
+twice changes nothing, and a later value for the same (job, key, step) wins. Reads return a series in step
+order, downsampled to `max_points` with min/max buckets (from the chunks' extremes) so that spikes survive.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 import time as clock
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 import psycopg
 from django.db import connection, transaction
-from django.db.models import Count, Max, Min
+from django.db.models import Max, Min, OuterRef, Subquery, Sum
 from django.utils import timezone
 
-from jobs_app.models import ROLLUP_STEPS, MetricPoint, MetricRollup
+from jobs_app.models import CHUNK_STEPS, MetricChunk
 from ml import names
 from ml.errors import UserError
 
@@ -149,20 +148,8 @@ class Batch:
     @classmethod
     def _sorted(cls, keys, key_index, steps, values, times, *, unique: bool) -> Batch:
         """The columns in (key, step) order; unless `unique`, only the last point of each (key, step)."""
-        order = np.lexsort((steps, key_index))  # stable: equal (key, step) keep their order in the request
-        if not unique and len(order) > 1:
-            k, s = key_index[order], steps[order]
-            last = np.ones(len(order), dtype=bool)
-            last[:-1] = (k[1:] != k[:-1]) | (s[1:] != s[:-1])
-            order = order[last]
+        order = np.lexsort((steps, key_index)) if unique else _last_of_each(key_index, steps)
         return cls(keys, key_index[order], steps[order], values[order], times[order])
-
-    def block_starts(self) -> tuple[np.ndarray, np.ndarray]:
-        """(each point's rollup block, step // ROLLUP_STEPS; a mask of the points that start a (key, block) run):
-        the points are in (key, step) order, so each block the batch touches is one run."""
-        block = self.steps // ROLLUP_STEPS
-        start = np.r_[True, (self.key_index[1:] != self.key_index[:-1]) | (block[1:] != block[:-1])]
-        return block, start
 
     def tuples(self) -> list[tuple]:
         """The points as `(key, step, value)` or `(key, step, value, time)` tuples, in (key, step) order."""
@@ -236,244 +223,219 @@ def record_batch(job_id, batch_id: str) -> bool:
         return cursor.fetchone() is not None
 
 
-class StoredPointMet(Exception):
-    """An optimistic ingest met a point already stored: the caller's transaction must be rolled back and the
-    batch written again without `optimistic` (which merges it)."""
-
-
-def ingest(job_id, points: list[tuple] | Batch, *, at: datetime | None = None, optimistic: bool = False) -> int:
+def ingest(job_id, points: list[tuple] | Batch, *, at: datetime | None = None) -> int:
     """Store points for a job; returns how many were written (inserted or updated). `points` is a Batch
     (check_batch) or a list of `(key, step, value)` / `(key, step, value, time)` tuples, `time` in Unix epoch
     seconds (None or absent: `at`, default now), keys already checked (check_points). Of two points with the
-    same (key, step) the last one wins. Runs in the caller's transaction when there is one.
+    same (key, step) the last one wins, and a point at a stored (key, step) replaces it. Runs in the caller's
+    transaction when there is one.
 
-    New points are COPYed in one go inside a savepoint, and a batch that meets a stored point is merged
-    instead. With `optimistic` there is no savepoint (two round trips fewer) and such a batch raises
-    StoredPointMet, leaving the caller's transaction to be rolled back (see attempts.receive_points)."""
-    batch = Batch.of(points)
+    On PostgreSQL one statement writes every chunk the batch touches (_APPEND): it inserts the new chunks
+    and appends to a stored chunk whose steps all come before the batch's; the chunks it leaves (the batch
+    overlaps or interleaves their steps) stay locked by it and are merged next (_merge). Writers of one job
+    lock its chunks in (key, block) order, so two of them never deadlock."""
+    batch, micros, chunks = _cut(points, at)
     if not len(batch):
         return 0
-    at = at or timezone.now()
-    times = np.where(np.isnan(batch.times), at.timestamp(), batch.times)
-    if connection.vendor != "postgresql":
-        MetricPoint.objects.bulk_create(
-            [
-                MetricPoint(job_id=job_id, key=batch.keys[k], step=s, value=v, time=datetime.fromtimestamp(t, UTC))
-                for k, s, v, t in zip(
-                    batch.key_index.tolist(), batch.steps.tolist(), batch.values.tolist(), times.tolist(), strict=True
-                )
-            ],
-            update_conflicts=True,
-            unique_fields=["job_id", "key", "step"],
-            update_fields=["value", "time"],
-            batch_size=5000,
-        )
-        return len(batch)
     with transaction.atomic(savepoint=False):
-        # psycopg's own cursor: parameters bound on the server in binary (Django's quotes them into the SQL text)
-        cursor = psycopg.Cursor(connection.connection)
-        data = _copy_binary(job_id, batch, times)  # rows in (key, step) order: one lock order for every writer
-        try:
-            with transaction.atomic(savepoint=not optimistic):  # a batch that meets a stored point is merged below
-                with cursor.copy(_COPY) as copy:
-                    copy.write(data)
-            merged = None
-        except psycopg.errors.UniqueViolation as error:  # COPY is psycopg's own: its errors come unwrapped
-            if optimistic:
-                raise StoredPointMet(str(error)) from error
-            merged = _merge(cursor, job_id, batch, times)
-        # Rollup writes of one job take turns: the lock is held to commit, so a refresh that waited for another
-        # write starts after that commit and sees its points (two at once would each see only their own and the
-        # later write would drop the other's extremes). The point writes above run concurrently.
-        lock = f"eco-metrics-{job_id}"
-        if merged is None:
-            cursor.execute(_ADD_TO_ROLLUPS, [job_id, lock, *_folded_blocks(batch)])
-            return len(batch)
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [lock])
-        block, start = batch.block_starts()
-        cursor.execute(
-            _REFRESH_ROLLUPS,
-            {
-                "job": job_id,
-                "keys": [batch.keys[k] for k in batch.key_index[start].tolist()],
-                "blocks": block[start].tolist(),
-                "width": ROLLUP_STEPS,
-            },
-        )
-        return merged
+        if connection.vendor == "postgresql":
+            # psycopg's own cursor: parameters bound on the server in binary (Django's quotes them into the SQL)
+            with psycopg.Cursor(connection.connection) as cursor:
+                cursor.execute(_APPEND, [job_id, *chunks])
+                written = set(cursor.fetchall()) if cursor.rowcount < len(chunks[0]) else None
+            if written is None:
+                return len(batch)
+            left = {pair for pair in zip(chunks[0], chunks[1], strict=True) if pair not in written}
+        else:  # SQLite: one writer at a time anyway, and every chunk is merged
+            left = set(zip(chunks[0], chunks[1], strict=True))
+        _merge(job_id, batch, micros, left)
+    return len(batch)
 
 
-_COPY = "COPY jobs_app_metricpoint (job_id, key, step, value, time) FROM STDIN (FORMAT binary)"
-# COPY's binary format: a signature, flags and header extension length; each row its field count and each
-# field its length then its bytes (big-endian); -1 ends the data. https://www.postgresql.org/docs/current/sql-copy.html
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-_COPY_TRAILER = b"\xff\xff"
-_PG_EPOCH_S = 946_684_800  # a binary timestamptz counts microseconds from 2000-01-01T00:00:00Z
+def _cut(points: list[tuple] | Batch, at: datetime | None) -> tuple[Batch, np.ndarray, list[list]]:
+    """(the points as a Batch, their times in microseconds (`at` or now where a point has none), their
+    chunks as _chunks gives them; no chunk for no point)."""
+    batch = Batch.of(points)
+    at = at or timezone.now()
+    micros = _micros(np.where(np.isnan(batch.times), at.timestamp(), batch.times))
+    if not len(batch):
+        return batch, micros, [[] for _ in _CHUNK_FIELDS]
+    return batch, micros, _chunks(batch.keys, batch.key_index, batch.steps, batch.values, micros)
 
 
-def _copy_binary(job_id, batch: Batch, times: np.ndarray) -> bytes:
-    """The batch as COPY binary data, built as numpy records (one fixed layout per key), so no Python object is
-    made per point. `times` in epoch seconds, rounded to the microsecond half to even after splitting off the
-    whole seconds, as datetime.fromtimestamp rounds."""
+def _models(job_id, columns: list[list]) -> list[MetricChunk]:
+    """Unsaved MetricChunk rows of columns in _CHUNK_FIELDS order."""
+    rows = zip(*columns, strict=True)
+    return [MetricChunk(job_id=job_id, **dict(zip(_CHUNK_FIELDS, row, strict=True))) for row in rows]
+
+
+def _micros(times: np.ndarray) -> np.ndarray:
+    """Epoch seconds as int64 microseconds, rounded half to even after splitting off the whole seconds, as
+    datetime.fromtimestamp rounds."""
     whole = np.floor(times)
-    micros = (whole.astype(np.int64) - _PG_EPOCH_S) * 1_000_000 + np.rint((times - whole) * 1e6).astype(np.int64)
-    job = uuid.UUID(str(job_id)).bytes
-    bounds = np.searchsorted(batch.key_index, np.arange(len(batch.keys) + 1))
-    parts = [_COPY_HEADER]
-    for i, key in enumerate(batch.keys):
-        lo, hi = int(bounds[i]), int(bounds[i + 1])
-        text = key.encode()
-        rows = np.empty(hi - lo, _copy_row(len(text)))
-        rows["fields"], rows["job_len"], rows["job"] = 5, 16, job
-        rows["key_len"], rows["key"] = len(text), text
-        rows["step_len"], rows["value_len"], rows["time_len"] = 8, 8, 8
-        rows["step"], rows["value"], rows["time"] = batch.steps[lo:hi], batch.values[lo:hi], micros[lo:hi]
-        parts.append(rows.tobytes())
-    parts.append(_COPY_TRAILER)
-    return b"".join(parts)
+    return whole.astype(np.int64) * 1_000_000 + np.rint((times - whole) * 1e6).astype(np.int64)
 
 
-@functools.cache
-def _copy_row(key_bytes: int) -> np.dtype:
-    """One row of the points table in COPY's binary format, for a key of `key_bytes` UTF-8 bytes."""
-    return np.dtype(
-        [
-            ("fields", ">i2"),
-            ("job_len", ">i4"),
-            ("job", "S16"),
-            ("key_len", ">i4"),
-            ("key", f"S{key_bytes}"),
-            ("step_len", ">i4"),
-            ("step", ">i8"),
-            ("value_len", ">i4"),
-            ("value", ">f8"),
-            ("time_len", ">i4"),
-            ("time", ">i8"),
-        ]
-    )
+_CHUNK_FIELDS = (
+    "key",
+    "block",
+    "count",
+    "first_step",
+    "last_step",
+    "last_value",
+    "min_step",
+    "min_value",
+    "max_step",
+    "max_value",
+    "step_bytes",
+    "value_bytes",
+    "time_bytes",
+)
 
 
-def _merge(cursor, job_id, batch: Batch, times: np.ndarray) -> int:
-    """Upsert the batch (some points already stored) in (key, step) order; returns how many rows were written."""
-    cursor.execute(
-        "INSERT INTO jobs_app_metricpoint (job_id, key, step, value, time) "
-        "SELECT %s, key, step, value, to_timestamp(time) "
-        "FROM unnest(%s::varchar[], %s::bigint[], %s::float8[], %s::float8[]) WITH ORDINALITY "
-        "AS p(key, step, value, time, n) ORDER BY n "
-        "ON CONFLICT (job_id, key, step) DO UPDATE SET value = EXCLUDED.value, time = EXCLUDED.time",
-        [
-            job_id,
-            [batch.keys[k] for k in batch.key_index.tolist()],
-            batch.steps.tolist(),
-            batch.values.tolist(),
-            times.tolist(),
-        ],
-    )
-    return cursor.rowcount
-
-
-def _folded_blocks(batch: Batch) -> list[list]:
-    """Per rollup block the batch touches, as columns (keys, blocks, counts, min steps, min values, max steps,
-    max values) for _ADD_TO_ROLLUPS: each block's lowest and highest point, the earlier step on ties, as
-    _REFRESH_ROLLUPS picks them."""
-    block, start = batch.block_starts()
+def _chunks(keys: list[str], key_index, steps, values, micros) -> list[list]:
+    """The MetricChunk rows of points in (key, step) order with no (key, step) twice, as columns in
+    _CHUNK_FIELDS order (one entry per (key, block) the points touch). Extremes name the earliest step on ties."""
+    block = steps // CHUNK_STEPS
+    start = np.r_[True, (key_index[1:] != key_index[:-1]) | (block[1:] != block[:-1])]
     starts = np.flatnonzero(start)
+    ends = np.r_[starts[1:], len(steps)]
     group = np.cumsum(start) - 1
-    counts = np.diff(np.r_[starts, len(batch)])
-    # within a block, sorted by value then step: the block's first entry is its extreme (groups keep their place)
-    low = np.lexsort((batch.steps, batch.values, group))[starts]
-    high = np.lexsort((batch.steps, -batch.values, group))[starts]
+    # within a chunk, sorted by value then step: the chunk's first entry is its extreme (groups keep their place)
+    low = np.lexsort((steps, values, group))[starts]
+    high = np.lexsort((steps, -values, group))[starts]
+    bounds = list(zip((8 * starts).tolist(), (8 * ends).tolist(), strict=True))
+    packed = [steps.astype(">i8").tobytes(), values.astype(">f8").tobytes(), micros.astype(">i8").tobytes()]
     return [
-        [batch.keys[k] for k in batch.key_index[starts].tolist()],
+        [keys[k] for k in key_index[starts].tolist()],
         block[starts].tolist(),
-        counts.tolist(),
-        batch.steps[low].tolist(),
-        batch.values[low].tolist(),
-        batch.steps[high].tolist(),
-        batch.values[high].tolist(),
+        (ends - starts).tolist(),
+        steps[starts].tolist(),
+        steps[ends - 1].tolist(),
+        values[ends - 1].tolist(),
+        steps[low].tolist(),
+        values[low].tolist(),
+        steps[high].tolist(),
+        values[high].tolist(),
+        *[[data[a:b] for a, b in bounds] for data in packed],
     ]
 
 
-# Fold the blocks of points that were all new (the COPY took every one) into their rollups: counts add up and the
-# extremes are compared, with no need to read the blocks' other points back. The job's rollup lock (see ingest)
-# is taken in the same statement: the blocks' rows are written only after it is held.
-_ADD_TO_ROLLUPS = """
-INSERT INTO jobs_app_metricrollup AS r (job_id, key, block, count, min_step, min_value, max_step, max_value)
-SELECT %s, u.* FROM (SELECT pg_advisory_xact_lock(hashtext(%s))) AS lock,
-    unnest(%s::varchar[], %s::bigint[], %s::int[], %s::bigint[], %s::float8[], %s::bigint[], %s::float8[]) AS u
+# Insert the batch's chunks; a stored chunk whose steps all come before the new chunk's gets the new points
+# appended (counts add up, extremes compare; on ties the stored, earlier step stays). A stored chunk the batch
+# overlaps or interleaves is left as it is but locked (ON CONFLICT locks the row before its WHERE): the rows
+# RETURNed are the chunks written, the others are for _merge.
+_APPEND = """
+INSERT INTO jobs_app_metricchunk AS c (job_id, key, block, count, first_step, last_step, last_value,
+    min_step, min_value, max_step, max_value, step_bytes, value_bytes, time_bytes)
+SELECT %s, u.* FROM unnest(%s::varchar[], %s::bigint[], %s::int[], %s::bigint[], %s::bigint[], %s::float8[],
+    %s::bigint[], %s::float8[], %s::bigint[], %s::float8[], %s::bytea[], %s::bytea[], %s::bytea[]) AS u
 ON CONFLICT (job_id, key, block) DO UPDATE SET
-    count = r.count + EXCLUDED.count,
-    min_step = CASE WHEN (EXCLUDED.min_value, EXCLUDED.min_step) < (r.min_value, r.min_step)
-               THEN EXCLUDED.min_step ELSE r.min_step END,
-    min_value = least(r.min_value, EXCLUDED.min_value),
-    max_step = CASE WHEN EXCLUDED.max_value > r.max_value
-                      OR (EXCLUDED.max_value = r.max_value AND EXCLUDED.max_step < r.max_step)
-               THEN EXCLUDED.max_step ELSE r.max_step END,
-    max_value = greatest(r.max_value, EXCLUDED.max_value)
+    count = c.count + EXCLUDED.count,
+    last_step = EXCLUDED.last_step,
+    last_value = EXCLUDED.last_value,
+    min_step = CASE WHEN EXCLUDED.min_value < c.min_value THEN EXCLUDED.min_step ELSE c.min_step END,
+    min_value = least(c.min_value, EXCLUDED.min_value),
+    max_step = CASE WHEN EXCLUDED.max_value > c.max_value THEN EXCLUDED.max_step ELSE c.max_step END,
+    max_value = greatest(c.max_value, EXCLUDED.max_value),
+    step_bytes = c.step_bytes || EXCLUDED.step_bytes,
+    value_bytes = c.value_bytes || EXCLUDED.value_bytes,
+    time_bytes = c.time_bytes || EXCLUDED.time_bytes
+WHERE c.last_step < EXCLUDED.first_step
+RETURNING key, block
 """
 
 
-# Recompute, from the points themselves, every rollup block the batch touched (so a replaced value can never
-# leave a stale extreme behind): per block one range scan of the primary key (at most ROLLUP_STEPS points;
-# ORDER BY ... LIMIT keeps it an index scan even when the table's statistics are stale, where a join over the
-# batch would read every point of the job).
-_REFRESH_ROLLUPS = """
-INSERT INTO jobs_app_metricrollup (job_id, key, block, count, min_step, min_value, max_step, max_value)
-SELECT %(job)s, t.key, t.block, r.count, r.min_step, r.min_value, r.max_step, r.max_value
-FROM unnest(%(keys)s::varchar[], %(blocks)s::bigint[]) WITH ORDINALITY AS t(key, block, n)
-CROSS JOIN LATERAL (
-    SELECT count(*) AS count,
-           (array_agg(b.step ORDER BY b.value, b.step))[1] AS min_step, min(b.value) AS min_value,
-           (array_agg(b.step ORDER BY b.value DESC, b.step))[1] AS max_step, max(b.value) AS max_value
-    FROM (
-        SELECT step, value FROM jobs_app_metricpoint
-        WHERE job_id = %(job)s AND key = t.key AND step >= t.block * %(width)s
-          AND step <= t.block * %(width)s + (%(width)s - 1)
-        ORDER BY step LIMIT %(width)s
-    ) AS b
-) AS r
-ORDER BY t.n
-ON CONFLICT (job_id, key, block) DO UPDATE SET
-    count = EXCLUDED.count, min_step = EXCLUDED.min_step, min_value = EXCLUDED.min_value,
-    max_step = EXCLUDED.max_step, max_value = EXCLUDED.max_value
-"""
+def _merge(job_id, batch: Batch, micros: np.ndarray, pairs: set[tuple[str, int]]) -> None:
+    """Merge the batch's points of the chunks `pairs` ((key, block), locked or new) with the points stored
+    in them, the batch's value winning at a stored step, and write those chunks whole."""
+    code = {k: i for i, k in enumerate(batch.keys)}
+    blocks = batch.steps // CHUNK_STEPS
+    mine = np.fromiter(
+        ((batch.keys[k], b) in pairs for k, b in zip(batch.key_index.tolist(), blocks.tolist(), strict=True)),
+        bool,
+        len(batch),
+    )
+    stored = MetricChunk.objects.filter(
+        job_id=job_id,
+        key__in={key for key, _ in pairs},
+        block__gte=min(block for _, block in pairs),
+        block__lte=max(block for _, block in pairs),
+    ).values_list("key", "block", "count", "step_bytes", "value_bytes", "time_bytes")
+    stored = [row for row in stored if (row[0], row[1]) in pairs]
+    old_steps, old_values, old_micros = _unpack(row[3:] for row in stored)
+    old_index = np.repeat(np.array([code[row[0]] for row in stored], np.int32), [row[2] for row in stored])
+    # stored points first: of two at one (key, step) the later, the batch's, is kept
+    key_index = np.r_[old_index, batch.key_index[mine]]
+    steps = np.r_[old_steps, batch.steps[mine]]
+    order = _last_of_each(key_index, steps)
+    columns = _chunks(
+        batch.keys,
+        key_index[order],
+        steps[order],
+        np.r_[old_values, batch.values[mine]][order],
+        np.r_[old_micros, micros[mine]][order],
+    )
+    MetricChunk.objects.bulk_create(
+        _models(job_id, columns),
+        update_conflicts=True,
+        unique_fields=["job_id", "key", "block"],
+        update_fields=_CHUNK_FIELDS[2:],
+        batch_size=1000,
+    )
 
 
-# Per key: the count from the rollups (a 64th of the points), the first and last step by one index probe each.
-_KEYS = """
-SELECT r.key, r.count, first.step, last.step, last.value
-FROM (SELECT key, sum(count) AS count FROM jobs_app_metricrollup WHERE job_id = %s GROUP BY key) AS r
-CROSS JOIN LATERAL (
-    SELECT step FROM jobs_app_metricpoint p WHERE p.job_id = %s AND p.key = r.key ORDER BY p.step LIMIT 1
-) AS first
-CROSS JOIN LATERAL (
-    SELECT step, value FROM jobs_app_metricpoint p WHERE p.job_id = %s AND p.key = r.key ORDER BY p.step DESC LIMIT 1
-) AS last
-ORDER BY r.key
-"""
+def _last_of_each(key_index: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Indices that put points in (key, step) order keeping only the last given of each (key, step)."""
+    order = np.lexsort((steps, key_index))  # stable: equal (key, step) keep their given order
+    if len(order) > 1:
+        k, s = key_index[order], steps[order]
+        last = np.ones(len(order), dtype=bool)
+        last[:-1] = (k[1:] != k[:-1]) | (s[1:] != s[:-1])
+        order = order[last]
+    return order
+
+
+def _unpack(rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The points of chunks given as (step_bytes, value_bytes, time_bytes) rows, concatenated in the order
+    given: (steps int64, values float64, times int64 microseconds)."""
+    columns = list(zip(*rows, strict=True)) or [(), (), ()]
+    return tuple(
+        np.frombuffer(b"".join(parts), dtype).astype(native)
+        for parts, dtype, native in zip(columns, (">i8", ">f8", ">i8"), (np.int64, np.float64, np.int64), strict=True)
+    )
+
+
+def chunk_rows(job_id, points: list[tuple] | Batch, *, at: datetime | None = None) -> list[MetricChunk]:
+    """The MetricChunk rows that hold `points` (as `ingest` takes them) on their own, unsaved: for bulk writes
+    of whole series around `ingest`, such as the `seed_jobs` command's."""
+    return _models(job_id, _cut(points, at)[2])
+
+
+def stored_points(job_id, key: str | None = None) -> list[tuple[str, int, float, datetime]]:
+    """Every stored point of a job (of one key when given) as (key, step, value, time) in (key, step) order."""
+    chunks = MetricChunk.objects.filter(job_id=job_id, **({"key": key} if key is not None else {}))
+    rows = list(chunks.order_by("key", "block").values_list("key", "count", "step_bytes", "value_bytes", "time_bytes"))
+    steps, values, micros = _unpack(row[2:] for row in rows)
+    keys = [row[0] for row in rows for _ in range(row[1])]
+    return [
+        (k, s, v, datetime.fromtimestamp(t / 1e6, UTC))
+        for k, s, v, t in zip(keys, steps.tolist(), values.tolist(), micros.tolist(), strict=True)
+    ]
 
 
 def keys(job_id) -> list[dict]:
-    """Every metric key of a job, in name order, as {key, count, first_step, last_step, last_value}. On
-    PostgreSQL from the rollups and two index probes per key (a job with 1,000,000 points answers in
-    milliseconds, not the second a count over the points takes)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_KEYS, [job_id, job_id, job_id])
-            rows = cursor.fetchall()
-        names = ("key", "count", "first_step", "last_step", "last_value")
-        return [
-            dict(zip(names, (key, int(count), first, last, value), strict=True))
-            for key, count, first, last, value in rows
-        ]
-    points = MetricPoint.objects.filter(job_id=job_id)
+    """Every metric key of a job, in name order, as {key, count, first_step, last_step, last_value}, from the
+    chunks' own counts and ends (a job with 1,000,000 points reads about 16,000 small rows, not its points)."""
+    last = MetricChunk.objects.filter(job_id=job_id, key=OuterRef("key")).order_by("-block").values("last_value")
     rows = (
-        points.values("key")
-        .annotate(count=Count("step"), first_step=Min("step"), last_step=Max("step"))
+        MetricChunk.objects.filter(job_id=job_id)
+        .values("key")
+        .annotate(count=Sum("count"), first_step=Min("first_step"), last_step=Max("last_step"))
+        .annotate(last_value=Subquery(last[:1]))
         .order_by("key")
     )
-    last = dict(points.order_by("key", "step").values_list("key", "value"))  # the last of each key wins
-    return [{**row, "last_value": last.get(row["key"])} for row in rows]
+    return [{**row, "count": int(row["count"])} for row in rows]
 
 
 def series(
@@ -498,10 +460,10 @@ def series(
     `count` is the number of points in the range read (series, window or after_step), `total` the number in
     the whole series, `downsampled` whether `points` is a min/max selection rather than every point.
 
-    A long range is read from its rollups (each 64-step block's lowest and highest point): every block's
-    extremes, hence every spike, survive exactly; where a range boundary cuts through a block, that range
-    may keep a block extreme instead of its own, so the picture is the exact one to within a block. A window
-    edge that cuts a block reads that block's points inside the window, so nothing outside it comes back."""
+    A long range is read from its chunks' extremes (each 64-step block's lowest and highest point): every
+    block's extremes, hence every spike, survive exactly; where a bucket boundary cuts through a block, that
+    bucket may keep a block extreme instead of its own, so the picture is the exact one to within a block. A
+    window edge that cuts a block reads that block's points inside the window, so nothing outside it comes back."""
     if after_step is not None:
         lo, hi = after_step + 1, STEP_MAX
         if lo > STEP_MAX:
@@ -514,13 +476,13 @@ def series(
     hi = STEP_MAX if end_step is None else end_step
     whole = lo == 0 and hi == STEP_MAX
     buckets = max(1, (max_points or 0) // 2)
-    candidates = _rollup(job_id, key, lo, hi) if max_points is not None else None
+    candidates = _extremes(job_id, key, lo, hi) if max_points is not None else None
     if candidates is not None and candidates[0] <= max_points:
         candidates = None  # the range fits: every point comes back
         steps, values, times = read(job_id, key, lo, hi)
         count = len(steps)
     elif candidates is not None and len(candidates[1]) >= buckets:
-        # the rollup is finer than the answer: its extremes are the only candidates a min/max bucket can keep
+        # the chunks are finer than the answer: their extremes are the only candidates a min/max bucket keeps
         count, steps, values = candidates
         steps, values = steps[(keep := _keep(steps, values, buckets))], values[keep]
         times = times_of(job_id, key, steps)
@@ -550,135 +512,84 @@ def _empty() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.zeros(0, np.int64), np.zeros(0, np.float64), np.zeros(0, np.float64)
 
 
-# array_send's binary form of a one-dimensional array without NULLs: a 20-byte header, then per element
-# its length (int32) and its bytes, all big-endian
-_ARRAY_HEADER = 20
-_STEP_ITEMS = np.dtype([("len", ">i4"), ("item", ">i8")])
-_VALUE_ITEMS = np.dtype([("len", ">i4"), ("item", ">f8")])
-
-
-def _decode(raw, items: np.dtype, dtype) -> np.ndarray:
-    return np.frombuffer(bytes(raw), dtype=items, offset=_ARRAY_HEADER)["item"].astype(dtype)
-
-
 def fetch(job_id, key: str) -> tuple[np.ndarray, np.ndarray]:
     """One whole series as (steps int64, values float64) in step order."""
     steps, values, _ = read(job_id, key, 0, STEP_MAX)
     return steps, values
 
 
+def _chunks_of(job_id, key: str, lo: int, hi: int):
+    """The series' chunks that may hold steps lo..hi, in step order (a queryset)."""
+    chunks = MetricChunk.objects.filter(job_id=job_id, key=key)
+    return chunks.filter(block__gte=lo // CHUNK_STEPS, block__lte=hi // CHUNK_STEPS).order_by("block")
+
+
 def read(job_id, key: str, lo: int, hi: int, *, limit: int | None = None) -> tuple[np.ndarray, ...]:
     """The points with lo <= step <= hi (the first `limit` of them; None for all) as (steps int64, values
-    float64, times float64 epoch seconds) in step order. On PostgreSQL they come back as three binary arrays
-    in one row, decoded straight into numpy: no Python object per point."""
-    if connection.vendor != "postgresql":
-        rows = MetricPoint.objects.filter(job_id=job_id, key=key, step__gte=lo, step__lte=hi).order_by("step")
-        rows = rows.values_list("step", "value", "time")
-        rows = list(rows[:limit] if limit else rows)
-        return (
-            np.array([r[0] for r in rows], dtype=np.int64),
-            np.array([r[1] for r in rows], dtype=np.float64),
-            np.array([r[2].timestamp() for r in rows], dtype=np.float64),
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT array_send(array_agg(step ORDER BY step)), array_send(array_agg(value ORDER BY step)), "
-            "array_send(array_agg(extract(epoch FROM time)::float8 ORDER BY step)) FROM ("
-            "SELECT step, value, time FROM jobs_app_metricpoint WHERE job_id = %s AND key = %s "
-            "AND step >= %s AND step <= %s ORDER BY step LIMIT %s) AS range",
-            [job_id, key, lo, hi, limit],
-        )
-        steps, values, times = cursor.fetchone()
-    if steps is None:
-        return _empty()
-    return (
-        _decode(steps, _STEP_ITEMS, np.int64),
-        _decode(values, _VALUE_ITEMS, np.float64),
-        _decode(times, _VALUE_ITEMS, np.float64),
-    )
+    float64, times float64 epoch seconds) in step order. The chunks' packed columns are joined and decoded
+    by numpy: no Python object per point. With a `limit`, chunks are read a page at a time until it is met."""
+    chunks = _chunks_of(job_id, key, lo, hi).values_list("block", "step_bytes", "value_bytes", "time_bytes")
+    parts, found, first = [], 0, lo // CHUNK_STEPS
+    page = None if limit is None else limit // CHUNK_STEPS + 2
+    while True:
+        rows = list(chunks.filter(block__gte=first)[:page] if page else chunks)
+        steps, values, micros = _unpack(row[1:] for row in rows)
+        inside = (steps >= lo) & (steps <= hi)
+        parts.append((steps[inside], values[inside], micros[inside]))
+        found += int(inside.sum())
+        if page is None or len(rows) < page or found >= limit:
+            break
+        first, page = rows[-1][0] + 1, min(limit - found, page * 8)  # each chunk holds at least one point
+    steps, values, micros = (np.concatenate(column) for column in zip(*parts, strict=True))
+    if limit is not None:
+        steps, values, micros = steps[:limit], values[:limit], micros[:limit]
+    return steps, values, micros / 1e6
 
 
 def times_of(job_id, key: str, steps: np.ndarray) -> np.ndarray:
-    """The recorded times (epoch seconds) of the given steps of a series, in the order given: one query."""
+    """The recorded times (epoch seconds) of the given stored steps of a series, in the order given: one
+    query over the chunks that hold them."""
     if len(steps) == 0:
         return np.zeros(0, np.float64)
-    wanted = steps.tolist()
-    if connection.vendor != "postgresql":
-        found = dict(MetricPoint.objects.filter(job_id=job_id, key=key, step__in=wanted).values_list("step", "time"))
-        return np.array([found[s].timestamp() for s in wanted], dtype=np.float64)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            # one primary-key probe per step: LIMIT 1 keeps the planner from flattening the lateral into a
-            # join, and a plain `step = ANY(...)` may be planned as a filter over the whole series when the
-            # table's statistics are stale (seconds for a million points)
-            "SELECT s.step, extract(epoch FROM p.time)::float8 FROM unnest(%s::bigint[]) AS s(step) "
-            "CROSS JOIN LATERAL (SELECT time FROM jobs_app_metricpoint "
-            "WHERE job_id = %s AND key = %s AND step = s.step LIMIT 1) AS p",
-            [wanted, job_id, key],
-        )
-        found = dict(cursor.fetchall())
-    return np.array([found[s] for s in wanted], dtype=np.float64)
+    blocks = np.unique(steps // CHUNK_STEPS).tolist()
+    rows = MetricChunk.objects.filter(job_id=job_id, key=key, block__in=blocks).order_by("block")
+    stored, _, micros = _unpack(rows.values_list("step_bytes", "value_bytes", "time_bytes"))
+    at = np.searchsorted(stored, steps)
+    if not (at < len(stored)).all() or not (stored[np.minimum(at, len(stored) - 1)] == steps).all():
+        raise KeyError(f"a step of {key} is not stored")
+    return micros[at] / 1e6
 
 
-def _edges(lo: int, hi: int) -> tuple[int, int, list[tuple[int, int]]]:
-    """The rollup blocks lo..hi touches, as (first block, last block, [(from, to) step ranges of the window
-    inside a block the window only partly covers]); those blocks' extremes may lie outside the window."""
-    first, last = lo // ROLLUP_STEPS, hi // ROLLUP_STEPS
-    cut = []
-    if lo > first * ROLLUP_STEPS:
-        cut.append((lo, min(hi, first * ROLLUP_STEPS + ROLLUP_STEPS - 1)))
-    if hi < last * ROLLUP_STEPS + ROLLUP_STEPS - 1 and (last != first or not cut):
-        cut.append((max(lo, last * ROLLUP_STEPS), hi))
-    return first, last, cut
+def _edges(job_id, key: str, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of the points in lo..hi of the one or two chunks at the range's ends, which it may
+    only partly cover."""
+    rows = MetricChunk.objects.filter(job_id=job_id, key=key, block__in={lo // CHUNK_STEPS, hi // CHUNK_STEPS})
+    steps, values, _ = _unpack(rows.order_by("block").values_list("step_bytes", "value_bytes", "time_bytes"))
+    inside = (steps >= lo) & (steps <= hi)
+    return steps[inside], values[inside]
 
 
 def _count(job_id, key: str, lo: int, hi: int) -> int:
-    """Points of the series with lo <= step <= hi. On PostgreSQL: the rollups' counts of the blocks inside the
-    range plus the points of the (at most two) blocks it cuts, so a count over a million points reads about
-    16,000 rollup rows, not the points."""
-    points = MetricPoint.objects.filter(job_id=job_id, key=key)
-    if connection.vendor != "postgresql":
-        return points.filter(step__gte=lo, step__lte=hi).count()
-    first, last, cut = _edges(lo, hi)
-    partial = {s // ROLLUP_STEPS for s, _ in cut}
-    ranges = " OR ".join(["(step >= %s AND step <= %s)"] * len(cut)) or "false"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT (SELECT coalesce(sum(count), 0) FROM jobs_app_metricrollup WHERE job_id = %s AND key = %s "
-            "AND block >= %s AND block <= %s AND NOT block = ANY(%s)) + (SELECT count(*) FROM "
-            f"jobs_app_metricpoint WHERE job_id = %s AND key = %s AND ({ranges}))",
-            [job_id, key, first, last, sorted(partial), job_id, key, *[b for pair in cut for b in pair]],
-        )
-        return int(cursor.fetchone()[0])
+    """Points of the series with lo <= step <= hi: the counts of the chunks strictly inside the range plus
+    the points of its (at most two) end chunks, so a count over a million points reads about 16,000 counts."""
+    inner = MetricChunk.objects.filter(
+        job_id=job_id, key=key, block__gt=lo // CHUNK_STEPS, block__lt=hi // CHUNK_STEPS
+    ).aggregate(count=Sum("count"))["count"]
+    return int(inner or 0) + len(_edges(job_id, key, lo, hi)[0])
 
 
-def _rollup(job_id, key: str, lo: int, hi: int) -> tuple[int, np.ndarray, np.ndarray] | None:
-    """(points in lo..hi, candidate steps, candidate values): each whole block's lowest and highest point
-    from the rollups, and every point of a block the range cuts (at most 2 x 64). None where there are no
-    rollups (SQLite)."""
-    if connection.vendor != "postgresql":
-        return None
-    first, last, cut = _edges(lo, hi)
-    partial = sorted({s // ROLLUP_STEPS for s, _ in cut})
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count, min_step, min_value, max_step, max_value FROM jobs_app_metricrollup "
-            "WHERE job_id = %s AND key = %s AND block >= %s AND block <= %s AND NOT block = ANY(%s) ORDER BY block",
-            [job_id, key, first, last, partial],
-        )
-        rows = cursor.fetchall()
-        edge = []
-        if cut:
-            ranges = " OR ".join(["(step >= %s AND step <= %s)"] * len(cut))
-            cursor.execute(
-                f"SELECT step, value FROM jobs_app_metricpoint WHERE job_id = %s AND key = %s AND ({ranges})",
-                [job_id, key, *[b for pair in cut for b in pair]],
-            )
-            edge = cursor.fetchall()
-    count = sum(r[0] for r in rows) + len(edge)
-    steps = np.array([s for r in rows for s in (r[1], r[3])] + [e[0] for e in edge], dtype=np.int64)
-    values = np.array([v for r in rows for v in (r[2], r[4])] + [e[1] for e in edge], dtype=np.float64)
-    steps, first_seen = np.unique(steps, return_index=True)  # sorted; a one-point block names its point twice
+def _extremes(job_id, key: str, lo: int, hi: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """(points in lo..hi, candidate steps, candidate values in step order): each inner chunk's lowest and
+    highest point, and every point in the range of the (at most two) end chunks."""
+    inner = MetricChunk.objects.filter(
+        job_id=job_id, key=key, block__gt=lo // CHUNK_STEPS, block__lt=hi // CHUNK_STEPS
+    ).values_list("count", "min_step", "min_value", "max_step", "max_value")
+    rows = list(inner)
+    edge_steps, edge_values = _edges(job_id, key, lo, hi)
+    count = sum(r[0] for r in rows) + len(edge_steps)
+    steps = np.array([s for r in rows for s in (r[1], r[3])] + edge_steps.tolist(), dtype=np.int64)
+    values = np.array([v for r in rows for v in (r[2], r[4])] + edge_values.tolist(), dtype=np.float64)
+    steps, first_seen = np.unique(steps, return_index=True)  # sorted; a one-point chunk names its point twice
     return count, steps, values[first_seen]
 
 
@@ -732,20 +643,14 @@ def _declared() -> dict[str, dict[str, str]]:
     return {name: getattr(kinds.get(name), "METRIC_DIRECTIONS", {}) for name in kinds.NAMES}
 
 
-# One statement for a page of jobs: per (job, key) the count and extremes from the rollups (a 64th of the
-# points), then the last point by one backward probe of the primary key (LIMIT 1 keeps each a probe).
+# One statement for a page of jobs: per (job, key) the count, extremes and last point from the chunks' own
+# columns (a 64th of the points, none of them unpacked).
 _SUMMARIES = """
-WITH g AS (
-    SELECT job_id, key, sum(count) AS count,
-           min(min_value) AS min, (array_agg(min_step ORDER BY min_value, min_step))[1] AS min_step,
-           max(max_value) AS max, (array_agg(max_step ORDER BY max_value DESC, max_step))[1] AS max_step
-    FROM jobs_app_metricrollup WHERE job_id = ANY(%s::uuid[]) GROUP BY job_id, key
-)
-SELECT g.job_id, g.key, g.count, g.min, g.min_step, g.max, g.max_step, last.step, last.value
-FROM g CROSS JOIN LATERAL (
-    SELECT step, value FROM jobs_app_metricpoint p
-    WHERE p.job_id = g.job_id AND p.key = g.key ORDER BY p.step DESC LIMIT 1
-) AS last
+SELECT job_id, key, sum(count),
+       min(min_value), (array_agg(min_step ORDER BY min_value, min_step))[1],
+       max(max_value), (array_agg(max_step ORDER BY max_value DESC, max_step))[1],
+       max(last_step), (array_agg(last_value ORDER BY block DESC))[1]
+FROM jobs_app_metricchunk WHERE job_id = ANY(%s::uuid[]) GROUP BY job_id, key
 """
 
 
@@ -762,8 +667,8 @@ def summaries(jobs) -> dict[str, dict[str, dict]]:
         with connection.cursor() as cursor:
             cursor.execute(_SUMMARIES, [[job.pk for job in jobs]])
             rows = cursor.fetchall()
-    else:  # SQLite keeps no rollups: reduce the points here (development databases only)
-        rows = _summaries_from_points([job.pk for job in jobs])
+    else:  # SQLite: reduced here (development databases only)
+        rows = _summaries_from_chunks([job.pk for job in jobs])
     for job_id, key, count, low, low_step, high, high_step, last_step, last in rows:
         job_id = str(job_id)
         out[job_id][key] = {
@@ -783,43 +688,26 @@ def summaries(jobs) -> dict[str, dict[str, dict]]:
     return out
 
 
-def _summaries_from_points(job_ids: list) -> list[tuple]:
+def _summaries_from_chunks(job_ids: list) -> list[tuple]:
+    """_SUMMARIES' rows reduced here from the chunks' columns (SQLite, which has no array_agg)."""
     rows: dict[tuple, list] = {}
-    points = MetricPoint.objects.filter(job_id__in=job_ids).order_by("job_id", "key", "step")
-    for job_id, key, step, value in points.values_list("job_id", "key", "step", "value").iterator():
+    chunks = MetricChunk.objects.filter(job_id__in=job_ids).order_by("job_id", "key", "block")
+    fields = ("job_id", "key", "count", "min_value", "min_step", "max_value", "max_step", "last_step", "last_value")
+    for job_id, key, count, low, low_step, high, high_step, last_step, last in chunks.values_list(*fields).iterator():
         row = rows.get((job_id, key))
         if row is None:
-            rows[(job_id, key)] = [job_id, key, 1, value, step, value, step, step, value]
+            rows[(job_id, key)] = [job_id, key, count, low, low_step, high, high_step, last_step, last]
             continue
-        row[2] += 1
-        if value < row[3]:
-            row[3], row[4] = value, step
-        if value > row[5]:
-            row[5], row[6] = value, step
-        row[7], row[8] = step, value
+        row[2] += count
+        if low < row[3]:  # chunks in step order: on ties the earlier step stays
+            row[3], row[4] = low, low_step
+        if high > row[5]:
+            row[5], row[6] = high, high_step
+        row[7], row[8] = last_step, last
     return [tuple(row) for row in rows.values()]
 
 
 def keys_of(jobs_queryset, *, limit: int = 1000) -> list[str]:
-    """The distinct metric keys of the jobs (a queryset of Job), in name order, at most `limit` of them.
-    Read from the rollups on PostgreSQL (a 64th of the points)."""
-    table = MetricRollup if connection.vendor == "postgresql" else MetricPoint
-    found = table.objects.filter(job__in=jobs_queryset.values("pk")).values_list("key", flat=True)
+    """The distinct metric keys of the jobs (a queryset of Job), in name order, at most `limit` of them."""
+    found = MetricChunk.objects.filter(job__in=jobs_queryset.values("pk")).values_list("key", flat=True)
     return list(found.distinct().order_by("key")[:limit])
-
-
-def rollups_of(points: list[MetricPoint]) -> list[MetricRollup]:
-    """The rollup rows of a set of points (all of the blocks they fall in, nothing else in those blocks), as
-    `ingest` would leave them: for bulk rows written around `ingest`, such as the `seed_jobs` command's."""
-    blocks: dict[tuple, list] = {}
-    for p in sorted(points, key=lambda p: (str(p.job_id), p.key, p.step)):
-        block = blocks.setdefault((p.job_id, p.key, p.step // ROLLUP_STEPS), [0, p.step, p.value, p.step, p.value])
-        block[0] += 1
-        if p.value < block[2]:
-            block[1], block[2] = p.step, p.value
-        if p.value > block[4]:
-            block[3], block[4] = p.step, p.value
-    return [
-        MetricRollup(job_id=job, key=key, block=b, count=n, min_step=s0, min_value=v0, max_step=s1, max_value=v1)
-        for (job, key, b), (n, s0, v0, s1, v1) in blocks.items()
-    ]

@@ -13,7 +13,7 @@ from jobs_app.models import (
     JobLog,
     JobOutput,
     JobStatus,
-    MetricPoint,
+    MetricChunk,
     RetrainTrigger,
     TeamMonthUsage,
     TeamQuota,
@@ -77,7 +77,7 @@ def team_usage(*, team: Team) -> dict:
         "gpu_seconds": round(gpu_seconds, 3),
         "storage_bytes": storage["total"] or 0,
         "blobs": storage["count"],
-        "metric_points": MetricPoint.objects.filter(job__team=team).count(),
+        "metric_points": MetricChunk.objects.filter(job__team=team).aggregate(n=Coalesce(Sum("count"), 0))["n"],
         "quota": team_quotas(team=team, now=now),
     }
 
@@ -156,7 +156,7 @@ COLUMN_JOBS = 2000  # the newest jobs the column picker looks at
 def job_columns(*, jobs: QuerySet[Job]) -> dict:
     """`{params: [dot path], metrics: [{key, direction}]}` over the newest COLUMN_JOBS of `jobs` (already
     scoped and filtered): the runs table's column picker. Bounded: two queries over at most COLUMN_JOBS jobs
-    (the metric keys from the rollups, a 64th of the points)."""
+    (the metric keys from the metric chunks, a 64th of the points)."""
     from jobs_app import metrics, specs
 
     newest = jobs.order_by("-created_at", "-id")[:COLUMN_JOBS]

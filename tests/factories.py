@@ -22,8 +22,6 @@ from jobs_app.models import (
     JobLog,
     JobOutput,
     MetricBatch,
-    MetricPoint,
-    MetricRollup,
     OutputKind,
     ResourcePool,
     RetrainTrigger,
@@ -311,19 +309,6 @@ class JobOutputFactory(factory.django.DjangoModelFactory):
     object_id = factory.LazyFunction(uuid.uuid4)
 
 
-class MetricPointFactory(factory.django.DjangoModelFactory):
-    """One point written as a row. To test reads of downsampled series, use jobs_app.metrics.ingest, which
-    also keeps MetricRollup up to date."""
-
-    class Meta:
-        model = MetricPoint
-
-    job = factory.SubFactory(JobFactory)
-    key = "loss"
-    step = factory.Sequence(lambda n: n)
-    value = factory.Sequence(lambda n: 1.0 / (n + 1))
-
-
 class MetricBatchFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = MetricBatch
@@ -342,20 +327,6 @@ class JobArtifactFactory(factory.django.DjangoModelFactory):
     path = factory.Sequence(lambda n: f"notes/{n}.txt")
     blob = factory.SubFactory(BlobFactory)
     size_bytes = factory.LazyAttribute(lambda a: a.blob.size_bytes)
-
-
-class MetricRollupFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = MetricRollup
-
-    job = factory.SubFactory(JobFactory)
-    key = "loss"
-    block = factory.Sequence(lambda n: n)
-    count = 1
-    min_step = factory.LazyAttribute(lambda r: r.block * 64)
-    min_value = 0.5
-    max_step = factory.LazyAttribute(lambda r: r.block * 64)
-    max_value = 0.5
 
 
 class RetrainTriggerFactory(factory.django.DjangoModelFactory):

@@ -42,7 +42,7 @@ def test_every_eco_model_is_registered():
     ours = [m for m in apps.get_models() if m._meta.app_label.endswith("_app")]
     # through tables are edited inline on their parents; the metric tables have composite primary keys, which the
     # admin cannot address: its figures show on the job's admin page and through the API
-    through = {"DatasetLineage", "ModelVersionDataset", "MetricPoint", "MetricRollup", "MetricBatch"}
+    through = {"DatasetLineage", "ModelVersionDataset", "MetricChunk", "MetricBatch"}
     missing = [m.__name__ for m in ours if m not in admin.site._registry and m.__name__ not in through]
     assert missing == []
 

@@ -2,7 +2,7 @@
 
     python manage.py seed_jobs --team demo --count 10000 [--points 5] [--seed 0]
 
-Jobs are written with bulk_create, metric points and their rollups (computed here) with COPY, not through the
+Jobs and their metric chunks (jobs_app.metrics.chunk_rows) are written with bulk_create, not through the
 services: no dataset, model or worker is involved, the jobs only look like finished runs (about 1 in 20
 failed, with an error). Not for production data."""
 
@@ -11,25 +11,14 @@ import time
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts_app.models import Membership, Role, Team
 from jobs_app import metrics
-from jobs_app.models import Job, JobStatus, MetricPoint, MetricRollup
+from jobs_app.models import Job, JobStatus, MetricChunk
 
 BATCH = 2000
-ROLLUP_FIELDS = ["job_id", "key", "block", "count", "min_step", "min_value", "max_step", "max_value"]
-
-
-def _copy(model, fields: list[str], objects) -> None:
-    with (
-        connection.cursor() as cursor,
-        cursor.copy(f"COPY {model._meta.db_table} ({', '.join(fields)}) FROM STDIN") as copy,
-    ):
-        for obj in objects:
-            copy.write_row([getattr(obj, f) for f in fields])
-
 
 class Command(BaseCommand):
     help = "Create --count finished train jobs with a few metric points each in team --team (for benchmarks)."
@@ -55,22 +44,8 @@ class Command(BaseCommand):
             with transaction.atomic():
                 jobs = [self._job(found, creator, rng, now, offset + i) for i in range(min(BATCH, count - offset))]
                 Job.objects.bulk_create(jobs)
-                rows = [p for job in jobs for p in self._points(job, rng, points)]
-                if connection.vendor == "postgresql":  # COPY: a tenth of bulk_create's time for the points
-                    _copy(MetricPoint, ["job_id", "key", "step", "value", "time"], rows)
-                    rollup_fields = [
-                        "job_id",
-                        "key",
-                        "block",
-                        "count",
-                        "min_step",
-                        "min_value",
-                        "max_step",
-                        "max_value",
-                    ]
-                    _copy(MetricRollup, rollup_fields, metrics.rollups_of(rows))  # SQLite keeps no rollups
-                else:
-                    MetricPoint.objects.bulk_create(rows, batch_size=5000)
+                chunks = [c for job in jobs for c in metrics.chunk_rows(job.pk, self._points(job, rng, points))]
+                MetricChunk.objects.bulk_create(chunks, batch_size=2000)
         seconds = time.perf_counter() - started
         self.stdout.write(f"seeded {count} jobs with {count * points * 2} metric points in {seconds:.1f} s")
 
@@ -104,13 +79,14 @@ class Command(BaseCommand):
         )
 
     @staticmethod
-    def _points(job, rng, n) -> list[MetricPoint]:
+    def _points(job, rng, n) -> list[tuple]:
+        """(key, step, value, time) points of a loss and a val_accuracy falling and rising over n steps."""
         loss, accuracy = rng.uniform(1.5, 2.5), rng.uniform(0.1, 0.3)
         out = []
         for step in range(1, n + 1):
             loss *= rng.uniform(0.6, 0.95)
             accuracy = min(1.0, accuracy + rng.uniform(0.0, 0.2))
-            at = job.started_at + timedelta(seconds=step)
-            out.append(MetricPoint(job=job, key="loss", step=step * 10, value=loss, time=at))
-            out.append(MetricPoint(job=job, key="val_accuracy", step=step * 10, value=accuracy, time=at))
+            at = (job.started_at + timedelta(seconds=step)).timestamp()
+            out.append(("loss", step * 10, loss, at))
+            out.append(("val_accuracy", step * 10, accuracy, at))
         return out
