@@ -3,12 +3,14 @@ series and 64-step block (MetricChunk, its points packed as big-endian columns):
 the old tables dropped."""
 
 import struct
+from datetime import UTC, datetime, timedelta
 from itertools import groupby
 
 import django.db.models.deletion
 from django.db import migrations, models
 
 CHUNK_STEPS = 64
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Per (job, key, block): the count, ends and extremes (earliest step on ties), and the points packed in step
 # order with PostgreSQL's own send functions (big-endian), the layout jobs_app.metrics reads.
@@ -59,6 +61,35 @@ def copy_points(apps, schema_editor):
     chunk.objects.bulk_create(chunks, batch_size=1000)
 
 
+def copy_chunks_back(apps, schema_editor):
+    """The reverse: each chunk's points as MetricPoint rows, and its count and extremes as a MetricRollup."""
+    point, rollup = apps.get_model("jobs_app", "MetricPoint"), apps.get_model("jobs_app", "MetricRollup")
+    chunk = apps.get_model("jobs_app", "MetricChunk")
+    points, rollups = [], []
+    for c in chunk.objects.order_by("job_id", "key", "block").iterator():
+        steps = struct.unpack(f">{c.count}q", bytes(c.step_bytes))
+        values = struct.unpack(f">{c.count}d", bytes(c.value_bytes))
+        micros = struct.unpack(f">{c.count}q", bytes(c.time_bytes))
+        points += [
+            point(job_id=c.job_id, key=c.key, step=s, value=v, time=EPOCH + timedelta(microseconds=t))
+            for s, v, t in zip(steps, values, micros, strict=True)
+        ]
+        rollups.append(
+            rollup(
+                job_id=c.job_id,
+                key=c.key,
+                block=c.block,
+                count=c.count,
+                min_step=c.min_step,
+                min_value=c.min_value,
+                max_step=c.max_step,
+                max_value=c.max_value,
+            )
+        )
+    point.objects.bulk_create(points, batch_size=5000)
+    rollup.objects.bulk_create(rollups, batch_size=5000)
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("jobs_app", "0012_metric_points_without_fk_constraint"),
@@ -98,11 +129,7 @@ class Migration(migrations.Migration):
                 ),
             ],
         ),
-        migrations.RunPython(copy_points, migrations.RunPython.noop),
-        migrations.RemoveField(
-            model_name="metricrollup",
-            name="job",
-        ),
+        migrations.RunPython(copy_points, copy_chunks_back),
         migrations.DeleteModel(
             name="MetricPoint",
         ),

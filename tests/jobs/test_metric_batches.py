@@ -11,7 +11,7 @@ from django.db import connection, transaction
 
 from accounts_app.services import issue_token
 from jobs_app import attempts, metrics
-from jobs_app.models import Job, MetricBatch, MetricPoint
+from jobs_app.models import Job, MetricBatch, MetricChunk
 
 
 @pytest.fixture
@@ -38,8 +38,8 @@ def test_a_batch_sent_again_writes_nothing_even_with_another_body(world, job):
     again = _post(client, job, {"points": _points(8, value=9.0), "batch_id": "7f3c9e1a2b4d4c6e8f00112233445566"})
     assert again.status_code == 200
     assert again.json() == {"job": str(job.pk), "received": 8, "written": 0, "duplicate": True}
-    assert MetricPoint.objects.filter(job=job).count() == 5
-    assert set(MetricPoint.objects.filter(job=job).values_list("value", flat=True)) == {1.0}
+    assert len(metrics.stored_points(job.pk)) == 5
+    assert {p[2] for p in metrics.stored_points(job.pk)} == {1.0}
 
     plain = _post(client, job, {"points": _points(8, value=2.0)})  # no batch_id: as before, every time
     assert plain.json()["duplicate"] is False and plain.json()["written"] == 8
@@ -63,7 +63,7 @@ def test_a_bad_batch_id_is_400_naming_it_and_nothing_is_written(world, job, batc
     response = _post(world.client("member"), job, {"points": _points(3), "batch_id": batch_id})
     assert response.status_code == 400
     assert "batch_id" in response.json()["errors"], response.json()
-    assert not MetricPoint.objects.filter(job=job).exists()
+    assert not MetricChunk.objects.filter(job=job).exists()
     assert not MetricBatch.objects.exists()
 
 
@@ -82,7 +82,7 @@ def test_a_refused_batch_is_not_recorded(world, job):
     assert bad.status_code == 400 and "points[2].step" in bad.json()["errors"]
     refused = _post(world.client("admin"), job, {"points": _points(2), "batch_id": "b1"})
     assert refused.status_code == 403
-    assert not MetricBatch.objects.exists() and not MetricPoint.objects.exists()
+    assert not MetricBatch.objects.exists() and not MetricChunk.objects.exists()
     ok = _post(member, job, {"points": _points(2), "batch_id": "b1"})
     assert ok.json() == {"job": str(job.pk), "received": 2, "written": 2, "duplicate": False}
 
@@ -113,7 +113,7 @@ def test_a_second_writer_of_the_same_batch_waits_for_the_first_and_writes_nothin
         assert recorded.wait(10)
         second = pool.submit(write, [("loss", s, 2.0) for s in range(20)], hold=False)
         assert (first.result(timeout=30), second.result(timeout=30)) == ((10, False), (0, True))
-    assert sorted(MetricPoint.objects.filter(job=job).values_list("step", "value")) == [(s, 1.0) for s in range(10)]
+    assert [(s, v) for _, s, v, _ in metrics.stored_points(job.pk)] == [(s, 1.0) for s in range(10)]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -135,7 +135,7 @@ def test_concurrent_requests_with_one_batch_id_write_once(world, job, live_serve
     assert [a.status_code for a in answers] == [200] * 8
     bodies = sorted((a.json()["duplicate"], a.json()["written"]) for a in answers)
     assert bodies == [(False, 50)] + [(True, 0)] * 7
-    assert MetricPoint.objects.filter(job=job).count() == 50
+    assert len(metrics.stored_points(job.pk)) == 50
     assert MetricBatch.objects.filter(job=job).count() == 1
 
 

@@ -1,14 +1,14 @@
-"""How points are written: client timestamps, the COPY path and the merge path, rollups kept exact by both."""
+"""How points are written: client timestamps, appends to stored chunks and merges into them, each chunk's count,
+ends and extremes kept exact by both."""
 
 import random
 import time
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
 
 from jobs_app import metrics
-from jobs_app.models import Job, MetricBatch, MetricPoint, MetricRollup
+from jobs_app.models import CHUNK_STEPS, Job, MetricBatch, MetricChunk
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_a_points_time_is_the_clients_and_defaults_to_the_servers(world, job):
     )
     after = time.time()
     assert answer.status_code == 200 and answer.json()["written"] == 3
-    stored = dict(MetricPoint.objects.filter(job=job).values_list("step", "time"))
+    stored = {step: at for _, step, _, at in metrics.stored_points(job.pk)}
     assert stored[0] == datetime.fromtimestamp(1_700_000_000.25, UTC)
     assert stored[1] == datetime.fromtimestamp(1_700_000_001, UTC)
     assert before - 1 <= stored[2].timestamp() <= after + 1
@@ -48,8 +48,8 @@ def test_a_sent_again_point_takes_its_new_time(world, job):
     _post(client, job, [{"key": "loss", "step": 0, "value": 1.0, "time": 1_700_000_000}])
     again = _post(client, job, [{"key": "loss", "step": 0, "value": 2.0, "time": 1_700_000_100}])
     assert again.json()["written"] == 1
-    point = MetricPoint.objects.get(job=job)
-    assert (point.value, point.time.timestamp()) == (2.0, 1_700_000_100)
+    ((_, _, value, at),) = metrics.stored_points(job.pk)
+    assert (value, at.timestamp()) == (2.0, 1_700_000_100)
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,7 @@ def test_a_bad_time_is_400_naming_the_point_and_nothing_is_written(world, job, w
     response = _post(world.client("member"), job, points)
     assert response.status_code == 400
     assert "points[1].time" in response.json()["errors"], response.json()
-    assert not MetricPoint.objects.filter(job=job).exists()
+    assert not MetricChunk.objects.filter(job=job).exists()
 
 
 def test_a_time_more_than_a_day_ahead_is_refused_and_one_within_it_is_kept(world, job):
@@ -103,7 +103,7 @@ def test_a_number_beyond_a_double_is_named_by_the_point_check(world, job, number
     body = b'{"points": [{"key": "loss", "step": 1, "value": ' + number + b"}]}"
     response = world.client("member").post(f"/api/v1/jobs/{job.pk}/metrics/", body, content_type="application/json")
     assert response.status_code == 400 and "points[0].value" in response.json()["errors"], response.json()
-    assert not MetricPoint.objects.exists()
+    assert not MetricChunk.objects.exists()
 
 
 @pytest.mark.parametrize("body", [b'{"points": [', b'{"points": [NaN]}', b"\xff"])
@@ -112,43 +112,61 @@ def test_a_body_neither_parser_reads_is_400(world, job, body):
     assert response.status_code == 400 and response.json()["code"] == "parse_error", response.json()
 
 
-def test_keys_that_copy_would_read_as_separators_are_stored_as_sent(job):
+def test_keys_with_separators_are_stored_as_sent(job):
     """The worker's own writes do not pass check_points: a key with a backslash, a tab or a newline must still
-    land in its own row and field, never spill into another."""
+    land in its own series, never spill into another."""
     keys = ["back\\slash", "tab\there", "new\nline", "cr\rx", "\\N"]
     metrics.ingest(job.pk, [(k, 1, float(i)) for i, k in enumerate(keys)])
-    assert dict(MetricPoint.objects.filter(job=job).values_list("key", "value")) == {
+    assert {key: value for key, _, value, _ in metrics.stored_points(job.pk)} == {
         k: float(i) for i, k in enumerate(keys)
     }
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="rollups are kept on PostgreSQL only")
-def test_rollups_stay_exact_over_new_replaced_and_interleaved_batches(job):
-    """New points are folded into the rollups, batches that meet stored points recompute them: after any mix,
-    the rollups are what a recount of the points gives."""
+_SUMMARY = ("count", "first_step", "last_step", "last_value", "min_step", "min_value", "max_step", "max_value")
+
+
+def _chunks(job) -> dict:
+    return {(c.key, c.block): c for c in MetricChunk.objects.filter(job=job)}
+
+
+def test_chunks_stay_exact_over_appended_replaced_and_interleaved_batches(job):
+    """Appends, overlaps and interleavings in any mix: each chunk's points are the last value sent at each step,
+    in step order, and its count, ends and extremes (the earliest step on ties) are what a recount of those
+    points gives."""
     rng = random.Random(7)
-    for _ in range(30):
+    expected: dict[tuple[str, int], float] = {}
+    for _ in range(40):
         start = rng.randrange(0, 600)
         steps = rng.sample(range(start, start + 300), rng.randrange(1, 120))
+        if rng.random() < 0.5:
+            steps.sort()  # in order, as a training loop sends them: mostly appends
         key = rng.choice(["loss", "acc"])
         # a few ties, so the earliest step holding an extreme must be the one named
-        metrics.ingest(job.pk, [(key, s, float(rng.choice([-1, 0, 1, rng.random()]))) for s in steps])
-    points = list(MetricPoint.objects.filter(job=job))
-    expected = {
-        (r.key, r.block): (r.count, r.min_step, r.min_value, r.max_step, r.max_value)
-        for r in metrics.rollups_of(points)
-    }
-    stored = {
-        (r.key, r.block): (r.count, r.min_step, r.min_value, r.max_step, r.max_value)
-        for r in MetricRollup.objects.filter(job=job)
-    }
-    assert stored == expected
+        batch = [(key, s, float(rng.choice([-1, 0, 1, rng.random()]))) for s in steps]
+        metrics.ingest(job.pk, batch)
+        expected.update({(k, s): v for k, s, v in batch})
+    stored = metrics.stored_points(job.pk)
+    assert [(k, s, v) for k, s, v, _ in stored] == sorted((k, s, v) for (k, s), v in expected.items())
+    recount = {(c.key, c.block): c for c in metrics.chunk_rows(job.pk, [p[:3] for p in stored])}
+    found = _chunks(job)
+    assert found.keys() == recount.keys()
+    for pair, chunk in found.items():
+        assert [getattr(chunk, f) for f in _SUMMARY] == [getattr(recount[pair], f) for f in _SUMMARY], pair
+
+
+def test_a_chunk_is_appended_to_when_its_new_steps_come_after_the_stored_ones(job):
+    metrics.ingest(job.pk, [("loss", s, float(s)) for s in range(10)])
+    metrics.ingest(job.pk, [("loss", s, -1.0 if s == 12 else 100.0) for s in range(10, 70)])
+    first, second = sorted(_chunks(job).values(), key=lambda c: c.block)
+    assert [getattr(first, f) for f in _SUMMARY] == [CHUNK_STEPS, 0, 63, 100.0, 12, -1.0, 10, 100.0]
+    assert [getattr(second, f) for f in _SUMMARY] == [6, 64, 69, 100.0, 64, 100.0, 64, 100.0]
+    assert [s for _, s, _, _ in metrics.stored_points(job.pk)] == list(range(70))
 
 
 def test_a_batch_with_repeated_steps_keeps_the_last(job):
     written = metrics.ingest(job.pk, [("loss", 1, 1.0), ("loss", 1, 2.0), ("loss", 2, 3.0)])
     assert written == 2
-    assert dict(MetricPoint.objects.filter(job=job).values_list("step", "value")) == {1: 2.0, 2: 3.0}
+    assert [(s, v) for _, s, v, _ in metrics.stored_points(job.pk)] == [(1, 2.0), (2, 3.0)]
 
 
 # --- check_batch: the column-wise check of a plain request, against check_points' point-by-point rule ---------
@@ -214,10 +232,9 @@ def test_check_batch_checks_every_points_time(time, ok):
     assert error.value.field == "points[0].time"
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the optimistic COPY is PostgreSQL's path")
 def test_a_batch_that_meets_stored_points_is_merged_once_over_the_api(world, job):
-    """The API COPYs a batch without a savepoint; one that meets a stored point rolls back and is merged in a
-    second transaction: values replaced, new steps added, its batch id recorded once, rollups recounted."""
+    """A batch that meets stored points is merged into their chunk: values replaced, new steps added, its
+    batch id recorded once, the chunk's count and extremes recounted."""
     member = world.client("member")
     first = {"points": [{"key": "loss", "step": s, "value": float(s)} for s in range(0, 10)], "batch_id": "one"}
     assert member.post(f"/api/v1/jobs/{job.pk}/metrics/", first, format="json").json()["written"] == 10
@@ -225,19 +242,13 @@ def test_a_batch_that_meets_stored_points_is_merged_once_over_the_api(world, job
     body = {"points": overlap, "batch_id": "two"}
     answer = member.post(f"/api/v1/jobs/{job.pk}/metrics/", body, format="json").json()
     assert answer == {"job": str(job.pk), "received": 10, "written": 10, "duplicate": False}
-    stored = dict(MetricPoint.objects.filter(job=job).values_list("step", "value"))
+    stored = {s: v for _, s, v, _ in metrics.stored_points(job.pk)}
     assert stored == {**{s: float(s) for s in range(5)}, **{s: -float(s) for s in range(5, 15)}}
     assert sorted(MetricBatch.objects.filter(job=job).values_list("batch_id", flat=True)) == ["one", "two"]
     again = member.post(f"/api/v1/jobs/{job.pk}/metrics/", body, format="json").json()
     assert again["duplicate"] is True and again["written"] == 0
-    (rollup,) = MetricRollup.objects.filter(job=job)
-    assert (rollup.count, rollup.min_step, rollup.min_value, rollup.max_step, rollup.max_value) == (
-        15,
-        14,
-        -14.0,
-        4,
-        4.0,
-    )
+    (chunk,) = MetricChunk.objects.filter(job=job)
+    assert [getattr(chunk, f) for f in _SUMMARY] == [15, 0, 14, -14.0, 14, -14.0, 4, 4.0]
 
 
 @pytest.mark.parametrize(("who", "status"), [("outsider", 404), ("viewer", 403), ("member", 400)])
@@ -246,4 +257,4 @@ def test_a_malformed_batch_answers_404_and_403_before_400(world, job, who, statu
     learns that first, never what is wrong with a body it could not send anyway."""
     response = _post(world.client(who), job, [{"key": "loss", "step": -1, "value": 1.0}])
     assert response.status_code == status, response.json()
-    assert not MetricPoint.objects.exists()
+    assert not MetricChunk.objects.exists()

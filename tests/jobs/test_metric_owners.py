@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs_app import attempts, services
-from jobs_app.models import Job, JobLog, JobStatus, MetricPoint
+from jobs_app import attempts, metrics, services
+from jobs_app.models import Job, JobLog, JobStatus, MetricChunk
 from jobs_app.runners.reporter import RegistryReporter
 from ml.errors import Conflict, Forbidden
 
@@ -50,12 +50,12 @@ def test_a_member_cannot_post_into_a_running_worker_job_but_its_worker_can(world
         assert response.status_code == 403, response.json()
         assert attempts.HEADER in response.json()["detail"]
     assert _post(member, train_job.pk, token="1.guessed").status_code == 403
-    assert not MetricPoint.objects.filter(job_id=train_job.pk).exists()
+    assert not MetricChunk.objects.filter(job_id=train_job.pk).exists()
 
     response = _post(member, train_job.pk, token=token)
     assert response.status_code == 200, response.json()
     assert response.json()["written"] == 2
-    assert list(MetricPoint.objects.filter(job_id=train_job.pk).values_list("step", flat=True)) == [1, 2]
+    assert [p[1] for p in metrics.stored_points(train_job.pk)] == [1, 2]
     # the credential does not lift the role rule or the team wall
     assert _post(world.client("viewer"), train_job.pk, token=token).status_code == 403
     assert _post(world.client("outsider"), train_job.pk, token=token).status_code == 404
@@ -79,7 +79,7 @@ def test_a_stale_attempts_credential_is_refused_over_the_api_and_in_the_workers_
         attempts.write_from_worker(job_id=train_job.pk, token=first, lines=[(timezone.now(), "stale")])
     with pytest.raises(Forbidden):
         attempts.write_from_worker(job_id=train_job.pk, token=first, checkpoint="checkpoints/stale")
-    assert not MetricPoint.objects.filter(job_id=train_job.pk).exists()
+    assert not MetricChunk.objects.filter(job_id=train_job.pk).exists()
     assert not JobLog.objects.filter(job_id=train_job.pk, line="stale").exists()
     assert Job.objects.get(pk=train_job.pk).checkpoint == ""
 
@@ -88,7 +88,7 @@ def test_a_stale_attempts_credential_is_refused_over_the_api_and_in_the_workers_
     assert _post(world.client("member"), train_job.pk, token=second).status_code == 409  # over: nobody writes
     with pytest.raises(Conflict):
         attempts.write_from_worker(job_id=train_job.pk, token=second, points=[("loss", 9, 1.0)])
-    assert MetricPoint.objects.filter(job_id=train_job.pk).count() == 2
+    assert len(metrics.stored_points(train_job.pk)) == 2
 
 
 def test_a_stale_reporter_drops_its_buffer_and_stops(world, iris_version, settings):
@@ -113,7 +113,7 @@ def test_a_stale_reporter_drops_its_buffer_and_stops(world, iris_version, settin
     assert reporter.flush() is None
     assert reporter.should_stop() and reporter.stop_reason == "lost"
     reporter.save_checkpoint({}, {"epoch": 1})
-    assert list(MetricPoint.objects.filter(job=job).values_list("step", flat=True)) == [1]
+    assert [p[1] for p in metrics.stored_points(job.pk)] == [1]
     assert "epoch=2" not in JobLog.objects.filter(job=job).values_list("line", flat=True)
     assert Job.objects.get(pk=job.pk).checkpoint == ""
 
@@ -128,7 +128,7 @@ def test_a_tracking_run_takes_points_from_its_creator_before_and_after_it_ends(w
     late = [{"key": "loss", "step": 3, "value": 0.125}]
     response = _post(creator, job_id, late)
     assert response.status_code == 200 and response.json()["written"] == 1
-    assert sorted(MetricPoint.objects.filter(job_id=job_id).values_list("step", flat=True)) == [1, 2, 3]
+    assert sorted(p[1] for p in metrics.stored_points(job_id)) == [1, 2, 3]
 
 
 def test_a_tracking_run_refuses_everyone_but_its_creator(world):
@@ -142,5 +142,5 @@ def test_a_tracking_run_refuses_everyone_but_its_creator(world):
     assert _post(world.client("admin"), job_id, overwrite, token="1.anything").status_code == 403
     world.client("member").post(f"/api/v1/jobs/{job_id}/finish/", {"status": "failed", "error": "oom"}, format="json")
     assert _post(world.client("admin"), job_id, overwrite).status_code == 403  # also after it ended
-    assert not MetricPoint.objects.filter(job_id=job_id).exists()
+    assert not MetricChunk.objects.filter(job_id=job_id).exists()
     assert Job.objects.get(pk=job_id).status == JobStatus.FAILED

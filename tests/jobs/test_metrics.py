@@ -3,7 +3,7 @@
 import pytest
 
 from jobs_app import metrics
-from jobs_app.models import Job, MetricPoint
+from jobs_app.models import Job, MetricChunk
 
 
 @pytest.fixture
@@ -27,10 +27,10 @@ def test_ingest_is_idempotent_and_the_last_value_wins(world, job):
     assert first.status_code == 200 and first.json()["written"] == 110
     again = _post(client, job, points)
     assert again.status_code == 200
-    assert MetricPoint.objects.filter(job=job).count() == 110
+    assert len(metrics.stored_points(job.pk)) == 110
     changed = _post(client, job, [{"key": "loss", "step": 5, "value": 9.0}, {"key": "loss", "step": 5, "value": 7.0}])
     assert changed.json()["written"] == 1  # duplicates inside a batch: the last one counts
-    assert MetricPoint.objects.get(job=job, key="loss", step=5).value == 7.0
+    assert [p[2] for p in metrics.stored_points(job.pk, "loss") if p[1] == 5] == [7.0]
 
     keys = client.get(f"/api/v1/jobs/{job.pk}/metrics/").json()["keys"]
     assert keys == [
@@ -62,7 +62,7 @@ def test_malformed_points_are_400_naming_the_point_and_nothing_is_written(world,
     response = _post(world.client("member"), job, points)
     assert response.status_code == 400, response.json()
     assert field in response.json()["errors"], response.json()
-    assert not MetricPoint.objects.filter(job=job).exists()
+    assert not MetricChunk.objects.filter(job=job).exists()
 
 
 def test_nan_in_the_body_is_400(world, job):
@@ -70,7 +70,7 @@ def test_nan_in_the_body_is_400(world, job):
     body = '{"points": [{"key": "loss", "step": 1, "value": NaN}]}'
     response = client.post(f"/api/v1/jobs/{job.pk}/metrics/", body, content_type="application/json")
     assert response.status_code == 400
-    assert not MetricPoint.objects.exists()
+    assert not MetricChunk.objects.exists()
 
 
 def test_missing_points_and_roles(world, job):
@@ -110,7 +110,7 @@ def test_the_binary_read_matches_the_orm(job):
     points = [("m", s * 3, rng.uniform(-1e300, 1e300)) for s in range(3000)] + [("m", 2**62, -0.0)]
     metrics.ingest(job.pk, points)
     steps, values = metrics.fetch(job.pk, "m")
-    expected = list(MetricPoint.objects.filter(job=job, key="m").order_by("step").values_list("step", "value"))
+    expected = [(s, v) for _, s, v, _ in metrics.stored_points(job.pk, "m")]
     assert list(zip(steps.tolist(), values.tolist(), strict=True)) == expected
     assert metrics.fetch(job.pk, "nothing")[0].tolist() == []
 
@@ -136,11 +136,11 @@ def test_a_body_over_the_limit_is_413_json(world, job, settings):
     points = [{"key": "loss", "step": s, "value": 0.5} for s in range(100)]
     response = _post(world.client("member"), job, points)
     assert response.status_code == 413 and response.json()["code"] == "too_large"
-    assert not MetricPoint.objects.exists()
+    assert not MetricChunk.objects.exists()
 
 
-def test_rollups_follow_replaced_values(world, job):
-    """A downsampled read of a long series comes from the rollup blocks; replacing a point must not leave
+def test_chunk_extremes_follow_replaced_values(world, job):
+    """A downsampled read of a long series comes from the chunks' extremes; replacing a point must not leave
     its old extreme behind, and the answer must match downsampling every point."""
     import numpy as np
 
@@ -155,7 +155,7 @@ def test_rollups_follow_replaced_values(world, job):
     steps, values = metrics.fetch(job.pk, "loss")
     exact_steps, exact_values = metrics.downsample(steps, values, 50)
     got = np.array(body["points"])
-    # the same extremes per bucket (the rollup may pick another step holding the same value)
+    # the same extremes per bucket (a chunk may name another step holding the same value)
     assert sorted(got[:, 1].tolist()) == sorted(exact_values.tolist())
 
 

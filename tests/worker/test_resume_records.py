@@ -8,6 +8,7 @@ import re
 import pytest
 from django.db import connection
 
+from jobs_app import metrics
 from jobs_app.models import Job
 from models_app.models import ModelVersion
 from tests.helpers import builtin_version, submit, wait_finished, wait_for
@@ -104,16 +105,14 @@ def test_a_resumed_job_has_every_epochs_points_and_log_line_once(world, stack, r
     assert 1 <= resumed_after < EPOCHS
 
     writes = received(done.pk)
-    summary_keys = {k for k in done.metric_points.values_list("key", flat=True) if k.startswith(("val_", "train_"))}
+    summary_keys = {p[0] for p in metrics.stored_points(done.pk) if p[0].startswith(("val_", "train_"))}
     summary_keys |= {"epoch"}
     assert {"train_loss", "val_accuracy"} <= summary_keys
     # every epoch's summary points: stored once each, and received once each (none lost, none sent twice)
-    epoch_steps = dict(
-        (int(value), step) for step, value in done.metric_points.filter(key="epoch").values_list("step", "value")
-    )
+    epoch_steps = dict((int(value), step) for _, step, value, _ in metrics.stored_points(done.pk, "epoch"))
     assert sorted(epoch_steps) == list(range(1, EPOCHS + 1))
     for key in summary_keys:
-        stored = sorted(done.metric_points.filter(key=key).values_list("step", flat=True))
+        stored = sorted(p[1] for p in metrics.stored_points(done.pk, key))
         assert stored == sorted(epoch_steps.values()), key
         assert {step: writes.get((key, step)) for step in stored} == {step: 1 for step in stored}, key
     assert {k for k, _ in writes} >= summary_keys | {"loss", "lr", "samples_per_s"}
@@ -121,7 +120,7 @@ def test_a_resumed_job_has_every_epochs_points_and_log_line_once(world, stack, r
     # the step-wise points have no hole; those up to the resumed checkpoint arrived once, and only the steps of
     # the epoch the kill interrupted (sent by the dead attempt, then by the resumed one) may have arrived twice
     last_step, resume_step = epoch_steps[EPOCHS], epoch_steps[resumed_after]
-    loss_steps = sorted(done.metric_points.filter(key="loss").values_list("step", flat=True))
+    loss_steps = sorted(p[1] for p in metrics.stored_points(done.pk, "loss"))
     assert loss_steps == list(range(LOG_EVERY, last_step + 1, LOG_EVERY))
     for step in loss_steps:
         times = writes[("loss", step)]

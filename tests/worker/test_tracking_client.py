@@ -16,7 +16,8 @@ import torch
 
 import eco
 from eco.client import EcoError
-from jobs_app.models import Job, JobArtifact, MetricPoint
+from jobs_app import metrics
+from jobs_app.models import Job, JobArtifact
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -95,7 +96,7 @@ def _serving_spec() -> dict:
 
 
 def _series(run_id, key) -> dict[int, tuple[float, float]]:
-    rows = MetricPoint.objects.filter(job_id=run_id, key=key).values_list("step", "value", "time")
+    rows = [p[1:] for p in metrics.stored_points(run_id, key)]
     return {step: (value, when.timestamp()) for step, value, when in rows}
 
 
@@ -162,7 +163,7 @@ def test_a_server_restarted_mid_run_loses_no_point_and_stores_none_twice(world, 
         assert sorted(stored) == list(range(steps))  # every step, once (the primary key is job, key, step)
         assert all(stored[s][0] == pytest.approx(logged[s][index]) for s in stored)
     # no batch was written twice: each write of a batch id happened once (a resend answers `duplicate`)
-    assert MetricPoint.objects.filter(job=job).count() == 2 * steps
+    assert len(metrics.stored_points(job.pk)) == 2 * steps
     assert not (spool / run.id).exists()
 
 
@@ -202,9 +203,7 @@ def test_a_refused_run_fails_at_the_start_and_leaves_no_spool(world, server, tok
     assert not spool.exists() or not any(spool.iterdir())
 
 
-def test_non_finite_values_are_skipped_and_system_metrics_sampled_on_request(
-    world, server, token, spool, capfd
-):
+def test_non_finite_values_are_skipped_and_system_metrics_sampled_on_request(world, server, token, spool, capfd):
     with eco.start_run(
         team="alpha", url=server.url, token=token, system_metrics=True, system_metrics_interval_s=0.1
     ) as run:
@@ -221,4 +220,4 @@ def test_non_finite_values_are_skipped_and_system_metrics_sampled_on_request(
     with eco.start_run(team="alpha", url=server.url, token=token) as quiet:
         quiet.log_metric("loss", 1.0, step=0)
         time.sleep(0.3)
-    assert not MetricPoint.objects.filter(job_id=quiet.id, key__startswith="system/").exists()
+    assert not [p for p in metrics.stored_points(quiet.id) if p[0].startswith("system/")]

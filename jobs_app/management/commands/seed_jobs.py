@@ -20,6 +20,7 @@ from jobs_app.models import Job, JobStatus, MetricChunk
 
 BATCH = 2000
 
+
 class Command(BaseCommand):
     help = "Create --count finished train jobs with a few metric points each in team --team (for benchmarks)."
 
