@@ -8,8 +8,8 @@ serving the production build:
   rows in the DOM while scrolling to the end (goal: a few dozen);
 - bundle: the JavaScript the overview page loads after sign-in, gzipped (goal <= 300 KB).
 
-Run: DATABASE_URL=postgres://... .venv/bin/python benchmarks/dashboard.py  (needs `make frontend` first; on
-SQLite, which keeps no metric rollups, the chart reads every point and misses its goal). Prints one JSON
+Run: DATABASE_URL=postgres://... .venv/bin/python benchmarks/dashboard.py  (needs `make frontend` first; it
+runs on SQLite too, but the product's figures are PostgreSQL's). Prints one JSON
 object; chart_requests and table_requests say where each navigation's time went.
 """
 
@@ -53,7 +53,7 @@ def vacuum(env: dict) -> None:
     import psycopg
 
     with psycopg.connect(env["DATABASE_URL"].replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
-        for table in ("jobs_app_job", "jobs_app_metricpoint", "jobs_app_metricrollup"):
+        for table in ("jobs_app_job", "jobs_app_metricchunk"):
             conn.execute(f"VACUUM ANALYZE {table}")
 
 
@@ -87,7 +87,7 @@ def main() -> int:
             print(json.dumps({"error": run.stderr[-3000:] or run.stdout[-3000:]}))
             return 1
         figures = json.loads(run.stdout.strip().splitlines()[-1])
-        # SQLite keeps no metric rollups, so its figures are not the product's: say which one ran
+        # the product's figures are PostgreSQL's: say which database ran
         on_postgres = env.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
         database = "postgresql" if on_postgres else "sqlite"
         figures.update(points=POINTS, jobs=JOBS, database=database)

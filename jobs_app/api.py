@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from accounts_app.models import Role
 from accounts_app.selectors import team_for_user, team_for_write
+from config.renderers import FastJSONRenderer
 from datasets_app import blobs
 from datasets_app import selectors as dataset_selectors
 from datasets_app.uploads import read_upload
@@ -244,6 +245,7 @@ class JobMetricsApi(generics.GenericAPIView):
 
     serializer_class = MetricPointsSerializer
     parser_classes = [MetricsJSONParser]
+    renderer_classes = [FastJSONRenderer]  # a 100,000-point series renders in a fraction of json's time
     required_roles = {"POST": Role.MEMBER}  # which writer a job takes points from: see accounts_app.permissions
 
     @extend_schema(

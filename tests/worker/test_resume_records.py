@@ -1,7 +1,7 @@
 """A worker killed with SIGKILL mid-training: the resumed job's record has every epoch once, counted on what the
-server received (a test-only trigger counts every row the metric table took in, inserts and upserts alike,
-since stored rows are upserted on (job, key, step) and would hide a duplicate), and its train_seconds adds
-up both attempts."""
+server received (a test-only trigger counts every point the metric chunks took in, a step stored again with
+another time included, since points are upserted on (job, key, step) and storage alone would hide a
+duplicate), and its train_seconds adds up both attempts."""
 
 import re
 
@@ -19,37 +19,58 @@ EPOCHS = 60  # short epochs (iris), so the kill lands mid-training whatever the 
 LOG_EVERY = 2
 EPOCH_LINE = re.compile(r"^epoch=(\d+) .*\((\d+\.\d+) s\)$")
 
+# Chunks hold at most 64 points: one row per position in a chunk's packed columns. A point counts as written when
+# its chunk row is inserted, or updated with the step new to it or stored again with another time.
+_NUMBERS = [
+    "CREATE TABLE eco_test_numbers (i integer)",
+    "INSERT INTO eco_test_numbers VALUES " + ", ".join(f"({i})" for i in range(64)),
+]
+_NEW_POINTS = """
+    SELECT NEW.job_id, NEW.key, {step}, {op} FROM eco_test_numbers n
+    WHERE n.i < NEW.count AND ({is_insert} OR NOT EXISTS (
+        SELECT 1 FROM eco_test_numbers m WHERE m.i < OLD.count
+          AND substr(OLD.step_bytes, m.i * 8 + 1, 8) = substr(NEW.step_bytes, n.i * 8 + 1, 8)
+          AND substr(OLD.time_bytes, m.i * 8 + 1, 8) = substr(NEW.time_bytes, n.i * 8 + 1, 8)))
+"""
 _POSTGRES = [
-    "CREATE TABLE eco_test_metric_writes (job_id uuid, key varchar(100), step bigint, op text)",
-    """CREATE FUNCTION eco_test_count_metric_write() RETURNS trigger AS $$
-       BEGIN INSERT INTO eco_test_metric_writes VALUES (NEW.job_id, NEW.key, NEW.step, TG_OP); RETURN NULL; END
-       $$ LANGUAGE plpgsql""",
-    "CREATE TRIGGER eco_test_metric_writes AFTER INSERT OR UPDATE ON jobs_app_metricpoint "
+    *_NUMBERS,
+    "CREATE TABLE eco_test_metric_writes (job_id uuid, key varchar(100), step text, op text)",
+    "CREATE FUNCTION eco_test_count_metric_write() RETURNS trigger AS $$ BEGIN INSERT INTO eco_test_metric_writes "
+    + _NEW_POINTS.format(
+        step="encode(substr(NEW.step_bytes, n.i * 8 + 1, 8), 'hex')", op="TG_OP", is_insert="TG_OP = 'INSERT'"
+    )
+    + "; RETURN NULL; END $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER eco_test_metric_writes AFTER INSERT OR UPDATE ON jobs_app_metricchunk "
     "FOR EACH ROW EXECUTE FUNCTION eco_test_count_metric_write()",
 ]
 _POSTGRES_DROP = [
-    "DROP TRIGGER IF EXISTS eco_test_metric_writes ON jobs_app_metricpoint",
+    "DROP TRIGGER IF EXISTS eco_test_metric_writes ON jobs_app_metricchunk",
     "DROP FUNCTION IF EXISTS eco_test_count_metric_write()",
     "DROP TABLE IF EXISTS eco_test_metric_writes",
+    "DROP TABLE IF EXISTS eco_test_numbers",
 ]
 _SQLITE = [
-    "CREATE TABLE eco_test_metric_writes (job_id char(32), key varchar(100), step bigint, op text)",
-    *(
-        f"CREATE TRIGGER eco_test_metric_{op.lower()} AFTER {op} ON jobs_app_metricpoint FOR EACH ROW BEGIN "
-        f"INSERT INTO eco_test_metric_writes VALUES (NEW.job_id, NEW.key, NEW.step, '{op}'); END"
-        for op in ("INSERT", "UPDATE")
-    ),
+    *_NUMBERS,
+    "CREATE TABLE eco_test_metric_writes (job_id char(32), key varchar(100), step text, op text)",
+    "CREATE TRIGGER eco_test_metric_insert AFTER INSERT ON jobs_app_metricchunk FOR EACH ROW BEGIN "
+    "INSERT INTO eco_test_metric_writes SELECT NEW.job_id, NEW.key, hex(substr(NEW.step_bytes, n.i * 8 + 1, 8)), "
+    "'INSERT' FROM eco_test_numbers n WHERE n.i < NEW.count; END",
+    "CREATE TRIGGER eco_test_metric_update AFTER UPDATE ON jobs_app_metricchunk FOR EACH ROW BEGIN "
+    "INSERT INTO eco_test_metric_writes "
+    + _NEW_POINTS.format(step="hex(substr(NEW.step_bytes, n.i * 8 + 1, 8))", op="'UPDATE'", is_insert="0")
+    + "; END",
 ]
 _SQLITE_DROP = [
     "DROP TRIGGER IF EXISTS eco_test_metric_insert",
     "DROP TRIGGER IF EXISTS eco_test_metric_update",
     "DROP TABLE IF EXISTS eco_test_metric_writes",
+    "DROP TABLE IF EXISTS eco_test_numbers",
 ]
 
 
 @pytest.fixture
 def received():
-    """Counts of the metric rows the server wrote per (key, step) of a job, from a trigger that lives only
+    """Counts of the metric points the server wrote per (key, step) of a job, from a trigger that lives only
     for this test: `received(job_id) -> {(key, step): times written}`."""
     postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
@@ -62,7 +83,7 @@ def received():
             cursor.execute(
                 "SELECT key, step, count(*) FROM eco_test_metric_writes WHERE job_id = %s GROUP BY key, step", [job]
             )
-            return {(key, step): n for key, step, n in cursor.fetchall()}
+            return {(key, int(step, 16)): n for key, step, n in cursor.fetchall()}
 
     yield counts
     with connection.cursor() as cursor:
