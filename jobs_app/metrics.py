@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Min, OuterRef, Subquery, Sum
 from django.utils import timezone
 
-from jobs_app.models import CHUNK_STEPS, MetricChunk
+from jobs_app.models import CHUNK_STEPS, MetricBatch, MetricChunk
 from ml import names
 from ml.errors import UserError
 
@@ -218,7 +218,7 @@ def record_batch(job_id, batch_id: str) -> bool:
         cursor.execute(
             "INSERT INTO jobs_app_metricbatch (job_id, batch_id, received_at) VALUES (%s, %s, %s) "
             "ON CONFLICT DO NOTHING RETURNING 1",
-            [job_id, batch_id, timezone.now()],
+            [MetricBatch._meta.get_field("job").get_db_prep_value(job_id, connection), batch_id, timezone.now()],
         )
         return cursor.fetchone() is not None
 
