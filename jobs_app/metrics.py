@@ -321,15 +321,16 @@ def _chunks(keys: list[str], key_index, steps, values, micros) -> list[list]:
     ]
 
 
-# Insert the batch's chunks; a stored chunk whose steps all come before the new chunk's gets the new points
+# Insert the batch's chunks (every parameter bound in binary: psycopg escapes each element of a text array, a
+# millisecond per request here); a stored chunk whose steps all come before the new chunk's gets the new points
 # appended (counts add up, extremes compare; on ties the stored, earlier step stays). A stored chunk the batch
 # overlaps or interleaves is left as it is but locked (ON CONFLICT locks the row before its WHERE): the rows
 # RETURNed are the chunks written, the others are for _merge.
 _APPEND = """
 INSERT INTO jobs_app_metricchunk AS c (job_id, key, block, count, first_step, last_step, last_value,
     min_step, min_value, max_step, max_value, step_bytes, value_bytes, time_bytes)
-SELECT %s, u.* FROM unnest(%s::varchar[], %s::bigint[], %s::int[], %s::bigint[], %s::bigint[], %s::float8[],
-    %s::bigint[], %s::float8[], %s::bigint[], %s::float8[], %s::bytea[], %s::bytea[], %s::bytea[]) AS u
+SELECT %b, u.* FROM unnest(%b::varchar[], %b::bigint[], %b::int[], %b::bigint[], %b::bigint[], %b::float8[],
+    %b::bigint[], %b::float8[], %b::bigint[], %b::float8[], %b::bytea[], %b::bytea[], %b::bytea[]) AS u
 ON CONFLICT (job_id, key, block) DO UPDATE SET
     count = c.count + EXCLUDED.count,
     last_step = EXCLUDED.last_step,
