@@ -40,7 +40,7 @@ def _side(name: str, code: Path, servers: contextlib.ExitStack) -> tuple[dict, h
     shell = subprocess.run(
         [PYTHON, "manage.py", "shell", "-c", SETUP], cwd=code, env=env, check=True, capture_output=True, text=True
     )
-    token, _, _, job = shell.stdout.strip().splitlines()[-1].split()[1:]
+    token, _, _, job = shell.stdout.strip().splitlines()[-1].split()[1:5]
     base, _ = servers.enter_context(gunicorn(env, workers=1, threads=8, code=code))
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     client = servers.enter_context(httpx.Client(headers=headers, timeout=120))

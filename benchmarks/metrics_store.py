@@ -3,7 +3,9 @@
 1. Ingest 1,000,000 points with POST /jobs/{id}/metrics/ in batches (--clients client threads, default two,
    against two gunicorn workers: the machine's two cores), goal at least 100,000 points/s. Then again as a
    tracking client sends them (`ingest_one_client`): one client, 1,000-point requests one after another, each
-   with its batch_id (--one-client-batch; 0 skips it), same goal: each request must take under 10 ms.
+   with its batch_id and the points as columns (`series`, eco.tracking's body) (--one-client-batch; 0 skips
+   it), same goal: each request must take under 10 ms; and the same with one object per point
+   (`ingest_one_client_points`).
 2. Read a 100,000-point series with GET /jobs/{id}/metrics/?key=...: raw (max_points=0), goal at most 0.5 s;
    downsampled to 1,000 points, goal at most 50 ms. Medians of several reads, over HTTP, after a warm-up.
 Run: .venv/bin/python benchmarks/metrics_store.py [--points 1000000] [--batch 50000] [--clients 2]
@@ -35,17 +37,24 @@ t = create_team(actor=u, slug="bench", name="Bench")
 ingest = Job.objects.create(team=t, kind="tracking", status="running", spec={}, created_by=u)
 read = Job.objects.create(team=t, kind="tracking", status="running", spec={}, created_by=u)
 one = Job.objects.create(team=t, kind="tracking", status="running", spec={}, created_by=u)
+points = Job.objects.create(team=t, kind="tracking", status="running", spec={}, created_by=u)
 _, raw = issue_token(user=u)
-print("RESULT", raw, ingest.pk, read.pk, one.pk)
+print("RESULT", raw, ingest.pk, read.pk, one.pk, points.pk)
 """
 
 
 def bodies(
-    total: int, batch: int, keys=("loss", "accuracy", "lr", "samples_per_s"), *, batch_ids: bool = False
+    total: int,
+    batch: int,
+    keys=("loss", "accuracy", "lr", "samples_per_s"),
+    *,
+    batch_ids: bool = False,
+    form: str = "points",
 ) -> list[bytes]:
     """JSON request bodies, prepared before the clock starts: `total` points over four keys; with `batch_ids`
     each body carries its own batch_id and each point the client's time (4 points a step, a step every 2 ms),
-    as the tracking client sends them."""
+    as the tracking client sends them. `form` "points" sends one object per point, "series" the same points
+    as columns, one series per key (the body eco.tracking sends)."""
     per_key = total // len(keys)
     start = time.time() - total / 500
     # step by step, every key at each step, as a training loop logs them (a 1,000-point body holds 250 steps)
@@ -54,10 +63,21 @@ def bodies(
         for s in range(per_key)
         for k in keys
     ]
-    return [
-        json.dumps({"points": points[i : i + batch], **({"batch_id": uuid.uuid4().hex} if batch_ids else {})}).encode()
-        for i in range(0, len(points), batch)
-    ]
+    out = []
+    for i in range(0, len(points), batch):
+        body: dict = {"points": points[i : i + batch]}
+        if form == "series":
+            series: dict[str, dict] = {}
+            for p in body.pop("points"):
+                one = series.setdefault(p["key"], {"key": p["key"], "steps": [], "values": [], "times": []})
+                one["steps"].append(p["step"])
+                one["values"].append(p["value"])
+                one["times"].append(p["time"]) if "time" in p else one.pop("times", None)
+            body["series"] = list(series.values())
+        if batch_ids:
+            body["batch_id"] = uuid.uuid4().hex
+        out.append(json.dumps(body).encode())
+    return out
 
 
 def timed_get(client: httpx.Client, url: str, repeat: int) -> tuple[float, dict]:
@@ -73,7 +93,8 @@ def timed_get(client: httpx.Client, url: str, repeat: int) -> tuple[float, dict]
 
 def ingest(client: httpx.Client, url: str, payloads: list[bytes], clients: int) -> dict:
     """Send the bodies (`clients` threads, one request after another in each); the figures of the run."""
-    warm_up = json.dumps({"points": json.loads(payloads[0])["points"]})  # the same points again later
+    first = json.loads(payloads[0])
+    warm_up = json.dumps({k: v for k, v in first.items() if k != "batch_id"})  # the same points again later
     client.post(url, content=warm_up).raise_for_status()
 
     def send(body: bytes) -> int:
@@ -85,10 +106,11 @@ def ingest(client: httpx.Client, url: str, payloads: list[bytes], clients: int) 
     with ThreadPoolExecutor(max_workers=clients) as pool:
         written = sum(pool.map(send, payloads))
     seconds = time.perf_counter() - started
-    points = sum(len(json.loads(body)["points"]) for body in payloads)
+    points = sum(_count(json.loads(body)) for body in payloads)
     return {
         "points": points,
-        "batch": len(json.loads(payloads[0])["points"]),
+        "batch": _count(first),
+        "form": "series" if "series" in first else "points",
         "clients": clients,
         "requests": len(payloads),
         "seconds": round(seconds, 3),
@@ -99,6 +121,10 @@ def ingest(client: httpx.Client, url: str, payloads: list[bytes], clients: int) 
         "stored": sum(k["count"] for k in client.get(url).json()["keys"]),
         "goal_points_per_s": ">= 100000",
     }
+
+
+def _count(body: dict) -> int:
+    return sum(len(one["steps"]) for one in body["series"]) if "series" in body else len(body["points"])
 
 
 def main() -> None:
@@ -113,7 +139,7 @@ def main() -> None:
     args = parser.parse_args()
     env = bench_environment("metrics")
     try:
-        token, ingest_job, read_job, one_job = django_shell(env, SETUP).splitlines()[-1].split()[1:]
+        token, ingest_job, read_job, one_job, points_job = django_shell(env, SETUP).splitlines()[-1].split()[1:]
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         figures = {"benchmark": "metrics_store", "database": env.get("DATABASE_URL", "sqlite").split("://")[0]}
         # the web process `make run` starts (platform/supervisord.conf): one worker, eight threads, keep-alive
@@ -123,12 +149,14 @@ def main() -> None:
                     client, f"{base}/api/v1/jobs/{ingest_job}/metrics/", bodies(args.points, args.batch), args.clients
                 )
                 if args.one_client_batch:
-                    figures["ingest_one_client"] = ingest(
-                        client,
-                        f"{base}/api/v1/jobs/{one_job}/metrics/",
-                        bodies(args.points, args.one_client_batch, batch_ids=True),
-                        1,
-                    )
+                    # as eco.tracking sends them (series), then the same points one object each, into another run
+                    for name, job, form in (("", one_job, "series"), ("_points", points_job, "points")):
+                        figures[f"ingest_one_client{name}"] = ingest(
+                            client,
+                            f"{base}/api/v1/jobs/{job}/metrics/",
+                            bodies(args.points, args.one_client_batch, batch_ids=True, form=form),
+                            1,
+                        )
 
                 # a 100,000-point series for the reads
                 series = [{"key": "loss", "step": s, "value": (s % 97) / 97.0} for s in range(args.series)]

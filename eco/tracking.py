@@ -308,7 +308,7 @@ class _Sender(threading.Thread):
                     if number is None:
                         run._refuse(key, value, step)
                         continue
-                    points.append({"key": key, "step": step, "value": number, "time": at})
+                    points.append((key, step, number, at))
                 if len(points) >= run.max_batch:
                     events.append(_points_event(points))
                     points = []
@@ -390,9 +390,19 @@ def _number(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _points_event(points: list[dict]) -> dict:
-    """A batch of points with its own id, its request body encoded once (for the spool and the send)."""
-    body = {"batch_id": uuid.uuid4().hex, "points": points}
+def _points_event(points: list[tuple]) -> dict:
+    """A batch of (key, step, value, time) points with its own id, its request body encoded once (for the spool
+    and the send). The body holds the points as columns, one series per key (`series`), which the server
+    parses and checks in a fraction of the time one object per point takes."""
+    series: dict[str, dict] = {}
+    for key, step, value, at in points:
+        one = series.get(key)
+        if one is None:
+            one = series[key] = {"key": key, "steps": [], "values": [], "times": []}
+        one["steps"].append(step)
+        one["values"].append(value)
+        one["times"].append(at)
+    body = {"batch_id": uuid.uuid4().hex, "series": list(series.values())}
     return {"type": "points", "body": body, "body_bytes": _dumps(body)}
 
 

@@ -237,6 +237,7 @@ class JobMetricsApi(generics.GenericAPIView):
       running job with the last step received (`truncated` says more are waiting).
     `count` is the points in the range asked for, `total` the points in the whole series.
     POST {points: [{key, step, value, time?}], batch_id?}: batch ingest (member role), idempotent on (key, step);
+    or the same points as columns, {series: [{key, steps: [...], values: [...], times?: [...]}], batch_id?};
     `time` is the client's clock in Unix epoch seconds (default: the server's now). A `batch_id` already
     recorded for the job is answered `duplicate: true` and writes nothing (a client's safe retry). Points belong
     to their writer (jobs_app.attempts.check_writer): a worker job's come only from the worker running its
@@ -302,10 +303,13 @@ class JobMetricsApi(generics.GenericAPIView):
     def post(self, request, pk):
         body = request.data
         try:
-            if not isinstance(body, dict) or "points" not in body:
-                raise ValidationError({"points": ["This field is required: a list of {key, step, value}."]})
+            if not isinstance(body, dict) or ("points" in body) == ("series" in body):
+                raise ValidationError(
+                    {"points": ["Send points, a list of {key, step, value}, or series (their columns), not both."]}
+                )
             batch_id = metrics.check_batch_id(body.get("batch_id"))
-            points = metrics.check_batch(body["points"])  # PointError names the point (points[3].value)
+            # PointError names the bad field (points[3].value, series[0].steps[7])
+            points = metrics.check_series(body["series"]) if "series" in body else metrics.check_batch(body["points"])
         except (ValidationError, metrics.PointError):
             with transaction.atomic():  # a job the caller may not see answers 404, a role too low 403, first
                 attempts.check_caller(user=request.user, job_id=pk, minimum_role=self.required_roles["POST"])
@@ -318,7 +322,8 @@ class JobMetricsApi(generics.GenericAPIView):
             batch_id=batch_id,
             minimum_role=self.required_roles["POST"],
         )
-        return Response({"job": str(pk), "received": len(body["points"]), "written": written, "duplicate": duplicate})
+        received = sum(len(one["steps"]) for one in body["series"]) if "series" in body else len(body["points"])
+        return Response({"job": str(pk), "received": received, "written": written, "duplicate": duplicate})
 
 
 class JobLogsApi(generics.GenericAPIView):

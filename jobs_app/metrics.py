@@ -210,6 +210,78 @@ def _batch_of_plain_points(points) -> Batch | None:
     return Batch._sorted(keys, key_index, step_column, value_column, time_column, unique=False)
 
 
+def check_series(series) -> Batch:
+    """The JSON `series` list, the columnar form of a batch (what the tracking client sends: a third of the
+    bytes, parsed and checked without an object per point), checked by the rules of `check_points`, as a Batch.
+    Each series is `{key, steps: [int], values: [number], times?: [epoch seconds]}`, the lists of equal length;
+    of two points with the same (key, step) the last one sent wins, across series too. Raises PointError naming
+    the first bad field (`series[1].steps[3]`, `series[0].times`)."""
+    if type(series) is not list:
+        raise PointError("series", "must be a list of {key, steps, values, times?} objects")
+    keys, columns, latest = [], [], clock.time() + TIME_AHEAD_S
+    for i, one in enumerate(series):
+        where = f"series[{i}]"
+        if type(one) is not dict:
+            raise PointError(where, "must be an object {key, steps, values, times?}")
+        extra = sorted(set(one) - {"key", "steps", "values", "times"})
+        if extra:
+            raise PointError(f"{where}.{extra[0]}", "unknown field; a series is {key, steps, values, times?}")
+        key = one.get("key")
+        if type(key) is not str or not 0 < len(key) <= KEY_MAX or names.problem(key):
+            raise PointError(f"{where}.key", f"must be a printable string of 1 to {KEY_MAX} characters")
+        steps, values, times = one.get("steps"), one.get("values"), one.get("times")
+        if type(steps) is not list:
+            raise PointError(f"{where}.steps", "must be a list of integers")
+        for name, column in (("values", values), ("times", times)):
+            if (column is not None or name == "values") and (type(column) is not list or len(column) != len(steps)):
+                raise PointError(f"{where}.{name}", f"must be a list of {len(steps)} numbers, one per step")
+        keys.append(names.nfc(key))
+        columns.append(
+            (
+                _column(steps, np.int64, f"{where}.steps", f"must be an integer from 0 to {STEP_MAX}", 0, STEP_MAX),
+                _column(values, np.float64, f"{where}.values", "must be a finite number"),
+                np.full(len(steps), math.nan)
+                if times is None
+                else _column(
+                    times,
+                    np.float64,
+                    f"{where}.times",
+                    "must be a finite number of seconds since the Unix epoch, from 2000-01-01 to a day ahead of now",
+                    TIME_MIN,
+                    latest,
+                ),
+            )
+        )
+    distinct = sorted(set(keys))
+    code = {k: n for n, k in enumerate(distinct)}
+    if not columns:
+        return Batch.of([])
+    key_index = np.concatenate([np.full(len(c[0]), code[k], np.int32) for k, c in zip(keys, columns, strict=True)])
+    steps, values, times = (np.concatenate(column) for column in zip(*columns, strict=True))
+    return Batch._sorted(distinct, key_index, steps, values, times, unique=False)
+
+
+def _column(items: list, dtype, where: str, message: str, low=None, high=None) -> np.ndarray:
+    """A JSON list of numbers as a numpy column: integers only for an int64 column (a bool is neither), finite,
+    within low..high when given. Raises PointError naming the first bad item (`where[3]`)."""
+    allowed = {int} if dtype is np.int64 else {int, float}
+    column = None
+    if set(map(type, items)) <= allowed:
+        try:
+            column = np.array(items, dtype=dtype)  # OverflowError beyond 64 bits or beyond any double
+        except OverflowError:
+            column = None
+    ok = column is not None and (dtype is np.int64 or np.isfinite(column).all())
+    ok = ok and (low is None or not len(column) or (column.min() >= low and column.max() <= high))
+    if ok:
+        return column
+    for n, item in enumerate(items):
+        fits = type(item) is int if dtype is np.int64 else finite_number(item)
+        if not fits or (low is not None and not low <= item <= high):
+            raise PointError(f"{where}[{n}]", message)
+    raise AssertionError("a column refused as a whole has a bad item")
+
+
 def record_batch(job_id, batch_id: str) -> bool:
     """Record that the job received client batch `batch_id`, in the caller's transaction: True when it is new,
     False when it was recorded before (then the caller writes nothing). A concurrent transaction recording

@@ -144,9 +144,23 @@ class JobLogSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class MetricSeriesSerializer(serializers.Serializer):
+    key = serializers.CharField(max_length=metrics.KEY_MAX)
+    steps = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=metrics.STEP_MAX))
+    values = serializers.ListField(child=serializers.FloatField(), help_text="one per step")
+    times = serializers.ListField(
+        child=serializers.FloatField(), required=False, help_text="one per step: Unix epoch seconds (default: now)"
+    )
+
+
 class MetricPointsSerializer(serializers.Serializer):
     points = serializers.JSONField(
-        help_text="[{key, step, value, time?}, ...]; time: the client's clock, Unix epoch seconds (default: now)"
+        required=False,
+        help_text="[{key, step, value, time?}, ...]; time: the client's clock, Unix epoch seconds (default: now). "
+        "Send points or series, not both.",
+    )
+    series = MetricSeriesSerializer(
+        many=True, required=False, help_text="the same points as columns, one entry per key (what the client sends)"
     )
     batch_id = serializers.RegexField(
         rf"^{metrics.BATCH_ID.pattern}$",

@@ -258,3 +258,73 @@ def test_a_malformed_batch_answers_404_and_403_before_400(world, job, who, statu
     response = _post(world.client(who), job, [{"key": "loss", "step": -1, "value": 1.0}])
     assert response.status_code == status, response.json()
     assert not MetricChunk.objects.exists()
+
+
+# --- series: the columnar form of a batch, as the tracking client sends it ----------------------------------
+
+
+def _as_series(points: list[dict]) -> list[dict]:
+    """The points as series, one per run of points with one key (so a key may come back later, as sent)."""
+    series: list[dict] = []
+    for p in points:
+        if not series or series[-1]["key"] != p["key"] or ("times" in series[-1]) != ("time" in p):
+            series.append({"key": p["key"], "steps": [], "values": [], **({"times": []} if "time" in p else {})})
+        series[-1]["steps"].append(p["step"])
+        series[-1]["values"].append(p["value"])
+        if "time" in p:
+            series[-1]["times"].append(p["time"])
+    return series
+
+
+@pytest.mark.parametrize("points", _PLAIN_CASES)
+def test_series_keep_what_the_same_points_keep(points):
+    assert metrics.check_series(_as_series(points)).tuples() == sorted(metrics.check_points(points))
+
+
+def test_a_series_body_is_stored_like_its_points_and_counted(world, job):
+    points = [{"key": k, "step": s, "value": s / 10, "time": 1_700_000_000 + s} for s in range(100) for k in "ab"]
+    body = {"series": _as_series(sorted(points, key=lambda p: p["key"])), "batch_id": "columns"}
+    answer = world.client("member").post(f"/api/v1/jobs/{job.pk}/metrics/", body, format="json").json()
+    assert answer == {"job": str(job.pk), "received": 200, "written": 200, "duplicate": False}
+    stored = [(k, s, v, t.timestamp()) for k, s, v, t in metrics.stored_points(job.pk)]
+    assert stored == sorted((p["key"], p["step"], p["value"], float(p["time"])) for p in points)
+
+
+_BAD_SERIES = [
+    ([{"key": "loss", "steps": [0, 1], "values": [1.0]}], "series[0].values"),
+    ([{"key": "loss", "steps": [0], "values": [1.0], "times": []}], "series[0].times"),
+    ([{"key": "loss", "steps": "0", "values": [1.0]}], "series[0].steps"),
+    ([{"key": "loss", "steps": [0, True], "values": [1.0, 2.0]}], "series[0].steps[1]"),
+    ([{"key": "loss", "steps": [0, -1], "values": [1.0, 2.0]}], "series[0].steps[1]"),
+    ([{"key": "loss", "steps": [2**63], "values": [1.0]}], "series[0].steps[0]"),
+    ([{"key": "loss", "steps": [0, 1], "values": [1.0, "2"]}], "series[0].values[1]"),
+    ([{"key": "loss", "steps": [0], "values": [10**400]}], "series[0].values[0]"),
+    ([{"key": "loss", "steps": [0], "values": [1.0], "times": [946_684_799]}], "series[0].times[0]"),
+    ([{"key": "ok", "steps": [], "values": []}, {"key": "tab\there", "steps": [0], "values": [1.0]}], "series[1].key"),
+    ([{"key": "loss", "steps": [0], "values": [1.0], "unit": "s"}], "series[0].unit"),
+    ([["loss", [0], [1.0]]], "series[0]"),
+    ({"loss": {"steps": [0], "values": [1.0]}}, "series"),
+]
+
+
+@pytest.mark.parametrize(("series", "field"), _BAD_SERIES)
+def test_a_bad_series_is_400_naming_the_field_and_nothing_is_written(world, job, series, field):
+    body = {"series": [{"key": "fine", "steps": [0], "values": [1.0]}, *series] if type(series) is list else series}
+    if type(series) is list:  # the good series first: the bad one's place shifts by one
+        field = field.replace("series[1]", "series[2]").replace("series[0]", "series[1]")
+    response = world.client("member").post(f"/api/v1/jobs/{job.pk}/metrics/", body, format="json")
+    assert response.status_code == 400 and field in response.json()["errors"], response.json()
+    assert not MetricChunk.objects.exists()
+
+
+@pytest.mark.parametrize("body", [{}, {"points": [], "series": []}, {"batch_id": "x"}])
+def test_a_body_without_points_or_with_both_forms_is_400(world, job, body):
+    response = world.client("member").post(f"/api/v1/jobs/{job.pk}/metrics/", body, format="json")
+    assert response.status_code == 400 and "points" in response.json()["errors"], response.json()
+
+
+@pytest.mark.parametrize(("who", "status"), [("outsider", 404), ("viewer", 403), ("member", 400)])
+def test_a_malformed_series_answers_404_and_403_before_400(world, job, who, status):
+    body = {"series": [{"key": "loss", "steps": [-1], "values": [1.0]}]}
+    response = world.client(who).post(f"/api/v1/jobs/{job.pk}/metrics/", body, format="json")
+    assert response.status_code == status, response.json()

@@ -617,6 +617,7 @@ export interface paths {
          *       running job with the last step received (`truncated` says more are waiting).
          *     `count` is the points in the range asked for, `total` the points in the whole series.
          *     POST {points: [{key, step, value, time?}], batch_id?}: batch ingest (member role), idempotent on (key, step);
+         *     or the same points as columns, {series: [{key, steps: [...], values: [...], times?: [...]}], batch_id?};
          *     `time` is the client's clock in Unix epoch seconds (default: the server's now). A `batch_id` already
          *     recorded for the job is answered `duplicate: true` and writes nothing (a client's safe retry). Points belong
          *     to their writer (jobs_app.attempts.check_writer): a worker job's come only from the worker running its
@@ -635,6 +636,7 @@ export interface paths {
          *       running job with the last step received (`truncated` says more are waiting).
          *     `count` is the points in the range asked for, `total` the points in the whole series.
          *     POST {points: [{key, step, value, time?}], batch_id?}: batch ingest (member role), idempotent on (key, step);
+         *     or the same points as columns, {series: [{key, steps: [...], values: [...], times?: [...]}], batch_id?};
          *     `time` is the client's clock in Unix epoch seconds (default: the server's now). A `batch_id` already
          *     recorded for the job is answered `duplicate: true` and writes nothing (a client's safe retry). Points belong
          *     to their writer (jobs_app.attempts.check_writer): a worker job's come only from the worker running its
@@ -1990,8 +1992,10 @@ export interface components {
             keys: components["schemas"]["MetricKey"][];
         };
         MetricPointsRequest: {
-            /** @description [{key, step, value, time?}, ...]; time: the client's clock, Unix epoch seconds (default: now) */
-            points: unknown;
+            /** @description [{key, step, value, time?}, ...]; time: the client's clock, Unix epoch seconds (default: now). Send points or series, not both. */
+            points?: unknown;
+            /** @description the same points as columns, one entry per key (what the client sends) */
+            series?: components["schemas"]["MetricSeriesRequest"][];
             /** @description the client's id of this batch: sent again, the batch is answered duplicate and writes nothing */
             batch_id?: string;
         };
@@ -2015,6 +2019,14 @@ export interface components {
             points: number[][];
             /** @description the time each point was recorded, Unix epoch seconds */
             times: number[];
+        };
+        MetricSeriesRequest: {
+            key: string;
+            steps: number[];
+            /** @description one per step */
+            values: number[];
+            /** @description one per step: Unix epoch seconds (default: now) */
+            times?: number[];
         };
         /**
          * @description One metric of a job, summed up for the runs table: its last point, its lowest and highest point (the
@@ -7340,7 +7352,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["MetricPointsRequest"];
             };
