@@ -11,6 +11,7 @@ order, downsampled to `max_points` with min/max buckets (from the chunks' extrem
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import time as clock
@@ -218,7 +219,7 @@ def check_series(series) -> Batch:
     the first bad field (`series[1].steps[3]`, `series[0].times`)."""
     if type(series) is not list:
         raise PointError("series", "must be a list of {key, steps, values, times?} objects")
-    keys, columns, latest = [], [], clock.time() + TIME_AHEAD_S
+    parsed = []  # (where, key, steps, values, times or None), each checked as a whole column below
     for i, one in enumerate(series):
         where = f"series[{i}]"
         if type(one) is not dict:
@@ -235,30 +236,40 @@ def check_series(series) -> Batch:
         for name, column in (("values", values), ("times", times)):
             if (column is not None or name == "values") and (type(column) is not list or len(column) != len(steps)):
                 raise PointError(f"{where}.{name}", f"must be a list of {len(steps)} numbers, one per step")
-        keys.append(names.nfc(key))
-        columns.append(
-            (
-                _column(steps, np.int64, f"{where}.steps", f"must be an integer from 0 to {STEP_MAX}", 0, STEP_MAX),
-                _column(values, np.float64, f"{where}.values", "must be a finite number"),
-                np.full(len(steps), math.nan)
-                if times is None
-                else _column(
-                    times,
-                    np.float64,
-                    f"{where}.times",
-                    "must be a finite number of seconds since the Unix epoch, from 2000-01-01 to a day ahead of now",
-                    TIME_MIN,
-                    latest,
-                ),
-            )
-        )
-    distinct = sorted(set(keys))
-    code = {k: n for n, k in enumerate(distinct)}
-    if not columns:
+        parsed.append((where, names.nfc(key), steps, values, times))
+    if not parsed:
         return Batch.of([])
-    key_index = np.concatenate([np.full(len(c[0]), code[k], np.int32) for k, c in zip(keys, columns, strict=True)])
-    steps, values, times = (np.concatenate(column) for column in zip(*columns, strict=True))
+    steps = _columns(parsed, 2, np.int64, f"must be an integer from 0 to {STEP_MAX}", 0, STEP_MAX)
+    values = _columns(parsed, 3, np.float64, "must be a finite number")
+    times = np.full(len(steps), math.nan)
+    if any(p[4] is not None for p in parsed):
+        timed = np.repeat([p[4] is not None for p in parsed], [len(p[2]) for p in parsed])
+        times[timed] = _columns(
+            [p for p in parsed if p[4] is not None],
+            4,
+            np.float64,
+            "must be a finite number of seconds since the Unix epoch, from 2000-01-01 to a day ahead of now",
+            TIME_MIN,
+            clock.time() + TIME_AHEAD_S,
+        )
+    distinct = sorted({p[1] for p in parsed})
+    code = {k: n for n, k in enumerate(distinct)}
+    key_index = np.repeat(np.array([code[p[1]] for p in parsed], np.int32), [len(p[2]) for p in parsed])
     return Batch._sorted(distinct, key_index, steps, values, times, unique=False)
+
+
+_FIELDS = {2: "steps", 3: "values", 4: "times"}
+
+
+def _columns(parsed: list[tuple], at: int, dtype, message: str, low=None, high=None) -> np.ndarray:
+    """Field `at` of every parsed series, joined and checked as one column (_column); when it is refused, the
+    series are checked one by one so that the error names the series and the item (`series[2].times[7]`)."""
+    try:
+        return _column(list(itertools.chain.from_iterable(p[at] for p in parsed)), dtype, "", message, low, high)
+    except PointError:
+        for p in parsed:
+            _column(p[at], dtype, f"{p[0]}.{_FIELDS[at]}", message, low, high)
+        raise
 
 
 def _column(items: list, dtype, where: str, message: str, low=None, high=None) -> np.ndarray:
