@@ -92,8 +92,9 @@ def receive_points(
     `check_writer`; returns (how many were written, whether `batch_id` had been recorded for this job before:
     then nothing is written).
 
-    One transaction of three round trips: the job, role and batch in one prepared query, the points in one
-    statement (metrics.ingest), the commit.
+    One transaction of three round trips in the common case: the job, role and batch in one prepared query,
+    the points in one statement (metrics.ingest; a batch that overlaps stored chunks adds a read and a
+    rewrite of those), the commit.
 
     Raises Http404 (no such job in the user's teams), PermissionDenied (a role below `minimum_role`),
     Forbidden / Conflict (`check_writer`); nothing is written then."""

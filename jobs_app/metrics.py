@@ -4,24 +4,28 @@ the block's points as packed columns with its count, first and last point and ex
 Writes are bulk and idempotent: a batch is checked and held as numpy columns (Batch), cut into its (key, block)
 chunks, and written with one statement. The common case, steps after every stored step of their block (a
 training loop logging as it goes), appends to the stored chunks in the database; a chunk the batch overlaps
-or interleaves is read back and merged, the batch's value winning at a step stored before. So sending a batch
-twice changes nothing, and a later value for the same (job, key, step) wins. Reads return a series in step
+or interleaves is read back and merged, the batch's value winning at a step stored before. So a batch sent
+twice stores each (job, key, step) once (a point without the client's time takes the later send's), and a
+later value for the same (job, key, step) wins. Reads return a series in step
 order, downsampled to `max_points` with min/max buckets (from the chunks' extremes) so that spikes survive.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import operator
 import re
 import time as clock
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 import psycopg
 from django.db import connection, transaction
-from django.db.models import Max, Min, OuterRef, Subquery, Sum
+from django.db.models import Max, Min, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from jobs_app.models import CHUNK_STEPS, MetricBatch, MetricChunk
@@ -216,7 +220,8 @@ def check_series(series) -> Batch:
     bytes, parsed and checked without an object per point), checked by the rules of `check_points`, as a Batch.
     Each series is `{key, steps: [int], values: [number], times?: [epoch seconds]}`, the lists of equal length;
     of two points with the same (key, step) the last one sent wins, across series too. Raises PointError naming
-    the first bad field (`series[1].steps[3]`, `series[0].times`)."""
+    a bad field (`series[1].steps[3]`, `series[0].times`): the series' shapes are checked first, then each
+    column of all series at once."""
     if type(series) is not list:
         raise PointError("series", "must be a list of {key, steps, values, times?} objects")
     parsed = []  # (where, key, steps, values, times or None), each checked as a whole column below
@@ -234,7 +239,7 @@ def check_series(series) -> Batch:
         if type(steps) is not list:
             raise PointError(f"{where}.steps", "must be a list of integers")
         for name, column in (("values", values), ("times", times)):
-            if (column is not None or name == "values") and (type(column) is not list or len(column) != len(steps)):
+            if (name in one or name == "values") and (type(column) is not list or len(column) != len(steps)):
                 raise PointError(f"{where}.{name}", f"must be a list of {len(steps)} numbers, one per step")
         parsed.append((where, names.nfc(key), steps, values, times))
     if not parsed:
@@ -324,7 +329,7 @@ def ingest(job_id, points: list[tuple] | Batch, *, at: datetime | None = None) -
         if connection.vendor == "postgresql":
             # psycopg's own cursor: parameters bound on the server in binary (Django's quotes them into the SQL)
             with psycopg.Cursor(connection.connection) as cursor:
-                cursor.execute(_APPEND, [job_id, *chunks])
+                cursor.execute(_APPEND, [uuid.UUID(str(job_id)), *chunks])
                 written = set(cursor.fetchall()) if cursor.rowcount < len(chunks[0]) else None
             if written is None:
                 return len(batch)
@@ -412,7 +417,7 @@ def _chunks(keys: list[str], key_index, steps, values, micros) -> list[list]:
 _APPEND = """
 INSERT INTO jobs_app_metricchunk AS c (job_id, key, block, count, first_step, last_step, last_value,
     min_step, min_value, max_step, max_value, step_bytes, value_bytes, time_bytes)
-SELECT %b, u.* FROM unnest(%b::varchar[], %b::bigint[], %b::int[], %b::bigint[], %b::bigint[], %b::float8[],
+SELECT %b::uuid, u.* FROM unnest(%b::varchar[], %b::bigint[], %b::int[], %b::bigint[], %b::bigint[], %b::float8[],
     %b::bigint[], %b::float8[], %b::bigint[], %b::float8[], %b::bytea[], %b::bytea[], %b::bytea[]) AS u
 ON CONFLICT (job_id, key, block) DO UPDATE SET
     count = c.count + EXCLUDED.count,
@@ -440,13 +445,12 @@ def _merge(job_id, batch: Batch, micros: np.ndarray, pairs: set[tuple[str, int]]
         bool,
         len(batch),
     )
-    stored = MetricChunk.objects.filter(
-        job_id=job_id,
-        key__in={key for key, _ in pairs},
-        block__gte=min(block for _, block in pairs),
-        block__lte=max(block for _, block in pairs),
-    ).values_list("key", "block", "count", "step_bytes", "value_bytes", "time_bytes")
-    stored = [row for row in stored if (row[0], row[1]) in pairs]
+    wanted: dict[str, list[int]] = {}
+    for key, block in sorted(pairs):
+        wanted.setdefault(key, []).append(block)
+    exact = functools.reduce(operator.or_, (Q(key=key, block__in=blocks) for key, blocks in wanted.items()))
+    stored = MetricChunk.objects.filter(exact, job_id=job_id).order_by("key", "block")
+    stored = list(stored.values_list("key", "block", "count", "step_bytes", "value_bytes", "time_bytes"))
     old_steps, old_values, old_micros = _unpack(row[3:] for row in stored)
     old_index = np.repeat(np.array([code[row[0]] for row in stored], np.int32), [row[2] for row in stored])
     # stored points first: of two at one (key, step) the later, the batch's, is kept
@@ -731,8 +735,9 @@ def _declared() -> dict[str, dict[str, str]]:
 # columns (a 64th of the points, none of them unpacked).
 _SUMMARIES = """
 SELECT job_id, key, sum(count),
-       min(min_value), (array_agg(min_step ORDER BY min_value, min_step))[1],
-       max(max_value), (array_agg(max_step ORDER BY max_value DESC, max_step))[1],
+       (array_agg(min_value ORDER BY min_value, min_step))[1], (array_agg(min_step ORDER BY min_value, min_step))[1],
+       (array_agg(max_value ORDER BY max_value DESC, max_step))[1],
+       (array_agg(max_step ORDER BY max_value DESC, max_step))[1],
        max(last_step), (array_agg(last_value ORDER BY block DESC))[1]
 FROM jobs_app_metricchunk WHERE job_id = ANY(%s::uuid[]) GROUP BY job_id, key
 """

@@ -18,8 +18,8 @@ COPY = """
 INSERT INTO jobs_app_metricchunk (job_id, key, block, count, first_step, last_step, last_value, min_step, min_value,
     max_step, max_value, step_bytes, value_bytes, time_bytes)
 SELECT p.job_id, p.key, p.step / 64, count(*), min(p.step), max(p.step), (array_agg(p.value ORDER BY p.step DESC))[1],
-    (array_agg(p.step ORDER BY p.value, p.step))[1], min(p.value),
-    (array_agg(p.step ORDER BY p.value DESC, p.step))[1], max(p.value),
+    (array_agg(p.step ORDER BY p.value, p.step))[1], (array_agg(p.value ORDER BY p.value, p.step))[1],
+    (array_agg(p.step ORDER BY p.value DESC, p.step))[1], (array_agg(p.value ORDER BY p.value DESC, p.step))[1],
     string_agg(int8send(p.step), ''::bytea ORDER BY p.step),
     string_agg(float8send(p.value), ''::bytea ORDER BY p.step),
     string_agg(int8send((extract(epoch FROM p.time) * 1000000)::bigint), ''::bytea ORDER BY p.step)
@@ -33,9 +33,14 @@ def copy_points(apps, schema_editor):
         schema_editor.execute(COPY)
         return
     point, chunk = apps.get_model("jobs_app", "MetricPoint"), apps.get_model("jobs_app", "MetricChunk")
-    rows = point.objects.order_by("job_id", "key", "step").values_list("job_id", "key", "step", "value", "time")
+    job = apps.get_model("jobs_app", "Job")
+    rows = point.objects.filter(job_id__in=job.objects.values("pk"))  # no point outlives its job (no FK held it)
+    rows = rows.order_by("job_id", "key", "step").values_list("job_id", "key", "step", "value", "time")
     chunks = []
     for (job_id, key, block), group in groupby(rows.iterator(), lambda r: (r[0], r[1], r[2] // CHUNK_STEPS)):
+        if len(chunks) >= 5000:
+            chunk.objects.bulk_create(chunks, batch_size=1000)
+            chunks = []
         group = list(group)
         low = min(group, key=lambda r: (r[3], r[2]))
         high = min(group, key=lambda r: (-r[3], r[2]))
@@ -74,6 +79,10 @@ def copy_chunks_back(apps, schema_editor):
             point(job_id=c.job_id, key=c.key, step=s, value=v, time=EPOCH + timedelta(microseconds=t))
             for s, v, t in zip(steps, values, micros, strict=True)
         ]
+        if len(points) >= 50_000:  # in bounded slices: a whole table of points would not fit in memory
+            point.objects.bulk_create(points, batch_size=5000)
+            rollup.objects.bulk_create(rollups, batch_size=5000)
+            points, rollups = [], []
         rollups.append(
             rollup(
                 job_id=c.job_id,

@@ -6,6 +6,8 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from jobs_app import metrics
 from jobs_app.models import CHUNK_STEPS, Job, MetricBatch, MetricChunk
@@ -300,6 +302,7 @@ _BAD_SERIES = [
     ([{"key": "loss", "steps": [0, 1], "values": [1.0, "2"]}], "series[0].values[1]"),
     ([{"key": "loss", "steps": [0], "values": [10**400]}], "series[0].values[0]"),
     ([{"key": "loss", "steps": [0], "values": [1.0], "times": [946_684_799]}], "series[0].times[0]"),
+    ([{"key": "loss", "steps": [0], "values": [1.0], "times": None}], "series[0].times"),
     ([{"key": "ok", "steps": [], "values": []}, {"key": "tab\there", "steps": [0], "values": [1.0]}], "series[1].key"),
     ([{"key": "loss", "steps": [0], "values": [1.0], "unit": "s"}], "series[0].unit"),
     ([["loss", [0], [1.0]]], "series[0]"),
@@ -328,3 +331,22 @@ def test_a_malformed_series_answers_404_and_403_before_400(world, job, who, stat
     body = {"series": [{"key": "loss", "steps": [-1], "values": [1.0]}]}
     response = world.client(who).post(f"/api/v1/jobs/{job.pk}/metrics/", body, format="json")
     assert response.status_code == status, response.json()
+
+
+def test_ingest_takes_the_job_id_as_a_string_too(job):
+    assert metrics.ingest(str(job.pk), [("loss", 1, 1.0)]) == 1
+    assert metrics.ingest(str(job.pk), [("loss", 0, 2.0)]) == 1  # merged into the stored chunk
+    assert [p[1:3] for p in metrics.stored_points(job.pk)] == [(0, 2.0), (1, 1.0)]
+
+
+def test_a_merge_reads_only_the_chunks_it_touches(job):
+    """A batch that overlaps two far-apart chunks of two series reads those two chunks, not the blocks between."""
+    metrics.ingest(job.pk, [("a", s, 1.0) for s in range(0, 64 * 200, 7)] + [("b", 64 * 150, 1.0)])
+    with CaptureQueriesContext(connection) as queries:
+        metrics.ingest(job.pk, [("a", 0, 5.0), ("b", 64 * 150, 6.0)])
+    (read,) = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("SELECT")]
+    assert read.count('"key" =') == 2, read
+    assert {(k, s): v for k, s, v, _ in metrics.stored_points(job.pk) if (k, s) in {("a", 0), ("b", 9600)}} == {
+        ("a", 0): 5.0,
+        ("b", 9600): 6.0,
+    }

@@ -1,5 +1,6 @@
 """Migration 0013 moves stored metric points into chunks, and back, losing nothing."""
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,6 +24,7 @@ def test_points_move_into_chunks_and_back(world):
         ("loss", s, float(s % 5), at + timedelta(seconds=(s % 1000) / 8)) for s in (*range(0, 70), 200, 2**63 - 1)
     ]
     points += [("acc", 3, -0.0, at), ("acc", 4, 1e-300, at), ("acc", 9, 1e300, at)]
+    points += [("zero", 1, 0.0, at), ("zero", 2, -0.0, at)]  # a tie: the earlier point, +0.0, is the extreme named
 
     executor = MigrationExecutor(connection)
     executor.migrate(BEFORE)
@@ -39,6 +41,13 @@ def test_points_move_into_chunks_and_back(world):
     moved = {(c.key, c.block): [getattr(c, f) for f in fields] for c in MetricChunk.objects.filter(job=job)}
     assert moved == {pair: [getattr(c, f) for f in fields] for pair, c in recount.items()}
     assert metrics.series(job.pk, "loss", max_points=None)["count"] == 72
+    zero = MetricChunk.objects.get(job=job, key="zero")
+    assert (zero.min_step, math.copysign(1, zero.min_value), zero.max_step, math.copysign(1, zero.max_value)) == (
+        1,
+        1,
+        1,
+        1,
+    )
 
     executor = MigrationExecutor(connection)
     executor.migrate(BEFORE)

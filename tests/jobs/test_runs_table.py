@@ -30,7 +30,7 @@ def test_summaries_name_last_extremes_count_and_direction(world):
     job = _job(world, spec={"hyperparameters": {"lr": 0.01}, "architecture": "mlp"})
     metrics.ingest(job.pk, [("loss", s, v) for s, v in [(1, 2.0), (2, 0.5), (3, 0.5), (4, 0.9)]])
     metrics.ingest(job.pk, [("val_accuracy", 4, 0.7), ("val_accuracy", 8, 0.9), ("my_error_rate", 1, 3.0)])
-    metrics.ingest(job.pk, [("samples", s, float(s % 100)) for s in range(1000)])  # several rollup blocks
+    metrics.ingest(job.pk, [("samples", s, float(s % 100)) for s in range(1000)])  # several metric chunks
     body = world.client("viewer").get(f"/api/v1/jobs/{job.pk}/").json()
     summaries = body["metric_summaries"]
     assert summaries["loss"] == {
@@ -198,7 +198,7 @@ def test_seed_jobs(world):
     assert summary["loss"]["count"] == 4 and summary["val_accuracy"]["direction"] == "max"
     job = jobs.first()
     series = world.client("viewer").get(f"/api/v1/jobs/{job.pk}/metrics/", {"key": "loss", "max_points": 2}).json()
-    assert series["count"] == series["total"] == 4 and series["downsampled"] is True  # read from the rollups
+    assert series["count"] == series["total"] == 4 and series["downsampled"] is True  # read from the chunks' extremes
     with pytest.raises(CommandError):
         call_command("seed_jobs", team="nowhere", count=1)
     with pytest.raises(CommandError):
