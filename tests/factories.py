@@ -6,6 +6,8 @@ themselves call the services. A version factory makes a real blob (its bytes are
 """
 
 import hashlib
+import struct
+import time
 import uuid
 from datetime import timedelta
 
@@ -17,11 +19,13 @@ from django.utils import timezone
 from accounts_app.models import ApiToken, AuditEvent, Invitation, Membership, Team, User
 from datasets_app.models import Blob, Dataset, DatasetLineage, DatasetVersion
 from jobs_app.models import (
+    CHUNK_STEPS,
     Job,
     JobArtifact,
     JobLog,
     JobOutput,
     MetricBatch,
+    MetricChunk,
     OutputKind,
     ResourcePool,
     RetrainTrigger,
@@ -307,6 +311,29 @@ class JobOutputFactory(factory.django.DjangoModelFactory):
     job = factory.SubFactory(JobFactory)
     kind = OutputKind.MODEL_VERSION
     object_id = factory.LazyFunction(uuid.uuid4)
+
+
+class MetricChunkFactory(factory.django.DjangoModelFactory):
+    """One series' chunk holding one point, at its block's first step. To store real series (every column
+    packed and the extremes right), use jobs_app.metrics.ingest."""
+
+    class Meta:
+        model = MetricChunk
+
+    job = factory.SubFactory(JobFactory)
+    key = "loss"
+    block = factory.Sequence(lambda n: n)
+    count = 1
+    first_step = factory.LazyAttribute(lambda c: c.block * CHUNK_STEPS)
+    last_step = factory.SelfAttribute("first_step")
+    last_value = 0.5
+    min_step = factory.SelfAttribute("first_step")
+    min_value = 0.5
+    max_step = factory.SelfAttribute("first_step")
+    max_value = 0.5
+    step_bytes = factory.LazyAttribute(lambda c: struct.pack(">q", c.first_step))
+    value_bytes = factory.LazyAttribute(lambda c: struct.pack(">d", c.last_value))
+    time_bytes = factory.LazyFunction(lambda: struct.pack(">q", round(time.time() * 1_000_000)))
 
 
 class MetricBatchFactory(factory.django.DjangoModelFactory):
