@@ -20,7 +20,7 @@ import re
 import time as clock
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import psycopg
@@ -39,6 +39,11 @@ MAX_POINTS_LIMIT = 100_000
 TIME_MIN = 946_684_800.0  # 2000-01-01T00:00:00Z: a client time before it is a clock that was never set
 TIME_AHEAD_S = 86_400.0  # a client time may run ahead of the server's clock by at most a day
 BATCH_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+# what a bad field is told, in either form of a batch
+KEY_RULE = f"must be a printable string of 1 to {KEY_MAX} characters"
+STEP_RULE = f"must be an integer from 0 to {STEP_MAX}"
+VALUE_RULE = "must be a finite number"
+TIME_RULE = "must be a finite number of seconds since the Unix epoch, from 2000-01-01 to a day ahead of now"
 
 
 class PointError(UserError):
@@ -66,18 +71,18 @@ def check_points(points) -> list[tuple]:
         key, step, value = point.get("key"), point.get("step"), point.get("value")
         clean = checked.get(key) if type(key) is str else None
         if clean is None:
-            if type(key) is not str or not 0 < len(key) <= KEY_MAX or names.problem(key):
-                raise PointError(f"points[{i}].key", f"must be a printable string of 1 to {KEY_MAX} characters")
+            if not _good_key(key):
+                raise PointError(f"points[{i}].key", KEY_RULE)
             clean = checked[key] = names.nfc(key)
         if type(step) is not int or not 0 <= step <= STEP_MAX:  # noqa: E721 (bool is not a step)
-            raise PointError(f"points[{i}].step", f"must be an integer from 0 to {STEP_MAX}")
+            raise PointError(f"points[{i}].step", STEP_RULE)
         if type(value) is float:
             if not math.isfinite(value):
-                raise PointError(f"points[{i}].value", "must be a finite number")
+                raise PointError(f"points[{i}].value", VALUE_RULE)
         elif finite_number(value):
             value = float(value)
         else:
-            raise PointError(f"points[{i}].value", "must be a finite number")
+            raise PointError(f"points[{i}].value", VALUE_RULE)
         size = len(point)
         if size == 3:
             merged[(clean, step)] = (clean, step, value)
@@ -87,12 +92,14 @@ def check_points(points) -> list[tuple]:
             raise PointError(f"points[{i}].{extra[0]}", "unknown field; a point is {key, step, value, time?}")
         at = point["time"]
         if not (math.isfinite(at) if type(at) is float else finite_number(at)) or not TIME_MIN <= at <= latest:
-            raise PointError(
-                f"points[{i}].time",
-                "must be a finite number of seconds since the Unix epoch, from 2000-01-01 to a day ahead of now",
-            )
+            raise PointError(f"points[{i}].time", TIME_RULE)
         merged[(clean, step)] = (clean, step, value, float(at))
     return list(merged.values())
+
+
+def _good_key(key) -> bool:
+    """A metric key as sent: a printable string of 1 to KEY_MAX characters (not yet in NFC)."""
+    return type(key) is str and 0 < len(key) <= KEY_MAX and not names.problem(key)
 
 
 def finite_number(value) -> bool:
@@ -187,27 +194,17 @@ def _batch_of_plain_points(points) -> Batch | None:
         distinct = set(raw_keys)
     except TypeError:  # a key that is a list or an object
         return None
-    for key in distinct:
-        if type(key) is not str or not 0 < len(key) <= KEY_MAX or names.problem(key) or names.nfc(key) != key:
-            return None
-    # bool is a subclass of int, and neither a step nor a number here: the types must match exactly
-    if set(map(type, steps)) != {int} or not set(map(type, values)) <= {int, float}:
-        return None
-    if times is not None and not set(map(type, times)) <= {int, float}:
+    if not all(_good_key(key) and names.nfc(key) == key for key in distinct):
         return None
     try:
-        step_column = np.array(steps, dtype=np.int64)  # OverflowError beyond 64 bits
-        value_column = np.array(values, dtype=np.float64)  # OverflowError for an integer beyond any float
-        time_column = np.array(times, dtype=np.float64) if times is not None else np.full(len(points), math.nan)
-    except OverflowError:
-        return None
-    if step_column.min() < 0 or not np.isfinite(value_column).all():
-        return None
-    if times is not None and not (
-        np.isfinite(time_column).all()
-        and time_column.min() >= TIME_MIN
-        and time_column.max() <= clock.time() + TIME_AHEAD_S
-    ):
+        step_column = _column(steps, np.int64, "", STEP_RULE, 0, STEP_MAX)
+        value_column = _column(values, np.float64, "", VALUE_RULE)
+        time_column = (
+            np.full(len(points), math.nan)
+            if times is None
+            else _column(times, np.float64, "", TIME_RULE, TIME_MIN, clock.time() + TIME_AHEAD_S)
+        )
+    except PointError:  # check_points names the point
         return None
     keys = sorted(distinct)
     code = {k: i for i, k in enumerate(keys)}
@@ -233,8 +230,8 @@ def check_series(series) -> Batch:
         if extra:
             raise PointError(f"{where}.{extra[0]}", "unknown field; a series is {key, steps, values, times?}")
         key = one.get("key")
-        if type(key) is not str or not 0 < len(key) <= KEY_MAX or names.problem(key):
-            raise PointError(f"{where}.key", f"must be a printable string of 1 to {KEY_MAX} characters")
+        if not _good_key(key):
+            raise PointError(f"{where}.key", KEY_RULE)
         steps, values, times = one.get("steps"), one.get("values"), one.get("times")
         if type(steps) is not list:
             raise PointError(f"{where}.steps", "must be a list of integers")
@@ -244,8 +241,8 @@ def check_series(series) -> Batch:
         parsed.append((where, names.nfc(key), steps, values, times))
     if not parsed:
         return Batch.of([])
-    steps = _columns(parsed, 2, np.int64, f"must be an integer from 0 to {STEP_MAX}", 0, STEP_MAX)
-    values = _columns(parsed, 3, np.float64, "must be a finite number")
+    steps = _columns(parsed, 2, np.int64, STEP_RULE, 0, STEP_MAX)
+    values = _columns(parsed, 3, np.float64, VALUE_RULE)
     times = np.full(len(steps), math.nan)
     if any(p[4] is not None for p in parsed):
         timed = np.repeat([p[4] is not None for p in parsed], [len(p[2]) for p in parsed])
@@ -253,7 +250,7 @@ def check_series(series) -> Batch:
             [p for p in parsed if p[4] is not None],
             4,
             np.float64,
-            "must be a finite number of seconds since the Unix epoch, from 2000-01-01 to a day ahead of now",
+            TIME_RULE,
             TIME_MIN,
             clock.time() + TIME_AHEAD_S,
         )
@@ -364,6 +361,7 @@ def _micros(times: np.ndarray) -> np.ndarray:
     return whole.astype(np.int64) * 1_000_000 + np.rint((times - whole) * 1e6).astype(np.int64)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHUNK_FIELDS = (
     "key",
     "block",
@@ -507,14 +505,14 @@ def stored_points(job_id, key: str | None = None) -> list[tuple[str, int, float,
     steps, values, micros = _unpack(row[2:] for row in rows)
     keys = [row[0] for row in rows for _ in range(row[1])]
     return [
-        (k, s, v, datetime.fromtimestamp(t / 1e6, UTC))
+        (k, s, v, _EPOCH + timedelta(microseconds=t))
         for k, s, v, t in zip(keys, steps.tolist(), values.tolist(), micros.tolist(), strict=True)
     ]
 
 
 def keys(job_id) -> list[dict]:
     """Every metric key of a job, in name order, as {key, count, first_step, last_step, last_value}, from the
-    chunks' own counts and ends (a job with 1,000,000 points reads about 16,000 small rows, not its points)."""
+    chunks' own counts and ends (a job with 1,000,000 points reads about 16,000 chunk rows and unpacks none)."""
     last = MetricChunk.objects.filter(job_id=job_id, key=OuterRef("key")).order_by("-block").values("last_value")
     rows = (
         MetricChunk.objects.filter(job_id=job_id)
