@@ -27,6 +27,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import bench_environment, cleanup, django_shell, gunicorn  # noqa: E402
 
+from eco.tracking import _points_event  # noqa: E402
+
 SETUP = """
 from accounts_app.models import User
 from accounts_app.services import create_team, issue_token
@@ -54,7 +56,7 @@ def bodies(
     """JSON request bodies, prepared before the clock starts: `total` points over four keys; with `batch_ids`
     each body carries its own batch_id and each point the client's time (4 points a step, a step every 2 ms),
     as the tracking client sends them. `form` "points" sends one object per point, "series" the same points
-    as columns, one series per key (the body eco.tracking sends)."""
+    as columns, one series per key: the body eco.tracking sends, made by its own code (with batch_ids)."""
     per_key = total // len(keys)
     start = time.time() - total / 500
     # step by step, every key at each step, as a training loop logs them (a 1,000-point body holds 250 steps)
@@ -65,17 +67,11 @@ def bodies(
     ]
     out = []
     for i in range(0, len(points), batch):
-        body: dict = {"points": points[i : i + batch]}
-        if form == "series":
-            series: dict[str, dict] = {}
-            for p in body.pop("points"):
-                one = series.setdefault(p["key"], {"key": p["key"], "steps": [], "values": [], "times": []})
-                one["steps"].append(p["step"])
-                one["values"].append(p["value"])
-                one["times"].append(p["time"]) if "time" in p else one.pop("times", None)
-            body["series"] = list(series.values())
-        if batch_ids:
-            body["batch_id"] = uuid.uuid4().hex
+        part = points[i : i + batch]
+        if form == "series":  # the client's own body, batch id and times included
+            out.append(_points_event([(p["key"], p["step"], p["value"], p["time"]) for p in part])["body_bytes"])
+            continue
+        body: dict = {"points": part, **({"batch_id": uuid.uuid4().hex} if batch_ids else {})}
         out.append(json.dumps(body).encode())
     return out
 

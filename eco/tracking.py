@@ -413,9 +413,10 @@ def _asks_for_points(response: httpx.Response) -> bool:
     if response.status_code != 400:
         return False
     try:
-        errors = response.json().get("errors") or response.json()
+        answer = response.json()
     except ValueError:
         return False
+    errors = answer.get("errors", answer) if isinstance(answer, dict) else None
     return isinstance(errors, dict) and "required" in str(errors.get("points", ""))
 
 

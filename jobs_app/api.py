@@ -305,7 +305,7 @@ class JobMetricsApi(generics.GenericAPIView):
         try:
             if not isinstance(body, dict) or ("points" in body) == ("series" in body):
                 raise ValidationError(
-                    {"points": ["Send points, a list of {key, step, value}, or series (their columns), not both."]}
+                    {"points": ["Send one of points (a list of {key, step, value}) or series (the same as columns)."]}
                 )
             batch_id = metrics.check_batch_id(body.get("batch_id"))
             # PointError names the bad field (points[3].value, series[0].steps[7])
