@@ -351,6 +351,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     m_register.set_defaults(run=_register, names=False)  # a new name is created: eco.byo looks it up
 
+    m_import = models.add_parser(
+        "import",
+        help="import a Hugging Face checkpoint folder (config.json, model.safetensors, tokenizer files) as a new "
+        "version of format hf; code and pickled weights are refused",
+    )
+    m_import.add_argument("directory", help="the checkpoint folder, as save_pretrained writes it")
+    m_import.add_argument(
+        "--model",
+        help="the model: a name (created in --team as a text-classification model) or an id; "
+        "default: the folder's name",
+    )
+    m_import.add_argument("--description", default="", help="a line about this version")
+    m_import.set_defaults(run=_import, names=False)
+
     alias = sub.add_parser("alias", help="movable names (production, staging) of model versions").add_subparsers(
         dest="action", required=True
     )
@@ -557,6 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     # names wherever people think in names: these commands take a data set or model by name as well as by id
     named_commands = (d_show, d_upload, d_builtin, d_versions, m_show, a_set, a_list, a_delete, g_show)
     m_register.add_argument("--team", help="the team of a new model, and where the name is looked up (several teams)")
+    m_import.add_argument("--team", help="the team of a new model, and where the name is looked up (several teams)")
     d_push.add_argument("--team", help="the team of a new data set, and where the name is looked up (several teams)")
     for named in (*named_commands, g_set, predict, m_predict, m_promote, c_show, c_edit):
         named.add_argument("--team", help="the team to look the name up in, when several teams use it")
@@ -586,6 +601,20 @@ def _register(args) -> dict:
         )
     except RefusedFile as exc:  # told before anything is sent
         raise EcoError(400, {"detail": f"{args.file}: {exc}"}) from None
+
+
+def _import(args) -> dict:
+    """A Hugging Face checkpoint folder imported as the model's next version (Client.import_checkpoint)."""
+    from eco import byo
+    from eco.formats import RefusedFile
+
+    folder = Path(args.directory)
+    client = _client()
+    try:
+        model = byo._model_id(client, args.model or folder.resolve().name, team=args.team, task="text-classification")
+        return client.import_checkpoint(model, folder, description=args.description)
+    except RefusedFile as exc:  # told before anything is sent
+        raise EcoError(400, {"detail": f"{folder}: {exc}"}) from None
 
 
 def _sync(args) -> list[dict]:

@@ -245,6 +245,29 @@ class Client:
         with open(weights, "rb") as fh:
             return self._call("POST", f"models/{model}/versions/", data=data, files={"weights": (weights.name, fh)})
 
+    def import_checkpoint(self, model: str, folder: str | Path, *, description: str = "") -> dict:
+        """Import the Hugging Face checkpoint in `folder` (what save_pretrained writes) as the next version of
+        `model` (an id; format `hf`). Only the files Eco keeps are sent, streamed from disk
+        (`eco.formats.hf_file_role`: config.json, safetensors weights, tokenizer files). Raises
+        eco.formats.RefusedFile before any request for code or pickle-only weights, EcoError with the server's
+        400 for what it refuses (a model type it does not fine-tune, tensors that do not fit the config...)."""
+        from contextlib import ExitStack
+
+        from eco.formats import RefusedFile, hf_file_role, hf_refusal
+
+        folder = Path(folder)
+        names = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+        if not folder.is_dir():
+            raise RefusedFile(f"{folder} is not a folder")
+        if refusal := hf_refusal(names):
+            raise RefusedFile(refusal)
+        kept = [n for n in names if hf_file_role(n) not in ("skip", "pickle")]
+        with ExitStack() as stack:
+            files = [("files", (n, stack.enter_context(open(folder / n, "rb")))) for n in kept]
+            return self._call(
+                "POST", f"models/{model}/versions/import/", data={"description": description}, files=files
+            )
+
     def model_version(self, version: str) -> dict:
         return self._call("GET", f"model-versions/{version}/")
 

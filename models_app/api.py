@@ -2,6 +2,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from accounts_app.models import Role
@@ -16,6 +17,7 @@ from models_app.filters import EvaluationFilter, ModelFilter, PredictionFilter
 from models_app.models import Evaluation, ModelAlias, ModelVersion, PredictionLog, RegisteredModel
 from models_app.serializers import (
     AliasSerializer,
+    CheckpointImportSerializer,
     EvaluationSerializer,
     FeedbackSerializer,
     GateCheckRequestSerializer,
@@ -127,6 +129,48 @@ class ModelVersionListCreateApi(generics.ListCreateAPIView):
         )
         version = selectors.version_for_user(user=request.user, pk=version.pk)
         return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class CheckpointImportApi(generics.GenericAPIView):
+    """Import a Hugging Face checkpoint as the model's next version (format `hf`): multipart `files` (the
+    folder's files) or `archive` (one .zip or .tar.gz of the folder). Safetensors weights only; a config whose
+    model type Eco does not fine-tune, or that brings its own code (auto_map, .py files), is refused, as are
+    pickled weights and tensors that do not fit the config (400 on `files`, nothing stored)."""
+
+    serializer_class = ModelVersionSerializer
+    parser_classes = [MultiPartParser]
+    required_roles = {"POST": Role.MEMBER}  # in the model's team
+
+    @extend_schema(request={"multipart/form-data": CheckpointImportSerializer}, responses={201: ModelVersionSerializer})
+    def post(self, request, pk):
+        model = selectors.model_for_user(user=request.user, pk=pk)
+        self.check_object_permissions(request, model)
+        data = CheckpointImportSerializer(data=read_upload(request))
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        version = services.import_checkpoint(
+            actor=request.user,
+            model=model,
+            files=values["files"],
+            archive=values["archive"],
+            description=values["description"],
+            metrics=values["metrics"],
+            params=values["params"],
+        )
+        version = selectors.version_for_user(user=request.user, pk=version.pk)
+        return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class ModelVersionFileApi(generics.GenericAPIView):
+    """One file of a version stored as a folder (format hf), by its name, streamed."""
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request, pk, name):
+        version = selectors.version_for_user(user=request.user, pk=pk)
+        found = next((f for f in version.files.all() if f.name == name), None)
+        if found is None:
+            raise NotFound(f"Version {version.version} has no file named {name!r}.")
+        return blobs.download_response(found.blob, name)
 
 
 class ModelVersionDetailApi(generics.RetrieveAPIView):

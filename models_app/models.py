@@ -66,6 +66,7 @@ class WeightsFormat(models.TextChoices):
     SAFETENSORS = "safetensors"
     ONNX = "onnx"
     TORCHSCRIPT = "torchscript"
+    HF = "hf"  # a Hugging Face checkpoint folder: its files are ModelVersionFile rows
 
 
 class ModelVersion(models.Model):
@@ -99,6 +100,22 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model.name} v{self.version}"
+
+
+class ModelVersionFile(models.Model):
+    """One file of a version stored as a folder (format `hf`: config.json, the safetensors weights, the
+    tokenizer's files), by its name in the folder. The version's own `blob` is its weights file."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=255)
+    blob = models.ForeignKey("datasets_app.Blob", on_delete=models.PROTECT, related_name="model_version_files")
+
+    class Meta:
+        ordering = ["model_version", "name"]
+        constraints = [models.UniqueConstraint(fields=["model_version", "name"], name="mv_file_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.model_version}: {self.name}"
 
 
 class ModelVersionDataset(models.Model):

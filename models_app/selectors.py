@@ -16,6 +16,7 @@ from models_app.models import (
     GatePolicy,
     ModelAlias,
     ModelVersion,
+    ModelVersionFile,
     PredictionLog,
     RegisteredModel,
 )
@@ -50,7 +51,11 @@ def versions_for_user(*, user: User) -> QuerySet[ModelVersion]:
         ModelVersion.objects.filter(model__team__in=team_ids_for_user(user), model__deleted_at__isnull=True)
         .annotate(job_id=_made_by_job("model_version"))
         .select_related("model__team", "blob", "created_by")
-        .prefetch_related("dataset_links", Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias")))
+        .prefetch_related(
+            "dataset_links",
+            Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias")),
+            Prefetch("files", queryset=ModelVersionFile.objects.select_related("blob").order_by("name")),
+        )
     )
 
 

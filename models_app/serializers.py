@@ -15,6 +15,7 @@ from models_app.models import (
     GatePolicy,
     ModelAlias,
     ModelVersion,
+    ModelVersionFile,
     PredictionLog,
     RegisteredModel,
     Split,
@@ -83,6 +84,16 @@ class RegisteredModelUpdateSerializer(serializers.Serializer):
         return attrs
 
 
+class VersionFileSerializer(serializers.ModelSerializer):
+    sha256 = serializers.CharField(source="blob_id", read_only=True)
+    size_bytes = serializers.IntegerField(source="blob.size_bytes", read_only=True)
+
+    class Meta:
+        model = ModelVersionFile
+        fields = ["name", "sha256", "size_bytes"]
+        read_only_fields = fields
+
+
 class ModelVersionSerializer(serializers.ModelSerializer):
     model = serializers.UUIDField(source="model_id", read_only=True)
     model_name = serializers.CharField(source="model.name", read_only=True)
@@ -96,6 +107,12 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     )
     parent = serializers.UUIDField(source="parent_id", read_only=True, allow_null=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
+    files = VersionFileSerializer(
+        many=True,
+        read_only=True,
+        help_text="The files of a version stored as a folder (format hf: config.json, the safetensors weights, "
+        "the tokenizer's files); empty for a one-file version.",
+    )
 
     class Meta:
         model = ModelVersion
@@ -117,6 +134,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "spec",
             "num_parameters",
             "tensors",
+            "files",
             "aliases",
             "description",
             "created_by",
@@ -204,6 +222,31 @@ class ModelVersionCreateSerializer(serializers.Serializer):
     params = StrictJSONField(required=False, default=dict)
     dataset_versions = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
     description = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate_metrics(self, value):
+        return _finite_numbers(value, "metrics")
+
+    def validate_params(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("params must be a JSON object.")
+        return value
+
+
+class CheckpointImportSerializer(serializers.Serializer):
+    files = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        default=list,
+        help_text="The checkpoint folder's files, each under its name in the folder: config.json, model.safetensors "
+        "(or its shards and model.safetensors.index.json) and the tokenizer's files (tokenizer.json, vocab.txt...). "
+        "Other files are left out; code (.py) and pickled weights (.bin, .pt) are refused.",
+    )
+    archive = serializers.FileField(
+        required=False, default=None, help_text="Instead of files: one .zip or .tar(.gz) of the checkpoint folder."
+    )
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    metrics = StrictJSONField(required=False, default=dict)
+    params = StrictJSONField(required=False, default=dict)
 
     def validate_metrics(self, value):
         return _finite_numbers(value, "metrics")

@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Iterable
+from contextlib import ExitStack
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
@@ -18,7 +19,7 @@ from accounts_app.services import record_audit
 from config.errors import Conflict, UserError
 from config.jsonsafe import unsafe_text
 from datasets_app import blobs, retention
-from datasets_app.models import DatasetVersion
+from datasets_app.models import DatasetVersion, Task
 from ml import inference
 from ml.artifacts import (
     ArtifactError,
@@ -37,6 +38,7 @@ from models_app.models import (
     ModelAlias,
     ModelVersion,
     ModelVersionDataset,
+    ModelVersionFile,
     PredictionLog,
     RegisteredModel,
     Split,
@@ -109,7 +111,10 @@ def purge_deleted_models(*, now=None) -> list[str]:
     return retention.purge_expired(
         model=RegisteredModel,
         noun="model",
-        blob_ids=lambda model: set(ModelVersion.objects.filter(model=model).values_list("blob_id", flat=True)),
+        blob_ids=lambda model: (
+            set(ModelVersion.objects.filter(model=model).values_list("blob_id", flat=True))
+            | set(ModelVersionFile.objects.filter(model_version__model=model).values_list("blob_id", flat=True))
+        ),
         now=now,
     )
 
@@ -179,24 +184,58 @@ def register_version(
             check_weights_fit_spec(spec, facts["tensors"])
     except ArtifactError as exc:
         raise exc.prefixed("weights") from None
+    if sha256 is None:
+        sha256, _ = blobs.hash_path(weights_path)
+    size = Path(weights_path).stat().st_size
+    return _record_version(
+        actor=actor,
+        model=model,
+        files=[(None, weights, sha256, size)],
+        fmt=fmt,
+        spec=spec,
+        facts=facts,
+        metrics=metrics,
+        params=params,
+        dataset_versions=dataset_versions,
+        description=description,
+        parent=parent,
+        run=run,
+    )
+
+
+def _record_version(
+    *,
+    actor,
+    model: RegisteredModel,
+    files: list[tuple[str | None, File, str, int]],
+    fmt: str,
+    spec: dict,
+    facts: dict,
+    metrics,
+    params,
+    dataset_versions,
+    description: str,
+    parent,
+    run,
+) -> ModelVersion:
+    """Store checked files and record them as the model's next version, in one transaction: nothing stays
+    behind when any step fails. `files` are `(name in the folder or None, content, sha256, size)`, the
+    version's own blob (its weights) first; named files become ModelVersionFile rows."""
     dataset_versions = list(dataset_versions)
     for dv in dataset_versions:
         if dv.dataset.team_id != model.team_id:
             raise ValidationError({"dataset_versions": [f"Dataset version {dv.pk} does not exist."]})
-    if sha256 is None:
-        sha256, _ = blobs.hash_path(weights_path)
-    size = Path(weights_path).stat().st_size
-
-    with blobs.stored(weights, sha256=sha256, size=size) as blob:
+    with transaction.atomic(), ExitStack() as stack:
+        stored = [stack.enter_context(blobs.stored(content, sha256=sha, size=size)) for _, content, sha, size in files]
         locked = RegisteredModel.objects.select_for_update().filter(pk=model.pk).first()
-        if locked is None:  # deleted while the weights were being checked
+        if locked is None:  # deleted while the files were being checked
             raise Http404("The model no longer exists.")
         number = (locked.versions.aggregate(n=Max("version"))["n"] or 0) + 1
         version = ModelVersion.objects.create(
             model=locked,
             version=number,
             format=fmt,
-            blob=blob,
+            blob=stored[0],
             spec=spec,
             tensors=facts["tensors"],
             num_parameters=facts["num_parameters"],
@@ -205,6 +244,13 @@ def register_version(
             description=description,
             parent=parent,
             created_by=actor,
+        )
+        ModelVersionFile.objects.bulk_create(
+            [
+                ModelVersionFile(model_version=version, name=name, blob=blob)
+                for (name, *_), blob in zip(files, stored, strict=True)
+                if name is not None
+            ]
         )
         ModelVersionDataset.objects.bulk_create(
             [ModelVersionDataset(model_version=version, dataset_version=dv) for dv in dataset_versions]
@@ -215,6 +261,66 @@ def register_version(
             _run_recorder(actor=actor, team=locked.team, run_id=run, version=version)
         RegisteredModel.objects.filter(pk=locked.pk).update(updated_at=timezone.now())
     return version
+
+
+def register_checkpoint(
+    *,
+    actor: User | None,
+    model: RegisteredModel,
+    folder: str | Path,
+    hashes: dict[str, str] | None = None,
+    spec_extra: dict | None = None,
+    metrics: dict | None = None,
+    params: dict | None = None,
+    dataset_versions: Iterable[DatasetVersion] = (),
+    description: str = "",
+    parent: ModelVersion | None = None,
+    run=None,
+) -> ModelVersion:
+    """Check the Hugging Face checkpoint in `folder` (`ml.hf.inspect_checkpoint`: no code run, no tensor
+    loaded) and record it as the model's next version of format `hf`, each kept file a blob (`files` of the
+    version), the weights file as the version's blob. `hashes` gives the sha256 of files already hashed while
+    they streamed in; `spec_extra` is merged into the checked spec (a fine-tuned version's labels and
+    lineage). Raises CheckpointError (400 on `files`) naming the problem; nothing is stored then."""
+    from ml.hf import inspect_checkpoint
+
+    if model.task != Task.TEXT_CLASSIFICATION:
+        raise ValidationError(
+            {
+                "model": [
+                    f"model '{model.name}' is a {model.task} model; a checkpoint goes to a text-classification "
+                    "model (Eco fine-tunes encoders for text classification)."
+                ]
+            }
+        )
+    folder = Path(folder)
+    facts = inspect_checkpoint(folder)
+    spec = {**facts["spec"], **(spec_extra or {})}
+    for field, value in (("files", facts["tensors"]), ("spec", spec), ("metrics", metrics), ("params", params)):
+        if problem := unsafe_text(value, field):
+            raise ValidationError({field: [f"{problem}."]})
+    hashes = hashes or {}
+    ordered = spec["weights"][:1] + [n for n in facts["files"] if n != spec["weights"][0]]
+    with ExitStack() as stack:
+        files = []
+        for name in ordered:
+            path = folder / name
+            sha = hashes.get(name) or blobs.hash_path(path)[0]
+            files.append((name, File(stack.enter_context(open(path, "rb")), name=name), sha, path.stat().st_size))
+        return _record_version(
+            actor=actor,
+            model=model,
+            files=files,
+            fmt=WeightsFormat.HF,
+            spec=spec,
+            facts=facts,
+            metrics=metrics,
+            params={**(params or {}), **({"skipped_files": facts["skipped"]} if facts["skipped"] else {})},
+            dataset_versions=dataset_versions,
+            description=description,
+            parent=parent,
+            run=run,
+        )
 
 
 _run_recorder = None
@@ -272,6 +378,53 @@ def create_version_from_upload(
         fmt=fmt,
         run=run,
     )
+
+
+def import_checkpoint(
+    *,
+    actor: User,
+    model: RegisteredModel,
+    files=(),
+    archive=None,
+    description: str = "",
+    metrics: dict | None = None,
+    params: dict | None = None,
+) -> ModelVersion:
+    """A version of format `hf` from an uploaded Hugging Face checkpoint: `files`, the folder's files
+    (UploadedFiles on disk, named as in the folder), or `archive`, one .zip / .tar(.gz) of it. The files are
+    linked (not copied) into a folder, an archive is unpacked in constant memory, then `register_checkpoint`
+    checks and stores them. Raises UserError / ValidationError (400 on `files` or `archive`) naming the problem;
+    nothing is stored then."""
+    import tempfile
+
+    from django.conf import settings
+
+    from ml.hf import CheckpointError, unpack_archive
+
+    if bool(files) == (archive is not None):
+        raise ValidationError({"files": ["Send the checkpoint's files, or one archive of them (archive), not both."]})
+    with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
+        folder = Path(tmp)
+        hashes = {}
+        if archive is not None:
+            unpack_archive(archive.temporary_file_path(), folder, max_bytes=settings.ECO_MAX_UPLOAD_BYTES)
+        else:
+            for upload in files:
+                name = Path(upload.name).name
+                if not name or (folder / name).exists():
+                    raise CheckpointError(f"two files are named {name!r}; send each file once", field="files")
+                (folder / name).symlink_to(upload.temporary_file_path())
+                if getattr(upload, "sha256", None):
+                    hashes[name] = upload.sha256
+        return register_checkpoint(
+            actor=actor,
+            model=model,
+            folder=folder,
+            hashes=hashes,
+            metrics=metrics,
+            params=params,
+            description=description,
+        )
 
 
 @transaction.atomic

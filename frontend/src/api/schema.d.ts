@@ -741,6 +741,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/model-versions/{id}/files/{name}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One file of a version stored as a folder (format hf), by its name, streamed. */
+        get: operations["v1_model_versions_files_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/models/": {
         parameters: {
             query?: never;
@@ -981,6 +998,28 @@ export interface paths {
          *     tracking run that made it.
          */
         post: operations["v1_models_versions_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{id}/versions/import/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Import a Hugging Face checkpoint as the model's next version (format `hf`): multipart `files` (the
+         *     folder's files) or `archive` (one .zip or .tar.gz of the folder). Safetensors weights only; a config whose
+         *     model type Eco does not fine-tune, or that brings its own code (auto_map, .py files), is refused, as are
+         *     pickled weights and tensors that do not fit the config (400 on `files`, nothing stored).
+         */
+        post: operations["v1_models_versions_import_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1355,6 +1394,19 @@ export interface components {
          * @enum {string}
          */
         BuiltinEnum: "breast_cancer" | "diabetes" | "digits" | "iris" | "wine";
+        CheckpointImportRequest: {
+            /** @description The checkpoint folder's files, each under its name in the folder: config.json, model.safetensors (or its shards and model.safetensors.index.json) and the tokenizer's files (tokenizer.json, vocab.txt...). Other files are left out; code (.py) and pickled weights (.bin, .pt) are refused. */
+            files?: string[];
+            /**
+             * Format: binary
+             * @description Instead of files: one .zip or .tar(.gz) of the checkpoint folder.
+             */
+            archive?: string;
+            /** @default  */
+            description: string;
+            metrics?: unknown;
+            params?: unknown;
+        };
         ColumnMetric: {
             key: string;
             direction: components["schemas"]["MetricDirectionEnum"];
@@ -2079,6 +2131,8 @@ export interface components {
             readonly num_parameters: number;
             /** @description Tensor names, dtypes and shapes. */
             readonly tensors: unknown;
+            /** @description The files of a version stored as a folder (format hf: config.json, the safetensors weights, the tokenizer's files); empty for a one-file version. */
+            readonly files: components["schemas"]["VersionFile"][];
             readonly aliases: string[];
             readonly description: string;
             readonly created_by: string | null;
@@ -2115,9 +2169,10 @@ export interface components {
          * @description * `safetensors` - Safetensors
          *     * `onnx` - Onnx
          *     * `torchscript` - Torchscript
+         *     * `hf` - Hf
          * @enum {string}
          */
-        ModelVersionFormatEnum: "safetensors" | "onnx" | "torchscript";
+        ModelVersionFormatEnum: "safetensors" | "onnx" | "torchscript" | "hf";
         /**
          * @description * `ready` - Ready
          *     * `archived` - Archived
@@ -2837,6 +2892,11 @@ export interface components {
          * @enum {string}
          */
         TriggerRunStatusEnum: "running" | "promoted" | "not_promoted" | "failed";
+        VersionFile: {
+            readonly name: string;
+            readonly sha256: string;
+            readonly size_bytes: number;
+        };
         /** @description {id, version}: a model version by id and number. */
         VersionRef: {
             /** Format: uuid */
@@ -8017,6 +8077,118 @@ export interface operations {
             };
         };
     };
+    v1_model_versions_files_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     v1_models_list: {
         parameters: {
             query?: {
@@ -9972,6 +10144,121 @@ export interface operations {
                 "multipart/form-data": components["schemas"]["ModelVersionCreateRequest"];
                 "application/x-www-form-urlencoded": components["schemas"]["ModelVersionCreateRequest"];
                 "application/json": components["schemas"]["ModelVersionCreateRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Invalid input; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but the role is too low (or a rule on the object's state refuses the caller). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not acceptable. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_models_versions_import_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": components["schemas"]["CheckpointImportRequest"];
             };
         };
         responses: {
