@@ -95,21 +95,30 @@ class NullReporter:
 
 def hyperparameters(given: dict | None) -> dict:
     """Defaults filled in, every value checked (raises HyperparameterError naming the key)."""
+    return checked_numbers(given, DEFAULTS, LIMITS, INTEGER)
+
+
+def checked_numbers(given: dict | None, defaults: dict, limits: dict, integer: set[str]) -> dict:
+    """`defaults` overridden by `given`, each value a number within `limits[key]` (inclusive), an integer for
+    the keys in `integer`; a default of None stays None unless given. Raises HyperparameterError naming the
+    key: unknown, not a number, out of range."""
     given = dict(given or {})
-    unknown = sorted(set(given) - set(DEFAULTS))
+    unknown = sorted(set(given) - set(defaults))
     if unknown:
-        raise HyperparameterError(f"unknown hyperparameter(s): {', '.join(unknown)}; known: {', '.join(DEFAULTS)}")
-    merged = {**DEFAULTS, **given}
+        raise HyperparameterError(f"unknown hyperparameter(s): {', '.join(unknown)}; known: {', '.join(defaults)}")
+    merged = {**defaults, **given}
     for key, value in merged.items():
-        low, high = LIMITS[key]
-        kind = "an integer" if key in INTEGER else "a number"
+        if key not in limits or (value is None and key not in given):
+            continue
+        low, high = limits[key]
+        kind = "an integer" if key in integer else "a number"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise HyperparameterError(f"'{key}' must be {kind}, got {value!r}")
         if not (low <= value <= high):  # False for NaN too; big ints compare without overflow
             raise HyperparameterError(f"'{key}' must be between {low} and {high}, got {value!r}")
-        if key in INTEGER and value != int(value):
+        if key in integer and value != int(value):
             raise HyperparameterError(f"'{key}' must be {kind}, got {value!r}")
-        merged[key] = int(value) if key in INTEGER else float(value)
+        merged[key] = int(value) if key in integer else float(value)
     return merged
 
 
@@ -211,13 +220,22 @@ def _loss_fn(task: str):
 
 
 def _checkpoint(
-    model, optimizer, epoch: int, step: int, train_seconds: float, partial: dict | None = None
+    model,
+    optimizer,
+    epoch: int,
+    step: int,
+    train_seconds: float,
+    partial: dict | None = None,
+    *,
+    state: dict[str, torch.Tensor] | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict]:
     """The training state as tensors and JSON. `partial` marks an on-demand checkpoint taken inside `epoch`:
-    {"batch": batches of the epoch done, "seen": rows done, "epoch_loss": their summed loss, "epoch_seconds"}."""
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    state = optimizer.state_dict()
-    for index, values in state["state"].items():
+    {"batch": batches of the epoch done, "seen": rows done, "epoch_loss": their summed loss, "epoch_seconds"}.
+    `state` replaces the model's whole state dict (a LoRA fine-tune keeps only what it trains)."""
+    state = model.state_dict() if state is None else state
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in state.items()}
+    optim_state = optimizer.state_dict()
+    for index, values in optim_state["state"].items():
         for key, value in values.items():
             tensor = value if torch.is_tensor(value) else torch.tensor(value)
             tensors[f"optim.{index}.{key}"] = tensor.detach().cpu().contiguous()
@@ -225,14 +243,16 @@ def _checkpoint(
     if torch.cuda.is_available():
         for index, rng in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{index}"] = rng
-    meta = {"epoch": epoch, "step": step, "optim_groups": state["param_groups"], "train_seconds": train_seconds}
+    meta = {"epoch": epoch, "step": step, "optim_groups": optim_state["param_groups"], "train_seconds": train_seconds}
     if partial is not None:
         meta["partial"] = partial
     return tensors, meta
 
 
-def _restore(model, optimizer, tensors: dict[str, torch.Tensor], meta: dict, device: str) -> None:
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+def _restore(
+    model, optimizer, tensors: dict[str, torch.Tensor], meta: dict, device: str, *, strict: bool = True
+) -> None:
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=strict)
     state: dict = {}
     for name, value in tensors.items():
         if name.startswith("optim."):

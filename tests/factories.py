@@ -39,6 +39,7 @@ from models_app.models import (
     ModelAlias,
     ModelVersion,
     ModelVersionDataset,
+    ModelVersionFile,
     PredictionLog,
     RegisteredModel,
     RowHashes,
@@ -203,6 +204,15 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
     spec = factory.LazyFunction(lambda: {"architecture": "mlp", "in_features": 4, "hidden": [], "num_outputs": 3})
     metrics = factory.Dict({"accuracy": 0.9})
     created_by = factory.SubFactory(UserFactory)
+
+
+class ModelVersionFileFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelVersionFile
+
+    model_version = factory.SubFactory(ModelVersionFactory, format="hf")
+    name = factory.Sequence(lambda n: f"file-{n}.json")
+    blob = factory.SubFactory(BlobFactory)
 
 
 class ModelVersionDatasetFactory(factory.django.DjangoModelFactory):

@@ -238,3 +238,19 @@ def folder_files(folder: Path, *names: str) -> list:
         fh.name = path.name
         uploads.append(fh)
     return uploads
+
+
+def review_texts(rows: int = 96, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Short made-up movie reviews in TINY_WORDS and their labels, `pos` or `neg` (a sentiment word decides):
+    a text-classification task a tiny BERT learns in a few epochs."""
+    rng = np.random.default_rng(seed)
+    positive, negative = ["good", "great", "loved", "enjoyed", "fun"], ["bad", "awful", "hated", "boring", "poor"]
+    fillers = ["the", "movie", "film", "plot", "story", "actor", "was", "really", "very", "it", "this"]
+    texts, labels = [], []
+    for i in range(rows):
+        label = "pos" if i % 2 == 0 else "neg"
+        words = list(rng.choice(fillers, size=int(rng.integers(2, 7))))
+        words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(positive if label == "pos" else negative)))
+        texts.append(" ".join(words))
+        labels.append(label)
+    return texts, labels

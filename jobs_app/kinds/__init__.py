@@ -39,6 +39,7 @@ REGISTRY: dict[str, str] = {
     "quantize": "jobs_app.kinds.quantize",
     "snapshot": "jobs_app.kinds.snapshot",
     "tracking": "jobs_app.kinds.tracking",
+    "finetune": "jobs_app.kinds.finetune",
 }
 NAMES: tuple[str, ...] = tuple(REGISTRY)
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

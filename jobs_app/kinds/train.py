@@ -351,23 +351,28 @@ def _check_missing_values(version: DatasetVersion, used: list[str], strategy: st
             )
 
 
+def text_column(version: DatasetVersion, wanted) -> str:
+    """The text column a text model reads: `wanted` (from the spec) when it names a string column, else the
+    one string feature column (from the recorded schema); ValidationError on `spec.text_column` otherwise."""
+    texts = [c["name"] for c in _feature_columns(version) if c["dtype"] == "string"]
+    if wanted is not None and wanted not in texts:
+        raise specs.error(
+            "spec.text_column", f"no text column named {wanted!r}; text columns: {', '.join(texts) or 'none'}."
+        )
+    if wanted is None and len(texts) != 1:
+        raise specs.error(
+            "spec.text_column", f"name the text column: found {len(texts)} ({', '.join(texts) or 'none'})."
+        )
+    return wanted or texts[0]
+
+
 def _check_columns_fit(version: DatasetVersion, architecture: str, spec: dict) -> list[str]:
     """The data set's columns can feed the architecture (checked from the recorded schema, no file read);
     returns the feature columns it reads (a text model: its text column; any other: every feature column)."""
     features = _feature_columns(version)
     kind = REGISTRY[architecture].input_kind
     if kind == TEXT:
-        texts = [c["name"] for c in features if c["dtype"] == "string"]
-        wanted = spec.get("text_column")
-        if wanted is not None and wanted not in texts:
-            raise specs.error(
-                "spec.text_column", f"no text column named {wanted!r}; text columns: {', '.join(texts) or 'none'}."
-            )
-        if wanted is None and len(texts) != 1:
-            raise specs.error(
-                "spec.text_column", f"name the text column: found {len(texts)} ({', '.join(texts) or 'none'})."
-            )
-        return [wanted or texts[0]]
+        return [text_column(version, spec.get("text_column"))]
     if version.format == "npz":
         return [c["name"] for c in features]
     bad = [c["name"] for c in features if not is_numeric(c["dtype"])]

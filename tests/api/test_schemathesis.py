@@ -96,6 +96,7 @@ class Seed:
     tracked: object
     counter: int = 0
     made: list = field(default_factory=list)
+    checkpoint: object = None  # a version of format hf, made on first use (_checkpoint_version)
 
     def unique(self, prefix: str) -> str:
         self.counter += 1
@@ -192,6 +193,11 @@ PATH_IDS = {
     "/api/v1/jobs/{id}/artifacts/{path}": lambda s: {"id": str(s.tracked.pk), "path": "notes/run.txt"},
     "/api/v1/model-versions/{id}/": lambda s: {"id": str(s.model_version.pk)},
     "/api/v1/model-versions/{id}/download/": lambda s: {"id": str(s.model_version.pk)},
+    "/api/v1/model-versions/{id}/files/{name}/": lambda s: {
+        "id": str(_checkpoint_version(s).pk),
+        "name": "config.json",
+    },
+    "/api/v1/models/{id}/versions/import/": lambda s: {"id": str(_checkpoint_version(s).model_id)},
     "/api/v1/models/{id}/": lambda s: {"id": str(s.model.pk)},
     "/api/v1/models/{id}/aliases/": lambda s: {"id": str(s.model.pk)},
     "/api/v1/models/{id}/aliases/{alias}/": lambda s: {"id": str(s.model.pk), "alias": "production"},
@@ -325,6 +331,30 @@ THROWAWAY = {
 }
 
 
+def _checkpoint_version(s: Seed):
+    """A tiny BERT checkpoint imported into a text-classification model of the team (once per run)."""
+    if s.checkpoint is None:
+        from models_app.services import create_model, register_checkpoint
+        from tests.api.test_role_matrix import tiny_checkpoint
+
+        model = create_model(actor=s.admin, team=s.team, name="st-encoder", task="text-classification")
+        s.checkpoint = register_checkpoint(actor=s.admin, model=model, folder=tiny_checkpoint())
+    return s.checkpoint
+
+
+def _checkpoint_archive() -> bytes:
+    import io
+    import tarfile
+
+    from tests.api.test_role_matrix import tiny_checkpoint
+
+    fh = io.BytesIO()
+    with tarfile.open(fileobj=fh, mode="w:gz") as archive:
+        for path in sorted(tiny_checkpoint().iterdir()):
+            archive.add(path, arcname=path.name)
+    return fh.getvalue()
+
+
 def _weights() -> bytes:
     from safetensors.numpy import save
 
@@ -360,6 +390,10 @@ VALID_BODIES = {
             "spec": json.dumps({"architecture": "mlp", "in_features": 4, "hidden": [], "num_outputs": 3}),
             "dataset_versions": [str(s.dataset_version.pk)],
         },
+    ),
+    ("POST", "/api/v1/models/{id}/versions/import/"): lambda s: (
+        "multipart/form-data",
+        {"archive": _checkpoint_archive(), "description": "imported"},
     ),
     ("POST", "/api/v1/models/{id}/aliases/"): lambda s: (
         "application/json",

@@ -1,0 +1,384 @@
+"""Fine-tuning a pretrained Hugging Face encoder for text classification: the whole network (`full`) or
+low-rank adapters (`lora`, through peft), with the model code of transformers and the tokenizer of the
+checkpoint. Django-free; reports through `ml.train.Reporter` like the train loop.
+
+The loop is ours, not transformers' Trainer, so that it checkpoints, resumes and stops the way every Eco job
+does: a checkpoint (what is trained, AdamW's state, the learning-rate schedule's position and the RNG state) at
+the end of each epoch and every `checkpoint_every` optimizer steps; a redelivered job resumes at the step after
+it, with the same data order (a permutation seeded by seed and epoch) and the same dropout masks (the RNG state
+is restored), so its final weights equal an uninterrupted run's. Cancelling takes effect between optimizer steps.
+
+Hyperparameters (`DEFAULTS`): `batch_size` rows per forward pass, `gradient_accumulation` passes per optimizer
+step (so a step sees batch_size x gradient_accumulation rows), AdamW with `lr` and `weight_decay` (not on biases
+and LayerNorm weights, as BERT was trained), a linear schedule warming up over `warmup_ratio` of the steps
+(transformers' `get_linear_schedule_with_warmup`), gradients clipped to `max_grad_norm`. `precision` "auto" is
+bf16 autocast on a GPU and float32 on the CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ml.evaluate import classification_metrics, softmax
+from ml.train import (
+    HyperparameterError,
+    Reporter,
+    Stopped,
+    TrainingError,
+    _checkpoint,
+    _restore,
+    _together,
+    checked_numbers,
+    pick_device,
+)
+
+METHODS = ("full", "lora")
+DEFAULTS = {
+    "epochs": 3,
+    "lr": None,  # by method: LEARNING_RATES
+    "batch_size": 16,
+    "gradient_accumulation": 1,
+    "warmup_ratio": 0.1,
+    "weight_decay": 0.01,
+    "max_grad_norm": 1.0,
+    "seed": 0,
+    "checkpoint_every": 0,
+    "log_every": 1,
+}
+LIMITS = {
+    "epochs": (1, 1000),
+    "lr": (1e-8, 1.0),
+    "batch_size": (1, 4096),
+    "gradient_accumulation": (1, 1024),
+    "warmup_ratio": (0.0, 1.0),
+    "weight_decay": (0.0, 1.0),
+    "max_grad_norm": (0.0, 1e6),
+    "seed": (0, 2**31 - 1),
+    "checkpoint_every": (0, 10**9),
+    "log_every": (1, 10**6),
+}
+INTEGER = {"epochs", "batch_size", "gradient_accumulation", "seed", "checkpoint_every", "log_every"}
+LEARNING_RATES = {"full": 5e-5, "lora": 5e-4}
+"""The default learning rates: 5e-5 is the middle of BERT's fine-tuning grid (Devlin et al. 2019, appendix
+A.3); adapters train fewer weights from zero and take about ten times more (Hu et al. 2021, LoRA, table 9)."""
+PRECISIONS = ("auto", "fp32", "bf16")
+LORA_DEFAULTS = {"r": 8, "alpha": 16, "dropout": 0.1, "target_modules": None}
+"""LoRA's rank, scale (alpha / r), dropout, and the modules it adapts (None: peft's default for the model type,
+the attention's query and value projections for BERT)."""
+MAX_LENGTH_DEFAULT = 128
+
+
+class FineTuneError(HyperparameterError):
+    """A fine-tuning setting is not acceptable; the message names it."""
+
+
+def check_settings(
+    method: str, hyperparameters: dict | None, lora: dict | None, precision: str
+) -> tuple[dict, dict | None]:
+    """The hyperparameters with defaults filled in (the method's learning rate) and the LoRA settings (None
+    for `full`). Raises FineTuneError / HyperparameterError naming the setting."""
+    if method not in METHODS:
+        raise FineTuneError(f"method must be one of {', '.join(METHODS)}, got {method!r}", field="method")
+    if precision not in PRECISIONS:
+        raise FineTuneError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}", field="precision")
+    try:
+        hyper = checked_numbers(hyperparameters, DEFAULTS, LIMITS, INTEGER)
+    except HyperparameterError as exc:
+        raise exc.prefixed("hyperparameters") from None
+    if hyper["lr"] is None:
+        hyper["lr"] = LEARNING_RATES[method]
+    if method == "full":
+        if lora:
+            raise FineTuneError("LoRA settings need method lora", field="lora")
+        return hyper, None
+    given = dict(lora or {})
+    unknown = sorted(set(given) - set(LORA_DEFAULTS))
+    if unknown:
+        raise FineTuneError(
+            f"unknown LoRA setting(s): {', '.join(unknown)}; known: r, alpha, dropout, target_modules", field="lora"
+        )
+    try:
+        settings = checked_numbers(
+            {k: v for k, v in given.items() if k != "target_modules"},
+            {k: v for k, v in LORA_DEFAULTS.items() if k != "target_modules"},
+            {"r": (1, 1024), "alpha": (1e-3, 1e4), "dropout": (0.0, 0.9)},
+            {"r"},
+        )
+    except HyperparameterError as exc:
+        raise exc.prefixed("lora") from None
+    modules = given.get("target_modules")
+    if modules is not None and (
+        not isinstance(modules, list)
+        or not modules
+        or not all(isinstance(m, str) and m.replace("_", "").replace(".", "").isalnum() for m in modules)
+    ):
+        raise FineTuneError("must be a list of module names such as ['query', 'value']", field="lora.target_modules")
+    return hyper, {**settings, "target_modules": modules}
+
+
+@dataclass
+class FineTuneOutcome:
+    model: torch.nn.Module  # a plain transformers model (LoRA merged in), on the CPU, in eval mode
+    tokenizer: object
+    steps: int  # optimizer steps over all attempts
+    epochs_run: int  # in this attempt
+    resumed_from_step: int | None
+    train_seconds: float
+    trainable_parameters: int
+    tokens: int  # tokens seen in this attempt
+
+
+def load_classifier(folder: str | Path, *, num_labels: int | None = None, classes: list[str] | None = None):
+    """The checkpoint in `folder` as an AutoModelForSequenceClassification (a new head of `classes` when
+    given, else the checkpoint's own) and its tokenizer. Never runs code from the folder: safetensors only,
+    no remote code, no download."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the "newly initialised head" notice is expected here
+    extra = {}
+    if classes is not None:
+        extra = {
+            "num_labels": len(classes),
+            "id2label": dict(enumerate(classes)),
+            "label2id": {c: i for i, c in enumerate(classes)},
+        }
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(folder), local_files_only=True, trust_remote_code=False, use_safetensors=True, **extra
+    )
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
+    return model, tokenizer
+
+
+def encode(tokenizer, texts, max_length: int) -> list[list[int]]:
+    """Token ids of each text, truncated to `max_length` (special tokens included)."""
+    return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+
+
+def _pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[i, : len(row)] = 1
+    return ids, mask
+
+
+def logits_of(model, tokenizer, texts, *, max_length: int, batch_size: int = 64, device: str = "cpu") -> np.ndarray:
+    """(N, K) float32 logits of the texts, in order; rows are sorted by length inside so batches pad little."""
+    rows = encode(tokenizer, texts, max_length)
+    order = np.argsort([len(r) for r in rows], kind="stable")
+    out = np.zeros((len(rows), model.config.num_labels), dtype=np.float32)
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(rows), batch_size):
+            index = order[start : start + batch_size]
+            ids, mask = _pad([rows[i] for i in index], tokenizer.pad_token_id or 0)
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            out[index] = logits.float().cpu().numpy()
+    return out
+
+
+def _memory_mb(device: str) -> float:
+    if torch.device(device).type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _optimizer(model, hyper: dict):
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            (no_decay if parameter.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(parameter)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": hyper["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=hyper["lr"],
+    )
+
+
+def _trainable_state(model) -> dict[str, torch.Tensor]:
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    return {k: v for k, v in model.state_dict().items() if k in names}
+
+
+def finetune(
+    folder: str | Path,
+    train_texts,
+    train_targets: np.ndarray,
+    validation_texts,
+    validation_targets: np.ndarray,
+    *,
+    classes: list[str],
+    method: str,
+    hyperparameters: dict,
+    lora: dict | None,
+    max_length: int,
+    reporter: Reporter,
+    device: str | None = None,
+    precision: str = "auto",
+    step_delay_s: float = 0.0,
+) -> FineTuneOutcome:
+    """Fine-tune the checkpoint in `folder` on texts with int class indices in [0, len(classes)); resumes from
+    the reporter's checkpoint when there is one. Logs per optimizer step `loss`, `lr`, `tokens_per_s` and
+    `memory_mb` (peak device memory on a GPU, the process's resident memory on the CPU), and per epoch
+    `train_loss` and the validation metrics as `val_*`. Raises Stopped when the reporter asks, TrainingError
+    when the loss stops being finite. `step_delay_s` (tests only) is slept after each logged step."""
+    hyper, lora = check_settings(method, hyperparameters, lora, precision)
+    device = pick_device(device)
+    torch.manual_seed(hyper["seed"])  # the new head's (and the adapters') initial weights
+    model, tokenizer = load_classifier(folder, classes=classes)
+    if method == "lora":
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        config = LoraConfig(
+            task_type=TaskType.SEQ_CLS,
+            r=lora["r"],
+            lora_alpha=lora["alpha"],
+            lora_dropout=lora["dropout"],
+            target_modules=lora["target_modules"],
+        )
+        names = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+        linear = sorted({n.rsplit(".", 1)[-1] for n in names})
+        targets = lora["target_modules"] or []
+        if unknown := [t for t in targets if not any(n == t or n.endswith(f".{t}") for n in names)]:
+            raise FineTuneError(
+                f"no linear layer named {', '.join(unknown)} in a {type(model).__name__}; its linear layers: "
+                f"{', '.join(linear)}",
+                field="lora.target_modules",
+            )
+        model = get_peft_model(model, config)
+    model.to(device)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    optimizer = _optimizer(model, hyper)
+    rows = encode(tokenizer, train_texts, max_length)
+    targets = torch.as_tensor(np.asarray(train_targets), dtype=torch.long)
+    n, batch_size, accumulation = len(rows), hyper["batch_size"], hyper["gradient_accumulation"]
+    batches_per_epoch = math.ceil(n / batch_size)
+    steps_per_epoch = math.ceil(batches_per_epoch / accumulation)
+    total_steps = steps_per_epoch * hyper["epochs"]
+    from transformers import get_linear_schedule_with_warmup
+
+    scheduler = get_linear_schedule_with_warmup(optimizer, round(hyper["warmup_ratio"] * total_steps), total_steps)
+
+    start_epoch, step, resumed, train_seconds, partial = 0, 0, None, 0.0, None
+    checkpoint = reporter.load_checkpoint()
+    if checkpoint is not None:
+        tensors, meta = checkpoint
+        _restore(model, optimizer, tensors, meta, device, strict=False)
+        scheduler.load_state_dict(meta["scheduler"])
+        step, resumed, train_seconds = meta["step"], meta["step"], float(meta.get("train_seconds", 0.0))
+        partial = meta.get("partial")
+        start_epoch = meta["epoch"] if partial is not None else meta["epoch"] + 1
+        reporter.log(f"resumed from the checkpoint at step {step} (epoch {meta['epoch'] + 1})")
+
+    autocast = torch.device(device).type == "cuda" and precision == "auto" or precision == "bf16"
+    pad_id = tokenizer.pad_token_id or 0
+    tokens_total = 0
+
+    def save(epoch: int, done: dict | None) -> None:
+        tensors, meta = _checkpoint(
+            model,
+            optimizer,
+            epoch,
+            step,
+            train_seconds + time.perf_counter() - started,
+            done,
+            state=_trainable_state(model),
+        )
+        reporter.save_checkpoint(tensors, {**meta, "scheduler": scheduler.state_dict()})
+
+    for epoch in range(start_epoch, hyper["epochs"]):
+        model.train()
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(hyper["seed"] * 100_003 + epoch)).tolist()
+        started, seen, tokens, epoch_loss, first = time.perf_counter(), 0, 0, 0.0, 0
+        if partial is not None and epoch == start_epoch:
+            first, seen, epoch_loss = partial["batch"], partial["seen"], partial["epoch_loss"]
+        for group_start in range(first, batches_per_epoch, accumulation):
+            if reporter.should_stop():
+                if getattr(reporter, "checkpoint_on_stop", lambda: False)():
+                    with _together(reporter):
+                        reporter.log(f"on-demand checkpoint at step {step}")
+                        save(epoch, {"batch": group_start, "seen": seen, "epoch_loss": epoch_loss})
+                raise Stopped(f"stopped at step {step}")
+            group = range(group_start, min(group_start + accumulation, batches_per_epoch))
+            group_rows = sum(min(n, (b + 1) * batch_size) - b * batch_size for b in group)
+            step_loss = 0.0
+            for b in group:
+                index = order[b * batch_size : (b + 1) * batch_size]
+                ids, mask = _pad([rows[i] for i in index], pad_id)
+                with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=autocast):
+                    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+                loss = torch.nn.functional.cross_entropy(logits.float(), targets[index].to(device), reduction="sum")
+                (loss / group_rows).backward()
+                step_loss += loss.item()
+                tokens += int(mask.sum())
+            if not math.isfinite(step_loss):
+                raise TrainingError(
+                    f"the loss became {step_loss} at step {step + 1}; lower the learning rate (now {hyper['lr']:g})"
+                )
+            if hyper["max_grad_norm"] > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), hyper["max_grad_norm"])
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            seen += group_rows
+            epoch_loss += step_loss
+            if step % hyper["log_every"] == 0:
+                elapsed = max(time.perf_counter() - started, 1e-9)
+                reporter.log_metrics(
+                    step,
+                    {
+                        "loss": step_loss / group_rows,
+                        "lr": scheduler.get_last_lr()[0],
+                        "tokens_per_s": tokens / elapsed,
+                        "memory_mb": _memory_mb(device),
+                    },
+                )
+                if step_delay_s > 0:
+                    time.sleep(step_delay_s)
+            reporter.set_progress(min(1.0, step / total_steps))
+            if hyper["checkpoint_every"] and step % hyper["checkpoint_every"] == 0 and group.stop < batches_per_epoch:
+                with _together(reporter):
+                    reporter.log(f"checkpoint at step {step}")
+                    save(epoch, {"batch": group.stop, "seen": seen, "epoch_loss": epoch_loss})
+        epoch_seconds = time.perf_counter() - started
+        tokens_total += tokens
+        summary = {"epoch": epoch + 1, "train_loss": epoch_loss / max(seen, 1)}
+        if len(validation_texts):
+            scores = classification_metrics(
+                np.asarray(validation_targets),
+                softmax(logits_of(model, tokenizer, validation_texts, max_length=max_length, device=device)),
+                classes,
+            )
+            summary.update({f"val_{k}": v for k, v in scores.items() if isinstance(v, float)})
+        line = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items())
+        with _together(reporter):
+            reporter.log_metrics(step, summary)
+            reporter.log(f"{line} ({epoch_seconds:.2f} s, {tokens / max(epoch_seconds, 1e-9):.0f} tokens/s)")
+            save(epoch, None)
+        train_seconds += epoch_seconds
+        partial = None
+    reporter.set_progress(1.0)
+    if method == "lora":
+        model = model.merge_and_unload()  # plain weights: export, quantization and serving need no peft
+    model = model.cpu().eval()
+    return FineTuneOutcome(
+        model=model,
+        tokenizer=tokenizer,
+        steps=step,
+        epochs_run=hyper["epochs"] - start_epoch,
+        resumed_from_step=resumed,
+        train_seconds=train_seconds,
+        trainable_parameters=trainable,
+        tokens=tokens_total,
+    )
