@@ -1974,9 +1974,10 @@ export interface components {
          *     * `quantize` - Quantize
          *     * `snapshot` - Snapshot
          *     * `tracking` - Tracking
+         *     * `finetune` - Finetune
          * @enum {string}
          */
-        KindEnum: "train" | "evaluate" | "process" | "export" | "quantize" | "snapshot" | "tracking";
+        KindEnum: "train" | "evaluate" | "process" | "export" | "quantize" | "snapshot" | "tracking" | "finetune";
         Lineage: {
             version: components["schemas"]["LineageNode"];
             parents: components["schemas"]["LineageNode"][];
@@ -6223,8 +6224,9 @@ export interface operations {
                  *     * `quantize` - Quantize
                  *     * `snapshot` - Snapshot
                  *     * `tracking` - Tracking
+                 *     * `finetune` - Finetune
                  */
-                kind?: "evaluate" | "export" | "process" | "quantize" | "snapshot" | "tracking" | "train";
+                kind?: "evaluate" | "export" | "finetune" | "process" | "quantize" | "snapshot" | "tracking" | "train";
                 /**
                  * @description Default -created_at. Jobs not started (finished) yet come last when ordering by started_at (finished_at), either way.
                  *
@@ -7636,7 +7638,7 @@ export interface operations {
     v1_jobs_columns_retrieve: {
         parameters: {
             query?: {
-                kind?: "evaluate" | "export" | "process" | "quantize" | "snapshot" | "tracking" | "train";
+                kind?: "evaluate" | "export" | "finetune" | "process" | "quantize" | "snapshot" | "tracking" | "train";
                 /** @description Team slug. */
                 team?: string;
             };
