@@ -42,8 +42,15 @@ def _needs_architecture(model: RegisteredModel) -> str | None:
     return None
 
 
+def training_kind(train: dict) -> str:
+    """The job kind of a trigger's `train` spec: finetune when it names a pretrained `base_version` (each run
+    fine-tunes again from that same checkpoint), train otherwise."""
+    return JobKind.FINETUNE if "base_version" in train else JobKind.TRAIN
+
+
 def _checked_train(*, actor: User, team: Team, model: RegisteredModel, base: DatasetVersion, train) -> dict:
-    """The trigger's train spec, checked as a real train job on the base version would be."""
+    """The trigger's train spec, checked as a real train (or finetune: `training_kind`) job on the base
+    version would be."""
     if not isinstance(train, dict):
         raise ValidationError({"train": ['must be an object such as {"architecture": "cnn"}.']})
     fixed = sorted({"dataset_version", "model"} & set(train))
@@ -53,7 +60,7 @@ def _checked_train(*, actor: User, team: Team, model: RegisteredModel, base: Dat
         checked = specs.check_spec(
             user=actor,
             team=team,
-            kind=JobKind.TRAIN,
+            kind=training_kind(train),
             spec={**train, "dataset_version": str(base.pk), "model": str(model.pk)},
         )
     except ValidationError as exc:
@@ -298,8 +305,8 @@ def _next_step(run: TriggerRun, job: Job) -> None:
         run.save(update_fields=["dataset_version", "step"])
         spec = {**trigger.train, "dataset_version": job.outputs["dataset_version"], "model": str(trigger.model_id)}
         spec.setdefault("description", f"retrained by trigger {trigger.name or trigger.pk} on feedback")
-        submit_job(actor=actor, team=trigger.team, kind=JobKind.TRAIN, spec=spec, trigger_run=run)
-    elif job.kind == JobKind.TRAIN:
+        submit_job(actor=actor, team=trigger.team, kind=training_kind(trigger.train), spec=spec, trigger_run=run)
+    elif job.kind in (JobKind.TRAIN, JobKind.FINETUNE):
         gate = GatePolicy.objects.get(model_id=trigger.model_id)
         run.model_version_id = job.outputs["model_version"]
         run.step = "evaluate"

@@ -164,6 +164,8 @@ STANDARD_DOMAINS = ("", "ai.onnx")
 CHECK_BATCHES = (1, 3)
 _ONNX_FLOAT = {1: "float", 11: "float"}  # FLOAT, DOUBLE: what ml.runtimes.OnnxRuntime casts inputs to
 _ONNX_INT64 = 7
+
+
 def sniff_format(path: str | Path) -> str:
     """The format of the model file at `path` by its content: "safetensors" or "onnx" (eco.formats.sniff_format,
     which the client shares). Raises ArtifactError for TorchScript archives, pickles, zip archives and empty

@@ -17,6 +17,7 @@ from ml.architectures import IMAGE, TABULAR, TEXT
 from ml.architectures import get as architecture_entry
 from ml.errors import UserError
 from ml.formats import label_text
+from ml.hf import TOKENIZER as HF_TOKENIZER
 from ml.impute import fill as fill_missing
 from ml.impute import learn as learn_imputer
 
@@ -109,7 +110,8 @@ def prepare(
         raise DataError(f"target column '{target}' not found")
     known = dict(preprocessing or {})
     targets, label_info = encode_targets(columns[target], task, known.get("classes"))
-    kind = architecture_entry(architecture).input_kind
+    hf = known.get("tokenizer") == HF_TOKENIZER  # a fine-tuned checkpoint tokenizes raw texts itself
+    kind = TEXT if hf else architecture_entry(architecture).input_kind
     features = {k: v for k, v in columns.items() if k != target}
     imputer, learnt = known.get("impute"), {}
     if imputer is None and impute:
@@ -122,6 +124,8 @@ def prepare(
         if name not in features:
             raise DataError(f"text column '{name}' not found")
         texts = [("" if v is None else str(v)) for v in features[name]]
+        if hf:
+            return Arrays(np.array(texts, dtype=object), targets, {**known, **label_info, "kind": kind})
         vocab = known.get("vocab") or build_vocab(texts, max_vocab)
         length = known.get("max_len", max_len)
         inputs = encode_texts(texts, vocab, length)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from eco import formats
 from ml.artifacts import ArtifactError, inspect_safetensors
 
@@ -295,3 +297,120 @@ def _unpack(members: list[tuple[str, int, object]], open_member, folder: Path, m
             shutil.copyfileobj(src, dst, 1024 * 1024)
         written.append(name)
     return written
+
+
+# --- running a fine-tuned checkpoint ----------------------------------------------------------------------
+
+TOKENIZER = "hf"
+"""`preprocessing.tokenizer` of a fine-tuned checkpoint's spec: its inputs are raw texts, tokenized by the
+checkpoint's own tokenizer inside the runtime (`HFRuntime`, `HFOnnxRuntime`)."""
+ONNX_INPUTS = ("input_ids", "attention_mask")
+
+
+def _texts(inputs) -> list[str]:
+    return [str(t) for t in (inputs.tolist() if hasattr(inputs, "tolist") else inputs)]
+
+
+class _Tokenized:
+    """The checkpoint's tokenizer, padding a batch to its longest text and truncating at `max_length`."""
+
+    def __init__(self, folder: str | Path, max_length: int):
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
+        self.max_length = max_length
+
+    def __call__(self, inputs, tensors: str) -> dict:
+        encoded = self.tokenizer(
+            _texts(inputs), padding=True, truncation=True, max_length=self.max_length, return_tensors=tensors
+        )
+        return {name: encoded[name] for name in ONNX_INPUTS}
+
+
+class HFRuntime:
+    """A fine-tuned checkpoint run by transformers on the CPU: raw texts in (an object array or list of N
+    strings), float32 logits (N, num_labels) out. Thread-safe: inference mode, no state between calls."""
+
+    name = "torch"
+
+    def __init__(self, folder: str | Path, spec: dict):
+        import torch
+
+        from ml.finetune import load_classifier
+
+        self.model, _ = load_classifier(folder)
+        self.model.eval()
+        self.tokenize = _Tokenized(folder, int(spec.get("max_length") or 512))
+        self._torch = torch
+
+    def run(self, inputs) -> np.ndarray:
+        with self._torch.inference_mode():
+            return self.model(**self.tokenize(inputs, "pt")).logits.float().numpy()
+
+
+class HFOnnxRuntime:
+    """A fine-tuned checkpoint exported to ONNX (`export_onnx`), run by ONNX Runtime with the checkpoint's
+    tokenizer (whose files lie in `folder` beside the graph): raw texts in, float32 logits out."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path: str | Path, folder: str | Path, spec: dict, *, threads: int = 1):
+        from ml.runtimes import OnnxRuntime
+
+        self.session = OnnxRuntime(path, threads=threads).session
+        self.tokenize = _Tokenized(folder, int(spec.get("max_length") or 512))
+
+    def run(self, inputs) -> np.ndarray:
+        feeds = {k: v.astype(np.int64, copy=False) for k, v in self.tokenize(inputs, "np").items()}
+        return self.session.run(["logits"], feeds)[0].astype(np.float32, copy=False)
+
+
+EXPORT_TOLERANCE = 1e-4
+"""The largest difference between the exported graph's logits and PyTorch's, over the logits' scale."""
+CHECK_TEXTS = ("a", "a somewhat longer text to check that the sequence axis is dynamic in the exported graph")
+
+
+def export_onnx(folder: str | Path, spec: dict, path: str | Path, *, texts=CHECK_TEXTS) -> None:
+    """Write the fine-tuned checkpoint in `folder` as an ONNX graph at `path` (opset 17, the TorchScript-based
+    exporter): inputs `input_ids` and `attention_mask` (int64, dynamic batch and sequence axes), output
+    `logits`. The graph is then run by ONNX Runtime on `texts` one at a time and all together (so batch and
+    sequence lengths vary) and must match PyTorch within EXPORT_TOLERANCE of the logits' scale. Raises
+    ml.optimize.OptimizeError, and leaves no file, when export or the check fails."""
+    import torch
+
+    from ml.optimize import ONNX_OPSET, OptimizeError, _unlink
+
+    path = Path(path)
+    reference = HFRuntime(folder, spec)
+    example = reference.tokenize(list(texts), "pt")
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
+    try:
+        with torch.inference_mode(False), torch.no_grad():
+            torch.onnx.export(
+                reference.model,
+                (),
+                str(path),
+                kwargs=dict(example),
+                dynamo=False,
+                opset_version=ONNX_OPSET,
+                input_names=list(ONNX_INPUTS),
+                output_names=["logits"],
+                dynamic_axes={**axes, "logits": {0: "batch"}},
+                do_constant_folding=True,
+            )
+        exported = HFOnnxRuntime(path, folder, spec)
+        for batch in [[t] for t in texts] + [list(texts)]:
+            expected, got = reference.run(batch), exported.run(batch)
+            scale = max(float(np.abs(expected).max()), 1e-6)
+            if got.shape != expected.shape or float(np.abs(got - expected).max()) / scale > EXPORT_TOLERANCE:
+                raise OptimizeError(
+                    f"the ONNX export differs from PyTorch on a batch of {len(batch)}: "
+                    f"{float(np.abs(got - expected).max()):.3g} ({float(np.abs(got - expected).max()) / scale:.3g} "
+                    f"of the logits' scale, allowed {EXPORT_TOLERANCE:g})"
+                )
+    except OptimizeError:
+        _unlink(path)
+        raise
+    except Exception as exc:  # exporter and ONNX Runtime errors come in many types
+        _unlink(path)
+        raise OptimizeError(f"cannot export the {spec.get('architecture')} to ONNX: {exc}") from exc

@@ -22,6 +22,7 @@ import numpy as np
 from ml.architectures import IMAGE, REGISTRY, TABULAR, TASKS, TEXT
 from ml.data import encode_texts
 from ml.errors import UserError
+from ml.hf import TOKENIZER as HF_TOKENIZER
 from ml.impute import FILLING
 
 PIXELS = "pixels"
@@ -249,6 +250,8 @@ def _encode_texts(preprocessing: dict, inputs: list) -> tuple[np.ndarray, list[d
         if "\x00" in value:
             raise InputError(i, "the text contains a NUL character")
         texts.append(value)
+    if preprocessing.get("tokenizer") == HF_TOKENIZER:  # the runtime tokenizes with the checkpoint's tokenizer
+        return np.array(texts, dtype=object), logged
     ids = encode_texts(texts, preprocessing["vocab"], preprocessing["max_len"])
     return ids, logged
 

@@ -34,7 +34,7 @@ from torch import nn
 
 from ml.architectures import REGISTRY, TEXT, Architecture, SpecError
 from ml.errors import UserError
-from ml.runtimes import OnnxRuntime, Runtime, TorchScriptRuntime
+from ml.runtimes import _ORT_DTYPES, OnnxRuntime, Runtime, TorchScriptRuntime
 
 ONNX_OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "inputs", "outputs"
@@ -359,10 +359,14 @@ def quantize_int8(onnx_fp32_path: str | Path, dst_path: str | Path) -> None:
         left = float_weights(dst)
         if left:
             raise OptimizeError(f"int8 quantization left these weights in float: {', '.join(left[:10])}")
-        runtime = OnnxRuntime(dst)
-        graph_input = runtime.session.get_inputs()[0]
-        shape = [d if isinstance(d, int) else 1 for d in graph_input.shape]
-        runtime.run(np.ones(shape, dtype=runtime.dtype))
+        session = OnnxRuntime(dst).session
+        feeds = {  # ones of each input's type, every dynamic axis 1 (a fine-tuned checkpoint takes two inputs)
+            graph_input.name: np.ones(
+                [d if isinstance(d, int) else 1 for d in graph_input.shape], dtype=_ORT_DTYPES[graph_input.type]
+            )
+            for graph_input in session.get_inputs()
+        }
+        session.run(None, feeds)
     except OptimizeError:
         _unlink(dst)
         raise

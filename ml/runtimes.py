@@ -27,8 +27,9 @@ from ml.architectures import TEXT, input_kind
 from ml.artifacts import load_model
 from ml.errors import UserError
 
-FORMATS = ("safetensors", "onnx", "torchscript")
-"""File formats `load_runtime` accepts: safetensors weights plus a spec, an ONNX graph, a TorchScript file."""
+FORMATS = ("safetensors", "onnx", "torchscript", "hf")
+"""File formats `load_runtime` accepts: safetensors weights plus a spec, an ONNX graph, a TorchScript file, a
+fine-tuned Hugging Face checkpoint folder."""
 
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(double)": np.float64}
 
@@ -148,11 +149,24 @@ class ProbabilityOutputs:
         return np.log(np.maximum(self.inner.run(inputs), np.float32(1e-30)))
 
 
-def load_runtime(fmt: str, spec: dict, path: str | Path, *, threads: int = 1) -> Runtime:
+def load_runtime(
+    fmt: str, spec: dict, path: str | Path, *, threads: int = 1, folder: str | Path | None = None
+) -> Runtime:
     """The runtime for a model file of format `fmt`: "safetensors" (weights for `spec`, run by PyTorch),
     "onnx" (fp32 or int8 graph, run by ONNX Runtime with `threads` intra-op threads; a brought graph whose
     spec says `"outputs": "probabilities"` is wrapped in ProbabilityOutputs) or "torchscript" (a file Eco
-    exported). Raises RuntimeFormatError for any other format."""
+    exported). A fine-tuned Hugging Face checkpoint ("hf", or "onnx" whose spec's preprocessing names the
+    `hf` tokenizer) runs on raw texts and needs `folder`, the version's files (`ml.hf.HFRuntime`,
+    `ml.hf.HFOnnxRuntime`). Raises RuntimeFormatError for any other format."""
+    from ml import hf
+
+    tokenized = (spec.get("preprocessing") or {}).get("tokenizer") == hf.TOKENIZER
+    if (fmt == "hf" or tokenized) and folder is None:
+        raise RuntimeFormatError("a Hugging Face checkpoint runs from its folder of files; none was given")
+    if fmt == "hf":
+        return hf.HFRuntime(folder, spec)
+    if fmt == "onnx" and tokenized:
+        return hf.HFOnnxRuntime(path, folder, spec, threads=threads)
     if fmt == "safetensors":
         return TorchRuntime(spec, path)
     if fmt == "onnx":

@@ -19,7 +19,7 @@ from accounts_app.services import record_audit
 from config.errors import Conflict, UserError
 from config.jsonsafe import unsafe_text
 from datasets_app import blobs, retention
-from datasets_app.models import DatasetVersion, Task
+from datasets_app.models import Blob, DatasetVersion, Task
 from ml import inference
 from ml.artifacts import (
     ArtifactError,
@@ -135,6 +135,7 @@ def register_version(
     parent: ModelVersion | None = None,
     fmt: str = WeightsFormat.SAFETENSORS,
     run=None,
+    linked_files: Iterable[tuple[str, Blob]] = (),
 ) -> ModelVersion:
     """Validate weights + spec and record them as the model's next version: safetensors with an architecture
     spec, or a brought ONNX graph with its serving spec (`ml.inference.check_serving_spec`, checked by
@@ -142,8 +143,9 @@ def register_version(
     jobs (`from_job`), which check them by running them; they keep the spec (the input preprocessing) and
     parameter count of their `parent`. The job that made a version is recorded by jobs_app (JobOutput), not
     here; `run`, the id of a tracking run that made an uploaded version, goes to the recorder jobs_app
-    registered (`on_version_from_run`) in the same transaction. Raises UserError / ValidationError (400) naming
-    the field; nothing is stored then."""
+    registered (`on_version_from_run`) in the same transaction. `linked_files` are stored files the version
+    also holds under their names (an ONNX export of a fine-tuned checkpoint: the checkpoint's tokenizer files).
+    Raises UserError / ValidationError (400) naming the field; nothing is stored then."""
     if fmt == WeightsFormat.SAFETENSORS:
         try:
             facts = inspect_safetensors(weights_path)
@@ -157,10 +159,11 @@ def register_version(
         if parent is None:
             raise ValidationError({"format": [f"a {fmt} version made by a job needs its parent version."]})
         facts = {"tensors": {}, "num_parameters": parent.num_parameters}
-        try:
-            spec = validate_spec(spec)
-        except ArtifactError as exc:
-            raise exc.prefixed("spec") from None
+        if parent.format != WeightsFormat.HF:  # a checkpoint's spec describes a transformers model, not Eco's
+            try:
+                spec = validate_spec(spec)
+            except ArtifactError as exc:
+                raise exc.prefixed("spec") from None
     elif fmt == WeightsFormat.ONNX:
         try:
             spec = inference.check_serving_spec(_json_object(spec))
@@ -200,6 +203,7 @@ def register_version(
         description=description,
         parent=parent,
         run=run,
+        linked=linked_files,
     )
 
 
@@ -217,10 +221,12 @@ def _record_version(
     description: str,
     parent,
     run,
+    linked: Iterable[tuple[str, Blob]] = (),
 ) -> ModelVersion:
     """Store checked files and record them as the model's next version, in one transaction: nothing stays
     behind when any step fails. `files` are `(name in the folder or None, content, sha256, size)`, the
-    version's own blob (its weights) first; named files become ModelVersionFile rows."""
+    version's own blob (its weights) first; named files become ModelVersionFile rows, as do the `linked`
+    (name, stored blob) pairs, whose rows are locked so that no collection removes them meanwhile."""
     dataset_versions = list(dataset_versions)
     for dv in dataset_versions:
         if dv.dataset.team_id != model.team_id:
@@ -245,12 +251,18 @@ def _record_version(
             parent=parent,
             created_by=actor,
         )
+        linked = list(linked)
+        if linked and Blob.objects.select_for_update().filter(pk__in=[b.pk for _, b in linked]).count() != len(
+            {b.pk for _, b in linked}
+        ):
+            raise RuntimeError("a linked file's blob is gone")  # pragma: no cover - needs a concurrent purge
         ModelVersionFile.objects.bulk_create(
             [
                 ModelVersionFile(model_version=version, name=name, blob=blob)
                 for (name, *_), blob in zip(files, stored, strict=True)
                 if name is not None
             ]
+            + [ModelVersionFile(model_version=version, name=name, blob=blob) for name, blob in linked]
         )
         ModelVersionDataset.objects.bulk_create(
             [ModelVersionDataset(model_version=version, dataset_version=dv) for dv in dataset_versions]

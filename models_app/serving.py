@@ -28,9 +28,8 @@ from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
 from accounts_app.models import Membership, Role, User
-from datasets_app import blobs
 from ml import inference
-from models_app import selectors
+from models_app import checkpoints, selectors
 from models_app.models import ModelVersion, PredictionLog, WeightsFormat, alias_validator
 from models_app.prediction_log import request_writer, writer
 
@@ -82,14 +81,11 @@ def _load(artifact_id: str) -> Served:
     global _threads_set
     import torch
 
-    from ml.runtimes import load_runtime
-
     if not _threads_set:  # a web process serves many small requests at once: one thread each
         torch.set_num_threads(settings.ECO_SERVING_THREADS)
         _threads_set = True
     artifact = ModelVersion.objects.select_related("blob").get(pk=artifact_id)
-    with blobs.local_copy(artifact.blob) as path:
-        runtime = load_runtime(artifact.format, artifact.spec, path)
+    runtime = checkpoints.runtime_of(artifact)
     return Served(artifact_id=str(artifact.pk), spec=artifact.spec, runtime=runtime)
 
 
@@ -98,8 +94,10 @@ def _artifact(target: dict, runtime: str) -> str:
     if runtime == "auto":
         return str(export) if export else version_id
     if runtime == "torch":
-        if fmt != WeightsFormat.SAFETENSORS:
-            raise ValidationError({"runtime": [f"v{target['version']} is a {fmt} version; torch serves safetensors."]})
+        if fmt not in (WeightsFormat.SAFETENSORS, WeightsFormat.HF):
+            raise ValidationError(
+                {"runtime": [f"v{target['version']} is a {fmt} version; torch serves safetensors and hf."]}
+            )
         return version_id
     if fmt == WeightsFormat.ONNX:
         return version_id

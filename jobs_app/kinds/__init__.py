@@ -42,6 +42,9 @@ REGISTRY: dict[str, str] = {
     "finetune": "jobs_app.kinds.finetune",
 }
 NAMES: tuple[str, ...] = tuple(REGISTRY)
+PREEMPTIBLE: tuple[str, ...] = ("train", "finetune")
+"""The kinds whose loop saves an on-demand checkpoint when asked (`checkpoint_on_stop`), so that a running job
+can be preempted or requeued and resume where it was."""
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 

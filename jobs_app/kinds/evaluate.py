@@ -14,8 +14,8 @@ from jobs_app.runners.reporter import RegistryReporter
 from ml import formats, impute, inference, pipeline
 from ml.data import Arrays
 from ml.evaluate import metrics_from_outputs
-from ml.runtimes import load_runtime
 from ml.train import Stopped
+from models_app import checkpoints
 from models_app import services as model_services
 from models_app.models import ModelVersion, Split
 
@@ -70,8 +70,7 @@ def run(job: Job, reporter: RegistryReporter) -> None:
     spec = job.spec
     model_version = ModelVersion.objects.select_related("blob", "model").get(pk=spec["model_version"])
     version = DatasetVersion.objects.select_related("dataset", "blob").get(pk=spec["dataset_version"])
-    with blobs.local_copy(model_version.blob) as path:
-        runtime = load_runtime(model_version.format, model_version.spec, path)
+    runtime = checkpoints.runtime_of(model_version)
     arrays = encoded_data(model_version, version, spec["split"])
     reporter.set_progress(0.3)
     if reporter.should_stop():

@@ -33,7 +33,9 @@ def check(*, user: User, team: Team, spec: dict) -> dict:
     fmt = spec.get("format")
     if fmt not in EXPORT_FORMATS:
         raise specs.error("spec.format", f"must be one of {', '.join(EXPORT_FORMATS)}; got {fmt!r}.")
-    if source.format != "safetensors":
+    if source.format == "hf" and fmt != "onnx":
+        raise specs.error("spec.format", "a fine-tuned Hugging Face checkpoint exports to onnx.")
+    if source.format not in ("safetensors", "hf"):
         raise specs.error(
             "spec.model_version", f"v{source.version} is already a {source.format} version; export its parent."
         )

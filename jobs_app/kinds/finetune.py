@@ -27,6 +27,7 @@ from ml import finetune as engine
 from ml import formats
 from ml.data import DataError, encode_targets, split_indices
 from ml.evaluate import classification_metrics, softmax
+from ml.hf import TOKENIZER
 from ml.pipeline import SPLIT_DEFAULTS, split_config
 from models_app import checkpoints
 from models_app import services as model_services
@@ -259,6 +260,14 @@ def run(job: Job, reporter: RegistryReporter) -> None:
                     "text_column": spec["text_column"],
                     "classes": classes,
                     "max_length": spec["max_length"],
+                    # what evaluation and serving read (ml.data.prepare, ml.inference.encode): raw texts,
+                    # tokenized by the checkpoint's own tokenizer in the runtime
+                    "preprocessing": {
+                        "kind": "text",
+                        "tokenizer": TOKENIZER,
+                        "text_column": spec["text_column"],
+                        "classes": classes,
+                    },
                     "base_version": str(base.pk),
                     "method": spec["method"],
                 },

@@ -12,18 +12,19 @@ from django.conf import settings
 from django.core.files import File
 
 from accounts_app.models import Team, User
-from datasets_app import blobs
 from datasets_app.models import DatasetVersion
+from eco.formats import hf_file_role
 from jobs_app import services, specs
 from jobs_app.kinds.evaluate import encoded_data
 from jobs_app.models import Job, JobKind, OutputKind
 from jobs_app.runners.reporter import RegistryReporter
-from ml import optimize
+from ml import hf, optimize
 from ml.artifacts import load_model
 from ml.evaluate import headline, metrics_from_outputs
 from ml.inference import run_batched
 from ml.runtimes import load_runtime
 from ml.train import Stopped
+from models_app import checkpoints
 from models_app import services as model_services
 from models_app.models import ModelVersion, Split, WeightsFormat
 
@@ -40,25 +41,34 @@ def run(job: Job, reporter: RegistryReporter) -> None:
     data = DatasetVersion.objects.select_related("dataset", "blob").get(pk=spec["dataset_version"])
     arrays = encoded_data(source, data, spec["split"])
     fmt = spec["format"] if job.kind == JobKind.EXPORT else WeightsFormat.ONNX
-    with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
+    with (
+        tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp,
+        checkpoints.local_files(source) as (src_path, folder),
+    ):
         out = Path(tmp) / f"model.{SUFFIX[fmt]}"
-        with blobs.local_copy(source.blob) as src_path:
-            source_runtime = load_runtime(source.format, source.spec, src_path)
-            if job.kind == JobKind.QUANTIZE and source.format == WeightsFormat.ONNX:
-                optimize.quantize_int8(src_path, out)
+        # a fine-tuned checkpoint's graph runs beside its tokenizer: every file of the source but its weights
+        linked = [(f.name, f.blob) for f in source.files.all() if hf_file_role(f.name) in ("config", "tokenizer")]
+        source_runtime = load_runtime(source.format, source.spec, src_path, folder=folder)
+        if job.kind == JobKind.QUANTIZE and source.format == WeightsFormat.ONNX:
+            optimize.quantize_int8(src_path, out)
+        elif source.format == WeightsFormat.HF:
+            fp32 = out if job.kind == JobKind.EXPORT else Path(tmp) / "fp32.onnx"
+            hf.export_onnx(folder, source.spec, fp32)
+            if job.kind == JobKind.QUANTIZE:
+                optimize.quantize_int8(fp32, out)
+        else:
+            network = load_model(source.spec, src_path)
+            if job.kind == JobKind.QUANTIZE:
+                optimize.export_onnx(network, source.spec, Path(tmp) / "fp32.onnx")
+                optimize.quantize_int8(Path(tmp) / "fp32.onnx", out)
+            elif fmt == WeightsFormat.ONNX:
+                optimize.export_onnx(network, source.spec, out)
             else:
-                network = load_model(source.spec, src_path)
-                if job.kind == JobKind.QUANTIZE:
-                    optimize.export_onnx(network, source.spec, Path(tmp) / "fp32.onnx")
-                    optimize.quantize_int8(Path(tmp) / "fp32.onnx", out)
-                elif fmt == WeightsFormat.ONNX:
-                    optimize.export_onnx(network, source.spec, out)
-                else:
-                    optimize.export_torchscript(network, source.spec, out)
+                optimize.export_torchscript(network, source.spec, out)
         reporter.set_progress(0.5)
         if reporter.should_stop():
             raise Stopped("stopped after converting")
-        runtime = load_runtime(fmt, source.spec, out)
+        runtime = load_runtime(fmt, source.spec, out, folder=folder)
         reference = run_batched(source_runtime, arrays.inputs)
         candidate = run_batched(runtime, arrays.inputs)
         task = source.spec["task"]
@@ -113,6 +123,7 @@ def run(job: Job, reporter: RegistryReporter) -> None:
                     from_job=True,
                     parent=source,
                     fmt=fmt,
+                    linked_files=linked,
                 )
                 services.record_output(job=locked, kind=OutputKind.MODEL_VERSION, object_id=version.pk)
             return {

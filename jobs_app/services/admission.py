@@ -27,6 +27,7 @@ from django.db.models import Count, F, Sum
 from django.utils import timezone
 
 from accounts_app.models import Team
+from jobs_app import kinds
 from jobs_app.models import Accelerator, Job, JobLog, JobStatus, ResourcePool, TeamMonthUsage, TeamQuota
 from jobs_app.services.dispatch import enqueue
 
@@ -234,7 +235,7 @@ def preempt_for_fair_share(state: PoolState, *, now: datetime) -> tuple[str, boo
     if pending is not None:
         return f"preempting a job of team {pending.team.slug}", False
     victim = (
-        held.filter(team_id__in=over, kind="train", preempt_requested_at__isnull=True)
+        held.filter(team_id__in=over, kind__in=kinds.PREEMPTIBLE, preempt_requested_at__isnull=True)
         .order_by("priority", "-status", F("attempt_started_at").desc(nulls_last=True), "-created_at")
         .select_related("team")
         .first()

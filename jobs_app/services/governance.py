@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts_app.models import User
 from accounts_app.services import record_audit
-from jobs_app import specs
+from jobs_app import kinds, specs
 from jobs_app.models import Job, JobStatus, ResourcePool
 from jobs_app.services import admission
 from jobs_app.services.lifecycle import log_line
@@ -71,13 +71,13 @@ def set_priority(*, actor: User, job: Job, priority: int) -> bool:
 def requeue_job(*, actor: User, job: Job) -> bool:
     """Send an admitted job back to wait for admission (an operator making room): one not started yet at once;
     a running train job is asked to checkpoint and return, as a preemption; audited. False for a job that is
-    not admitted, or running but unable to checkpoint (only train jobs can)."""
+    not admitted, or running but unable to checkpoint (only kinds.PREEMPTIBLE jobs can)."""
     job = Job.objects.select_for_update().get(pk=job.pk)
     if job.admitted_at is None or job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
         return False
     if job.status == JobStatus.QUEUED:
         requeue_waiting(job, f"requeued by {actor.username}: it waits for admission again")
-    elif job.kind == "train" and job.preempt_requested_at is None:
+    elif job.kind in kinds.PREEMPTIBLE and job.preempt_requested_at is None:
         job.preempt_requested_at = timezone.now()
         job.save(update_fields=["preempt_requested_at"])
         log_line(job, f"requeued by {actor.username}: asked to save an on-demand checkpoint and return to the queue")
