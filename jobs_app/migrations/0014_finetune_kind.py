@@ -5,25 +5,44 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts_app', '0003_token_scope_invitations'),
-        ('jobs_app', '0013_metric_chunks'),
+        ("accounts_app", "0003_token_scope_invitations"),
+        ("jobs_app", "0013_metric_chunks"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='job',
-            name='job_kind_valid',
+            model_name="job",
+            name="job_kind_valid",
         ),
         migrations.AlterField(
-            model_name='job',
-            name='kind',
-            field=models.CharField(choices=[('train', 'Train'), ('evaluate', 'Evaluate'), ('process', 'Process'), ('export', 'Export'), ('quantize', 'Quantize'), ('snapshot', 'Snapshot'), ('tracking', 'Tracking'), ('finetune', 'Finetune')], max_length=16),
+            model_name="job",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("train", "Train"),
+                    ("evaluate", "Evaluate"),
+                    ("process", "Process"),
+                    ("export", "Export"),
+                    ("quantize", "Quantize"),
+                    ("snapshot", "Snapshot"),
+                    ("tracking", "Tracking"),
+                    ("finetune", "Finetune"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='job',
-            constraint=models.CheckConstraint(condition=models.Q(('kind__in', ['train', 'evaluate', 'process', 'export', 'quantize', 'snapshot', 'tracking', 'finetune'])), name='job_kind_valid'),
+            model_name="job",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "kind__in",
+                        ["train", "evaluate", "process", "export", "quantize", "snapshot", "tracking", "finetune"],
+                    )
+                ),
+                name="job_kind_valid",
+            ),
         ),
     ]
