@@ -30,6 +30,7 @@ MAX_PRIORITY = 10
 MODEL_NAME_MAX = 200
 MAX_RETRIES = 10
 MAX_TIMEOUT_S = 7 * 24 * 3600
+MAX_PROCESSES = 64
 
 
 def error(field: str, message: str) -> ValidationError:
@@ -137,12 +138,21 @@ def check_common(*, kind, priority, resources, max_retries, timeout_s) -> dict:
         raise error("priority", f"must be an integer from {-MAX_PRIORITY} to {MAX_PRIORITY}.")
     if not isinstance(resources, dict):
         raise error("resources", 'must be an object like {"pool": "cpu", "gpus": 0}.')
-    unknown = sorted(set(resources) - {"pool", "gpus"})
+    unknown = sorted(set(resources) - {"pool", "gpus", "processes"})
     if unknown:
-        raise error(f"resources.{unknown[0]}", "unknown resource; known: pool, gpus.")
+        raise error(f"resources.{unknown[0]}", "unknown resource; known: pool, gpus, processes.")
     gpus = resources.get("gpus", 0)
     if isinstance(gpus, bool) or not isinstance(gpus, int) or not 0 <= gpus <= 16:
         raise error("resources.gpus", "must be an integer from 0 to 16.")
+    processes = resources.get("processes", 1)
+    if isinstance(processes, bool) or not isinstance(processes, int) or not 1 <= processes <= MAX_PROCESSES:
+        raise error("resources.processes", f"must be an integer from 1 to {MAX_PROCESSES}.")
+    if processes > 1 and kind not in kinds.DISTRIBUTED:
+        raise error(
+            "resources.processes",
+            f"a {kind} job runs in one process; several processes train {' and '.join(kinds.DISTRIBUTED)} jobs.",
+        )
+
     pool = resources.get("pool", "gpu" if gpus else "cpu")
     if not isinstance(pool, str) or not admission.is_known_pool(pool):
         known = sorted({*settings.ECO_POOLS, *ResourcePool.objects.values_list("name", flat=True)})
@@ -153,7 +163,7 @@ def check_common(*, kind, priority, resources, max_retries, timeout_s) -> dict:
         isinstance(timeout_s, bool) or not isinstance(timeout_s, int) or not 1 <= timeout_s <= MAX_TIMEOUT_S
     ):
         raise error("timeout_s", f"must be a whole number of seconds from 1 to {MAX_TIMEOUT_S}, or null.")
-    return {"pool": pool, "gpus": gpus}
+    return {"pool": pool, "gpus": gpus, **({"processes": processes} if processes > 1 else {})}
 
 
 def check_spec(*, user: User, team: Team, kind: str, spec) -> dict:

@@ -17,6 +17,7 @@ bf16 autocast on a GPU and float32 on the CPU.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -226,12 +227,19 @@ def finetune(
     device: str | None = None,
     precision: str = "auto",
     step_delay_s: float = 0.0,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> FineTuneOutcome:
     """Fine-tune the checkpoint in `folder` on texts with int class indices in [0, len(classes)); resumes from
     the reporter's checkpoint when there is one. Logs per optimizer step `loss`, `lr`, `tokens_per_s` and
     `memory_mb` (peak device memory on a GPU, the process's resident memory on the CPU), and per epoch
     `train_loss` and the validation metrics as `val_*`. Raises Stopped when the reporter asks, TrainingError
-    when the loss stops being finite. `step_delay_s` (tests only) is slept after each logged step."""
+    when the loss stops being finite. `step_delay_s` (tests only) is slept after each logged step.
+
+    With `world_size` > 1 this is rank `rank` of a process group (ml/distributed.py): the network is wrapped in
+    DistributedDataParallel, each micro-batch of batch_size x world_size rows is split among the ranks, and the
+    loss is scaled so that the averaged gradient is the whole micro-batch's: N processes give the weights one
+    process gives with batch_size x N (without dropout, which draws other masks). `batch_size` is per process."""
     hyper, lora = check_settings(method, hyperparameters, lora, precision)
     device = pick_device(device)
     torch.manual_seed(hyper["seed"])  # the new head's (and the adapters') initial weights
@@ -257,12 +265,14 @@ def finetune(
             )
         model = get_peft_model(model, config)
     model.to(device)
+    net = model  # the module itself: checkpoints, validation and the result use it, never the DDP wrapper
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     optimizer = _optimizer(model, hyper)
     rows = encode(tokenizer, train_texts, max_length)
     targets = torch.as_tensor(np.asarray(train_targets), dtype=torch.long)
     n, batch_size, accumulation = len(rows), hyper["batch_size"], hyper["gradient_accumulation"]
-    batches_per_epoch = math.ceil(n / batch_size)
+    global_batch = batch_size * world_size  # rows of one micro-batch over all ranks
+    batches_per_epoch = math.ceil(n / global_batch)
     steps_per_epoch = math.ceil(batches_per_epoch / accumulation)
     total_steps = steps_per_epoch * hyper["epochs"]
     from transformers import get_linear_schedule_with_warmup
@@ -273,7 +283,7 @@ def finetune(
     checkpoint = reporter.load_checkpoint()
     if checkpoint is not None:
         tensors, meta = checkpoint
-        _restore(model, optimizer, tensors, meta, device, strict=False)
+        _restore(net, optimizer, tensors, meta, device, strict=False)
         scheduler.load_state_dict(meta["scheduler"])
         step, resumed, train_seconds = meta["step"], meta["step"], float(meta.get("train_seconds", 0.0))
         partial = meta.get("partial")
@@ -283,16 +293,31 @@ def finetune(
     autocast = torch.device(device).type == "cuda" and precision == "auto" or precision == "bf16"
     pad_id = tokenizer.pad_token_id or 0
     tokens_total = 0
+    distributed = world_size > 1
+    if distributed:
+        import torch.distributed as dist
+        from torch.nn.parallel import DistributedDataParallel
+
+        cuda = torch.device(device).type == "cuda"
+        model = DistributedDataParallel(model, device_ids=[torch.device(device).index or 0] if cuda else None)
+
+    def total(*values: float) -> list[float]:
+        """The values summed over the ranks (as they are with one process)."""
+        if not distributed:
+            return list(values)
+        tensor = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(tensor)
+        return tensor.tolist()
 
     def save(epoch: int, done: dict | None) -> None:
         tensors, meta = _checkpoint(
-            model,
+            net,
             optimizer,
             epoch,
             step,
             train_seconds + time.perf_counter() - started,
             done,
-            state=_trainable_state(model),
+            state=_trainable_state(net),
         )
         reporter.save_checkpoint(tensors, {**meta, "scheduler": scheduler.state_dict()})
 
@@ -310,17 +335,31 @@ def finetune(
                         save(epoch, {"batch": group_start, "seen": seen, "epoch_loss": epoch_loss})
                 raise Stopped(f"stopped at step {step}")
             group = range(group_start, min(group_start + accumulation, batches_per_epoch))
-            group_rows = sum(min(n, (b + 1) * batch_size) - b * batch_size for b in group)
-            step_loss = 0.0
+            group_rows = sum(min(n, (b + 1) * global_batch) - b * global_batch for b in group)
+            step_loss, step_tokens = 0.0, 0
             for b in group:
-                index = order[b * batch_size : (b + 1) * batch_size]
-                ids, mask = _pad([rows[i] for i in index], pad_id)
-                with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=autocast):
-                    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-                loss = torch.nn.functional.cross_entropy(logits.float(), targets[index].to(device), reduction="sum")
-                (loss / group_rows).backward()
+                # this rank's share of the micro-batch (all of it with one process)
+                start = b * global_batch + rank * batch_size
+                index = order[start : min(start + batch_size, (b + 1) * global_batch)]
+                # the epoch's last micro-batch may leave nothing for this rank: it still runs a forward and
+                # backward pass through DDP (on one row, weighted 0) to take part in the gradients' all-reduce
+                weight = 1.0 if index else 0.0
+                index = index or order[b * global_batch : b * global_batch + 1]
+                last = b == group[-1]
+                quiet = model.no_sync() if distributed and not last else contextlib.nullcontext()
+                with quiet:
+                    ids, mask = _pad([rows[i] for i in index], pad_id)
+                    with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=autocast):
+                        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+                    loss = weight * torch.nn.functional.cross_entropy(
+                        logits.float(), targets[index].to(device), reduction="sum"
+                    )
+                    step_tokens += int(mask.sum()) if weight else 0
+                    # DDP averages the ranks' gradients: times world_size makes it the micro-batch's sum
+                    (loss * world_size / group_rows).backward()
                 step_loss += loss.item()
-                tokens += int(mask.sum())
+            step_loss, step_tokens = total(step_loss, step_tokens)
+            tokens += int(step_tokens)
             if not math.isfinite(step_loss):
                 raise TrainingError(
                     f"the loss became {step_loss} at step {step + 1}; lower the learning rate (now {hyper['lr']:g})"
@@ -354,13 +393,14 @@ def finetune(
         epoch_seconds = time.perf_counter() - started
         tokens_total += tokens
         summary = {"epoch": epoch + 1, "train_loss": epoch_loss / max(seen, 1)}
-        if len(validation_texts):
+        if len(validation_texts) and rank == 0:  # the other ranks report nothing
             scores = classification_metrics(
                 np.asarray(validation_targets),
-                softmax(logits_of(model, tokenizer, validation_texts, max_length=max_length, device=device)),
+                softmax(logits_of(net, tokenizer, validation_texts, max_length=max_length, device=device)),
                 classes,
             )
             summary.update({f"val_{k}": v for k, v in scores.items() if isinstance(v, float)})
+            net.train()
         line = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items())
         with _together(reporter):
             reporter.log_metrics(step, summary)
@@ -369,6 +409,7 @@ def finetune(
         train_seconds += epoch_seconds
         partial = None
     reporter.set_progress(1.0)
+    model = net
     if method == "lora":
         model = model.merge_and_unload()  # plain weights: export, quantization and serving need no peft
     model = model.cpu().eval()
@@ -382,3 +423,44 @@ def finetune(
         trainable_parameters=trainable,
         tokens=tokens_total,
     )
+
+
+def distributed_entry(*, rank: int, world_size: int, reporter, out: str, device: str, **kwargs) -> dict | None:
+    """One rank of a fine-tune over several processes (`ml.distributed.launch` calls it in each): rank r takes
+    `cuda:r` when `device` is cuda, else the CPU. Rank 0 saves the result (LoRA merged) and the tokenizer into
+    `out` and returns the outcome's figures; the other ranks return None."""
+    if device.startswith("cuda"):
+        device = f"cuda:{rank}"
+    outcome = finetune(**kwargs, reporter=reporter, device=device, rank=rank, world_size=world_size)
+    if rank != 0:
+        return None
+    outcome.model.save_pretrained(out)
+    outcome.tokenizer.save_pretrained(out)
+    return {
+        "steps": outcome.steps,
+        "epochs_run": outcome.epochs_run,
+        "resumed_from_step": outcome.resumed_from_step,
+        "train_seconds": outcome.train_seconds,
+        "trainable_parameters": outcome.trainable_parameters,
+        "tokens": outcome.tokens,
+    }
+
+
+def finetune_processes(
+    world_size: int, *, reporter: Reporter, out: str | Path, device: str = "cpu", **kwargs
+) -> FineTuneOutcome:
+    """`finetune` in `world_size` processes with DistributedDataParallel (gloo on the CPU, NCCL on GPUs, one per
+    process); `kwargs` are finetune's, `batch_size` per process. The result is read back from `out`, where rank
+    0 saved it. Raises what `ml.distributed.launch` raises (RankFailed when a process dies)."""
+    from ml import distributed
+
+    backend = "nccl" if device.startswith("cuda") else "gloo"
+    figures = distributed.launch(
+        distributed_entry,
+        world_size,
+        reporter=reporter,
+        kwargs={**kwargs, "out": str(out), "device": device},
+        backend=backend,
+    )
+    model, tokenizer = load_classifier(out)
+    return FineTuneOutcome(model=model.eval(), tokenizer=tokenizer, **figures)

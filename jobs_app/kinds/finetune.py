@@ -184,23 +184,33 @@ def run(job: Job, reporter: RegistryReporter) -> None:
         f"{len(train_index)} train / {len(val_index)} validation / {len(test_index)} test rows, {len(classes)} "
         f"classes, device {device}"
     )
+    settings_ = {
+        "train_texts": texts[train_index].tolist(),
+        "train_targets": targets[train_index],
+        "validation_texts": texts[val_index].tolist(),
+        "validation_targets": targets[val_index],
+        "classes": classes,
+        "method": spec["method"],
+        "hyperparameters": spec.get("hyperparameters"),
+        "lora": spec.get("lora"),
+        "max_length": spec["max_length"],
+        "precision": spec.get("precision", "auto"),
+        "step_delay_s": settings.ECO_TRAIN_STEP_DELAY_S,
+    }
+    world = max(job.resources.get("processes", 1), job.resources.get("gpus", 0))
     with checkpoints.local_folder(base) as folder:
-        outcome = engine.finetune(
-            folder,
-            texts[train_index].tolist(),
-            targets[train_index],
-            texts[val_index].tolist(),
-            targets[val_index],
-            classes=classes,
-            method=spec["method"],
-            hyperparameters=spec.get("hyperparameters"),
-            lora=spec.get("lora"),
-            max_length=spec["max_length"],
-            reporter=reporter,
-            device=device,
-            precision=spec.get("precision", "auto"),
-            step_delay_s=settings.ECO_TRAIN_STEP_DELAY_S,
-        )
+        if world > 1:
+            reporter.log(
+                f"{world} processes with DistributedDataParallel ({'NCCL' if device == 'cuda' else 'gloo'}), "
+                f"{(spec.get('hyperparameters') or {}).get('batch_size', engine.DEFAULTS['batch_size'])} rows a "
+                "micro-batch in each"
+            )
+            with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as result:
+                outcome = engine.finetune_processes(
+                    world, folder=str(folder), reporter=reporter, out=result, device=device, **settings_
+                )
+        else:
+            outcome = engine.finetune(folder, reporter=reporter, device=device, **settings_)
     metrics = classification_metrics(
         targets[test_index],
         softmax(
@@ -237,6 +247,7 @@ def run(job: Job, reporter: RegistryReporter) -> None:
             "test_rows": len(test_index),
         },
         "device": device,
+        "processes": world,
         "steps": outcome.steps,
         "resumed_from_step": outcome.resumed_from_step,
         "trainable_parameters": outcome.trainable_parameters,

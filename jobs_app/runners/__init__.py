@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 # The job's own fault: retrying cannot help, the message says what to change.
 USER_ERRORS = (UserError,)
 # The world's fault: a database, broker or storage that was briefly away.
+# (ml.distributed.RankFailed, a training process that died, is a ConnectionError: the retry resumes from the
+# last checkpoint)
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 

@@ -314,10 +314,11 @@ def admit_all(*, now: datetime | None = None) -> list[Job]:
     return admitted
 
 
-def units_for(*, pool: str, gpus: int) -> int:
-    """What a job holds of `pool`: its GPUs on a GPU pool, else one slot."""
+def units_for(*, pool: str, gpus: int, processes: int = 1) -> int:
+    """What a job holds of `pool`: its GPUs on a GPU pool, else a slot per process (`resources.processes`: a
+    distributed job on the CPU runs that many training processes)."""
     accelerator = ResourcePool.objects.filter(name=pool).values_list("accelerator", flat=True).first()
-    return max(1, gpus) if accelerator == Accelerator.GPU else 1
+    return max(1, gpus) if accelerator == Accelerator.GPU else max(1, processes)
 
 
 def account_attempt(job: Job, *, now: datetime | None = None) -> None:

@@ -57,7 +57,9 @@ def submit_job(
         resources=resources,
         pool=resources["pool"],
         gpus=resources["gpus"],
-        units=admission.units_for(pool=resources["pool"], gpus=resources["gpus"]),
+        units=admission.units_for(
+            pool=resources["pool"], gpus=resources["gpus"], processes=resources.get("processes", 1)
+        ),
         max_retries=max_retries,
         timeout_s=timeout_s,
         trigger_run=trigger_run,

@@ -169,3 +169,52 @@ def test_finetune_specs_are_checked_on_submit(setup, world, model_version):
     refused("spec.max_length", "from 8 to 128", max_length=4096)
     refused("spec.text_column", "no text column named 'body'", text_column="body")
     assert Job.objects.filter(kind="finetune").count() == 0
+
+
+def test_two_processes_on_a_worker_and_a_killed_rank_retried_from_the_checkpoint(setup, stack):
+    """resources.processes 2: DistributedDataParallel over gloo in two processes the worker starts, held as two
+    slots; SIGKILL on one rank fails the attempt (RankFailed, transient), and the retry resumes from the last
+    checkpoint and registers one version."""
+    import psutil
+
+    member = setup["client"]
+    first = stack.worker(ISOLATED_POOL, ECO_TRAIN_STEP_DELAY_S="0.15")
+    try:
+        job = submit(
+            member,
+            "finetune",
+            spec(setup, hyperparameters={**HYPER, "batch_size": 8, "epochs": 4, "checkpoint_every": 3}),
+            resources={"pool": ISOLATED_POOL, "processes": 2},
+            max_retries=2,
+        )
+        assert Job.objects.get(pk=job["id"]).units == 2
+        wait_for(job["id"], lambda j: j.status == "running" and j.checkpoint, what="the first checkpoint", timeout=120)
+        ranks = [
+            p
+            for p in psutil.Process(first.proc.pid).children(recursive=True)
+            if "ml.distributed" in p.cmdline()
+        ]
+        assert len(ranks) == 2, [p.cmdline() for p in psutil.Process(first.proc.pid).children(recursive=True)]
+        ranks[-1].kill()
+        done = wait_finished(job["id"], timeout=240)
+        assert done.status == "succeeded", done.error
+        assert done.attempts == 2
+        lines = list(done.log_lines.order_by("id").values_list("line", flat=True))
+        assert any("2 processes with DistributedDataParallel (gloo)" in line for line in lines)
+        assert any("died" in line for line in lines), lines
+        assert any(line.startswith("resumed from the checkpoint at step") for line in lines), lines
+        version = ModelVersion.objects.get(pk=done.outputs["model_version"])
+        assert version.params["processes"] == 2 and version.params["resumed_from_step"] > 0
+        assert ModelVersion.objects.filter(model__name="reviews-bert").count() == 1
+    finally:
+        first.stop()
+
+
+def test_processes_are_refused_for_kinds_that_run_in_one(setup):
+    response = setup["client"].post(
+        "/api/v1/jobs/",
+        {"team": "alpha", "kind": "evaluate", "spec": {}, "resources": {"processes": 2}},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "several processes train finetune jobs" in response.json()["errors"]["resources.processes"][0]
