@@ -487,11 +487,16 @@ def build_parser() -> argparse.ArgumentParser:
     j_submit = jobs.add_parser("submit", help="submit any job kind with a JSON spec")
     j_submit.add_argument("team", help="the team slug")
     j_submit.add_argument(
-        "kind", choices=["train", "evaluate", "process", "export", "quantize", "snapshot"], help="the job kind"
+        "kind",
+        choices=["train", "finetune", "evaluate", "process", "export", "quantize", "snapshot"],
+        help="the job kind",
     )
     j_submit.add_argument("--spec", required=True, help="JSON text or a .json file")
     j_submit.add_argument("--pool", help="worker pool (default cpu, or gpu with --gpus)")
     j_submit.add_argument("--gpus", type=int, default=0, help="GPUs it needs (default 0)")
+    j_submit.add_argument(
+        "--processes", type=int, default=1, help="training processes on the CPU (finetune; default 1): N slots"
+    )
     j_submit.add_argument("--priority", type=int, default=0, help="-10 to 10; higher runs first (default 0)")
     j_submit.add_argument("--max-retries", type=int, default=0, help="attempts after a failure (default 0)")
     j_submit.add_argument("--timeout", type=int, help="seconds")
@@ -846,7 +851,11 @@ def _train(args) -> dict:
 
 def _submit(args) -> dict:
     client = _client()
-    resources = {"gpus": args.gpus, **({"pool": args.pool} if args.pool else {})}
+    resources = {
+        "gpus": args.gpus,
+        **({"pool": args.pool} if args.pool else {}),
+        **({"processes": args.processes} if args.processes > 1 else {}),
+    }
     job = client.submit_job(
         team=args.team,
         kind=args.kind,

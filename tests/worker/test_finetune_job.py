@@ -189,11 +189,7 @@ def test_two_processes_on_a_worker_and_a_killed_rank_retried_from_the_checkpoint
         )
         assert Job.objects.get(pk=job["id"]).units == 2
         wait_for(job["id"], lambda j: j.status == "running" and j.checkpoint, what="the first checkpoint", timeout=120)
-        ranks = [
-            p
-            for p in psutil.Process(first.proc.pid).children(recursive=True)
-            if "ml.distributed" in p.cmdline()
-        ]
+        ranks = [p for p in psutil.Process(first.proc.pid).children(recursive=True) if "ml.distributed" in p.cmdline()]
         assert len(ranks) == 2, [p.cmdline() for p in psutil.Process(first.proc.pid).children(recursive=True)]
         ranks[-1].kill()
         done = wait_finished(job["id"], timeout=240)
