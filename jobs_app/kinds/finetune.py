@@ -211,26 +211,16 @@ def run(job: Job, reporter: RegistryReporter) -> None:
                 )
         else:
             outcome = engine.finetune(folder, reporter=reporter, device=device, **settings_)
-    metrics = classification_metrics(
-        targets[test_index],
-        softmax(
-            engine.logits_of(
-                outcome.model, outcome.tokenizer, texts[test_index].tolist(), max_length=spec["max_length"]
-            )
-        ),
-        classes,
-    )
-    if len(val_index):
-        scores = classification_metrics(
-            targets[val_index],
-            softmax(
-                engine.logits_of(
-                    outcome.model, outcome.tokenizer, texts[val_index].tolist(), max_length=spec["max_length"]
-                )
-            ),
-            classes,
+
+    def scores(index) -> dict:
+        logits = engine.logits_of(
+            outcome.model, outcome.tokenizer, texts[index].tolist(), max_length=spec["max_length"]
         )
-        metrics.update({f"val_{k}": v for k, v in scores.items()})
+        return classification_metrics(targets[index], softmax(logits), classes)
+
+    metrics = scores(test_index)
+    if len(val_index):
+        metrics.update({f"val_{k}": v for k, v in scores(val_index).items()})
     hyper, lora = engine.check_settings(
         spec["method"], spec.get("hyperparameters"), spec.get("lora"), spec["precision"]
     )

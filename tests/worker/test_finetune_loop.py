@@ -3,30 +3,21 @@ BERT fine-tuned on reviews is evaluated on the same fixed split, passes the gate
 tokenizer runs in the server), takes feedback, and a retrain trigger fine-tunes again from the same base;
 the version exports to ONNX (dynamic batch and sequence axes, parity checked) and quantizes to int8."""
 
-import time
-
 import numpy as np
 import pytest
 
 from models_app.models import ModelVersion, PredictionLog
 from tests.helpers import review_texts, submit, wait_finished
 from tests.worker.test_finetune_job import HYPER, setup, spec  # noqa: F401 - setup is a fixture
+from tests.worker.test_loop_on_worker import _wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _succeeded(job: dict, timeout: float = 180) -> dict:
-    finished = wait_finished(job["id"], timeout=timeout)
+def _succeeded(job: dict) -> dict:
+    finished = wait_finished(job["id"], timeout=180)
     assert finished.status == "succeeded", finished.error
     return finished.outputs
-
-
-def _wait(predicate, what: str, timeout: float = 120):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-    return value
 
 
 def test_finetuned_checkpoint_evaluates_serves_retrains_exports_and_quantizes(setup, world, worker, stack):  # noqa: F811
