@@ -11,6 +11,7 @@ from models_app.models import (
     ModelAlias,
     ModelVersion,
     ModelVersionDataset,
+    ModelVersionFile,
     PredictionLog,
     RegisteredModel,
     RowHashes,
@@ -70,6 +71,15 @@ class DatasetLinkInline(ReadOnlyMixin, admin.TabularInline):
     extra = 0
 
 
+class FileInline(ReadOnlyMixin, admin.TabularInline):
+    """The files of a version stored as a folder (a Hugging Face checkpoint, its ONNX export)."""
+
+    model = ModelVersionFile
+    fields = ["name", "blob"]
+    readonly_fields = fields
+    extra = 0
+
+
 @admin.register(ModelVersion)
 class ModelVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Versions are immutable; the one change, archiving (and restoring), is an action that calls
@@ -80,7 +90,7 @@ class ModelVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ["model__name", "blob__sha256"]
     list_select_related = ["model", "created_by"]
     readonly_fields = [f.name for f in ModelVersion._meta.fields]
-    inlines = [DatasetLinkInline]
+    inlines = [DatasetLinkInline, FileInline]
     actions = ["archive", "restore"]
 
     def has_archive_permission(self, request):
