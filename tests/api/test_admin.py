@@ -40,8 +40,8 @@ def test_every_eco_model_is_registered():
     from django.apps import apps
 
     ours = [m for m in apps.get_models() if m._meta.app_label.endswith("_app")]
-    # through tables (and a version's files) are edited inline on their parents; the metric tables have composite primary keys, which the
-    # admin cannot address: its figures show on the job's admin page and through the API
+    # through tables (and a version's files) are edited inline on their parents; the metric tables have composite
+    # primary keys, which the admin cannot address: its figures show on the job's admin page and through the API
     through = {"DatasetLineage", "ModelVersionDataset", "ModelVersionFile", "MetricChunk", "MetricBatch"}
     missing = [m.__name__ for m in ours if m not in admin.site._registry and m.__name__ not in through]
     assert missing == []
