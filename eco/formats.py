@@ -76,6 +76,7 @@ HF_TOKENIZER_FILES = (
     "vocab.json",
     "merges.txt",
     "spiece.model",
+    "spm.model",
     "sentencepiece.bpe.model",
 )
 """The tokenizer files a checkpoint may hold: JSON, text and SentencePiece protobufs, none of which runs code."""

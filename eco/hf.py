@@ -14,9 +14,8 @@ a distributed run logs. It needs transformers, which the rest of the client does
 
 from __future__ import annotations
 
+import functools
 import math
-
-from transformers import TrainerCallback
 
 from eco.tracking import Run, start_run
 
@@ -39,45 +38,59 @@ TRAINING_ARGUMENTS = (
 """The TrainingArguments recorded as the run's parameters: what decides the result, not where files go."""
 
 
-class EcoCallback(TrainerCallback):
-    """A `transformers.TrainerCallback` that logs the Trainer's run to Eco. `run` is an open run to log to (it is
-    then left open); otherwise `start_run(**start)` opens one when training begins (`team` is required) and
-    the callback finishes it when training ends."""
+def __getattr__(name: str):
+    """`EcoCallback`, built on first use: it subclasses transformers' TrainerCallback, which the light client
+    (httpx and rich only) does not install."""
+    if name == "EcoCallback":
+        return _callback_class()
+    raise AttributeError(f"module 'eco.hf' has no attribute {name!r}")
 
-    def __init__(self, run: Run | None = None, **start):
-        if run is None and "team" not in start:
-            raise ValueError("EcoCallback needs team= (or an open run=)")
-        self.run = run
-        self._start = start
-        self._owns_run = run is None
 
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
-        if not state.is_world_process_zero:
-            return
-        if self.run is None:
-            self.run = start_run(**self._start)
-        params = {f"args.{name}": getattr(args, name) for name in TRAINING_ARGUMENTS if hasattr(args, name)}
-        if model is not None:
-            config = getattr(model, "config", None)
-            params["model.class"] = type(model).__name__
-            params["model.parameters"] = sum(p.numel() for p in model.parameters())
-            params["model.trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
-            if config is not None:
-                params["model.type"] = getattr(config, "model_type", None)
-                params["model.name_or_path"] = getattr(config, "_name_or_path", None) or None
-        self.run.log_params({k: v for k, v in params.items() if v is not None})
+@functools.cache
+def _callback_class():
+    from transformers import TrainerCallback
 
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero or self.run is None or not logs:
-            return
-        numbers = {
-            key: float(value)
-            for key, value in logs.items()
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        }
-        if numbers:
-            self.run.log_metrics(numbers, step=state.global_step)
+    class EcoCallback(TrainerCallback):
+        """A `transformers.TrainerCallback` that logs the Trainer's run to Eco. `run` is an open run to log to
+        (it is then left open); otherwise `start_run(**start)` opens one when training begins (`team` is
+        required) and the callback finishes it when training ends."""
 
-    def on_train_end(self, args, state, control, **kwargs):
-        if state.is_world_process_zero and self.run is not None and self._owns_run:
-            self.run.finish()
+        def __init__(self, run: Run | None = None, **start):
+            if run is None and "team" not in start:
+                raise ValueError("EcoCallback needs team= (or an open run=)")
+            self.run = run
+            self._start = start
+            self._owns_run = run is None
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            if not state.is_world_process_zero:
+                return
+            if self.run is None:
+                self.run = start_run(**self._start)
+            params = {f"args.{name}": getattr(args, name) for name in TRAINING_ARGUMENTS if hasattr(args, name)}
+            if model is not None:
+                config = getattr(model, "config", None)
+                params["model.class"] = type(model).__name__
+                params["model.parameters"] = sum(p.numel() for p in model.parameters())
+                params["model.trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+                if config is not None:
+                    params["model.type"] = getattr(config, "model_type", None)
+                    params["model.name_or_path"] = getattr(config, "_name_or_path", None) or None
+            self.run.log_params({k: v for k, v in params.items() if v is not None})
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or self.run is None or not logs:
+                return
+            numbers = {
+                key: float(value)
+                for key, value in logs.items()
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            }
+            if numbers:
+                self.run.log_metrics(numbers, step=state.global_step)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if state.is_world_process_zero and self.run is not None and self._owns_run:
+                self.run.finish()
+
+    return EcoCallback

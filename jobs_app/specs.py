@@ -147,6 +147,8 @@ def check_common(*, kind, priority, resources, max_retries, timeout_s) -> dict:
     processes = resources.get("processes", 1)
     if isinstance(processes, bool) or not isinstance(processes, int) or not 1 <= processes <= MAX_PROCESSES:
         raise error("resources.processes", f"must be an integer from 1 to {MAX_PROCESSES}.")
+    if processes > 1 and gpus:
+        raise error("resources.processes", "several processes run on the CPU; on GPUs, gpus gives one process each.")
     if processes > 1 and kind not in kinds.DISTRIBUTED:
         raise error(
             "resources.processes",

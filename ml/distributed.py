@@ -83,7 +83,9 @@ class _Relay:
         import torch
         import torch.distributed as dist
 
-        flag = torch.tensor([1 if (self.folder / STOP).exists() else 0])
+        on_gpu = dist.get_backend() == "nccl"  # NCCL reduces GPU tensors only
+        device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
+        flag = torch.tensor([1 if (self.folder / STOP).exists() else 0], device=device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return bool(flag.item())
 
@@ -164,6 +166,8 @@ def _rank_main(folder: Path, rank: int) -> int:
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(launch_file["port"]), RANK=str(rank), WORLD_SIZE=str(world_size)
     )
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
+    if launch_file["backend"] == "nccl":
+        torch.cuda.set_device(rank)
     relay = _Relay(rank, folder, launch_file["checkpoint"])
     module, name = launch_file["entry"].split(":")
     try:
@@ -177,26 +181,37 @@ def _rank_main(folder: Path, rank: int) -> int:
         return 0
     except BaseException as exc:  # the parent reports it; the exit code says the rank failed
         error = ("error", rank, f"{type(exc).__name__}: {exc}", traceback.format_exc(), _user_error(exc))
-        with open(folder / f"error-{rank}.json", "w", encoding="utf-8") as fh:
-            json.dump(error, fh)
+        partial = folder / f"error-{rank}.json.partial"
+        partial.write_text(json.dumps(error), encoding="utf-8")
+        os.replace(partial, folder / f"error-{rank}.json")  # the parent never reads half a file
         return 1
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
 
 
-def launch(entry, world_size: int, *, reporter, kwargs: dict, backend: str = "gloo", poll_s: float = 0.1):
+def launch(
+    entry,
+    world_size: int,
+    *,
+    reporter,
+    kwargs: dict,
+    backend: str = "gloo",
+    poll_s: float = 0.1,
+    tmp_dir: str | None = None,
+):
     """Run `entry` (a module-level function) in `world_size` processes and return what rank 0's call returned
     (JSON). What rank 0 reports reaches `reporter` in order. Raises ml.train.Stopped when the reporter asked to
     stop and the ranks stopped, the UserError a rank raised (a bad setting is not worth a retry), and
-    RankFailed when a rank died or raised anything else."""
+    RankFailed when a rank died or raised anything else. The launch's files (checkpoints on their way to the
+    reporter) go to a temporary folder in `tmp_dir` (default: the system's)."""
     import subprocess
     import sys
     import time
 
     from ml.train import Stopped
 
-    with tempfile.TemporaryDirectory(prefix="eco-ddp-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="eco-ddp-", dir=tmp_dir) as tmp:
         folder = Path(tmp)
         checkpoint = None
         found = reporter.load_checkpoint()
@@ -219,12 +234,13 @@ def launch(entry, world_size: int, *, reporter, kwargs: dict, backend: str = "gl
         (folder / MESSAGES).touch()
         root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        processes = [
-            subprocess.Popen([sys.executable, "-m", "ml.distributed", str(folder), str(rank)], env=env)
-            for rank in range(world_size)
-        ]
+        processes: list = []
         outcome, together, done = None, None, False
         try:
+            for rank in range(world_size):
+                processes.append(
+                    subprocess.Popen([sys.executable, "-m", "ml.distributed", str(folder), str(rank)], env=env)
+                )
             with open(folder / MESSAGES, encoding="utf-8") as inbox:
                 pending = ""
                 while not done:

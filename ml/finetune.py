@@ -135,10 +135,13 @@ class FineTuneOutcome:
     tokens: int  # tokens seen in this attempt
 
 
-def load_classifier(folder: str | Path, *, num_labels: int | None = None, classes: list[str] | None = None):
-    """The checkpoint in `folder` as an AutoModelForSequenceClassification (a new head of `classes` when
-    given, else the checkpoint's own) and its tokenizer. Never runs code from the folder: safetensors only,
-    no remote code, no download."""
+def load_classifier(folder: str | Path, *, classes: list[str] | None = None):
+    """The checkpoint in `folder` as an AutoModelForSequenceClassification in float32 (whatever precision it was
+    saved in: `precision` decides autocast) and its tokenizer. With `classes`, the task head is new: initialised
+    from the torch RNG as transformers initialises one, even when the checkpoint brings a head of the same
+    size (another task's). Without, the checkpoint's own head (a fine-tuned version). Never runs code from the
+    folder: safetensors only, no remote code, no download."""
+    import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -151,10 +154,39 @@ def load_classifier(folder: str | Path, *, num_labels: int | None = None, classe
             "label2id": {c: i for i, c in enumerate(classes)},
         }
     model = AutoModelForSequenceClassification.from_pretrained(
-        str(folder), local_files_only=True, trust_remote_code=False, use_safetensors=True, **extra
+        str(folder),
+        local_files_only=True,
+        trust_remote_code=False,
+        use_safetensors=True,
+        dtype=torch.float32,
+        ignore_mismatched_sizes=classes is not None,
+        **extra,
     )
+    if classes is not None:  # a fresh head: whatever head the checkpoint brought was another task's
+        _fresh_head(model)
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
     return model, tokenizer
+
+
+def _fresh_head(model) -> None:
+    """Initialise every module outside the backbone as BERT initialises its layers (Linear: normal with the
+    config's initializer_range, zero bias; LayerNorm: one and zero), from the torch RNG. torch.nn.init directly:
+    transformers' own initialisers skip weights that were loaded."""
+    import torch
+
+    std = float(getattr(model.config, "initializer_range", 0.02))
+    with torch.no_grad():
+        for name, child in model.named_children():
+            if name == model.base_model_prefix:
+                continue
+            for module in child.modules():
+                if isinstance(module, torch.nn.Linear):
+                    torch.nn.init.normal_(module.weight, std=std)
+                    if module.bias is not None:
+                        torch.nn.init.zeros_(module.bias)
+                elif isinstance(module, torch.nn.LayerNorm):
+                    torch.nn.init.ones_(module.weight)
+                    torch.nn.init.zeros_(module.bias)
 
 
 def encode(tokenizer, texts, max_length: int) -> list[list[int]]:
@@ -305,7 +337,7 @@ def finetune(
         """The values summed over the ranks (as they are with one process)."""
         if not distributed:
             return list(values)
-        tensor = torch.tensor(values, dtype=torch.float64)
+        tensor = torch.tensor(values, dtype=torch.float64, device=device)  # NCCL reduces GPU tensors only
         dist.all_reduce(tensor)
         return tensor.tolist()
 
@@ -334,6 +366,9 @@ def finetune(
                         reporter.log(f"on-demand checkpoint at step {step}")
                         save(epoch, {"batch": group_start, "seen": seen, "epoch_loss": epoch_loss})
                 raise Stopped(f"stopped at step {step}")
+            # dropout's masks come from (seed, step, rank) alone: a resumed run, on any number of processes,
+            # draws exactly what an uninterrupted one draws
+            torch.manual_seed((hyper["seed"] * 1_000_003 + step * 1_009 + rank) % 2**63)
             group = range(group_start, min(group_start + accumulation, batches_per_epoch))
             group_rows = sum(min(n, (b + 1) * global_batch) - b * global_batch for b in group)
             step_loss, step_tokens = 0.0, 0
@@ -447,7 +482,13 @@ def distributed_entry(*, rank: int, world_size: int, reporter, out: str, device:
 
 
 def finetune_processes(
-    world_size: int, *, reporter: Reporter, out: str | Path, device: str = "cpu", **kwargs
+    world_size: int,
+    *,
+    reporter: Reporter,
+    out: str | Path,
+    device: str = "cpu",
+    tmp_dir: str | None = None,
+    **kwargs,
 ) -> FineTuneOutcome:
     """`finetune` in `world_size` processes with DistributedDataParallel (gloo on the CPU, NCCL on GPUs, one per
     process); `kwargs` are finetune's, `batch_size` per process. The result is read back from `out`, where rank
@@ -461,6 +502,7 @@ def finetune_processes(
         reporter=reporter,
         kwargs={**kwargs, "out": str(out), "device": device},
         backend=backend,
+        tmp_dir=tmp_dir,
     )
     model, tokenizer = load_classifier(out)
     return FineTuneOutcome(model=model.eval(), tokenizer=tokenizer, **figures)

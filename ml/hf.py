@@ -182,7 +182,11 @@ def _tokenizer(folder: Path, names: list[str]) -> dict:
         raise CheckpointError(
             "tokenizer_config.json has auto_map: the tokenizer would run code that comes with it", field="files"
         )
-    if not any(n in names for n in ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model")):
+    if not any(
+        n in names
+        for n in formats.HF_TOKENIZER_FILES
+        if n.endswith((".model", ".txt")) or n in ("tokenizer.json", "vocab.json")
+    ):
         raise CheckpointError(
             "no tokenizer: give tokenizer.json (or the vocabulary files of the model's tokenizer)", field="files"
         )

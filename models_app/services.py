@@ -159,7 +159,7 @@ def register_version(
         if parent is None:
             raise ValidationError({"format": [f"a {fmt} version made by a job needs its parent version."]})
         facts = {"tensors": {}, "num_parameters": parent.num_parameters}
-        if parent.format != WeightsFormat.HF:  # a checkpoint's spec describes a transformers model, not Eco's
+        if not is_checkpoint_spec(spec):  # a checkpoint's spec describes a transformers model, not Eco's
             try:
                 spec = validate_spec(spec)
             except ArtifactError as exc:
@@ -204,6 +204,14 @@ def register_version(
         parent=parent,
         run=run,
         linked=linked_files,
+    )
+
+
+def is_checkpoint_spec(spec) -> bool:
+    """Whether `spec` is a Hugging Face checkpoint's (an hf version's, or one of its ONNX exports'), which no
+    Eco architecture check applies to."""
+    return isinstance(spec, dict) and (
+        spec.get("format") == WeightsFormat.HF or (spec.get("preprocessing") or {}).get("tokenizer") == "hf"
     )
 
 

@@ -43,11 +43,11 @@ REGISTRY: dict[str, str] = {
 }
 NAMES: tuple[str, ...] = tuple(REGISTRY)
 PREEMPTIBLE: tuple[str, ...] = ("train", "finetune")
+"""The kinds whose loop saves an on-demand checkpoint when asked (`checkpoint_on_stop`), so that a running job
+can be preempted or requeued and resume where it was."""
 DISTRIBUTED: tuple[str, ...] = ("finetune",)
 """The kinds whose jobs may run as several processes with DistributedDataParallel (`resources.processes` on the
 CPU, `resources.gpus` on GPUs: ml/distributed.py)."""
-"""The kinds whose loop saves an on-demand checkpoint when asked (`checkpoint_on_stop`), so that a running job
-can be preempted or requeued and resume where it was."""
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 

@@ -207,7 +207,13 @@ def run(job: Job, reporter: RegistryReporter) -> None:
             )
             with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as result:
                 outcome = engine.finetune_processes(
-                    world, folder=str(folder), reporter=reporter, out=result, device=device, **settings_
+                    world,
+                    folder=str(folder),
+                    reporter=reporter,
+                    out=result,
+                    device=device,
+                    tmp_dir=settings.FILE_UPLOAD_TEMP_DIR,
+                    **settings_,
                 )
         else:
             outcome = engine.finetune(folder, reporter=reporter, device=device, **settings_)

@@ -6,26 +6,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('datasets_app', '0007_dataset_soft_delete'),
-        ('jobs_app', '0009_job_preemption'),
+        ("datasets_app", "0007_dataset_soft_delete"),
+        ("jobs_app", "0009_job_preemption"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='JobArtifact',
+            name="JobArtifact",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('path', models.CharField(max_length=255)),
-                ('size_bytes', models.BigIntegerField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('blob', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='datasets_app.blob')),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='artifacts', to='jobs_app.job')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("path", models.CharField(max_length=255)),
+                ("size_bytes", models.BigIntegerField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "blob",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="datasets_app.blob"
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="artifacts", to="jobs_app.job"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['path'],
-                'constraints': [models.UniqueConstraint(fields=('job', 'path'), name='job_artifact_path_unique')],
+                "ordering": ["path"],
+                "constraints": [models.UniqueConstraint(fields=("job", "path"), name="job_artifact_path_unique")],
             },
         ),
     ]

@@ -6,19 +6,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs_app', '0010_job_artifacts'),
+        ("jobs_app", "0010_job_artifacts"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='MetricBatch',
+            name="MetricBatch",
             fields=[
-                ('pk', models.CompositePrimaryKey('job_id', 'batch_id', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('batch_id', models.CharField(max_length=64)),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('job', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='metric_batches', to='jobs_app.job')),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "job_id", "batch_id", blank=True, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("batch_id", models.CharField(max_length=64)),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="metric_batches",
+                        to="jobs_app.job",
+                    ),
+                ),
             ],
         ),
     ]

@@ -5,15 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs_app', '0011_metric_batches'),
+        ("jobs_app", "0011_metric_batches"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='metricpoint',
-            name='job',
-            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='metric_points', to='jobs_app.job'),
+            model_name="metricpoint",
+            name="job",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="metric_points",
+                to="jobs_app.job",
+            ),
         ),
     ]

@@ -95,7 +95,9 @@ class RegistryReporter:
         from safetensors.torch import save
 
         data = save(tensors, metadata={"meta": json.dumps(meta)})
-        name = f"checkpoints/{self.job_id}/epoch-{int(meta.get('epoch', 0)):06d}-{self.task_id[:8]}.safetensors"
+        # named by epoch and step: a checkpoint taken inside an epoch never overwrites the one it follows
+        epoch, step = int(meta.get("epoch", 0)), int(meta.get("step", 0))
+        name = f"checkpoints/{self.job_id}/epoch-{epoch:06d}-step-{step:09d}-{self.task_id[:8]}.safetensors"
         if default_storage.exists(name):
             default_storage.delete(name)
         saved = default_storage.save(name, ContentFile(data))

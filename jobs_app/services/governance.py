@@ -70,8 +70,8 @@ def set_priority(*, actor: User, job: Job, priority: int) -> bool:
 @transaction.atomic
 def requeue_job(*, actor: User, job: Job) -> bool:
     """Send an admitted job back to wait for admission (an operator making room): one not started yet at once;
-    a running train job is asked to checkpoint and return, as a preemption; audited. False for a job that is
-    not admitted, or running but unable to checkpoint (only kinds.PREEMPTIBLE jobs can)."""
+    a running train or finetune job (kinds.PREEMPTIBLE) is asked to checkpoint and return, as a preemption;
+    audited. False for a job that is not admitted, or running but unable to checkpoint."""
     job = Job.objects.select_for_update().get(pk=job.pk)
     if job.admitted_at is None or job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
         return False

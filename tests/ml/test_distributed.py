@@ -74,8 +74,10 @@ class StopAfter(MemoryReporter):
 def test_a_stop_is_agreed_and_the_next_run_resumes(tiny, data, tmp_path):
     whole = finetune_processes(2, **settings(tiny, data, 8, epochs=3), reporter=MemoryReporter(), out=tmp_path / "a")
     reporter = StopAfter(4)  # epoch 1 ended at step 3 with a checkpoint
-    with pytest.raises(Stopped):
-        finetune_processes(2, **settings(tiny, data, 8, epochs=3), reporter=reporter, out=tmp_path / "b")
+    with pytest.raises(Stopped):  # slowed down so that the parent sees step 4 before the ranks end
+        finetune_processes(
+            2, **settings(tiny, data, 8, epochs=3), reporter=reporter, out=tmp_path / "b", step_delay_s=0.3
+        )
     saved = reporter.checkpoint[1]["step"]
     assert saved in (3, 6)  # the stop lands within a few steps, all ranks at the same one
     reporter.step = None
