@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 DATA = HERE / "data" / "docstrings.csv"
 CONFIGS = [
     {"name": "minilm-full", "method": "full", "epochs": 3, "lr": 5e-5, "batch_size": 16, "max_length": 64},
-    {"name": "minilm-full-lr1e-4", "method": "full", "epochs": 3, "lr": 1e-4, "batch_size": 16, "max_length": 64},
+    {"name": "minilm-full-lr1e-4-4ep", "method": "full", "epochs": 4, "lr": 1e-4, "batch_size": 16, "max_length": 64},
     {"name": "minilm-lora-r8", "method": "lora", "epochs": 3, "lr": 1e-3, "batch_size": 16, "max_length": 64, "r": 8},
 ]
 SHORT_TEXT = "Return the indices that would sort an array along the given axis."
