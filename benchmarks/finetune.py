@@ -338,7 +338,7 @@ def main() -> None:
         results["serving_in_process"] = in_process_serving(best_full[0], data)
         classes = sorted(set(data["train_labels"]))
         results["serving_rest"] = rest_serving(best_full[0], classes, args.requests)
-    print(json.dumps(results, indent=2))
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":

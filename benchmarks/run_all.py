@@ -24,6 +24,7 @@ BENCHMARKS = [
     ["serving.py"],
     ["quantize.py"],
     ["dashboard.py"],
+    ["finetune.py"],
 ]
 
 
