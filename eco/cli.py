@@ -300,7 +300,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     m_list = models.add_parser("list", help="the models you can see")
     m_list.add_argument("--team", help="only this team's (slug)")
-    m_list.set_defaults(run=lambda a: _client().models(team=a.team))
+    m_list.add_argument(
+        "--format", choices=["hf"], help="only models with a version of this format (hf: Hugging Face checkpoints)"
+    )
+    m_list.set_defaults(run=lambda a: _client().models(team=a.team, weights_format=a.format), view=_view_models)
+    m_versions = models.add_parser(
+        "versions", help="a model's versions, newest first: format, parameters, the base a fine-tune started from"
+    )
+    m_versions.add_argument("model", help="a name (looked up in your teams) or an id")
+    m_versions.add_argument("--team", help="where the name is looked up (several teams)")
+    m_versions.set_defaults(run=lambda a: _client().model_versions(a.model), view=_view_versions)
     m_show = models.add_parser("show", help="one model, with its aliases, by name or id")
     m_show.add_argument("model", help="a name (looked up in your teams) or an id")
     m_show.set_defaults(run=lambda a: _client().model(a.model))
@@ -726,6 +735,35 @@ def _view_card(model: dict, console) -> None:
 
 def _view_card_saved(model: dict, console) -> None:
     console.print(f"The card of {model['team']}/{model['name']} holds {len(model['card'])} characters.", markup=False)
+
+
+def _view_models(models: list[dict], console) -> None:
+    rows = [{**m, "formats": ", ".join(m.get("formats") or []) or None} for m in models]
+    render(rows, console, order=("id", "name", "team", "task", "formats", "latest_version", "num_versions"))
+
+
+def _view_versions(versions: list[dict], console) -> None:
+    """A model's versions with the base each was fine-tuned (or derived) from, as "<model> v<n>"."""
+    client, names = _client(), {}
+    rows = []
+    for v in versions:
+        parent = v.get("parent")
+        if parent and parent not in names:
+            base = client.model_version(parent)
+            names[parent] = f"{base['model_name']} v{base['version']}"
+        architecture = (v.get("spec") or {}).get("architecture")
+        rows.append(
+            {
+                "version": v["version"],
+                "format": v["format"],
+                "architecture": architecture if isinstance(architecture, str) else None,
+                "parameters": v["num_parameters"],
+                "parent": names.get(parent) if parent else None,
+                "status": v["status"],
+                "id": v["id"],
+            }
+        )
+    render(rows, console, order=("version", "format", "architecture", "parameters", "parent", "status", "id"))
 
 
 def _view_aliases(aliases: list[dict], console) -> None:

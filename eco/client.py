@@ -166,8 +166,12 @@ class Client:
         return self._call("GET", f"dataset-versions/{version}/lineage/")
 
     # --- models ---
-    def models(self, team: str | None = None, search: str | None = None) -> list[dict]:
-        return list(self._pages("models/", {"team": team, "search": search}))
+    def models(
+        self, team: str | None = None, search: str | None = None, weights_format: str | None = None
+    ) -> list[dict]:
+        """Models of your teams; `weights_format="hf"` keeps those with a Hugging Face checkpoint (base or
+        fine-tuned)."""
+        return list(self._pages("models/", {"team": team, "search": search, "weights_format": weights_format}))
 
     def model(self, model: str) -> dict:
         return self._call("GET", f"models/{model}/")

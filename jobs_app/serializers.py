@@ -253,6 +253,14 @@ class JobKindSerializer(serializers.Serializer):
     spec_schema = serializers.DictField(
         read_only=True, help_text="A JSON Schema (draft 2020-12) of the spec a job of this kind takes."
     )
+    distributed = serializers.BooleanField(
+        read_only=True,
+        help_text="Whether resources.processes (CPU, gloo) or resources.gpus above 1 run it as several "
+        "DistributedDataParallel processes on one node.",
+    )
+    preemptible = serializers.BooleanField(
+        read_only=True, help_text="Whether a higher-share team's job may preempt it (it resumes from a checkpoint)."
+    )
 
 
 class MetricKeySerializer(serializers.Serializer):

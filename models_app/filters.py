@@ -3,18 +3,27 @@
 from django_filters import rest_framework as filters
 
 from models_app import selectors
-from models_app.models import Evaluation, PredictionLog, RegisteredModel, Split
+from models_app.models import Evaluation, ModelVersion, PredictionLog, RegisteredModel, Split, WeightsFormat
 
 
 class ModelFilter(filters.FilterSet):
-    """?team=<slug>&task=&search=<part of the name, any case>"""
+    """?team=<slug>&task=&search=<part of the name, any case>&weights_format=<a format one of its versions has>"""
 
     team = filters.CharFilter(field_name="team__slug", help_text="Team slug.")
+    # not `format`: DRF reads ?format= as the response format (URL_FORMAT_OVERRIDE)
+    weights_format = filters.ChoiceFilter(
+        choices=WeightsFormat.choices,
+        method="with_format",
+        help_text="Models with a version of this weights format (hf: Hugging Face checkpoints).",
+    )
     search = filters.CharFilter(field_name="name", lookup_expr="icontains", help_text="Part of the name, any case.")
 
     class Meta:
         model = RegisteredModel
         fields = ["task"]
+
+    def with_format(self, queryset, name, value):
+        return queryset.filter(pk__in=ModelVersion.objects.filter(format=value).values("model_id"))
 
 
 class EvaluationFilter(filters.FilterSet):

@@ -4,9 +4,10 @@ import uuid
 
 import psycopg
 from django.apps import apps
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.core.exceptions import ValidationError
 from django.db import connection, models
-from django.db.models import Count, F, Max, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.shortcuts import get_object_or_404
 
 from accounts_app.models import Membership, User
@@ -27,7 +28,11 @@ def models_for_user(*, user: User) -> QuerySet[RegisteredModel]:
     return (
         RegisteredModel.objects.filter(team__in=team_ids_for_user(user))
         .select_related("team", "created_by")
-        .annotate(num_versions=Count("versions", distinct=True), latest_version=Max("versions__version"))
+        .annotate(
+            num_versions=Count("versions", distinct=True),
+            latest_version=Max("versions__version"),
+            formats=ArrayAgg("versions__format", distinct=True, filter=Q(versions__isnull=False), default=Value([])),
+        )
         .order_by("-created_at", "id")
         .prefetch_related(Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias")))
     )

@@ -47,6 +47,9 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
     num_versions = serializers.IntegerField(read_only=True, default=0)
     latest_version = serializers.IntegerField(read_only=True, default=None, allow_null=True)
+    formats = serializers.SerializerMethodField(
+        help_text="The weights formats of its versions, sorted (hf: a Hugging Face checkpoint, imported or fine-tuned)."
+    )
 
     class Meta:
         model = RegisteredModel
@@ -60,11 +63,15 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
             "aliases",
             "num_versions",
             "latest_version",
+            "formats",
             "created_by",
             "created_at",
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+
+    def get_formats(self, obj) -> list[str]:
+        return sorted(getattr(obj, "formats", None) or [])
 
     def get_aliases(self, obj) -> dict[str, str]:
         return {a.alias: str(a.version_id) for a in obj.aliases.all()}

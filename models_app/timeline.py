@@ -46,14 +46,17 @@ def model_timeline(*, model: RegisteredModel) -> dict:
     Node types and their `data`:
     - dataset_version: {dataset, version, source}; ref dataset_version
     - job: {kind, status}; ref job
-    - model_version: {version, status, format, metric, score}; ref model_version
+    - model_version: {version, status, format, metric, score}; ref model_version. A version of another model
+      of the team (the base this model was fine-tuned from, or a version fine-tuned from this model's) also has
+      {model, model_name} and is labelled "<model name> v<n>".
     - alias_move: {alias, action (alias.set | alias.force | alias.delete), version (UUID | null), by, reason};
       ref audit_event (the audit trail's entry)
     - predictions: {count, first_at, last_at}, one per model version that served; ref null
     - feedback: {count, first_at, last_at}, one per model version whose predictions got labels; ref null
     - trigger_run: {status, step, feedback_count}; ref trigger_run
     Edges: dataset_version -train-> job -produced-> model_version (dataset_version -trained on-> model_version
-    for an uploaded version), parent model_version -derived-> model_version, model_version -alias-> alias_move,
+    for an uploaded version), parent model_version -derived-> model_version (-base model-> job when a finetune
+    job made it), model_version -alias-> alias_move,
     model_version -served-> predictions -labelled-> feedback -triggered-> trigger_run (feedback given before the
     run's cut-off), trigger_run -snapshot-> dataset_version, trigger_run -started-> job. Nodes are sorted by `at`.
     """
@@ -77,13 +80,26 @@ def model_timeline(*, model: RegisteredModel) -> dict:
         .only("id", "version", "status", "format", "metrics", "parent_id", "created_at")[:MAX_VERSIONS]
     )
     version_ids = [v.pk for v in versions]
+    # Versions of the team's other models on either side of a parent link: the base a version was fine-tuned
+    # from, and versions fine-tuned from this model's. Other teams' models are left out (the caller may not see
+    # them).
+    related = list(
+        ModelVersion.objects.filter(model__team_id=model.team_id, model__deleted_at__isnull=True)
+        .exclude(model=model)
+        .filter(Q(pk__in={v.parent_id for v in versions if v.parent_id}) | Q(parent_id__in=version_ids))
+        .select_related("model")
+        .only("id", "version", "status", "format", "metrics", "parent_id", "created_at", "model__id", "model__name")
+        .order_by("-created_at")[:MAX_VERSIONS]
+    )
     links = list(
         ModelVersionDataset.objects.filter(model_version_id__in=version_ids).values_list(
             "model_version_id", "dataset_version_id"
         )
     )
     made_by = dict(
-        JobOutput.objects.filter(kind="model_version", object_id__in=version_ids).values_list("object_id", "job_id")
+        JobOutput.objects.filter(
+            kind="model_version", object_id__in=version_ids + [v.pk for v in related if v.parent_id in version_ids]
+        ).values_list("object_id", "job_id")
     )
     runs = list(
         TriggerRun.objects.filter(trigger__model=model)
@@ -133,13 +149,15 @@ def model_timeline(*, model: RegisteredModel) -> dict:
         nodes[f"job:{job['id']}"] = _node(
             "job", job["id"], label, job["created_at"], kind=job["kind"], status=job["status"]
         )
-    for v in versions:
+    for v in [*versions, *related]:
         metric = "r2" if "r2" in v.metrics else "accuracy"
         score = v.metrics.get(metric)
+        other = {"model": str(v.model_id), "model_name": v.model.name} if v.model_id != model.pk else {}
+        label = f"{other['model_name']} v{v.version}" if other else f"v{v.version}"
         nodes[f"model_version:{v.pk}"] = _node(
-            "model_version", v.pk, f"v{v.version}", v.created_at, version=v.version, status=v.status,
+            "model_version", v.pk, label, v.created_at, version=v.version, status=v.status,
             format=v.format, metric=metric if isinstance(score, (int, float)) else None,
-            score=score if isinstance(score, (int, float)) else None,
+            score=score if isinstance(score, (int, float)) else None, **other,
         )  # fmt: skip
     for move in moves:
         data = move["data"] or {}
@@ -188,8 +206,13 @@ def model_timeline(*, model: RegisteredModel) -> dict:
             edge(f"dataset_version:{dv}", f"model_version:{vid}", "trained on")
     for vid, job in made_by.items():
         edge(f"job:{job}", f"model_version:{vid}", "produced")
-    for v in versions:
-        if v.parent_id:
+    for v in [*versions, *related]:
+        if not v.parent_id:
+            continue
+        job = made_by.get(v.pk)
+        if job is not None and f"job:{job}" in nodes and nodes[f"job:{job}"]["data"]["kind"] == "finetune":
+            edge(f"model_version:{v.parent_id}", f"job:{job}", "base model")
+        else:
             edge(f"model_version:{v.parent_id}", f"model_version:{v.pk}", "derived")
     for run in runs:
         node = f"trigger_run:{run['id']}"

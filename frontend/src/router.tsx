@@ -88,14 +88,14 @@ const compare = createRoute({
 const submit = createRoute({
   getParentRoute: () => rootRoute,
   path: "/submit",
-  validateSearch: (s: Record<string, unknown>) => ({ kind: str(s.kind, "train"), from: optStr(s.from) }),
+  validateSearch: (s: Record<string, unknown>) => ({ kind: str(s.kind, "train"), from: optStr(s.from), base_version: optStr(s.base_version) }),
   component: lazyRouteComponent(() => import("./pages/Submit")),
 });
 
 const models = createRoute({
   getParentRoute: () => rootRoute,
   path: "/models",
-  validateSearch: (s: Record<string, unknown>) => ({ q: optStr(s.q) }),
+  validateSearch: (s: Record<string, unknown>) => ({ q: optStr(s.q), format: s.format === "hf" ? ("hf" as const) : undefined }),
   component: lazyRouteComponent(() => import("./pages/Models")),
 });
 

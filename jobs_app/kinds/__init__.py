@@ -67,9 +67,16 @@ def outside_workers() -> list[str]:
 
 
 def describe(name: str) -> dict:
-    """`{kind, description, spec_schema}` of one kind, as the API serves it (KeyError for an unknown kind)."""
+    """`{kind, description, spec_schema, distributed, preemptible}` of one kind, as the API serves it (KeyError
+    for an unknown kind)."""
     module = get(name)
-    return {"kind": name, "description": module.DESCRIPTION, "spec_schema": module.SPEC_SCHEMA}
+    return {
+        "kind": name,
+        "description": module.DESCRIPTION,
+        "spec_schema": module.SPEC_SCHEMA,
+        "distributed": name in DISTRIBUTED,
+        "preemptible": name in PREEMPTIBLE,
+    }
 
 
 def warnings(job) -> list[str]:

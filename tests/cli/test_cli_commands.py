@@ -305,6 +305,13 @@ def test_models_import_registers_the_packaged_minilm_and_refuses_code_before_sen
     assert "modules.json" not in {f["name"] for f in version["files"]}
     assert version["spec"]["architecture"] == "BertModel"
     assert eco("models", "show", "minilm")["task"] == "text-classification"
+    # base models are listed by format, and a model's versions show their format, architecture and size
+    eco("models", "create", "alpha", "plain", "--task", "classification")
+    assert [m["name"] for m in eco("models", "list", "--format", "hf")] == ["minilm"]
+    assert {m["name"] for m in eco("models", "list")} == {"minilm", "plain"}
+    table = eco("models", "versions", "minilm", table=True)
+    assert "hf" in table and "BertModel" in table and "22713728" in table
+    assert eco("models", "versions", "minilm")[0]["id"] == version["id"]
 
     folder = tiny_bert(tmp_path / "custom")
     (folder / "modeling_custom.py").write_text("raise SystemExit\n")

@@ -116,7 +116,13 @@ def test_a_kind_added_to_the_registry_is_dispatched_to(world, monkeypatch):
     user = world.users["member"]
     assert specs.check_spec(user=user, team=world.alpha, kind="echo", spec={"a": 1}) == {"echoed": {"a": 1}}
     assert runners._runner("echo") is echo.run
-    assert kinds.describe("echo") == {"kind": "echo", "description": "echo", "spec_schema": schema}
+    assert kinds.describe("echo") == {
+        "kind": "echo",
+        "description": "echo",
+        "spec_schema": schema,
+        "distributed": False,
+        "preemptible": False,
+    }
     with pytest.raises(ValidationError) as refused:  # the schema's properties are the spec's only fields
         specs.check_spec(user=user, team=world.alpha, kind="echo", spec={"a": 1, "b": 2})
     assert "spec.b" in refused.value.message_dict
@@ -172,8 +178,10 @@ def test_the_api_serves_every_kind_and_its_schema(world, anon):
     assert body["count"] == len(kinds.REGISTRY)
     assert [k["kind"] for k in body["results"]] == list(kinds.REGISTRY)
     for item in body["results"]:
-        assert set(item) == {"kind", "description", "spec_schema"}
+        assert set(item) == {"kind", "description", "spec_schema", "distributed", "preemptible"}
         assert item["spec_schema"] == kinds.get(item["kind"]).SPEC_SCHEMA
+        assert item["distributed"] == (item["kind"] in kinds.DISTRIBUTED)
+    assert {k["kind"] for k in body["results"] if k["distributed"]} == {"finetune"}
     one = client.get("/api/v1/job-kinds/process/")
     assert one.status_code == 200 and one.json() == kinds.describe("process")
     missing = client.get("/api/v1/job-kinds/nope/")
@@ -186,5 +194,5 @@ def test_the_openapi_schema_describes_the_kinds_endpoints(world):
     listed = schema["paths"]["/api/v1/job-kinds/"]["get"]["responses"]["200"]["content"]["application/json"]
     assert listed["schema"]["$ref"].endswith("/PaginatedJobKindList")
     kind = schema["components"]["schemas"]["JobKind"]
-    assert set(kind["properties"]) == {"kind", "description", "spec_schema"}
+    assert set(kind["properties"]) == {"kind", "description", "spec_schema", "distributed", "preemptible"}
     assert kind["properties"]["spec_schema"]["type"] == "object"

@@ -95,6 +95,23 @@ def test_full_and_lora_finetune_register_hf_versions_with_lineage(setup, worker)
     assert not any("lora" in name for name in lora_version.tensors)  # merged for serving
     assert str(lora_version.model_id) == version["model"]  # the same model, version 2
 
+    # base -> fine-tuned lineage on both models' timelines, and the base model listed among hf models
+    timeline = member.get(f"/api/v1/models/{version['model']}/timeline/").json()
+    nodes = {n["id"]: n for n in timeline["nodes"]}
+    base_node = nodes[f"model_version:{setup['base']['id']}"]
+    assert base_node["label"] == "tiny-bert v1" and base_node["data"]["model"] == setup["base"]["model"]
+    edges = {(e["source"], e["target"], e["label"]) for e in timeline["edges"]}
+    assert (base_node["id"], f"job:{full['id']}", "base model") in edges
+    assert (f"job:{full['id']}", f"model_version:{version['id']}", "produced") in edges
+    below = member.get(f"/api/v1/models/{setup['base']['model']}/timeline/").json()
+    assert f"model_version:{version['id']}" in {n["id"] for n in below["nodes"]}
+    assert (f"model_version:{setup['base']['id']}", f"job:{full['id']}", "base model") in {
+        (e["source"], e["target"], e["label"]) for e in below["edges"]
+    }
+    listed = member.get("/api/v1/models/?team=alpha&weights_format=hf").json()["results"]
+    assert {m["name"]: m["formats"] for m in listed} == {"reviews-bert": ["hf"], "tiny-bert": ["hf"]}
+    assert member.get("/api/v1/models/?weights_format=pickle").status_code == 400
+
 
 def test_a_killed_worker_resumes_the_finetune_to_an_uninterrupted_runs_weights(setup, stack, worker):
     member = setup["client"]

@@ -1860,6 +1860,10 @@ export interface components {
             readonly spec_schema: {
                 [key: string]: unknown;
             };
+            /** @description Whether resources.processes (CPU, gloo) or resources.gpus above 1 run it as several DistributedDataParallel processes on one node. */
+            readonly distributed: boolean;
+            /** @description Whether a higher-share team's job may preempt it (it resumes from a checkpoint). */
+            readonly preemptible: boolean;
         };
         JobLog: {
             readonly id: number;
@@ -2566,6 +2570,8 @@ export interface components {
             /** @default 0 */
             readonly num_versions: number;
             readonly latest_version: number | null;
+            /** @description The weights formats of its versions, sorted (hf: a Hugging Face checkpoint, imported or fine-tuned). */
+            readonly formats: string[];
             readonly created_by: string | null;
             /** Format: date-time */
             readonly created_at: string;
@@ -8209,6 +8215,15 @@ export interface operations {
                 task?: "classification" | "image-classification" | "regression" | "text-classification";
                 /** @description Team slug. */
                 team?: string;
+                /**
+                 * @description Models with a version of this weights format (hf: Hugging Face checkpoints).
+                 *
+                 *     * `safetensors` - Safetensors
+                 *     * `onnx` - Onnx
+                 *     * `torchscript` - Torchscript
+                 *     * `hf` - Hf
+                 */
+                weights_format?: "hf" | "onnx" | "safetensors" | "torchscript";
             };
             header?: never;
             path?: never;

@@ -113,7 +113,7 @@ export function uiSchemaFor(schema: Record<string, unknown> | undefined): UiNode
     const stringy = isStringy(prop);
     let widget: PickerWidget | undefined;
     if (name === "dataset_version" && (uuid || stringy)) widget = "datasetVersion";
-    else if (name === "model_version" && (uuid || stringy)) widget = "modelVersion";
+    else if ((name === "model_version" || name === "base_version") && (uuid || stringy)) widget = "modelVersion";
     else if (name === "model" && uuid) widget = "modelId";
     else if (name === "model" && stringy) widget = "modelName";
     if (widget) {

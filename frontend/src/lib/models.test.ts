@@ -219,6 +219,8 @@ describe("timeline", () => {
   it("links each node to its page", () => {
     expect(nodeHref(node("job", { type: "job", id: "j1" }), "m")).toBe("/jobs/j1");
     expect(nodeHref(node("model_version", { type: "model_version", id: "v1" }), "m")).toBe("/models/m?version=v1");
+    // a fine-tune's base in another model links to that model
+    expect(nodeHref(node("model_version", { type: "model_version", id: "b1" }, { model: "base" }), "m")).toBe("/models/base?version=b1");
     expect(nodeHref(node("dataset_version", { type: "dataset_version", id: "dv" }), "m", new Map([["dv", "d"]]))).toBe("/datasets/d?version=dv");
     expect(nodeHref(node("dataset_version", { type: "dataset_version", id: "dv" }), "m")).toBeUndefined();
     expect(nodeHref(node("predictions", null, {}, "predictions:v1"), "m")).toBe("/models/m/serving?version=v1");

@@ -402,8 +402,11 @@ export function nodeHref(node: TimelineNode, modelId: string, datasetOf: Map<str
     case "job":
       return ref ? `/jobs/${ref.id}` : undefined;
     case "model_version":
-    case "alias_move":
-      return version ? `/models/${modelId}?version=${version}` : undefined;
+    case "alias_move": {
+      // a version of another model (a fine-tune's base, or one fine-tuned from this model) names its model
+      const other = typeof node.data?.model === "string" ? node.data.model : undefined;
+      return version ? `/models/${other ?? modelId}?version=${version}` : undefined;
+    }
     case "predictions":
     case "feedback":
       return `/models/${modelId}/serving${version ? `?version=${version}` : ""}`;

@@ -129,7 +129,7 @@ function JobView({ job }: { job: JobDetail }) {
               Cancel job
             </Button>
           )}
-          <ButtonLink to="/submit" search={{ kind: job.kind, from: job.id }} variant="default">
+          <ButtonLink to="/submit" search={{ kind: job.kind, from: job.id, base_version: undefined }} variant="default">
             Resubmit with edits
           </ButtonLink>
           <ButtonLink to="/compare" search={partialSearch({ jobs: [job.id] })} variant="subtle">

@@ -102,7 +102,7 @@ export default function JobsPage() {
             Compare{selected.length ? ` (${selected.length})` : ""}
           </Button>
           {canSubmit && (
-            <Button renderRoot={(p) => <Link to="/submit" search={{ kind: search.kind ?? "train", from: undefined }} {...p} />}>
+            <Button renderRoot={(p) => <Link to="/submit" search={{ kind: search.kind ?? "train", from: undefined, base_version: undefined }} {...p} />}>
               Submit a job
             </Button>
           )}
@@ -135,7 +135,7 @@ export default function JobsPage() {
           <Empty title="No jobs yet">
             {canSubmit ? (
               <>
-                <Link to="/submit" search={{ kind: "train", from: undefined }}>
+                <Link to="/submit" search={{ kind: "train", from: undefined, base_version: undefined }}>
                   Submit a job
                 </Link> to train a model, evaluate one or process a data set.
               </>

@@ -1,5 +1,5 @@
 /** Models: the team's registered models with search, task, latest version and aliases; "New model" for members. */
-import { Badge, Button, Group, Modal, Select, Stack, Table, Text, TextInput, Textarea, Title } from "@mantine/core";
+import { Badge, Button, Group, Modal, SegmentedControl, Select, Stack, Table, Text, TextInput, Textarea, Title } from "@mantine/core";
 import { useDebouncedCallback, useDisclosure } from "@mantine/hooks";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { getRouteApi, useNavigate } from "@tanstack/react-router";
@@ -75,7 +75,7 @@ export default function ModelsPage() {
   const [opened, { open, close }] = useDisclosure(false);
   const [text, setText] = useState(search.q ?? "");
   const setQuery = useDebouncedCallback((q: string) => void navigate({ search: (s) => ({ ...s, q: q || undefined }), replace: true }), 250);
-  const models = useModels(team?.slug, search.q);
+  const models = useModels(team?.slug, search.q, search.format);
 
   return (
     <Stack>
@@ -94,11 +94,23 @@ export default function ModelsPage() {
         maw={360}
         type="search"
       />
+      <SegmentedControl
+        aria-label="Which models"
+        data={[
+          { value: "all", label: "All models" },
+          { value: "hf", label: "Hugging Face checkpoints" },
+        ]}
+        value={search.format ?? "all"}
+        onChange={(v) => void navigate({ search: (s) => ({ ...s, format: v === "hf" ? "hf" : undefined }), replace: true })}
+        w="fit-content"
+      />
       <QueryState query={models} loading="Loading models…">
         {(page) =>
           page.results.length === 0 ? (
-            <Empty title={search.q ? "No model matches" : "No models yet"}>
-              {search.q
+            <Empty title={search.q || search.format ? "No model matches" : "No models yet"}>
+              {search.format && !search.q
+                ? "Import a base model with `eco models import DIR` (or POST its files to /api/v1/models/{id}/versions/import/)."
+                : search.q
                 ? "Try another part of the name."
                 : "A train job registers its model when it succeeds; or create one here and register versions through the API."}
             </Empty>
@@ -109,6 +121,7 @@ export default function ModelsPage() {
                   <Table.Tr>
                     <Table.Th>Name</Table.Th>
                     <Table.Th>Task</Table.Th>
+                    <Table.Th>Formats</Table.Th>
                     <Table.Th>Latest version</Table.Th>
                     <Table.Th>Versions</Table.Th>
                     <Table.Th>Aliases</Table.Th>
@@ -132,6 +145,16 @@ export default function ModelsPage() {
                         <Badge variant="light" color="gray">
                           {m.task}
                         </Badge>
+                      </Table.Td>
+                      <Table.Td>
+                        <Group gap={4} wrap="nowrap">
+                          {m.formats.length === 0 && "—"}
+                          {m.formats.map((f) => (
+                            <Badge key={f} variant="outline" color={f === "hf" ? "yellow" : "gray"} tt="none" c="var(--mantine-color-text)">
+                              {f}
+                            </Badge>
+                          ))}
+                        </Group>
                       </Table.Td>
                       <Table.Td>{m.latest_version === null ? "—" : `v${m.latest_version}`}</Table.Td>
                       <Table.Td>{m.num_versions}</Table.Td>

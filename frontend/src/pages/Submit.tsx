@@ -1,6 +1,7 @@
 /**
  * Submit: a form for every job kind, generated from the kind's JSON Schema (GET /api/v1/job-kinds/{kind}/).
- * ?kind= picks the kind; ?from=<job id> pre-fills the form from that job (resubmit with edits).
+ * ?kind= picks the kind; ?from=<job id> pre-fills the form from that job (resubmit with edits); ?base_version=<model
+ * version id> starts a fine-tune form from that base model version ("Fine-tune" on a version's page).
  */
 import { Alert, Anchor, Select, Stack, Text, Title } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
@@ -16,7 +17,7 @@ import { specOf } from "../lib/jobsform";
 const route = getRouteApi("/submit");
 
 export default function SubmitPage() {
-  const { kind, from } = route.useSearch();
+  const { kind, from, base_version } = route.useSearch();
   const navigate = useNavigate({ from: "/submit" });
   const kinds = useJobKinds();
   const source = useQuery({
@@ -40,7 +41,7 @@ export default function SubmitPage() {
         label="Kind"
         data={list.map((k) => ({ value: k.kind, label: k.kind }))}
         value={current ? kind : null}
-        onChange={(k) => k && void navigate({ search: { kind: k, from: undefined } })}
+        onChange={(k) => k && void navigate({ search: { kind: k, from: undefined, base_version: undefined } })}
         allowDeselect={false}
         disabled={kinds.isPending || !!from}
         w={{ base: "100%", sm: 240 }}
@@ -55,7 +56,7 @@ export default function SubmitPage() {
             {from.slice(0, 8)}
           </Anchor>
           . Submitting creates a new job; the old one is unchanged.{" "}
-          <Anchor renderRoot={(p) => <Link to="/submit" search={{ kind, from: undefined }} {...p} />}>Start from a blank form</Anchor>.
+          <Anchor renderRoot={(p) => <Link to="/submit" search={{ kind, from: undefined, base_version: undefined }} {...p} />}>Start from a blank form</Anchor>.
         </Alert>
       )}
       {kinds.isPending || (from && source.isPending) ? (
@@ -70,9 +71,9 @@ export default function SubmitPage() {
         <Loading label="Loading the form…" />
       ) : (
         <SpecForm
-          key={`${kind}:${from ?? ""}`}
+          key={`${kind}:${from ?? ""}:${base_version ?? ""}`}
           kind={current}
-          initialSpec={specOf(source.data, current.spec_schema)}
+          initialSpec={base_version && !from ? { base_version } : specOf(source.data, current.spec_schema)}
           initialFields={
             source.data
               ? {
@@ -90,10 +91,11 @@ export default function SubmitPage() {
   );
 }
 
-function resourcesOf(resources: unknown): { pool: string; gpus: number } {
-  const r = (resources && typeof resources === "object" ? resources : {}) as { pool?: unknown; gpus?: unknown };
+function resourcesOf(resources: unknown): { pool: string; gpus: number; processes: number } {
+  const r = (resources && typeof resources === "object" ? resources : {}) as { pool?: unknown; gpus?: unknown; processes?: unknown };
   return {
     pool: typeof r.pool === "string" ? r.pool : JOB_FIELD_DEFAULTS.pool,
     gpus: typeof r.gpus === "number" ? r.gpus : JOB_FIELD_DEFAULTS.gpus,
+    processes: typeof r.processes === "number" ? r.processes : JOB_FIELD_DEFAULTS.processes,
   };
 }

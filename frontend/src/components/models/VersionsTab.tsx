@@ -6,6 +6,7 @@ import { useCan } from "../../auth";
 import { confusionMatrix, formatBytes, formatMetric, inputSchema, keyMetrics, numericMetrics } from "../../lib/models";
 import { Empty } from "../states";
 import { AliasBadges } from "./AliasBadges";
+import { BaseLink, CheckpointSection } from "./Checkpoint";
 import { ConfusionMatrix } from "./ConfusionMatrix";
 import { DatasetLink, JobLink, ModelLink, ModelPageButton } from "./links";
 import { useDatasetVersion, useSubmitJob } from "./queries";
@@ -206,6 +207,7 @@ export function VersionDetail({ model, version, versions }: { model: Model; vers
           </Group>
         </Group>
         {canWrite && <Actions model={model} version={version} />}
+        <CheckpointSection version={version} />
         <SimpleGrid cols={{ base: 1, md: 2 }} spacing="lg">
           <Stack gap="xs">
             <Title order={4}>Metrics</Title>
@@ -238,10 +240,12 @@ export function VersionDetail({ model, version, versions }: { model: Model; vers
             </Text>
             <Text size="sm" component="div">
               Parent:{" "}
-              {version.parent ? (
+              {version.parent && parent ? (
                 <ModelLink modelId={model.id} version={version.parent}>
-                  {parent ? `v${parent.version}` : version.parent.slice(0, 8)}
+                  v{parent.version}
                 </ModelLink>
+              ) : version.parent ? (
+                <BaseLink id={version.parent} />
               ) : (
                 "none"
               )}

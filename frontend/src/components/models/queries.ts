@@ -4,7 +4,7 @@ import { api, unwrap, type Schemas } from "../../api/client";
 
 export const modelKeys = {
   all: ["models"] as const,
-  list: (team: string | undefined, q: string | undefined) => ["models", "list", team, q] as const,
+  list: (team: string | undefined, q: string | undefined, format?: string) => ["models", "list", team, q, format] as const,
   one: (id: string) => ["models", id] as const,
   versions: (id: string) => ["models", id, "versions"] as const,
   version: (versionId: string) => ["model-versions", versionId] as const,
@@ -13,10 +13,10 @@ export const modelKeys = {
   evaluations: (modelId: string) => ["evaluations", { model: modelId }] as const,
 };
 
-export function useModels(team: string | undefined, q: string | undefined) {
+export function useModels(team: string | undefined, q: string | undefined, format?: "hf") {
   return useQuery({
-    queryKey: modelKeys.list(team, q),
-    queryFn: () => unwrap(api.GET("/api/v1/models/", { params: { query: { team, search: q, page_size: 100 } } })),
+    queryKey: modelKeys.list(team, q, format),
+    queryFn: () => unwrap(api.GET("/api/v1/models/", { params: { query: { team, search: q, weights_format: format, page_size: 100 } } })),
     enabled: !!team,
   });
 }
@@ -88,5 +88,15 @@ export function useSubmitJob() {
     mutationFn: (body: { team: string; kind: Schemas["KindEnum"]; spec: Record<string, unknown> }) =>
       unwrap(api.POST("/api/v1/jobs/", { body: { priority: 0, max_retries: 0, ...body } })),
     onSuccess: () => client.invalidateQueries({ queryKey: ["jobs"] }),
+  });
+}
+
+/** One model version by id (a fine-tuned version's base may belong to another model). */
+export function useModelVersion(id: string | null | undefined) {
+  return useQuery({
+    queryKey: ["model-version", id],
+    queryFn: () => unwrap(api.GET("/api/v1/model-versions/{id}/", { params: { path: { id: id! } } })),
+    enabled: !!id,
+    staleTime: 60_000,
   });
 }

@@ -6,23 +6,28 @@ export interface JobFieldValues {
   priority: number;
   pool: string;
   gpus: number;
+  /** CPU processes (DistributedDataParallel over gloo); 0: one, the default */
+  processes: number;
   max_retries: number;
   /** blank: no timeout */
   timeout_s: number | "";
 }
 
-export const JOB_FIELD_DEFAULTS: Omit<JobFieldValues, "team"> = { priority: 0, pool: "", gpus: 0, max_retries: 0, timeout_s: "" };
+export const JOB_FIELD_DEFAULTS: Omit<JobFieldValues, "team"> = { priority: 0, pool: "", gpus: 0, processes: 0, max_retries: 0, timeout_s: "" };
 
 export function JobFields({
   value,
   teams,
   errors,
+  distributed,
   disabled,
   onChange,
 }: {
   value: JobFieldValues;
   teams: { value: string; label: string }[];
   errors: Record<string, string[]>;
+  /** the kind runs on several processes (its JobKind's `distributed`): offer the processes field */
+  distributed?: boolean;
   disabled?: boolean;
   onChange: (patch: Partial<JobFieldValues>) => void;
 }) {
@@ -85,11 +90,24 @@ export function JobFields({
       <NumberInput
         label="GPUs"
         value={value.gpus}
+        description="N GPUs: N processes on one node (NCCL)"
         onChange={(v) => onChange({ gpus: num(v, 0) })}
         min={0}
         allowDecimal={false}
         disabled={disabled}
       />
+      {distributed && (
+        <NumberInput
+          label="Processes"
+          description="CPU processes (gloo), held as that many slots; blank: one"
+          value={value.processes || ""}
+          onChange={(v) => onChange({ processes: num(v, 0) })}
+          min={0}
+          max={64}
+          allowDecimal={false}
+          disabled={disabled}
+        />
+      )}
     </SimpleGrid>
   );
 }
@@ -99,6 +117,7 @@ export function jobFieldsBody(v: JobFieldValues) {
   const resources: Record<string, unknown> = {};
   if (v.pool.trim()) resources.pool = v.pool.trim();
   if (v.gpus) resources.gpus = v.gpus;
+  if (v.processes) resources.processes = v.processes;
   return {
     team: v.team,
     priority: v.priority,

@@ -89,6 +89,7 @@ export function SpecForm({
             value={fields}
             teams={teamChoices}
             errors={errors.fields}
+            distributed={kind.distributed}
             disabled={!canSubmit && teams.every((t) => !atLeast(t.role, "member"))}
             onChange={(patch) => setFields((f) => ({ ...f, ...patch }))}
           />
