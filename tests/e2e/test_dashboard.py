@@ -115,7 +115,16 @@ def _tracked_run(owner, team) -> None:
     services.finish_run(actor=owner, job=run, status="succeeded")
 
 
-def test_the_dashboard_end_to_end_in_headless_chromium(transactional_db, server, slow_worker):
+def _base_model(owner, team, folder: Path) -> None:
+    """A tiny BERT imported as the base model `e2e-base` (format hf): 10-finetune fine-tunes it from its page."""
+    from models_app import services
+    from tests.helpers import tiny_bert
+
+    model = services.create_model(actor=owner, team=team, name="e2e-base", task="text-classification")
+    services.register_checkpoint(actor=owner, model=model, folder=tiny_bert(folder), description="a tiny BERT")
+
+
+def test_the_dashboard_end_to_end_in_headless_chromium(transactional_db, stack, server, slow_worker, tmp_path):
     npx = shutil.which("npx")
     chromium = shutil.which("chromium")
     assert npx and chromium, "the browser tests need npm and Debian's chromium (.ci/run installs them)"
@@ -125,7 +134,9 @@ def test_the_dashboard_end_to_end_in_headless_chromium(transactional_db, server,
         User.objects.create_user(username="e2e-viewer", password=PASSWORD)
     team = create_team(actor=owner, slug="e2e", name="E2E team")
     add_member(actor=owner, team=team, username="e2e-viewer", role="viewer")
-    _tracked_run(owner, team)
+    with override_settings(MEDIA_ROOT=str(stack.media)):  # the blobs where the server and the worker read them
+        _tracked_run(owner, team)
+        _base_model(owner, team, tmp_path / "tiny-bert")
 
     url, web = server
     shots = Path(settings.BASE_DIR) / "var" / "screenshots"
@@ -142,7 +153,8 @@ def test_the_dashboard_end_to_end_in_headless_chromium(transactional_db, server,
         "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
     }
     run = subprocess.run(
-        [npx, "playwright", "test"],
+        # E2E_SPECS="10-finetune" runs only those spec files (while working on one; CI runs them all)
+        [npx, "playwright", "test", *os.environ.get("E2E_SPECS", "").split()],
         cwd=FRONTEND,
         env=env,
         stdout=subprocess.PIPE,

@@ -88,7 +88,7 @@ export function ModelVersionLink({ id }: { id: string }) {
   });
   if (!q.data) return <Text span ff="monospace" size="sm">{q.isError ? `${shortId(id)} (not visible)` : shortId(id)}</Text>;
   return (
-    <AnchorLink to="/models/$modelId" params={{ modelId: q.data.model }} search={partialSearch({ version: String(q.data.version) })}>
+    <AnchorLink to="/models/$modelId" params={{ modelId: q.data.model }} search={partialSearch({ version: q.data.id })}>
       {q.data.model_name} v{q.data.version}
     </AnchorLink>
   );
@@ -108,6 +108,7 @@ export function jobLinks(job: JobDetail): { inputs: JobLink[]; outputs: JobLink[
   if (isUuid(spec.base_dataset_version))
     inputs.push({ label: "Base data", node: <DatasetVersionLink id={spec.base_dataset_version} /> });
   if (isUuid(spec.model_version)) inputs.push({ label: "Input model", node: <ModelVersionLink id={spec.model_version} /> });
+  if (isUuid(spec.base_version)) inputs.push({ label: "Base model", node: <ModelVersionLink id={spec.base_version} /> });
   if (isUuid(spec.model))
     inputs.push({
       label: "Model",
