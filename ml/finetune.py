@@ -69,9 +69,13 @@ LEARNING_RATES = {"full": 5e-5, "lora": 5e-4}
 """The default learning rates: 5e-5 is the middle of BERT's fine-tuning grid (Devlin et al. 2019, appendix
 A.3); adapters train fewer weights from zero and take about ten times more (Hu et al. 2021, LoRA, table 9)."""
 PRECISIONS = ("auto", "fp32", "bf16")
-LORA_DEFAULTS = {"r": 8, "alpha": 16, "dropout": 0.1, "target_modules": None}
-"""LoRA's rank, scale (alpha / r), dropout, and the modules it adapts (None: peft's default for the model type,
-the attention's query and value projections for BERT)."""
+LORA_DEFAULTS = {"r": 8, "alpha": 16, "dropout": 0.1, "target_modules": None, "merge": True}
+"""LoRA's rank, scale (alpha / r), dropout, the modules it adapts (None: peft's default for the model type,
+the attention's query and value projections for BERT), and whether the registered version holds the merged
+weights (True) or only the adapter on its base (False: merged when it is loaded)."""
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+"""The files peft's save_pretrained writes for an adapter (its weights hold the new task head too)."""
 MAX_LENGTH_DEFAULT = 128
 
 
@@ -102,12 +106,16 @@ def check_settings(
     unknown = sorted(set(given) - set(LORA_DEFAULTS))
     if unknown:
         raise FineTuneError(
-            f"unknown LoRA setting(s): {', '.join(unknown)}; known: r, alpha, dropout, target_modules", field="lora"
+            f"unknown LoRA setting(s): {', '.join(unknown)}; known: r, alpha, dropout, target_modules, merge",
+            field="lora",
         )
+    merge = given.pop("merge", True)
+    if not isinstance(merge, bool):
+        raise FineTuneError(f"must be true or false, got {merge!r}", field="lora.merge")
     try:
         settings = checked_numbers(
             {k: v for k, v in given.items() if k != "target_modules"},
-            {k: v for k, v in LORA_DEFAULTS.items() if k != "target_modules"},
+            {k: v for k, v in LORA_DEFAULTS.items() if k not in ("target_modules", "merge")},
             {"r": (1, 1024), "alpha": (1e-3, 1e4), "dropout": (0.0, 0.9)},
             {"r"},
         )
@@ -120,7 +128,7 @@ def check_settings(
         or not all(isinstance(m, str) and m.replace("_", "").replace(".", "").isalnum() for m in modules)
     ):
         raise FineTuneError("must be a list of module names such as ['query', 'value']", field="lora.target_modules")
-    return hyper, {**settings, "target_modules": modules}
+    return hyper, {**settings, "target_modules": modules, "merge": merge}
 
 
 @dataclass
@@ -166,6 +174,40 @@ def load_classifier(folder: str | Path, *, classes: list[str] | None = None):
         _fresh_head(model)
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
     return model, tokenizer
+
+
+def merge_adapter(base: str | Path, adapter: str | Path, out: str | Path, lora: dict) -> None:
+    """Write into `out` the checkpoint a LoRA adapter makes of its base, merged (config.json, model.safetensors,
+    the tokenizer): `base` holds the base checkpoint's files, `adapter` the adapter version's (its config.json
+    with the task's labels, ADAPTER_WEIGHTS, the tokenizer). The LoRA settings come from `lora` (the version's
+    spec), not from the stored adapter_config.json. Raises ValueError when the adapter does not fit the base."""
+    import shutil
+    import tempfile
+
+    from peft import LoraConfig, PeftModel, TaskType
+
+    base, adapter = Path(base), Path(adapter)
+    with tempfile.TemporaryDirectory(dir=Path(out).parent) as combined:
+        # the base's weights under the fine-tuned config (its head's size and labels) and tokenizer
+        for entry in base.iterdir():
+            if entry.name != "config.json":
+                (Path(combined) / entry.name).symlink_to(entry.resolve())
+        for entry in adapter.iterdir():
+            if entry.name not in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
+                target = Path(combined) / entry.name
+                target.unlink(missing_ok=True)
+                shutil.copyfile(entry, target)
+        model, tokenizer = load_classifier(combined)
+    config = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=lora["r"],
+        lora_alpha=lora["alpha"],
+        lora_dropout=lora["dropout"],
+        target_modules=lora["target_modules"],
+    )
+    merged = PeftModel.from_pretrained(model, str(adapter), config=config).merge_and_unload()
+    merged.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
 
 
 def _fresh_head(model) -> None:
@@ -261,6 +303,7 @@ def finetune(
     step_delay_s: float = 0.0,
     rank: int = 0,
     world_size: int = 1,
+    adapter_out: str | Path | None = None,
 ) -> FineTuneOutcome:
     """Fine-tune the checkpoint in `folder` on texts with int class indices in [0, len(classes)); resumes from
     the reporter's checkpoint when there is one. Logs per optimizer step `loss`, `lr`, `tokens_per_s` and
@@ -271,7 +314,10 @@ def finetune(
     With `world_size` > 1 this is rank `rank` of a process group (ml/distributed.py): the network is wrapped in
     DistributedDataParallel, each micro-batch of batch_size x world_size rows is split among the ranks, and the
     loss is scaled so that the averaged gradient is the whole micro-batch's: N processes give the weights one
-    process gives with batch_size x N (without dropout, which draws other masks). `batch_size` is per process."""
+    process gives with batch_size x N (without dropout, which draws other masks). `batch_size` is per process.
+
+    With `adapter_out` and method lora, rank 0 also saves the adapter there (ADAPTER_CONFIG, ADAPTER_WEIGHTS)
+    before merging it: what `merge_adapter` puts back on the base."""
     hyper, lora = check_settings(method, hyperparameters, lora, precision)
     device = pick_device(device)
     torch.manual_seed(hyper["seed"])  # the new head's (and the adapters') initial weights
@@ -446,6 +492,8 @@ def finetune(
     reporter.set_progress(1.0)
     model = net
     if method == "lora":
+        if adapter_out is not None and rank == 0:
+            net.save_pretrained(str(adapter_out))
         model = model.merge_and_unload()  # plain weights: export, quantization and serving need no peft
     model = model.cpu().eval()
     return FineTuneOutcome(

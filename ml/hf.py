@@ -250,6 +250,55 @@ def inspect_checkpoint(folder: str | Path) -> dict:
     }
 
 
+def inspect_adapter(folder: str | Path, *, lora: dict, base_parameters: int) -> dict:
+    """Check a LoRA adapter a fine-tune saved (`ml.finetune.ADAPTER_WEIGHTS` and ADAPTER_CONFIG beside the
+    fine-tuned config.json and the tokenizer) and describe it as `inspect_checkpoint` does; the spec's
+    `adapter` holds the LoRA settings (`lora`, as the job checked them) that loading it on its base uses, and
+    `num_parameters` counts the merged network (`base_parameters` plus the adapter's). Raises CheckpointError."""
+    from ml.finetune import ADAPTER_CONFIG, ADAPTER_WEIGHTS
+
+    folder = Path(folder)
+    names = sorted(p.name for p in folder.iterdir() if p.is_file())
+    for needed in (formats.HF_CONFIG, ADAPTER_CONFIG, ADAPTER_WEIGHTS):
+        if needed not in names:
+            raise CheckpointError(f"the adapter has no {needed}", field="files")
+    config = _json_file(folder, formats.HF_CONFIG)
+    check_config(config)
+    saved = _json_file(folder, ADAPTER_CONFIG)
+    if saved.get("peft_type") != "LORA":
+        raise CheckpointError(f"{ADAPTER_CONFIG}: peft_type {saved.get('peft_type')!r} is not LORA", field="files")
+    tensors, parameters = _tensors(folder, [ADAPTER_WEIGHTS])
+    tokenizer = _tokenizer(folder, names)
+    roles = {name: formats.hf_file_role(name) for name in names}
+    kept = [n for n in names if roles[n] in ("config", "tokenizer") or n in (ADAPTER_CONFIG, ADAPTER_WEIGHTS)]
+    targets = saved.get("target_modules")
+    architectures = config.get("architectures")
+    spec = {
+        "format": "hf",
+        "model_type": config["model_type"],
+        "architecture": architectures[0] if isinstance(architectures, list) and architectures else None,
+        "config": config,
+        **tokenizer,
+        "weights": [ADAPTER_WEIGHTS],
+        "adapter": {
+            "peft_type": "LORA",
+            "r": lora["r"],
+            "alpha": lora["alpha"],
+            "dropout": lora["dropout"],
+            # what peft resolved (its default for the model type when none was given), so loading adapts the same
+            "target_modules": sorted(targets) if isinstance(targets, list) else lora["target_modules"],
+            "parameters": parameters,
+        },
+    }
+    return {
+        "spec": spec,
+        "tensors": tensors,
+        "num_parameters": base_parameters + parameters,
+        "files": kept,
+        "skipped": [n for n in names if n not in kept],
+    }
+
+
 def unpack_archive(archive: str | Path, folder: str | Path, *, max_bytes: int) -> list[str]:
     """Write the checkpoint files of a .zip or .tar (.tar.gz, .tgz) archive into `folder`, streamed in constant
     memory: the top-level files of the archive, or of its one top folder. Files that serve no purpose

@@ -296,13 +296,16 @@ def register_checkpoint(
     description: str = "",
     parent: ModelVersion | None = None,
     run=None,
+    lora: dict | None = None,
 ) -> ModelVersion:
     """Check the Hugging Face checkpoint in `folder` (`ml.hf.inspect_checkpoint`: no code run, no tensor
     loaded) and record it as the model's next version of format `hf`, each kept file a blob (`files` of the
     version), the weights file as the version's blob. `hashes` gives the sha256 of files already hashed while
     they streamed in; `spec_extra` is merged into the checked spec (a fine-tuned version's labels and
-    lineage). Raises CheckpointError (400 on `files`) naming the problem; nothing is stored then."""
-    from ml.hf import inspect_checkpoint
+    lineage). With `lora` (a fine-tune's checked LoRA settings) the folder holds a LoRA adapter on `parent`
+    (`ml.hf.inspect_adapter`), merged on its base when loaded (`checkpoints.local_folder`). Raises
+    CheckpointError (400 on `files`) naming the problem; nothing is stored then."""
+    from ml.hf import inspect_adapter, inspect_checkpoint
 
     if model.task != Task.TEXT_CLASSIFICATION:
         raise ValidationError(
@@ -314,7 +317,12 @@ def register_checkpoint(
             }
         )
     folder = Path(folder)
-    facts = inspect_checkpoint(folder)
+    if lora is not None:
+        if parent is None:
+            raise ValueError("an adapter is registered on its base version (parent)")
+        facts = inspect_adapter(folder, lora=lora, base_parameters=parent.num_parameters)
+    else:
+        facts = inspect_checkpoint(folder)
     spec = {**facts["spec"], **(spec_extra or {})}
     for field, value in (("files", facts["tensors"]), ("spec", spec), ("metrics", metrics), ("params", params)):
         if problem := unsafe_text(value, field):

@@ -8,6 +8,7 @@ version compare on the same test rows. The loop is ml/finetune.py."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -62,7 +63,7 @@ SPEC_SCHEMA = {
             "enum": list(engine.METHODS),
             "default": "full",
             "description": "full: every weight trains; lora: low-rank adapters on the attention (peft), merged "
-            "into the weights of the registered version.",
+            "into the weights of the registered version (or stored as an adapter on the base: lora.merge false).",
         },
         "lora": {
             "type": ["object", "null"],
@@ -77,6 +78,12 @@ SPEC_SCHEMA = {
                     "items": {"type": "string"},
                     "default": None,
                     "description": "The linear layers to adapt (default: the query and value projections).",
+                },
+                "merge": {
+                    "type": "boolean",
+                    "default": True,
+                    "description": "true: the version holds the merged weights; false: only the adapter (and "
+                    "the new head) on its base version, merged when it is served, evaluated or exported.",
                 },
             },
         },
@@ -169,6 +176,14 @@ def check(*, user: User, team: Team, spec: dict) -> dict:
 
 
 def run(job: Job, reporter: RegistryReporter) -> None:
+    keep_adapter = job.spec["method"] == "lora" and (job.spec.get("lora") or {}).get("merge") is False
+    with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as scratch:
+        _run(job, reporter, Path(scratch) / "adapter" if keep_adapter else None)
+
+
+def _run(job: Job, reporter: RegistryReporter, adapter_dir: Path | None) -> None:
+    """Fine-tune and register; with `adapter_dir` (lora.merge false) the LoRA adapter saved there is what the
+    version stores, on its base."""
     spec = job.spec
     base = ModelVersion.objects.select_related("model").get(pk=spec["base_version"])
     version = DatasetVersion.objects.select_related("dataset", "blob").get(pk=spec["dataset_version"])
@@ -196,6 +211,7 @@ def run(job: Job, reporter: RegistryReporter) -> None:
         "max_length": spec["max_length"],
         "precision": spec.get("precision", "auto"),
         "step_delay_s": settings.ECO_TRAIN_STEP_DELAY_S,
+        "adapter_out": None if adapter_dir is None else str(adapter_dir),
     }
     world = max(job.resources.get("processes", 1), job.resources.get("gpus", 0))
     with checkpoints.local_folder(base) as folder:
@@ -251,7 +267,12 @@ def run(job: Job, reporter: RegistryReporter) -> None:
     }
     with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
         out = Path(tmp)
-        outcome.model.save_pretrained(out)
+        if adapter_dir is None:
+            outcome.model.save_pretrained(out)
+        else:  # the adapter (its weights hold the new head too) beside the fine-tuned config (labels, head size)
+            outcome.model.config.save_pretrained(out)
+            for name in (engine.ADAPTER_CONFIG, engine.ADAPTER_WEIGHTS):
+                shutil.copyfile(adapter_dir / name, out / name)
         outcome.tokenizer.save_pretrained(out)
         reporter.log(f"fine-tuned in {outcome.steps} steps, {outcome.train_seconds:.1f} s over all attempts")
 
@@ -283,6 +304,7 @@ def run(job: Job, reporter: RegistryReporter) -> None:
                 dataset_versions=[version],
                 description=spec.get("description", ""),
                 parent=base,
+                lora=lora if adapter_dir is not None else None,
             )
             services.record_output(job=locked, kind=OutputKind.MODEL_VERSION, object_id=model_version.pk)
             return {"model": str(model.pk), "model_version": str(model_version.pk), "version": model_version.version}

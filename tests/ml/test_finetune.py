@@ -118,6 +118,7 @@ def test_stopped_run_resumes_to_the_same_weights(tiny, reviews, method):
         (("lora", {}, {"rank": 4}, "auto"), "unknown LoRA setting(s): rank"),
         (("lora", {}, {"r": 0}, "auto"), "lora: 'r' must be between 1 and 1024"),
         (("lora", {}, {"target_modules": "query"}, "auto"), "lora.target_modules: must be a list"),
+        (("lora", {}, {"merge": "no"}, "auto"), "lora.merge: must be true or false"),
         (("full", {}, None, "fp16"), "precision must be one of auto, fp32, bf16"),
     ],
 )
@@ -132,8 +133,9 @@ def test_settings_defaults_by_method():
     assert (
         hyper["lr"] == 5e-4
         and hyper["epochs"] == 2
-        and lora == {"r": 8, "alpha": 16.0, "dropout": 0.1, "target_modules": None}
+        and lora == {"r": 8, "alpha": 16.0, "dropout": 0.1, "target_modules": None, "merge": True}
     )
+    assert check_settings("lora", None, {"merge": False}, "auto")[1]["merge"] is False
     assert check_settings("full", None, None, "auto")[0]["lr"] == 5e-5
 
 

@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 
 from datasets_app import blobs
 from jobs_app.models import Job
+from models_app import checkpoints
 from models_app.models import ModelVersion
 from tests.helpers import ISOLATED_POOL, folder_files, review_texts, submit, tiny_bert, wait_finished, wait_for
 
@@ -64,9 +65,9 @@ def weights_of(version_id) -> dict[str, torch.Tensor]:
 def test_full_and_lora_finetune_register_hf_versions_with_lineage(setup, worker):
     member = setup["client"]
     full = submit(member, "finetune", spec(setup))
-    lora = submit(
-        member, "finetune", spec(setup, method="lora", lora={"r": 4, "alpha": 8}, hyperparameters={**HYPER, "lr": 1e-2})
-    )
+    lora_spec = spec(setup, method="lora", lora={"r": 4, "alpha": 8}, hyperparameters={**HYPER, "lr": 1e-2})
+    lora = submit(member, "finetune", lora_spec)
+    adapter = submit(member, "finetune", {**lora_spec, "lora": {"r": 4, "alpha": 8, "merge": False}})
     done = wait_finished(full["id"], timeout=180)
     assert done.status == "succeeded", done.error
     version = member.get(f"/api/v1/model-versions/{done.outputs['model_version']}/").json()
@@ -94,6 +95,32 @@ def test_full_and_lora_finetune_register_hf_versions_with_lineage(setup, worker)
     assert lora_version.params["trainable_parameters"] < lora_version.num_parameters / 5
     assert not any("lora" in name for name in lora_version.tensors)  # merged for serving
     assert str(lora_version.model_id) == version["model"]  # the same model, version 2
+
+    # the same LoRA run stored as an adapter on its base: a small file, merged when loaded, serving the same
+    stored = wait_finished(adapter["id"], timeout=180)
+    assert stored.status == "succeeded", stored.error
+    on_base = ModelVersion.objects.get(pk=stored.outputs["model_version"])
+    assert on_base.parent_id == lora_version.parent_id and on_base.spec["adapter"]["r"] == 4
+    assert {f.name for f in on_base.files.all()} >= {"adapter_model.safetensors", "adapter_config.json", "config.json"}
+    assert "model.safetensors" not in {f.name for f in on_base.files.all()}
+    assert on_base.blob.size_bytes < lora_version.blob.size_bytes / 2
+    assert on_base.num_parameters == setup["base"]["num_parameters"] + on_base.spec["adapter"]["parameters"]
+    with checkpoints.local_folder(on_base) as merged:
+        weights = load_file(merged / "model.safetensors")
+    reference = weights_of(lora_version.pk)
+    assert set(weights) == set(reference)
+    assert max((weights[k] - reference[k]).abs().max().item() for k in reference) < 1e-5
+    texts = ["a great fun movie", "an awful boring plot"]
+    answers = [
+        member.post(
+            f"/api/v1/models/{version['model']}/predict/", {"inputs": texts, "version": str(v.pk)}, format="json"
+        )
+        for v in (lora_version, on_base)
+    ]
+    assert all(a.status_code == 200 for a in answers), [a.json() for a in answers]
+    merged_scores, adapter_scores = ([p["scores"] for p in a.json()["predictions"]] for a in answers)
+    for one, other in zip(merged_scores, adapter_scores, strict=True):
+        assert max(abs(one[c] - other[c]) for c in one) < 1e-5
 
     # base -> fine-tuned lineage on both models' timelines, and the base model listed among hf models
     timeline = member.get(f"/api/v1/models/{version['model']}/timeline/").json()

@@ -58,6 +58,7 @@ export function CheckpointSection({ version }: { version: Version }) {
   if (version.format !== "hf") return null;
   const spec = (version.spec ?? {}) as Record<string, unknown>;
   const classes = Array.isArray(spec.classes) ? spec.classes.length : undefined;
+  const adapter = spec.adapter && typeof spec.adapter === "object" ? (spec.adapter as Record<string, unknown>) : undefined;
   const rows: [string, string][] = [
     ["Architecture", str(spec.architecture) ?? "—"],
     ["Model type", str(spec.model_type) ?? "—"],
@@ -65,6 +66,12 @@ export function CheckpointSection({ version }: { version: Version }) {
     ["Tokenizer", [str(spec.tokenizer), num(spec.vocab_size) !== undefined ? `vocabulary ${num(spec.vocab_size)!.toLocaleString()}` : ""].filter(Boolean).join(", ") || "—"],
     ["Max length", num(spec.max_length)?.toLocaleString() ?? "—"],
     ["Head", classes ? `text classification, ${classes} classes` : "none yet: a fine-tune adds one"],
+    [
+      "Stored as",
+      adapter
+        ? `a LoRA adapter (r ${num(adapter.r) ?? "?"}, alpha ${num(adapter.alpha) ?? "?"}, ${(num(adapter.parameters) ?? 0).toLocaleString()} parameters) on its base, merged when loaded`
+        : "the whole network's weights",
+    ],
   ];
   return (
     <Stack gap="xs" aria-label="Checkpoint">
