@@ -56,8 +56,8 @@ def run(folder: Path, device: str, precision: str, data: dict, hyper: dict) -> d
     """One fine-tune; its figures, the probabilities on the held-out texts and the final weights (CPU)."""
     import torch
 
-    from ml.finetune import finetune, logits_of
     from ml.evaluate import softmax
+    from ml.finetune import finetune, logits_of
 
     reporter = Recorder()
     if device.startswith("cuda"):
