@@ -152,7 +152,7 @@ def check_common(*, kind, priority, resources, max_retries, timeout_s) -> dict:
     if processes > 1 and kind not in kinds.DISTRIBUTED:
         raise error(
             "resources.processes",
-            f"a {kind} job runs in one process; several processes train {' and '.join(kinds.DISTRIBUTED)} jobs.",
+            f"a {kind} job runs in one process; only {' and '.join(kinds.DISTRIBUTED)} jobs run in several.",
         )
 
     pool = resources.get("pool", "gpu" if gpus else "cpu")

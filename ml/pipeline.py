@@ -31,7 +31,7 @@ from ml import impute
 from ml.architectures import TEXT, SpecError, input_kind
 from ml.data import Arrays, DataError, encode_targets, prepare, split_indices, used_features
 from ml.recipes import build_spec, check_options, default_hyperparameters, fits_task, text_max_len
-from ml.train import FitResult, HyperparameterError, Reporter, fit
+from ml.train import FitResult, HyperparameterError, Reporter, fit, fit_processes
 from ml.train import hyperparameters as checked_hyperparameters
 
 SPLIT_DEFAULTS = {"seed": 0, "validation": 0.1, "test": 0.2, "stratify": True}
@@ -162,9 +162,13 @@ def train(
     image_shape: list[int] | None = None,
     text_column: str | None = None,
     step_delay_s: float = 0.0,
+    processes: int = 1,
+    tmp_dir: str | None = None,
 ) -> TrainOutcome:
     """Train `architecture` on a file's columns with the recommended recipe and the user's overrides.
-    `step_delay_s` slows the loop down for tests (see `fit`)."""
+    `step_delay_s` slows the loop down for tests (see `fit`). With `processes` > 1 the fit runs in that many
+    processes with DistributedDataParallel (`fit_processes`: gloo on the CPU, one GPU each on `cuda`; the batch
+    size is per process), passing its files through a temporary folder in `tmp_dir`."""
     problem = fits_task(architecture, task)
     if problem:
         raise SpecError(problem)
@@ -211,7 +215,21 @@ def train(
     )
     for line in _unmeasured_classes(targets, label_info.get("classes"), val_index, test_index):
         reporter.log(line)
-    result = fit(spec, task, train_arrays, val_arrays, hyper, reporter, device=device, step_delay_s=step_delay_s)
+    if processes > 1:
+        result = fit_processes(
+            processes,
+            spec=spec,
+            task=task,
+            train=train_arrays,
+            validation=val_arrays,
+            hyper=hyper,
+            reporter=reporter,
+            device=device,
+            tmp_dir=tmp_dir,
+            step_delay_s=step_delay_s,
+        )
+    else:
+        result = fit(spec, task, train_arrays, val_arrays, hyper, reporter, device=device, step_delay_s=step_delay_s)
     if result.target_mean is not None:  # a record of the scaling fit folded into the output layer
         preprocessing = {**preprocessing, "target_mean": result.target_mean, "target_std": result.target_std}
     metrics = metrics_of.evaluate(result.model, test_arrays, task)

@@ -8,6 +8,9 @@ optimizer sees the same problem whether the target is in units or in trillions o
 1e12 otherwise leave the output layer far from the data after any sensible number of steps). The
 scaling is folded into the network's output layer only once the loop is done, so checkpoints (and a resumed
 fit) stay in the standardised space while the returned model answers in the target's units.
+
+`fit_processes` runs the same loop in several processes with DistributedDataParallel (ml/distributed.py): the
+batch size is then per process, and N processes give the weights one process gives with N times the batch.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -275,18 +279,32 @@ def fit(
     *,
     device: str | None = None,
     step_delay_s: float = 0.0,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> FitResult:
     """Train `spec` on `train`, resuming from the reporter's checkpoint when there is one. `step_delay_s`
     (seconds, for tests only) is slept after each logged step, so that a browser test sees a curve grow.
 
     For a regression the loss (and `train_loss`) is the mean squared error of standardised targets, the
     validation metrics are in the target's units, and the returned model answers in the target's units
-    (FitResult.target_mean / target_std say how it was scaled)."""
+    (FitResult.target_mean / target_std say how it was scaled).
+
+    With `world_size` > 1 this is rank `rank` of a process group (ml/distributed.py, `fit_processes`): every
+    rank holds all of `train` and draws the same order; each step takes the next batch_size x world_size rows
+    of it, rank r its r-th slice of batch_size, and DistributedDataParallel averages the gradients of losses
+    scaled so that the average is the mean over the whole global batch (the epoch's last, shorter batch
+    included; a rank left without rows there runs one row weighted 0 to take part in the all-reduce). So N
+    processes give the weights one process gives with batch_size x N, within float rounding, when the
+    network draws no random numbers while training (dropout draws other masks per rank, from the seed, step
+    and rank) and normalises no batch (BatchNorm's statistics are each rank's). `batch_size` is per process.
+    Validation, metrics, log lines and checkpoints are rank 0's; every rank resumes from the same checkpoint
+    and stops at the same step (`should_stop` is collective)."""
     hyper = hyperparameters(hyper)
     device = pick_device(device)
     check_fits_data(spec, task, train)
     torch.manual_seed(hyper["seed"])
     model = build_model(spec).to(device)
+    net = model  # the module itself: checkpoints, validation and the result use it, never the DDP wrapper
     optimizer = torch.optim.AdamW(model.parameters(), lr=hyper["lr"], weight_decay=hyper["weight_decay"])
     loss_fn = _loss_fn(task)
     start_epoch, step, resumed, train_seconds = 0, 0, None, 0.0
@@ -312,8 +330,22 @@ def fit(
         standardised = (train.targets.astype(np.float64) - scaling[0]) / scaling[1]
         targets = torch.from_numpy(standardised.astype(np.float32)).unsqueeze(1)
     n, batch_size, epochs = len(train), hyper["batch_size"], hyper["epochs"]
-    steps_per_epoch = max(1, math.ceil(n / batch_size))
+    global_batch = batch_size * world_size  # rows of one optimizer step over all ranks
+    steps_per_epoch = max(1, math.ceil(n / global_batch))
     amp = torch.device(device).type == "cuda"
+    distributed = world_size > 1
+    if distributed:
+        import torch.distributed as dist
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(net, device_ids=[torch.device(device).index or 0] if amp else None)
+
+    def total(*values: float) -> list[float]:
+        """The values summed over the ranks."""
+        tensor = torch.tensor(values, dtype=torch.float64, device=device)  # NCCL reduces GPU tensors only
+        dist.all_reduce(tensor)
+        return tensor.tolist()
+
     for epoch in range(start_epoch, epochs):
         model.train()
         order = torch.randperm(n, generator=torch.Generator().manual_seed(hyper["seed"] * 100_003 + epoch))
@@ -321,49 +353,73 @@ def fit(
         if partial is not None and epoch == start_epoch:  # the data order is the epoch's own: skip what was done
             first_batch, seen, epoch_loss = partial["batch"], partial["seen"], partial["epoch_loss"]
             started -= partial.get("epoch_seconds", 0.0)
-        for batch_start in range(first_batch * batch_size, n, batch_size):
+        for batch_start in range(first_batch * global_batch, n, global_batch):
             if reporter.should_stop():
                 if getattr(reporter, "checkpoint_on_stop", lambda: False)():
                     done = {
-                        "batch": batch_start // batch_size,
+                        "batch": batch_start // global_batch,
                         "seen": seen,
                         "epoch_loss": epoch_loss,
                         "epoch_seconds": time.perf_counter() - started,
                     }
                     with _together(reporter):
                         reporter.log(f"on-demand checkpoint at epoch {epoch + 1}, step {step}")
-                        reporter.save_checkpoint(*_checkpoint(model, optimizer, epoch, step, train_seconds, done))
+                        reporter.save_checkpoint(*_checkpoint(net, optimizer, epoch, step, train_seconds, done))
                 raise Stopped(f"stopped at epoch {epoch + 1}, step {step}")
-            index = order[batch_start : batch_start + batch_size]
-            x, y = inputs[index].to(device, non_blocking=True), targets[index].to(device, non_blocking=True)
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
-                loss = loss_fn(model(x).float(), y)
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                    "lower the learning rate or check the data for extreme values"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if not distributed:
+                index = order[batch_start : batch_start + batch_size]
+                x, y = inputs[index].to(device, non_blocking=True), targets[index].to(device, non_blocking=True)
+                with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
+                    loss = loss_fn(model(x).float(), y)
+                if not torch.isfinite(loss):
+                    raise TrainingError(
+                        f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                        "lower the learning rate or check the data for extreme values"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                rows, batch_loss = len(index), loss.item()
+            else:
+                # dropout's masks come from (seed, step, rank) alone: ranks draw different ones, and a resumed
+                # run draws what an uninterrupted one draws (every rank restored rank 0's RNG state)
+                torch.manual_seed((hyper["seed"] * 1_000_003 + step * 1_009 + rank) % 2**63)
+                rows = min(n, batch_start + global_batch) - batch_start
+                index = order[batch_start + rank * batch_size : min(batch_start + (rank + 1) * batch_size, n)]
+                weight = float(len(index))
+                if not len(index):  # the epoch's last batch left nothing to this rank (see the docstring)
+                    index = order[batch_start : batch_start + 1]
+                x, y = inputs[index].to(device, non_blocking=True), targets[index].to(device, non_blocking=True)
+                with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
+                    share = loss_fn(model(x).float(), y) * weight  # this rank's summed loss
+                optimizer.zero_grad(set_to_none=True)
+                # DDP averages the ranks' gradients: times world_size / rows makes it the global batch's mean
+                (share * (world_size / rows)).backward()
+                (summed,) = total(share.item())
+                batch_loss = summed / rows
+                if not math.isfinite(batch_loss):  # the same sum on every rank: they all stop here
+                    raise TrainingError(
+                        f"the loss became {batch_loss} at epoch {epoch + 1}, step {step + 1}; "
+                        "lower the learning rate or check the data for extreme values"
+                    )
             optimizer.step()
             step += 1
-            seen += len(index)
-            epoch_loss += loss.item() * len(index)
+            seen += rows
+            epoch_loss += batch_loss * rows
             if step % hyper["log_every"] == 0:
                 elapsed = max(time.perf_counter() - started, 1e-9)
                 reporter.log_metrics(
-                    step, {"loss": loss.item(), "lr": optimizer.param_groups[0]["lr"], "samples_per_s": seen / elapsed}
+                    step, {"loss": batch_loss, "lr": optimizer.param_groups[0]["lr"], "samples_per_s": seen / elapsed}
                 )
                 if step_delay_s > 0:
                     time.sleep(step_delay_s)
             reporter.set_progress(
-                min(1.0, (epoch * steps_per_epoch + batch_start // batch_size + 1) / (epochs * steps_per_epoch))
+                min(1.0, (epoch * steps_per_epoch + batch_start // global_batch + 1) / (epochs * steps_per_epoch))
             )
         epoch_seconds = time.perf_counter() - started
         train_seconds += epoch_seconds
         summary = {"epoch": epoch + 1, "train_loss": epoch_loss / max(seen, 1)}
-        if validation is not None and len(validation):
-            scores = _validation_scores(model, validation, task, device, scaling)
+        if validation is not None and len(validation) and rank == 0:  # the other ranks report nothing
+            scores = _validation_scores(net, validation, task, device, scaling)
             summary.update({f"val_{k}": v for k, v in scores.items() if isinstance(v, float)})
             if not all(math.isfinite(v) for k, v in summary.items() if k.startswith("val_")):
                 raise TrainingError(f"validation metrics are not finite after epoch {epoch + 1}: the network diverged")
@@ -371,9 +427,9 @@ def fit(
         with _together(reporter):  # the epoch's record and its checkpoint land together, or not at all
             reporter.log_metrics(step, summary)
             reporter.log(f"{line} ({epoch_seconds:.4f} s)")
-            reporter.save_checkpoint(*_checkpoint(model, optimizer, epoch, step, train_seconds))
+            reporter.save_checkpoint(*_checkpoint(net, optimizer, epoch, step, train_seconds))
     reporter.set_progress(1.0)
-    model = model.cpu().eval()
+    model = net.cpu().eval()
     if scaling is not None:
         rescale_outputs(model, scale=scaling[1], shift=scaling[0])
         _check_rescaled(model, train, scaling[1])
@@ -385,3 +441,99 @@ def fit(
         target_mean=None if scaling is None else scaling[0],
         target_std=None if scaling is None else scaling[1],
     )
+
+
+DATA = "data.npz"  # the arrays `fit_processes` hands its ranks
+WEIGHTS = "weights.safetensors"  # the weights rank 0 hands back
+
+
+def distributed_entry(
+    *,
+    rank: int,
+    world_size: int,
+    reporter,
+    folder: str,
+    device: str,
+    train_preprocessing: dict,
+    validation_preprocessing: dict | None,
+    **kwargs,
+) -> dict | None:
+    """One rank of a fit over several processes (`ml.distributed.launch` calls it in each): reads the arrays
+    from `folder`/data.npz, takes `cuda:r` when `device` is cuda (else the CPU) and runs `fit`. Rank 0 saves
+    the trained weights to `folder`/weights.safetensors and returns FitResult's figures; the others None."""
+    from ml.artifacts import save_weights
+
+    if device.startswith("cuda"):
+        device = f"cuda:{rank}"
+    with np.load(Path(folder) / DATA, allow_pickle=False) as data:
+        train = Arrays(data["train_inputs"], data["train_targets"], train_preprocessing)
+        validation = None
+        if validation_preprocessing is not None:
+            validation = Arrays(data["validation_inputs"], data["validation_targets"], validation_preprocessing)
+    result = fit(
+        train=train, validation=validation, reporter=reporter, device=device, rank=rank, world_size=world_size, **kwargs
+    )
+    if rank != 0:
+        return None
+    save_weights(result.model, Path(folder) / WEIGHTS)
+    return {
+        "epochs_run": result.epochs_run,
+        "resumed_from_epoch": result.resumed_from_epoch,
+        "train_seconds": result.train_seconds,
+        "target_mean": result.target_mean,
+        "target_std": result.target_std,
+    }
+
+
+def fit_processes(
+    world_size: int,
+    *,
+    reporter: Reporter,
+    device: str | None = "cpu",
+    tmp_dir: str | None = None,
+    spec: dict,
+    task: str,
+    train: Arrays,
+    validation: Arrays | None,
+    hyper: dict,
+    step_delay_s: float = 0.0,
+) -> FitResult:
+    """`fit` in `world_size` processes with DistributedDataParallel (gloo on the CPU, NCCL on GPUs, one per
+    process); `hyper["batch_size"]` is per process, so a step takes batch_size x world_size rows. The arrays
+    travel to the ranks, and the weights back from rank 0, through a temporary folder in `tmp_dir` (default:
+    the system's). Raises what `ml.distributed.launch` raises: Stopped, the UserError a rank raised
+    (TrainingError...), RankFailed when a process died; HyperparameterError and TrainingError for settings or
+    data `fit` would refuse, before any process starts."""
+    import tempfile
+
+    from ml import distributed
+    from ml.artifacts import load_model
+
+    hyperparameters(hyper)  # what every rank would refuse, refused here without starting one
+    device = pick_device(device)
+    check_fits_data(spec, task, train)
+
+    with tempfile.TemporaryDirectory(prefix="eco-fit-", dir=tmp_dir) as folder:
+        arrays = {"train_inputs": train.inputs, "train_targets": train.targets}
+        if validation is not None:
+            arrays.update(validation_inputs=validation.inputs, validation_targets=validation.targets)
+        np.savez(Path(folder) / DATA, **arrays)
+        figures = distributed.launch(
+            distributed_entry,
+            world_size,
+            reporter=reporter,
+            kwargs={
+                "folder": folder,
+                "device": device,
+                "spec": spec,
+                "task": task,
+                "hyper": hyper,
+                "step_delay_s": step_delay_s,
+                "train_preprocessing": train.preprocessing,
+                "validation_preprocessing": None if validation is None else validation.preprocessing,
+            },
+            backend="nccl" if device.startswith("cuda") else "gloo",
+            tmp_dir=tmp_dir,
+        )
+        model = load_model(spec, Path(folder) / WEIGHTS)
+    return FitResult(model=model, **figures)

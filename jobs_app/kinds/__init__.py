@@ -45,7 +45,7 @@ NAMES: tuple[str, ...] = tuple(REGISTRY)
 PREEMPTIBLE: tuple[str, ...] = ("train", "finetune")
 """The kinds whose loop saves an on-demand checkpoint when asked (`checkpoint_on_stop`), so that a running job
 can be preempted or requeued and resume where it was."""
-DISTRIBUTED: tuple[str, ...] = ("finetune",)
+DISTRIBUTED: tuple[str, ...] = ("train", "finetune")
 """The kinds whose jobs may run as several processes with DistributedDataParallel (`resources.processes` on the
 CPU, `resources.gpus` on GPUs: ml/distributed.py)."""
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

@@ -159,6 +159,13 @@ def run(job: Job, reporter: RegistryReporter) -> None:
     import torch
 
     reporter.log(f"device {device}, {torch.get_num_threads()} CPU thread(s)")
+    # resources.processes on the CPU, resources.gpus on GPUs: one process each (jobs_app.specs allows one of them)
+    world = max(job.resources.get("processes", 1), job.resources.get("gpus", 0))
+    if world > 1:
+        reporter.log(
+            f"{world} processes with DistributedDataParallel ({'NCCL' if device == 'cuda' else 'gloo'}); "
+            f"batch_size is per process: a step takes {world} x batch_size rows"
+        )
     outcome = pipeline.train(
         columns,
         task=version.dataset.task,
@@ -172,6 +179,8 @@ def run(job: Job, reporter: RegistryReporter) -> None:
         image_shape=spec.get("image_shape"),
         text_column=spec.get("text_column"),
         step_delay_s=settings.ECO_TRAIN_STEP_DELAY_S,  # 0 but in browser tests (ml/ takes a number, no settings)
+        processes=world,
+        tmp_dir=settings.FILE_UPLOAD_TEMP_DIR,
     )
     fit = outcome.fit
     reporter.log(
@@ -184,6 +193,7 @@ def run(job: Job, reporter: RegistryReporter) -> None:
         "options": spec.get("options") or {},
         "split": outcome.split,
         "device": device,
+        "processes": world,
         "epochs_run": fit.epochs_run,
         "resumed_from_epoch": fit.resumed_from_epoch,
         "train_seconds": round(fit.train_seconds, 4),

@@ -181,7 +181,7 @@ def test_the_api_serves_every_kind_and_its_schema(world, anon):
         assert set(item) == {"kind", "description", "spec_schema", "distributed", "preemptible"}
         assert item["spec_schema"] == kinds.get(item["kind"]).SPEC_SCHEMA
         assert item["distributed"] == (item["kind"] in kinds.DISTRIBUTED)
-    assert {k["kind"] for k in body["results"] if k["distributed"]} == {"finetune"}
+    assert {k["kind"] for k in body["results"] if k["distributed"]} == {"finetune", "train"}
     one = client.get("/api/v1/job-kinds/process/")
     assert one.status_code == 200 and one.json() == kinds.describe("process")
     missing = client.get("/api/v1/job-kinds/nope/")

@@ -254,4 +254,4 @@ def test_processes_are_refused_for_kinds_that_run_in_one(setup):
         format="json",
     )
     assert response.status_code == 400
-    assert "several processes train finetune jobs" in response.json()["errors"]["resources.processes"][0]
+    assert "only train and finetune jobs run in several" in response.json()["errors"]["resources.processes"][0]
