@@ -139,7 +139,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "quantize",
-                "quantization": "dynamic int8 (onnxruntime quantize_dynamic, per-tensor symmetric weights)",
+                "quantization": "dynamic int8 (onnxruntime quantize_dynamic, per-channel symmetric weights)",
                 "torch_threads": torch.get_num_threads(),
                 "onnxruntime_intra_op_threads": 1,
                 "latency_repeats": args.repeats,

@@ -335,7 +335,9 @@ def quantize_int8(onnx_fp32_path: str | Path, dst_path: str | Path) -> None:
       - nn.Embedding tables (Gather): stored as uint8 and dequantized after the lookup.
     What stays float: biases, LayerNorm, softmax, pooling, the attention score products (activation x
     activation MatMuls; dynamic quantization only quantizes a MatMul with a constant weight) and any
-    weight under QUANTIZED_WEIGHT_MIN_ELEMENTS. Weights are quantized per tensor (symmetric int8).
+    weight under QUANTIZED_WEIGHT_MIN_ELEMENTS. Weights are quantized per output channel (symmetric int8, a scale
+for each column of a MatMul's weight): on the fine-tuned MiniLM of benchmarks/finetune.py one scale per tensor
+cost 0.023 of test accuracy and one per channel 0.002, for 0.3 ms more a short text (2.5 against 2.2 ms).
 
     ONNX Runtime's quantization pre-processing (`quant_pre_process`) is not run: its symbolic shape
     inference fails on the transformer graph and it changes nothing the dynamic quantizer needs for the
@@ -355,7 +357,7 @@ def quantize_int8(onnx_fp32_path: str | Path, dst_path: str | Path) -> None:
     _fold_identity_weights(model)
     _gemm_to_matmul(model)
     try:
-        quantize_dynamic(model, dst, weight_type=QuantType.QInt8, per_channel=False, reduce_range=False)
+        quantize_dynamic(model, dst, weight_type=QuantType.QInt8, per_channel=True, reduce_range=False)
         left = float_weights(dst)
         if left:
             raise OptimizeError(f"int8 quantization left these weights in float: {', '.join(left[:10])}")
