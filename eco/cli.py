@@ -744,13 +744,16 @@ def _view_models(models: list[dict], console) -> None:
 
 def _view_versions(versions: list[dict], console) -> None:
     """A model's versions with the base each was fine-tuned (or derived) from, as "<model> v<n>"."""
-    client, names = _client(), {}
+    names = {v["id"]: f"v{v['version']}" for v in versions}  # most parents are the model's own versions
     rows = []
     for v in versions:
         parent = v.get("parent")
-        if parent and parent not in names:
-            base = client.model_version(parent)
-            names[parent] = f"{base['model_name']} v{base['version']}"
+        if parent and parent not in names:  # a fine-tune's base, in another model
+            try:
+                base = _client().model_version(parent)
+                names[parent] = f"{base['model_name']} v{base['version']}"
+            except EcoError:  # not visible to the caller
+                names[parent] = parent[:8]
         architecture = (v.get("spec") or {}).get("architecture")
         rows.append(
             {

@@ -18,6 +18,7 @@ bf16 autocast on a GPU and float32 on the CPU.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -180,7 +181,8 @@ def merge_adapter(base: str | Path, adapter: str | Path, out: str | Path, lora: 
     """Write into `out` the checkpoint a LoRA adapter makes of its base, merged (config.json, model.safetensors,
     the tokenizer): `base` holds the base checkpoint's files, `adapter` the adapter version's (its config.json
     with the task's labels, ADAPTER_WEIGHTS, the tokenizer). The LoRA settings come from `lora` (the version's
-    spec), not from the stored adapter_config.json. Raises ValueError when the adapter does not fit the base."""
+    spec), not from the stored adapter_config.json. Raises ValueError (or transformers' and peft's errors) when
+    the adapter does not fit the base."""
     import shutil
     import tempfile
 
@@ -193,11 +195,15 @@ def merge_adapter(base: str | Path, adapter: str | Path, out: str | Path, lora: 
             if entry.name != "config.json":
                 (Path(combined) / entry.name).symlink_to(entry.resolve())
         for entry in adapter.iterdir():
-            if entry.name not in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
+            if entry.is_file() and entry.name not in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
                 target = Path(combined) / entry.name
                 target.unlink(missing_ok=True)
                 shutil.copyfile(entry, target)
-        model, tokenizer = load_classifier(combined)
+        labels = json.loads((adapter / "config.json").read_text(encoding="utf-8")).get("id2label") or {}
+        classes = [labels[k] for k in sorted(labels, key=int)] if labels else None
+        # a fresh head of the fine-tune's size (the adapter's weights bring the trained one): the base may have
+        # a head of its own of another size (an imported classifier, another fine-tune)
+        model, tokenizer = load_classifier(combined, classes=classes)
     config = LoraConfig(
         task_type=TaskType.SEQ_CLS,
         r=lora["r"],

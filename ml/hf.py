@@ -250,11 +250,12 @@ def inspect_checkpoint(folder: str | Path) -> dict:
     }
 
 
-def inspect_adapter(folder: str | Path, *, lora: dict, base_parameters: int) -> dict:
+def inspect_adapter(folder: str | Path, *, lora: dict, num_parameters: int) -> dict:
     """Check a LoRA adapter a fine-tune saved (`ml.finetune.ADAPTER_WEIGHTS` and ADAPTER_CONFIG beside the
     fine-tuned config.json and the tokenizer) and describe it as `inspect_checkpoint` does; the spec's
-    `adapter` holds the LoRA settings (`lora`, as the job checked them) that loading it on its base uses, and
-    `num_parameters` counts the merged network (`base_parameters` plus the adapter's). Raises CheckpointError."""
+    `adapter` holds the LoRA settings (`lora`, as the job checked them) that loading it on its base uses and
+    the adapter's own parameter count; `num_parameters` is the merged network's (the caller counted it).
+    Raises CheckpointError."""
     from ml.finetune import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 
     folder = Path(folder)
@@ -293,7 +294,7 @@ def inspect_adapter(folder: str | Path, *, lora: dict, base_parameters: int) -> 
     return {
         "spec": spec,
         "tensors": tensors,
-        "num_parameters": base_parameters + parameters,
+        "num_parameters": num_parameters,
         "files": kept,
         "skipped": [n for n in names if n not in kept],
     }

@@ -297,13 +297,15 @@ def register_checkpoint(
     parent: ModelVersion | None = None,
     run=None,
     lora: dict | None = None,
+    merged_parameters: int | None = None,
 ) -> ModelVersion:
     """Check the Hugging Face checkpoint in `folder` (`ml.hf.inspect_checkpoint`: no code run, no tensor
     loaded) and record it as the model's next version of format `hf`, each kept file a blob (`files` of the
     version), the weights file as the version's blob. `hashes` gives the sha256 of files already hashed while
     they streamed in; `spec_extra` is merged into the checked spec (a fine-tuned version's labels and
     lineage). With `lora` (a fine-tune's checked LoRA settings) the folder holds a LoRA adapter on `parent`
-    (`ml.hf.inspect_adapter`), merged on its base when loaded (`checkpoints.local_folder`). Raises
+    (`ml.hf.inspect_adapter`), merged on its base when loaded (`checkpoints.local_folder`); `merged_parameters`
+    is then the merged network's parameter count. Raises
     CheckpointError (400 on `files`) naming the problem; nothing is stored then."""
     from ml.hf import inspect_adapter, inspect_checkpoint
 
@@ -318,9 +320,9 @@ def register_checkpoint(
         )
     folder = Path(folder)
     if lora is not None:
-        if parent is None:
-            raise ValueError("an adapter is registered on its base version (parent)")
-        facts = inspect_adapter(folder, lora=lora, base_parameters=parent.num_parameters)
+        if parent is None or merged_parameters is None:
+            raise ValueError("an adapter is registered on its base version (parent), with the merged size")
+        facts = inspect_adapter(folder, lora=lora, num_parameters=merged_parameters)
     else:
         facts = inspect_checkpoint(folder)
     spec = {**facts["spec"], **(spec_extra or {})}

@@ -135,6 +135,13 @@ def check(*, user: User, team: Team, spec: dict) -> dict:
             f"{base.model.name} v{base.version} is a {base.format} version; fine-tuning starts from a Hugging Face "
             "checkpoint (import one with eco models import, or POST models/{id}/versions/import/).",
         )
+    lora_given = spec.get("lora")
+    if base.spec.get("adapter") and isinstance(lora_given, dict) and lora_given.get("merge") is False:
+        raise specs.error(
+            "spec.lora.merge",
+            f"{base.model.name} v{base.version} is itself a LoRA adapter on its base; an adapter is stored on a "
+            "version that holds its whole weights: set merge true (the result holds the merged weights).",
+        )
     version = specs.dataset_version(user, team, spec.get("dataset_version"))
     if version.dataset.task != Task.TEXT_CLASSIFICATION:
         raise specs.error(
@@ -274,6 +281,12 @@ def _run(job: Job, reporter: RegistryReporter, adapter_dir: Path | None) -> None
             for name in (engine.ADAPTER_CONFIG, engine.ADAPTER_WEIGHTS):
                 shutil.copyfile(adapter_dir / name, out / name)
         outcome.tokenizer.save_pretrained(out)
+        if adapter_dir is not None:  # merged on its base once now, so a version that would not load is never made
+            with (
+                checkpoints.local_folder(base) as folder,
+                tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as merged,
+            ):
+                engine.merge_adapter(folder, out, merged, lora)
         reporter.log(f"fine-tuned in {outcome.steps} steps, {outcome.train_seconds:.1f} s over all attempts")
 
         def register(locked: Job) -> dict:
@@ -305,6 +318,7 @@ def _run(job: Job, reporter: RegistryReporter, adapter_dir: Path | None) -> None
                 description=spec.get("description", ""),
                 parent=base,
                 lora=lora if adapter_dir is not None else None,
+                merged_parameters=sum(p.numel() for p in outcome.model.parameters()),
             )
             services.record_output(job=locked, kind=OutputKind.MODEL_VERSION, object_id=model_version.pk)
             return {"model": str(model.pk), "model_version": str(model_version.pk), "version": model_version.version}

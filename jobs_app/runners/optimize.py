@@ -78,6 +78,8 @@ def run(job: Job, reporter: RegistryReporter) -> None:
         metric, score_before = headline(before)
         _, score_after = headline(after)
         size, source_size = optimize.file_size(out), source.blob.size_bytes
+        if folder is not None and source.spec.get("adapter"):  # its blob is the adapter: compare with the merged
+            source_size = optimize.file_size(Path(folder) / "model.safetensors")
         params = {
             "optimization": "export" if job.kind == JobKind.EXPORT else "quantize",
             "format": fmt,
@@ -115,7 +117,8 @@ def run(job: Job, reporter: RegistryReporter) -> None:
                     model=source.model,
                     weights_path=out,
                     weights=File(fh, name=out.name),
-                    spec=source.spec,
+                    # the graph holds every weight: an adapter source's own file list does not carry over
+                    spec={k: v for k, v in source.spec.items() if k not in ("adapter", "weights")},
                     metrics=after,
                     params=params,
                     dataset_versions=dataset_versions,

@@ -156,3 +156,53 @@ def test_unknown_lora_module_is_named(tiny, reviews):
             reporter=MemoryReporter(),
         )
     assert "nope" in str(caught.value)
+
+
+def test_an_adapter_merges_on_a_base_whose_head_has_another_size(tiny, reviews, tmp_path):
+    """A LoRA adapter saved beside its fine-tuned config and tokenizer (what a `lora.merge: false` version
+    stores) merges on its base to the network the fine-tune ended with, even when the base brings a head of
+    another size (here a three-class classifier fine-tuned first)."""
+    from ml.finetune import ADAPTER_CONFIG, ADAPTER_WEIGHTS, load_classifier, logits_of, merge_adapter
+
+    train_texts, train_targets, val_texts, val_targets = reviews
+    three = finetune(
+        tiny,
+        train_texts,
+        train_targets % 3,
+        val_texts,
+        val_targets % 3,
+        classes=["a", "b", "c"],
+        method="full",
+        hyperparameters={"epochs": 1, "batch_size": 32},
+        lora=None,
+        max_length=32,
+        reporter=MemoryReporter(),
+    )
+    base = tmp_path / "three"
+    three.model.save_pretrained(base)
+    three.tokenizer.save_pretrained(base)
+    adapter = tmp_path / "adapter"
+    outcome = finetune(
+        base,
+        train_texts,
+        train_targets,
+        val_texts,
+        val_targets,
+        classes=CLASSES,
+        method="lora",
+        hyperparameters={"epochs": 2, "batch_size": 16, "lr": 3e-3},
+        lora={"r": 4, "alpha": 8, "dropout": 0.0},
+        max_length=32,
+        reporter=MemoryReporter(),
+        adapter_out=adapter,
+    )
+    assert {ADAPTER_CONFIG, ADAPTER_WEIGHTS} <= {p.name for p in adapter.iterdir()}
+    outcome.model.config.save_pretrained(adapter)
+    outcome.tokenizer.save_pretrained(adapter)
+    merged = tmp_path / "merged"
+    _, lora = check_settings("lora", None, {"r": 4, "alpha": 8, "dropout": 0.0}, "auto")
+    merge_adapter(base, adapter, merged, lora)
+    model, tokenizer = load_classifier(merged)
+    assert model.config.num_labels == 2
+    expected = logits_of(outcome.model, outcome.tokenizer, val_texts, max_length=32)
+    np.testing.assert_allclose(logits_of(model, tokenizer, val_texts, max_length=32), expected, atol=1e-5)

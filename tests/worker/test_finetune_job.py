@@ -104,7 +104,8 @@ def test_full_and_lora_finetune_register_hf_versions_with_lineage(setup, worker)
     assert {f.name for f in on_base.files.all()} >= {"adapter_model.safetensors", "adapter_config.json", "config.json"}
     assert "model.safetensors" not in {f.name for f in on_base.files.all()}
     assert on_base.blob.size_bytes < lora_version.blob.size_bytes / 2
-    assert on_base.num_parameters == setup["base"]["num_parameters"] + on_base.spec["adapter"]["parameters"]
+    assert on_base.num_parameters == lora_version.num_parameters  # the merged network's, as the merged version
+    assert 0 < on_base.spec["adapter"]["parameters"] < on_base.num_parameters / 5
     with checkpoints.local_folder(on_base) as merged:
         weights = load_file(merged / "model.safetensors")
     reference = weights_of(lora_version.pk)
@@ -209,6 +210,12 @@ def test_finetune_specs_are_checked_on_submit(setup, world, model_version):
     refused("spec.hyperparameters", "'epochs' must be between 1 and 1000", hyperparameters={"epochs": 0})
     refused("spec.max_length", "from 8 to 128", max_length=4096)
     refused("spec.text_column", "no text column named 'body'", text_column="body")
+    refused("spec.lora.merge", "must be true or false", method="lora", lora={"merge": "no"})
+    # an adapter goes on a version holding its whole weights, not on another adapter
+    adapter = ModelVersion.objects.get(pk=setup["base"]["id"])
+    adapter.spec = {**adapter.spec, "adapter": {"peft_type": "LORA", "r": 4}}
+    adapter.save(update_fields=["spec"])
+    refused("spec.lora.merge", "is itself a LoRA adapter", method="lora", lora={"merge": False})
     assert Job.objects.filter(kind="finetune").count() == 0
 
 

@@ -1,5 +1,5 @@
 /** Models: the team's registered models with search, task, latest version and aliases; "New model" for members. */
-import { Badge, Button, Group, Modal, SegmentedControl, Select, Stack, Table, Text, TextInput, Textarea, Title } from "@mantine/core";
+import { Badge, Button, Code, Group, Modal, SegmentedControl, Select, Stack, Table, Text, TextInput, Textarea, Title } from "@mantine/core";
 import { useDebouncedCallback, useDisclosure } from "@mantine/hooks";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { getRouteApi, useNavigate } from "@tanstack/react-router";
@@ -109,7 +109,7 @@ export default function ModelsPage() {
           page.results.length === 0 ? (
             <Empty title={search.q || search.format ? "No model matches" : "No models yet"}>
               {search.format && !search.q
-                ? "Import a base model with `eco models import DIR` (or POST its files to /api/v1/models/{id}/versions/import/)."
+                ? <>Import a base model with <Code>eco models import DIR</Code> (or POST its files to <Code>/api/v1/models/{"{id}"}/versions/import/</Code>).</>
                 : search.q
                 ? "Try another part of the name."
                 : "A train job registers its model when it succeeds; or create one here and register versions through the API."}

@@ -73,7 +73,7 @@ export default function SubmitPage() {
         <SpecForm
           key={`${kind}:${from ?? ""}:${base_version ?? ""}`}
           kind={current}
-          initialSpec={base_version && !from ? { base_version } : specOf(source.data, current.spec_schema)}
+          initialSpec={base_version && !from && kind === "finetune" ? { base_version } : specOf(source.data, current.spec_schema)}
           initialFields={
             source.data
               ? {

@@ -32,7 +32,12 @@ export function shortCount(n: number): string {
 /** The version this one was fine-tuned (or derived) from, linked to its own model's page. */
 export function BaseLink({ id }: { id: string }) {
   const base = useModelVersion(id);
-  if (!base.data) return <Text span ff="monospace">{id.slice(0, 8)}</Text>;
+  if (!base.data)
+    return (
+      <Text span ff="monospace">
+        {base.isError ? `${id.slice(0, 8)} (not visible)` : id.slice(0, 8)}
+      </Text>
+    );
   return (
     <ModelLink modelId={base.data.model} version={base.data.id}>
       {base.data.model_name} v{base.data.version}
@@ -65,7 +70,14 @@ export function CheckpointSection({ version }: { version: Version }) {
     ["Parameters", `${shortCount(version.num_parameters)} (${version.num_parameters.toLocaleString()})`],
     ["Tokenizer", [str(spec.tokenizer), num(spec.vocab_size) !== undefined ? `vocabulary ${num(spec.vocab_size)!.toLocaleString()}` : ""].filter(Boolean).join(", ") || "—"],
     ["Max length", num(spec.max_length)?.toLocaleString() ?? "—"],
-    ["Head", classes ? `text classification, ${classes} classes` : "none yet: a fine-tune adds one"],
+    [
+      "Head",
+      classes
+        ? `text classification, ${classes} classes`
+        : Array.isArray(spec.head) && spec.head.length
+          ? "its own (another task's): a fine-tune replaces it"
+          : "none: a fine-tune adds one",
+    ],
     [
       "Stored as",
       adapter
@@ -74,9 +86,9 @@ export function CheckpointSection({ version }: { version: Version }) {
     ],
   ];
   return (
-    <Stack gap="xs" aria-label="Checkpoint">
+    <Stack gap="xs" component="section" aria-labelledby={`checkpoint-${version.id}`}>
       <Group justify="space-between" align="center">
-        <Title order={4}>{version.parent ? "Fine-tuned checkpoint" : "Base model (Hugging Face checkpoint)"}</Title>
+        <Title order={4} id={`checkpoint-${version.id}`}>{version.parent ? "Fine-tuned checkpoint" : "Base model (Hugging Face checkpoint)"}</Title>
         {canWrite && <FineTuneButton version={version} />}
       </Group>
       {version.parent && (
