@@ -177,6 +177,19 @@ def load_classifier(folder: str | Path, *, classes: list[str] | None = None):
     return model, tokenizer
 
 
+def _lora_config(lora: dict):
+    """peft's LoraConfig for sequence classification from checked settings (`check_settings`' lora)."""
+    from peft import LoraConfig, TaskType
+
+    return LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=lora["r"],
+        lora_alpha=lora["alpha"],
+        lora_dropout=lora["dropout"],
+        target_modules=lora["target_modules"],
+    )
+
+
 def merge_adapter(base: str | Path, adapter: str | Path, out: str | Path, lora: dict) -> None:
     """Write into `out` the checkpoint a LoRA adapter makes of its base, merged (config.json, model.safetensors,
     the tokenizer): `base` holds the base checkpoint's files, `adapter` the adapter version's (its config.json
@@ -186,7 +199,7 @@ def merge_adapter(base: str | Path, adapter: str | Path, out: str | Path, lora: 
     import shutil
     import tempfile
 
-    from peft import LoraConfig, PeftModel, TaskType
+    from peft import PeftModel
 
     base, adapter = Path(base), Path(adapter)
     with tempfile.TemporaryDirectory(dir=Path(out).parent) as combined:
@@ -204,14 +217,7 @@ def merge_adapter(base: str | Path, adapter: str | Path, out: str | Path, lora: 
         # a fresh head of the fine-tune's size (the adapter's weights bring the trained one): the base may have
         # a head of its own of another size (an imported classifier, another fine-tune)
         model, tokenizer = load_classifier(combined, classes=classes)
-    config = LoraConfig(
-        task_type=TaskType.SEQ_CLS,
-        r=lora["r"],
-        lora_alpha=lora["alpha"],
-        lora_dropout=lora["dropout"],
-        target_modules=lora["target_modules"],
-    )
-    merged = PeftModel.from_pretrained(model, str(adapter), config=config).merge_and_unload()
+    merged = PeftModel.from_pretrained(model, str(adapter), config=_lora_config(lora)).merge_and_unload()
     merged.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
 
@@ -329,15 +335,9 @@ def finetune(
     torch.manual_seed(hyper["seed"])  # the new head's (and the adapters') initial weights
     model, tokenizer = load_classifier(folder, classes=classes)
     if method == "lora":
-        from peft import LoraConfig, TaskType, get_peft_model
+        from peft import get_peft_model
 
-        config = LoraConfig(
-            task_type=TaskType.SEQ_CLS,
-            r=lora["r"],
-            lora_alpha=lora["alpha"],
-            lora_dropout=lora["dropout"],
-            target_modules=lora["target_modules"],
-        )
+        config = _lora_config(lora)
         names = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
         linear = sorted({n.rsplit(".", 1)[-1] for n in names})
         targets = lora["target_modules"] or []
