@@ -77,7 +77,7 @@ def model_timeline(*, model: RegisteredModel) -> dict:
     versions = list(
         ModelVersion.objects.filter(model=model)
         .order_by("-version")
-        .only("id", "version", "status", "format", "metrics", "parent_id", "created_at")[:MAX_VERSIONS]
+        .only("id", "model_id", "version", "status", "format", "metrics", "parent_id", "created_at")[:MAX_VERSIONS]
     )
     version_ids = [v.pk for v in versions]
     # Versions of the team's other models on either side of a parent link: the base a version was fine-tuned

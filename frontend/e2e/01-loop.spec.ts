@@ -91,8 +91,14 @@ test("the whole loop in the browser", async ({ page }) => {
   const shown = page.getByText(/showing [\d,]+ of [\d,]+ points/).first();
   await expect(shown).toBeVisible({ timeout: 120_000 });
   const count = async () => Number(((await shown.textContent()) ?? "").match(/of ([\d,]+)/)![1].replace(/,/g, ""));
-  // full reads per key: a chart that mounts while the job runs (a key that appears later, such as the worker's
-  // system/ metrics) reads its series once; a chart already drawn must never read it again
+  // The charts already drawn (their first read answered) are noted before any read is counted: each must only
+  // append from now on. A chart that mounts later (a key that appears later, such as the worker's system/
+  // metrics) reads its series when it mounts; that is not a re-read.
+  const drawn = await page
+    .locator("[data-metric]")
+    .filter({ hasText: /showing [\d,]+ of [\d,]+ points/ })
+    .evaluateAll((els) => els.map((e) => e.getAttribute("data-metric") ?? ""));
+  expect(drawn.length).toBeGreaterThan(0);
   const reads = { full: new Map<string, number>(), incremental: 0 };
   page.on("request", (r) => {
     const url = new URL(r.url());
@@ -101,21 +107,13 @@ test("the whole loop in the browser", async ({ page }) => {
     if (url.searchParams.has("after_step")) reads.incremental++;
     else reads.full.set(key, (reads.full.get(key) ?? 0) + 1);
   });
-  const watched = await page.locator("[data-metric]").filter({ hasText: /showing [\d,]+ of [\d,]+ points/ }).first().getAttribute("data-metric");
-  // the charts already drawn (their first read answered): a chart mounting now reads its series once
-  const drawn = await page
-    .locator("[data-metric]")
-    .filter({ hasText: /showing [\d,]+ of [\d,]+ points/ })
-    .evaluateAll((els) => els.map((e) => e.getAttribute("data-metric") ?? ""));
   const first = await count();
   await expect.poll(count, { timeout: 120_000 }).toBeGreaterThan(first);
   const second = await count();
   await expect.poll(count, { timeout: 120_000 }).toBeGreaterThan(second);
   expect(reads.incremental).toBeGreaterThan(0);
-  expect(reads.full.get(watched!) ?? 0, `the ${watched} chart appends; it does not read the series again`).toBe(0);
   const reread = drawn.filter((k) => (reads.full.get(k) ?? 0) > 0);
-  expect(reread, "charts drawn before the window append; none reads its series again").toEqual([]);
-  expect(Math.max(0, ...reads.full.values()), `no chart reads its series twice: ${JSON.stringify([...reads.full])}`).toBeLessThanOrEqual(1);
+  expect(reread, "a running job's charts append; none drawn before reads its series again").toEqual([]);
   await waitForJob(page, jobId);
 
   // a second job (through the API) and the two compared

@@ -9,7 +9,7 @@
  * - x is the step or the recorded time.
  */
 import { Badge, Group, Paper, Text, Title } from "@mantine/core";
-import { useElementSize } from "@mantine/hooks";
+import { useDebouncedValue, useElementSize } from "@mantine/hooks";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useEffect, useMemo, useRef, useState } from "react";
 import type uPlot from "uplot";
@@ -21,6 +21,7 @@ import { UPlot, useAxisColors } from "../UPlot";
 import { PALETTE, fade, fetchSeries, markDrawn } from "./metricApi";
 
 export const POLL_MS = 1500;
+const SETTLE_MS = 100;
 const HEIGHT = 240;
 /** Room uPlot keeps for the y axis; the plot area is the rest of the width. */
 const Y_AXIS_PX = 60;
@@ -45,6 +46,9 @@ function plotWidthFor(containerWidth: number): number {
 export function MetricChart({ jobId, metricKey, live, x, smooth, window: win, onZoom, color = PALETTE[0] }: MetricChartProps) {
   const { ref: sizeRef, width } = useElementSize();
   const plotWidth = plotWidthFor(width);
+  // the series is read for a width that has held still a moment: a chart that mounts while the page lays
+  // out, or a window being dragged wider, reads once for where it settles rather than once per passing width
+  const [settledWidth] = useDebouncedValue(plotWidth, SETTLE_MS);
   const maxPoints = maxPointsFor(plotWidth);
   const zoomed = win.from !== undefined || win.to !== undefined;
   const request = windowRequest(metricKey, plotWidth, win);
@@ -52,7 +56,7 @@ export function MetricChart({ jobId, metricKey, live, x, smooth, window: win, on
   const base = useQuery({
     queryKey: ["job-metric", jobId, metricKey, request],
     queryFn: ({ signal }) => fetchSeries(jobId, request, signal),
-    enabled: width > 0,
+    enabled: width > 0 && settledWidth === plotWidth,
     staleTime: Infinity,
     refetchOnWindowFocus: false,
     placeholderData: keepPreviousData,
