@@ -443,7 +443,7 @@ def fit(
     )
 
 
-DATA = "data.npz"  # the arrays `fit_processes` hands its ranks
+DATA = "data.safetensors"  # the arrays `fit_processes` hands its ranks (ml.distributed's checkpoint files)
 WEIGHTS = "weights.safetensors"  # the weights rank 0 hands back
 
 
@@ -459,17 +459,19 @@ def distributed_entry(
     **kwargs,
 ) -> dict | None:
     """One rank of a fit over several processes (`ml.distributed.launch` calls it in each): reads the arrays
-    from `folder`/data.npz, takes `cuda:r` when `device` is cuda (else the CPU) and runs `fit`. Rank 0 saves
+    from `folder`/DATA, takes `cuda:r` when `device` is cuda (else the CPU) and runs `fit`. Rank 0 saves
     the trained weights to `folder`/weights.safetensors and returns FitResult's figures; the others None."""
     from ml.artifacts import save_weights
+    from ml.distributed import read_checkpoint
 
     if device.startswith("cuda"):
         device = f"cuda:{rank}"
-    with np.load(Path(folder) / DATA, allow_pickle=False) as data:
-        train = Arrays(data["train_inputs"], data["train_targets"], train_preprocessing)
-        validation = None
-        if validation_preprocessing is not None:
-            validation = Arrays(data["validation_inputs"], data["validation_targets"], validation_preprocessing)
+    tensors, _ = read_checkpoint(Path(folder) / DATA)
+    data = {name: tensor.numpy() for name, tensor in tensors.items()}
+    train = Arrays(data["train_inputs"], data["train_targets"], train_preprocessing)
+    validation = None
+    if validation_preprocessing is not None:
+        validation = Arrays(data["validation_inputs"], data["validation_targets"], validation_preprocessing)
     result = fit(
         train=train, validation=validation, reporter=reporter, device=device, rank=rank, world_size=world_size, **kwargs
     )
@@ -517,7 +519,9 @@ def fit_processes(
         arrays = {"train_inputs": train.inputs, "train_targets": train.targets}
         if validation is not None:
             arrays.update(validation_inputs=validation.inputs, validation_targets=validation.targets)
-        np.savez(Path(folder) / DATA, **arrays)
+        distributed.write_checkpoint(
+            Path(folder) / DATA, {name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in arrays.items()}, {}
+        )
         figures = distributed.launch(
             distributed_entry,
             world_size,
