@@ -199,6 +199,7 @@ def merge_adapter(base: str | Path, adapter: str | Path, out: str | Path, lora: 
     import shutil
     import tempfile
 
+    import torch
     from peft import PeftModel
 
     base, adapter = Path(base), Path(adapter)
@@ -215,9 +216,11 @@ def merge_adapter(base: str | Path, adapter: str | Path, out: str | Path, lora: 
         labels = json.loads((adapter / "config.json").read_text(encoding="utf-8")).get("id2label") or {}
         classes = [labels[k] for k in sorted(labels, key=int)] if labels else None
         # a fresh head of the fine-tune's size (the adapter's weights bring the trained one): the base may have
-        # a head of its own of another size (an imported classifier, another fine-tune)
-        model, tokenizer = load_classifier(combined, classes=classes)
-    merged = PeftModel.from_pretrained(model, str(adapter), config=_lora_config(lora)).merge_and_unload()
+        # a head of its own of another size (an imported classifier, another fine-tune). The fresh head and
+        # LoRA matrices draw their (overwritten) start from a forked RNG: the caller's (a resumed run's) is untouched.
+        with torch.random.fork_rng(devices=[]):
+            model, tokenizer = load_classifier(combined, classes=classes)
+            merged = PeftModel.from_pretrained(model, str(adapter), config=_lora_config(lora)).merge_and_unload()
     merged.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
 

@@ -204,6 +204,12 @@ def _max_length(tokenizer) -> int | None:
     return int(value) if isinstance(value, int) and 0 < value < 1_000_000 else None
 
 
+def _architecture(config: dict) -> str | None:
+    """The config's first `architectures` entry (the class save_pretrained wrote), or None."""
+    architectures = config.get("architectures")
+    return architectures[0] if isinstance(architectures, list) and architectures else None
+
+
 def inspect_checkpoint(folder: str | Path) -> dict:
     """Check the checkpoint in `folder` (files at its top level, named as save_pretrained names them) without
     loading a tensor or running any of its code. Returns
@@ -227,11 +233,10 @@ def inspect_checkpoint(folder: str | Path) -> dict:
     fit = check_tensors_fit(config, tensors)
     tokenizer = _tokenizer(folder, names)
     kept = [n for n in names if roles[n] in ("config", "tokenizer", "index") or n in weights]
-    architectures = config.get("architectures")
     spec = {
         "format": "hf",
         "model_type": config["model_type"],
-        "architecture": architectures[0] if isinstance(architectures, list) and architectures else fit["backbone"],
+        "architecture": _architecture(config) or fit["backbone"],
         "backbone": fit["backbone"],
         "config": config,
         **tokenizer,
@@ -273,11 +278,10 @@ def inspect_adapter(folder: str | Path, *, lora: dict, num_parameters: int) -> d
     roles = {name: formats.hf_file_role(name) for name in names}
     kept = [n for n in names if roles[n] in ("config", "tokenizer") or n in (ADAPTER_CONFIG, ADAPTER_WEIGHTS)]
     targets = saved.get("target_modules")
-    architectures = config.get("architectures")
     spec = {
         "format": "hf",
         "model_type": config["model_type"],
-        "architecture": architectures[0] if isinstance(architectures, list) and architectures else None,
+        "architecture": _architecture(config),
         "config": config,
         **tokenizer,
         "weights": [ADAPTER_WEIGHTS],

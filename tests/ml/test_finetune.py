@@ -201,7 +201,11 @@ def test_an_adapter_merges_on_a_base_whose_head_has_another_size(tiny, reviews, 
     outcome.tokenizer.save_pretrained(adapter)
     merged = tmp_path / "merged"
     _, lora = check_settings("lora", None, {"r": 4, "alpha": 8, "dropout": 0.0}, "auto")
+    import torch
+
+    rng = torch.get_rng_state()
     merge_adapter(base, adapter, merged, lora)
+    assert torch.equal(torch.get_rng_state(), rng), "merging drew from the caller's RNG (a resumed run's)"
     model, tokenizer = load_classifier(merged)
     assert model.config.num_labels == 2
     expected = logits_of(outcome.model, outcome.tokenizer, val_texts, max_length=32)
