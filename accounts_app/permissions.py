@@ -21,8 +21,8 @@ Below the role: 403 naming the role needed and the caller's. Team isolation is n
 the selectors (an object of another team is a 404, never a 403 that confirms it exists).
 
 An API token's scope caps it below its user's roles (`TokenScopeAllows`, also a default permission class):
-`read` tokens only read, `write` tokens also make the writes whose least role is at most maintainer, `admin`
-tokens do all their user may.
+`read` tokens only read (safe methods, and the POSTs a view marks `reads_only`: MLflow's searches), `write`
+tokens also make the writes whose least role is at most maintainer, `admin` tokens do all their user may.
 
 Rules that depend on an object's state, not only on the caller's role, stay in services (and a selector):
 
@@ -145,7 +145,7 @@ class TokenScopeAllows(BasePermission):
         scope = getattr(token, "scope", None)
         if scope is None:
             return True
-        if request.method in SAFE_METHODS:
+        if request.method in SAFE_METHODS or getattr(view, "reads_only", False):  # a search sent as a POST
             needed = TokenScope.READ
         else:
             needed = getattr(view, "required_scope", None)

@@ -18,6 +18,9 @@ trained on it). Every model trains on the 1,920 train rows and is scored on the 
    short text per request, p50 / p99 ms; goal p50 at most 10 ms.
 
 Run: .venv/bin/python benchmarks/finetune.py [--quick]  (--quick: one epoch of each, for a smoke test)
+Serving alone, on a checkpoint kept from one configuration (so it can be measured again on a quiet machine):
+     .venv/bin/python benchmarks/finetune.py --one '<a CONFIGS entry as JSON>' --out DIR
+     .venv/bin/python benchmarks/finetune.py --serve DIR
 """
 
 from __future__ import annotations
@@ -229,7 +232,7 @@ from pathlib import Path
 from accounts_app.models import User
 from accounts_app.services import create_team, issue_token
 from jobs_app.models import Job
-from ml import hf
+from ml import hf, optimize
 from models_app.models import ModelVersion
 from models_app.services import create_model, register_checkpoint, register_version, set_alias
 from django.core.files import File
@@ -252,12 +255,21 @@ with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
         register_version(actor=u, model=model, weights_path=onnx_path, weights=File(fh, name="model.onnx"),
                          spec=source.spec, params={"optimization": "export", "format": "onnx"}, from_job=True,
                          parent=source, fmt="onnx", linked_files=linked)
+    int8_path = Path(tmp) / "int8.onnx"
+    optimize.quantize_int8(onnx_path, int8_path)
+    with open(int8_path, "rb") as fh:
+        int8 = register_version(actor=u, model=model, weights_path=int8_path, weights=File(fh, name="model.onnx"),
+                                spec=source.spec, params={"optimization": "quantize", "dtype": "int8"},
+                                from_job=True, parent=source, fmt="onnx", linked_files=linked)
 _, raw = issue_token(user=u)
-print("RESULT", raw, model.pk)
+print("RESULT", raw, model.pk, int8.version)
 """
 
 
 def rest_serving(folder: str, classes: list[str], repeats: int) -> dict:
+    """p50 / p99 ms of one short text through POST /models/{id}/predict/ (gunicorn, one worker and thread, token
+    auth, prediction log on): the fp32 export (alias production, runtime onnxruntime) and its int8 quantization
+    (by version number)."""
     import httpx
     from _env import bench_environment, cleanup, django_shell, gunicorn
 
@@ -266,25 +278,32 @@ def rest_serving(folder: str, classes: list[str], repeats: int) -> dict:
     try:
         code = SETUP.replace("__FOLDER__", folder).replace("__CLASSES__", json.dumps(classes))
         line = next(x for x in django_shell(env, code).splitlines() if x.startswith("RESULT"))
-        _, token, model_id = line.split()
-        body = {"alias": "production", "inputs": [SHORT_TEXT], "runtime": "onnxruntime"}
+        _, token, model_id, int8_version = line.split()
+        bodies = {
+            "onnx_fp32": {"alias": "production", "inputs": [SHORT_TEXT], "runtime": "onnxruntime"},
+            "onnx_int8": {"version": int(int8_version), "inputs": [SHORT_TEXT], "runtime": "onnxruntime"},
+        }
+        result = {"requests": repeats}
         with gunicorn(env, workers=1, threads=1) as (base, _):
             with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
-                first = http.post(f"/api/v1/models/{model_id}/predict/", json=body)
-                assert first.status_code == 200, first.text
-                assert first.json()["runtime"] == "onnxruntime"
-                times = []
-                for i in range(repeats + 20):
-                    start = time.perf_counter()
-                    answer = http.post(f"/api/v1/models/{model_id}/predict/", json=body)
-                    if i >= 20:
-                        times.append((time.perf_counter() - start) * 1000)
-                    assert answer.status_code == 200
+                for name, body in bodies.items():
+                    first = http.post(f"/api/v1/models/{model_id}/predict/", json=body)
+                    assert first.status_code == 200, first.text
+                    assert first.json()["runtime"] == "onnxruntime"
+                    times = []
+                    for i in range(repeats + 20):
+                        start = time.perf_counter()
+                        answer = http.post(f"/api/v1/models/{model_id}/predict/", json=body)
+                        if i >= 20:
+                            times.append((time.perf_counter() - start) * 1000)
+                        assert answer.status_code == 200
+                    result[name] = {
+                        "p50_ms": round(float(np.percentile(times, 50)), 3),
+                        "p99_ms": round(float(np.percentile(times, 99)), 3),
+                    }
         return {
-            "requests": repeats,
-            "p50_ms": round(float(np.percentile(times, 50)), 3),
-            "p99_ms": round(float(np.percentile(times, 99)), 3),
-            "runtime": "onnxruntime",
+            **result,
+            "goal": "p50 <= 10 ms",
             "database": "postgresql" if env.get("DATABASE_URL", "").startswith("postgres") else "sqlite",
         }
     finally:
@@ -297,6 +316,11 @@ def main() -> None:
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a configuration as JSON, run in this process
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument(
+        "--serve",
+        metavar="DIR",
+        help="only part 3 and 4 (serving), on the fine-tuned checkpoint in DIR (as --one ... --out DIR saves it)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("DEBUG", "true")
@@ -307,6 +331,11 @@ def main() -> None:
 
     django.setup()
     data = rows()
+    if args.serve:
+        classes = sorted(set(data["train_labels"]))
+        served = {"checkpoint": args.serve, "serving_in_process": in_process_serving(args.serve, data)}
+        print(json.dumps({**served, "serving_rest": rest_serving(args.serve, classes, args.requests)}))
+        return
     configs = [{**c, "epochs": 1} for c in CONFIGS[:1] + CONFIGS[2:]] if args.quick else CONFIGS
     results = {
         "data": {"file": str(DATA.relative_to(ROOT)), **json.loads((HERE / "data" / "docstrings.json").read_text())}

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "datasets_app",
     "models_app",
     "jobs_app",
+    "mlflow_app",
 ]
 
 MIDDLEWARE = [

@@ -21,6 +21,9 @@ urlpatterns = [
     # the split view serves its start-up script as a file: the content security policy allows no inline script
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("api-auth/", include("rest_framework.urls")),
+    # MLflow's tracking protocol: its clients log to Eco with MLFLOW_TRACKING_URI pointing here
+    path("api/2.0/mlflow/", include("mlflow_app.urls")),
+    path("api/2.0/mlflow-artifacts/", include("mlflow_app.artifact_urls")),
     # last of the API: any other /api/ URL (an id that is not a UUID, a typo) answers the JSON error body,
     # whatever DEBUG says (Django's handler404 is skipped in DEBUG)
     re_path(r"^api/", api_not_found),

@@ -6,16 +6,19 @@ stays flat: a few chunks are in flight at any time. Past ECO_MAX_UPLOAD_BYTES th
 and marks the request so the view answers 413 (see `ensure_upload_completed`).
 """
 
+import contextlib
 import hashlib
 import logging
 import os
 import queue
+import tempfile
 import threading
 import time
 import weakref
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files import File
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 
 from config.errors import PayloadTooLarge
@@ -206,3 +209,25 @@ def _open_files() -> set[str]:
                 except OSError:
                     continue
     return held
+
+
+@contextlib.contextmanager
+def raw_body(request, name: str = "upload"):
+    """The request's body as sent (any content type: MLflow's artifact PUT is the file's bytes), streamed to a
+    temporary file and hashed on the way in constant memory. Yields (File named `name`, sha256 hex, size in
+    bytes); the file is removed afterwards. Raises PayloadTooLarge (413) past ECO_MAX_UPLOAD_BYTES, declared
+    up front or found while reading."""
+    ensure_upload_fits(request)
+    django_request = getattr(request, "_request", request)
+    os.makedirs(settings.FILE_UPLOAD_TEMP_DIR, exist_ok=True)
+    digest, size = hashlib.sha256(), 0
+    with tempfile.NamedTemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR, suffix=UPLOAD_TEMP_MARK) as spooled:
+        while chunk := django_request.read(settings.ECO_UPLOAD_CHUNK_BYTES):
+            size += len(chunk)
+            if size > settings.ECO_MAX_UPLOAD_BYTES:
+                raise PayloadTooLarge(_too_large_message())
+            digest.update(chunk)
+            spooled.write(chunk)
+        spooled.flush()
+        spooled.seek(0)
+        yield File(spooled, name=name), digest.hexdigest(), size

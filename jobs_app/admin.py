@@ -4,6 +4,7 @@ from django.utils.html import format_html_join
 from accounts_app.adminkit import ReadOnlyMixin
 from jobs_app import metrics
 from jobs_app.models import (
+    Experiment,
     Job,
     JobArtifact,
     JobLog,
@@ -114,6 +115,17 @@ class JobArtifactAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["job", "path", "size_bytes", "created_at"]
     search_fields = ["job__id", "path"]
     list_select_related = ["job"]
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Teams' experiments (groups of tracking runs). Made, renamed, deleted and restored by the teams through
+    the API (MLflow's protocol), so read-only here."""
+
+    list_display = ["team", "name", "lifecycle_stage", "created_at"]
+    list_filter = ["lifecycle_stage"]
+    search_fields = ["name", "team__slug"]
+    list_select_related = ["team"]
 
 
 @admin.register(JobLog)

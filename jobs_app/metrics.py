@@ -139,10 +139,14 @@ class Batch:
         return len(self.steps)
 
     @classmethod
-    def of(cls, points) -> Batch:
-        """A Batch from `(key, step, value[, time])` tuples (keys already checked), or the Batch itself."""
+    def of(cls, points, *, keep_all: bool = False) -> Batch:
+        """A Batch from `(key, step, value[, time])` tuples (keys already checked), or the Batch itself. With
+        `keep_all` (a history, as MLflow's clients log it), every point is kept, several at one step among
+        them, in (key, step, time, value) order; only a point equal to another in all four is dropped."""
         if isinstance(points, Batch):
             return points
+        if keep_all:
+            return cls._history(points)
         merged = {(p[0], p[1]): p for p in points}  # last wins
         rows = list(merged.values())
         keys = sorted({p[0] for p in rows})
@@ -161,6 +165,19 @@ class Batch:
     def _sorted(cls, keys, key_index, steps, values, times, *, unique: bool) -> Batch:
         """The columns in (key, step) order; unless `unique`, only the last point of each (key, step)."""
         order = np.lexsort((steps, key_index)) if unique else _last_of_each(key_index, steps)
+        return cls(keys, key_index[order], steps[order], values[order], times[order])
+
+    @classmethod
+    def _history(cls, points) -> Batch:
+        """The keep_all Batch of `(key, step, value, time)` tuples (see `of`)."""
+        keys = sorted({p[0] for p in points})
+        code = {k: i for i, k in enumerate(keys)}
+        n = len(points)
+        key_index = np.fromiter((code[p[0]] for p in points), np.int32, n)
+        steps = np.fromiter((p[1] for p in points), np.int64, n)
+        values = np.fromiter((p[2] for p in points), np.float64, n)
+        times = np.fromiter((p[3] if len(p) > 3 and p[3] is not None else math.nan for p in points), np.float64, n)
+        order = _distinct_points(key_index, steps, times, values)
         return cls(keys, key_index[order], steps[order], values[order], times[order])
 
     def tuples(self) -> list[tuple]:
@@ -308,18 +325,20 @@ def record_batch(job_id, batch_id: str) -> bool:
         return cursor.fetchone() is not None
 
 
-def ingest(job_id, points: list[tuple] | Batch, *, at: datetime | None = None) -> int:
+def ingest(job_id, points: list[tuple] | Batch, *, at: datetime | None = None, keep_all: bool = False) -> int:
     """Store points for a job; returns how many were written (inserted or updated). `points` is a Batch
     (check_batch) or a list of `(key, step, value)` / `(key, step, value, time)` tuples, `time` in Unix epoch
     seconds (None or absent: `at`, default now), keys already checked (check_points). Of two points with the
-    same (key, step) the last one wins, and a point at a stored (key, step) replaces it. Runs in the caller's
-    transaction when there is one.
+    same (key, step) the last one wins, and a point at a stored (key, step) replaces it. With `keep_all` (a
+    history, as MLflow's clients log one: Batch.of) a point joins those stored at its step instead, ordered
+    by time, and only a point equal to a stored one in step, time and value is not stored twice. Runs in the
+    caller's transaction when there is one.
 
     On PostgreSQL one statement writes every chunk the batch touches (_APPEND): it inserts the new chunks
     and appends to a stored chunk whose steps all come before the batch's; the chunks it leaves (the batch
     overlaps or interleaves their steps) stay locked by it and are merged next (_merge). Writers of one job
     lock its chunks in (key, block) order, so two of them never deadlock."""
-    batch, micros, chunks = _cut(points, at)
+    batch, micros, chunks = _cut(points, at, keep_all=keep_all)
     if not len(batch):
         return 0
     with transaction.atomic(savepoint=False):
@@ -333,14 +352,16 @@ def ingest(job_id, points: list[tuple] | Batch, *, at: datetime | None = None) -
             left = {pair for pair in zip(chunks[0], chunks[1], strict=True) if pair not in written}
         else:  # SQLite: one writer at a time anyway, and every chunk is merged
             left = set(zip(chunks[0], chunks[1], strict=True))
-        _merge(job_id, batch, micros, left)
+        _merge(job_id, batch, micros, left, keep_all=keep_all)
     return len(batch)
 
 
-def _cut(points: list[tuple] | Batch, at: datetime | None) -> tuple[Batch, np.ndarray, list[list]]:
+def _cut(
+    points: list[tuple] | Batch, at: datetime | None, *, keep_all: bool = False
+) -> tuple[Batch, np.ndarray, list[list]]:
     """(the points as a Batch, their times in microseconds (`at` or now where a point has none), their
     chunks as _chunks gives them; no chunk for no point)."""
-    batch = Batch.of(points)
+    batch = Batch.of(points, keep_all=keep_all)
     at = at or timezone.now()
     micros = _micros(np.where(np.isnan(batch.times), at.timestamp(), batch.times))
     if not len(batch):
@@ -380,7 +401,7 @@ _CHUNK_FIELDS = (
 
 
 def _chunks(keys: list[str], key_index, steps, values, micros) -> list[list]:
-    """The MetricChunk rows of points in (key, step) order with no (key, step) twice, as columns in
+    """The MetricChunk rows of points in (key, step) order (several at one step only in a history), as columns in
     _CHUNK_FIELDS order (one entry per (key, block) the points touch). Extremes name the earliest step on ties."""
     block = steps // CHUNK_STEPS
     start = np.r_[True, (key_index[1:] != key_index[:-1]) | (block[1:] != block[:-1])]
@@ -433,9 +454,10 @@ RETURNING key, block
 """
 
 
-def _merge(job_id, batch: Batch, micros: np.ndarray, pairs: set[tuple[str, int]]) -> None:
+def _merge(job_id, batch: Batch, micros: np.ndarray, pairs: set[tuple[str, int]], *, keep_all: bool = False) -> None:
     """Merge the batch's points of the chunks `pairs` ((key, block), locked or new) with the points stored
-    in them, the batch's value winning at a stored step, and write those chunks whole."""
+    in them, the batch's value winning at a stored step (with `keep_all`: joining the points stored there,
+    less those equal in step, time and value), and write those chunks whole."""
     code = {k: i for i, k in enumerate(batch.keys)}
     blocks = batch.steps // CHUNK_STEPS
     mine = np.fromiter(
@@ -454,14 +476,10 @@ def _merge(job_id, batch: Batch, micros: np.ndarray, pairs: set[tuple[str, int]]
     # stored points first: of two at one (key, step) the later, the batch's, is kept
     key_index = np.r_[old_index, batch.key_index[mine]]
     steps = np.r_[old_steps, batch.steps[mine]]
-    order = _last_of_each(key_index, steps)
-    columns = _chunks(
-        batch.keys,
-        key_index[order],
-        steps[order],
-        np.r_[old_values, batch.values[mine]][order],
-        np.r_[old_micros, micros[mine]][order],
-    )
+    values = np.r_[old_values, batch.values[mine]]
+    all_micros = np.r_[old_micros, micros[mine]]
+    order = _distinct_points(key_index, steps, all_micros, values) if keep_all else _last_of_each(key_index, steps)
+    columns = _chunks(batch.keys, key_index[order], steps[order], values[order], all_micros[order])
     MetricChunk.objects.bulk_create(
         _models(job_id, columns),
         update_conflicts=True,
@@ -479,6 +497,18 @@ def _last_of_each(key_index: np.ndarray, steps: np.ndarray) -> np.ndarray:
         last = np.ones(len(order), dtype=bool)
         last[:-1] = (k[1:] != k[:-1]) | (s[1:] != s[:-1])
         order = order[last]
+    return order
+
+
+def _distinct_points(key_index: np.ndarray, steps: np.ndarray, times: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Indices that put points in (key, step, time, value) order, each point equal to another in all four
+    kept once (a history's identity: MLflow's own store keys a metric row by them)."""
+    order = np.lexsort((values, times, steps, key_index))
+    if len(order) > 1:
+        columns = [c[order] for c in (key_index, steps, times, values)]
+        new = np.ones(len(order), dtype=bool)
+        new[1:] = np.logical_or.reduce([c[1:] != c[:-1] for c in columns])
+        order = order[new]
     return order
 
 
@@ -798,3 +828,19 @@ def keys_of(jobs_queryset, *, limit: int = 1000) -> list[str]:
     """The distinct metric keys of the jobs (a queryset of Job), in name order, at most `limit` of them."""
     found = MetricChunk.objects.filter(job__in=jobs_queryset.values("pk")).values_list("key", flat=True)
     return list(found.distinct().order_by("key")[:limit])
+
+
+def latest_points(job_ids) -> dict:
+    """{job id: [(key, step, value, time epoch seconds), ...] in key order}: each series' latest point (its
+    highest step, the latest in time there), from the last chunk of each series, in one query."""
+    top = MetricChunk.objects.filter(job_id=OuterRef("job_id"), key=OuterRef("key")).order_by("-block")
+    rows = (
+        MetricChunk.objects.filter(job_id__in=list(job_ids), block=Subquery(top.values("block")[:1]))
+        .order_by("job_id", "key")
+        .values_list("job_id", "key", "last_step", "last_value", "time_bytes")
+    )
+    out: dict = {}
+    for job_id, key, step, value, times in rows:
+        micros = int.from_bytes(bytes(times)[-8:], "big", signed=True)
+        out.setdefault(job_id, []).append((key, int(step), float(value), micros / 1e6))
+    return out

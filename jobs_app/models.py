@@ -78,6 +78,15 @@ class Job(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # a tracking run's own: the experiment it belongs to, its name and tags (MLflow's protocol sets them)
+    experiment = models.ForeignKey(
+        "Experiment", null=True, blank=True, on_delete=models.PROTECT, related_name="runs", help_text="A run's."
+    )
+    name = models.CharField(max_length=250, blank=True, help_text="A run's name.")
+    tags = models.JSONField(default=dict, blank=True, help_text="A run's tags: {key: string value}.")
+    deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="A run deleted (soft): hidden from searches until restored."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -367,3 +376,37 @@ class MetricBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id}:{self.batch_id}"
+
+
+class LifecycleStage(models.TextChoices):
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+class Experiment(models.Model):
+    """A team's named group of tracking runs (MLflow's experiment). Each team has a default one
+    (DEFAULT_EXPERIMENT), made when first asked for. Deleting is soft (`lifecycle_stage`), as in MLflow."""
+
+    id = models.BigAutoField(primary_key=True)
+    team = models.ForeignKey("accounts_app.Team", on_delete=models.PROTECT, related_name="experiments")
+    name = models.CharField(max_length=250)
+    lifecycle_stage = models.CharField(max_length=8, choices=LifecycleStage.choices, default=LifecycleStage.ACTIVE)
+    tags = models.JSONField(default=dict, blank=True, help_text="{key: string value}")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="experiment_team_name_unique"),
+            models.CheckConstraint(
+                condition=Q(lifecycle_stage__in=LifecycleStage.values), name="experiment_lifecycle_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team_id}/{self.name}"
+
+
+DEFAULT_EXPERIMENT = "Default"

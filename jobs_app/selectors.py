@@ -9,6 +9,7 @@ from accounts_app.models import Team, User
 from accounts_app.selectors import team_ids_for_user
 from jobs_app import kinds
 from jobs_app.models import (
+    Experiment,
     Job,
     JobLog,
     JobOutput,
@@ -21,12 +22,24 @@ from jobs_app.models import (
 )
 
 
-def jobs_for_user(*, user: User) -> QuerySet[Job]:
-    return Job.objects.filter(team__in=team_ids_for_user(user)).select_related("team", "created_by")
+def jobs_for_user(*, user: User, include_deleted: bool = False) -> QuerySet[Job]:
+    """The jobs of the user's teams; a deleted (soft) run only with `include_deleted` (MLflow's protocol
+    reads deleted runs; Eco's own API answers 404 for them)."""
+    jobs = Job.objects.filter(team__in=team_ids_for_user(user)).select_related("team", "created_by", "experiment")
+    return jobs if include_deleted else jobs.filter(deleted_at__isnull=True)
 
 
-def job_for_user(*, user: User, pk) -> Job:
-    return get_object_or_404(jobs_for_user(user=user), pk=pk)
+def job_for_user(*, user: User, pk, include_deleted: bool = False) -> Job:
+    return get_object_or_404(jobs_for_user(user=user, include_deleted=include_deleted), pk=pk)
+
+
+def experiments_for_user(*, user: User) -> QuerySet[Experiment]:
+    """The experiments of the user's teams (deleted ones too: the caller filters by lifecycle_stage)."""
+    return Experiment.objects.filter(team__in=team_ids_for_user(user)).select_related("team")
+
+
+def experiment_for_user(*, user: User, pk) -> Experiment:
+    return get_object_or_404(experiments_for_user(user=user), pk=pk)
 
 
 def job_id_of(*, kind: str, object_id) -> str | None:

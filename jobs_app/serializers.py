@@ -44,6 +44,10 @@ class JobSerializer(serializers.ModelSerializer):
     queue_reason = serializers.SerializerMethodField(
         help_text="Why a queued job waits (its team's quota, a full pool, its turn, a worker); null unless queued."
     )
+    experiment = serializers.CharField(
+        source="experiment_id", read_only=True, allow_null=True, help_text="A run's experiment id (MLflow's)."
+    )
+    experiment_name = serializers.CharField(source="experiment.name", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Job
@@ -51,6 +55,10 @@ class JobSerializer(serializers.ModelSerializer):
             "id",
             "team",
             "kind",
+            "name",
+            "experiment",
+            "experiment_name",
+            "tags",
             "status",
             "queue_reason",
             "admitted_at",

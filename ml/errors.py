@@ -57,6 +57,12 @@ class Conflict(UserError):
         self.checks = checks or []
 
 
+class AlreadyExists(UserError):
+    """Something of that name exists already (400, as MLflow's protocol answers RESOURCE_ALREADY_EXISTS)."""
+
+    code = "already_exists"
+
+
 class PayloadTooLarge(UserError):
     """The body is larger than the endpoint accepts (413)."""
 

@@ -20,6 +20,7 @@ from accounts_app.models import ApiToken, AuditEvent, Invitation, Membership, Te
 from datasets_app.models import Blob, Dataset, DatasetLineage, DatasetVersion
 from jobs_app.models import (
     CHUNK_STEPS,
+    Experiment,
     Job,
     JobArtifact,
     JobLog,
@@ -301,6 +302,17 @@ class JobFactory(factory.django.DjangoModelFactory):
     team = factory.SubFactory(TeamFactory)
     kind = "train"
     spec = factory.Dict({"hyperparameters": {"epochs": 1}})
+    created_by = factory.SubFactory(UserFactory)
+
+
+class ExperimentFactory(factory.django.DjangoModelFactory):
+    """A team's experiment (a group of tracking runs)."""
+
+    class Meta:
+        model = Experiment
+
+    team = factory.SubFactory(TeamFactory)
+    name = factory.Sequence(lambda n: f"experiment-{n}")
     created_by = factory.SubFactory(UserFactory)
 
 

@@ -1764,6 +1764,13 @@ export interface components {
             readonly id: string;
             readonly team: string;
             readonly kind: components["schemas"]["KindEnum"];
+            /** @description A run's name. */
+            readonly name: string;
+            /** @description A run's experiment id (MLflow's). */
+            readonly experiment: string | null;
+            readonly experiment_name: string | null;
+            /** @description A run's tags: {key: string value}. */
+            readonly tags: unknown;
             readonly status: components["schemas"]["JobStatusEnum"];
             /** @description Why a queued job waits (its team's quota, a full pool, its turn, a worker); null unless queued. */
             readonly queue_reason: string | null;
@@ -1915,6 +1922,13 @@ export interface components {
             readonly id: string;
             readonly team: string;
             readonly kind: components["schemas"]["KindEnum"];
+            /** @description A run's name. */
+            readonly name: string;
+            /** @description A run's experiment id (MLflow's). */
+            readonly experiment: string | null;
+            readonly experiment_name: string | null;
+            /** @description A run's tags: {key: string value}. */
+            readonly tags: unknown;
             readonly status: components["schemas"]["JobStatusEnum"];
             /** @description Why a queued job waits (its team's quota, a full pool, its turn, a worker); null unless queued. */
             readonly queue_reason: string | null;
