@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint setup migrate clean frontend api-types check-api-types
+.PHONY: run test bench lint setup migrate clean frontend api-types check-api-types mlflow-server-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ test: $(STAMP) check-api-types frontend
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# MLflow's own server, for benchmarks/mlflow_protocol.py (side by side with Eco's MLflow protocol)
+mlflow-server-venv:
+	test -x var/mlflow-server-venv/bin/python || $(PYTHON) -m venv var/mlflow-server-venv
+	var/mlflow-server-venv/bin/pip install --quiet mlflow==3.17.2 'psycopg[binary]>=3.2'
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

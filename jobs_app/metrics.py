@@ -329,7 +329,8 @@ def ingest(job_id, points: list[tuple] | Batch, *, at: datetime | None = None, k
     """Store points for a job; returns how many were written (inserted or updated). `points` is a Batch
     (check_batch) or a list of `(key, step, value)` / `(key, step, value, time)` tuples, `time` in Unix epoch
     seconds (None or absent: `at`, default now), keys already checked (check_points). Of two points with the
-    same (key, step) the last one wins, and a point at a stored (key, step) replaces it. With `keep_all` (a
+    same (key, step) the last one wins, and a point at a stored (key, step) replaces what is stored there (every
+    point, where a history holds several), leaving other steps as they are. With `keep_all` (a
     history, as MLflow's clients log one: Batch.of) a point joins those stored at its step instead, ordered
     by time, and only a point equal to a stored one in step, time and value is not stored twice. Runs in the
     caller's transaction when there is one.
@@ -473,12 +474,22 @@ def _merge(job_id, batch: Batch, micros: np.ndarray, pairs: set[tuple[str, int]]
     stored = list(stored.values_list("key", "block", "count", "step_bytes", "value_bytes", "time_bytes"))
     old_steps, old_values, old_micros = _unpack(row[3:] for row in stored)
     old_index = np.repeat(np.array([code[row[0]] for row in stored], np.int32), [row[2] for row in stored])
-    # stored points first: of two at one (key, step) the later, the batch's, is kept
+    if not keep_all:
+        # the batch's value replaces what is stored at its steps; other stored points stay as they are (a history
+        # that MLflow's protocol wrote keeps its several values at a step the batch does not write)
+        written = set(zip(batch.key_index[mine].tolist(), batch.steps[mine].tolist(), strict=True))
+        kept = np.fromiter(
+            ((k, s) not in written for k, s in zip(old_index.tolist(), old_steps.tolist(), strict=True)),
+            bool,
+            len(old_steps),
+        )
+        old_index, old_steps, old_values, old_micros = (c[kept] for c in (old_index, old_steps, old_values, old_micros))
     key_index = np.r_[old_index, batch.key_index[mine]]
     steps = np.r_[old_steps, batch.steps[mine]]
     values = np.r_[old_values, batch.values[mine]]
     all_micros = np.r_[old_micros, micros[mine]]
-    order = _distinct_points(key_index, steps, all_micros, values) if keep_all else _last_of_each(key_index, steps)
+    # stable: stored points keep their order, and come before the batch's at one (key, step)
+    order = _distinct_points(key_index, steps, all_micros, values) if keep_all else np.lexsort((steps, key_index))
     columns = _chunks(batch.keys, key_index[order], steps[order], values[order], all_micros[order])
     MetricChunk.objects.bulk_create(
         _models(job_id, columns),
@@ -586,6 +597,14 @@ def series(
             return _answer(key, 0, _count(job_id, key, 0, STEP_MAX), False, *_empty(), truncated=False)
         count = _count(job_id, key, lo, hi)
         steps, values, times = read(job_id, key, lo, hi, limit=max_points)
+        if len(steps) < count and len(steps):
+            # a page never ends inside a step (a history holds several points at one): the next read, after the
+            # page's last step, must not skip the rest of that step
+            whole = steps < steps[-1]
+            if whole.any():
+                steps, values, times = steps[whole], values[whole], times[whole]
+            else:  # the page is one step's points: all of them come, beyond max_points
+                steps, values, times = read(job_id, key, int(steps[-1]), int(steps[-1]))
         total = count if after_step < 0 else _count(job_id, key, 0, STEP_MAX)
         return _answer(key, count, total, False, steps, values, times, truncated=len(steps) < count)
     lo = 0 if start_step is None else start_step
@@ -601,7 +620,7 @@ def series(
         # the chunks are finer than the answer: their extremes are the only candidates a min/max bucket keeps
         count, steps, values = candidates
         steps, values = steps[(keep := _keep(steps, values, buckets))], values[keep]
-        times = times_of(job_id, key, steps)
+        times = times_of(job_id, key, steps, values)
     else:
         steps, values, times = read(job_id, key, lo, hi)
         count = len(steps)
@@ -662,17 +681,25 @@ def read(job_id, key: str, lo: int, hi: int, *, limit: int | None = None) -> tup
     return steps, values, micros / 1e6
 
 
-def times_of(job_id, key: str, steps: np.ndarray) -> np.ndarray:
-    """The recorded times (epoch seconds) of the given stored steps of a series, in the order given: one
-    query over the chunks that hold them."""
+def times_of(job_id, key: str, steps: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
+    """The recorded times (epoch seconds) of the given stored points of a series, in the order given, each
+    found by its step (and, given `values`, its value too: a history may hold several points at one step): one
+    query over the chunks that hold them. Raises KeyError for a point not stored."""
     if len(steps) == 0:
         return np.zeros(0, np.float64)
     blocks = np.unique(steps // CHUNK_STEPS).tolist()
     rows = MetricChunk.objects.filter(job_id=job_id, key=key, block__in=blocks).order_by("block")
-    stored, _, micros = _unpack(rows.values_list("step_bytes", "value_bytes", "time_bytes"))
+    stored, stored_values, micros = _unpack(rows.values_list("step_bytes", "value_bytes", "time_bytes"))
     at = np.searchsorted(stored, steps)
     if not (at < len(stored)).all() or not (stored[np.minimum(at, len(stored) - 1)] == steps).all():
         raise KeyError(f"a step of {key} is not stored")
+    if values is not None:
+        for i in np.flatnonzero(stored_values[at] != values).tolist():  # another point of the same step
+            end = np.searchsorted(stored, steps[i], side="right")
+            match = at[i] + np.flatnonzero(stored_values[at[i] : end] == values[i])
+            if not len(match):
+                raise KeyError(f"a point of {key} is not stored")
+            at[i] = match[0]
     return micros[at] / 1e6
 
 
@@ -705,8 +732,13 @@ def _extremes(job_id, key: str, lo: int, hi: int) -> tuple[int, np.ndarray, np.n
     count = sum(r[0] for r in rows) + len(edge_steps)
     steps = np.array([s for r in rows for s in (r[1], r[3])] + edge_steps.tolist(), dtype=np.int64)
     values = np.array([v for r in rows for v in (r[2], r[4])] + edge_values.tolist(), dtype=np.float64)
-    steps, first_seen = np.unique(steps, return_index=True)  # sorted; a one-point chunk names its point twice
-    return count, steps, values[first_seen]
+    # sorted by step; a one-point chunk names its point twice (a history's step may hold its low and its high)
+    order = np.lexsort((values, steps))
+    steps, values = steps[order], values[order]
+    if len(steps) > 1:
+        new = np.r_[True, (steps[1:] != steps[:-1]) | (values[1:] != values[:-1])]
+        steps, values = steps[new], values[new]
+    return count, steps, values
 
 
 def downsample(steps: np.ndarray, values: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
@@ -844,3 +876,26 @@ def latest_points(job_ids) -> dict:
         micros = int.from_bytes(bytes(times)[-8:], "big", signed=True)
         out.setdefault(job_id, []).append((key, int(step), float(value), micros / 1e6))
     return out
+
+
+def history_page(job_id, key: str, offset: int, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Points `offset` to `offset + limit` of one series in stored order (step, then time), as (steps int64,
+    values float64, times float64 epoch seconds, the series' total count): a page of a history, read from the
+    chunks' counts and only the chunks that hold the page (a page deep in a 100,000-point series unpacks about
+    limit / CHUNK_STEPS chunks, not the whole series)."""
+    counts = list(MetricChunk.objects.filter(job_id=job_id, key=key).order_by("block").values_list("block", "count"))
+    total = sum(count for _, count in counts)
+    wanted, before, seen = [], None, 0
+    for block, count in counts:
+        if seen + count > offset and seen < offset + limit:
+            wanted.append(block)
+            before = seen if before is None else before
+        seen += count
+    if not wanted:
+        steps, values, times = _empty()
+        return steps, values, times, total
+    rows = MetricChunk.objects.filter(job_id=job_id, key=key, block__in=wanted).order_by("block")
+    steps, values, micros = _unpack(rows.values_list("step_bytes", "value_bytes", "time_bytes"))
+    start = offset - before
+    end = start + limit
+    return steps[start:end], values[start:end], micros[start:end] / 1e6, total

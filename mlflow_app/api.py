@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 from accounts_app.models import Role, Team, User
 from accounts_app.permissions import require_role
 from accounts_app.selectors import teams_for_user
+from config.jsonsafe import unsafe_text
 from jobs_app import metrics, selectors
 from jobs_app.models import DEFAULT_EXPERIMENT, Experiment, Job, LifecycleStage
 from jobs_app.services import experiments as services
@@ -35,6 +36,7 @@ from mlflow_app.protocol import (
     error_of,
     experiment_json,
     from_ms,
+    integer,
     key_values,
     metric_value,
     not_found,
@@ -57,6 +59,9 @@ class MlflowApi(APIView):
     schema = None  # MLflow's protocol is documented by MLflow, not in Eco's OpenAPI schema
 
     def get(self, request, **kwargs):
+        data = dict(request.query_params.lists()) if request.method == "GET" else request.data
+        if problem := unsafe_text(data):
+            raise MlflowError("INVALID_PARAMETER_VALUE", problem)  # a NUL, say, that PostgreSQL cannot hold
         return Response(self.operation(request, Fields(request)))  # an instance attribute: not bound
 
     post = patch = delete = get
@@ -98,7 +103,7 @@ def experiment_by_id(user: User, value) -> Experiment:
     text = str(value)
     if text == "0":
         return services.default_experiment(team=_only_team(user, "the default experiment (id 0)"))
-    if not text.isdigit() or len(text) > 18:
+    if not search.EXPERIMENT_ID.fullmatch(text):
         raise not_found(f"No experiment with id={text}.")
     found = selectors.experiments_for_user(user=user).filter(pk=int(text)).first()
     if found is None:
@@ -334,12 +339,8 @@ def _points(items, where: str) -> list[tuple]:
                 "INVALID_PARAMETER_VALUE", f"{where}[{i}] must be an object {{key, value, timestamp, step}}."
             )
         value = metric_value(item.get("value"), f"{where}[{i}].value")
-        try:
-            timestamp, step = int(item.get("timestamp")), int(item.get("step") or 0)
-        except (TypeError, ValueError):
-            raise MlflowError(
-                "INVALID_PARAMETER_VALUE", f"{where}[{i}]: timestamp and step must be integers."
-            ) from None
+        timestamp = integer(item.get("timestamp"), f"{where}[{i}].timestamp")
+        step = integer(item.get("step"), f"{where}[{i}].step", default=0)
         points.append({"key": item.get("key"), "step": step, "value": value, "time": timestamp / 1000})
     try:
         metrics.check_points(points)  # the store's rules; it keeps one point per (key, step), a history all
@@ -404,7 +405,9 @@ def runs_log_inputs(request, fields: Fields) -> dict:
     return {}
 
 
-RUN_VIEW = {1: Q(deleted_at__isnull=True), 2: Q(deleted_at__isnull=False), 3: Q()}
+# a run is deleted when it is, or when its experiment is (MLflow hides a deleted experiment's runs from active searches)
+_LIVE = Q(deleted_at__isnull=True) & (Q(experiment__isnull=True) | Q(experiment__lifecycle_stage=LifecycleStage.ACTIVE))
+RUN_VIEW = {1: _LIVE, 2: ~_LIVE, 3: Q()}
 
 
 def runs_search(request, fields: Fields) -> dict:
@@ -428,30 +431,22 @@ def runs_search(request, fields: Fields) -> dict:
 # --- metric histories ----------------------------------------------------------------------------------
 
 
-def _history(job: Job, key: str) -> tuple:
-    steps, values, times = metrics.read(job.pk, key, 0, metrics.STEP_MAX)
-    return steps.tolist(), values.tolist(), times.tolist()
-
-
 def metrics_get_history(request, fields: Fields) -> dict:
     job = run_for(request.user, fields.first("run_id", "run_uuid"))
     key = fields.str("metric_key", required=True)
-    steps, values, times = _history(job, key)
-    rows = list(zip(steps, values, times, strict=True))
-    found, token = search.page(
-        rows,
-        fields.data.get("max_results"),
-        fields.str("page_token"),
-        default=HISTORY_MAX_RESULTS,
-        limit=HISTORY_MAX_RESULTS,
-    )
+    size = fields.int("max_results") or HISTORY_MAX_RESULTS
+    if not 1 <= size <= HISTORY_MAX_RESULTS:
+        raise MlflowError("INVALID_PARAMETER_VALUE", f"max_results must be from 1 to {HISTORY_MAX_RESULTS}.")
+    offset = search.token_offset(fields.str("page_token"))
+    steps, values, times, total = metrics.history_page(job.pk, key, offset, size)
     answer: dict = {
         "metrics": [
-            {"key": key, "value": value, "timestamp": int(round(at * 1000)), "step": step} for step, value, at in found
+            {"key": key, "value": value, "timestamp": int(round(at * 1000)), "step": step}
+            for step, value, at in zip(steps.tolist(), values.tolist(), times.tolist(), strict=True)
         ]
     }
-    if token:
-        answer["next_page_token"] = token
+    if offset + size < total:
+        answer["next_page_token"] = search.offset_token(offset + size)
     return answer
 
 

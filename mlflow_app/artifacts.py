@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from accounts_app.models import Role
 from accounts_app.permissions import require_role
+from config.jsonsafe import unsafe_text
 from datasets_app import blobs
 from datasets_app.uploads import raw_body
 from jobs_app import selectors
@@ -27,7 +28,9 @@ from mlflow_app.protocol import MlflowError, not_found
 def _locate(user, path: str) -> tuple[Job, str]:
     """(the run, the artifact path inside it) of a proxy path `<experiment id>/<run id>/artifacts[/<path>]`.
     Raises RESOURCE_DOES_NOT_EXIST for a path outside a run of the caller's teams."""
-    parts = [p for p in path.strip("/").split("/")]
+    if problem := unsafe_text(path, "path"):
+        raise MlflowError("INVALID_PARAMETER_VALUE", problem)
+    parts = path.strip("/").split("/")
     if len(parts) < 3 or parts[2] != "artifacts":
         raise not_found(f"No artifact at {path!r}: Eco keeps a run's artifacts under <experiment>/<run>/artifacts/.")
     job = run_for(user, parts[1])

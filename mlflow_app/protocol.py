@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 
 from django.http import Http404
@@ -139,8 +140,7 @@ def ms(moment: datetime | None) -> int | None:
 def from_ms(value, name: str) -> datetime:
     """Epoch milliseconds (an int or a numeric string) as a datetime. Raises MlflowError."""
     try:
-        number = int(value)
-        return datetime.fromtimestamp(number / 1000, tz=UTC)
+        return datetime.fromtimestamp(integer(value, name) / 1000, tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         raise MlflowError("INVALID_PARAMETER_VALUE", f"Parameter '{name}' must be epoch milliseconds.") from None
 
@@ -153,9 +153,27 @@ def metric_value(value, where: str) -> float:
             "INVALID_PARAMETER_VALUE",
             f"{where}: {value} is not stored: Eco keeps finite metric values only (log a finite value or skip it).",
         )
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+    try:
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    except OverflowError:  # an integer beyond any float
+        number = math.nan
+    if not math.isfinite(number):
         raise MlflowError("INVALID_PARAMETER_VALUE", f"{where}: must be a finite number.")
-    return float(value)
+    return number
+
+
+def integer(value, where: str, *, default: int | None = None) -> int:
+    """An int64 field as the client sends it (a JSON integer, or a string of digits); None or absent gives
+    `default`. A fraction, a bool or anything else is refused. Raises MlflowError."""
+    if value is None and default is not None:
+        return default
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,19}", value):
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+        raise MlflowError("INVALID_PARAMETER_VALUE", f"{where}: must be an integer.")
+    return value
 
 
 def key_values(items, where: str) -> dict[str, str]:

@@ -186,6 +186,9 @@ def _list(tokens, i) -> tuple[list[str], int]:
         raise invalid("a list is closed by ')'.")
 
 
+EXPERIMENT_ID = re.compile(r"[0-9]{1,18}")
+OFFSET_MAX = 10**9
+
 RUN_ATTRIBUTES = {
     "run_id": "id",
     "run_name": "string",
@@ -220,8 +223,8 @@ def _checked(clause: Clause, attributes: dict) -> Clause:
             raise invalid(f"attributes.{key} compares with {', '.join(NUMERIC)} and a number of epoch milliseconds.")
         if sort == "string" and (op not in STRING or not isinstance(value, str)):
             raise invalid(f"attributes.{key} compares with = != LIKE ILIKE and a 'quoted string'.")
-        if sort == "id" and op not in ("=", "!=", "IN", "NOT IN"):
-            raise invalid(f"attributes.{key} compares with = != IN NOT IN.")
+        if sort == "id" and (op not in ("=", "!=", "IN", "NOT IN") or isinstance(value, float)):
+            raise invalid(f"attributes.{key} compares with = != IN NOT IN and a 'quoted id' or a list of them.")
         return Clause(kind, key, op, value)
     return clause
 
@@ -264,7 +267,10 @@ def latest_metric(key: str):
 
 
 def _ms(value: float) -> datetime:
-    return datetime.fromtimestamp(value / 1000, tz=UTC)
+    try:
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise invalid(f"{value:g} is not a time in epoch milliseconds Eco can hold.") from None
 
 
 def _run_id(value: str) -> uuid.UUID | None:
@@ -403,7 +409,7 @@ def filter_experiments(experiments: QuerySet, text) -> QuerySet:
                 both if op != "!=" else _compare("name", op, value) & _compare("_full_name", op, value)
             )
         elif kind == "attributes" and key == "experiment_id" and op in ("=", "!=", "IN", "NOT IN"):
-            ids = [v for v in ([value] if isinstance(value, str) else value) if str(v).isdigit()]
+            ids = [v for v in ([value] if isinstance(value, str) else value) if EXPERIMENT_ID.fullmatch(str(v))]
             q = Q(pk__in=[int(v) for v in ids])
             experiments = experiments.filter(q if op in ("=", "IN") else ~q)
         elif kind == "attributes" and key in ("creation_time", "last_update_time") and isinstance(value, float):
@@ -434,22 +440,31 @@ def page(queryset: QuerySet, max_results, page_token, *, default: int, limit: in
     size = default if max_results in (None, "") else _int(max_results, "max_results")
     if not 1 <= size <= limit:
         raise invalid(f"must be from 1 to {limit}.", "max_results")
-    offset = 0
-    if page_token:
-        try:
-            offset = int(json.loads(base64.urlsafe_b64decode(str(page_token).encode()))["offset"])
-        except (ValueError, KeyError, TypeError):
-            raise invalid("is not a page token this server gave.", "page_token") from None
-        if offset < 0:
-            raise invalid("is not a page token this server gave.", "page_token")
+    offset = token_offset(page_token)
     rows = list(queryset[offset : offset + size + 1])
-    more = len(rows) > size
-    token = base64.urlsafe_b64encode(json.dumps({"offset": offset + size}).encode()).decode() if more else None
-    return rows[:size], token
+    return rows[:size], offset_token(offset + size) if len(rows) > size else None
+
+
+def token_offset(page_token) -> int:
+    """The offset a page token (offset_token) holds; 0 for none. Raises UserError for a token not ours."""
+    if not page_token:
+        return 0
+    try:
+        offset = int(json.loads(base64.urlsafe_b64decode(str(page_token).encode()))["offset"])
+    except (ValueError, KeyError, TypeError):
+        raise invalid("is not a page token this server gave.", "page_token") from None
+    if not 0 <= offset <= OFFSET_MAX:
+        raise invalid("is not a page token this server gave.", "page_token")
+    return offset
+
+
+def offset_token(offset: int) -> str:
+    """An opaque page token: base64 JSON of the next page's offset."""
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
 
 
 def _int(value, field: str) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise invalid("must be an integer.", field) from None

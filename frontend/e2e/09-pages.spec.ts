@@ -61,6 +61,11 @@ for (const scheme of ["light", "dark"] as const) {
           await expect(page.getByRole("table", { name: "Source" })).toContainText("0123456789ab");
           await expect(page.getByRole("table", { name: "Source" })).toContainText("dirty");
           await expect(page.getByRole("link", { name: "notes.md" })).toBeVisible();
+          // its experiment, name and own tags (MLflow's system tags, mlflow.*, left out)
+          await expect(page.getByText("sgd-baseline")).toBeVisible();
+          await expect(page.getByText("churn", { exact: true })).toBeVisible();
+          await expect(page.getByLabel("Tags")).toContainText("stage: dev");
+          await expect(page.getByLabel("Tags")).not.toContainText("mlflow.user");
         }
         await expectAccessible(page, `${name} (${scheme}, ${width} px)`);
         await screenshot(page, name, width, scheme);

@@ -44,6 +44,18 @@ def check_name(value, *, field: str = "name") -> str:
     return names.nfc(value.strip())
 
 
+def check_run_name(value, *, field: str = "run_name") -> str:
+    """A run's name: a printable string of 1 to NAME_MAX characters ("/" allowed: sweep/lr=0.1), in NFC.
+    Raises UserError(field)."""
+    if not isinstance(value, str) or not value.strip():
+        raise UserError("must be a non-empty string.", field=field)
+    if len(value) > NAME_MAX:
+        raise UserError(f"must be at most {NAME_MAX} characters.", field=field)
+    if problem := names.problem(value):
+        raise UserError(problem, field=field)
+    return names.nfc(value.strip())
+
+
 def check_tags(tags, *, field: str = "tags") -> dict[str, str]:
     """Tags as {key: value}, both strings (a key printable, 1 to TAG_KEY_MAX characters; a value at most
     TAG_VALUE_MAX). Raises UserError naming the tag."""
@@ -105,7 +117,11 @@ def update_experiment(*, actor: User, experiment: Experiment, name=None, tags=No
     if delete_tag is not None:
         experiment.tags = {k: v for k, v in experiment.tags.items() if k != delete_tag}
     experiment.updated_at = timezone.now()
-    experiment.save(update_fields=["name", "tags", "updated_at"])
+    try:
+        with transaction.atomic():
+            experiment.save(update_fields=["name", "tags", "updated_at"])
+    except IntegrityError:  # renamed to the same name at the same moment by another request
+        raise AlreadyExists(f"the team already has an experiment named {name!r}.", field="new_name") from None
     return experiment
 
 
@@ -140,7 +156,7 @@ def start_run(
     tags = check_tags(tags or {})
     job = submit_job(actor=actor, team=experiment.team, kind="tracking", spec={})
     job.experiment = experiment
-    job.name = check_name(name, field="run_name") if name else f"run-{job.pk.hex[:8]}"
+    job.name = check_run_name(name) if name else f"run-{job.pk.hex[:8]}"
     job.tags = tags
     if start_time is not None:
         job.started_at = start_time
@@ -172,7 +188,7 @@ def update_run(
     job = Job.objects.select_for_update().get(pk=job.pk)
     _check_writer(job, actor)
     if name is not None:
-        job.name = check_name(name, field="run_name")
+        job.name = check_run_name(name)
         job.tags = {**job.tags, "mlflow.runName": job.name} if "mlflow.runName" in job.tags else job.tags
         job.save(update_fields=["name", "tags"])
     if status is None or status == "SCHEDULED":
@@ -203,6 +219,8 @@ def set_run_deleted(*, actor: User, job: Job, deleted: bool) -> Job:
     """Delete (soft) or restore a run: a deleted run answers only to those who ask for deleted runs. Its
     creator may, and a maintainer or admin of its team. Raises Forbidden (403) for anyone else."""
     job = Job.objects.select_for_update().get(pk=job.pk)
+    if job.kind != "tracking":
+        raise UserError(f"only a tracking run is deleted this way; this is a {job.kind} job (cancel it instead).")
     if actor.pk != job.created_by_id and role_of(user=actor, team=job.team) not in (Role.MAINTAINER, Role.ADMIN):
         raise Forbidden("Only the run's creator, or a maintainer or admin of its team, deletes or restores it.")
     if (job.deleted_at is not None) != deleted:
@@ -283,8 +301,11 @@ def log_inputs(*, actor: User, job: Job, datasets: list[dict]) -> Job:
             raise UserError(
                 "must be an object {dataset: {name, digest, source_type, source}, tags}.", field=f"datasets[{i}]"
             )
-        for name in ("name", "digest", "source_type", "source"):
-            if not isinstance(dataset.get(name), str) or (name in ("name", "digest") and not dataset[name]):
+        for name in ("name", "digest", "source_type", "source", "schema", "profile"):
+            value = dataset.get(name)
+            if name in ("schema", "profile") and value is None:
+                continue
+            if not isinstance(value, str) or (name in ("name", "digest") and not value):
                 raise UserError("must be a string.", field=f"datasets[{i}].dataset.{name}")
         tags = check_tags(entry.get("tags") or {}, field=f"datasets[{i}].tags")
         record = {

@@ -110,6 +110,12 @@ def _tracked_run(owner, team) -> None:
     run = services.submit_job(
         actor=owner, team=team, kind="tracking", spec={"params": {"lr": 0.01}, "environment": environment}
     )
+    # what MLflow's client sets on a run it starts: an experiment, a name and tags
+    from jobs_app.services import experiments
+
+    run.experiment = experiments.create_experiment(actor=owner, team=team, name="churn")
+    run.name, run.tags = "sgd-baseline", {"stage": "dev", "mlflow.user": "e2e-owner"}
+    run.save(update_fields=["experiment", "name", "tags"])
     metrics.ingest(run.pk, [("loss", step, 1.0 / (step + 1)) for step in range(50)])
     log_text_artifact(actor=owner, job=run, path="notes.md", data=b"# notes\nconverged")
     services.finish_run(actor=owner, job=run, status="succeeded")

@@ -333,3 +333,39 @@ def test_artifacts_go_through_the_proxy_into_eco_blobs(mlflow_env, ada, monkeypa
     refused = eve.put(f"{base}/evil.txt", b"x", content_type="application/octet-stream")
     assert refused.status_code == 404 and refused.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     assert not job.artifacts.filter(path="evil.txt").exists()
+
+
+def test_a_long_history_comes_back_page_by_page(mlflow_env, ada, monkeypatch):
+    """200 points over three chunks, two at each even step: pages of 30 give them all back, in order, once."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    token = use_token(monkeypatch, ada)
+    with mlflow.start_run() as run:
+        pass
+    points = [Metric("loss", float(i), 1_700_000_000_000 + i, (i // 2) * 2 if i % 4 < 2 else i) for i in range(200)]
+    MlflowClient().log_batch(run.info.run_id, metrics=points[:120])
+    MlflowClient().log_batch(run.info.run_id, metrics=points[120:])
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    got, page_token, pages = [], None, 0
+    while True:
+        query = {"run_id": run.info.run_id, "metric_key": "loss", "max_results": 30}
+        if page_token:
+            query["page_token"] = page_token
+        body = api.get("/api/2.0/mlflow/metrics/get-history", query).json()
+        got += [(m["step"], m["value"], m["timestamp"]) for m in body["metrics"]]
+        pages += 1
+        page_token = body.get("next_page_token")
+        if not page_token:
+            break
+    assert pages == 7
+    assert got == sorted((p.step, p.value, p.timestamp) for p in points)
+    assert [(m.step, m.value) for m in MlflowClient().get_metric_history(run.info.run_id, "loss")] == [
+        (s, v) for s, v, _ in got
+    ]
+    bad = api.get(
+        "/api/2.0/mlflow/metrics/get-history", {"run_id": run.info.run_id, "metric_key": "loss", "page_token": "x"}
+    )
+    assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"

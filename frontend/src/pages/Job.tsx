@@ -100,6 +100,8 @@ function JobView({ job }: { job: JobDetail }) {
   const { inputs, outputs } = jobLinks(job);
   const params = jobParams(job);
   const environment = environmentOf(job.spec);
+  // a run's own tags; MLflow's client adds its system tags (mlflow.*), left out here
+  const userTags = Object.entries((job.tags ?? {}) as Record<string, unknown>).filter(([key]) => !key.startsWith("mlflow."));
 
   return (
     <Stack gap="lg">
@@ -165,6 +167,8 @@ function JobView({ job }: { job: JobDetail }) {
           ["Duration", duration(job)],
           ["Team", job.team],
           ["Priority", String(job.priority)],
+          ...(job.name ? [["Run name", job.name]] : []),
+          ...(job.experiment_name ? [["Experiment", job.experiment_name]] : []),
         ].map(([label, value]) => (
           <div key={label}>
             <Text component="dt" size="xs" c="dimmed">
@@ -176,6 +180,19 @@ function JobView({ job }: { job: JobDetail }) {
           </div>
         ))}
       </SimpleGrid>
+
+      {userTags.length > 0 && (
+        <Group gap={6} role="group" aria-label="Tags">
+          <Text size="xs" c="dimmed">
+            Tags
+          </Text>
+          {userTags.map(([key, value]) => (
+            <Badge key={key} variant="light" color="gray" tt="none">
+              {key}: {String(value)}
+            </Badge>
+          ))}
+        </Group>
+      )}
 
       {job.status === "queued" && job.queue_reason && (
         <Alert color="gray" title="Waiting" role="status">
