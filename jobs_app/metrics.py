@@ -596,15 +596,19 @@ def series(
         if lo > STEP_MAX:
             return _answer(key, 0, _count(job_id, key, 0, STEP_MAX), False, *_empty(), truncated=False)
         count = _count(job_id, key, lo, hi)
-        steps, values, times = read(job_id, key, lo, hi, limit=max_points)
-        if len(steps) < count and len(steps):
-            # a page never ends inside a step (a history holds several points at one): the next read, after the
-            # page's last step, must not skip the rest of that step
-            whole = steps < steps[-1]
-            if whole.any():
-                steps, values, times = steps[whole], values[whole], times[whole]
-            else:  # the page is one step's points: all of them come, beyond max_points
-                steps, values, times = read(job_id, key, int(steps[-1]), int(steps[-1]))
+        limit = None if max_points is None else max_points + 1
+        steps, values, times = read(job_id, key, lo, hi, limit=limit)
+        if max_points is not None and len(steps) > max_points:
+            following = steps[max_points]
+            steps, values, times = steps[:max_points], values[:max_points], times[:max_points]
+            if steps[-1] == following:
+                # a page never ends inside a step (a history holds several points at one): the next read, after
+                # the page's last step, must not skip the rest of that step
+                whole = steps < following
+                if whole.any():
+                    steps, values, times = steps[whole], values[whole], times[whole]
+                else:  # the page is one step's points: all of them come, beyond max_points
+                    steps, values, times = read(job_id, key, int(following), int(following))
         total = count if after_step < 0 else _count(job_id, key, 0, STEP_MAX)
         return _answer(key, count, total, False, steps, values, times, truncated=len(steps) < count)
     lo = 0 if start_step is None else start_step

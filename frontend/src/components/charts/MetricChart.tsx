@@ -51,12 +51,21 @@ export function MetricChart({ jobId, metricKey, live, x, smooth, window: win, on
   const [settledWidth] = useDebouncedValue(plotWidth, SETTLE_MS);
   const maxPoints = maxPointsFor(plotWidth);
   const zoomed = win.from !== undefined || win.to !== undefined;
-  const request = windowRequest(metricKey, plotWidth, win);
+  // The width the series is read for follows the settled plot width only where a new read would show more: the
+  // held series is a min/max selection and the chart grew. An exact series serves any width (the client thins
+  // it), so a resize (a scrollbar appearing, the grid reflowing as charts arrive) never reads it again.
+  const [readWidth, setReadWidth] = useState(0);
+  const heldExact = useRef(false);
+  useEffect(() => {
+    if (width <= 0 || settledWidth !== plotWidth) return;
+    setReadWidth((current) => (current === 0 || (!heldExact.current && plotWidth > current) ? plotWidth : current));
+  }, [width, settledWidth, plotWidth]);
+  const request = windowRequest(metricKey, readWidth || plotWidth, win);
 
   const base = useQuery({
     queryKey: ["job-metric", jobId, metricKey, request],
     queryFn: ({ signal }) => fetchSeries(jobId, request, signal),
-    enabled: width > 0 && settledWidth === plotWidth,
+    enabled: readWidth > 0,
     staleTime: Infinity,
     refetchOnWindowFocus: false,
     placeholderData: keepPreviousData,
@@ -65,6 +74,7 @@ export function MetricChart({ jobId, metricKey, live, x, smooth, window: win, on
   const [series, setSeries] = useState<Series>(EMPTY_SERIES);
   const seriesRef = useRef(series);
   seriesRef.current = series;
+  heldExact.current = series.steps.length > 0 && !series.downsampled;
   const fresh = useRef(false);
   useEffect(() => {
     if (base.data && !base.isPlaceholderData) {
