@@ -167,8 +167,16 @@ def experiment_id_of(job: Job) -> str:
 
 
 def _runs_json(jobs: list[Job]) -> list[dict]:
+    """Runs in MLflow's shape: their latest points in one query, a team's default experiment looked up once."""
     latest = metrics.latest_points([job.pk for job in jobs])
-    return [run_json(job, experiment_id_of(job), latest.get(job.pk, [])) for job in jobs]
+    defaults: dict = {}  # team id -> its default experiment's id, for runs without an experiment
+    for job in jobs:
+        if job.experiment_id is None and job.team_id not in defaults:
+            defaults[job.team_id] = experiment_id_of(job)
+    return [
+        run_json(job, str(job.experiment_id) if job.experiment_id else defaults[job.team_id], latest.get(job.pk, []))
+        for job in jobs
+    ]
 
 
 # --- experiments ---------------------------------------------------------------------------------------

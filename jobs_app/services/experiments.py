@@ -8,6 +8,7 @@ started it (jobs_app.attempts.check_writer); deleting a run or an experiment is 
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import datetime
@@ -21,6 +22,7 @@ from accounts_app.services import record_audit
 from jobs_app import attempts, metrics
 from jobs_app.models import DEFAULT_EXPERIMENT, Experiment, Job, JobStatus, LifecycleStage
 from jobs_app.services.submission import cancel_job, finish_run, submit_job
+from jobs_app.services.tracking import log_params
 from ml import names
 from ml.errors import AlreadyExists, Conflict, Forbidden, UserError
 
@@ -31,17 +33,12 @@ RUN_TAGS_MAX_BYTES = 64 * 1024
 
 
 def check_name(value, *, field: str = "name") -> str:
-    """An experiment's or a run's name: a printable string of 1 to NAME_MAX characters without "/" (a name
-    `team/experiment` picks the team), in NFC. Raises UserError(field)."""
-    if not isinstance(value, str) or not value.strip():
-        raise UserError("must be a non-empty string.", field=field)
-    if len(value) > NAME_MAX:
-        raise UserError(f"must be at most {NAME_MAX} characters.", field=field)
-    if problem := names.problem(value):
-        raise UserError(problem, field=field)
-    if "/" in value:
+    """An experiment's name: a run's name (check_run_name) without "/" (a name `team/experiment` picks the
+    team). Raises UserError(field)."""
+    name = check_run_name(value, field=field)
+    if "/" in name:
         raise UserError('must not contain "/" (the name "team/experiment" picks the team).', field=field)
-    return names.nfc(value.strip())
+    return name
 
 
 def check_run_name(value, *, field: str = "run_name") -> str:
@@ -235,8 +232,6 @@ def set_run_tags(*, actor: User, job: Job, tags: dict | None = None, delete: str
     """Set tags on a run ({key: value}; a key set again takes the new value) or delete one tag key (absent:
     UserError, as MLflow answers). Only the run's creator writes (Forbidden otherwise). The run's tags stay
     within RUN_TAGS_MAX_BYTES of JSON (UserError)."""
-    import json
-
     job = Job.objects.select_for_update().get(pk=job.pk)
     _check_writer(job, actor)
     merged = dict(job.tags)
@@ -270,8 +265,6 @@ def log_batch(*, actor: User, job: Job, points: list[tuple], params: dict, tags:
     """A client's batch in one transaction: metric points as a history (log_history), parameters
     (services.tracking.log_params: a parameter logged again must keep its value) and tags (set_run_tags).
     Nothing is written when any part is refused (UserError, Forbidden, Conflict)."""
-    from jobs_app.services.tracking import log_params
-
     if params:
         log_params(actor=actor, job=job, params=params)
     if tags:
