@@ -410,3 +410,44 @@ class Experiment(models.Model):
 
 
 DEFAULT_EXPERIMENT = "Default"
+
+
+class LoggedModelStatus(models.TextChoices):
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class LoggedModel(models.Model):
+    """A model a tracking run logged through MLflow 3's client (`mlflow.<flavor>.log_model`): an MLflow model
+    folder (its `MLmodel` file, the weights, the environment files) kept as the run's artifacts under
+    `models/<id>/` (`artifact_prefix`), so the run's artifact list and quota count them. `status` is pending
+    while the client uploads the files, then ready (or failed). Registering it (`source` "models:/m-<id>")
+    makes an Eco model version of the files (models_app.services.register_mlflow_version)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="logged_models")
+    name = models.CharField(max_length=250)
+    model_type = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=8, choices=LoggedModelStatus.choices, default=LoggedModelStatus.PENDING)
+    status_message = models.TextField(blank=True)
+    tags = models.JSONField(default=dict, blank=True, help_text="{key: string value}")
+    params = models.JSONField(default=dict, blank=True, help_text="{key: string value}")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=LoggedModelStatus.values), name="logged_model_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"m-{self.pk.hex} ({self.name})"
+
+    @property
+    def artifact_prefix(self) -> str:
+        """The run artifact path its files are kept under (no trailing slash)."""
+        return f"models/m-{self.pk.hex}"

@@ -14,6 +14,7 @@ from jobs_app.models import (
     JobLog,
     JobOutput,
     JobStatus,
+    LoggedModel,
     MetricChunk,
     RetrainTrigger,
     TeamMonthUsage,
@@ -40,6 +41,13 @@ def experiments_for_user(*, user: User) -> QuerySet[Experiment]:
 
 def experiment_for_user(*, user: User, pk) -> Experiment:
     return get_object_or_404(experiments_for_user(user=user), pk=pk)
+
+
+def logged_models_for_user(*, user: User) -> QuerySet[LoggedModel]:
+    """The logged models of the user's teams' runs (deleted ones too: MLflow's protocol says which)."""
+    return LoggedModel.objects.filter(job__team__in=team_ids_for_user(user)).select_related(
+        "job__team", "job__experiment", "created_by"
+    )
 
 
 def job_id_of(*, kind: str, object_id) -> str | None:

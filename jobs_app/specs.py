@@ -24,7 +24,7 @@ from jobs_app.services import admission
 from ml.formats import missing_counts
 from ml.names import clean_name
 from models_app import selectors as model_selectors
-from models_app.models import ModelVersion, RegisteredModel
+from models_app.models import ModelVersion, RegisteredModel, WeightsFormat
 
 MAX_PRIORITY = 10
 MODEL_NAME_MAX = 200
@@ -68,6 +68,9 @@ def model_version(user: User, team: Team, value, field: str = "spec.model_versio
         raise error(field, f"Model version {value} does not exist.") from None
     if version.model.team_id != team.pk:
         raise error(field, f"Model version {value} does not exist in team '{team.slug}'.")
+    if version.format == WeightsFormat.MLFLOW:
+        name = version.model.name
+        raise error(field, f"v{version.version} of '{name}' is an MLflow model Eco stores but never loads.")
     return version
 
 
@@ -87,6 +90,8 @@ def model_field(team: Team, value, task: str | None, field: str = "spec.model") 
         model = named(RegisteredModel.objects.filter(team=team), value).first()
         if model is None:
             return {"model": None, "model_name": value}
+    if task is not None and not model.task:
+        raise error(field, f"model '{model.name}' has no task (registered through MLflow); train into another model.")
     if task is not None and model.task != task:
         raise error(field, f"model '{model.name}' is a {model.task} model; the dataset is {task}.")
     return {"model": str(model.pk), "model_name": model.name}

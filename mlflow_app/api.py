@@ -62,7 +62,7 @@ class MlflowApi(APIView):
         data = dict(request.query_params.lists()) if request.method == "GET" else request.data
         if problem := unsafe_text(data):
             raise MlflowError("INVALID_PARAMETER_VALUE", problem)  # a NUL, say, that PostgreSQL cannot hold
-        return Response(self.operation(request, Fields(request)))  # an instance attribute: not bound
+        return Response(self.operation(request, Fields(request), **kwargs))  # an instance attribute: not bound
 
     post = patch = delete = get
 
@@ -84,7 +84,7 @@ def route(operation, *methods: str, reads_only: bool = False):
 # --- which experiment ----------------------------------------------------------------------------------
 
 
-def _only_team(user: User, purpose: str) -> Team:
+def only_team(user: User, purpose: str) -> Team:
     teams = list(teams_for_user(user)[:2])
     if len(teams) == 1:
         return teams[0]
@@ -102,7 +102,7 @@ def experiment_by_id(user: User, value) -> Experiment:
     team). Raises RESOURCE_DOES_NOT_EXIST."""
     text = str(value)
     if text == "0":
-        return services.default_experiment(team=_only_team(user, "the default experiment (id 0)"))
+        return services.default_experiment(team=only_team(user, "the default experiment (id 0)"))
     if not search.EXPERIMENT_ID.fullmatch(text):
         raise not_found(f"No experiment with id={text}.")
     found = selectors.experiments_for_user(user=user).filter(pk=int(text)).first()
@@ -111,7 +111,7 @@ def experiment_by_id(user: User, value) -> Experiment:
     return found
 
 
-def _split(user: User, name: str) -> tuple[Team | None, str]:
+def split_name(user: User, name: str) -> tuple[Team | None, str]:
     if "/" in name:
         slug, plain = name.split("/", 1)
         team = teams_for_user(user).filter(slug=slug).first()
@@ -125,7 +125,7 @@ def experiment_by_name(user: User, name: str) -> Experiment:
     """The experiment named `name` ('team/name', or a plain name found in exactly one of the caller's teams;
     the default experiment is made when first asked for). Raises RESOURCE_DOES_NOT_EXIST, or
     INVALID_PARAMETER_VALUE for a plain name in several teams."""
-    team, plain = _split(user, name)
+    team, plain = split_name(user, name)
     if team is not None:
         if plain == DEFAULT_EXPERIMENT:
             return services.default_experiment(team=team)
@@ -142,7 +142,7 @@ def experiment_by_name(user: User, name: str) -> Experiment:
             f"Several of your teams have an experiment named '{plain}': name it 'team/{plain}'.",
         )
     if plain == DEFAULT_EXPERIMENT:
-        return services.default_experiment(team=_only_team(user, "the default experiment"))
+        return services.default_experiment(team=only_team(user, "the default experiment"))
     raise not_found(f"Could not find experiment with name '{name}'.")
 
 
@@ -184,9 +184,9 @@ def _runs_json(jobs: list[Job]) -> list[dict]:
 
 def experiments_create(request, fields: Fields) -> dict:
     name = fields.str("name", required=True)
-    team, plain = _split(request.user, name)
+    team, plain = split_name(request.user, name)
     if team is None:
-        team = _only_team(request.user, "a new experiment")
+        team = only_team(request.user, "a new experiment")
     require_role(user=request.user, team=team, minimum=Role.MEMBER)
     tags = key_values(fields.list("tags"), "tags")
     experiment = services.create_experiment(actor=request.user, team=team, name=plain, tags=tags)
@@ -249,7 +249,7 @@ def experiments_update(request, fields: Fields) -> dict:
     experiment = _writable_experiment(request, fields)
     new_name = fields.str("new_name")
     if new_name is not None:
-        team, plain = _split(request.user, new_name)
+        team, plain = split_name(request.user, new_name)
         if team is not None and team.pk != experiment.team_id:
             raise MlflowError("INVALID_PARAMETER_VALUE", "An experiment stays in its team: rename it within it.")
         services.update_experiment(actor=request.user, experiment=experiment, name=plain)
@@ -484,12 +484,3 @@ def endpoint_not_found(request, fields) -> dict:
     raise MlflowError(
         "ENDPOINT_NOT_FOUND", f"{request.method} {request.path}: Eco does not serve this MLflow endpoint."
     )
-
-
-def logged_models_search(request, fields: Fields) -> dict:
-    """MLflow 3's logged models: Eco keeps none yet (the client asks before listing a run's sub-folder), so
-    every search finds none, over experiments the caller can see."""
-    for value in fields.list("experiment_ids"):
-        experiment_by_id(request.user, value)
-    search.parse_filter(fields.data.get("filter"), {"name": "string", "model_id": "string", "source_run_id": "string"})
-    return {"models": []}

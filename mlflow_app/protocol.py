@@ -14,6 +14,7 @@ import math
 import re
 from datetime import UTC, datetime
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions
 
@@ -73,6 +74,12 @@ def error_of(exc: Exception) -> MlflowError | None:
         return MlflowError("REQUEST_LIMIT_EXCEEDED", str(exc.detail))
     if isinstance(exc, exceptions.ValidationError):
         return MlflowError("INVALID_PARAMETER_VALUE", json.dumps(exc.detail))
+    if isinstance(exc, DjangoValidationError):  # a service's 400 naming its field
+        if hasattr(exc, "error_dict"):
+            return MlflowError(
+                "INVALID_PARAMETER_VALUE", "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            )
+        return MlflowError("INVALID_PARAMETER_VALUE", " ".join(exc.messages))
     if isinstance(exc, exceptions.MethodNotAllowed):
         return MlflowError("ENDPOINT_NOT_FOUND", str(exc.detail))
     if isinstance(exc, exceptions.APIException) and 400 <= exc.status_code < 500:

@@ -235,7 +235,7 @@ def like_regex(pattern: str) -> str:
     return "^" + "".join(parts) + "$"
 
 
-def _compare(field: str, op: str, value) -> Q:
+def compare(field: str, op: str, value) -> Q:
     """A Q comparing annotation/field `field` with `value` (`!=` and the others never match a NULL)."""
     if op == "IS NULL":
         return Q(**{f"{field}__isnull": True})
@@ -273,7 +273,7 @@ def _ms(value: float) -> datetime:
         raise invalid(f"{value:g} is not a time in epoch milliseconds Eco can hold.") from None
 
 
-def _run_id(value: str) -> uuid.UUID | None:
+def parse_run_id(value: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(value)
     except (ValueError, AttributeError, TypeError):
@@ -285,15 +285,15 @@ def _term(runs: QuerySet, clause: Clause, n: int) -> tuple[QuerySet, Q]:
     kind, key, op, value = clause.kind, clause.key, clause.op, clause.value
     name = f"_f{n}"
     if kind == "metrics":
-        return runs.annotate(**{name: latest_metric(key)}), _compare(name, op, value)
+        return runs.annotate(**{name: latest_metric(key)}), compare(name, op, value)
     if kind == "params":
         runs = runs.annotate(**{name: KeyTextTransform(key, KeyTextTransform("params", "spec"))})
-        return runs, _compare(name, op, value)
+        return runs, compare(name, op, value)
     if kind == "tags":
-        return runs.annotate(**{name: KeyTextTransform(key, "tags")}), _compare(name, op, value)
+        return runs.annotate(**{name: KeyTextTransform(key, "tags")}), compare(name, op, value)
     if key == "run_id":
         ids = [value] if isinstance(value, str) else value
-        parsed = [found for found in map(_run_id, ids) if found is not None]
+        parsed = [found for found in map(parse_run_id, ids) if found is not None]
         if op in ("=", "IN"):
             return runs, Q(pk__in=parsed)
         return runs, ~Q(pk__in=parsed)
@@ -307,9 +307,9 @@ def _term(runs: QuerySet, clause: Clause, n: int) -> tuple[QuerySet, Q]:
         return runs, (~q if op == "!=" else q)
     if key in ("run_name", "user_id"):
         field = "name" if key == "run_name" else "created_by__username"
-        return runs, _compare(field, op, value)
+        return runs, compare(field, op, value)
     field = "finished_at" if key == "end_time" else "started_at"
-    return runs, _compare(field, op, _ms(value))
+    return runs, compare(field, op, _ms(value))
 
 
 def filter_runs(runs: QuerySet[Job], text) -> QuerySet[Job]:
@@ -388,9 +388,32 @@ EXPERIMENT_ORDER = {
 }
 
 
+def team_name(slug: str = "team__slug", name: str = "name"):
+    """The expression `team/name`: the name MLflow's clients see for a team's experiment or model."""
+    return Concat(F(slug), Value("/"), F(name), output_field=TextField())
+
+
 def with_full_name(experiments: QuerySet) -> QuerySet:
     """Experiments annotated with `_full_name`, the `team/name` MLflow's clients see."""
-    return experiments.annotate(_full_name=Concat(F("team__slug"), Value("/"), F("name"), output_field=TextField()))
+    return experiments.annotate(_full_name=team_name())
+
+
+def filter_tag(queryset: QuerySet, clause: Clause, n: int, *, registry: bool = False) -> QuerySet:
+    """`queryset` (rows with a `tags` JSON object) narrowed by the clause on `tags.<key>`. In the model registry
+    a negation (`!=`) also matches a row without the tag, as MLflow's client relies on: it excludes prompts from
+    every model search with tags.`mlflow.prompt.is_prompt` != 'true'."""
+    queryset = queryset.annotate(**{f"_t{n}": KeyTextTransform(clause.key, "tags")})
+    condition = compare(f"_t{n}", clause.op, clause.value)
+    if registry and clause.op == "!=":
+        condition |= Q(**{f"_t{n}__isnull": True})
+    return queryset.filter(condition)
+
+
+def filter_name(queryset: QuerySet, clause: Clause, field: str = "name") -> QuerySet:
+    """`queryset` (annotated with `_full_name`) narrowed by a clause on a name, which matches the plain name or
+    `team/name`; a negation must hold for both."""
+    plain, full = compare(field, clause.op, clause.value), compare("_full_name", clause.op, clause.value)
+    return queryset.filter(plain & full if clause.op in ("!=", "NOT IN") else plain | full)
 
 
 def filter_experiments(experiments: QuerySet, text) -> QuerySet:
@@ -401,20 +424,16 @@ def filter_experiments(experiments: QuerySet, text) -> QuerySet:
         if kind == "metrics" or kind == "params":
             raise invalid(f"experiments have no {kind}: filter by name, experiment_id, creation_time, tags.<key>.")
         if kind == "tags":
-            experiments = experiments.annotate(**{f"_t{n}": KeyTextTransform(key, "tags")})
-            experiments = experiments.filter(_compare(f"_t{n}", op, value))
+            experiments = filter_tag(experiments, clause, n)
         elif kind == "attributes" and key == "name" and op in STRING:
-            both = _compare("name", op, value) | _compare("_full_name", op, value)
-            experiments = experiments.filter(
-                both if op != "!=" else _compare("name", op, value) & _compare("_full_name", op, value)
-            )
+            experiments = filter_name(experiments, clause)
         elif kind == "attributes" and key == "experiment_id" and op in ("=", "!=", "IN", "NOT IN"):
             ids = [v for v in ([value] if isinstance(value, str) else value) if EXPERIMENT_ID.fullmatch(str(v))]
             q = Q(pk__in=[int(v) for v in ids])
             experiments = experiments.filter(q if op in ("=", "IN") else ~q)
         elif kind == "attributes" and key in ("creation_time", "last_update_time") and isinstance(value, float):
             field = "created_at" if key == "creation_time" else "updated_at"
-            experiments = experiments.filter(_compare(field, op, _ms(value)))
+            experiments = experiments.filter(compare(field, op, _ms(value)))
         else:
             raise invalid(
                 f"cannot filter experiments by {kind}.{key} {op}: use name, experiment_id, creation_time, "
@@ -423,15 +442,21 @@ def filter_experiments(experiments: QuerySet, text) -> QuerySet:
     return experiments
 
 
-def order_experiments(experiments: QuerySet, order_by) -> QuerySet:
-    """`experiments` (with_full_name) in the order asked, then creation time descending and id, as MLflow."""
+def order_by_attributes(queryset: QuerySet, order_by, fields: dict[str, str], *, default: tuple) -> QuerySet:
+    """`queryset` in the order `order_by` asks ("<attribute> [ASC|DESC]", attributes the keys of `fields`, each
+    mapped to its field), then `default`. Raises UserError naming the attributes allowed."""
     ordering = []
     for kind, key, ascending in _order_items(order_by):
-        if kind != "attributes" or key not in EXPERIMENT_ORDER:
-            raise invalid(f"cannot order experiments by {key!r}: use one of {', '.join(EXPERIMENT_ORDER)}.", "order_by")
-        expression = F(EXPERIMENT_ORDER[key])
+        if kind != "attributes" or key not in fields:
+            raise invalid(f"cannot order by {key!r}: use one of {', '.join(fields)}.", "order_by")
+        expression = F(fields[key])
         ordering.append(expression.asc() if ascending else expression.desc())
-    return experiments.order_by(*ordering, F("created_at").desc(), F("id").asc())
+    return queryset.order_by(*ordering, *default)
+
+
+def order_experiments(experiments: QuerySet, order_by) -> QuerySet:
+    """`experiments` (with_full_name) in the order asked, then creation time descending and id, as MLflow."""
+    return order_by_attributes(experiments, order_by, EXPERIMENT_ORDER, default=(F("created_at").desc(), F("id").asc()))
 
 
 def page(queryset: QuerySet, max_results, page_token, *, default: int, limit: int) -> tuple[list, str | None]:

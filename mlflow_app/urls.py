@@ -3,7 +3,7 @@ A path of MLflow's that Eco does not serve answers ENDPOINT_NOT_FOUND in MLflow'
 
 from django.urls import path, re_path
 
-from mlflow_app import api
+from mlflow_app import api, logged_models, registry
 from mlflow_app.api import route
 
 urlpatterns = [
@@ -31,6 +31,34 @@ urlpatterns = [
     path("runs/log-inputs", route(api.runs_log_inputs, "POST")),
     path("metrics/get-history", route(api.metrics_get_history, "GET")),
     path("metrics/get-history-bulk-interval", route(api.metrics_get_history_bulk_interval, "GET")),
-    path("logged-models/search", route(api.logged_models_search, "POST", reads_only=True)),
+    path("runs/outputs", route(logged_models.log_outputs, "POST")),
+    path("logged-models", route(logged_models.create, "POST")),
+    path("logged-models/search", route(logged_models.search_models, "POST", reads_only=True)),
+    path("logged-models/<str:model_id>", route(logged_models.detail, "GET", "PATCH", "DELETE")),
+    path("logged-models/<str:model_id>/tags", route(logged_models.set_tags, "PATCH")),
+    path("logged-models/<str:model_id>/tags/<path:tag_key>", route(logged_models.delete_tag, "DELETE")),
+    path("logged-models/<str:model_id>/params", route(logged_models.log_params, "POST")),
+    path("registered-models/create", route(registry.models_create, "POST")),
+    path("registered-models/get", route(registry.models_get, "GET")),
+    path("registered-models/rename", route(registry.models_rename, "POST")),
+    path("registered-models/update", route(registry.models_update, "PATCH")),
+    path("registered-models/delete", route(registry.models_delete, "DELETE")),
+    path("registered-models/search", route(registry.models_search, "GET")),
+    path(
+        "registered-models/get-latest-versions",
+        route(registry.models_get_latest_versions, "POST", "GET", reads_only=True),
+    ),
+    path("registered-models/set-tag", route(registry.models_set_tag, "POST")),
+    path("registered-models/delete-tag", route(registry.models_delete_tag, "DELETE")),
+    path("registered-models/alias", route(registry.alias, "GET", "POST", "DELETE")),
+    path("model-versions/create", route(registry.versions_create, "POST")),
+    path("model-versions/get", route(registry.versions_get, "GET")),
+    path("model-versions/update", route(registry.versions_update, "PATCH")),
+    path("model-versions/delete", route(registry.versions_delete, "DELETE")),
+    path("model-versions/transition-stage", route(registry.versions_transition_stage, "POST")),
+    path("model-versions/search", route(registry.versions_search, "GET")),
+    path("model-versions/get-download-uri", route(registry.versions_get_download_uri, "GET")),
+    path("model-versions/set-tag", route(registry.versions_set_tag, "POST")),
+    path("model-versions/delete-tag", route(registry.versions_delete_tag, "DELETE")),
     re_path(r"^.*$", route(api.endpoint_not_found, "GET", "POST", "PATCH", "DELETE", "PUT")),
 ]

@@ -19,6 +19,11 @@ MAX_CARD_CHARS = 100_000
 """The longest model card (Markdown, in characters) a model may hold: a long document, not a data store."""
 
 
+NO_TASK = ""
+"""The task of a model registered through MLflow's client, which names none: its versions are stored and
+aliased, and an ONNX version with a signature gives the model its task (models_app.services.register_mlflow_version)."""
+
+
 class RegisteredModel(models.Model):
     """A team's model. Deleting it stamps `deleted_at` (soft delete, datasets_app.retention): it is hidden at
     once and purged after ECO_RETENTION_DAYS unless a staff user restores it first."""
@@ -27,7 +32,13 @@ class RegisteredModel(models.Model):
     team = models.ForeignKey("accounts_app.Team", on_delete=models.PROTECT, related_name="models")
     name = models.CharField(max_length=200, validators=[validate_name])
     description = models.TextField(blank=True)
-    task = models.CharField(max_length=32, choices=Task.choices)
+    task = models.CharField(
+        max_length=32,
+        choices=Task.choices,
+        blank=True,
+        help_text="Empty only for a model registered through MLflow's client without one (NO_TASK).",
+    )
+    tags = models.JSONField(default=dict, blank=True, help_text="{key: string value} (MLflow's model tags).")
     card = models.TextField(blank=True, help_text="Model card (Markdown): intended use, data, limits, ethics.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
@@ -50,7 +61,7 @@ class RegisteredModel(models.Model):
                 name="model_unique_team_lower_name",
                 violation_error_message="The team already has a model of this name (names ignore case).",
             ),
-            models.CheckConstraint(condition=Q(task__in=Task.values), name="model_task_valid"),
+            models.CheckConstraint(condition=Q(task__in=[*Task.values, NO_TASK]), name="model_task_valid"),
         ]
 
     def __str__(self) -> str:
@@ -67,6 +78,7 @@ class WeightsFormat(models.TextChoices):
     ONNX = "onnx"
     TORCHSCRIPT = "torchscript"
     HF = "hf"  # a Hugging Face checkpoint folder: its files are ModelVersionFile rows
+    MLFLOW = "mlflow"  # an MLflow model folder Eco stores but never loads (pickled flavours): ModelVersionFile rows
 
 
 class ModelVersion(models.Model):
@@ -84,6 +96,10 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     params = models.JSONField(default=dict, blank=True)
     description = models.TextField(blank=True)
+    tags = models.JSONField(default=dict, blank=True, help_text="{key: string value} (MLflow's version tags).")
+    source = models.CharField(
+        max_length=500, blank=True, help_text="Where a version registered through MLflow came from (models:/m-...)."
+    )
     dataset_versions = models.ManyToManyField(
         "datasets_app.DatasetVersion", through="ModelVersionDataset", related_name="model_versions", blank=True
     )

@@ -69,6 +69,13 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {  # empty only for a model registered through MLflow's client, which names no task
+            "task": {
+                "required": True,
+                "allow_blank": False,
+                "help_text": "The model's task; empty only for a model registered through MLflow without one.",
+            }
+        }
 
     def get_formats(self, obj) -> list[str]:
         return sorted(getattr(obj, "formats", None) or [])

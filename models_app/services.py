@@ -33,6 +33,7 @@ from ml.names import clean_name
 from models_app import gates, leakage
 from models_app.models import (
     MAX_CARD_CHARS,
+    NO_TASK,
     Evaluation,
     GatePolicy,
     ModelAlias,
@@ -136,6 +137,8 @@ def register_version(
     fmt: str = WeightsFormat.SAFETENSORS,
     run=None,
     linked_files: Iterable[tuple[str, Blob]] = (),
+    tags: dict | None = None,
+    source: str = "",
 ) -> ModelVersion:
     """Validate weights + spec and record them as the model's next version: safetensors with an architecture
     spec, or a brought ONNX graph with its serving spec (`ml.inference.check_serving_spec`, checked by
@@ -204,6 +207,8 @@ def register_version(
         parent=parent,
         run=run,
         linked=linked_files,
+        tags=tags,
+        source=source,
     )
 
 
@@ -230,17 +235,24 @@ def _record_version(
     parent,
     run,
     linked: Iterable[tuple[str, Blob]] = (),
+    blob: Blob | None = None,
+    tags: dict | None = None,
+    source: str = "",
 ) -> ModelVersion:
     """Store checked files and record them as the model's next version, in one transaction: nothing stays
     behind when any step fails. `files` are `(name in the folder or None, content, sha256, size)`, the
-    version's own blob (its weights) first; named files become ModelVersionFile rows, as do the `linked`
-    (name, stored blob) pairs, whose rows are locked so that no collection removes them meanwhile."""
+    version's own blob (its weights) first, or none with `blob`, a stored blob that is; named files become
+    ModelVersionFile rows, as do the `linked` (name, stored blob) pairs, whose rows are locked so that no
+    collection removes them meanwhile."""
     dataset_versions = list(dataset_versions)
     for dv in dataset_versions:
         if dv.dataset.team_id != model.team_id:
             raise ValidationError({"dataset_versions": [f"Dataset version {dv.pk} does not exist."]})
     with transaction.atomic(), ExitStack() as stack:
         stored = [stack.enter_context(blobs.stored(content, sha256=sha, size=size)) for _, content, sha, size in files]
+        if blob is not None:
+            stored.insert(0, Blob.objects.select_for_update().get(pk=blob.pk))
+            files = [(None, None, blob.pk, blob.size_bytes), *files]
         locked = RegisteredModel.objects.select_for_update().filter(pk=model.pk).first()
         if locked is None:  # deleted while the files were being checked
             raise Http404("The model no longer exists.")
@@ -256,6 +268,8 @@ def _record_version(
             metrics=metrics or {},
             params=params or {},
             description=description,
+            tags=tags or {},
+            source=source,
             parent=parent,
             created_by=actor,
         )
@@ -595,6 +609,11 @@ def set_gate(
 ) -> GatePolicy:
     """Create or replace the model's promotion gate; audited. `max_overlap`: how many distinct rows of the
     pinned set a candidate's training data may share (the `leakage` check; 400 on it when negative)."""
+    if not model.task:
+        problem = (
+            f"model '{model.name}' has no task yet (registered through MLflow): its first served version gives one."
+        )
+        raise ValidationError({"model": [problem]})
     known = gates.metrics_for_task(model.task)
     metric = metric or next(iter(known))
     if metric not in known:
@@ -660,3 +679,119 @@ def record_feedback(*, actor: User, prediction: PredictionLog, label) -> Predict
     prediction.feedback, prediction.feedback_by, prediction.feedback_at = value, actor, timezone.now()
     prediction.save(update_fields=["feedback", "feedback_by", "feedback_at"])
     return prediction
+
+
+# --- MLflow's model registry (mlflow_app) --------------------------------------------------------------
+
+
+def register_mlflow_version(
+    *,
+    actor: User,
+    model: RegisteredModel,
+    files: list[tuple[str, Blob]],
+    source: str,
+    run=None,
+    description: str = "",
+    tags: dict | None = None,
+) -> ModelVersion:
+    """The model's next version from an MLflow model folder: `files`, (name in the folder, stored blob) pairs,
+    one of them the `MLmodel` file (ml.mlflow_models). An ONNX model whose signature gives its inputs becomes
+    an `onnx` version with that serving spec, checked and run as any brought graph (`register_version`), its
+    other files kept beside it; a model of no task takes the spec's. Any other model (a pickled flavour, or an
+    ONNX model Eco cannot serve) is stored as an opaque `mlflow` version: its MLmodel file is the version's blob,
+    every file a ModelVersionFile, its spec `{"mlflow": {"flavors", "served": false, "reason"}}`. Nothing is
+    copied: the versions share the blobs. Raises ValidationError on `source` when there is no MLmodel file."""
+    from ml import mlflow_models
+
+    by_name = dict(files)
+    mlmodel_blob = by_name.get(mlflow_models.MLMODEL)
+    if mlmodel_blob is None:
+        raise ValidationError({"source": [f"{source} holds no MLmodel file: it is not an MLflow model folder."]})
+    with blobs.open_blob(mlmodel_blob) as handle:
+        data = handle.read(mlflow_models.MAX_MLMODEL_BYTES + 1)
+    try:
+        mlmodel = mlflow_models.read_mlmodel(data)
+    except UserError as exc:
+        raise exc.prefixed("source") from None
+    flavors = mlflow_models.flavors(mlmodel)
+    common = {"actor": actor, "model": model, "run": run, "description": description, "tags": tags, "source": source}
+    try:
+        spec = mlflow_models.serving_spec(mlmodel, task=model.task or None)
+        graph = mlflow_models.onnx_file(mlmodel)
+        if graph not in by_name:
+            raise mlflow_models.NotServable(f"the folder has no file {graph}, which its MLmodel names")
+        with transaction.atomic(), blobs.local_copy(by_name[graph]) as path, open(path, "rb") as handle:
+            if not model.task:  # the first served version gives the model its task
+                RegisteredModel.objects.filter(pk=model.pk, task=NO_TASK).update(task=spec["task"])
+                model.refresh_from_db(fields=["task"])
+            return register_version(
+                weights_path=path,
+                weights=File(handle, name=graph),
+                spec=spec,
+                sha256=by_name[graph].pk,
+                fmt=WeightsFormat.ONNX,
+                linked_files=[(name, blob) for name, blob in files if name != graph],
+                params={"mlflow_flavors": flavors},
+                **common,
+            )
+    except (UserError, ValidationError) as exc:
+        model.refresh_from_db(fields=["task"])
+        if isinstance(exc, UserError):
+            reason = f"{exc.field}: {exc.message}" if exc.field else exc.message
+        elif hasattr(exc, "error_dict"):
+            reason = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+        else:
+            reason = "; ".join(exc.messages)
+    spec = {"mlflow": {"flavors": flavors, "served": False, "reason": reason}}
+    return _record_version(
+        files=[],
+        blob=mlmodel_blob,
+        fmt=WeightsFormat.MLFLOW,
+        spec=spec,
+        facts={"tensors": {}, "num_parameters": 0},
+        metrics=None,
+        params={"mlflow_flavors": flavors},
+        dataset_versions=(),
+        parent=None,
+        linked=files,
+        **common,
+    )
+
+
+@transaction.atomic
+def set_tags(*, actor: User, obj: RegisteredModel | ModelVersion, tags: dict | None = None, delete: str | None = None):
+    """Set `tags` ({key: string}) on a model or a version, or `delete` one key (absent: nothing happens);
+    audited as `model.tags` with the keys changed."""
+    locked = type(obj).objects.select_for_update().get(pk=obj.pk)
+    changed = dict(tags or {})
+    if problem := unsafe_text(changed, "tags"):
+        raise ValidationError({"tags": [f"{problem}."]})
+    locked.tags = {**locked.tags, **changed}
+    if delete is not None:
+        locked.tags.pop(delete, None)
+    locked.save(update_fields=["tags"])
+    model = locked if isinstance(locked, RegisteredModel) else locked.model
+    record_audit(
+        actor=actor,
+        action="model.tags",
+        team=model.team,
+        target=locked,
+        data={"set": sorted(changed), "deleted": [delete] if delete is not None else []},
+    )
+    obj.tags = locked.tags
+    return obj
+
+
+@transaction.atomic
+def update_version_description(*, actor: User, version: ModelVersion, description: str) -> ModelVersion:
+    """Change a version's description (its weights, spec and lineage never change); audited."""
+    ModelVersion.objects.filter(pk=version.pk).update(description=description)
+    version.description = description
+    record_audit(
+        actor=actor,
+        action="model_version.update",
+        team=version.model.team,
+        target=version,
+        data={"model": str(version.model_id), "version": version.version, "fields": ["description"]},
+    )
+    return version

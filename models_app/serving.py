@@ -91,6 +91,15 @@ def _load(artifact_id: str) -> Served:
 
 def _artifact(target: dict, runtime: str) -> str:
     version_id, fmt, export = str(target["pk"]), target["format"], target["onnx_export"]
+    if fmt == WeightsFormat.MLFLOW:
+        raise ValidationError(
+            {
+                "version": [
+                    f"v{target['version']} is an MLflow model Eco stores but never loads (a flavour other than ONNX, "
+                    "or an ONNX model without a signature); log it with mlflow.onnx.log_model and a signature."
+                ]
+            }
+        )
     if runtime == "auto":
         return str(export) if export else version_id
     if runtime == "torch":

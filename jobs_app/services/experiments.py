@@ -20,7 +20,15 @@ from accounts_app.models import Role, Team, User
 from accounts_app.selectors import role_of
 from accounts_app.services import record_audit
 from jobs_app import attempts, metrics
-from jobs_app.models import DEFAULT_EXPERIMENT, Experiment, Job, JobStatus, LifecycleStage
+from jobs_app.models import (
+    DEFAULT_EXPERIMENT,
+    Experiment,
+    Job,
+    JobStatus,
+    LifecycleStage,
+    LoggedModel,
+    LoggedModelStatus,
+)
 from jobs_app.services.submission import cancel_job, finish_run, submit_job
 from jobs_app.services.tracking import log_params
 from ml import names
@@ -333,3 +341,80 @@ def _eco_dataset_version(actor: User, job: Job, text: str) -> str | None:
         if version is not None:
             return str(version.pk)
     return None
+
+
+# --- logged models (MLflow 3's `log_model`) ------------------------------------------------------------
+
+
+@transaction.atomic
+def create_logged_model(
+    *, actor: User, job: Job, name: str | None, model_type: str = "", tags=None, params=None
+) -> LoggedModel:
+    """A new logged model of the run `job` (pending until `finalize_logged_model`); its files go to the run's
+    artifacts under `artifact_prefix`. Only the run's creator logs one (Forbidden); `name` defaults to "model".
+    Raises UserError naming a bad name, tag or parameter."""
+    _check_writer(job, actor)
+    model = LoggedModel(
+        job=job,
+        name=check_run_name(name, field="name") if name not in (None, "") else "model",
+        model_type=check_run_name(model_type, field="model_type") if model_type else "",
+        tags=check_tags(tags or {}),
+        params=check_tags(params or {}, field="params"),
+        created_by=actor,
+    )
+    model.save()
+    return model
+
+
+def _writable_model(logged_model: LoggedModel, actor: User) -> LoggedModel:
+    locked = LoggedModel.objects.select_for_update().select_related("job").get(pk=logged_model.pk)
+    _check_writer(locked.job, actor)
+    return locked
+
+
+@transaction.atomic
+def update_logged_model(
+    *,
+    actor: User,
+    logged_model: LoggedModel,
+    status: str | None = None,
+    tags: dict | None = None,
+    delete_tag: str | None = None,
+    params: dict | None = None,
+) -> LoggedModel:
+    """Finalize a logged model (`status` ready or failed; a finalized model's status no longer changes: 400),
+    set or delete tags, add parameters (a parameter set again must keep its value: 400). Only the run's creator
+    writes (Forbidden)."""
+    locked = _writable_model(logged_model, actor)
+    if status is not None:
+        if status not in LoggedModelStatus.values:
+            raise UserError(f"must be one of {', '.join(LoggedModelStatus.values)}.", field="status")
+        if locked.status != LoggedModelStatus.PENDING and status != locked.status:
+            raise UserError(f"the model is already {locked.status}; its status no longer changes.", field="status")
+        locked.status = status
+    if tags:
+        locked.tags = {**locked.tags, **check_tags(tags)}
+    if delete_tag is not None:
+        if delete_tag not in locked.tags:
+            raise UserError(f"the model has no tag {delete_tag!r}.", field="key")
+        del locked.tags[delete_tag]
+    for key, value in check_tags(params or {}, field="params").items():
+        if key in locked.params and locked.params[key] != value:
+            raise UserError(
+                f"parameter {key!r} was logged as {locked.params[key]!r}; it cannot change to {value!r}.",
+                field=f"params.{key}",
+            )
+        locked.params[key] = value
+    if len(json.dumps([locked.tags, locked.params])) > RUN_TAGS_MAX_BYTES:
+        raise UserError(f"the model's tags and parameters would exceed {RUN_TAGS_MAX_BYTES} bytes of JSON.")
+    locked.updated_at = timezone.now()
+    locked.save()
+    return locked
+
+
+@transaction.atomic
+def delete_logged_model(*, actor: User, logged_model: LoggedModel) -> None:
+    """Soft delete: the logged model answers as deleted; its files stay with its run."""
+    locked = _writable_model(logged_model, actor)
+    locked.deleted_at = locked.deleted_at or timezone.now()
+    locked.save(update_fields=["deleted_at"])
