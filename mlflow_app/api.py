@@ -111,12 +111,14 @@ def experiment_by_id(user: User, value) -> Experiment:
     return found
 
 
-def split_name(user: User, name: str) -> tuple[Team | None, str]:
+def split_name(user: User, name: str, noun: str = "experiment") -> tuple[Team | None, str]:
+    """(the team a name `team/name` names, the plain name); (None, name) for a plain name. Raises
+    RESOURCE_DOES_NOT_EXIST for a team that is not one of the caller's (the same answer whether it exists)."""
     if "/" in name:
         slug, plain = name.split("/", 1)
         team = teams_for_user(user).filter(slug=slug).first()
         if team is None:
-            raise not_found(f"No experiment named {name!r}: '{slug}' is not one of your teams.")
+            raise not_found(f"No {noun} named {name!r}: '{slug}' is not one of your teams.")
         return team, plain
     return None, name
 

@@ -45,7 +45,7 @@ STAGES = {"None": VersionStatus.READY, "Archived": VersionStatus.ARCHIVED}
 def model_by_name(user: User, name: str) -> RegisteredModel:
     """The model `name` names ('team/name', or a plain name one of the caller's teams has; names ignore case).
     Raises RESOURCE_DOES_NOT_EXIST, or INVALID_PARAMETER_VALUE for a plain name in several teams."""
-    team, plain = split_name(user, name)
+    team, plain = split_name(user, name, "registered model")
     models = selectors.models_for_user(user=user)
     if team is not None:
         models = models.filter(team=team)
@@ -185,7 +185,7 @@ def _with_alias_numbers(models: list[RegisteredModel]) -> list[RegisteredModel]:
 
 def models_create(request, fields: Fields) -> dict:
     name = fields.str("name", required=True)
-    team, plain = split_name(request.user, name)
+    team, plain = split_name(request.user, name, "registered model")
     if team is None:
         team = only_team(request.user, "a new registered model")
     require_role(user=request.user, team=team, minimum=Role.MEMBER)
@@ -211,7 +211,7 @@ def models_get(request, fields: Fields) -> dict:
 
 def models_rename(request, fields: Fields) -> dict:
     model = _model(request, fields, Role.MEMBER)
-    team, plain = split_name(request.user, fields.str("new_name", required=True))
+    team, plain = split_name(request.user, fields.str("new_name", required=True), "registered model")
     if team is not None and team.pk != model.team_id:
         raise MlflowError("INVALID_PARAMETER_VALUE", "A model stays in its team: rename it within it.")
     model = services.update_model(actor=request.user, model=model, name=plain)

@@ -9,6 +9,7 @@ outsider learns nothing of team alpha; a refused request changes nothing.
 
 To add a route: one row in ROUTES, and the test that lists the routes fails until it has one."""
 
+import hashlib
 import io
 import json
 from dataclasses import dataclass
@@ -21,9 +22,11 @@ from rest_framework.test import APIClient
 
 from accounts_app.services import issue_token
 from jobs_app import metrics
-from jobs_app.models import Experiment, Job, JobArtifact, MetricChunk
+from jobs_app.models import Experiment, Job, JobArtifact, LoggedModel, MetricChunk
 from jobs_app.services import experiments as services
 from jobs_app.services import tracking
+from models_app import services as model_services
+from models_app.models import ModelAlias, ModelVersion, RegisteredModel
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
 ANONYMOUS, OUTSIDER, READ_TOKEN = "anonymous", "outsider", "read-token"
@@ -50,7 +53,7 @@ class Case:
 
 
 def routes(seed) -> dict[str, Case]:
-    e, r = seed["experiment"], seed["run"]
+    e, r, lm = seed["experiment"], seed["run"], seed["logged_model"]
     point = {"key": "acc", "value": 0.5, "timestamp": 1_700_000_000_000, "step": 3}
     artifacts = f"/api/2.0/mlflow-artifacts/artifacts/{e}/{r}/artifacts"
     m = "/api/2.0/mlflow"
@@ -104,6 +107,83 @@ def routes(seed) -> dict[str, Case]:
             "GET", f"{m}/metrics/get-history-bulk-interval", READ, {"run_ids": r, "metric_key": "loss"}
         ),
         "logged-models/search": Case("POST", f"{m}/logged-models/search", READ, {"experiment_ids": [e]}),
+        "runs/outputs": Case("POST", f"{m}/runs/outputs", MEMBER, {"run_id": r, "models": [{"model_id": lm}]}),
+        "logged-models": Case(
+            "POST", f"{m}/logged-models", CREATOR, {"experiment_id": e, "source_run_id": r, "name": "second"}
+        ),
+        "logged-models/<str:model_id>": Case("GET", f"{m}/logged-models/{lm}", READ),
+        "logged-models/<str:model_id> (PATCH)": Case(
+            "PATCH", f"{m}/logged-models/{lm}", CREATOR, {"model_id": lm, "status": "LOGGED_MODEL_READY"}
+        ),
+        "logged-models/<str:model_id> (DELETE)": Case("DELETE", f"{m}/logged-models/{lm}", CREATOR, {}),
+        "logged-models/<str:model_id>/tags": Case(
+            "PATCH", f"{m}/logged-models/{lm}/tags", CREATOR, {"tags": [{"key": "k", "value": "v"}]}
+        ),
+        "logged-models/<str:model_id>/tags/<path:tag_key>": Case(
+            "DELETE", f"{m}/logged-models/{lm}/tags/t", CREATOR, {}
+        ),
+        "logged-models/<str:model_id>/params": Case(
+            "POST", f"{m}/logged-models/{lm}/params", CREATOR, {"params": [{"key": "p", "value": "1"}]}
+        ),
+        "registered-models/create": Case("POST", f"{m}/registered-models/create", MEMBER, {"name": "alpha/new"}),
+        "registered-models/get": Case("GET", f"{m}/registered-models/get", READ, {"name": "alpha/reg"}),
+        "registered-models/rename": Case(
+            "POST", f"{m}/registered-models/rename", MEMBER, {"name": "alpha/reg", "new_name": "alpha/reg2"}
+        ),
+        "registered-models/update": Case(
+            "PATCH", f"{m}/registered-models/update", MEMBER, {"name": "alpha/reg", "description": "d"}
+        ),
+        "registered-models/delete": Case(
+            "DELETE", f"{m}/registered-models/delete", MAINTAINER, {"name": "alpha/spare"}
+        ),
+        "registered-models/search": Case("GET", f"{m}/registered-models/search", LIST, {"filter": "name LIKE '%'"}),
+        "registered-models/get-latest-versions": Case(
+            "POST", f"{m}/registered-models/get-latest-versions", READ, {"name": "alpha/reg"}
+        ),
+        "registered-models/set-tag": Case(
+            "POST", f"{m}/registered-models/set-tag", MEMBER, {"name": "alpha/reg", "key": "k", "value": "v"}
+        ),
+        "registered-models/delete-tag": Case(
+            "DELETE", f"{m}/registered-models/delete-tag", MEMBER, {"name": "alpha/reg", "key": "area"}
+        ),
+        "registered-models/alias": Case(
+            "GET", f"{m}/registered-models/alias", READ, {"name": "alpha/reg", "alias": "staging"}
+        ),
+        "registered-models/alias (POST)": Case(
+            "POST", f"{m}/registered-models/alias", MEMBER, {"name": "alpha/reg", "alias": "champion", "version": "1"}
+        ),
+        "registered-models/alias (DELETE)": Case(
+            "DELETE", f"{m}/registered-models/alias", MEMBER, {"name": "alpha/reg", "alias": "staging"}
+        ),
+        "model-versions/create": Case(
+            "POST", f"{m}/model-versions/create", MEMBER, {"name": "alpha/reg", "source": f"models:/{lm}"}
+        ),
+        "model-versions/get": Case("GET", f"{m}/model-versions/get", READ, {"name": "alpha/reg", "version": "1"}),
+        "model-versions/update": Case(
+            "PATCH", f"{m}/model-versions/update", MEMBER, {"name": "alpha/reg", "version": "1", "description": "d"}
+        ),
+        "model-versions/delete": Case(
+            "DELETE", f"{m}/model-versions/delete", MAINTAINER, {"name": "alpha/reg", "version": "2"}
+        ),
+        "model-versions/transition-stage": Case(
+            "POST",
+            f"{m}/model-versions/transition-stage",
+            MAINTAINER,
+            {"name": "alpha/reg", "version": "2", "stage": "Archived"},
+        ),
+        "model-versions/search": Case("GET", f"{m}/model-versions/search", LIST, {"filter": "name = 'reg'"}),
+        "model-versions/get-download-uri": Case(
+            "GET", f"{m}/model-versions/get-download-uri", READ, {"name": "alpha/reg", "version": "1"}
+        ),
+        "model-versions/set-tag": Case(
+            "POST",
+            f"{m}/model-versions/set-tag",
+            MEMBER,
+            {"name": "alpha/reg", "version": "1", "key": "k", "value": "v"},
+        ),
+        "model-versions/delete-tag": Case(
+            "DELETE", f"{m}/model-versions/delete-tag", MEMBER, {"name": "alpha/reg", "version": "1", "key": "k"}
+        ),
         "artifacts (list)": Case("GET", "/api/2.0/mlflow-artifacts/artifacts", READ, {"path": f"{e}/{r}/artifacts"}),
         "artifacts (download)": Case("GET", f"{artifacts}/notes.txt", READ),
         "artifacts (upload)": Case("PUT", f"{artifacts}/new.txt", CREATOR, b"new file"),
@@ -125,8 +205,6 @@ def seed(db, settings, tmp_path):
     job = services.start_run(actor=member, experiment=experiment, name="seeded", tags={"stage": "dev"})
     services.log_batch(actor=member, job=job, points=[("loss", 0, 1.0, 1_700_000_000.0)], params={"a": "1"}, tags={})
     content = b"notes"
-    import hashlib
-
     tracking.log_artifact(
         actor=member,
         job=job,
@@ -135,8 +213,36 @@ def seed(db, settings, tmp_path):
         sha256=hashlib.sha256(content).hexdigest(),
         size=len(content),
     )
+    # a logged model (an MLflow model folder among the run's files), registered twice, one version aliased
+    logged = services.create_logged_model(actor=member, job=job, name="model", tags={"t": "1"})
+    for name, data in (("MLmodel", b"flavors:\n  sklearn: {pickled_model: model.pkl}\n"), ("model.pkl", b"pickle")):
+        tracking.log_artifact(
+            actor=member,
+            job=job,
+            path=f"{logged.artifact_prefix}/{name}",
+            content=File(io.BytesIO(data), name=name),
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+        )
+    files = [(a.path.rsplit("/", 1)[1], a.blob) for a in JobArtifact.objects.filter(path__startswith="models/")]
+    model = model_services.create_model(actor=member, team=alpha, name="reg", task="")
+    model_services.set_tags(actor=member, obj=model, tags={"area": "a"})
+    first, _ = (
+        model_services.register_mlflow_version(
+            actor=member, model=model, files=files, source=f"models:/m-{logged.pk.hex}", tags={"k": "v"}
+        )
+        for _ in range(2)
+    )
+    model_services.set_alias(actor=member, model=model, alias="staging", version=first)
+    model_services.create_model(actor=member, team=alpha, name="spare", task="classification")
     read_token = issue_token(user=users["admin"], name="read", scope="read")[1]
-    return {"users": users, "experiment": str(experiment.pk), "run": job.pk.hex, "read_token": read_token}
+    return {
+        "users": users,
+        "experiment": str(experiment.pk),
+        "run": job.pk.hex,
+        "logged_model": f"m-{logged.pk.hex}",
+        "read_token": read_token,
+    }
 
 
 def snapshot() -> tuple:
@@ -147,6 +253,10 @@ def snapshot() -> tuple:
         MetricChunk.objects.count(),
         sum(c["count"] for c in MetricChunk.objects.values("count")),
         list(JobArtifact.objects.order_by("pk").values_list("path", "size_bytes")),
+        list(LoggedModel.objects.order_by("pk").values_list("pk", "status", "tags", "params", "deleted_at")),
+        list(RegisteredModel.all_objects.order_by("pk").values_list("pk", "name", "description", "tags", "deleted_at")),
+        list(ModelVersion.objects.order_by("pk").values_list("pk", "status", "description", "tags")),
+        list(ModelAlias.objects.order_by("pk").values_list("alias", "version_id")),
     )
 
 
@@ -214,7 +324,7 @@ def test_every_route_has_a_row(seed):
     from mlflow_app import artifact_urls, urls
 
     served = {str(p.pattern) for p in urls.urlpatterns if isinstance(p, URLPattern)} - {"^.*$"}
-    rows = {name for name in routes(seed) if not name.startswith("artifacts")}
+    rows = {name.split(" (")[0] for name in routes(seed) if not name.startswith("artifacts")}
     assert served == rows
     assert {str(p.pattern) for p in artifact_urls.urlpatterns} == {"artifacts", "artifacts/<path:path>"}
 
