@@ -2189,9 +2189,10 @@ export interface components {
          *     * `onnx` - Onnx
          *     * `torchscript` - Torchscript
          *     * `hf` - Hf
+         *     * `mlflow` - Mlflow
          * @enum {string}
          */
-        ModelVersionFormatEnum: "safetensors" | "onnx" | "torchscript" | "hf";
+        ModelVersionFormatEnum: "safetensors" | "onnx" | "torchscript" | "hf" | "mlflow";
         /**
          * @description * `ready` - Ready
          *     * `archived` - Archived
@@ -2575,6 +2576,14 @@ export interface components {
             team: string;
             name: string;
             description?: string;
+            /**
+             * @description The model's task; empty only for a model registered through MLflow without one.
+             *
+             *     * `classification` - Classification
+             *     * `regression` - Regression
+             *     * `text-classification` - Text Classification
+             *     * `image-classification` - Image Classification
+             */
             task: components["schemas"]["TaskEnum"];
             /** @description The model card: Markdown (intended use, data, limits, ethics), at most 100000 characters. Its headings are the sections a promotion gate's required_card_fields ask for. Kept as sent (whitespace included). */
             card?: string;
@@ -2596,6 +2605,14 @@ export interface components {
             team: string;
             name: string;
             description?: string;
+            /**
+             * @description The model's task; empty only for a model registered through MLflow without one.
+             *
+             *     * `classification` - Classification
+             *     * `regression` - Regression
+             *     * `text-classification` - Text Classification
+             *     * `image-classification` - Image Classification
+             */
             task: components["schemas"]["TaskEnum"];
             /** @description The model card: Markdown (intended use, data, limits, ethics), at most 100000 characters. Its headings are the sections a promotion gate's required_card_fields ask for. Kept as sent (whitespace included). */
             card?: string;
@@ -8221,7 +8238,9 @@ export interface operations {
                 /** @description Part of the name, any case. */
                 search?: string;
                 /**
-                 * @description * `classification` - Classification
+                 * @description Empty only for a model registered through MLflow's client without one (NO_TASK).
+                 *
+                 *     * `classification` - Classification
                  *     * `regression` - Regression
                  *     * `text-classification` - Text Classification
                  *     * `image-classification` - Image Classification
@@ -8236,8 +8255,9 @@ export interface operations {
                  *     * `onnx` - Onnx
                  *     * `torchscript` - Torchscript
                  *     * `hf` - Hf
+                 *     * `mlflow` - Mlflow
                  */
-                weights_format?: "hf" | "onnx" | "safetensors" | "torchscript";
+                weights_format?: "hf" | "mlflow" | "onnx" | "safetensors" | "torchscript";
             };
             header?: never;
             path?: never;

@@ -44,7 +44,7 @@ export default function ModelPage() {
           <Group gap="xs">
             <Title order={2}>{m.name}</Title>
             <Badge variant="light" color="gray">
-              {m.task}
+              {m.task || "no task (MLflow)"}
             </Badge>
           </Group>
           {m.description && <Text c="dimmed">{m.description}</Text>}

@@ -143,7 +143,7 @@ export default function ModelsPage() {
                       </Table.Td>
                       <Table.Td>
                         <Badge variant="light" color="gray">
-                          {m.task}
+                          {m.task || "no task (MLflow)"}
                         </Badge>
                       </Table.Td>
                       <Table.Td>
