@@ -9,6 +9,7 @@ from jobs_app.models import (
     JobArtifact,
     JobLog,
     JobOutput,
+    LoggedModel,
     ResourcePool,
     RetrainTrigger,
     TeamMonthUsage,
@@ -126,6 +127,17 @@ class ExperimentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ["lifecycle_stage"]
     search_fields = ["name", "team__slug"]
     list_select_related = ["team"]
+
+
+@admin.register(LoggedModel)
+class LoggedModelAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Models tracking runs logged through MLflow's client (their files are the runs' artifacts). Written by the
+    runs' clients only, so read-only here."""
+
+    list_display = ["__str__", "job", "status", "model_type", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "job__id"]
+    list_select_related = ["job"]
 
 
 @admin.register(JobLog)

@@ -27,15 +27,29 @@ class NotServable(UserError):
     """Why Eco cannot serve an MLflow model (it is still stored, as an opaque folder)."""
 
 
+def _loader():
+    """PyYAML's safe loader without aliases: MLflow never writes them, and a few nested aliases expand into an
+    exponentially large document once turned into text (a "billion laughs")."""
+    import yaml
+
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.YAMLError("it uses a YAML alias (*name), which an MLmodel file never needs")
+            return super().compose_node(parent, index)
+
+    return NoAliases
+
+
 def read_mlmodel(data: bytes) -> dict:
-    """The MLmodel file's mapping, checked to be one. Raises UserError (400) for a file that is not YAML or
-    holds no `flavors` mapping, or is over MAX_MLMODEL_BYTES."""
+    """The MLmodel file's mapping, checked to be one. Raises UserError (400) for a file that is not YAML (or
+    uses aliases) or holds no `flavors` mapping, or is over MAX_MLMODEL_BYTES."""
     import yaml
 
     if len(data) > MAX_MLMODEL_BYTES:
         raise UserError(f"the MLmodel file is {len(data):,} bytes; at most {MAX_MLMODEL_BYTES:,}")
     try:
-        parsed = yaml.safe_load(data.decode("utf-8"))
+        parsed = yaml.load(data.decode("utf-8"), Loader=_loader())  # noqa: S506 - a safe loader, aliases refused
     except (UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
         raise UserError(f"the MLmodel file is not YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(parsed, dict) or not isinstance(parsed.get("flavors"), dict) or not parsed["flavors"]:
@@ -59,10 +73,12 @@ def onnx_file(mlmodel: dict) -> str | None:
 
 def _schema(signature: dict, key: str) -> list | None:
     text = signature.get(key)
-    if text in (None, ""):
+    if text is None or text == "":
         return None
+    if not isinstance(text, str):  # MLflow writes each schema as JSON text
+        raise NotServable(f"the signature's {key} are not JSON text")
     try:
-        schema = json.loads(text) if isinstance(text, str) else text
+        schema = json.loads(text)
     except (ValueError, RecursionError):
         raise NotServable(f"the signature's {key} are not JSON") from None
     if not isinstance(schema, list) or not all(isinstance(item, dict) for item in schema):
@@ -71,8 +87,8 @@ def _schema(signature: dict, key: str) -> list | None:
 
 
 def _tensor_shape(item: dict) -> tuple[str, list]:
-    spec = item.get("tensor-spec") or {}
-    shape = spec.get("shape")
+    spec = item.get("tensor-spec")
+    shape = spec.get("shape") if isinstance(spec, dict) else None
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
         raise NotServable("a tensor of the signature has no shape")
     return str(spec.get("dtype")), shape
@@ -80,6 +96,8 @@ def _tensor_shape(item: dict) -> tuple[str, list]:
 
 def _inputs(schema: list, eco: dict) -> list[str]:
     """The feature names of a tabular input: the columns' names, or names for a tensor's F values."""
+    if not all(isinstance(item.get("type"), str) for item in schema):
+        raise NotServable("every input of the signature needs a type")
     if all(item.get("type") != "tensor" for item in schema):
         odd = [
             f"{item.get('name')} ({item.get('type')})"
@@ -129,7 +147,7 @@ def serving_spec(mlmodel: dict, *, task: str | None) -> dict:
     metadata = mlmodel.get("metadata")
     eco = (metadata or {}).get("eco") if isinstance(metadata, dict) else None
     eco = eco if isinstance(eco, dict) else {}
-    unknown = sorted(set(eco) - ECO_KEYS)
+    unknown = sorted(map(str, set(eco) - ECO_KEYS))
     if unknown:
         raise NotServable(f"unknown key(s) in metadata eco: {', '.join(unknown)}; known: {', '.join(sorted(ECO_KEYS))}")
     signature = mlmodel.get("signature")

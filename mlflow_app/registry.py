@@ -25,7 +25,7 @@ from accounts_app.names import named
 from accounts_app.permissions import require_role
 from datasets_app.models import Task
 from jobs_app import selectors as job_selectors
-from jobs_app.models import JobOutput, LoggedModel, OutputKind
+from jobs_app.models import JobOutput, LoggedModel, LoggedModelStatus, OutputKind
 from mlflow_app import search
 from mlflow_app.api import experiment_id_of, only_team, run_for, split_name
 from mlflow_app.logged_models import artifact_uri, key_of, logged_model_for, model_id
@@ -160,16 +160,24 @@ def _alias_number(alias: ModelAlias) -> int:
     return cached
 
 
-def _latest(user: User, model: RegisteredModel, stages: list[str] | None = None) -> list[ModelVersion]:
-    """The latest version of each stage asked (default: every stage), as MLflow's get-latest-versions."""
-    out = []
-    for stage, status in STAGES.items():
-        if stages and stage not in stages:
-            continue
-        found = selectors.versions_for_user(user=user).filter(model=model, status=status).order_by("-version").first()
-        if found is not None:
-            out.append(found)
+def _latest_of(user: User, models: list[RegisteredModel], stages: list[str] | None = None) -> dict:
+    """{model id: [its latest version of each stage asked (default: every stage)]} in one query, as MLflow's
+    get-latest-versions."""
+    statuses = [status for stage, status in STAGES.items() if not stages or stage in stages]
+    found = (
+        selectors.versions_for_user(user=user)
+        .filter(model__in=models, status__in=statuses)
+        .order_by("model_id", "status", "-version")
+        .distinct("model_id", "status")
+    )
+    out: dict = {model.pk: [] for model in models}
+    for version in found:
+        out[version.model_id].append(version)
     return out
+
+
+def _latest(user: User, model: RegisteredModel, stages: list[str] | None = None) -> list[ModelVersion]:
+    return _latest_of(user, [model], stages)[model.pk]
 
 
 def _with_alias_numbers(models: list[RegisteredModel]) -> list[RegisteredModel]:
@@ -243,13 +251,14 @@ def models_search(request, fields: Fields) -> dict:
             models = search.filter_name(models, clause)
         else:
             raise MlflowError("INVALID_PARAMETER_VALUE", "Filter registered models by name or tags.<key>.")
-    models = search.order_by_attributes(models, fields.list("order_by"), MODEL_ORDER, default=("name", "id"))
+    models = search.order_by_attributes(
+        models, fields.list("order_by"), MODEL_ORDER, default=("name", "team__slug", "id")
+    )
     found, token = search.page(
         models, fields.data.get("max_results"), fields.str("page_token"), default=100, limit=MODELS_MAX_RESULTS
     )
-    answer: dict = {
-        "registered_models": [registered_model_json(m, _latest(request.user, m)) for m in _with_alias_numbers(found)]
-    }
+    latest = _latest_of(request.user, found)
+    answer: dict = {"registered_models": [registered_model_json(m, latest[m.pk]) for m in _with_alias_numbers(found)]}
     if token:
         answer["next_page_token"] = token
     return answer
@@ -312,6 +321,11 @@ def _source_files(request, fields: Fields, model: RegisteredModel):
     given_id = fields.str("model_id")
     if given_id or source.startswith("models:/m-"):
         logged = logged_model_for(request.user, given_id or source[len("models:/") :], include_deleted=False)
+        if logged.status != LoggedModelStatus.READY:
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE",
+                f"Logged model {model_id(logged)} is {logged.status}, not ready: its files may be incomplete.",
+            )
         return logged.job, logged.artifact_prefix, logged
     if source.startswith("runs:/"):
         run_text, _, folder = source[len("runs:/") :].partition("/")
@@ -351,7 +365,8 @@ def versions_create(request, fields: Fields) -> dict:
     ]
     if not files:
         raise MlflowError("INVALID_PARAMETER_VALUE", f"The source {fields.str('source')} holds no files.")
-    source = f"models:/{model_id(logged)}" if logged is not None else fields.str("source")
+    # the source as Eco found it (what MLflow's client sends may carry extra slashes)
+    source = f"models:/{model_id(logged)}" if logged is not None else f"runs:/{run_id(job)}/{folder}".rstrip("/")
     # the version's lineage names the run when its creator registers the run's first model version
     links = job.created_by_id == request.user.pk and job.kind == "tracking"
     if links and JobOutput.objects.filter(job=job, kind=OutputKind.MODEL_VERSION).exists():
@@ -430,7 +445,10 @@ def versions_search(request, fields: Fields) -> dict:
                 "Filter model versions by name, version_number, run_id (= or IN), source_path or tags.<key>.",
             )
     versions = search.order_by_attributes(
-        versions, fields.list("order_by"), VERSION_ORDER, default=("model__name", F("version").desc())
+        versions,
+        fields.list("order_by"),
+        VERSION_ORDER,
+        default=("model__name", "model__team__slug", F("version").desc(), "pk"),
     )
     found, token = search.page(
         versions, fields.data.get("max_results"), fields.str("page_token"), default=1000, limit=VERSIONS_MAX_RESULTS

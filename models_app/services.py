@@ -172,7 +172,7 @@ def register_version(
             spec = inference.check_serving_spec(_json_object(spec))
         except UserError as exc:
             raise exc.prefixed("spec") from None
-        if spec["task"] != model.task:
+        if model.task != NO_TASK and spec["task"] != model.task:
             raise ValidationError(
                 {"spec.task": [f"model '{model.name}' is a {model.task} model; this spec is {spec['task']}."]}
             )
@@ -256,6 +256,10 @@ def _record_version(
         locked = RegisteredModel.objects.select_for_update().filter(pk=model.pk).first()
         if locked is None:  # deleted while the files were being checked
             raise Http404("The model no longer exists.")
+        if locked.task == NO_TASK and isinstance(spec, dict) and spec.get("task") in Task.values:
+            locked.task = spec["task"]  # a model registered through MLflow takes its first served version's task
+            locked.save(update_fields=["task"])
+            model.task = locked.task
         number = (locked.versions.aggregate(n=Max("version"))["n"] or 0) + 1
         version = ModelVersion.objects.create(
             model=locked,
@@ -323,7 +327,7 @@ def register_checkpoint(
     CheckpointError (400 on `files`) naming the problem; nothing is stored then."""
     from ml.hf import inspect_adapter, inspect_checkpoint
 
-    if model.task != Task.TEXT_CLASSIFICATION:
+    if model.task not in (Task.TEXT_CLASSIFICATION, NO_TASK):
         raise ValidationError(
             {
                 "model": [
@@ -713,17 +717,16 @@ def register_mlflow_version(
         mlmodel = mlflow_models.read_mlmodel(data)
     except UserError as exc:
         raise exc.prefixed("source") from None
+    if problem := unsafe_text(mlmodel, "MLmodel"):  # what PostgreSQL's JSON cannot hold (a NUL, a lone surrogate)
+        raise ValidationError({"source": [f"{problem}."]})
     flavors = mlflow_models.flavors(mlmodel)
     common = {"actor": actor, "model": model, "run": run, "description": description, "tags": tags, "source": source}
     try:
-        spec = mlflow_models.serving_spec(mlmodel, task=model.task or None)
+        spec = inference.check_serving_spec(mlflow_models.serving_spec(mlmodel, task=model.task or None))
         graph = mlflow_models.onnx_file(mlmodel)
         if graph not in by_name:
             raise mlflow_models.NotServable(f"the folder has no file {graph}, which its MLmodel names")
-        with transaction.atomic(), blobs.local_copy(by_name[graph]) as path, open(path, "rb") as handle:
-            if not model.task:  # the first served version gives the model its task
-                RegisteredModel.objects.filter(pk=model.pk, task=NO_TASK).update(task=spec["task"])
-                model.refresh_from_db(fields=["task"])
+        with blobs.local_copy(by_name[graph]) as path, open(path, "rb") as handle:
             return register_version(
                 weights_path=path,
                 weights=File(handle, name=graph),
@@ -735,9 +738,10 @@ def register_mlflow_version(
                 **common,
             )
     except (UserError, ValidationError) as exc:
-        model.refresh_from_db(fields=["task"])
+        if isinstance(exc, ValidationError) and "job" in getattr(exc, "error_dict", {}):
+            raise  # the run's lineage was refused: not a reason to store the model unserved
         if isinstance(exc, UserError):
-            reason = f"{exc.field}: {exc.message}" if exc.field else exc.message
+            reason = str(exc)
         elif hasattr(exc, "error_dict"):
             reason = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
         else:

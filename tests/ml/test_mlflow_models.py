@@ -62,6 +62,10 @@ def test_a_tensor_input_gets_numbered_features_and_metadata_completes_the_spec()
         (mlmodel(COLUMNS, None), "classification", "eco.classes"),
         (mlmodel(COLUMNS, tensor(-1, 2), {"eco": {"bogus": 1}}), None, "unknown key(s) in metadata eco: bogus"),
         (mlmodel(tensor(-1, 3), tensor(-1, 2), {"eco": {"feature_names": ["a"]}}), None, "3 values"),
+        (mlmodel(COLUMNS, tensor(-1, 2), {"eco": {1: "x", None: "y"}}), None, "unknown key(s) in metadata eco: 1"),
+        (mlmodel([{"type": ["double"], "name": "a"}], tensor(-1, 2)), None, "needs a type"),
+        (mlmodel([{"type": "tensor", "tensor-spec": "x"}], tensor(-1, 2)), None, "has no shape"),
+        ({"flavors": {"onnx": {"data": "m.onnx"}}, "signature": {"inputs": [{"type": "double"}]}}, None, "JSON text"),
     ],
 )
 def test_what_eco_cannot_serve_is_named(model, task, message):
@@ -78,3 +82,9 @@ def test_the_mlmodel_file_is_read_safely():
             read_mlmodel(bad)
     with pytest.raises(UserError, match="bytes; at most"):
         read_mlmodel(b"#" * (2 << 20))
+
+
+def test_yaml_aliases_are_refused_before_they_expand():
+    bomb = b"a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nflavors: {onnx: *b}\n"
+    with pytest.raises(UserError, match="alias"):
+        read_mlmodel(bomb)

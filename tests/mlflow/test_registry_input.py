@@ -185,3 +185,22 @@ def test_an_onnx_graph_eco_cannot_run_is_stored_opaque_with_the_reason(setup):
     )
     assert stage.status_code == 400 and "alias" in stage.json()["message"]
     assert not ModelAlias.objects.exists()
+
+
+def test_a_logged_model_still_uploading_is_not_registered(setup):
+    from jobs_app.models import Job
+
+    run = Job.objects.get(pk=setup["run"])
+    logged = services.create_logged_model(actor=run.created_by, job=run, name="half")
+    log_file(run.created_by, run, f"{logged.artifact_prefix}/MLmodel", b"flavors:\n  sklearn: {}\n")
+    before = state()
+    answer = setup["client"].post(
+        f"{M}/model-versions/create", {"name": "m", "source": f"models:/m-{logged.pk.hex}"}, format="json"
+    )
+    assert answer.status_code == 400 and "pending, not ready" in answer.json()["message"]
+    assert state() == before
+    services.update_logged_model(actor=run.created_by, logged_model=logged, status="ready")
+    ok = setup["client"].post(
+        f"{M}/model-versions/create", {"name": "m", "source": f"models:/m-{logged.pk.hex}"}, format="json"
+    )
+    assert ok.status_code == 200 and ok.json()["model_version"]["source"] == f"models:/m-{logged.pk.hex}"

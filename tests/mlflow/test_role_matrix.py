@@ -224,6 +224,7 @@ def seed(db, settings, tmp_path):
             sha256=hashlib.sha256(data).hexdigest(),
             size=len(data),
         )
+    logged = services.update_logged_model(actor=member, logged_model=logged, status="ready")
     files = [(a.path.rsplit("/", 1)[1], a.blob) for a in JobArtifact.objects.filter(path__startswith="models/")]
     model = model_services.create_model(actor=member, team=alpha, name="reg", task="")
     model_services.set_tags(actor=member, obj=model, tags={"area": "a"})

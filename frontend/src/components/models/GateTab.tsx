@@ -224,6 +224,13 @@ export function GateTab({ model, gate }: { model: Model; gate: Gate | null }) {
     mutationFn: () => unwrap(api.DELETE("/api/v1/models/{id}/gate/", { params: { path: { id: model.id } } })),
     onSuccess: () => client.setQueryData(modelKeys.gate(model.id), null),
   });
+  if (!model.task)
+    return (
+      <Empty title="No gate yet">
+        This model was registered through MLflow and has no task yet, so no metric can gate it. Its first served
+        version (an ONNX model logged with a signature) gives it one.
+      </Empty>
+    );
   if (editing) return <GateForm model={model} gate={gate} onDone={() => setEditing(false)} />;
   return (
     <Stack>

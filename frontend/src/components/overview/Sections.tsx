@@ -209,7 +209,7 @@ export function ModelsPanel({ models, serving }: { models: OverviewModel["models
                       {m.name}
                     </AnchorLink>
                     <Text size="xs" c={MUTED}>
-                      {m.task}
+                      {m.task || "no task (MLflow)"}
                     </Text>
                   </Table.Td>
                   <Table.Td>{m.latest_version ? `v${m.latest_version.version}` : "—"}</Table.Td>
