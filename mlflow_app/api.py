@@ -81,6 +81,18 @@ def route(operation, *methods: str, reads_only: bool = False):
     return MlflowApi.as_view(operation=operation, reads_only=reads_only, http_method_names=[m.lower() for m in methods])
 
 
+def paged(key: str, queryset, fields: Fields, render, *, default: int, limit: int) -> dict:
+    """MLflow's answer of one page of `queryset` (`max_results`, `page_token`): {key: render(rows),
+    next_page_token} with the token left out on the last page, as MLflow's server does."""
+    found, token = search.page(
+        queryset, fields.data.get("max_results"), fields.str("page_token"), default=default, limit=limit
+    )
+    answer: dict = {key: render(found)}
+    if token:
+        answer["next_page_token"] = token
+    return answer
+
+
 # --- which experiment ----------------------------------------------------------------------------------
 
 
@@ -228,17 +240,14 @@ def experiments_search(request, fields: Fields) -> dict:
     experiments = search.order_experiments(
         search.filter_experiments(experiments, fields.data.get("filter")), fields.list("order_by")
     )
-    found, token = search.page(
+    return paged(
+        "experiments",
         experiments,
-        fields.data.get("max_results"),
-        fields.str("page_token"),
+        fields,
+        lambda rows: [experiment_json(e) for e in rows],
         default=1000,
         limit=EXPERIMENTS_MAX_RESULTS,
     )
-    answer: dict = {"experiments": [experiment_json(e) for e in found]}
-    if token:
-        answer["next_page_token"] = token
-    return answer
 
 
 def _writable_experiment(request, fields: Fields, minimum: str = Role.MEMBER) -> Experiment:
@@ -429,13 +438,7 @@ def runs_search(request, fields: Fields) -> dict:
     view = _view_type(fields.data.get("run_view_type"))
     runs = selectors.jobs_for_user(user=request.user, include_deleted=True).filter(scope, RUN_VIEW[view])
     runs = search.order_runs(search.filter_runs(runs, fields.data.get("filter")), fields.list("order_by"))
-    found, token = search.page(
-        runs, fields.data.get("max_results"), fields.str("page_token"), default=1000, limit=RUNS_MAX_RESULTS
-    )
-    answer: dict = {"runs": _runs_json(found)}
-    if token:
-        answer["next_page_token"] = token
-    return answer
+    return paged("runs", runs, fields, _runs_json, default=1000, limit=RUNS_MAX_RESULTS)
 
 
 # --- metric histories ----------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from jobs_app import selectors
 from jobs_app.models import DEFAULT_EXPERIMENT, LoggedModel, LoggedModelStatus
 from jobs_app.services import experiments as services
 from mlflow_app import search
-from mlflow_app.api import experiment_by_id, experiment_id_of, run_for
+from mlflow_app.api import experiment_by_id, experiment_id_of, paged, run_for
 from mlflow_app.protocol import ARTIFACTS_SCHEME, Fields, MlflowError, integer, key_values, ms, not_found, pairs, run_id
 
 STATUS = {
@@ -177,17 +177,14 @@ def search_models(request, fields: Fields) -> dict:
             found = found.exclude(**{f"{field}__in": keys})
         else:
             raise MlflowError("INVALID_PARAMETER_VALUE", f"{clause.key} takes = != IN or NOT IN.")
-    page, token = search.page(
+    return paged(
+        "models",
         found.order_by("-created_at", "id"),
-        fields.data.get("max_results"),
-        fields.str("page_token"),
+        fields,
+        lambda rows: [logged_model_json(m) for m in rows],
         default=100,
         limit=MODELS_MAX_RESULTS,
     )
-    answer: dict = {"models": [logged_model_json(m) for m in page]}
-    if token:
-        answer["next_page_token"] = token
-    return answer
 
 
 def log_outputs(request, fields: Fields) -> dict:

@@ -27,7 +27,7 @@ from datasets_app.models import Task
 from jobs_app import selectors as job_selectors
 from jobs_app.models import JobOutput, LoggedModel, LoggedModelStatus, OutputKind
 from mlflow_app import search
-from mlflow_app.api import experiment_id_of, only_team, run_for, split_name
+from mlflow_app.api import experiment_id_of, only_team, paged, run_for, split_name
 from mlflow_app.logged_models import artifact_uri, key_of, logged_model_for, model_id
 from mlflow_app.protocol import ARTIFACTS_SCHEME, Fields, MlflowError, integer, key_values, ms, not_found, pairs, run_id
 from models_app import selectors, services
@@ -254,14 +254,12 @@ def models_search(request, fields: Fields) -> dict:
     models = search.order_by_attributes(
         models, fields.list("order_by"), MODEL_ORDER, default=("name", "team__slug", "id")
     )
-    found, token = search.page(
-        models, fields.data.get("max_results"), fields.str("page_token"), default=100, limit=MODELS_MAX_RESULTS
-    )
-    latest = _latest_of(request.user, found)
-    answer: dict = {"registered_models": [registered_model_json(m, latest[m.pk]) for m in _with_alias_numbers(found)]}
-    if token:
-        answer["next_page_token"] = token
-    return answer
+
+    def render(rows: list[RegisteredModel]) -> list[dict]:
+        latest = _latest_of(request.user, rows)
+        return [registered_model_json(m, latest[m.pk]) for m in _with_alias_numbers(rows)]
+
+    return paged("registered_models", models, fields, render, default=100, limit=MODELS_MAX_RESULTS)
 
 
 def models_get_latest_versions(request, fields: Fields) -> dict:
@@ -450,13 +448,14 @@ def versions_search(request, fields: Fields) -> dict:
         VERSION_ORDER,
         default=("model__name", "model__team__slug", F("version").desc(), "pk"),
     )
-    found, token = search.page(
-        versions, fields.data.get("max_results"), fields.str("page_token"), default=1000, limit=VERSIONS_MAX_RESULTS
+    return paged(
+        "model_versions",
+        versions,
+        fields,
+        lambda rows: [model_version_json(v) for v in rows],
+        default=1000,
+        limit=VERSIONS_MAX_RESULTS,
     )
-    answer: dict = {"model_versions": [model_version_json(v) for v in found]}
-    if token:
-        answer["next_page_token"] = token
-    return answer
 
 
 def versions_get_download_uri(request, fields: Fields) -> dict:
