@@ -53,13 +53,15 @@ class PointError(UserError):
         super().__init__(message, field=field)
 
 
-def check_points(points) -> list[tuple]:
+def check_points(points, *, nonfinite: bool = False) -> list[tuple]:
     """The points of a JSON `points` list, checked: `(key, step, value)` tuples, or `(key, step, value, time)`
     for a point that carries its client `time` (Unix epoch seconds, float). Keys come back in NFC; of two
     points with the same (key, step) the last one wins. Raises PointError naming the first bad point's field
     (`points[3].time`): a key that is not a printable string of 1 to KEY_MAX characters, a step outside
     0..STEP_MAX or not an integer, a value or time that is not a finite number, a time before 2000-01-01 or
-    more than a day ahead of the server's clock, an unknown field."""
+    more than a day ahead of the server's clock, an unknown field. With `nonfinite` a value may also be a float
+    NaN or ±infinity (MLflow's protocol, whose clients log them: a diverging loss); Eco's own API keeps finite
+    values only."""
     if not isinstance(points, list):
         raise PointError("points", "must be a list of {key, step, value, time?} objects")
     merged: dict[tuple[str, int], tuple] = {}
@@ -77,7 +79,7 @@ def check_points(points) -> list[tuple]:
         if type(step) is not int or not 0 <= step <= STEP_MAX:  # noqa: E721 (bool is not a step)
             raise PointError(f"points[{i}].step", STEP_RULE)
         if type(value) is float:
-            if not math.isfinite(value):
+            if not math.isfinite(value) and not nonfinite:
                 raise PointError(f"points[{i}].value", VALUE_RULE)
         elif finite_number(value):
             value = float(value)
@@ -431,7 +433,8 @@ def _chunks(keys: list[str], key_index, steps, values, micros) -> list[list]:
 
 # Insert the batch's chunks (every parameter bound in binary: psycopg escapes each element of a text array, a
 # millisecond per request here); a stored chunk whose steps all come before the new chunk's gets the new points
-# appended (counts add up, extremes compare; on ties the stored, earlier step stays). A stored chunk the batch
+# appended (counts add up, extremes compare; on ties the stored, earlier step stays; PostgreSQL orders NaN above
+# every number, so a NaN is a chunk's extreme only when all its values are NaN, as in _chunks). A stored chunk the batch
 # overlaps or interleaves is left as it is but locked (ON CONFLICT locks the row before its WHERE): the rows
 # RETURNed are the chunks written, the others are for _merge.
 _APPEND = """
@@ -445,8 +448,10 @@ ON CONFLICT (job_id, key, block) DO UPDATE SET
     last_value = EXCLUDED.last_value,
     min_step = CASE WHEN EXCLUDED.min_value < c.min_value THEN EXCLUDED.min_step ELSE c.min_step END,
     min_value = least(c.min_value, EXCLUDED.min_value),
-    max_step = CASE WHEN EXCLUDED.max_value > c.max_value THEN EXCLUDED.max_step ELSE c.max_step END,
-    max_value = greatest(c.max_value, EXCLUDED.max_value),
+    max_step = CASE WHEN EXCLUDED.max_value <> 'NaN' AND (c.max_value = 'NaN' OR EXCLUDED.max_value > c.max_value)
+        THEN EXCLUDED.max_step ELSE c.max_step END,
+    max_value = CASE WHEN EXCLUDED.max_value <> 'NaN' AND (c.max_value = 'NaN' OR EXCLUDED.max_value > c.max_value)
+        THEN EXCLUDED.max_value ELSE c.max_value END,
     step_bytes = c.step_bytes || EXCLUDED.step_bytes,
     value_bytes = c.value_bytes || EXCLUDED.value_bytes,
     time_bytes = c.time_bytes || EXCLUDED.time_bytes
@@ -518,9 +523,15 @@ def _distinct_points(key_index: np.ndarray, steps: np.ndarray, times: np.ndarray
     if len(order) > 1:
         columns = [c[order] for c in (key_index, steps, times, values)]
         new = np.ones(len(order), dtype=bool)
-        new[1:] = np.logical_or.reduce([c[1:] != c[:-1] for c in columns])
+        new[1:] = np.logical_or.reduce([c[1:] != c[:-1] for c in columns[:2]] + [_differ(c) for c in columns[2:]])
         order = order[new]
     return order
+
+
+def _differ(values: np.ndarray) -> np.ndarray:
+    """values[1:] != values[:-1] for a float column, where two NaNs are the same (a point sent again is one point,
+    a NaN value or a missing time included)."""
+    return (values[1:] != values[:-1]) & ~(np.isnan(values[1:]) & np.isnan(values[:-1]))
 
 
 def _unpack(rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -562,7 +573,7 @@ def keys(job_id) -> list[dict]:
         .annotate(last_value=Subquery(last[:1]))
         .order_by("key")
     )
-    return [{**row, "count": int(row["count"])} for row in rows]
+    return [{**row, "count": int(row["count"]), "last_value": json_value(row["last_value"])} for row in rows]
 
 
 def series(
@@ -573,9 +584,11 @@ def series(
     start_step: int | None = None,
     end_step: int | None = None,
     after_step: int | None = None,
+    raw: bool = False,
 ) -> dict:
     """One series for a chart: `{key, count, total, downsampled, truncated, points: [[step, value], ...],
-    times: [epoch seconds, ...]}`, points in step order, `times[i]` the time points[i] was recorded.
+    times: [epoch seconds, ...]}`, points in step order, `times[i]` the time points[i] was recorded. A NaN or
+    infinite value (MLflow's protocol stores them) reads as None, unless `raw`.
 
     Three reads (bad combinations are the caller's to refuse; see the API view):
     - the whole series (no window), or the inclusive window `start_step..end_step` (either end may be
@@ -594,7 +607,7 @@ def series(
     if after_step is not None:
         lo, hi = after_step + 1, STEP_MAX
         if lo > STEP_MAX:
-            return _answer(key, 0, _count(job_id, key, 0, STEP_MAX), False, *_empty(), truncated=False)
+            return _answer(key, 0, _count(job_id, key, 0, STEP_MAX), False, *_empty(), truncated=False, raw=raw)
         count = _count(job_id, key, lo, hi)
         limit = None if max_points is None else max_points + 1
         steps, values, times = read(job_id, key, lo, hi, limit=limit)
@@ -610,7 +623,7 @@ def series(
                 else:  # the page is one step's points: all of them come, beyond max_points
                     steps, values, times = read(job_id, key, int(following), int(following))
         total = count if after_step < 0 else _count(job_id, key, 0, STEP_MAX)
-        return _answer(key, count, total, False, steps, values, times, truncated=len(steps) < count)
+        return _answer(key, count, total, False, steps, values, times, truncated=len(steps) < count, raw=raw)
     lo = 0 if start_step is None else start_step
     hi = STEP_MAX if end_step is None else end_step
     whole = lo == 0 and hi == STEP_MAX
@@ -632,19 +645,34 @@ def series(
             keep = _keep(steps, values, buckets)
             steps, values, times = steps[keep], values[keep], times[keep]
     total = count if whole else _count(job_id, key, 0, STEP_MAX)
-    return _answer(key, count, total, len(steps) < count, steps, values, times, truncated=False)
+    return _answer(key, count, total, len(steps) < count, steps, values, times, truncated=False, raw=raw)
 
 
-def _answer(key, count, total, downsampled, steps, values, times, *, truncated) -> dict:
+def _answer(key, count, total, downsampled, steps, values, times, *, truncated, raw: bool = False) -> dict:
     return {
         "key": key,
         "count": count,
         "total": total,
         "downsampled": downsampled,
         "truncated": truncated,
-        "points": [list(pair) for pair in zip(steps.tolist(), values.tolist(), strict=True)],
+        "points": [
+            list(pair) for pair in zip(steps.tolist(), values.tolist() if raw else json_values(values), strict=True)
+        ],
         "times": times.tolist(),
     }
+
+
+def json_value(value: float | None) -> float | None:
+    """A stored value for Eco's JSON: None for a NaN or an infinity, which JSON cannot hold (only MLflow's
+    protocol stores them, and gives them back as MLflow's strings)."""
+    return value if value is None or math.isfinite(value) else None
+
+
+def json_values(values: np.ndarray) -> list:
+    """`values` as a list for Eco's JSON (json_value of each)."""
+    if np.isfinite(values).all():
+        return values.tolist()
+    return [json_value(v) for v in values.tolist()]
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -740,7 +768,7 @@ def _extremes(job_id, key: str, lo: int, hi: int) -> tuple[int, np.ndarray, np.n
     order = np.lexsort((values, steps))
     steps, values = steps[order], values[order]
     if len(steps) > 1:
-        new = np.r_[True, (steps[1:] != steps[:-1]) | (values[1:] != values[:-1])]
+        new = np.r_[True, (steps[1:] != steps[:-1]) | _differ(values)]
         steps, values = steps[new], values[new]
     return count, steps, values
 
@@ -763,7 +791,11 @@ def _keep(steps: np.ndarray, values: np.ndarray, buckets: int) -> np.ndarray:
     keep = []
     for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
         segment = values[start:end]
-        low, high = start + int(segment.argmin()), start + int(segment.argmax())
+        if np.isnan(segment).any():  # a NaN is neither a bucket's low nor its high, unless all are NaN
+            low = start + int(np.where(np.isnan(segment), np.inf, segment).argmin())
+            high = start + int(np.where(np.isnan(segment), -np.inf, segment).argmax())
+        else:
+            low, high = start + int(segment.argmin()), start + int(segment.argmax())
         keep.extend((low, high) if low <= high else (high, low))
     return np.unique(np.array(keep, dtype=np.int64))
 
@@ -800,8 +832,8 @@ def _declared() -> dict[str, dict[str, str]]:
 _SUMMARIES = """
 SELECT job_id, key, sum(count),
        (array_agg(min_value ORDER BY min_value, min_step))[1], (array_agg(min_step ORDER BY min_value, min_step))[1],
-       (array_agg(max_value ORDER BY max_value DESC, max_step))[1],
-       (array_agg(max_step ORDER BY max_value DESC, max_step))[1],
+       (array_agg(max_value ORDER BY max_value = 'NaN', max_value DESC, max_step))[1],
+       (array_agg(max_step ORDER BY max_value = 'NaN', max_value DESC, max_step))[1],
        max(last_step), (array_agg(last_value ORDER BY block DESC))[1]
 FROM jobs_app_metricchunk WHERE job_id = ANY(%s::uuid[]) GROUP BY job_id, key
 """
@@ -825,11 +857,11 @@ def summaries(jobs) -> dict[str, dict[str, dict]]:
     for job_id, key, count, low, low_step, high, high_step, last_step, last in rows:
         job_id = str(job_id)
         out[job_id][key] = {
-            "last": last,
+            "last": json_value(last),
             "last_step": last_step,
-            "min": low,
+            "min": json_value(low),
             "min_step": low_step,
-            "max": high,
+            "max": json_value(high),
             "max_step": high_step,
             "count": int(count),
             "direction": direction(key, kind_of[job_id]),

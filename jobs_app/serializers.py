@@ -10,11 +10,11 @@ class MetricSummarySerializer(serializers.Serializer):
     """One metric of a job, summed up for the runs table: its last point, its lowest and highest point (the
     earliest step on ties), how many points it has, and which way is better."""
 
-    last = serializers.FloatField()
+    last = serializers.FloatField(allow_null=True, help_text="null: NaN or infinite (logged through MLflow)")
     last_step = serializers.IntegerField()
-    min = serializers.FloatField()
+    min = serializers.FloatField(allow_null=True, help_text="null: -infinity, or every value NaN")
     min_step = serializers.IntegerField()
-    max = serializers.FloatField()
+    max = serializers.FloatField(allow_null=True, help_text="null: infinity, or every value NaN")
     max_step = serializers.IntegerField()
     count = serializers.IntegerField()
     direction = serializers.ChoiceField(choices=metrics.DIRECTIONS, help_text="min: lower is better; max: higher")
@@ -297,8 +297,8 @@ class MetricSeriesAnswerSerializer(serializers.Serializer):
     downsampled = serializers.BooleanField(help_text="points is a min/max selection of the range, not all of it")
     truncated = serializers.BooleanField(help_text="after_step: more points follow the last one returned")
     points = serializers.ListField(
-        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
-        help_text="[[step, value], ...]",
+        child=serializers.ListField(child=serializers.FloatField(allow_null=True), min_length=2, max_length=2),
+        help_text="[[step, value], ...]; a value is null where it is NaN or infinite (logged through MLflow)",
     )
     times = serializers.ListField(
         child=serializers.FloatField(), help_text="the time each point was recorded, Unix epoch seconds"

@@ -43,6 +43,7 @@ from mlflow_app.protocol import (
     run_id,
     run_info,
     run_json,
+    wire_value,
 )
 
 RUNS_MAX_RESULTS = 50_000
@@ -362,7 +363,7 @@ def _points(items, where: str) -> list[tuple]:
         step = integer(item.get("step"), f"{where}[{i}].step", default=0)
         points.append({"key": item.get("key"), "step": step, "value": value, "time": timestamp / 1000})
     try:
-        metrics.check_points(points)  # the store's rules; it keeps one point per (key, step), a history all
+        metrics.check_points(points, nonfinite=True)  # the store's rules (NaN kept); a history keeps every point
     except metrics.PointError as exc:
         raise MlflowError("INVALID_PARAMETER_VALUE", str(exc).replace("points", where, 1)) from None
     return [(names.nfc(p["key"]), p["step"], p["value"], p["time"]) for p in points]
@@ -454,7 +455,7 @@ def metrics_get_history(request, fields: Fields) -> dict:
     steps, values, times, total = metrics.history_page(job.pk, key, offset, size)
     answer: dict = {
         "metrics": [
-            {"key": key, "value": value, "timestamp": int(round(at * 1000)), "step": step}
+            {"key": key, "value": wire_value(value), "timestamp": int(round(at * 1000)), "step": step}
             for step, value, at in zip(steps.tolist(), values.tolist(), times.tolist(), strict=True)
         ]
     }
@@ -477,10 +478,16 @@ def metrics_get_history_bulk_interval(request, fields: Fields) -> dict:
     answer = []
     for value in ids:
         job = run_for(request.user, value)
-        found = metrics.series(job.pk, key, max_points=size, start_step=start, end_step=end)
+        found = metrics.series(job.pk, key, max_points=size, start_step=start, end_step=end, raw=True)
         for (step, point), at in zip(found["points"], found["times"], strict=True):
             answer.append(
-                {"key": key, "value": point, "timestamp": int(round(at * 1000)), "step": step, "run_id": run_id(job)}
+                {
+                    "key": key,
+                    "value": wire_value(point),
+                    "timestamp": int(round(at * 1000)),
+                    "step": step,
+                    "run_id": run_id(job),
+                }
             )
     return {"metrics": answer}
 

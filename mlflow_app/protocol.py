@@ -152,21 +152,28 @@ def from_ms(value, name: str) -> datetime:
         raise MlflowError("INVALID_PARAMETER_VALUE", f"Parameter '{name}' must be epoch milliseconds.") from None
 
 
+NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
 def metric_value(value, where: str) -> float:
-    """A metric value as the client sends it: a number, or one of the strings NaN, Infinity, -Infinity.
-    Eco keeps finite values only, so those three are refused by name. Raises MlflowError."""
-    if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity"):
-        raise MlflowError(
-            "INVALID_PARAMETER_VALUE",
-            f"{where}: {value} is not stored: Eco keeps finite metric values only (log a finite value or skip it).",
-        )
+    """A metric value as the client sends it: a number, or one of the strings NaN, Infinity, -Infinity (protobuf's
+    JSON for a double that is not finite: a diverging loss), all kept. Raises MlflowError for anything else."""
+    if isinstance(value, str) and value in NONFINITE:
+        return NONFINITE[value]
     try:
-        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
     except OverflowError:  # an integer beyond any float
-        number = math.nan
-    if not math.isfinite(number):
-        raise MlflowError("INVALID_PARAMETER_VALUE", f"{where}: must be a finite number.")
+        number = None
+    if number is None or math.isnan(number):
+        raise MlflowError("INVALID_PARAMETER_VALUE", f"{where}: must be a number (or NaN, Infinity, -Infinity).")
     return number
+
+
+def wire_value(value: float) -> float | str:
+    """A stored value in MLflow's JSON: a NaN or an infinity as protobuf's strings, which MLflow's client parses."""
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
 def integer(value, where: str, *, default: int | None = None) -> int:
@@ -262,7 +269,7 @@ def run_json(job, experiment_id: str, latest: list[tuple]) -> dict:
         "info": run_info(job, experiment_id),
         "data": {
             "metrics": [
-                {"key": key, "value": value, "timestamp": int(round(at * 1000)), "step": step}
+                {"key": key, "value": wire_value(value), "timestamp": int(round(at * 1000)), "step": step}
                 for key, step, value, at in latest
             ],
             "params": pairs(job.spec.get("params") or {}),

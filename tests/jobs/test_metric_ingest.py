@@ -5,6 +5,7 @@ import random
 import time
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -350,3 +351,30 @@ def test_a_merge_reads_only_the_chunks_it_touches(job):
         ("a", 0): 5.0,
         ("b", 9600): 6.0,
     }
+
+
+def test_nan_is_stored_but_never_a_chunk_s_extreme(job):
+    """MLflow's protocol stores NaN and infinite values (metrics.ingest of a history): PostgreSQL orders NaN above
+    every number, yet a chunk's low and high, appended to or merged into, and the summaries skip a NaN; a series
+    reads it as None (Eco's JSON has no NaN), or raw for MLflow's protocol."""
+    nan = float("nan")
+    at = 1_700_000_000.0
+    metrics.ingest(job.pk, [("loss", 0, 2.0, at), ("loss", 1, nan, at), ("loss", 2, 0.5, at)], keep_all=True)
+    metrics.ingest(job.pk, [("loss", 3, nan, at), ("loss", 4, 3.0, at)], keep_all=True)  # appended to the chunk
+    metrics.ingest(job.pk, [("loss", 1, nan, at), ("loss", 2, 0.1, at + 1)], keep_all=True)  # merged; a NaN again
+    chunk = MetricChunk.objects.get(job=job, key="loss")
+    assert (chunk.min_value, chunk.min_step, chunk.max_value, chunk.max_step) == (0.1, 2, 3.0, 4)
+    assert chunk.count == 6  # the NaN sent twice at step 1 is one point
+    metrics.ingest(job.pk, [("gap", 0, nan, at), ("gap", 1, nan, at)], keep_all=True)
+    metrics.ingest(job.pk, [("gap", 2, 1.0, at)], keep_all=True)  # a number beats an all-NaN chunk's extremes
+    gap = MetricChunk.objects.get(job=job, key="gap")
+    assert (gap.min_value, gap.max_value, gap.max_step) == (1.0, 1.0, 2)
+    summary = metrics.summaries([job])[str(job.pk)]
+    assert (summary["loss"]["min"], summary["loss"]["max"], summary["loss"]["last"]) == (0.1, 3.0, 3.0)
+    answer = metrics.series(job.pk, "loss")
+    assert [v for _, v in answer["points"]] == [2.0, None, 0.5, 0.1, None, 3.0]
+    raw = metrics.series(job.pk, "loss", raw=True)
+    assert [v != v for _, v in raw["points"]] == [False, True, False, False, True, False]
+    # a min/max selection keeps a bucket's numbers, not its NaN
+    steps, values = metrics.downsample(np.arange(4), np.array([nan, 1.0, nan, 2.0]), 1)
+    assert steps.tolist() == [1, 3] and values.tolist() == [1.0, 2.0]

@@ -246,7 +246,6 @@ def test_bad_input_is_refused_by_name_and_writes_nothing(mlflow_env, ada, monkey
     client = MlflowClient()
     cases = [
         (lambda: client.log_param(run.info.run_id, "lr", 0.2), "INVALID_PARAMETER_VALUE", "lr"),
-        (lambda: client.log_metric(run.info.run_id, "loss", float("nan")), "INVALID_PARAMETER_VALUE", "NaN"),
         (lambda: client.log_metric(run.info.run_id, "loss", 1.0, step=-1), "INVALID_PARAMETER_VALUE", "step"),
         (lambda: client.get_run("0" * 32), "RESOURCE_DOES_NOT_EXIST", "not found"),
         (lambda: client.get_experiment("999999"), "RESOURCE_DOES_NOT_EXIST", "999999"),
@@ -369,3 +368,40 @@ def test_a_long_history_comes_back_page_by_page(mlflow_env, ada, monkeypatch):
         "/api/2.0/mlflow/metrics/get-history", {"run_id": run.info.run_id, "metric_key": "loss", "page_token": "x"}
     )
     assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_nan_and_infinite_values_are_kept_as_mlflow_logs_them(mlflow_env, ada, monkeypatch):
+    """A diverging run logs NaN and infinite losses: MLflow gives them back as logged; Eco's own JSON, which
+    cannot hold them, reads them as null; summaries and charts skip them as extremes."""
+    import math
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    token = use_token(monkeypatch, ada)
+    with mlflow.start_run() as run:
+        for step, value in enumerate([0.9, 0.5, float("nan"), float("inf"), float("-inf"), 0.4]):
+            mlflow.log_metric("loss", value, step=step)
+        mlflow.log_metric("loss", float("nan"), step=6)
+    client = MlflowClient()
+    history = client.get_metric_history(run.info.run_id, "loss")
+    values = [m.value for m in history]
+    assert values[:2] == [0.9, 0.5] and math.isnan(values[2]) and values[3:6] == [math.inf, -math.inf, 0.4]
+    assert math.isnan(values[6]) and len(values) == 7  # no point lost
+    assert math.isnan(client.get_run(run.info.run_id).data.metrics["loss"])  # the latest point, as logged
+    found = client.search_runs([run.info.experiment_id], "metrics.loss < 1")
+    assert found == []  # a NaN latest value matches no comparison
+
+    job_id = uuid.UUID(run.info.run_id)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    series = api.get(f"/api/v1/jobs/{job_id}/metrics/", {"key": "loss"})
+    assert series.status_code == 200
+    assert [v for _, v in series.json()["points"]] == [0.9, 0.5, None, None, None, 0.4, None]
+    job = api.get(f"/api/v1/jobs/{job_id}/").json()
+    summary = job["metric_summaries"]["loss"]
+    assert summary["min"] is None and summary["max"] is None  # -inf and +inf are the extremes: not JSON numbers
+    assert summary["last"] is None and summary["count"] == 7
+    keys = api.get(f"/api/v1/jobs/{job_id}/metrics/").json()["keys"]
+    assert keys[0]["last_value"] is None
+

@@ -2086,8 +2086,8 @@ export interface components {
             downsampled: boolean;
             /** @description after_step: more points follow the last one returned */
             truncated: boolean;
-            /** @description [[step, value], ...] */
-            points: number[][];
+            /** @description [[step, value], ...]; a value is null where it is NaN or infinite (logged through MLflow) */
+            points: (number | null)[][];
             /** @description the time each point was recorded, Unix epoch seconds */
             times: number[];
         };
@@ -2104,14 +2104,23 @@ export interface components {
          *     earliest step on ties), how many points it has, and which way is better.
          */
         MetricSummary: {
-            /** Format: double */
-            last: number;
+            /**
+             * Format: double
+             * @description null: NaN or infinite (logged through MLflow)
+             */
+            last: number | null;
             last_step: number;
-            /** Format: double */
-            min: number;
+            /**
+             * Format: double
+             * @description null: -infinity, or every value NaN
+             */
+            min: number | null;
             min_step: number;
-            /** Format: double */
-            max: number;
+            /**
+             * Format: double
+             * @description null: infinity, or every value NaN
+             */
+            max: number | null;
             max_step: number;
             count: number;
             /**

@@ -114,3 +114,14 @@ describe("log lines", () => {
     expect(matchParts("x", "")).toEqual([{ text: "x", match: false }]);
   });
 });
+
+describe("a NaN or infinite value (null in the answer)", () => {
+  it("is a gap: kept in place, never a bucket's low or high", () => {
+    const series = fromAnswer({ points: [[0, 1], [1, null], [2, 5], [3, null], [4, 2], [5, 3]], count: 6 });
+    expect(series.values).toEqual([1, null, 5, null, 2, 3]);
+    const thinned = minMaxBuckets(series, 2);
+    expect(thinned.values).not.toContain(null);
+    expect(Math.min(...(thinned.values as number[]))).toBe(1);
+    expect(Math.max(...(thinned.values as number[]))).toBe(5);
+  });
+});

@@ -8,7 +8,8 @@
 
 export interface Series {
   steps: number[];
-  values: number[];
+  /** null where the value is NaN or infinite (logged through MLflow): a gap in the line */
+  values: (number | null)[];
   /** each point's recorded time (epoch seconds); empty when the server sent none */
   times: number[];
   /** points in the range the series stands for (the server's `count`, grown by appended points) */
@@ -21,7 +22,7 @@ export const EMPTY_SERIES: Series = { steps: [], values: [], times: [], count: 0
 
 /** The parts of a metric answer the chart reads (`times` and `count` may be absent on older servers). */
 export interface SeriesAnswer {
-  points: number[][];
+  points: (number | null)[][];
   times?: number[];
   count?: number;
   downsampled?: boolean;
@@ -30,9 +31,9 @@ export interface SeriesAnswer {
 export function fromAnswer(answer: SeriesAnswer): Series {
   const n = answer.points.length;
   const steps = new Array<number>(n);
-  const values = new Array<number>(n);
+  const values = new Array<number | null>(n);
   for (let i = 0; i < n; i++) {
-    steps[i] = answer.points[i][0];
+    steps[i] = answer.points[i][0] as number;
     values[i] = answer.points[i][1];
   }
   const times = answer.times && answer.times.length === n ? answer.times.slice() : [];
@@ -53,7 +54,7 @@ export function mergeAfter(series: Series, answer: SeriesAnswer): Series {
   const last = lastStep(series);
   const keepTimes = series.times.length === series.steps.length && !!answer.times && answer.times.length === answer.points.length;
   let start = 0;
-  while (start < answer.points.length && answer.points[start][0] <= last) start++;
+  while (start < answer.points.length && (answer.points[start][0] as number) <= last) start++;
   if (start >= answer.points.length) return series;
   const steps = series.steps.slice();
   const values = series.values.slice();
@@ -61,7 +62,7 @@ export function mergeAfter(series: Series, answer: SeriesAnswer): Series {
   let prev = last;
   let added = 0;
   for (let i = start; i < answer.points.length; i++) {
-    const [step, value] = answer.points[i];
+    const [step, value] = answer.points[i] as [number, number | null];
     if (step <= prev) continue; // the server answers in step order; guard anyway
     steps.push(step);
     values.push(value);
@@ -91,8 +92,9 @@ export function minMaxBuckets(series: Series, maxPoints: number): Series {
     let hi = -1;
     for (; i < n && series.steps[i] < end; i++) {
       const v = series.values[i];
-      if (lo < 0 || v < series.values[lo]) lo = i;
-      if (hi < 0 || v > series.values[hi]) hi = i;
+      if (v === null) continue; // a gap is neither a bucket's low nor its high
+      if (lo < 0 || v < (series.values[lo] as number)) lo = i;
+      if (hi < 0 || v > (series.values[hi] as number)) hi = i;
     }
     if (lo < 0) continue;
     if (lo === hi) keep.push(lo);
