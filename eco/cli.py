@@ -550,6 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (runs, r_list):
         p.add_argument("--team", help="only this team's (slug)")
         p.add_argument("--status", help="running, succeeded, failed or cancelled (a comma list for several)")
+        p.add_argument("--experiment", help="only this experiment's (its id or name; MLflow's runs)")
         p.set_defaults(run=_runs, view=_view_runs)
     r_show = run_actions.add_parser("show", help="one run: its params and every metric's latest, lowest and highest")
     r_show.add_argument("run_id", metavar="run", help="the run (job) id")  # `run` is the handler's attribute
@@ -846,7 +847,13 @@ def _view_run(run: dict, console) -> None:
     from rich.table import Table
 
     fields = ("id", "kind", "team", "status", "created_by", "created_at", "started_at", "finished_at", "error")
-    render({**{k: run.get(k) for k in fields}, "model": _run_model(run), "params": _run_params(run)}, console)
+    shown = {k: run.get(k) for k in fields}
+    for key in ("name", "experiment_name"):  # an MLflow run's (Eco's own runs have neither)
+        if run.get(key):
+            shown[key] = run[key]
+    if run.get("tags"):
+        shown["tags"] = _summary(run["tags"], 60)
+    render({**shown, "model": _run_model(run), "params": _run_params(run)}, console)
     summaries = run.get("metric_summaries") or {}
     table = Table("metric", "latest", "step", "lowest", "highest", "points", caption=f"{len(summaries)} metrics")
     for key, m in summaries.items():
@@ -1045,7 +1052,7 @@ def _push(args) -> dict:
 
 
 def _runs(args) -> list[dict]:
-    return _client().jobs(team=args.team, status=args.status, kind="tracking")
+    return _client().jobs(team=args.team, status=args.status, kind="tracking", experiment=args.experiment)
 
 
 def _export_tensorboard(args) -> dict:

@@ -357,8 +357,16 @@ class Client:
             spec["architecture"] = architecture
         return self.submit_job(team=team, kind="train", spec=spec)
 
-    def jobs(self, *, team: str | None = None, status: str | None = None, kind: str | None = None) -> list[dict]:
-        return list(self._pages("jobs/", {"team": team, "status": status, "kind": kind}))
+    def jobs(
+        self,
+        *,
+        team: str | None = None,
+        status: str | None = None,
+        kind: str | None = None,
+        experiment: str | None = None,
+    ) -> list[dict]:
+        """Jobs, newest first; `experiment` an experiment's id or name (MLflow's runs)."""
+        return list(self._pages("jobs/", {"team": team, "status": status, "kind": kind, "experiment": experiment}))
 
     def job(self, job: str) -> dict:
         return self._call("GET", f"jobs/{job}/")

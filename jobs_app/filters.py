@@ -1,11 +1,13 @@
 """Query parameters of jobs_app's list endpoints. An invalid value answers 400 naming the parameter."""
 
+import re
+
 from django.db.models import F, Q, TextField
 from django.db.models.functions import Cast
 from django_filters import rest_framework as filters
 
 from config.filters import UtcDateTimeFilter
-from jobs_app.models import Job, JobStatus, RetrainTrigger
+from jobs_app.models import DEFAULT_EXPERIMENT, Experiment, Job, JobStatus, RetrainTrigger
 
 # ?ordering= values -> the order by; nulls (a job not started or not finished yet) go last either way, and the
 # id breaks ties so that pages never overlap
@@ -27,6 +29,11 @@ class JobFilter(filters.FilterSet):
     team = filters.CharFilter(field_name="team__slug", help_text="Team slug.")
     status = StatusInFilter(
         field_name="status", choices=JobStatus.choices, help_text="One status or a comma list: queued,running."
+    )
+    experiment = filters.CharFilter(
+        method="in_experiment",
+        help_text="An experiment's id or name (MLflow's runs are grouped in experiments; a team's Default one also "
+        "holds the tracking runs started without one).",
     )
     search = filters.CharFilter(
         method="search_jobs",
@@ -50,6 +57,14 @@ class JobFilter(filters.FilterSet):
     class Meta:
         model = Job
         fields = ["status", "kind"]  # choice fields: anything else is a 400
+
+    def in_experiment(self, queryset, name, value):
+        experiments = Experiment.objects.filter(
+            Q(pk=int(value)) if re.fullmatch(r"[0-9]{1,18}", value) else Q(name=value)
+        )
+        scope = Q(experiment__in=experiments)
+        defaults = experiments.filter(name=DEFAULT_EXPERIMENT).values("team")
+        return queryset.filter(scope | Q(experiment__isnull=True, kind="tracking", team__in=defaults))
 
     def search_jobs(self, queryset, name, value):
         from models_app.models import RegisteredModel

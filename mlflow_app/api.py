@@ -230,8 +230,6 @@ def _view_type(value) -> int:
 
 
 def experiments_search(request, fields: Fields) -> dict:
-    for team in teams_for_user(request.user):
-        services.default_experiment(team=team)  # every team shows its default experiment
     experiments = search.with_full_name(selectors.experiments_for_user(user=request.user))
     view = _view_type(fields.data.get("view_type"))
     if view == 1:

@@ -405,3 +405,24 @@ def test_nan_and_infinite_values_are_kept_as_mlflow_logs_them(mlflow_env, ada, m
     keys = api.get(f"/api/v1/jobs/{job_id}/metrics/").json()["keys"]
     assert keys[0]["last_value"] is None
 
+
+
+def test_mlflow_runs_are_listed_by_experiment_in_eco_s_cli(mlflow_env, ada, monkeypatch, tmp_path):
+    import mlflow
+
+    from tests.cli.runner import eco_runner
+
+    token = use_token(monkeypatch, ada)
+    mlflow.set_experiment("churn")
+    with mlflow.start_run(run_name="baseline") as run:
+        mlflow.set_tag("stage", "dev")
+    mlflow.set_experiment("other")
+    with mlflow.start_run():
+        pass
+    eco = eco_runner(mlflow_env.url, tmp_path)
+    eco("login", "--token", token)
+    listed = eco("runs", "--experiment", "churn")
+    assert [r["id"].replace("-", "") for r in listed] == [run.info.run_id]
+    shown = eco("runs", "show", str(uuid.UUID(run.info.run_id)), table=True)
+    assert "baseline" in shown and "churn" in shown and "stage=dev" in shown
+    assert len(eco("runs")) == 2

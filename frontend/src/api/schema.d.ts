@@ -6262,6 +6262,8 @@ export interface operations {
                 created_after?: string;
                 /** @description ISO 8601; created before. */
                 created_before?: string;
+                /** @description An experiment's id or name (MLflow's runs are grouped in experiments; a team's Default one also holds the tracking runs started without one). */
+                experiment?: string;
                 /**
                  * @description * `train` - Train
                  *     * `evaluate` - Evaluate
