@@ -20,7 +20,7 @@ for (const scheme of ["light", "dark"] as const) {
       await signIn(page);
       const jobs = await apiGet<Page<{ id: string; kind: string }>>(page, `/api/v1/jobs/?team=${TEAM}&page_size=20`);
       const datasets = await apiGet<Page<{ id: string }>>(page, `/api/v1/datasets/?team=${TEAM}`);
-      const models = await apiGet<Page<{ id: string; latest_version: number | null }>>(page, `/api/v1/models/?team=${TEAM}`);
+      const models = await apiGet<Page<{ id: string; name: string; latest_version: number | null }>>(page, `/api/v1/models/?team=${TEAM}`);
       const pages: [string, string][] = [
         ["overview", "/"],
         ["datasets", "/datasets"],
@@ -50,6 +50,10 @@ for (const scheme of ["light", "dark"] as const) {
         const candidate = models.results[0].latest_version ? `&version=${models.results[0].latest_version}` : "";
         pages.push(["promote", `/models/${m}/promote?alias=production${candidate}`], ["timeline", `/models/${m}/timeline`], ["serving", `/models/${m}/serving`]);
       }
+      // a model registered through MLflow's client: no task, one version Eco stores but never loads
+      const mlflowModel = models.results.find((m) => m.name === "churn-sk");
+      expect(mlflowModel, "the seeded MLflow model").toBeTruthy();
+      pages.push(["mlflow-model-versions", `/models/${mlflowModel!.id}?tab=versions`], ["mlflow-model-gate", `/models/${mlflowModel!.id}?tab=gate`]);
       for (const [name, path] of pages) {
         await page.goto(path);
         await expect(page.getByRole("heading", { level: 2 }).first()).toBeVisible();
@@ -67,6 +71,11 @@ for (const scheme of ["light", "dark"] as const) {
           await expect(page.getByLabel("Tags")).toContainText("stage: dev");
           await expect(page.getByLabel("Tags")).not.toContainText("mlflow.user");
         }
+        if (name === "mlflow-model-versions") {
+          await expect(page.getByText("no task (MLflow)").first()).toBeVisible();
+          await expect(page.getByText("mlflow", { exact: true }).first()).toBeVisible();
+        }
+        if (name === "mlflow-model-gate") await expect(page.getByText("registered through MLflow and has no task yet")).toBeVisible();
         await expectAccessible(page, `${name} (${scheme}, ${width} px)`);
         await screenshot(page, name, width, scheme);
       }

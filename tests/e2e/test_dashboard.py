@@ -118,7 +118,26 @@ def _tracked_run(owner, team) -> None:
     run.save(update_fields=["experiment", "name", "tags"])
     metrics.ingest(run.pk, [("loss", step, 1.0 / (step + 1)) for step in range(50)])
     log_text_artifact(actor=owner, job=run, path="notes.md", data=b"# notes\nconverged")
+    _mlflow_model(owner, team, run)
     services.finish_run(actor=owner, job=run, status="succeeded")
+
+
+def _mlflow_model(owner, team, run) -> None:
+    """What `mlflow.sklearn.log_model(..., registered_model_name="churn-sk")` leaves: a logged model among the
+    run's files and a model of no task whose version is an MLflow folder Eco stores but never loads."""
+    from jobs_app.models import JobArtifact
+    from jobs_app.services import experiments
+    from models_app import services
+    from tests.helpers import log_text_artifact
+
+    logged = experiments.create_logged_model(actor=owner, job=run, name="model", model_type="sklearn")
+    mlmodel = b"flavors:\n  sklearn: {pickled_model: model.pkl, serialization_format: cloudpickle}\n"
+    for name, data in (("MLmodel", mlmodel), ("model.pkl", b"not loaded")):
+        log_text_artifact(actor=owner, job=run, path=f"{logged.artifact_prefix}/{name}", data=data)
+    experiments.update_logged_model(actor=owner, logged_model=logged, status="ready")
+    files = [(a.path.rsplit("/", 1)[1], a.blob) for a in JobArtifact.objects.filter(path__startswith="models/")]
+    model = services.create_model(actor=owner, team=team, name="churn-sk", task="")
+    services.register_mlflow_version(actor=owner, model=model, files=files, source=f"models:/m-{logged.pk.hex}")
 
 
 def _base_model(owner, team, folder: Path) -> None:

@@ -167,6 +167,14 @@ function Actions({ model, version }: { model: Model; version: Version }) {
   );
 }
 
+/** What an opaque MLflow version's spec says: `{"mlflow": {"flavors": [...], "reason": "..."}}`. */
+function mlflowFacts(spec: unknown): { flavors?: string[]; reason?: string } {
+  const facts = (spec as { mlflow?: { flavors?: string[]; reason?: string } } | null)?.mlflow;
+  return facts ?? {};
+}
+const mlflowFlavors = (spec: unknown) => (mlflowFacts(spec).flavors ?? []).join(", ") || "no flavour";
+const mlflowReason = (spec: unknown) => mlflowFacts(spec).reason ?? "Eco serves ONNX models only";
+
 function JsonBlock({ value, label }: { value: unknown; label: string }) {
   const text = JSON.stringify(value ?? {}, null, 2);
   return (
@@ -206,7 +214,14 @@ export function VersionDetail({ model, version, versions }: { model: Model; vers
             </ModelPageButton>
           </Group>
         </Group>
-        {canWrite && <Actions model={model} version={version} />}
+        {version.format === "mlflow" ? (
+          <Alert color="gray" variant="light" title="Stored, not served">
+            An MLflow model ({mlflowFlavors(version.spec)}) that Eco keeps but never loads: {mlflowReason(version.spec)}.
+            Download it through MLflow (models:/{model.name}/{version.version}).
+          </Alert>
+        ) : (
+          canWrite && <Actions model={model} version={version} />
+        )}
         <CheckpointSection version={version} />
         <SimpleGrid cols={{ base: 1, md: 2 }} spacing="lg">
           <Stack gap="xs">
