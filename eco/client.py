@@ -401,9 +401,12 @@ class Client:
         }
         return self._call("GET", f"jobs/{job}/metrics/", params=params)
 
-    def metric_points(self, job: str, key: str, *, page: int = 100_000) -> Iterator[tuple[int, float, float]]:
+    def metric_points(
+        self, job: str, key: str, *, page: int = 100_000
+    ) -> Iterator[tuple[int, float | None, float]]:
         """Every point of one series as (step, value, epoch seconds recorded), in step order, read `page`
-        points per request (so a series of millions never sits in one answer)."""
+        points per request (so a series of millions never sits in one answer); a value is None where it is NaN
+        or infinite (logged through MLflow)."""
         after = -1
         while True:
             answer = self.metric(job, key, max_points=page, after_step=after)

@@ -5,6 +5,7 @@ runs, and its absence is a MissingExtra naming the install command."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from eco.client import Client
@@ -42,7 +43,8 @@ def export_job(client: Client, job_id: str, directory: str | Path) -> dict:
         for key in client.metric_keys(job["id"]):
             count = 0
             for step, value, at in client.metric_points(job["id"], key["key"]):
-                writer.add_scalar(key["key"], value, global_step=step, walltime=at)
+                # None: a NaN or infinity logged through MLflow (Eco's JSON has neither); TensorBoard draws NaN
+                writer.add_scalar(key["key"], math.nan if value is None else value, global_step=step, walltime=at)
                 count += 1
             written[key["key"]] = count
     finally:

@@ -64,6 +64,7 @@ def check_points(points, *, nonfinite: bool = False) -> list[tuple]:
     values only."""
     if not isinstance(points, list):
         raise PointError("points", "must be a list of {key, step, value, time?} objects")
+    nonfinite = nonfinite and connection.vendor == "postgresql"  # SQLite (development) would store a NaN as NULL
     merged: dict[tuple[str, int], tuple] = {}
     checked: dict[str, str] = {}  # a batch repeats a few keys many times: check and normalise each once
     latest = clock.time() + TIME_AHEAD_S
@@ -528,6 +529,11 @@ def _distinct_points(key_index: np.ndarray, steps: np.ndarray, times: np.ndarray
     return order
 
 
+def _same(a, b) -> np.ndarray:
+    """a == b elementwise for float values, where NaN equals NaN (the same stored point)."""
+    return (a == b) | (np.isnan(a) & np.isnan(b))
+
+
 def _differ(values: np.ndarray) -> np.ndarray:
     """values[1:] != values[:-1] for a float column, where two NaNs are the same (a point sent again is one point,
     a NaN value or a missing time included)."""
@@ -726,9 +732,9 @@ def times_of(job_id, key: str, steps: np.ndarray, values: np.ndarray | None = No
     if not (at < len(stored)).all() or not (stored[np.minimum(at, len(stored) - 1)] == steps).all():
         raise KeyError(f"a step of {key} is not stored")
     if values is not None:
-        for i in np.flatnonzero(stored_values[at] != values).tolist():  # another point of the same step
+        for i in np.flatnonzero(~_same(stored_values[at], values)).tolist():  # another point of the same step
             end = np.searchsorted(stored, steps[i], side="right")
-            match = at[i] + np.flatnonzero(stored_values[at[i] : end] == values[i])
+            match = at[i] + np.flatnonzero(_same(stored_values[at[i] : end], values[i]))
             if not len(match):
                 raise KeyError(f"a point of {key} is not stored")
             at[i] = match[0]
@@ -791,9 +797,11 @@ def _keep(steps: np.ndarray, values: np.ndarray, buckets: int) -> np.ndarray:
     keep = []
     for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
         segment = values[start:end]
-        if np.isnan(segment).any():  # a NaN is neither a bucket's low nor its high, unless all are NaN
-            low = start + int(np.where(np.isnan(segment), np.inf, segment).argmin())
-            high = start + int(np.where(np.isnan(segment), -np.inf, segment).argmax())
+        numbers = np.flatnonzero(~np.isnan(segment))
+        if len(numbers) == 0:  # a bucket of NaN keeps one of them (a gap, where the series has one)
+            low = high = start
+        elif len(numbers) < len(segment):  # a NaN is neither a bucket's low nor its high
+            low, high = (start + int(numbers[f(segment[numbers])]) for f in (np.argmin, np.argmax))
         else:
             low, high = start + int(segment.argmin()), start + int(segment.argmax())
         keep.extend((low, high) if low <= high else (high, low))

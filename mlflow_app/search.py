@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from datetime import UTC, datetime
 
 from django.db.models import F, FloatField, OuterRef, Q, QuerySet, Subquery, TextField, Value
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Concat
+from django.db.models.functions import Concat, NullIf
 
 from jobs_app.models import Job, JobStatus, MetricChunk
 from ml.errors import UserError
@@ -261,9 +262,20 @@ def compare(field: str, op: str, value) -> Q:
 
 
 def latest_metric(key: str):
-    """A subquery: a run's latest value of metric `key` (its last chunk's last point), NULL without one."""
+    """A subquery: a run's latest value of metric `key` (its last chunk's last point), NULL without one or when it
+    is NaN: PostgreSQL orders NaN above every number, and MLflow's search matches no comparison with a NaN and
+    sorts it after every number either way, as a missing value."""
     last = MetricChunk.objects.filter(job_id=OuterRef("pk"), key=key).order_by("-block").values("last_value")[:1]
-    return Subquery(last, output_field=FloatField())
+    return NullIf(Subquery(last, output_field=FloatField()), Value(math.nan, output_field=FloatField()))
+
+
+def _annotated(runs: QuerySet, kind: str, key: str, name: str) -> QuerySet:
+    """`runs` annotated with `name`: the latest value of metric `key`, or parameter or tag `key` (by `kind`)."""
+    if kind == "metrics":
+        return runs.annotate(**{name: latest_metric(key)})
+    if kind == "params":
+        return runs.annotate(**{name: KeyTextTransform(key, KeyTextTransform("params", "spec"))})
+    return runs.annotate(**{name: KeyTextTransform(key, "tags")})
 
 
 def _ms(value: float) -> datetime:
@@ -284,13 +296,8 @@ def _term(runs: QuerySet, clause: Clause, n: int) -> tuple[QuerySet, Q]:
     """The run queryset (annotated as the clause needs) and the Q of one clause."""
     kind, key, op, value = clause.kind, clause.key, clause.op, clause.value
     name = f"_f{n}"
-    if kind == "metrics":
-        return runs.annotate(**{name: latest_metric(key)}), compare(name, op, value)
-    if kind == "params":
-        runs = runs.annotate(**{name: KeyTextTransform(key, KeyTextTransform("params", "spec"))})
-        return runs, compare(name, op, value)
-    if kind == "tags":
-        return runs.annotate(**{name: KeyTextTransform(key, "tags")}), compare(name, op, value)
+    if kind in ("metrics", "params", "tags"):
+        return _annotated(runs, kind, key, name), compare(name, op, value)
     if key == "run_id":
         ids = [value] if isinstance(value, str) else value
         parsed = [found for found in map(parse_run_id, ids) if found is not None]
@@ -360,12 +367,8 @@ def order_runs(runs: QuerySet[Job], order_by) -> QuerySet[Job]:
     ordering, seen_start = [], False
     for n, (kind, key, ascending) in enumerate(_order_items(order_by)):
         name = f"_o{n}"
-        if kind == "metrics":
-            runs = runs.annotate(**{name: latest_metric(key)})
-        elif kind == "params":
-            runs = runs.annotate(**{name: KeyTextTransform(key, KeyTextTransform("params", "spec"))})
-        elif kind == "tags":
-            runs = runs.annotate(**{name: KeyTextTransform(key, "tags")})
+        if kind in ("metrics", "params", "tags"):
+            runs = _annotated(runs, kind, key, name)
         else:
             key = "run_name" if key == "run name" else key
             if key not in RUN_ORDER:

@@ -378,3 +378,19 @@ def test_nan_is_stored_but_never_a_chunk_s_extreme(job):
     # a min/max selection keeps a bucket's numbers, not its NaN
     steps, values = metrics.downsample(np.arange(4), np.array([nan, 1.0, nan, 2.0]), 1)
     assert steps.tolist() == [1, 3] and values.tolist() == [1.0, 2.0]
+
+
+def test_a_long_stretch_of_nan_reads_downsampled(job):
+    """A diverged loss that stays NaN for many chunks: the min/max read keeps one NaN per bucket of them (None in
+    Eco's JSON) and the numbers' extremes elsewhere; every kept point's time is found (NaN equals NaN there)."""
+    nan = float("nan")
+    at = 1_700_000_000.0
+    points = [("loss", s, 1.0 / (s + 1) if s < 5_000 or s >= 15_000 else nan, at + s) for s in range(20_000)]
+    metrics.ingest(job.pk, points, keep_all=True)
+    answer = metrics.series(job.pk, "loss", max_points=100)
+    assert answer["downsampled"] and answer["count"] == 20_000
+    values = [v for _, v in answer["points"]]
+    assert None in values and min(v for v in values if v is not None) == 1.0 / 20_000
+    assert len(answer["times"]) == len(values)
+    raw = metrics.series(job.pk, "loss", max_points=100, raw=True)
+    assert any(v != v for _, v in raw["points"])

@@ -389,8 +389,13 @@ def test_nan_and_infinite_values_are_kept_as_mlflow_logs_them(mlflow_env, ada, m
     assert values[:2] == [0.9, 0.5] and math.isnan(values[2]) and values[3:6] == [math.inf, -math.inf, 0.4]
     assert math.isnan(values[6]) and len(values) == 7  # no point lost
     assert math.isnan(client.get_run(run.info.run_id).data.metrics["loss"])  # the latest point, as logged
-    found = client.search_runs([run.info.experiment_id], "metrics.loss < 1")
-    assert found == []  # a NaN latest value matches no comparison
+    with mlflow.start_run() as finite:
+        mlflow.log_metric("loss", 0.3)
+    for text in ("metrics.loss < 1", "metrics.loss > 0.1", "metrics.loss != 5"):  # a NaN matches no comparison
+        assert [r.info.run_id for r in client.search_runs([run.info.experiment_id], text)] == [finite.info.run_id]
+    for order in ("ASC", "DESC"):  # and sorts after every number either way, as MLflow sorts it
+        ordered = client.search_runs([run.info.experiment_id], order_by=[f"metrics.loss {order}"])
+        assert [r.info.run_id for r in ordered] == [finite.info.run_id, run.info.run_id]
 
     job_id = uuid.UUID(run.info.run_id)
     api = APIClient()
