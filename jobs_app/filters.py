@@ -32,8 +32,8 @@ class JobFilter(filters.FilterSet):
     )
     experiment = filters.CharFilter(
         method="in_experiment",
-        help_text="An experiment's id or name (MLflow's runs are grouped in experiments; a team's Default one also "
-        "holds the tracking runs started without one).",
+        help_text="An experiment's id, name or team/name (MLflow's runs are grouped in experiments; a team's "
+        "Default one also holds the tracking runs started without one).",
     )
     search = filters.CharFilter(
         method="search_jobs",
@@ -59,9 +59,14 @@ class JobFilter(filters.FilterSet):
         fields = ["status", "kind"]  # choice fields: anything else is a 400
 
     def in_experiment(self, queryset, name, value):
-        experiments = Experiment.objects.filter(
-            Q(pk=int(value)) if re.fullmatch(r"[0-9]{1,18}", value) else Q(name=value)
-        )
+        if re.fullmatch(r"[0-9]{1,18}", value):
+            which = Q(pk=int(value))
+        elif "/" in value:  # team/name, as MLflow's clients see experiment names
+            slug, plain = value.split("/", 1)
+            which = Q(team__slug=slug, name=plain)
+        else:
+            which = Q(name=value)
+        experiments = Experiment.objects.filter(which)
         scope = Q(experiment__in=experiments)
         defaults = experiments.filter(name=DEFAULT_EXPERIMENT).values("team")
         return queryset.filter(scope | Q(experiment__isnull=True, kind="tracking", team__in=defaults))

@@ -428,6 +428,8 @@ def test_mlflow_runs_are_listed_by_experiment_in_eco_s_cli(mlflow_env, ada, monk
     eco("login", "--token", token)
     listed = eco("runs", "--experiment", "churn")
     assert [r["id"].replace("-", "") for r in listed] == [run.info.run_id]
+    assert [r["id"].replace("-", "") for r in eco("runs", "--experiment", "alpha/churn")] == [run.info.run_id]
+    assert eco("runs", "--experiment", "beta/churn") == []  # another team's name finds nothing
     shown = eco("runs", "show", str(uuid.UUID(run.info.run_id)), table=True)
     assert "baseline" in shown and "churn" in shown and "stage=dev" in shown
     assert len(eco("runs")) == 2

@@ -6262,7 +6262,7 @@ export interface operations {
                 created_after?: string;
                 /** @description ISO 8601; created before. */
                 created_before?: string;
-                /** @description An experiment's id or name (MLflow's runs are grouped in experiments; a team's Default one also holds the tracking runs started without one). */
+                /** @description An experiment's id, name or team/name (MLflow's runs are grouped in experiments; a team's Default one also holds the tracking runs started without one). */
                 experiment?: string;
                 /**
                  * @description * `train` - Train
