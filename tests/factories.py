@@ -25,6 +25,7 @@ from jobs_app.models import (
     JobArtifact,
     JobLog,
     JobOutput,
+    LoggedModel,
     MetricBatch,
     MetricChunk,
     OutputKind,
@@ -376,6 +377,17 @@ class JobArtifactFactory(factory.django.DjangoModelFactory):
     path = factory.Sequence(lambda n: f"notes/{n}.txt")
     blob = factory.SubFactory(BlobFactory)
     size_bytes = factory.LazyAttribute(lambda a: a.blob.size_bytes)
+
+
+class LoggedModelFactory(factory.django.DjangoModelFactory):
+    """A model a tracking run logged through MLflow's client (pending until its files are up)."""
+
+    class Meta:
+        model = LoggedModel
+
+    job = factory.SubFactory(JobFactory, kind="tracking")
+    name = factory.Sequence(lambda n: f"model-{n}")
+    created_by = factory.LazyAttribute(lambda m: m.job.created_by)
 
 
 class RetrainTriggerFactory(factory.django.DjangoModelFactory):
