@@ -101,7 +101,7 @@ export function TryTab({ modelId, task, versions, initial }: { modelId: string; 
             allowDeselect={false}
           />
           {schema.kind === "unknown" && (
-            <Alert color="yellow" title="No input schema">
+            <Alert color="gray" title="No input schema">
               This version's spec does not name its inputs; call POST /api/v1/models/{"{id}"}/predict/ with rows yourself.
             </Alert>
           )}
