@@ -126,6 +126,12 @@ def test_an_onnx_model_logged_through_mlflow_is_served_by_eco(mlflow_env, ada, m
 
     session = onnxruntime.InferenceSession(f"{local}/model.onnx")
     assert np.allclose(session.run(None, {"input": x[:3]})[0], logits[:3], atol=1e-4)
+    # and MLflow's own loader takes it by an alias, as a serving script would
+    client.set_registered_model_alias("iris-onnx", "champion", "1")
+    loaded = mlflow.pyfunc.load_model("models:/iris-onnx@champion")
+    predicted = loaded.predict(pd.DataFrame(x[:3], columns=FEATURES))
+    # (MLflow's ONNX pyfunc gives a (batch, K) output as one column of batch * K values)
+    assert np.allclose(predicted["logits"].to_numpy(), logits[:3].ravel(), atol=1e-4)
 
 
 def test_a_pickled_flavour_is_stored_never_loaded(mlflow_env, ada, monkeypatch, tmp_path):
