@@ -24,12 +24,20 @@ def record_run_output(*, actor: User, team: Team, run_id, version: ModelVersion)
     job = Job.objects.select_for_update().filter(pk=run_id, team=team).first()
     if job is None or job.kind != TRACKING:
         raise ValidationError({"job": [f"No tracking run {run_id} in team '{team.slug}'."]})
-    if job.created_by_id != actor.pk:
-        raise ValidationError({"job": ["Only the user who started the run records what it made."]})
-    earlier = JobOutput.objects.filter(job=job, kind=OutputKind.MODEL_VERSION).values_list("object_id", flat=True)
-    if made := earlier.first():
-        raise ValidationError({"job": [f"Run {job.pk} already recorded model version {made}; a run makes one."]})
+    if problem := refusal(actor=actor, job=job):
+        raise ValidationError({"job": [problem]})
     output = record_output(job=job, kind=OutputKind.MODEL_VERSION, object_id=version.pk)
     job.outputs = {**(job.outputs or {}), "model_version": str(version.pk)}
     job.save(update_fields=["outputs"])
     return output
+
+
+def refusal(*, actor: User, job: Job) -> str | None:
+    """Why `actor` cannot record a model version as made by the tracking run `job` (None: they can): only the
+    user who started the run records what it made, and a run makes one model version."""
+    if job.created_by_id != actor.pk:
+        return "Only the user who started the run records what it made."
+    earlier = JobOutput.objects.filter(job=job, kind=OutputKind.MODEL_VERSION).values_list("object_id", flat=True)
+    if made := earlier.first():
+        return f"Run {job.pk} already recorded model version {made}; a run makes one."
+    return None

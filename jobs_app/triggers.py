@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts_app.models import Role, Team, User
 from accounts_app.selectors import role_of
 from accounts_app.services import record_audit
-from config.errors import Conflict, UserError
+from config.errors import Conflict, UserError, error_text
 from datasets_app import processing
 from datasets_app.models import DatasetVersion
 from jobs_app import specs
@@ -203,7 +203,7 @@ def _start_run(trigger: RetrainTrigger, *, until, count: int) -> TriggerRun:
                 trigger_run=run,
             )
     except Exception as exc:  # the creator left the team, the base was deleted...: the run ends at once
-        _end(run, RunStatus.FAILED, error=f"could not start the snapshot: {_message(exc)}")
+        _end(run, RunStatus.FAILED, error=f"could not start the snapshot: {error_text(exc)}")
     return run
 
 
@@ -259,12 +259,6 @@ def _end(run: TriggerRun, status: str, *, error: str = "", checks: list | None =
     run.save(update_fields=["status", "error", "finished_at", "gate_checks", "step"])
 
 
-def _message(exc: Exception) -> str:
-    if isinstance(exc, ValidationError) and hasattr(exc, "message_dict"):
-        return "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-    return str(exc)
-
-
 def job_ended(job: Job) -> None:
     """The services' job-end hook: a job that is a step of a retrain run hands over to the run's next step."""
     if job.trigger_run_id:
@@ -290,7 +284,7 @@ def advance(job: Job) -> None:
             _next_step(run, job)
     except Exception as exc:  # a spec that no longer holds, a deleted model, a bug: the run ends, the job stays
         log.warning("retrain run %s stopped after job %s", job.trigger_run_id, job.pk, exc_info=True)
-        error = f"could not go on after the {job.kind} job: {_message(exc)}"
+        error = f"could not go on after the {job.kind} job: {error_text(exc)}"
         TriggerRun.objects.filter(pk=job.trigger_run_id, status=RunStatus.RUNNING).update(
             status=RunStatus.FAILED, error=error[:2000], finished_at=timezone.now()
         )

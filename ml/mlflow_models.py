@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 from ml.errors import UserError
 
 MLMODEL = "MLmodel"
@@ -27,29 +29,23 @@ class NotServable(UserError):
     """Why Eco cannot serve an MLflow model (it is still stored, as an opaque folder)."""
 
 
-def _loader():
+class _NoAliases(yaml.SafeLoader):
     """PyYAML's safe loader without aliases: MLflow never writes them, and a few nested aliases expand into an
     exponentially large document once turned into text (a "billion laughs")."""
-    import yaml
 
-    class NoAliases(yaml.SafeLoader):
-        def compose_node(self, parent, index):
-            if self.check_event(yaml.AliasEvent):
-                raise yaml.YAMLError("it uses a YAML alias (*name), which an MLmodel file never needs")
-            return super().compose_node(parent, index)
-
-    return NoAliases
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("it uses a YAML alias (*name), which an MLmodel file never needs")
+        return super().compose_node(parent, index)
 
 
 def read_mlmodel(data: bytes) -> dict:
     """The MLmodel file's mapping, checked to be one. Raises UserError (400) for a file that is not YAML (or
     uses aliases) or holds no `flavors` mapping, or is over MAX_MLMODEL_BYTES."""
-    import yaml
-
     if len(data) > MAX_MLMODEL_BYTES:
         raise UserError(f"the MLmodel file is {len(data):,} bytes; at most {MAX_MLMODEL_BYTES:,}")
     try:
-        parsed = yaml.load(data.decode("utf-8"), Loader=_loader())  # noqa: S506 - a safe loader, aliases refused
+        parsed = yaml.load(data.decode("utf-8"), Loader=_NoAliases)  # noqa: S506 - a safe loader, aliases refused
     except (UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
         raise UserError(f"the MLmodel file is not YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(parsed, dict) or not isinstance(parsed.get("flavors"), dict) or not parsed["flavors"]:

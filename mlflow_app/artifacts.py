@@ -25,7 +25,7 @@ from mlflow_app.api import MlflowApi, experiment_id_of, run_for
 from mlflow_app.protocol import MlflowError, not_found
 
 
-def _locate(user, path: str) -> tuple[Job, str]:
+def locate(user, path: str) -> tuple[Job, str]:
     """(the run, the artifact path inside it) of a proxy path `<experiment id>/<run id>/artifacts[/<path>]`.
     Raises RESOURCE_DOES_NOT_EXIST for a path outside a run of the caller's teams."""
     if problem := unsafe_text(path, "path"):
@@ -46,7 +46,7 @@ class ArtifactApi(MlflowApi):
     parser_classes = []  # the body is a file's bytes, read as a stream by raw_body
 
     def put(self, request, path: str):
-        job, inner = _locate(request.user, path)
+        job, inner = locate(request.user, path)
         require_role(user=request.user, team=job.team, minimum=Role.MEMBER)
         if not inner:
             raise MlflowError("INVALID_PARAMETER_VALUE", "An artifact upload names a file under artifacts/.")
@@ -55,7 +55,7 @@ class ArtifactApi(MlflowApi):
         return Response({})
 
     def get(self, request, path: str):
-        job, inner = _locate(request.user, path)
+        job, inner = locate(request.user, path)
         artifact = selectors.artifacts(job=job).filter(path=inner).select_related("blob").first()
         if artifact is None:
             raise not_found(f"The run has no artifact {inner!r}.")
@@ -69,7 +69,7 @@ class ArtifactListApi(MlflowApi):
     http_method_names = ["get"]
 
     def get(self, request):
-        job, inner = _locate(request.user, request.query_params.get("path") or "")
+        job, inner = locate(request.user, request.query_params.get("path") or "")
         prefix = f"{inner.rstrip('/')}/" if inner else ""
         entries: dict[str, dict] = {}
         for path, size in (

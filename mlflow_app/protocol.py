@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions
 
+from config.errors import error_text
 from ml.errors import AlreadyExists, Forbidden, UserError
 
 # MLflow's error codes and the HTTP status its server answers with each (mlflow/protos/databricks.proto and
@@ -75,11 +76,7 @@ def error_of(exc: Exception) -> MlflowError | None:
     if isinstance(exc, exceptions.ValidationError):
         return MlflowError("INVALID_PARAMETER_VALUE", json.dumps(exc.detail))
     if isinstance(exc, DjangoValidationError):  # a service's 400 naming its field
-        if hasattr(exc, "error_dict"):
-            return MlflowError(
-                "INVALID_PARAMETER_VALUE", "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-            )
-        return MlflowError("INVALID_PARAMETER_VALUE", " ".join(exc.messages))
+        return MlflowError("INVALID_PARAMETER_VALUE", error_text(exc))
     if isinstance(exc, exceptions.MethodNotAllowed):
         return MlflowError("ENDPOINT_NOT_FOUND", str(exc.detail))
     if isinstance(exc, exceptions.APIException) and 400 <= exc.status_code < 500:

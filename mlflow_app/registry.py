@@ -24,10 +24,12 @@ from accounts_app.models import Role, User
 from accounts_app.names import named
 from accounts_app.permissions import require_role
 from datasets_app.models import Task
+from jobs_app import lineage
 from jobs_app import selectors as job_selectors
 from jobs_app.models import JobOutput, LoggedModel, LoggedModelStatus, OutputKind
 from mlflow_app import search
 from mlflow_app.api import experiment_id_of, only_team, paged, run_for, split_name
+from mlflow_app.artifacts import locate
 from mlflow_app.logged_models import artifact_uri, key_of, logged_model_for, model_id
 from mlflow_app.protocol import ARTIFACTS_SCHEME, Fields, MlflowError, integer, key_values, ms, not_found, pairs, run_id
 from models_app import selectors, services
@@ -88,21 +90,24 @@ def full_name(model: RegisteredModel) -> str:
     return f"{model.team.slug}/{model.name}"
 
 
+def _stored_source(source: str) -> tuple[str, str] | None:
+    """(kind, rest) of a version's stored source, as versions_create writes it: ("models", "m-<id>") or
+    ("runs", "<run id>/<folder>"); None for a version Eco made (no source)."""
+    kind, _, rest = source.partition(":/")
+    return (kind, rest) if kind in ("models", "runs") and rest else None
+
+
 def _source_run(version: ModelVersion) -> str:
     """The id of the run that made the version: its recorded job, else the run its MLflow source names."""
     job = getattr(version, "job_id", None)
     if job is not None:
         return job.hex
-    source = version.source
-    if source.startswith("runs:/"):
-        return source[len("runs:/") :].split("/", 1)[0]
-    if source.startswith(f"{ARTIFACTS_SCHEME}/"):
-        parts = source[len(ARTIFACTS_SCHEME) + 1 :].split("/")
-        return parts[1] if len(parts) > 1 else ""
-    key = key_of(source[len("models:/") :]) if source.startswith("models:/") else None
-    if key is not None:
-        found = LoggedModel.objects.filter(pk=key).values_list("job_id", flat=True).first()
-        return found.hex if found else ""
+    match _stored_source(version.source):
+        case ("runs", rest):
+            return rest.split("/", 1)[0]
+        case ("models", model_id_text):
+            found = LoggedModel.objects.filter(pk=key_of(model_id_text)).values_list("job_id", flat=True).first()
+            return found.hex if found else ""
     return ""
 
 
@@ -129,35 +134,35 @@ def model_version_json(version: ModelVersion) -> dict:
         ),
         "aliases": [a.alias for a in version.aliases.all()],
     }
-    if version.source.startswith("models:/m-"):
-        answer["model_id"] = version.source[len("models:/") :]
+    if (stored := _stored_source(version.source)) and stored[0] == "models":
+        answer["model_id"] = stored[1]
     return answer
 
 
-def registered_model_json(model: RegisteredModel, latest: list[ModelVersion] | None = None) -> dict:
-    """A model as MLflow's RegisteredModel; `latest` its latest version of each stage."""
-    answer = {
-        "name": full_name(model),
-        "creation_timestamp": ms(model.created_at),
-        "last_updated_timestamp": ms(model.updated_at),
-        "user_id": model.created_by.username if model.created_by_id else "",
-        "description": model.description,
-        "tags": pairs({**model.tags, **({TASK_TAG: model.task} if model.task else {})}),
-        "aliases": [
-            {"alias": a.alias, "version": str(number)}
-            for a, number in ((a, _alias_number(a)) for a in model.aliases.all())
-        ],
-    }
-    if latest:
-        answer["latest_versions"] = [model_version_json(v) for v in latest]
-    return answer
+def registered_models_json(user: User, models: list[RegisteredModel]) -> list[dict]:
+    """Models as MLflow's RegisteredModel, each with its latest version of each stage and its aliases' version
+    numbers: two queries for the whole list, whatever its length."""
+    latest = _latest_of(user, models)
+    held = [alias.version_id for model in models for alias in model.aliases.all()]
+    numbers = dict(ModelVersion.objects.filter(pk__in=held).values_list("pk", "version"))
+    return [
+        {
+            "name": full_name(model),
+            "creation_timestamp": ms(model.created_at),
+            "last_updated_timestamp": ms(model.updated_at),
+            "user_id": model.created_by.username if model.created_by_id else "",
+            "description": model.description,
+            "tags": pairs({**model.tags, **({TASK_TAG: model.task} if model.task else {})}),
+            "aliases": [{"alias": a.alias, "version": str(numbers[a.version_id])} for a in model.aliases.all()],
+            **({"latest_versions": [model_version_json(v) for v in latest[model.pk]]} if latest[model.pk] else {}),
+        }
+        for model in models
+    ]
 
 
-def _alias_number(alias: ModelAlias) -> int:
-    cached = getattr(alias, "_number", None)
-    if cached is None:
-        cached = ModelVersion.objects.filter(pk=alias.version_id).values_list("version", flat=True).first()
-    return cached
+def _model_answer(user: User, model: RegisteredModel) -> dict:
+    """{"registered_model": ...} of `model` read afresh (a write may have changed it)."""
+    return {"registered_model": registered_models_json(user, [model_by_name(user, full_name(model))])[0]}
 
 
 def _latest_of(user: User, models: list[RegisteredModel], stages: list[str] | None = None) -> dict:
@@ -174,18 +179,6 @@ def _latest_of(user: User, models: list[RegisteredModel], stages: list[str] | No
     for version in found:
         out[version.model_id].append(version)
     return out
-
-
-def _latest(user: User, model: RegisteredModel, stages: list[str] | None = None) -> list[ModelVersion]:
-    return _latest_of(user, [model], stages)[model.pk]
-
-
-def _with_alias_numbers(models: list[RegisteredModel]) -> list[RegisteredModel]:
-    numbers = dict(ModelVersion.objects.filter(aliases__model__in=models).values_list("pk", "version").distinct())
-    for model in models:
-        for alias in model.aliases.all():
-            alias._number = numbers.get(alias.version_id)
-    return models
 
 
 # --- registered models ---------------------------------------------------------------------------------
@@ -209,12 +202,11 @@ def models_create(request, fields: Fields) -> dict:
         )
         if tags:
             services.set_tags(actor=request.user, obj=model, tags=tags)
-    return {"registered_model": registered_model_json(model_by_name(request.user, full_name(model)))}
+    return _model_answer(request.user, model)
 
 
 def models_get(request, fields: Fields) -> dict:
-    model = _model(request, fields)
-    return {"registered_model": registered_model_json(_with_alias_numbers([model])[0], _latest(request.user, model))}
+    return _model_answer(request.user, _model(request, fields))
 
 
 def models_rename(request, fields: Fields) -> dict:
@@ -222,15 +214,14 @@ def models_rename(request, fields: Fields) -> dict:
     team, plain = split_name(request.user, fields.str("new_name", required=True), "registered model")
     if team is not None and team.pk != model.team_id:
         raise MlflowError("INVALID_PARAMETER_VALUE", "A model stays in its team: rename it within it.")
-    model = services.update_model(actor=request.user, model=model, name=plain)
-    return {"registered_model": registered_model_json(model_by_name(request.user, full_name(model)))}
+    return _model_answer(request.user, services.update_model(actor=request.user, model=model, name=plain))
 
 
 def models_update(request, fields: Fields) -> dict:
     model = _model(request, fields, Role.MEMBER)
     if (description := fields.data.get("description")) is not None:
         model = services.update_model(actor=request.user, model=model, description=str(description))
-    return {"registered_model": registered_model_json(model)}
+    return _model_answer(request.user, model)
 
 
 def models_delete(request, fields: Fields) -> dict:
@@ -254,17 +245,20 @@ def models_search(request, fields: Fields) -> dict:
     models = search.order_by_attributes(
         models, fields.list("order_by"), MODEL_ORDER, default=("name", "team__slug", "id")
     )
-
-    def render(rows: list[RegisteredModel]) -> list[dict]:
-        latest = _latest_of(request.user, rows)
-        return [registered_model_json(m, latest[m.pk]) for m in _with_alias_numbers(rows)]
-
-    return paged("registered_models", models, fields, render, default=100, limit=MODELS_MAX_RESULTS)
+    return paged(
+        "registered_models",
+        models,
+        fields,
+        lambda rows: registered_models_json(request.user, rows),
+        default=100,
+        limit=MODELS_MAX_RESULTS,
+    )
 
 
 def models_get_latest_versions(request, fields: Fields) -> dict:
     model = _model(request, fields)
-    return {"model_versions": [model_version_json(v) for v in _latest(request.user, model, fields.list("stages"))]}
+    latest = _latest_of(request.user, [model], fields.list("stages"))[model.pk]
+    return {"model_versions": [model_version_json(v) for v in latest]}
 
 
 def models_set_tag(request, fields: Fields) -> dict:
@@ -336,12 +330,8 @@ def _source_files(request, fields: Fields, model: RegisteredModel):
                 return job, logged.artifact_prefix, logged
         return job, folder, None
     if source.startswith(f"{ARTIFACTS_SCHEME}/"):
-        parts = source[len(ARTIFACTS_SCHEME) + 1 :].strip("/").split("/")
-        if len(parts) >= 3 and parts[2] == "artifacts":
-            job = run_for(request.user, parts[1])
-            if experiment_id_of(job) == parts[0]:
-                return job, "/".join(parts[3:]), None
-        raise not_found(f"No run artifacts at {source}.")
+        job, folder = locate(request.user, source[len(ARTIFACTS_SCHEME) + 1 :])
+        return job, folder.strip("/"), None
     raise MlflowError(
         "INVALID_PARAMETER_VALUE",
         f"Eco registers models logged to Eco: source must be models:/m-<id>, runs:/<run id>/<path> or "
@@ -365,10 +355,9 @@ def versions_create(request, fields: Fields) -> dict:
         raise MlflowError("INVALID_PARAMETER_VALUE", f"The source {fields.str('source')} holds no files.")
     # the source as Eco found it (what MLflow's client sends may carry extra slashes)
     source = f"models:/{model_id(logged)}" if logged is not None else f"runs:/{run_id(job)}/{folder}".rstrip("/")
-    # the version's lineage names the run when its creator registers the run's first model version
-    links = job.created_by_id == request.user.pk and job.kind == "tracking"
-    if links and JobOutput.objects.filter(job=job, kind=OutputKind.MODEL_VERSION).exists():
-        links = False
+    # the version's lineage names the run where the run may record it (its creator, its first model version);
+    # otherwise the version is registered all the same, its source naming the run
+    links = job.kind == lineage.TRACKING and lineage.refusal(actor=request.user, job=job) is None
     version = services.register_mlflow_version(
         actor=request.user,
         model=model,
@@ -462,17 +451,15 @@ def versions_get_download_uri(request, fields: Fields) -> dict:
     """Where the version's files are: its logged model's or run folder's artifact URI (MLflow downloads them
     through the artifact proxy). An Eco-made version has no MLflow folder: RESOURCE_DOES_NOT_EXIST says so."""
     version = _version(request, fields)
-    source = version.source
-    if source.startswith("models:/m-"):
-        logged = logged_model_for(request.user, source[len("models:/") :])
-        return {"artifact_uri": artifact_uri(logged, experiment_id_of(logged.job))}
-    if source.startswith("runs:/"):
-        run_text, _, folder = source[len("runs:/") :].partition("/")
-        job = run_for(request.user, run_text)
-        uri = f"{ARTIFACTS_SCHEME}/{experiment_id_of(job)}/{run_id(job)}/artifacts"
-        return {"artifact_uri": f"{uri}/{folder.strip('/')}" if folder.strip("/") else uri}
-    if source.startswith(f"{ARTIFACTS_SCHEME}/"):
-        return {"artifact_uri": source}
+    match _stored_source(version.source):
+        case ("models", model_id_text):
+            logged = logged_model_for(request.user, model_id_text)
+            return {"artifact_uri": artifact_uri(logged, experiment_id_of(logged.job))}
+        case ("runs", rest):
+            run_text, _, folder = rest.partition("/")
+            job = run_for(request.user, run_text)
+            uri = f"{ARTIFACTS_SCHEME}/{experiment_id_of(job)}/{run_id(job)}/artifacts"
+            return {"artifact_uri": f"{uri}/{folder}" if folder else uri}
     raise not_found(
         f"Version {version.version} of '{full_name(version.model)}' was made by Eco, not logged through MLflow: "
         f"download it with Eco's API (/api/v1/model-versions/{version.pk}/download/)."

@@ -16,7 +16,7 @@ from accounts_app.models import Role, Team, User
 from accounts_app.names import duplicate_name, named, update_named
 from accounts_app.selectors import ensure_role
 from accounts_app.services import record_audit
-from config.errors import Conflict, UserError
+from config.errors import Conflict, UserError, error_text
 from config.jsonsafe import unsafe_text
 from datasets_app import blobs, retention
 from datasets_app.models import Blob, DatasetVersion, Task
@@ -740,12 +740,7 @@ def register_mlflow_version(
     except (UserError, ValidationError) as exc:
         if isinstance(exc, ValidationError) and "job" in getattr(exc, "error_dict", {}):
             raise  # the run's lineage was refused: not a reason to store the model unserved
-        if isinstance(exc, UserError):
-            reason = str(exc)
-        elif hasattr(exc, "error_dict"):
-            reason = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-        else:
-            reason = "; ".join(exc.messages)
+        reason = error_text(exc)
     spec = {"mlflow": {"flavors": flavors, "served": False, "reason": reason}}
     return _record_version(
         files=[],

@@ -411,7 +411,6 @@ def test_nan_and_infinite_values_are_kept_as_mlflow_logs_them(mlflow_env, ada, m
     assert keys[0]["last_value"] is None
 
 
-
 def test_mlflow_runs_are_listed_by_experiment_in_eco_s_cli(mlflow_env, ada, monkeypatch, tmp_path):
     import mlflow
 
