@@ -524,20 +524,17 @@ def _distinct_points(key_index: np.ndarray, steps: np.ndarray, times: np.ndarray
     if len(order) > 1:
         columns = [c[order] for c in (key_index, steps, times, values)]
         new = np.ones(len(order), dtype=bool)
-        new[1:] = np.logical_or.reduce([c[1:] != c[:-1] for c in columns[:2]] + [_differ(c) for c in columns[2:]])
+        new[1:] = np.logical_or.reduce(
+            [c[1:] != c[:-1] for c in columns[:2]] + [~_same(c[1:], c[:-1]) for c in columns[2:]]
+        )
         order = order[new]
     return order
 
 
 def _same(a, b) -> np.ndarray:
-    """a == b elementwise for float values, where NaN equals NaN (the same stored point)."""
+    """a == b elementwise for float values, where NaN equals NaN: a point sent again is one point, a NaN value or
+    a missing time included."""
     return (a == b) | (np.isnan(a) & np.isnan(b))
-
-
-def _differ(values: np.ndarray) -> np.ndarray:
-    """values[1:] != values[:-1] for a float column, where two NaNs are the same (a point sent again is one point,
-    a NaN value or a missing time included)."""
-    return (values[1:] != values[:-1]) & ~(np.isnan(values[1:]) & np.isnan(values[:-1]))
 
 
 def _unpack(rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -774,7 +771,7 @@ def _extremes(job_id, key: str, lo: int, hi: int) -> tuple[int, np.ndarray, np.n
     order = np.lexsort((values, steps))
     steps, values = steps[order], values[order]
     if len(steps) > 1:
-        new = np.r_[True, (steps[1:] != steps[:-1]) | _differ(values)]
+        new = np.r_[True, (steps[1:] != steps[:-1]) | ~_same(values[1:], values[:-1])]
         steps, values = steps[new], values[new]
     return count, steps, values
 
