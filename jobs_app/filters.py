@@ -7,7 +7,8 @@ from django.db.models.functions import Cast
 from django_filters import rest_framework as filters
 
 from config.filters import UtcDateTimeFilter
-from jobs_app.models import DEFAULT_EXPERIMENT, Experiment, Job, JobStatus, RetrainTrigger
+from jobs_app.models import Experiment, Job, JobStatus, RetrainTrigger
+from jobs_app.selectors import runs_of
 
 # ?ordering= values -> the order by; nulls (a job not started or not finished yet) go last either way, and the
 # id breaks ties so that pages never overlap
@@ -66,10 +67,7 @@ class JobFilter(filters.FilterSet):
             which = Q(team__slug=slug, name=plain)
         else:
             which = Q(name=value)
-        experiments = Experiment.objects.filter(which)
-        scope = Q(experiment__in=experiments)
-        defaults = experiments.filter(name=DEFAULT_EXPERIMENT).values("team")
-        return queryset.filter(scope | Q(experiment__isnull=True, kind="tracking", team__in=defaults))
+        return queryset.filter(runs_of(list(Experiment.objects.filter(which))))
 
     def search_jobs(self, queryset, name, value):
         from models_app.models import RegisteredModel

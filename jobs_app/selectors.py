@@ -9,6 +9,7 @@ from accounts_app.models import Team, User
 from accounts_app.selectors import team_ids_for_user
 from jobs_app import kinds
 from jobs_app.models import (
+    DEFAULT_EXPERIMENT,
     Experiment,
     Job,
     JobLog,
@@ -41,6 +42,15 @@ def experiments_for_user(*, user: User) -> QuerySet[Experiment]:
 
 def experiment_for_user(*, user: User, pk) -> Experiment:
     return get_object_or_404(experiments_for_user(user=user), pk=pk)
+
+
+def runs_of(experiments: list[Experiment], prefix: str = "") -> Q:
+    """A Q on jobs (with `prefix` "job__", on rows that name a job) in `experiments`: a team's Default experiment
+    also holds the tracking runs started without one (Eco's own)."""
+    defaults = [e.team_id for e in experiments if e.name == DEFAULT_EXPERIMENT]
+    return Q(**{f"{prefix}experiment__in": [e.pk for e in experiments]}) | Q(
+        **{f"{prefix}experiment__isnull": True, f"{prefix}kind": "tracking", f"{prefix}team__in": defaults}
+    )
 
 
 def logged_models_for_user(*, user: User) -> QuerySet[LoggedModel]:

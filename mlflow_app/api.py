@@ -430,10 +430,7 @@ RUN_VIEW = {1: _LIVE, 2: ~_LIVE, 3: Q()}
 
 def runs_search(request, fields: Fields) -> dict:
     experiments = [experiment_by_id(request.user, value) for value in fields.list("experiment_ids")]
-    in_default = [e.team_id for e in experiments if e.name == DEFAULT_EXPERIMENT]
-    scope = Q(experiment__in=[e.pk for e in experiments])
-    if in_default:  # Eco's own tracking runs belong to their team's default experiment
-        scope |= Q(experiment__isnull=True, kind="tracking", team__in=in_default)
+    scope = selectors.runs_of(experiments)
     view = _view_type(fields.data.get("run_view_type"))
     runs = selectors.jobs_for_user(user=request.user, include_deleted=True).filter(scope, RUN_VIEW[view])
     runs = search.order_runs(search.filter_runs(runs, fields.data.get("filter")), fields.list("order_by"))

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import Q
-
 from accounts_app.models import Role
 from accounts_app.permissions import require_role
 from jobs_app import selectors
-from jobs_app.models import DEFAULT_EXPERIMENT, LoggedModel, LoggedModelStatus
+from jobs_app.models import LoggedModel, LoggedModelStatus
 from jobs_app.services import experiments as services
 from mlflow_app import search
 from mlflow_app.api import experiment_by_id, experiment_id_of, paged, run_for
@@ -154,11 +152,7 @@ def search_models(request, fields: Fields) -> dict:
     (= != LIKE ILIKE IN), newest first."""
     experiments = [experiment_by_id(request.user, value) for value in fields.list("experiment_ids")]
     found = selectors.logged_models_for_user(user=request.user).filter(deleted_at__isnull=True)
-    in_default = [e.team_id for e in experiments if e.name == DEFAULT_EXPERIMENT]
-    scope = Q(job__experiment__in=[e.pk for e in experiments])
-    if in_default:
-        scope |= Q(job__experiment__isnull=True, job__team__in=in_default)
-    found = found.filter(scope)
+    found = found.filter(selectors.runs_of(experiments, prefix="job__"))
     for clause in search.parse_filter(fields.data.get("filter"), SEARCH_ATTRIBUTES):
         if clause.kind != "attributes" or clause.op in ("IS NULL", "IS NOT NULL"):
             raise MlflowError(
