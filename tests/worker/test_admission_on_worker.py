@@ -88,8 +88,12 @@ def test_a_preempted_job_checkpoints_gives_its_place_back_and_resumes_from_that_
         assert response.status_code == 201, response.json()
         beta_job = response.json()
         assert "preempting a job of team alpha" in beta_job["queue_reason"], beta_job["queue_reason"]
+        # queued again after its first attempt; that state can last less than a poll (beta's job is quick and
+        # the victim starts again at once), so a second attempt also shows the requeue happened
         requeued = wait_for(
-            victim["id"], lambda j: j.status == "queued" and j.attempts == 1, what="the preempted job to requeue"
+            victim["id"],
+            lambda j: (j.status == "queued" and j.attempts == 1) or j.attempts >= 2,
+            what="the preempted job to requeue",
         )
         assert requeued.checkpoint  # the on-demand checkpoint
         assert wait_finished(beta_job["id"], timeout=60).status == "succeeded"
